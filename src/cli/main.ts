@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+import yargs, { type CommandModule } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { asCorralError } from '../common/errors.js';
+import { commands } from './commands.js';
+
+/** Usage errors exit 2, operational failures 1, as Ganeti's tools do. */
+function fail(message: string, exitCode: number): never {
+  process.stderr.write(`corral: ${message.split('\n')[0]}\n`);
+  process.exit(exitCode);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const parser = yargs(argv)
+    .scriptName('corral')
+    .strict()
+    .demandCommand(1, 'name a command; see corral --help')
+    .recommendCommands()
+    .help()
+    .version(false)
+    .fail((message, error) => {
+      if (error) throw error;
+      fail(message ?? 'invalid arguments', 2);
+    });
+  for (const command of commands) parser.command(command as CommandModule);
+  await parser.parseAsync();
+}
+
+main(hideBin(process.argv)).catch((error: unknown) => fail(asCorralError(error).message, 1));
