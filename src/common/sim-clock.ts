@@ -16,7 +16,10 @@ export class SimClock implements Clock {
   private seq = 0;
   private readonly queue: Pending[] = [];
 
-  constructor(startMs = 0, private readonly epochMs = 1_700_000_000_000) {
+  constructor(
+    startMs = 0,
+    private readonly epochMs = 1_700_000_000_000,
+  ) {
     this.nowMs = startMs;
   }
 
@@ -29,7 +32,12 @@ export class SimClock implements Clock {
   }
 
   setTimer(delayMs: number, callback: () => void): Timer {
-    const entry: Pending = { atMs: this.nowMs + Math.max(0, delayMs), seq: this.seq++, callback, cancelled: false };
+    const entry: Pending = {
+      atMs: this.nowMs + Math.max(0, delayMs),
+      seq: this.seq++,
+      callback,
+      cancelled: false,
+    };
     this.insert(entry);
     return {
       cancel: () => {
