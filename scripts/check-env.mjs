@@ -16,7 +16,9 @@ for (const { command, pkg } of required) {
   try {
     execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
   } catch {
-    console.error(`the test suite needs '${command}': install it with 'apt-get update && apt-get install -y ${pkg}'`);
+    console.error(
+      `the test suite needs '${command}': install it with 'apt-get update && apt-get install -y ${pkg}'`,
+    );
     process.exit(1);
   }
 }

@@ -1,0 +1,299 @@
+import type { Message, Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { decode as decodeLengthPrefixed, encode as encodeLengthPrefixed } from 'it-length-prefixed';
+import { lpStream } from 'it-length-prefixed-stream';
+import { pipe } from 'it-pipe';
+import { type Pushable, pushable } from 'it-pushable';
+import { CorralError } from '../common/errors.js';
+import { asNodeId, type NodeId } from '../common/ids.js';
+import type { Logger } from '../common/log.js';
+import { checkShape, decodeFrame, encodeFrame } from './codec.js';
+import { type Reply, replySchema } from './envelope.js';
+import type { Host } from './host.js';
+import type { MessageProtocol, RequestProtocol, Topic } from './protocol.js';
+import { streamError } from './stream-errors.js';
+import type { MessageHandler, PeerEvent, RequestHandler, RequestOptions, Transport } from './transport.js';
+
+export interface Libp2pTransportLimits {
+  /** Concurrent inbound streams per protocol per connection. */
+  readonly maxInboundStreams: number;
+  /** Messages waiting on one outbound message stream before new ones are dropped. */
+  readonly maxQueuedMessages: number;
+}
+
+const defaultLimits: Libp2pTransportLimits = { maxInboundStreams: 256, maxQueuedMessages: 4096 };
+
+interface OutboundMessages {
+  readonly queue: Pushable<Uint8Array>;
+  queued: number;
+}
+
+/** The Transport over a libp2p host: one stream per request, one long-lived stream per peer for messages. */
+export class Libp2pTransport implements Transport {
+  readonly self: NodeId;
+  private readonly outbound = new Map<string, OutboundMessages>();
+  private readonly topicHandlers = new Map<string, Set<MessageHandler<unknown>>>();
+  private readonly stopping = new AbortController();
+  private readonly limits: Libp2pTransportLimits;
+
+  constructor(
+    private readonly host: Host,
+    private readonly log: Logger,
+    limits: Partial<Libp2pTransportLimits> = {},
+  ) {
+    this.self = asNodeId(host.peerId.toString());
+    this.limits = { ...defaultLimits, ...limits };
+    host.services.pubsub.addEventListener('message', (event) => this.onGossip(event.detail));
+  }
+
+  async request<Req, Res>(
+    peer: NodeId,
+    protocol: RequestProtocol<Req, Res>,
+    body: Req,
+    options: RequestOptions = {},
+  ): Promise<Res> {
+    const timeoutMs = options.timeoutMs ?? protocol.timeoutMs;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signals = [deadline, this.stopping.signal, ...(options.signal ? [options.signal] : [])];
+    const signal = AbortSignal.any(signals);
+    const frame = encodeFrame(body, protocol.maxFrameBytes);
+    let stream: Stream | undefined;
+    try {
+      stream = await this.host.dialProtocol(peerIdFromString(peer), protocol.id, { signal });
+      const lp = lpStream(stream, { maxDataLength: protocol.maxFrameBytes });
+      await lp.write(frame, { signal });
+      const reply = decodeFrame((await lp.read({ signal })).subarray(), replySchema, protocol.maxFrameBytes);
+      await stream.close({ signal }).catch(() => undefined);
+      if (!reply.ok) throw new CorralError(reply.error.code, reply.error.message);
+      return checkShape(reply.body, protocol.response);
+    } catch (error) {
+      stream?.abort(error instanceof Error ? error : new Error(String(error)));
+      if (deadline.aborted) {
+        throw new CorralError('timeout', `${peer} did not answer ${protocol.id} within ${timeoutMs} ms`);
+      }
+      if (stream === undefined && !(error instanceof CorralError)) {
+        throw new CorralError('unreachable', `cannot reach ${peer}: ${(error as Error).message}`);
+      }
+      throw streamError(error, protocol.maxFrameBytes);
+    }
+  }
+
+  handle<Req, Res>(protocol: RequestProtocol<Req, Res>, handler: RequestHandler<Req, Res>): void {
+    void this.host.handle(
+      protocol.id,
+      ({ stream, connection }) => {
+        void this.serveRequest(asNodeId(connection.remotePeer.toString()), stream, protocol, handler);
+      },
+      { maxInboundStreams: this.limits.maxInboundStreams },
+    );
+  }
+
+  private async serveRequest<Req, Res>(
+    from: NodeId,
+    stream: Stream,
+    protocol: RequestProtocol<Req, Res>,
+    handler: RequestHandler<Req, Res>,
+  ): Promise<void> {
+    const signal = AbortSignal.any([AbortSignal.timeout(protocol.timeoutMs), this.stopping.signal]);
+    const lp = lpStream(stream, { maxDataLength: protocol.maxFrameBytes });
+    let reply: Reply;
+    let request: Req;
+    try {
+      request = decodeFrame((await lp.read({ signal })).subarray(), protocol.request, protocol.maxFrameBytes);
+    } catch (error) {
+      const refusal = streamError(error, protocol.maxFrameBytes);
+      this.log.warn(
+        { peer: from, protocol: protocol.id, code: refusal.code, reason: refusal.message },
+        'refused a request',
+      );
+      await this.replyAndClose(
+        stream,
+        lp,
+        { ok: false, error: refusal.toWire() },
+        protocol.maxFrameBytes,
+        signal,
+      );
+      return;
+    }
+    try {
+      reply = { ok: true, body: await handler(request, { from, signal }) };
+    } catch (error) {
+      const failure = streamError(error, protocol.maxFrameBytes);
+      if (failure.code === 'internal') {
+        this.log.error({ peer: from, protocol: protocol.id, err: error }, 'request handler failed');
+      }
+      reply = { ok: false, error: failure.toWire() };
+    }
+    await this.replyAndClose(stream, lp, reply, protocol.maxFrameBytes, signal);
+  }
+
+  private async replyAndClose(
+    stream: Stream,
+    lp: ReturnType<typeof lpStream>,
+    reply: Reply,
+    maxFrameBytes: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    try {
+      let frame: Uint8Array;
+      try {
+        frame = encodeFrame(reply, maxFrameBytes);
+      } catch (error) {
+        frame = encodeFrame({ ok: false, error: streamError(error, maxFrameBytes).toWire() }, maxFrameBytes);
+      }
+      await lp.write(frame, { signal });
+      await stream.close({ signal });
+    } catch (error) {
+      stream.abort(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  send<M>(peer: NodeId, protocol: MessageProtocol<M>, message: M): void {
+    let frame: Uint8Array;
+    try {
+      frame = encodeFrame(message, protocol.maxFrameBytes);
+    } catch (error) {
+      this.log.error({ peer, protocol: protocol.id, err: error }, 'dropped an unencodable message');
+      return;
+    }
+    const key = `${peer} ${protocol.id}`;
+    let outbound = this.outbound.get(key);
+    if (outbound === undefined) {
+      outbound = this.openOutbound(key, peer, protocol);
+      this.outbound.set(key, outbound);
+    }
+    if (outbound.queued >= this.limits.maxQueuedMessages) {
+      this.log.debug({ peer, protocol: protocol.id }, 'message queue full; dropped a message');
+      return;
+    }
+    outbound.queued++;
+    outbound.queue.push(frame);
+  }
+
+  private openOutbound<M>(key: string, peer: NodeId, protocol: MessageProtocol<M>): OutboundMessages {
+    const outbound: OutboundMessages = {
+      queued: 0,
+      queue: pushable<Uint8Array>({ onEnd: () => this.dropOutbound(key, outbound) }),
+    };
+    const counted = async function* (source: AsyncIterable<Uint8Array>) {
+      for await (const frame of source) {
+        outbound.queued--;
+        yield frame;
+      }
+    };
+    void (async () => {
+      try {
+        const stream = await this.host.dialProtocol(peerIdFromString(peer), protocol.id, {
+          signal: AbortSignal.any([AbortSignal.timeout(10_000), this.stopping.signal]),
+        });
+        await pipe(outbound.queue, counted, (source) => encodeLengthPrefixed(source), stream.sink);
+      } catch (error) {
+        this.log.debug(
+          { peer, protocol: protocol.id, reason: (error as Error).message },
+          'message stream ended',
+        );
+      } finally {
+        outbound.queue.end();
+        this.dropOutbound(key, outbound);
+      }
+    })();
+    return outbound;
+  }
+
+  private dropOutbound(key: string, outbound: OutboundMessages): void {
+    // Only the entry that ended: a newer stream to the same peer may already have replaced it.
+    if (this.outbound.get(key) === outbound) this.outbound.delete(key);
+  }
+
+  onMessage<M>(protocol: MessageProtocol<M>, handler: MessageHandler<M>): void {
+    void this.host.handle(
+      protocol.id,
+      ({ stream, connection }) => {
+        const from = asNodeId(connection.remotePeer.toString());
+        void pipe(
+          stream.source,
+          (source) => decodeLengthPrefixed(source, { maxDataLength: protocol.maxFrameBytes }),
+          async (frames) => {
+            for await (const frame of frames) {
+              handler(from, decodeFrame(frame.subarray(), protocol.message, protocol.maxFrameBytes));
+            }
+          },
+        ).catch((error: unknown) => {
+          const reason = streamError(error, protocol.maxFrameBytes);
+          if (reason.code !== 'closed') {
+            this.log.warn(
+              { peer: from, protocol: protocol.id, code: reason.code, reason: reason.message },
+              'closed a message stream',
+            );
+          }
+          stream.abort(reason);
+        });
+      },
+      { maxInboundStreams: this.limits.maxInboundStreams },
+    );
+  }
+
+  async publish<M>(topic: Topic<M>, message: M): Promise<void> {
+    await this.host.services.pubsub.publish(topic.name, encodeFrame(message, topic.maxFrameBytes));
+  }
+
+  subscribe<M>(topic: Topic<M>, handler: MessageHandler<M>): () => void {
+    let handlers = this.topicHandlers.get(topic.name);
+    if (handlers === undefined) {
+      handlers = new Set();
+      this.topicHandlers.set(topic.name, handlers);
+      this.host.services.pubsub.subscribe(topic.name);
+    }
+    const entry: MessageHandler<unknown> = (from, raw) => {
+      handler(from, decodeFrame(raw as Uint8Array, topic.message, topic.maxFrameBytes));
+    };
+    handlers.add(entry);
+    return () => {
+      handlers.delete(entry);
+      if (handlers.size === 0) {
+        this.topicHandlers.delete(topic.name);
+        this.host.services.pubsub.unsubscribe(topic.name);
+      }
+    };
+  }
+
+  private onGossip(msg: Message): void {
+    const handlers = this.topicHandlers.get(msg.topic);
+    if (handlers === undefined || msg.type !== 'signed') return;
+    const from = asNodeId(msg.from.toString());
+    for (const handler of handlers) {
+      try {
+        handler(from, msg.data);
+      } catch (error) {
+        const reason = streamError(error, 0);
+        this.log.warn(
+          { peer: from, topic: msg.topic, code: reason.code, reason: reason.message },
+          'dropped a gossip message',
+        );
+      }
+    }
+  }
+
+  onPeer(handler: (event: PeerEvent) => void): () => void {
+    const connected = (event: CustomEvent<{ toString(): string }>) =>
+      handler({ type: 'connected', peer: asNodeId(event.detail.toString()) });
+    const disconnected = (event: CustomEvent<{ toString(): string }>) =>
+      handler({ type: 'disconnected', peer: asNodeId(event.detail.toString()) });
+    this.host.addEventListener('peer:connect', connected);
+    this.host.addEventListener('peer:disconnect', disconnected);
+    return () => {
+      this.host.removeEventListener('peer:connect', connected);
+      this.host.removeEventListener('peer:disconnect', disconnected);
+    };
+  }
+
+  connectedPeers(): NodeId[] {
+    return this.host.getPeers().map((peer) => asNodeId(peer.toString()));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort(new CorralError('closed', 'the transport is stopping'));
+    for (const outbound of this.outbound.values()) outbound.queue.end();
+    await this.host.stop();
+  }
+}

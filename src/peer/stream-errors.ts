@@ -1,0 +1,21 @@
+import { asCorralError, CorralError } from '../common/errors.js';
+
+/** Names the failures of length-prefixed stream reading in our own terms, so peers and logs see a reason. */
+export function streamError(error: unknown, maxFrameBytes: number): CorralError {
+  if (error instanceof CorralError) return error;
+  const name = error instanceof Error ? error.name : '';
+  switch (name) {
+    case 'InvalidDataLengthError':
+      return new CorralError('frame_too_large', `frame exceeds the ${maxFrameBytes}-byte limit`);
+    case 'InvalidDataLengthLengthError':
+    case 'InvalidMessageLengthError':
+      return new CorralError('bad_frame', 'malformed length prefix');
+    case 'UnexpectedEOFError':
+      return new CorralError('bad_frame', 'stream ended in the middle of a frame');
+    case 'StreamResetError':
+    case 'StreamStateError':
+      return new CorralError('closed', 'the stream was closed by the other side');
+    default:
+      return asCorralError(error);
+  }
+}

@@ -1,0 +1,49 @@
+import type { NodeId } from '../common/ids.js';
+import type { MessageProtocol, RequestProtocol, Topic } from './protocol.js';
+
+export interface RequestOptions {
+  readonly signal?: AbortSignal;
+  /** Overrides the protocol's default deadline. */
+  readonly timeoutMs?: number;
+}
+
+export interface RequestContext {
+  readonly from: NodeId;
+  /** Aborted when the caller goes away or the transport stops. */
+  readonly signal: AbortSignal;
+}
+
+/** Answers one request; a thrown CorralError travels back to the caller as a typed error frame. */
+export type RequestHandler<Req, Res> = (request: Req, context: RequestContext) => Promise<Res>;
+
+export type MessageHandler<M> = (from: NodeId, message: M) => void;
+
+export type PeerEvent = { readonly type: 'connected' | 'disconnected'; readonly peer: NodeId };
+
+/**
+ * How the layers above the peer layer talk to other nodes. Every payload is a validated, size-capped
+ * CBOR frame; the libp2p and in-memory implementations behave alike, so the simulator runs the real code.
+ */
+export interface Transport {
+  readonly self: NodeId;
+  /** Sends one request and waits for its answer; rejects with a CorralError (timeout, unreachable, or the remote's error). */
+  request<Req, Res>(
+    peer: NodeId,
+    protocol: RequestProtocol<Req, Res>,
+    body: Req,
+    options?: RequestOptions,
+  ): Promise<Res>;
+  handle<Req, Res>(protocol: RequestProtocol<Req, Res>, handler: RequestHandler<Req, Res>): void;
+  /**
+   * Queues a one-way message on the long-lived stream to that peer. Delivery is best effort: messages are
+   * kept in order while the stream lives and dropped when it breaks or its queue is full, as with datagrams.
+   */
+  send<M>(peer: NodeId, protocol: MessageProtocol<M>, message: M): void;
+  onMessage<M>(protocol: MessageProtocol<M>, handler: MessageHandler<M>): void;
+  publish<M>(topic: Topic<M>, message: M): Promise<void>;
+  /** Returns the function that unsubscribes. */
+  subscribe<M>(topic: Topic<M>, handler: MessageHandler<M>): () => void;
+  onPeer(handler: (event: PeerEvent) => void): () => void;
+  connectedPeers(): NodeId[];
+  stop(): Promise<void>;
+}
