@@ -34,9 +34,9 @@ export function applyChange(membership: Membership, change: MembershipChange): M
  * The largest value that a majority of voters has reached: for match indexes this is the commit point, for
  * acknowledged read sequence numbers the last confirmed read.
  */
-export function quorumValue(voters: readonly NodeId[], valueOf: (node: NodeId) => number): number {
+export function quorumValue(voters: readonly NodeId[], valueFor: (node: NodeId) => number): number {
   if (voters.length === 0) return 0;
-  const values = voters.map(valueOf).sort((a, b) => b - a);
+  const values = voters.map(valueFor).sort((a, b) => b - a);
   return values[Math.floor(voters.length / 2)]!;
 }
 
