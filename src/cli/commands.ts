@@ -1,4 +1,16 @@
 import type { CommandModule } from 'yargs';
+import { daemonCommand } from './commands/daemon.js';
+import { debugCommand } from './commands/debug.js';
+import { devCommand } from './commands/dev.js';
+import { identityCommand, tokenCommand } from './commands/node-identity.js';
+import { statusCommand } from './commands/status.js';
 
 /** Every top-level command of `corral`; each family lives in its own module under commands/. */
-export const commands: readonly CommandModule<object, never>[] = [];
+export const commands: readonly CommandModule<object, never>[] = [
+  daemonCommand,
+  identityCommand,
+  tokenCommand,
+  statusCommand,
+  debugCommand,
+  devCommand,
+] as CommandModule<object, never>[];

@@ -1,5 +1,5 @@
 import { Encoder } from 'cbor-x';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { CorralError } from '../common/errors.js';
 
 // Plain maps and arrays only: records and structured clones would let a peer make us build shapes we never
@@ -44,3 +44,9 @@ export function checkShape<T>(value: unknown, schema: z.ZodType<T>): T {
   }
   return parsed.data;
 }
+
+/** A CBOR byte string; cbor-x decodes them as Buffers, which are Uint8Arrays. */
+export const bytesSchema = z.custom<Uint8Array>(
+  (value) => value instanceof Uint8Array,
+  'expected a byte string',
+);

@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 
@@ -33,4 +33,16 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<NodeIdentit
     throw new CorralError('internal', `the node key ${path} is ${privateKey.type}, not Ed25519`);
   }
   return { nodeId: asNodeId(peerIdFromPrivateKey(privateKey).toString()), privateKey };
+}
+
+/** Checks that text is a peer ID (as `corral identity` prints it) and returns it as a NodeId. */
+export function parseNodeId(text: string): NodeId {
+  try {
+    return asNodeId(peerIdFromString(text).toString());
+  } catch {
+    throw new CorralError(
+      'bad_request',
+      `not a node ID: ${text} (expected a peer ID such as 12D3KooW…, as 'corral identity' prints)`,
+    );
+  }
 }

@@ -1,5 +1,7 @@
 import type { Message, Stream } from '@libp2p/interface';
+import { KEEP_ALIVE } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
 import { decode as decodeLengthPrefixed, encode as encodeLengthPrefixed } from 'it-length-prefixed';
 import { lpStream } from 'it-length-prefixed-stream';
 import { pipe } from 'it-pipe';
@@ -289,6 +291,51 @@ export class Libp2pTransport implements Transport {
 
   connectedPeers(): NodeId[] {
     return this.host.getPeers().map((peer) => asNodeId(peer.toString()));
+  }
+
+  async connect(address: string, options: RequestOptions = {}): Promise<NodeId> {
+    let target: ReturnType<typeof multiaddr>;
+    try {
+      target = multiaddr(address);
+    } catch {
+      throw new CorralError(
+        'bad_request',
+        `not a multiaddr: ${address} (expected e.g. /ip4/127.0.0.2/tcp/7400)`,
+      );
+    }
+    const signals = [AbortSignal.timeout(options.timeoutMs ?? 10_000), this.stopping.signal];
+    if (options.signal) signals.push(options.signal);
+    try {
+      const connection = await this.host.dial(target, { signal: AbortSignal.any(signals) });
+      return asNodeId(connection.remotePeer.toString());
+    } catch (error) {
+      throw new CorralError('unreachable', `cannot connect to ${address}: ${(error as Error).message}`);
+    }
+  }
+
+  async keepConnected(peer: NodeId, addresses: readonly string[]): Promise<void> {
+    const multiaddrs = addresses.flatMap((address) => {
+      try {
+        return [multiaddr(address)];
+      } catch {
+        return [];
+      }
+    });
+    await this.host.peerStore.merge(peerIdFromString(peer), {
+      multiaddrs,
+      tags: { [KEEP_ALIVE]: { value: 1 } },
+    });
+    if (this.host.getConnections(peerIdFromString(peer)).length === 0) {
+      void this.host
+        .dial(peerIdFromString(peer), { signal: AbortSignal.timeout(10_000) })
+        .catch((error: Error) => {
+          this.log.debug({ peer, reason: error.message }, 'member not reachable yet');
+        });
+    }
+  }
+
+  listenAddresses(): string[] {
+    return this.host.getMultiaddrs().map((address) => address.decapsulateCode(421).toString());
   }
 
   async stop(): Promise<void> {

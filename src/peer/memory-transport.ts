@@ -23,6 +23,10 @@ export type Packet =
 
 type Served = (from: NodeId, id: number, frame: Uint8Array) => void;
 
+export function memoryAddress(node: NodeId): string {
+  return `/memory/${node}`;
+}
+
 /** Every in-memory transport of one simulated cluster, over one SimNetwork. */
 export class MemoryHub {
   readonly transports = new Map<NodeId, MemoryTransport>();
@@ -200,6 +204,21 @@ export class MemoryTransport implements Transport {
     return [...this.hub.transports.keys()].filter(
       (peer) => peer !== this.self && network.canReach(this.self, peer) && network.canReach(peer, this.self),
     );
+  }
+
+  async connect(address: string): Promise<NodeId> {
+    const peer = [...this.hub.transports.keys()].find((node) => memoryAddress(node) === address);
+    if (peer === undefined || !this.hub.network.canReach(this.self, peer)) {
+      throw new CorralError('unreachable', `cannot connect to ${address}`);
+    }
+    return peer;
+  }
+
+  /** Every node reaches every other unless the network says otherwise: nothing to remember. */
+  async keepConnected(): Promise<void> {}
+
+  listenAddresses(): string[] {
+    return [memoryAddress(this.self)];
   }
 
   async stop(): Promise<void> {

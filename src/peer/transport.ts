@@ -45,5 +45,11 @@ export interface Transport {
   subscribe<M>(topic: Topic<M>, handler: MessageHandler<M>): () => void;
   onPeer(handler: (event: PeerEvent) => void): () => void;
   connectedPeers(): NodeId[];
+  /** Connects to an address whose owner we may not know yet; resolves to the owner's ID. */
+  connect(address: string, options?: RequestOptions): Promise<NodeId>;
+  /** Records where a peer listens and keeps a connection to it, reconnecting when it drops. */
+  keepConnected(peer: NodeId, addresses: readonly string[]): Promise<void>;
+  /** The addresses other nodes can reach this one at. */
+  listenAddresses(): string[];
   stop(): Promise<void>;
 }
