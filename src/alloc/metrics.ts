@@ -1,0 +1,268 @@
+import { type NodeState, pDskOf, unallocatedMem } from './state.js';
+
+/**
+ * The cluster score as hbal 3.0 computes it: for each component, a statistic over the online
+ * nodes (the offline counts over the offline ones), weighted and summed. Same names, weights,
+ * order and formulas as htools' Cluster/Metrics.hs, so that scores compare across both tools.
+ */
+
+type Aggregate = 'stddev' | 'sum' | 'map';
+
+interface Component {
+  readonly name: string;
+  readonly weight: number;
+  readonly aggregate: Aggregate;
+  /** Offline components are computed over offline nodes only, the rest over online ones. */
+  readonly overOffline: boolean;
+}
+
+export const components: readonly Component[] = [
+  { name: 'free_mem_cv', weight: 0.5, aggregate: 'stddev', overOffline: false },
+  { name: 'free_disk_cv', weight: 0.5, aggregate: 'stddev', overOffline: false },
+  { name: 'n1_cnt', weight: 1, aggregate: 'sum', overOffline: false },
+  { name: 'reserved_mem_cv', weight: 1, aggregate: 'stddev', overOffline: false },
+  { name: 'offline_all_cnt', weight: 4, aggregate: 'sum', overOffline: true },
+  { name: 'offline_pri_cnt', weight: 16, aggregate: 'sum', overOffline: true },
+  { name: 'vcpu_ratio_cv', weight: 0.5, aggregate: 'stddev', overOffline: false },
+  { name: 'cpu_load_cv', weight: 1, aggregate: 'stddev', overOffline: false },
+  { name: 'mem_load_cv', weight: 1, aggregate: 'stddev', overOffline: false },
+  { name: 'disk_load_cv', weight: 1, aggregate: 'stddev', overOffline: false },
+  { name: 'net_load_cv', weight: 1, aggregate: 'stddev', overOffline: false },
+  { name: 'pri_tags_score', weight: 2, aggregate: 'sum', overOffline: false },
+  { name: 'spindles_cv', weight: 0.5, aggregate: 'stddev', overOffline: false },
+  { name: 'free_mem_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false },
+  { name: 'free_disk_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false },
+  { name: 'vcpu_ratio_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false },
+  { name: 'spindles_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false },
+  { name: 'location_score', weight: 1, aggregate: 'sum', overOffline: false },
+  { name: 'location_exclusion_score', weight: 1, aggregate: 'map', overOffline: false },
+  { name: 'reserved_mem_rtotal', weight: 0.25, aggregate: 'sum', overOffline: false },
+];
+
+const count = components.length;
+const locationExclusion = components.findIndex((c) => c.aggregate === 'map');
+
+function conflictingPrimaries(n: NodeState): number {
+  let total = 0;
+  for (const c of n.pTags.values()) total += c;
+  return total - n.pTags.size;
+}
+
+/** One node's value for every component (the map component is read from the node directly). */
+export function nodeValues(n: NodeState, out: Float64Array = new Float64Array(count)): Float64Array {
+  const load = n.pCount;
+  out[0] = unallocatedMem(n) / n.tMem;
+  out[1] = pDskOf(n, n.fSpindles, n.fDsk);
+  out[2] = n.failN1 ? n.pCount + n.sCount : 0;
+  out[3] = n.rMem / n.tMem;
+  out[4] = n.pCount + n.sCount;
+  out[5] = n.pCount;
+  out[6] = n.uCpu / n.tCpu / n.cpuSpeed;
+  // Without measured load every instance weighs 1; disk load counts secondaries too.
+  out[7] = load;
+  out[8] = load;
+  out[9] = n.pCount + n.sCount;
+  out[10] = load;
+  out[11] = conflictingPrimaries(n);
+  out[12] = n.instSpindles / n.hiSpindles;
+  out[13] = n.fMemForth / n.tMem;
+  out[14] = pDskOf(n, n.fSpindlesForth, n.fDskForth);
+  out[15] = n.uCpuForth / n.tCpu / n.cpuSpeed;
+  out[16] = n.instSpindlesForth / n.hiSpindles;
+  out[17] = n.locationScore;
+  out[18] = 0;
+  out[19] = n.rMem / n.tMem;
+  return out;
+}
+
+export interface ScoreBreakdown {
+  readonly score: number;
+  readonly components: readonly { readonly name: string; readonly value: number; readonly weight: number }[];
+}
+
+/** The score computed from scratch, two-pass as htools does, for reporting. */
+export function scoreBreakdown(nodes: readonly NodeState[]): ScoreBreakdown {
+  const online = nodes.filter((n) => !n.offline);
+  const offline = nodes.filter((n) => n.offline);
+  const onlineValues = online.map((n) => nodeValues(n));
+  const offlineValues = offline.map((n) => nodeValues(n));
+  const values = components.map((c, k) => {
+    const rows = c.overOffline ? offlineValues : onlineValues;
+    if (c.aggregate === 'map') return mapStatistic(online);
+    if (c.aggregate === 'sum') return rows.reduce((sum, row) => sum + (row[k] ?? 0), 0);
+    const n = rows.length;
+    const mean = rows.reduce((sum, row) => sum + (row[k] ?? 0), 0) / n;
+    const variance = rows.reduce((sum, row) => sum + ((row[k] ?? 0) - mean) ** 2, 0) / n;
+    return Math.sqrt(variance);
+  });
+  const score = values.reduce((sum, value, k) => sum + value * (components[k]?.weight ?? 0), 0);
+  return {
+    score,
+    components: components.map((c, k) => ({ name: c.name, value: values[k] ?? 0, weight: c.weight })),
+  };
+}
+
+export function clusterScore(nodes: readonly NodeState[]): number {
+  return scoreBreakdown(nodes).score;
+}
+
+/** Σ (count − 1) over (failure domain, exclusion tag) pairs, summed over all online nodes. */
+function mapStatistic(nodes: readonly NodeState[]): number {
+  const merged = new Map<string, number>();
+  for (const n of nodes) for (const [key, c] of n.instanceMap) merged.set(key, (merged.get(key) ?? 0) + c);
+  let total = 0;
+  for (const c of merged.values()) total += c;
+  return total - merged.size;
+}
+
+/**
+ * Running sums for fast trial scoring: replacing a node's contribution costs O(components)
+ * instead of O(nodes). Kept as sums and sums of squares; callers rebuild it from scratch
+ * now and then to shed rounding drift, and report scores with `scoreBreakdown`.
+ */
+export class ScoreAccumulator {
+  private readonly sums = new Float64Array(count);
+  private readonly squares = new Float64Array(count);
+  private readonly scratchSums = new Float64Array(count);
+  private readonly scratchSquares = new Float64Array(count);
+  private readonly locationMap = new Map<string, number>();
+  private locationTotal = 0;
+  private onlineCount = 0;
+  private readonly values = new Map<number, Float64Array>();
+
+  constructor(nodes: readonly NodeState[]) {
+    for (const n of nodes) this.add(n);
+  }
+
+  private valuesOf(n: NodeState): Float64Array {
+    return nodeValues(n);
+  }
+
+  private add(n: NodeState): void {
+    const row = this.valuesOf(n);
+    this.values.set(n.idx, row);
+    if (!n.offline) this.onlineCount++;
+    for (let k = 0; k < count; k++) {
+      if (components[k]?.overOffline !== n.offline) continue;
+      const v = row[k] ?? 0;
+      this.sums[k] = (this.sums[k] ?? 0) + v;
+      this.squares[k] = (this.squares[k] ?? 0) + v * v;
+    }
+    if (!n.offline) this.shiftLocations(this.locationMap, n.instanceMap, 1);
+  }
+
+  private shiftLocations(
+    target: Map<string, number>,
+    source: ReadonlyMap<string, number>,
+    sign: number,
+  ): void {
+    for (const [key, c] of source) {
+      const next = (target.get(key) ?? 0) + sign * c;
+      if (next === 0) target.delete(key);
+      else target.set(key, next);
+      this.locationTotal += sign * c;
+    }
+  }
+
+  /** Replaces nodes by their new versions (same index), for good. */
+  replace(changes: readonly (readonly [NodeState, NodeState])[]): void {
+    for (const [before, after] of changes) {
+      const old = this.values.get(before.idx) ?? this.valuesOf(before);
+      const row = this.valuesOf(after);
+      this.values.set(after.idx, row);
+      for (let k = 0; k < count; k++) {
+        if (components[k]?.overOffline !== before.offline) continue;
+        const o = old[k] ?? 0;
+        const v = row[k] ?? 0;
+        this.sums[k] = (this.sums[k] ?? 0) + v - o;
+        this.squares[k] = (this.squares[k] ?? 0) + v * v - o * o;
+      }
+      if (!before.offline) {
+        this.shiftLocations(this.locationMap, before.instanceMap, -1);
+        this.shiftLocations(this.locationMap, after.instanceMap, 1);
+      }
+    }
+  }
+
+  /** The score the cluster would have with these nodes replaced, leaving this accumulator as it was. */
+  trial(changes: readonly (readonly [NodeState, NodeState])[]): number {
+    this.scratchSums.set(this.sums);
+    this.scratchSquares.set(this.squares);
+    let touchesLocations = false;
+    for (const [before, after] of changes) {
+      const old = this.values.get(before.idx) ?? this.valuesOf(before);
+      const row = this.valuesOf(after);
+      for (let k = 0; k < count; k++) {
+        if (components[k]?.overOffline !== before.offline) continue;
+        const o = old[k] ?? 0;
+        const v = row[k] ?? 0;
+        this.scratchSums[k] = (this.scratchSums[k] ?? 0) + v - o;
+        this.scratchSquares[k] = (this.scratchSquares[k] ?? 0) + v * v - o * o;
+      }
+      if (!before.offline && (before.instanceMap.size > 0 || after.instanceMap.size > 0))
+        touchesLocations = true;
+    }
+    const location = touchesLocations ? this.locationAfter(changes) : this.locationValue();
+    return this.combine(this.scratchSums, this.scratchSquares, location);
+  }
+
+  score(): number {
+    return this.combine(this.sums, this.squares, this.locationValue());
+  }
+
+  private locationValue(): number {
+    return this.locationTotal - this.locationMap.size;
+  }
+
+  private locationAfter(changes: readonly (readonly [NodeState, NodeState])[]): number {
+    const delta = new Map<string, number>();
+    for (const [before, after] of changes) {
+      if (before.offline) continue;
+      for (const [key, c] of before.instanceMap) delta.set(key, (delta.get(key) ?? 0) - c);
+      for (const [key, c] of after.instanceMap) delta.set(key, (delta.get(key) ?? 0) + c);
+    }
+    let total = this.locationTotal;
+    let keys = this.locationMap.size;
+    for (const [key, d] of delta) {
+      const was = this.locationMap.get(key) ?? 0;
+      total += d;
+      if (was === 0 && was + d !== 0) keys++;
+      else if (was !== 0 && was + d === 0) keys--;
+    }
+    return total - keys;
+  }
+
+  private combine(sums: Float64Array, squares: Float64Array, location: number): number {
+    const n = this.onlineCount;
+    let score = 0;
+    for (let k = 0; k < count; k++) {
+      const c = components[k];
+      if (c === undefined) continue;
+      if (k === locationExclusion) {
+        score += c.weight * location;
+      } else if (c.aggregate === 'sum') {
+        score += c.weight * (sums[k] ?? 0);
+      } else {
+        const mean = (sums[k] ?? 0) / n;
+        const variance = (squares[k] ?? 0) / n - mean * mean;
+        score += c.weight * Math.sqrt(variance > 0 ? variance : 0);
+      }
+    }
+    return score;
+  }
+}
+
+/**
+ * The lowest score N+1 reservations allow (htools' optimalCVScore): hbal stops once it gets
+ * within --min-score of it.
+ */
+export function optimalScore(nodes: readonly NodeState[]): number {
+  if (nodes.length <= 1) return 0;
+  const mems = nodes.map((n) => n.tMem);
+  const total = mems.reduce((a, b) => a + b, 0);
+  const lessOne = total - Math.max(...mems);
+  if (lessOne <= 0) return 0;
+  let drbd = 0;
+  for (const n of nodes) for (const m of n.peers.values()) drbd += m;
+  return 0.25 * (drbd / lessOne - drbd / total);
+}

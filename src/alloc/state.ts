@@ -1,0 +1,664 @@
+import {
+  type ClusterSnapshot,
+  type DiskTemplate,
+  type GroupSpec,
+  type InstanceName,
+  type InstanceSpec,
+  type InstanceStatus,
+  type IPolicy,
+  type MirrorType,
+  mirrorTypeOf,
+  type NodeName,
+  type NodeSpec,
+  usesLocalStorage,
+} from './types.js';
+
+/**
+ * The working model the algorithms run on: the snapshot indexed by position, with the derived
+ * figures htools keeps per node (reserved memory, peers, tag counts, ratios). Nodes are updated
+ * copy-on-write, so that a trial move never disturbs the state it was tried on.
+ */
+
+/** Why a placement is refused, with htools' names (hail prints them in its answers). */
+export type FailMode =
+  | 'FailMem'
+  | 'FailDisk'
+  | 'FailCPU'
+  | 'FailN1'
+  | 'FailTags'
+  | 'FailMig'
+  | 'FailSpindles'
+  | 'FailDiskCount'
+  | 'FailInternal';
+
+export const failModes: readonly FailMode[] = [
+  'FailMem',
+  'FailDisk',
+  'FailCPU',
+  'FailN1',
+  'FailTags',
+  'FailMig',
+  'FailSpindles',
+  'FailDiskCount',
+  'FailInternal',
+];
+
+export const noNode = -1;
+
+export interface InstState {
+  readonly idx: number;
+  readonly name: InstanceName;
+  readonly memoryMiB: number;
+  /** Disk taken on each node holding the instance's disks. */
+  readonly diskMiB: number;
+  readonly disksMiB: readonly number[];
+  readonly totalSpindles: number | null;
+  readonly vcpus: number;
+  readonly status: InstanceStatus;
+  readonly autoBalance: boolean;
+  readonly pNode: number;
+  readonly sNode: number;
+  readonly template: DiskTemplate;
+  readonly spindleUse: number;
+  readonly forthcoming: boolean;
+  readonly tags: readonly string[];
+  readonly nicCount: number;
+  /** Tags that must not meet twice on one primary node. */
+  readonly exclTags: readonly string[];
+  readonly desiredLocations: ReadonlySet<string>;
+  /** Failure domains its primary and secondary share. */
+  readonly locationScore: number;
+  /** False when excluded by the operator or split across node groups. */
+  readonly movable: boolean;
+}
+
+export interface NodeState {
+  readonly idx: number;
+  readonly name: NodeName;
+  readonly group: number;
+  readonly offline: boolean;
+  readonly master: boolean;
+  readonly tags: readonly string[];
+  readonly policy: IPolicy;
+  readonly exclusiveStorage: boolean;
+  readonly tMem: number;
+  readonly nMem: number;
+  /** Free memory as reported; only meaningful before any simulated move. */
+  readonly fMem: number;
+  /** Memory of primaries that use memory, by our records. */
+  iMem: number;
+  /** Memory the node uses beyond our records (reported minus recorded). */
+  readonly xMem: number;
+  fMemForth: number;
+  readonly tDsk: number;
+  fDsk: number;
+  fDskForth: number;
+  readonly loDsk: number;
+  readonly tCpu: number;
+  readonly cpuSpeed: number;
+  readonly nCpu: number;
+  uCpu: number;
+  uCpuForth: number;
+  readonly tSpindles: number;
+  fSpindles: number;
+  fSpindlesForth: number;
+  instSpindles: number;
+  instSpindlesForth: number;
+  readonly hiSpindles: number;
+  /** Real primary and secondary instances (forthcoming ones are counted apart). */
+  pCount: number;
+  sCount: number;
+  pCountForth: number;
+  sCountForth: number;
+  /** Primary node index → memory of its instances that would fail over here. */
+  peers: Map<number, number>;
+  rMem: number;
+  failN1: boolean;
+  /** Exclusion tag → number of primaries carrying it. */
+  pTags: Map<string, number>;
+  locationScore: number;
+  /** "location\0exclusion tag" → number of primaries with both. */
+  instanceMap: Map<string, number>;
+  readonly locationTags: ReadonlySet<string>;
+  readonly migTags: ReadonlySet<string>;
+  readonly recvMigTags: ReadonlySet<string>;
+}
+
+export interface GroupState {
+  readonly idx: number;
+  readonly spec: GroupSpec;
+}
+
+export interface ClusterState {
+  readonly groups: readonly GroupState[];
+  readonly nodes: readonly NodeState[];
+  readonly instances: readonly InstState[];
+  readonly nodeByName: ReadonlyMap<string, number>;
+  readonly instanceByName: ReadonlyMap<string, number>;
+  readonly clusterTags: readonly string[];
+  readonly snapshot: ClusterSnapshot;
+}
+
+export function cloneNode(node: NodeState): NodeState {
+  return {
+    ...node,
+    peers: new Map(node.peers),
+    pTags: new Map(node.pTags),
+    instanceMap: node.instanceMap.size === 0 ? node.instanceMap : new Map(node.instanceMap),
+  };
+}
+
+// Instance predicates, as htools defines them.
+
+export const isOfflineInstance = (i: InstState): boolean => i.status === 'ADMIN_offline';
+export const isRunning = (i: InstState): boolean => i.status === 'running' || i.status === 'ERROR_up';
+
+export function usesMemory(i: InstState): boolean {
+  if (i.forthcoming) return false;
+  switch (i.status) {
+    case 'ADMIN_down':
+    case 'ADMIN_offline':
+    case 'ERROR_down':
+    case 'USER_down':
+      return false;
+    default:
+      return true;
+  }
+}
+
+/** Whether the secondary must keep room to take this instance over. */
+export const usesSecMem = (i: InstState): boolean => !isOfflineInstance(i) && i.autoBalance;
+export const hasSecondary = (i: InstState): boolean => i.template === 'drbd';
+export const instanceMirror = (i: InstState): MirrorType => mirrorTypeOf(i.template);
+const localDisk = (i: InstState): boolean => usesLocalStorage(i.template);
+
+export function unallocatedMem(n: NodeState): number {
+  return Math.trunc(n.tMem) - n.nMem - n.iMem - Math.max(0, n.xMem);
+}
+
+export function pDskOf(n: NodeState, freeSpindles: number, freeDisk: number): number {
+  if (n.exclusiveStorage) return n.tSpindles === 0 ? 1 : freeSpindles / n.tSpindles;
+  return n.tDsk === 0 ? 1 : freeDisk / n.tDsk;
+}
+
+function addTag(map: Map<string, number>, tag: string): void {
+  map.set(tag, (map.get(tag) ?? 0) + 1);
+}
+
+function delTag(map: Map<string, number>, tag: string): void {
+  const count = map.get(tag);
+  if (count === undefined) return;
+  if (count > 1) map.set(tag, count - 1);
+  else map.delete(tag);
+}
+
+function locationPairs(n: NodeState, i: InstState): string[] {
+  if (n.locationTags.size === 0 || i.exclTags.length === 0) return [];
+  const pairs: string[] = [];
+  for (const loc of n.locationTags) for (const tag of i.exclTags) pairs.push(`${loc}\0${tag}`);
+  return pairs;
+}
+
+/** Desired locations of the instance that this node does not offer. */
+function desiredLocationMisses(n: NodeState, i: InstState): number {
+  let misses = 0;
+  for (const tag of i.desiredLocations) if (!n.locationTags.has(tag)) misses++;
+  return misses;
+}
+
+function spindleDelta(n: NodeState, i: InstState): number {
+  return !n.exclusiveStorage && localDisk(i) ? i.spindleUse : 0;
+}
+
+function freeSpindlesAfter(n: NodeState, free: number, i: InstState, adding: boolean): number {
+  if (!n.exclusiveStorage) return 0;
+  if (i.totalSpindles === null) return adding ? -1 : free;
+  return adding ? free - i.totalSpindles : free + i.totalSpindles;
+}
+
+// Loading: these record an instance as already placed, with the reported free figures untouched.
+
+function loadPrimary(n: NodeState, i: InstState): void {
+  for (const tag of i.exclTags) addTag(n.pTags, tag);
+  if (!usesMemory(i)) n.fMemForth -= i.memoryMiB;
+  if (!isOfflineInstance(i)) n.uCpuForth += i.vcpus;
+  n.instSpindlesForth += spindleDelta(n, i);
+  n.pCountForth++;
+  if (i.forthcoming) {
+    if (localDisk(i)) n.fDskForth -= i.diskMiB;
+    n.fSpindlesForth = freeSpindlesAfter(n, n.fSpindlesForth, i, true);
+    return;
+  }
+  n.pCount++;
+  if (!isOfflineInstance(i)) n.uCpu += i.vcpus;
+  n.instSpindles += spindleDelta(n, i);
+  n.locationScore += i.locationScore + desiredLocationMisses(n, i);
+  for (const pair of locationPairs(n, i)) addTag(n.instanceMap, pair);
+}
+
+function loadSecondary(n: NodeState, i: InstState): void {
+  n.instSpindlesForth += spindleDelta(n, i);
+  n.sCountForth++;
+  if (i.forthcoming) {
+    if (localDisk(i)) n.fDskForth -= i.diskMiB;
+    n.fSpindlesForth = freeSpindlesAfter(n, n.fSpindlesForth, i, true);
+    return;
+  }
+  n.sCount++;
+  n.instSpindles += spindleDelta(n, i);
+}
+
+// Simulated operations, following htools' Node.addPri/addSec/removePri/removeSec.
+
+export function removePrimary(t: NodeState, i: InstState): NodeState {
+  const n = cloneNode(t);
+  const local = localDisk(i);
+  for (const tag of i.exclTags) delTag(n.pTags, tag);
+  n.pCountForth--;
+  n.fMemForth += i.memoryMiB;
+  if (local) n.fDskForth += i.diskMiB;
+  n.fSpindlesForth = freeSpindlesAfter(n, n.fSpindlesForth, i, false);
+  n.instSpindlesForth -= spindleDelta(n, i);
+  if (!isOfflineInstance(i)) n.uCpuForth -= i.vcpus;
+  if (i.forthcoming) return n;
+  n.pCount--;
+  if (usesMemory(i)) n.iMem -= i.memoryMiB;
+  n.failN1 = unallocatedMem(n) <= n.rMem;
+  if (local) n.fDsk += i.diskMiB;
+  n.fSpindles = freeSpindlesAfter(n, n.fSpindles, i, false);
+  n.instSpindles -= spindleDelta(n, i);
+  if (!isOfflineInstance(i)) n.uCpu -= i.vcpus;
+  n.locationScore -= i.locationScore + desiredLocationMisses(n, i);
+  for (const pair of locationPairs(n, i)) delTag(n.instanceMap, pair);
+  return n;
+}
+
+export function removeSecondary(t: NodeState, i: InstState): NodeState {
+  const n = cloneNode(t);
+  const local = localDisk(i);
+  n.sCountForth--;
+  if (local) n.fDskForth += i.diskMiB;
+  n.fSpindlesForth = freeSpindlesAfter(n, n.fSpindlesForth, i, false);
+  n.instSpindlesForth -= spindleDelta(n, i);
+  if (i.forthcoming) return n;
+  n.sCount--;
+  if (local) n.fDsk += i.diskMiB;
+  n.fSpindles = freeSpindlesAfter(n, n.fSpindles, i, false);
+  n.instSpindles -= spindleDelta(n, i);
+  const oldPeer = n.peers.get(i.pNode) ?? 0;
+  const newPeer = usesSecMem(i) ? oldPeer - i.memoryMiB : oldPeer;
+  if (newPeer > 0) n.peers.set(i.pNode, newPeer);
+  else n.peers.delete(i.pNode);
+  if (oldPeer >= n.rMem) n.rMem = maxPeer(n.peers);
+  n.failN1 = unallocatedMem(n) <= n.rMem;
+  return n;
+}
+
+function maxPeer(peers: ReadonlyMap<number, number>): number {
+  let max = 0;
+  for (const mem of peers.values()) if (mem > max) max = mem;
+  return max;
+}
+
+function rejectsTags(pTags: ReadonlyMap<string, number>, i: InstState): boolean {
+  return i.exclTags.some((tag) => pTags.has(tag));
+}
+
+/**
+ * Places a primary. `force` drops the soft checks (N+1, vCPU ratio, spindle ratio, tags), as
+ * htools does when the instance comes from an offline node or soft errors are ignored.
+ */
+export function addPrimary(t: NodeState, i: InstState, force: boolean): NodeState | FailMode {
+  const strict = !force;
+  const local = localDisk(i);
+  const vcpuRatio = t.policy.vcpuRatio;
+  const newMemForth = t.fMemForth - i.memoryMiB;
+  const newDskForth = local ? t.fDskForth - i.diskMiB : t.fDskForth;
+  const newFreeSpForth = freeSpindlesAfter(t, t.fSpindlesForth, i, true);
+  const newInstSpForth = t.instSpindlesForth + spindleDelta(t, i);
+  const newUCpuForth = t.uCpuForth + (isOfflineInstance(i) ? 0 : i.vcpus);
+  const forthViolation = (): FailMode | null => {
+    if (newMemForth <= 0) return 'FailMem';
+    if (local && newDskForth <= 0) return 'FailDisk';
+    if (local && newDskForth < t.loDsk) return 'FailDisk';
+    if (local && t.exclusiveStorage && newFreeSpForth < 0) return 'FailSpindles';
+    if (local && newInstSpForth > t.hiSpindles) return 'FailDisk';
+    if (vcpuRatio >= 0 && vcpuRatio < newUCpuForth / t.tCpu) return 'FailCPU';
+    return null;
+  };
+  const updateForth = (n: NodeState): NodeState => {
+    for (const tag of i.exclTags) addTag(n.pTags, tag);
+    n.pCountForth++;
+    n.fMemForth = newMemForth;
+    n.fDskForth = newDskForth;
+    n.uCpuForth = newUCpuForth;
+    n.instSpindlesForth = newInstSpForth;
+    n.fSpindlesForth = newFreeSpForth;
+    return n;
+  };
+  if (i.forthcoming) {
+    const violation = strict ? forthViolation() : null;
+    return violation ?? updateForth(cloneNode(t));
+  }
+  const newIMem = usesMemory(i) ? t.iMem + i.memoryMiB : t.iMem;
+  const newFreeMem = Math.trunc(t.tMem) - t.nMem - newIMem - Math.max(0, t.xMem);
+  const newFailN1 = newFreeMem <= t.rMem;
+  const newDsk = local ? t.fDsk - i.diskMiB : t.fDsk;
+  const newFreeSp = freeSpindlesAfter(t, t.fSpindles, i, true);
+  const newInstSp = t.instSpindles + spindleDelta(t, i);
+  const newUCpu = t.uCpu + (isOfflineInstance(i) ? 0 : i.vcpus);
+  if (newFreeMem <= 0) return 'FailMem';
+  if (local && newDsk <= 0) return 'FailDisk';
+  if (strict && local && newDsk < t.loDsk) return 'FailDisk';
+  if (local && t.exclusiveStorage && newFreeSp < 0) return 'FailSpindles';
+  if (strict && local && newInstSp > t.hiSpindles) return 'FailDisk';
+  if (strict && newFailN1 && !t.failN1) return 'FailMem';
+  if (strict && vcpuRatio >= 0 && vcpuRatio < newUCpu / t.tCpu) return 'FailCPU';
+  if (strict && rejectsTags(t.pTags, i)) return 'FailTags';
+  if (strict) {
+    const violation = forthViolation();
+    if (violation !== null) return violation;
+  }
+  const n = updateForth(cloneNode(t));
+  n.pCount++;
+  n.iMem = newIMem;
+  n.fDsk = newDsk;
+  n.failN1 = newFailN1;
+  n.uCpu = newUCpu;
+  n.instSpindles = newInstSp;
+  n.fSpindles = newFreeSp;
+  n.locationScore += i.locationScore + desiredLocationMisses(n, i);
+  for (const pair of locationPairs(n, i)) addTag(n.instanceMap, pair);
+  return n;
+}
+
+/** Places a secondary; `ignoreDisks` serves the failover away from an offline primary. */
+export function addSecondary(
+  t: NodeState,
+  i: InstState,
+  primary: number,
+  force: boolean,
+  ignoreDisks = false,
+): NodeState | FailMode {
+  const strict = !force;
+  const neededMem = usesSecMem(i) ? i.memoryMiB : 0;
+  const newPeer = (t.peers.get(primary) ?? 0) + neededMem;
+  const newDskForth = t.fDskForth - i.diskMiB;
+  const newFreeSpForth = freeSpindlesAfter(t, t.fSpindlesForth, i, true);
+  const newInstSpForth = t.instSpindlesForth + spindleDelta(t, i);
+  const forthViolation = (): FailMode | null => {
+    if (!hasSecondary(i)) return 'FailDisk';
+    if (newDskForth <= 0) return 'FailDisk';
+    if (newDskForth < t.loDsk) return 'FailDisk';
+    if (t.exclusiveStorage && newFreeSpForth < 0) return 'FailSpindles';
+    if (newInstSpForth > t.hiSpindles) return 'FailDisk';
+    if (neededMem >= t.fMemForth) return 'FailMem';
+    return null;
+  };
+  const updateForth = (n: NodeState): NodeState => {
+    n.sCountForth++;
+    n.fDskForth = newDskForth;
+    n.instSpindlesForth = newInstSpForth;
+    n.fSpindlesForth = newFreeSpForth;
+    return n;
+  };
+  if (i.forthcoming) {
+    const violation = strict ? forthViolation() : null;
+    return violation ?? updateForth(cloneNode(t));
+  }
+  const oldMem = unallocatedMem(t);
+  const newDsk = t.fDsk - i.diskMiB;
+  const newFreeSp = freeSpindlesAfter(t, t.fSpindles, i, true);
+  const newInstSp = t.instSpindles + spindleDelta(t, i);
+  const newRMem = Math.max(t.rMem, newPeer);
+  const newFailN1 = oldMem <= newRMem;
+  if (!hasSecondary(i)) return 'FailDisk';
+  if (!ignoreDisks && newDsk <= 0) return 'FailDisk';
+  if (strict && newDsk < t.loDsk) return 'FailDisk';
+  if (t.exclusiveStorage && newFreeSp < 0) return 'FailSpindles';
+  if (strict && newInstSp > t.hiSpindles) return 'FailDisk';
+  if (strict && neededMem >= oldMem) return 'FailMem';
+  if (strict && newFailN1 && !t.failN1) return 'FailMem';
+  if (strict) {
+    const violation = forthViolation();
+    if (violation !== null) return violation;
+  }
+  const n = updateForth(cloneNode(t));
+  n.sCount++;
+  n.fDsk = newDsk;
+  n.peers.set(primary, newPeer);
+  n.failN1 = newFailN1;
+  n.rMem = newRMem;
+  n.instSpindles = newInstSp;
+  n.fSpindles = newFreeSp;
+  return n;
+}
+
+/** A migration may go only where the target accepts all of the source's migration tags. */
+export function migrationAllowed(source: NodeState, target: NodeState): boolean {
+  for (const tag of source.migTags) if (!target.recvMigTags.has(tag)) return false;
+  return true;
+}
+
+export function isFailMode(result: NodeState | FailMode): result is FailMode {
+  return typeof result === 'string';
+}
+
+// Building the state from a snapshot.
+
+const exclusionPrefix = 'htools:iextags:';
+const locationPrefix = 'htools:nlocation:';
+const desiredLocationPrefix = 'htools:desiredlocation:';
+const migrationPrefix = 'htools:migration:';
+const allowMigrationPrefix = 'htools:allowmigration:';
+
+function prefixedValues(tags: readonly string[], prefix: string): string[] {
+  return tags
+    .filter((t) => t.startsWith(prefix) && t.length > prefix.length)
+    .map((t) => t.slice(prefix.length));
+}
+
+/** Node tags `P:*` for every cluster tag `<prefix>P`. */
+function tagsUnder(clusterTags: readonly string[], prefix: string, nodeTags: readonly string[]): Set<string> {
+  const result = new Set<string>();
+  for (const p of clusterTags.filter((t) => t.startsWith(prefix)).map((t) => t.slice(prefix.length))) {
+    for (const tag of nodeTags) if (tag.startsWith(`${p}:`)) result.add(tag);
+  }
+  return result;
+}
+
+/** `htools:allowmigration:X::Y`: nodes tagged Y may receive as if tagged X. */
+function receivableMigrationTags(clusterTags: readonly string[], migTags: ReadonlySet<string>): Set<string> {
+  const rules: [string, string][] = [];
+  for (const rule of prefixedValues(clusterTags, allowMigrationPrefix)) {
+    const at = rule.indexOf('::');
+    if (at >= 0 && !rule.slice(at + 2).includes('::')) rules.push([rule.slice(0, at), rule.slice(at + 2)]);
+  }
+  const result = new Set<string>();
+  for (const tag of migTags) {
+    result.add(tag);
+    for (const [from, to] of rules) if (to === tag) result.add(from);
+  }
+  return result;
+}
+
+export interface LoadOptions {
+  /** Extra exclusion-tag prefixes, like hbal's --exclusion-tags. */
+  readonly exclusionTags?: readonly string[];
+  /** Instances that must not move (hbal --exclude-instances). */
+  readonly excludedInstances?: readonly string[];
+  /** When given, only these instances may move (hbal --select-instances). */
+  readonly selectedInstances?: readonly string[];
+  /** Nodes to treat as offline (hbal -O). */
+  readonly offlineNodes?: readonly string[];
+  /** Minimum free disk ratio kept on every node (hbal --min-disk). */
+  readonly minDiskRatio?: number;
+}
+
+export function buildState(snapshot: ClusterSnapshot, options: LoadOptions = {}): ClusterState {
+  const groups = snapshot.groups.map((spec, idx) => ({ idx, spec }));
+  const groupIndex = new Map(groups.map((g) => [g.spec.uuid as string, g.idx]));
+  const nodeByName = new Map(snapshot.nodes.map((n, idx) => [n.name as string, idx]));
+  const offlineExtra = new Set(options.offlineNodes ?? []);
+  const nodes = snapshot.nodes.map((spec, idx) =>
+    newNode(spec, idx, groupIndex, groups, snapshot.clusterTags, offlineExtra.has(spec.name), options),
+  );
+  const exclusionPrefixes = [
+    ...(options.exclusionTags ?? []).map((t) => `${t}:`),
+    ...prefixedValues(snapshot.clusterTags, exclusionPrefix),
+  ];
+  const desiredPrefixes = prefixedValues(snapshot.clusterTags, desiredLocationPrefix);
+  const excluded = new Set(options.excludedInstances ?? []);
+  const selected = options.selectedInstances ? new Set(options.selectedInstances) : null;
+  const instances = snapshot.instances.map((spec, idx) => {
+    const pNode = nodeByName.get(spec.primary) ?? noNode;
+    const sNode = spec.secondary === null ? noNode : (nodeByName.get(spec.secondary) ?? noNode);
+    const primary = nodes[pNode];
+    const secondary = nodes[sNode];
+    const split = secondary !== undefined && primary !== undefined && secondary.group !== primary.group;
+    return newInstance(spec, idx, pNode, sNode, {
+      exclTags: spec.tags.filter((tag) => exclusionPrefixes.some((p) => tag.startsWith(p))),
+      desiredLocations: new Set(spec.tags.filter((tag) => desiredPrefixes.some((p) => tag.startsWith(p)))),
+      locationScore: primary && secondary ? sharedLocations(primary, secondary) : 0,
+      movable: !excluded.has(spec.name) && (selected === null || selected.has(spec.name)) && !split,
+    });
+  });
+  for (const inst of instances) {
+    const p = nodes[inst.pNode];
+    if (p) loadPrimary(p, inst);
+    const s = nodes[inst.sNode];
+    if (s) loadSecondary(s, inst);
+  }
+  const iMem = nodes.map(() => 0);
+  for (const inst of instances) {
+    if (inst.forthcoming) continue;
+    const s = nodes[inst.sNode];
+    if (s) s.peers.set(inst.pNode, (s.peers.get(inst.pNode) ?? 0) + (usesSecMem(inst) ? inst.memoryMiB : 0));
+    if (usesMemory(inst) && inst.pNode !== noNode)
+      iMem[inst.pNode] = (iMem[inst.pNode] ?? 0) + inst.memoryMiB;
+  }
+  const withMemory = nodes.map((node) => {
+    const rMem = maxPeer(node.peers);
+    const used = iMem[node.idx] ?? 0;
+    // htools judges the loaded state on reported free memory; later moves use its own records.
+    const failN1 = node.fMem < rMem;
+    return { ...node, rMem, failN1, iMem: used, xMem: Math.trunc(node.tMem) - node.nMem - used - node.fMem };
+  });
+  return {
+    groups,
+    nodes: withMemory,
+    instances,
+    nodeByName,
+    instanceByName: new Map(instances.map((i) => [i.name as string, i.idx])),
+    clusterTags: snapshot.clusterTags,
+    snapshot,
+  };
+}
+
+export function sharedLocations(a: NodeState, b: NodeState): number {
+  let shared = 0;
+  for (const tag of a.locationTags) if (b.locationTags.has(tag)) shared++;
+  return shared;
+}
+
+function newNode(
+  spec: NodeSpec,
+  idx: number,
+  groupIndex: ReadonlyMap<string, number>,
+  groups: readonly GroupState[],
+  clusterTags: readonly string[],
+  forcedOffline: boolean,
+  options: LoadOptions,
+): NodeState {
+  const group = groupIndex.get(spec.group) ?? 0;
+  const policy = groups[group]?.spec.policy;
+  if (policy === undefined) throw new RangeError(`node ${spec.name} has no group`);
+  const migTags = tagsUnder(clusterTags, migrationPrefix, spec.tags);
+  return {
+    idx,
+    name: spec.name,
+    group,
+    offline: spec.offline || spec.drained || forcedOffline,
+    master: spec.master,
+    tags: spec.tags,
+    policy,
+    exclusiveStorage: spec.exclusiveStorage,
+    tMem: spec.totalMemoryMiB,
+    nMem: spec.nodeMemoryMiB,
+    fMem: spec.freeMemoryMiB,
+    iMem: 0,
+    xMem: 0,
+    fMemForth: spec.freeMemoryMiB,
+    tDsk: spec.totalDiskMiB,
+    fDsk: spec.freeDiskMiB,
+    fDskForth: spec.freeDiskMiB,
+    loDsk: Math.floor((options.minDiskRatio ?? 0) * spec.totalDiskMiB),
+    tCpu: spec.totalCpus,
+    cpuSpeed: spec.cpuSpeed,
+    nCpu: spec.nodeCpus,
+    uCpu: spec.nodeCpus,
+    uCpuForth: spec.nodeCpus,
+    tSpindles: spec.spindles,
+    fSpindles: spec.freeSpindles,
+    fSpindlesForth: spec.freeSpindles,
+    instSpindles: 0,
+    instSpindlesForth: 0,
+    hiSpindles: policy.spindleRatio * spec.spindles,
+    pCount: 0,
+    sCount: 0,
+    pCountForth: 0,
+    sCountForth: 0,
+    peers: new Map(),
+    rMem: 0,
+    failN1: true,
+    pTags: new Map(),
+    locationScore: 0,
+    instanceMap: new Map(),
+    locationTags: tagsUnder(clusterTags, locationPrefix, spec.tags),
+    migTags,
+    recvMigTags: receivableMigrationTags(clusterTags, migTags),
+  };
+}
+
+interface DerivedInstanceFields {
+  readonly exclTags: readonly string[];
+  readonly desiredLocations: ReadonlySet<string>;
+  readonly locationScore: number;
+  readonly movable: boolean;
+}
+
+export function newInstance(
+  spec: InstanceSpec,
+  idx: number,
+  pNode: number,
+  sNode: number,
+  derived: DerivedInstanceFields,
+): InstState {
+  const spindles = spec.diskSpindles.every((s) => s !== null)
+    ? spec.diskSpindles.reduce<number>((sum, s) => sum + (s ?? 0), 0)
+    : null;
+  return {
+    idx,
+    name: spec.name,
+    memoryMiB: spec.memoryMiB,
+    diskMiB: spec.diskSpaceMiB,
+    disksMiB: spec.disksMiB,
+    totalSpindles: spindles,
+    vcpus: spec.vcpus,
+    status: spec.status,
+    autoBalance: spec.autoBalance,
+    pNode,
+    sNode,
+    template: spec.diskTemplate,
+    spindleUse: spec.spindleUse,
+    forthcoming: spec.forthcoming,
+    tags: spec.tags,
+    nicCount: spec.nicCount,
+    ...derived,
+  };
+}
+
+/** Indices of the nodes of one group. */
+export function groupNodes(state: ClusterState, group: number): number[] {
+  return state.nodes.filter((n) => n.group === group).map((n) => n.idx);
+}
