@@ -245,7 +245,7 @@ export class ScoreAccumulator {
       } else {
         const mean = (sums[k] ?? 0) / n;
         const variance = (squares[k] ?? 0) / n - mean * mean;
-        score += c.weight * Math.sqrt(variance > 0 ? variance : 0);
+        score += c.weight * Math.sqrt(Math.max(variance, 0));
       }
     }
     return score;
