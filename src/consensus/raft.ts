@@ -553,8 +553,13 @@ export class RaftNode {
     }
     if (pr.state === 'probe') pr.becomeReplicate();
     else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) pr.becomeProbe();
-    if (this.maybeCommit()) this.broadcastAppend();
-    else this.fillWindow(m.from);
+    if (this.maybeCommit()) {
+      this.broadcastAppend();
+    } else {
+      // A follower that was paused missed the last commit broadcast: tell it, with entries if there are any.
+      if (wasPaused) this.sendAppend(m.from, true);
+      this.fillWindow(m.from);
+    }
     if (m.from === this.transferee && pr.match === this.log.lastIndex()) {
       this.send({ type: 'timeoutNow', to: m.from, term: this.term });
     }

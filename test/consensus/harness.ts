@@ -34,6 +34,8 @@ interface Member {
 export class Group {
   readonly members = new Map<NodeId, Member>();
   queue: Message[] = [];
+  /** Messages for which this returns true are lost on delivery. */
+  lose: (m: Message) => boolean = () => false;
   private readonly blocked = new Set<string>();
   private readonly rng;
 
@@ -96,6 +98,12 @@ export class Group {
     this.tick(id, 2 * this.raftConfig.electionTicks);
   }
 
+  /** Lets a node's leader lease run out without an election of its own: it will grant votes again. */
+  forgetLeader(id: string): void {
+    this.tick(id, this.raftConfig.electionTicks);
+    this.queue = this.queue.filter((m) => m.from !== id);
+  }
+
   campaign(id: string): void {
     this.node(id).campaign();
     this.process(id);
@@ -129,7 +137,7 @@ export class Group {
     this.queue = this.queue.filter((m) => !filter(m));
     for (const m of batch) {
       const target = this.members.get(m.to);
-      if (target === undefined || this.blocked.has(`${m.from}>${m.to}`)) continue;
+      if (target === undefined || this.blocked.has(`${m.from}>${m.to}`) || this.lose(m)) continue;
       target.raft.step(m);
       this.process(m.to);
     }
