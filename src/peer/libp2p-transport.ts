@@ -6,6 +6,7 @@ import { decode as decodeLengthPrefixed, encode as encodeLengthPrefixed } from '
 import { lpStream } from 'it-length-prefixed-stream';
 import { pipe } from 'it-pipe';
 import { type Pushable, pushable } from 'it-pushable';
+import { deadline } from '../common/deadline.js';
 import { CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
@@ -55,10 +56,9 @@ export class Libp2pTransport implements Transport {
     options: RequestOptions = {},
   ): Promise<Res> {
     const timeoutMs = options.timeoutMs ?? protocol.timeoutMs;
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const signals = [deadline, this.stopping.signal, ...(options.signal ? [options.signal] : [])];
-    const signal = AbortSignal.any(signals);
     const frame = encodeFrame(body, protocol.maxFrameBytes);
+    const limit = deadline(timeoutMs, [this.stopping.signal, options.signal]);
+    const { signal } = limit;
     let stream: Stream | undefined;
     try {
       stream = await this.host.dialProtocol(peerIdFromString(peer), protocol.id, { signal });
@@ -70,13 +70,15 @@ export class Libp2pTransport implements Transport {
       return checkShape(reply.body, protocol.response);
     } catch (error) {
       stream?.abort(error instanceof Error ? error : new Error(String(error)));
-      if (deadline.aborted) {
+      if (limit.expired()) {
         throw new CorralError('timeout', `${peer} did not answer ${protocol.id} within ${timeoutMs} ms`);
       }
       if (stream === undefined && !(error instanceof CorralError)) {
         throw new CorralError('unreachable', `cannot reach ${peer}: ${(error as Error).message}`);
       }
       throw streamError(error, protocol.maxFrameBytes);
+    } finally {
+      limit.dispose();
     }
   }
 
@@ -96,7 +98,21 @@ export class Libp2pTransport implements Transport {
     protocol: RequestProtocol<Req, Res>,
     handler: RequestHandler<Req, Res>,
   ): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(protocol.timeoutMs), this.stopping.signal]);
+    const limit = deadline(protocol.timeoutMs, [this.stopping.signal]);
+    try {
+      await this.answerRequest(from, stream, protocol, handler, limit.signal);
+    } finally {
+      limit.dispose();
+    }
+  }
+
+  private async answerRequest<Req, Res>(
+    from: NodeId,
+    stream: Stream,
+    protocol: RequestProtocol<Req, Res>,
+    handler: RequestHandler<Req, Res>,
+    signal: AbortSignal,
+  ): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: protocol.maxFrameBytes });
     let reply: Reply;
     let request: Req;
@@ -185,9 +201,10 @@ export class Libp2pTransport implements Transport {
     };
     void (async () => {
       try {
-        const stream = await this.host.dialProtocol(peerIdFromString(peer), protocol.id, {
-          signal: AbortSignal.any([AbortSignal.timeout(10_000), this.stopping.signal]),
-        });
+        const limit = deadline(10_000, [this.stopping.signal]);
+        const stream = await this.host
+          .dialProtocol(peerIdFromString(peer), protocol.id, { signal: limit.signal })
+          .finally(() => limit.dispose());
         await pipe(outbound.queue, counted, (source) => encodeLengthPrefixed(source), stream.sink);
       } catch (error) {
         this.log.debug(
@@ -303,13 +320,14 @@ export class Libp2pTransport implements Transport {
         `not a multiaddr: ${address} (expected e.g. /ip4/127.0.0.2/tcp/7400)`,
       );
     }
-    const signals = [AbortSignal.timeout(options.timeoutMs ?? 10_000), this.stopping.signal];
-    if (options.signal) signals.push(options.signal);
+    const limit = deadline(options.timeoutMs ?? 10_000, [this.stopping.signal, options.signal]);
     try {
-      const connection = await this.host.dial(target, { signal: AbortSignal.any(signals) });
+      const connection = await this.host.dial(target, { signal: limit.signal });
       return asNodeId(connection.remotePeer.toString());
     } catch (error) {
       throw new CorralError('unreachable', `cannot connect to ${address}: ${(error as Error).message}`);
+    } finally {
+      limit.dispose();
     }
   }
 
@@ -326,11 +344,11 @@ export class Libp2pTransport implements Transport {
       tags: { [KEEP_ALIVE]: { value: 1 } },
     });
     if (this.host.getConnections(peerIdFromString(peer)).length === 0) {
+      const limit = deadline(10_000, [this.stopping.signal]);
       void this.host
-        .dial(peerIdFromString(peer), { signal: AbortSignal.timeout(10_000) })
-        .catch((error: Error) => {
-          this.log.debug({ peer, reason: error.message }, 'member not reachable yet');
-        });
+        .dial(peerIdFromString(peer), { signal: limit.signal })
+        .catch((error: Error) => this.log.debug({ peer, reason: error.message }, 'member not reachable yet'))
+        .finally(() => limit.dispose());
     }
   }
 

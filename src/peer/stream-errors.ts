@@ -6,8 +6,9 @@ export function streamError(error: unknown, maxFrameBytes: number): CorralError 
   const name = error instanceof Error ? error.name : '';
   switch (name) {
     case 'InvalidDataLengthError':
-      return new CorralError('frame_too_large', `frame exceeds the ${maxFrameBytes}-byte limit`);
+    // A length prefix with more digits than the cap needs announces a frame over the cap.
     case 'InvalidDataLengthLengthError':
+      return new CorralError('frame_too_large', `frame exceeds the ${maxFrameBytes}-byte limit`);
     case 'InvalidMessageLengthError':
       return new CorralError('bad_frame', 'malformed length prefix');
     case 'UnexpectedEOFError':

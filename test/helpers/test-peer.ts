@@ -1,0 +1,37 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { systemClock } from '../../src/common/clock.js';
+import { silentLogger } from '../../src/common/log.js';
+import { waitFor } from '../../src/common/wait.js';
+import { createHost, type Host } from '../../src/peer/host.js';
+import { loadOrCreateIdentity } from '../../src/peer/identity.js';
+import { Libp2pTransport } from '../../src/peer/libp2p-transport.js';
+
+/** A libp2p peer inside the test process, built from the daemon's own parts, with or without a join token. */
+export async function startTestPeer(token?: (self: string) => Promise<string>): Promise<{
+  host: Host;
+  transport: Libp2pTransport;
+}> {
+  const identity = await loadOrCreateIdentity(await mkdtemp(join(tmpdir(), 'corral-test-peer-')));
+  const joinToken = token ? await token(identity.nodeId) : undefined;
+  const host = await createHost({
+    identity,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    gate: {
+      directory: { isMember: () => false, clusterSecret: () => undefined },
+      clock: systemClock,
+      log: silentLogger,
+      joinToken: () => joinToken,
+    },
+  });
+  return { host, transport: new Libp2pTransport(host, silentLogger) };
+}
+
+/** Waits until a daemon's log has a line matching the pattern (logs are written asynchronously). */
+export function waitForLog(logPath: string, pattern: RegExp, what: string): Promise<string> {
+  return waitFor(
+    async () => (await readFile(logPath, 'utf8')).split('\n').find((line) => pattern.test(line)),
+    { timeoutMs: 10_000, what },
+  );
+}
