@@ -21,7 +21,7 @@ const borderless = {
   'mid-mid': '',
   right: '',
   'right-mid': '',
-  middle: ' ',
+  middle: '',
 };
 
 /** Ganeti's list layout: a header line, then aligned columns, no borders. */

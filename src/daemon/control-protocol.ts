@@ -46,7 +46,7 @@ export const controlResponseSchemas = {
   'token-create': z.object({ token: z.string(), expiresAtMs: z.number() }),
   'debug-echo': latency.extend({ elapsedMs: z.number(), requestsPerSecond: z.number() }),
   'debug-probe': z.object({ published: z.number() }),
-  'debug-probe-stats': latency,
+  'debug-probe-stats': z.object({ delaysMs: z.array(z.tuple([z.number(), z.number()])) }),
 } satisfies Record<ControlRequest['op'], z.ZodType>;
 
 export type ControlResponse<Op extends ControlRequest['op']> = z.infer<(typeof controlResponseSchemas)[Op]>;

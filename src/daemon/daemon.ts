@@ -104,7 +104,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         }
         return { published: request.count };
       case 'debug-probe-stats':
-        return probes.take();
+        return { delaysMs: probes.take() };
     }
   };
 

@@ -63,20 +63,20 @@ export async function runEchoLoad(transport: Transport, load: EchoLoad): Promise
   };
 }
 
-/** Records how long probe gossip took to arrive here, for the delivery benchmark. */
+/** Records how long each probe took to arrive here, for the delivery benchmark. */
 export class ProbeRecorder {
-  private samplesMs: number[] = [];
+  private delaysMs = new Map<number, number>();
 
   constructor(transport: Transport) {
-    transport.subscribe(probeTopic, (_from, { sentAtMs }) => {
-      if (this.samplesMs.length < MAX_GOSSIP_SAMPLES) this.samplesMs.push(preciseWallMs() - sentAtMs);
+    transport.subscribe(probeTopic, (_from, { seq, sentAtMs }) => {
+      if (this.delaysMs.size < MAX_GOSSIP_SAMPLES) this.delaysMs.set(seq, preciseWallMs() - sentAtMs);
     });
   }
 
-  /** The delays seen since the last call. */
-  take(): LatencySummary {
-    const summary = summarize(this.samplesMs);
-    this.samplesMs = [];
-    return summary;
+  /** The delays seen since the last call, as [probe seq, delay ms] pairs. */
+  take(): [number, number][] {
+    const samples = [...this.delaysMs.entries()];
+    this.delaysMs = new Map();
+    return samples;
   }
 }
