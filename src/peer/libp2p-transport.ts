@@ -1,9 +1,8 @@
-import type { Message, Stream } from '@libp2p/interface';
+import type { Message } from '@libp2p/interface';
 import { KEEP_ALIVE } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { decode as decodeLengthPrefixed, encode as encodeLengthPrefixed } from 'it-length-prefixed';
-import { lpStream } from 'it-length-prefixed-stream';
 import { pipe } from 'it-pipe';
 import { type Pushable, pushable } from 'it-pushable';
 import { deadline } from '../common/deadline.js';
@@ -13,18 +12,55 @@ import type { Logger } from '../common/log.js';
 import { checkShape, decodeFrame, encodeFrame } from './codec.js';
 import { type Reply, replySchema } from './envelope.js';
 import type { Host } from './host.js';
-import type { MessageProtocol, RequestProtocol, Topic } from './protocol.js';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  type MessageProtocol,
+  type RequestProtocol,
+  type Topic,
+} from './protocol.js';
+import { RPC_PROTOCOL, RpcClientChannel, serveRpcChannel } from './rpc-channel.js';
 import { streamError } from './stream-errors.js';
 import type { MessageHandler, PeerEvent, RequestHandler, RequestOptions, Transport } from './transport.js';
 
 export interface Libp2pTransportLimits {
-  /** Concurrent inbound streams per protocol per connection. */
+  /** The largest frame any protocol may declare. */
+  readonly maxFrameBytes: number;
+  /** Requests waiting for answers from one peer. */
+  readonly maxPendingPerPeer: number;
+  /** Requests one inbound channel may have running here at once; more are refused as busy. */
+  readonly maxInFlightPerChannel: number;
+  /** Concurrent inbound message streams per protocol per connection. */
   readonly maxInboundStreams: number;
   /** Messages waiting on one outbound message stream before new ones are dropped. */
   readonly maxQueuedMessages: number;
 }
 
-const defaultLimits: Libp2pTransportLimits = { maxInboundStreams: 256, maxQueuedMessages: 4096 };
+const defaultLimits: Libp2pTransportLimits = {
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  maxPendingPerPeer: 4096,
+  maxInFlightPerChannel: 1024,
+  maxInboundStreams: 64,
+  maxQueuedMessages: 4096,
+};
+
+/** Settles with the promise, or rejects as soon as the signal aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
 
 interface OutboundMessages {
   readonly queue: Pushable<Uint8Array>;
@@ -35,6 +71,11 @@ interface OutboundMessages {
 export class Libp2pTransport implements Transport {
   readonly self: NodeId;
   private readonly outbound = new Map<string, OutboundMessages>();
+  private readonly channels = new Map<NodeId, Promise<RpcClientChannel>>();
+  private readonly servers = new Map<
+    string,
+    (body: Uint8Array, from: NodeId, signal: AbortSignal) => Promise<Reply>
+  >();
   private readonly topicHandlers = new Map<string, Set<MessageHandler<unknown>>>();
   private readonly stopping = new AbortController();
   private readonly limits: Libp2pTransportLimits;
@@ -47,6 +88,22 @@ export class Libp2pTransport implements Transport {
     this.self = asNodeId(host.peerId.toString());
     this.limits = { ...defaultLimits, ...limits };
     host.services.pubsub.addEventListener('message', (event) => this.onGossip(event.detail));
+    void host.handle(
+      RPC_PROTOCOL,
+      ({ stream, connection }) => {
+        const from = asNodeId(connection.remotePeer.toString());
+        const options = {
+          maxFrameBytes: this.limits.maxFrameBytes,
+          maxInFlight: this.limits.maxInFlightPerChannel,
+          stopping: this.stopping.signal,
+          log: this.log,
+        };
+        serveRpcChannel(from, stream, options, (protocol, body, peer, signal) =>
+          this.serveRpc(protocol, body, peer, signal),
+        );
+      },
+      { maxInboundStreams: 16 },
+    );
   }
 
   async request<Req, Res>(
@@ -55,114 +112,95 @@ export class Libp2pTransport implements Transport {
     body: Req,
     options: RequestOptions = {},
   ): Promise<Res> {
+    this.checkCap(protocol);
     const timeoutMs = options.timeoutMs ?? protocol.timeoutMs;
     const frame = encodeFrame(body, protocol.maxFrameBytes);
     const limit = deadline(timeoutMs, [this.stopping.signal, options.signal]);
-    const { signal } = limit;
-    let stream: Stream | undefined;
+    let call: ReturnType<RpcClientChannel['call']> | undefined;
     try {
-      stream = await this.host.dialProtocol(peerIdFromString(peer), protocol.id, { signal });
-      const lp = lpStream(stream, { maxDataLength: protocol.maxFrameBytes });
-      await lp.write(frame, { signal });
-      const reply = decodeFrame((await lp.read({ signal })).subarray(), replySchema, protocol.maxFrameBytes);
-      await stream.close({ signal }).catch(() => undefined);
+      const channel = await this.channelTo(peer, limit.signal);
+      call = channel.call(protocol.id, frame);
+      const replyBytes = await untilAborted(call.reply, limit.signal);
+      const reply = decodeFrame(replyBytes, replySchema, protocol.maxFrameBytes);
       if (!reply.ok) throw new CorralError(reply.error.code, reply.error.message);
       return checkShape(reply.body, protocol.response);
     } catch (error) {
-      stream?.abort(error instanceof Error ? error : new Error(String(error)));
       if (limit.expired()) {
         throw new CorralError('timeout', `${peer} did not answer ${protocol.id} within ${timeoutMs} ms`);
       }
-      if (stream === undefined && !(error instanceof CorralError)) {
-        throw new CorralError('unreachable', `cannot reach ${peer}: ${(error as Error).message}`);
-      }
       throw streamError(error, protocol.maxFrameBytes);
     } finally {
+      call?.cancel();
       limit.dispose();
     }
+  }
+
+  /**
+   * The channel to a peer, open or opening; concurrent callers share one dial. A channel leaves the map when
+   * it closes or fails to open, so the next request dials afresh.
+   */
+  private channelTo(peer: NodeId, signal: AbortSignal): Promise<RpcClientChannel> {
+    const known = this.channels.get(peer);
+    if (known !== undefined) return known;
+    const forget = () => {
+      if (this.channels.get(peer) === opening) this.channels.delete(peer);
+    };
+    const opening = this.host.dialProtocol(peerIdFromString(peer), RPC_PROTOCOL, { signal }).then(
+      (stream) =>
+        new RpcClientChannel(peer, stream, this.limits.maxFrameBytes, this.limits.maxPendingPerPeer, forget),
+      (error: Error) => {
+        forget();
+        throw new CorralError('unreachable', `cannot reach ${peer}: ${error.message}`);
+      },
+    );
+    this.channels.set(peer, opening);
+    return opening;
   }
 
   handle<Req, Res>(protocol: RequestProtocol<Req, Res>, handler: RequestHandler<Req, Res>): void {
-    void this.host.handle(
-      protocol.id,
-      ({ stream, connection }) => {
-        void this.serveRequest(asNodeId(connection.remotePeer.toString()), stream, protocol, handler);
-      },
-      { maxInboundStreams: this.limits.maxInboundStreams },
-    );
-  }
-
-  private async serveRequest<Req, Res>(
-    from: NodeId,
-    stream: Stream,
-    protocol: RequestProtocol<Req, Res>,
-    handler: RequestHandler<Req, Res>,
-  ): Promise<void> {
-    const limit = deadline(protocol.timeoutMs, [this.stopping.signal]);
-    try {
-      await this.answerRequest(from, stream, protocol, handler, limit.signal);
-    } finally {
-      limit.dispose();
-    }
-  }
-
-  private async answerRequest<Req, Res>(
-    from: NodeId,
-    stream: Stream,
-    protocol: RequestProtocol<Req, Res>,
-    handler: RequestHandler<Req, Res>,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: protocol.maxFrameBytes });
-    let reply: Reply;
-    let request: Req;
-    try {
-      request = decodeFrame((await lp.read({ signal })).subarray(), protocol.request, protocol.maxFrameBytes);
-    } catch (error) {
-      const refusal = streamError(error, protocol.maxFrameBytes);
-      this.log.warn(
-        { peer: from, protocol: protocol.id, code: refusal.code, reason: refusal.message },
-        'refused a request',
-      );
-      await this.replyAndClose(
-        stream,
-        lp,
-        { ok: false, error: refusal.toWire() },
-        protocol.maxFrameBytes,
-        signal,
-      );
-      return;
-    }
-    try {
-      reply = { ok: true, body: await handler(request, { from, signal }) };
-    } catch (error) {
-      const failure = streamError(error, protocol.maxFrameBytes);
-      if (failure.code === 'internal') {
-        this.log.error({ peer: from, protocol: protocol.id, err: error }, 'request handler failed');
-      }
-      reply = { ok: false, error: failure.toWire() };
-    }
-    await this.replyAndClose(stream, lp, reply, protocol.maxFrameBytes, signal);
-  }
-
-  private async replyAndClose(
-    stream: Stream,
-    lp: ReturnType<typeof lpStream>,
-    reply: Reply,
-    maxFrameBytes: number,
-    signal: AbortSignal,
-  ): Promise<void> {
-    try {
-      let frame: Uint8Array;
+    this.checkCap(protocol);
+    this.servers.set(protocol.id, async (body, from, channelSignal) => {
+      let request: Req;
       try {
-        frame = encodeFrame(reply, maxFrameBytes);
+        request = decodeFrame(body, protocol.request, protocol.maxFrameBytes);
       } catch (error) {
-        frame = encodeFrame({ ok: false, error: streamError(error, maxFrameBytes).toWire() }, maxFrameBytes);
+        const refusal = streamError(error, protocol.maxFrameBytes);
+        this.log.warn(
+          { peer: from, protocol: protocol.id, code: refusal.code, reason: refusal.message },
+          'refused a request',
+        );
+        return { ok: false, error: refusal.toWire() };
       }
-      await lp.write(frame, { signal });
-      await stream.close({ signal });
-    } catch (error) {
-      stream.abort(error instanceof Error ? error : new Error(String(error)));
+      const limit = deadline(protocol.timeoutMs, [channelSignal]);
+      try {
+        return { ok: true, body: await handler(request, { from, signal: limit.signal }) };
+      } catch (error) {
+        const failure = streamError(error, protocol.maxFrameBytes);
+        if (failure.code === 'internal') {
+          this.log.error({ peer: from, protocol: protocol.id, err: error }, 'request handler failed');
+        }
+        return { ok: false, error: failure.toWire() };
+      } finally {
+        limit.dispose();
+      }
+    });
+  }
+
+  private serveRpc(protocol: string, body: Uint8Array, from: NodeId, signal: AbortSignal): Promise<Reply> {
+    const server = this.servers.get(protocol);
+    if (server === undefined) {
+      const message = `${this.self} does not speak ${protocol.slice(0, 128)}`;
+      return Promise.resolve({ ok: false, error: { code: 'unknown_protocol', message } });
+    }
+    return server(body, from, signal);
+  }
+
+  private checkCap(protocol: { id: string; maxFrameBytes: number }): void {
+    if (protocol.maxFrameBytes > this.limits.maxFrameBytes) {
+      throw new CorralError(
+        'internal',
+        `${protocol.id} allows ${protocol.maxFrameBytes}-byte frames, over the transport's ${this.limits.maxFrameBytes}`,
+      );
     }
   }
 
@@ -359,6 +397,11 @@ export class Libp2pTransport implements Transport {
   async stop(): Promise<void> {
     this.stopping.abort(new CorralError('closed', 'the transport is stopping'));
     for (const outbound of this.outbound.values()) outbound.queue.end();
+    for (const channel of this.channels.values())
+      void channel.then(
+        (open) => open.close(),
+        () => undefined,
+      );
     await this.host.stop();
   }
 }

@@ -4,17 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { lpStream } from 'it-length-prefixed-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { asNodeId, type NodeId } from '../../src/common/ids.js';
 import { seededRng } from '../../src/common/random.js';
+import { waitFor } from '../../src/common/wait.js';
 import { echoProtocol } from '../../src/daemon/diagnostics.js';
 import type { DaemonProcess } from '../../src/daemon/local-cluster.js';
 import { startLocalCluster } from '../../src/daemon/local-cluster.js';
-import { decodeFrame, encodeFrame } from '../../src/peer/codec.js';
-import { replySchema } from '../../src/peer/envelope.js';
+import { encodeFrame } from '../../src/peer/codec.js';
 import { requestProtocol } from '../../src/peer/protocol.js';
+import { RPC_PROTOCOL } from '../../src/peer/rpc-channel.js';
 import { startTestPeer, waitForLog } from '../helpers/test-peer.js';
 
 /** Real daemons on loopback, fed what a broken or hostile peer would send. */
@@ -59,26 +59,33 @@ describe('a daemon facing bad input', () => {
     expect(target.isRunning()).toBe(true);
   }
 
-  /** Sends raw bytes on a fresh echo stream and returns the daemon's reply frame, if any. */
-  async function rawExchange(bytes: Uint8Array, closeWrite: boolean) {
-    const stream = await client.host.dialProtocol(peerIdFromString(targetId), echoProtocol.id);
-    const lp = lpStream(stream, { maxDataLength: 4096 });
-    const bytesStream = lp.unwrap();
-    await new Promise<void>((resolve) => {
-      void bytesStream
-        .sink(
-          (async function* () {
-            yield bytes;
-            if (!closeWrite) await new Promise(() => undefined);
-          })(),
-        )
-        .catch(() => undefined);
-      resolve();
-    });
-    const reply = await lpStream(bytesStream, { maxDataLength: 4096 }).read({
-      signal: AbortSignal.timeout(15_000),
-    });
-    return decodeFrame(reply.subarray(), replySchema, 4096);
+  /** Sends raw bytes on a fresh rpc channel; resolves when the daemon has closed it. */
+  async function rawChannel(bytes: Uint8Array, closeWrite: boolean): Promise<void> {
+    const stream = await client.host.dialProtocol(peerIdFromString(targetId), RPC_PROTOCOL);
+    const closed = (async () => {
+      try {
+        for await (const _ of stream.source) throw new Error('the daemon answered a malformed frame');
+      } catch (error) {
+        if ((error as Error).message.startsWith('the daemon answered')) throw error;
+      }
+    })();
+    void stream
+      .sink(
+        (async function* () {
+          yield bytes;
+          // Keep our side open unless asked to close it: the daemon must act on the bytes alone.
+          if (!closeWrite) await closed.catch(() => undefined);
+        })(),
+      )
+      .catch(() => undefined);
+    await waitFor(
+      () =>
+        Promise.race([
+          closed.then(() => true),
+          new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined))),
+        ]),
+      { timeoutMs: 15_000, what: 'the daemon to close the channel' },
+    );
   }
 
   it('answers a well-formed request', async () => {
@@ -86,6 +93,22 @@ describe('a daemon facing bad input', () => {
       payload: new Uint8Array([1, 2, 3]),
     });
     expect([...answer.payload]).toEqual([1, 2, 3]);
+  });
+
+  it('answers many concurrent first requests from a new peer over one channel', async () => {
+    const fresh = await startTestPeer(
+      async (self) => (await target.call({ op: 'token-create', peer: self, lifetimeMs: 600_000 })).token,
+    );
+    try {
+      await fresh.host.dial(multiaddr(targetAddress));
+      const payload = new Uint8Array([7]);
+      const answers = await Promise.all(
+        Array.from({ length: 64 }, () => fresh.transport.request(targetId, echoProtocol, { payload })),
+      );
+      expect(answers.every((answer) => answer.payload[0] === 7)).toBe(true);
+    } finally {
+      await fresh.transport.stop();
+    }
   });
 
   it('closes a raw connection that sends random bytes', async () => {
@@ -103,23 +126,17 @@ describe('a daemon facing bad input', () => {
     await stillServing();
   });
 
-  it('refuses a truncated length prefix with a typed error', async () => {
-    const reply = await rawExchange(new Uint8Array([0xff, 0xff]), true);
-    expect(reply).toMatchObject({ ok: false, error: { code: 'bad_frame' } });
-    await waitForLog(
-      target.logPath,
-      /"reason":"(stream ended|malformed length)[^"]*","msg":"refused a request"/,
-      'the refusal',
-    );
+  it('closes a channel that ends in the middle of a length prefix', async () => {
+    await rawChannel(new Uint8Array([0xff, 0xff]), true);
+    await waitForLog(target.logPath, /"code":"bad_frame".*"msg":"closed an rpc channel"/, 'the reason');
     await stillServing();
   });
 
-  it('refuses a frame over the cap before reading it', async () => {
+  it('closes a channel whose frame is over the cap, before reading it', async () => {
     // A length prefix announcing 64 MiB (varint 2^26), followed by a little of it.
     const prefix = new Uint8Array([0x80, 0x80, 0x80, 0x20]);
-    const reply = await rawExchange(new Uint8Array([...prefix, 1, 2, 3]), false);
-    expect(reply).toMatchObject({ ok: false, error: { code: 'frame_too_large' } });
-    await waitForLog(target.logPath, /"code":"frame_too_large".*"msg":"refused a request"/, 'the refusal');
+    await rawChannel(new Uint8Array([...prefix, 1, 2, 3]), false);
+    await waitForLog(target.logPath, /"code":"frame_too_large".*"msg":"closed an rpc channel"/, 'the reason');
     await stillServing();
   });
 
@@ -136,9 +153,18 @@ describe('a daemon facing bad input', () => {
       code: 'bad_frame',
       message: expect.stringMatching(/wrong shape at payload/),
     });
+    await waitForLog(
+      target.logPath,
+      /"reason":"frame of the wrong shape at payload.*"msg":"refused a request"/,
+      'the reason',
+    );
     const frame = encodeFrame([1, 2, 3], 64);
-    const framed = new Uint8Array([frame.length, ...frame]);
-    expect(await rawExchange(framed, true)).toMatchObject({ ok: false, error: { code: 'bad_frame' } });
+    await rawChannel(new Uint8Array([frame.length, ...frame]), false);
+    await waitForLog(
+      target.logPath,
+      /"reason":"frame of the wrong shape.*"msg":"closed an rpc channel"/,
+      'the reason',
+    );
     await stillServing();
   });
 
