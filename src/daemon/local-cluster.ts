@@ -7,8 +7,14 @@ import { CorralError } from '../common/errors.js';
 import { waitFor } from '../common/wait.js';
 import { loadOrCreateIdentity } from '../peer/identity.js';
 import { callDaemon } from './control-client.js';
-import type { ControlRequest, ControlResponse, DaemonStatus } from './control-protocol.js';
-import { CONTROL_SOCKET_FILE } from './control-protocol.js';
+import {
+  CONTROL_SOCKET_FILE,
+  type ControlRequest,
+  type ControlResponse,
+  type DaemonStatus,
+} from './control-protocol.js';
+
+export const DEFAULT_PORT = 7400;
 
 /** The compiled CLI, whether this module runs from dist/ or from the sources under vitest. */
 export function cliEntryPoint(): string {
@@ -123,6 +129,7 @@ export interface LocalClusterOptions {
   readonly nodes: number;
   /** Node i listens on 127.0.0.(firstHost + i), so that each has an address of its own. */
   readonly firstHost?: number;
+  /** One port for all: each node has its own address, and a restarted node must come back where it was. */
   readonly port?: number;
   readonly nodeFlags?: readonly string[];
   readonly logLevel?: SpawnOptions['logLevel'];
@@ -136,7 +143,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<D
     for (let i = 0; i < options.nodes; i++) {
       const name = `node${i + 1}`;
       const dataDir = join(options.baseDir, name);
-      const listen = `/ip4/127.0.0.${firstHost + i}/tcp/${options.port ?? 0}`;
+      const listen = `/ip4/127.0.0.${firstHost + i}/tcp/${options.port ?? DEFAULT_PORT}`;
       const common = {
         dataDir,
         listen,

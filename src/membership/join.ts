@@ -66,6 +66,15 @@ export async function serveMembership(transport: Transport, store: MemberStore, 
       .catch((error: Error) => log.error({ err: error }, 'could not record announced members'));
   });
 
+  // A member that restarted on another address tells us where it is now when it connects.
+  transport.onPeer((event) => {
+    if (event.type !== 'identified' || !store.isMember(event.peer) || event.addresses.length === 0) return;
+    void store
+      .merge([{ id: event.peer, addrs: event.addresses.slice(0, 16) }])
+      .then(keepAll)
+      .catch((error: Error) => log.error({ err: error }, 'could not record a member address'));
+  });
+
   await keepAll(store.list());
 }
 

@@ -1,4 +1,4 @@
-import type { Message } from '@libp2p/interface';
+import type { IdentifyResult, Message } from '@libp2p/interface';
 import { KEEP_ALIVE } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -34,6 +34,9 @@ export interface Libp2pTransportLimits {
   /** Messages waiting on one outbound message stream before new ones are dropped. */
   readonly maxQueuedMessages: number;
 }
+
+/** The multiaddr code of /p2p/<peer ID>, which addresses we store leave off. */
+const P2P_CODE = 421;
 
 const defaultLimits: Libp2pTransportLimits = {
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
@@ -336,11 +339,19 @@ export class Libp2pTransport implements Transport {
       handler({ type: 'connected', peer: asNodeId(event.detail.toString()) });
     const disconnected = (event: CustomEvent<{ toString(): string }>) =>
       handler({ type: 'disconnected', peer: asNodeId(event.detail.toString()) });
+    const identified = (event: CustomEvent<IdentifyResult>) =>
+      handler({
+        type: 'identified',
+        peer: asNodeId(event.detail.peerId.toString()),
+        addresses: event.detail.listenAddrs.map((address) => address.decapsulateCode(P2P_CODE).toString()),
+      });
     this.host.addEventListener('peer:connect', connected);
     this.host.addEventListener('peer:disconnect', disconnected);
+    this.host.addEventListener('peer:identify', identified);
     return () => {
       this.host.removeEventListener('peer:connect', connected);
       this.host.removeEventListener('peer:disconnect', disconnected);
+      this.host.removeEventListener('peer:identify', identified);
     };
   }
 
@@ -391,7 +402,7 @@ export class Libp2pTransport implements Transport {
   }
 
   listenAddresses(): string[] {
-    return this.host.getMultiaddrs().map((address) => address.decapsulateCode(421).toString());
+    return this.host.getMultiaddrs().map((address) => address.decapsulateCode(P2P_CODE).toString());
   }
 
   async stop(): Promise<void> {

@@ -57,7 +57,7 @@ export class MemoryHub {
     return () => this.peerHandlers.delete(handler);
   }
 
-  private announce(peer: NodeId, type: PeerEvent['type']): void {
+  private announce(peer: NodeId, type: 'connected' | 'disconnected'): void {
     for (const at of this.transports.keys()) {
       if (at !== peer) for (const handler of this.peerHandlers) handler({ type, peer }, at);
     }

@@ -18,7 +18,10 @@ export type RequestHandler<Req, Res> = (request: Req, context: RequestContext) =
 
 export type MessageHandler<M> = (from: NodeId, message: M) => void;
 
-export type PeerEvent = { readonly type: 'connected' | 'disconnected'; readonly peer: NodeId };
+export type PeerEvent =
+  | { readonly type: 'connected' | 'disconnected'; readonly peer: NodeId }
+  /** The peer told us where it listens (libp2p identify); addresses change when a node restarts elsewhere. */
+  | { readonly type: 'identified'; readonly peer: NodeId; readonly addresses: readonly string[] };
 
 /**
  * How the layers above the peer layer talk to other nodes. Every payload is a validated, size-capped
