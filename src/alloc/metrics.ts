@@ -14,29 +14,31 @@ interface Component {
   readonly aggregate: Aggregate;
   /** Offline components are computed over offline nodes only, the rest over online ones. */
   readonly overOffline: boolean;
+  /** +1 when a higher value means a busier node, -1 when it means a freer one. */
+  readonly busier: 1 | -1;
 }
 
 export const components: readonly Component[] = [
-  { name: 'free_mem_cv', weight: 0.5, aggregate: 'stddev', overOffline: false },
-  { name: 'free_disk_cv', weight: 0.5, aggregate: 'stddev', overOffline: false },
-  { name: 'n1_cnt', weight: 1, aggregate: 'sum', overOffline: false },
-  { name: 'reserved_mem_cv', weight: 1, aggregate: 'stddev', overOffline: false },
-  { name: 'offline_all_cnt', weight: 4, aggregate: 'sum', overOffline: true },
-  { name: 'offline_pri_cnt', weight: 16, aggregate: 'sum', overOffline: true },
-  { name: 'vcpu_ratio_cv', weight: 0.5, aggregate: 'stddev', overOffline: false },
-  { name: 'cpu_load_cv', weight: 1, aggregate: 'stddev', overOffline: false },
-  { name: 'mem_load_cv', weight: 1, aggregate: 'stddev', overOffline: false },
-  { name: 'disk_load_cv', weight: 1, aggregate: 'stddev', overOffline: false },
-  { name: 'net_load_cv', weight: 1, aggregate: 'stddev', overOffline: false },
-  { name: 'pri_tags_score', weight: 2, aggregate: 'sum', overOffline: false },
-  { name: 'spindles_cv', weight: 0.5, aggregate: 'stddev', overOffline: false },
-  { name: 'free_mem_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false },
-  { name: 'free_disk_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false },
-  { name: 'vcpu_ratio_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false },
-  { name: 'spindles_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false },
-  { name: 'location_score', weight: 1, aggregate: 'sum', overOffline: false },
-  { name: 'location_exclusion_score', weight: 1, aggregate: 'map', overOffline: false },
-  { name: 'reserved_mem_rtotal', weight: 0.25, aggregate: 'sum', overOffline: false },
+  { name: 'free_mem_cv', weight: 0.5, aggregate: 'stddev', overOffline: false, busier: -1 },
+  { name: 'free_disk_cv', weight: 0.5, aggregate: 'stddev', overOffline: false, busier: -1 },
+  { name: 'n1_cnt', weight: 1, aggregate: 'sum', overOffline: false, busier: 1 },
+  { name: 'reserved_mem_cv', weight: 1, aggregate: 'stddev', overOffline: false, busier: 1 },
+  { name: 'offline_all_cnt', weight: 4, aggregate: 'sum', overOffline: true, busier: 1 },
+  { name: 'offline_pri_cnt', weight: 16, aggregate: 'sum', overOffline: true, busier: 1 },
+  { name: 'vcpu_ratio_cv', weight: 0.5, aggregate: 'stddev', overOffline: false, busier: 1 },
+  { name: 'cpu_load_cv', weight: 1, aggregate: 'stddev', overOffline: false, busier: 1 },
+  { name: 'mem_load_cv', weight: 1, aggregate: 'stddev', overOffline: false, busier: 1 },
+  { name: 'disk_load_cv', weight: 1, aggregate: 'stddev', overOffline: false, busier: 1 },
+  { name: 'net_load_cv', weight: 1, aggregate: 'stddev', overOffline: false, busier: 1 },
+  { name: 'pri_tags_score', weight: 2, aggregate: 'sum', overOffline: false, busier: 1 },
+  { name: 'spindles_cv', weight: 0.5, aggregate: 'stddev', overOffline: false, busier: 1 },
+  { name: 'free_mem_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false, busier: -1 },
+  { name: 'free_disk_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false, busier: -1 },
+  { name: 'vcpu_ratio_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false, busier: 1 },
+  { name: 'spindles_cv_forth', weight: 0.5, aggregate: 'stddev', overOffline: false, busier: 1 },
+  { name: 'location_score', weight: 1, aggregate: 'sum', overOffline: false, busier: 1 },
+  { name: 'location_exclusion_score', weight: 1, aggregate: 'map', overOffline: false, busier: 1 },
+  { name: 'reserved_mem_rtotal', weight: 0.25, aggregate: 'sum', overOffline: false, busier: 1 },
 ];
 
 const count = components.length;
@@ -131,8 +133,42 @@ export class ScoreAccumulator {
   private readonly values = new Map<number, Float64Array>();
 
   constructor(nodes: readonly NodeState[]) {
+    this.rebuild(nodes);
+  }
+
+  rebuild(nodes: readonly NodeState[]): void {
+    this.sums.fill(0);
+    this.squares.fill(0);
+    this.locationMap.clear();
+    this.locationTotal = 0;
+    this.onlineCount = 0;
+    this.values.clear();
     for (const n of nodes) this.add(n);
   }
+
+  /**
+   * How much an online node pushes the score up: its distance from the mean on each spread,
+   * in standard deviations and signed so that busy is positive, plus its penalty counts.
+   */
+  pressure(n: NodeState): number {
+    const row = this.values.get(n.idx) ?? this.valuesOf(n);
+    let pressure = 0;
+    for (let k = 0; k < count; k++) {
+      const c = components[k];
+      if (c === undefined || c.overOffline || c.aggregate === 'map') continue;
+      const v = row[k] ?? 0;
+      if (c.aggregate === 'sum') {
+        pressure += c.weight * v;
+        continue;
+      }
+      const mean = (this.sums[k] ?? 0) / this.onlineCount;
+      const deviation = Math.sqrt(Math.max((this.squares[k] ?? 0) / this.onlineCount - mean * mean, 0));
+      if (deviation > 0) pressure += (c.weight * c.busier * (v - mean)) / deviation;
+    }
+    return pressure;
+  }
+
+  private readonly scratchRow = new Float64Array(count);
 
   private valuesOf(n: NodeState): Float64Array {
     return nodeValues(n);
@@ -191,7 +227,7 @@ export class ScoreAccumulator {
     let touchesLocations = false;
     for (const [before, after] of changes) {
       const old = this.values.get(before.idx) ?? this.valuesOf(before);
-      const row = this.valuesOf(after);
+      const row = nodeValues(after, this.scratchRow);
       for (let k = 0; k < count; k++) {
         if (components[k]?.overOffline !== before.offline) continue;
         const o = old[k] ?? 0;

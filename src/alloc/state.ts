@@ -139,12 +139,53 @@ export interface ClusterState {
   readonly snapshot: ClusterSnapshot;
 }
 
-export function cloneNode(node: NodeState): NodeState {
+/** A shallow copy: the maps stay shared until an operation that changes one copies it. */
+export function cloneNode(n: NodeState): NodeState {
+  // Spelled out rather than spread: every node then shares one object shape, which keeps
+  // the trial moves of the search fast.
   return {
-    ...node,
-    peers: new Map(node.peers),
-    pTags: new Map(node.pTags),
-    instanceMap: node.instanceMap.size === 0 ? node.instanceMap : new Map(node.instanceMap),
+    idx: n.idx,
+    name: n.name,
+    group: n.group,
+    offline: n.offline,
+    master: n.master,
+    tags: n.tags,
+    policy: n.policy,
+    exclusiveStorage: n.exclusiveStorage,
+    tMem: n.tMem,
+    nMem: n.nMem,
+    fMem: n.fMem,
+    iMem: n.iMem,
+    xMem: n.xMem,
+    fMemForth: n.fMemForth,
+    tDsk: n.tDsk,
+    fDsk: n.fDsk,
+    fDskForth: n.fDskForth,
+    loDsk: n.loDsk,
+    tCpu: n.tCpu,
+    cpuSpeed: n.cpuSpeed,
+    nCpu: n.nCpu,
+    uCpu: n.uCpu,
+    uCpuForth: n.uCpuForth,
+    tSpindles: n.tSpindles,
+    fSpindles: n.fSpindles,
+    fSpindlesForth: n.fSpindlesForth,
+    instSpindles: n.instSpindles,
+    instSpindlesForth: n.instSpindlesForth,
+    hiSpindles: n.hiSpindles,
+    pCount: n.pCount,
+    sCount: n.sCount,
+    pCountForth: n.pCountForth,
+    sCountForth: n.sCountForth,
+    peers: n.peers,
+    rMem: n.rMem,
+    failN1: n.failN1,
+    pTags: n.pTags,
+    locationScore: n.locationScore,
+    instanceMap: n.instanceMap,
+    locationTags: n.locationTags,
+    migTags: n.migTags,
+    recvMigTags: n.recvMigTags,
   };
 }
 
@@ -253,7 +294,10 @@ function loadSecondary(n: NodeState, i: InstState): void {
 export function removePrimary(t: NodeState, i: InstState): NodeState {
   const n = cloneNode(t);
   const local = localDisk(i);
-  for (const tag of i.exclTags) delTag(n.pTags, tag);
+  if (i.exclTags.length > 0) {
+    n.pTags = new Map(n.pTags);
+    for (const tag of i.exclTags) delTag(n.pTags, tag);
+  }
   n.pCountForth--;
   n.fMemForth += i.memoryMiB;
   if (local) n.fDskForth += i.diskMiB;
@@ -269,7 +313,11 @@ export function removePrimary(t: NodeState, i: InstState): NodeState {
   n.instSpindles -= spindleDelta(n, i);
   if (!isOfflineInstance(i)) n.uCpu -= i.vcpus;
   n.locationScore -= i.locationScore + desiredLocationMisses(n, i);
-  for (const pair of locationPairs(n, i)) delTag(n.instanceMap, pair);
+  const pairs = locationPairs(n, i);
+  if (pairs.length > 0) {
+    n.instanceMap = new Map(n.instanceMap);
+    for (const pair of pairs) delTag(n.instanceMap, pair);
+  }
   return n;
 }
 
@@ -287,6 +335,7 @@ export function removeSecondary(t: NodeState, i: InstState): NodeState {
   n.instSpindles -= spindleDelta(n, i);
   const oldPeer = n.peers.get(i.pNode) ?? 0;
   const newPeer = usesSecMem(i) ? oldPeer - i.memoryMiB : oldPeer;
+  n.peers = new Map(n.peers);
   if (newPeer > 0) n.peers.set(i.pNode, newPeer);
   else n.peers.delete(i.pNode);
   if (oldPeer >= n.rMem) n.rMem = maxPeer(n.peers);
@@ -327,7 +376,10 @@ export function addPrimary(t: NodeState, i: InstState, force: boolean): NodeStat
     return null;
   };
   const updateForth = (n: NodeState): NodeState => {
-    for (const tag of i.exclTags) addTag(n.pTags, tag);
+    if (i.exclTags.length > 0) {
+      n.pTags = new Map(n.pTags);
+      for (const tag of i.exclTags) addTag(n.pTags, tag);
+    }
     n.pCountForth++;
     n.fMemForth = newMemForth;
     n.fDskForth = newDskForth;
@@ -368,7 +420,11 @@ export function addPrimary(t: NodeState, i: InstState, force: boolean): NodeStat
   n.instSpindles = newInstSp;
   n.fSpindles = newFreeSp;
   n.locationScore += i.locationScore + desiredLocationMisses(n, i);
-  for (const pair of locationPairs(n, i)) addTag(n.instanceMap, pair);
+  const pairs = locationPairs(n, i);
+  if (pairs.length > 0) {
+    n.instanceMap = new Map(n.instanceMap);
+    for (const pair of pairs) addTag(n.instanceMap, pair);
+  }
   return n;
 }
 
@@ -426,6 +482,7 @@ export function addSecondary(
   const n = updateForth(cloneNode(t));
   n.sCount++;
   n.fDsk = newDsk;
+  n.peers = new Map(n.peers);
   n.peers.set(primary, newPeer);
   n.failN1 = newFailN1;
   n.rMem = newRMem;
@@ -440,7 +497,7 @@ export function migrationAllowed(source: NodeState, target: NodeState): boolean 
   return true;
 }
 
-export function isFailMode(result: NodeState | FailMode): result is FailMode {
+export function isFailMode<T extends object>(result: T | FailMode): result is FailMode {
   return typeof result === 'string';
 }
 
@@ -542,7 +599,13 @@ export function buildState(snapshot: ClusterSnapshot, options: LoadOptions = {})
     const used = iMem[node.idx] ?? 0;
     // htools judges the loaded state on reported free memory; later moves use its own records.
     const failN1 = node.fMem < rMem;
-    return { ...node, rMem, failN1, iMem: used, xMem: Math.trunc(node.tMem) - node.nMem - used - node.fMem };
+    return cloneNode({
+      ...node,
+      rMem,
+      failN1,
+      iMem: used,
+      xMem: Math.trunc(node.tMem) - node.nMem - used - node.fMem,
+    });
   });
   return {
     groups,
