@@ -14,6 +14,7 @@ export const errorCodes = [
   'not_found',
   'conflict',
   'unavailable',
+  'not_leader',
   'internal',
 ] as const;
 

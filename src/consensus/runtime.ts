@@ -1,0 +1,270 @@
+import type { Clock, Timer } from '../common/clock.js';
+import { CorralError } from '../common/errors.js';
+import type { NodeId } from '../common/ids.js';
+import type { Logger } from '../common/log.js';
+import type { Rng } from '../common/random.js';
+import type { Transport } from '../peer/transport.js';
+import { defaultRaftConfig, type RaftConfig } from './config.js';
+import { type LogStore, persistReady } from './log-store.js';
+import { type ProposeResult, RaftNode, type RaftStatus } from './raft.js';
+import type { StateMachine } from './state-machine.js';
+import type { MembershipChange, PersistedState, ReadState, Ready } from './types.js';
+import { raftProtocol } from './wire.js';
+
+export interface RaftRuntimeOptions<Result> {
+  readonly transport: Transport;
+  readonly store: LogStore;
+  readonly persisted: PersistedState;
+  readonly machine: StateMachine<Result>;
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly log: Logger;
+  readonly config?: RaftConfig;
+  /** One tick of the core; with the default config, heartbeats every tick and elections after ten. */
+  readonly tickMs: number;
+  /** Snapshot the machine and compact the log once this many applied entries have piled up. */
+  readonly compactAfterEntries?: number;
+  /** A failed sync leaves the node unable to promise anything: the owner should stop the process. */
+  readonly onFatal?: (error: Error) => void;
+}
+
+interface Waiter<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: CorralError) => void;
+}
+
+export interface WaitOptions {
+  readonly signal?: AbortSignal;
+}
+
+export type LeaderChange = { readonly leader: NodeId | undefined; readonly term: number };
+
+/**
+ * Drives the pure Raft core over the Transport, a LogStore and a Clock: one Ready at a time, persisted and
+ * synced before anything is sent or applied. Proposals made while a sync is running wait in the core and
+ * go out together in the next Ready, so appends and fsyncs batch by themselves under load.
+ */
+export class RaftRuntime<Result> {
+  private readonly raft: RaftNode;
+  private readonly proposals = new Map<number, Waiter<Result | undefined> & { readonly term: number }>();
+  private readonly reads = new Map<number, Waiter<void>>();
+  private readyReads: ReadState[] = [];
+  private nextReadId = 1;
+  private persisting = false;
+  private stopped = false;
+  private tickTimer: Timer | undefined;
+  private lastLeader: LeaderChange = { leader: undefined, term: 0 };
+  private readonly leaderHandlers = new Set<(change: LeaderChange) => void>();
+  private readonly compactAfterEntries: number;
+
+  constructor(private readonly options: RaftRuntimeOptions<Result>) {
+    const { transport, persisted } = options;
+    this.raft = new RaftNode({
+      id: transport.self,
+      config: options.config ?? defaultRaftConfig,
+      rng: options.rng,
+      persisted,
+    });
+    this.compactAfterEntries = options.compactAfterEntries ?? 10_000;
+    if (persisted.snapshot !== undefined) options.machine.restore(persisted.snapshot.data);
+    transport.onMessage(raftProtocol, (from, message) => {
+      if (this.stopped || message.to !== transport.self) return;
+      // The transport authenticated the sender; a message claiming to be from someone else is dropped.
+      if (message.from !== from) {
+        options.log.warn(
+          { peer: from, claimed: message.from },
+          'dropped a raft message with a forged sender',
+        );
+        return;
+      }
+      this.raft.step(message);
+      this.pump();
+    });
+    this.scheduleTick();
+  }
+
+  get self(): NodeId {
+    return this.options.transport.self;
+  }
+
+  status(): RaftStatus {
+    return this.raft.status();
+  }
+
+  isLeader(): boolean {
+    return this.raft.status().role === 'leader';
+  }
+
+  /** Called whenever the known leader or the term changes. */
+  onLeaderChange(handler: (change: LeaderChange) => void): () => void {
+    this.leaderHandlers.add(handler);
+    return () => this.leaderHandlers.delete(handler);
+  }
+
+  /** Replicates data; resolves with the machine's result once it is applied here. Only the leader accepts. */
+  propose(data: Uint8Array, options: WaitOptions = {}): Promise<Result | undefined> {
+    return this.waitForEntry(this.raft.propose(data), options);
+  }
+
+  /** Adds a learner, promotes one to voter, or removes a node; resolves once the change is applied. */
+  changeMembership(change: MembershipChange, options: WaitOptions = {}): Promise<void> {
+    return this.waitForEntry(this.raft.proposeMembership(change), options).then(() => undefined);
+  }
+
+  /** Resolves once this node's machine reflects every write committed before the call (ReadIndex). */
+  readBarrier(options: WaitOptions = {}): Promise<void> {
+    if (this.stopped) return Promise.reject(new CorralError('closed', 'raft is stopped'));
+    const requestId = this.nextReadId++;
+    const done = this.wait(this.reads, requestId, options, 'the read');
+    this.raft.readIndex(requestId);
+    this.pump();
+    return done;
+  }
+
+  transferLeadership(target: NodeId): void {
+    this.raft.transferLeadership(target);
+    this.pump();
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.tickTimer?.cancel();
+    const closed = new CorralError(
+      'closed',
+      'raft stopped before the operation completed; its outcome is unknown',
+    );
+    for (const waiter of [...this.proposals.values(), ...this.reads.values()]) waiter.reject(closed);
+    this.proposals.clear();
+    this.reads.clear();
+  }
+
+  private waitForEntry(result: ProposeResult, options: WaitOptions): Promise<Result | undefined> {
+    if (this.stopped) return Promise.reject(new CorralError('closed', 'raft is stopped'));
+    if (!result.ok) {
+      const leader = result.leader ? `; the leader is ${result.leader}` : '; no leader is known';
+      const code = result.reason === 'notLeader' ? 'not_leader' : 'unavailable';
+      return Promise.reject(new CorralError(code, `proposal refused (${result.reason})${leader}`));
+    }
+    const done = new Promise<Result | undefined>((resolve, reject) => {
+      this.proposals.set(result.index, { term: result.term, resolve, reject });
+    });
+    this.pump();
+    return this.withAbort(done, options.signal, () => this.proposals.delete(result.index), 'the proposal');
+  }
+
+  private wait<T>(map: Map<number, Waiter<T>>, key: number, options: WaitOptions, what: string): Promise<T> {
+    const done = new Promise<T>((resolve, reject) => map.set(key, { resolve, reject }));
+    return this.withAbort(done, options.signal, () => map.delete(key), what);
+  }
+
+  private withAbort<T>(
+    done: Promise<T>,
+    signal: AbortSignal | undefined,
+    forget: () => void,
+    what: string,
+  ): Promise<T> {
+    if (signal === undefined) return done;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        forget();
+        reject(new CorralError('timeout', `gave up waiting for ${what}; it may still take effect`));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      done.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  private scheduleTick(): void {
+    this.tickTimer = this.options.clock.setTimer(this.options.tickMs, () => {
+      if (this.stopped) return;
+      this.raft.tick();
+      this.pump();
+      this.scheduleTick();
+    });
+  }
+
+  /** Handles the next Ready, unless one is still being synced. */
+  private pump(): void {
+    if (this.stopped || this.persisting || !this.raft.hasReady()) return;
+    this.persisting = true;
+    const rd = this.raft.ready();
+    persistReady(this.options.store, rd);
+    this.options.store.sync((error) => {
+      if (this.stopped) return;
+      if (error !== undefined) {
+        this.options.log.error({ err: error }, 'raft log sync failed; stopping raft');
+        this.stop();
+        this.options.onFatal?.(error);
+        return;
+      }
+      this.afterSync(rd);
+      this.persisting = false;
+      this.pump();
+    });
+  }
+
+  private afterSync(rd: Ready): void {
+    const { transport, machine } = this.options;
+    for (const message of rd.messages) transport.send(message.to, raftProtocol, message);
+    if (rd.restoreSnapshot && rd.snapshot !== undefined) machine.restore(rd.snapshot.data);
+    for (const entry of rd.committed) {
+      const result = entry.type === 'normal' ? machine.apply(entry) : undefined;
+      const waiter = this.proposals.get(entry.index);
+      if (waiter === undefined) continue;
+      this.proposals.delete(entry.index);
+      if (entry.term === waiter.term) waiter.resolve(result);
+      else {
+        waiter.reject(
+          new CorralError(
+            'unavailable',
+            'leadership changed before the proposal committed; it was not applied',
+          ),
+        );
+      }
+    }
+    this.raft.advance(rd);
+    this.readyReads.push(...rd.readStates);
+    for (const requestId of rd.failedReads) {
+      this.settleRead(requestId)?.reject(
+        new CorralError('not_leader', 'no leader could confirm the read; retry'),
+      );
+    }
+    const { applied, firstIndex, leader, term } = this.raft.status();
+    this.readyReads = this.readyReads.filter((read) => {
+      if (read.index > applied) return true;
+      this.settleRead(read.requestId)?.resolve();
+      return false;
+    });
+    if (applied - firstIndex + 1 >= this.compactAfterEntries) this.raft.compact(applied, machine.snapshot());
+    if (leader !== this.lastLeader.leader || term !== this.lastLeader.term) {
+      this.lastLeader = { leader, term };
+      for (const handler of this.leaderHandlers) handler(this.lastLeader);
+    }
+  }
+
+  private settleRead(requestId: number): Waiter<void> | undefined {
+    const waiter = this.reads.get(requestId);
+    this.reads.delete(requestId);
+    return waiter;
+  }
+}
+
+/** What a brand-new group's first voters start from: an empty snapshot at index 0 that names them. */
+export function bootstrapState(voters: readonly NodeId[]): PersistedState {
+  return {
+    hardState: { term: 0, vote: undefined, commit: 0 },
+    snapshot: { meta: { index: 0, term: 0, membership: { voters, learners: [] } }, data: new Uint8Array(0) },
+    entries: [],
+  };
+}
