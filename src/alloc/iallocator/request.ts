@@ -1,0 +1,286 @@
+import { z } from 'zod';
+import { CorralError } from '../../common/errors.js';
+import {
+  allocPolicies,
+  asGroupUuid,
+  asInstanceName,
+  asNodeName,
+  type ClusterSnapshot,
+  defaultIPolicy,
+  diskTemplates,
+  type GroupSpec,
+  type InstanceSpec,
+  type IPolicy,
+  type NodeSpec,
+} from '../types.js';
+
+/** Ganeti's iallocator input (protocol version 2), read with the same requirements as hail. */
+
+const size = z.number().min(0);
+const count = z.number().int().min(0);
+
+const ispec = z.object({
+  'memory-size': size,
+  'cpu-count': count,
+  'disk-size': size,
+  'disk-count': count,
+  'nic-count': count,
+  'spindle-use': count,
+});
+
+const ipolicy = z.object({
+  minmax: z.array(z.object({ min: ispec, max: ispec })),
+  std: ispec,
+  'disk-templates': z.array(z.enum(diskTemplates)),
+  'vcpu-ratio': z.number().positive(),
+  'spindle-ratio': z.number().positive(),
+});
+
+const group = z.object({
+  name: z.string().min(1),
+  alloc_policy: z.enum(allocPolicies),
+  networks: z.array(z.string()),
+  ipolicy,
+  tags: z.array(z.string()),
+});
+
+const node = z.object({
+  offline: z.boolean(),
+  drained: z.boolean(),
+  vm_capable: z.boolean().default(true),
+  master_candidate: z.boolean().optional(),
+  group: z.string(),
+  tags: z.array(z.string()).default([]),
+  ndparams: z.object({
+    exclusive_storage: z.boolean(),
+    spindle_count: count.optional(),
+    cpu_speed: z.number().positive().optional(),
+  }),
+  total_memory: size.optional(),
+  reserved_memory: size.optional(),
+  free_memory: z.number().optional(),
+  total_disk: size.optional(),
+  free_disk: z.number().optional(),
+  total_cpus: size.optional(),
+  reserved_cpus: size.optional(),
+  total_spindles: count.optional(),
+  free_spindles: z.number().int().optional(),
+});
+
+const disk = z.object({ size, spindles: count.nullable().optional(), mode: z.string().optional() });
+
+const newInstance = z.object({
+  name: z.string().min(1),
+  disk_template: z.enum(diskTemplates),
+  disks: z.array(disk),
+  disk_space_total: size,
+  memory: size,
+  vcpus: count,
+  spindle_use: count,
+  tags: z.array(z.string()),
+  nics: z.array(z.unknown()),
+  required_nodes: z.number().int().min(1).max(2).optional(),
+  group_name: z.string().nullable().optional(),
+  'restrict-to-nodes': z.array(z.string()).optional(),
+});
+
+const instance = newInstance.omit({ name: true }).extend({
+  nodes: z.array(z.string()).min(1),
+  admin_state: z.enum(['up', 'down', 'offline']).default('up'),
+  forthcoming: z.boolean().default(false),
+});
+
+const request = z.discriminatedUnion('type', [
+  newInstance.extend({ type: z.literal('allocate') }),
+  z.object({ type: z.literal('allocate-secondary'), name: z.string() }),
+  z.object({
+    type: z.literal('relocate'),
+    name: z.string(),
+    required_nodes: z.number().int(),
+    relocate_from: z.array(z.string()),
+  }),
+  z.object({
+    type: z.literal('node-evacuate'),
+    instances: z.array(z.string()),
+    evac_mode: z.enum(['primary-only', 'secondary-only', 'all']),
+  }),
+  z.object({
+    type: z.literal('change-group'),
+    instances: z.array(z.string()),
+    target_groups: z.array(z.string()),
+  }),
+  z.object({ type: z.literal('multi-allocate'), instances: z.array(newInstance) }),
+]);
+
+const message = z.object({
+  request,
+  nodegroups: z.record(z.string(), group),
+  nodes: z.record(z.string(), node),
+  instances: z.record(z.string(), instance),
+  cluster_tags: z.array(z.string()),
+  enabled_hypervisors: z.array(z.string()),
+});
+
+export type IAllocRequest = z.infer<typeof request>;
+export type NewInstanceRequest = z.infer<typeof newInstance>;
+
+export interface ParsedRequest {
+  readonly cluster: ClusterSnapshot;
+  readonly request: IAllocRequest;
+}
+
+export function parseIAllocRequest(text: string, fileName: string): ParsedRequest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new CorralError('bad_request', `${fileName}: not valid JSON (${(error as Error).message})`);
+  }
+  const parsed = message.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = issue?.path.join('.') || '(top level)';
+    throw new CorralError('bad_request', `${fileName}: key ${key}: ${issue?.message ?? 'invalid'}`);
+  }
+  const data = parsed.data;
+  const fail = (key: string, what: string): never => {
+    throw new CorralError('bad_request', `${fileName}: key ${key}: ${what}`);
+  };
+  const groups: GroupSpec[] = Object.entries(data.nodegroups).map(([uuid, g]) => ({
+    name: g.name,
+    uuid: asGroupUuid(uuid),
+    allocPolicy: g.alloc_policy,
+    tags: g.tags,
+    networks: g.networks,
+    policy: toPolicy(g.ipolicy),
+  }));
+  const nodes: NodeSpec[] = Object.entries(data.nodes).map(([name, n]) => {
+    if (!(n.group in data.nodegroups)) fail(`nodes.${name}.group`, `unknown node group ${n.group}`);
+    if (!n.ndparams.exclusive_storage && n.ndparams.spindle_count === undefined) {
+      fail(`nodes.${name}.ndparams.spindle_count`, 'required when exclusive storage is off');
+    }
+    const live = !n.offline && n.vm_capable;
+    const need = (key: keyof typeof n): number => {
+      const value = n[key];
+      if (typeof value !== 'number') return fail(`nodes.${name}.${String(key)}`, 'required for a live node');
+      return value;
+    };
+    const spindles = n.ndparams.exclusive_storage
+      ? live
+        ? need('total_spindles')
+        : 0
+      : (n.ndparams.spindle_count ?? 1);
+    return {
+      name: asNodeName(name),
+      group: asGroupUuid(n.group),
+      totalMemoryMiB: live ? need('total_memory') : 0,
+      nodeMemoryMiB: live ? need('reserved_memory') : 0,
+      freeMemoryMiB: live ? need('free_memory') : 0,
+      totalDiskMiB: live ? need('total_disk') : 0,
+      freeDiskMiB: live ? need('free_disk') : 0,
+      totalCpus: live ? need('total_cpus') : 0,
+      nodeCpus: live ? need('reserved_cpus') : 0,
+      cpuSpeed: n.ndparams.cpu_speed ?? 1,
+      spindles,
+      freeSpindles: live ? need('free_spindles') : 0,
+      exclusiveStorage: n.ndparams.exclusive_storage,
+      // Not vm_capable means no instance may go there: the same as offline for placement.
+      offline: n.offline || !n.vm_capable,
+      drained: n.drained,
+      master: false,
+      tags: n.tags,
+    };
+  });
+  const instances: InstanceSpec[] = Object.entries(data.instances).map(([name, i]) => {
+    const [primary, secondary] = i.nodes as [string, string | undefined];
+    for (const [k, nodeName] of i.nodes.entries()) {
+      if (!(nodeName in data.nodes)) fail(`instances.${name}.nodes.${k}`, `unknown node ${nodeName}`);
+    }
+    return {
+      ...instanceFields(name, i),
+      status: i.admin_state === 'up' ? 'running' : i.admin_state === 'down' ? 'ADMIN_down' : 'ADMIN_offline',
+      autoBalance: true,
+      primary: asNodeName(primary),
+      secondary: i.disk_template === 'drbd' && secondary !== undefined ? asNodeName(secondary) : null,
+      forthcoming: i.forthcoming,
+    };
+  });
+  checkRequestReferences(data.request, data, fail);
+  return {
+    cluster: { groups, nodes, instances, clusterTags: data.cluster_tags, clusterPolicy: defaultIPolicy },
+    request: data.request,
+  };
+}
+
+function checkRequestReferences(
+  req: IAllocRequest,
+  data: {
+    instances: Record<string, unknown>;
+    nodes: Record<string, unknown>;
+    nodegroups: Record<string, unknown>;
+  },
+  fail: (key: string, what: string) => never,
+): void {
+  const needInstance = (name: string, key: string): void => {
+    if (!(name in data.instances)) fail(key, `unknown instance ${name}`);
+  };
+  switch (req.type) {
+    case 'allocate-secondary':
+      needInstance(req.name, 'request.name');
+      break;
+    case 'relocate':
+      needInstance(req.name, 'request.name');
+      req.relocate_from.forEach((n, k) => {
+        if (!(n in data.nodes)) fail(`request.relocate_from.${k}`, `unknown node ${n}`);
+      });
+      break;
+    case 'node-evacuate':
+      req.instances.forEach((n, k) => needInstance(n, `request.instances.${k}`));
+      break;
+    case 'change-group':
+      req.instances.forEach((n, k) => needInstance(n, `request.instances.${k}`));
+      req.target_groups.forEach((g, k) => {
+        if (!(g in data.nodegroups)) fail(`request.target_groups.${k}`, `unknown node group ${g}`);
+      });
+      break;
+    default:
+      break;
+  }
+}
+
+/** The fields an existing instance shares with an allocation request. */
+export function instanceFields(
+  name: string,
+  i: Omit<NewInstanceRequest, 'name'>,
+): Omit<InstanceSpec, 'status' | 'autoBalance' | 'primary' | 'secondary' | 'forthcoming'> {
+  return {
+    name: asInstanceName(name),
+    memoryMiB: i.memory,
+    disksMiB: i.disks.map((d) => d.size),
+    diskSpaceMiB: i.disk_space_total,
+    diskSpindles: i.disks.map((d) => d.spindles ?? null),
+    vcpus: i.vcpus,
+    diskTemplate: i.disk_template,
+    tags: i.tags,
+    spindleUse: i.spindle_use,
+    nicCount: i.nics.length,
+  };
+}
+
+function toPolicy(p: z.infer<typeof ipolicy>): IPolicy {
+  const spec = (s: z.infer<typeof ispec>) => ({
+    memoryMiB: s['memory-size'],
+    cpuCount: s['cpu-count'],
+    diskMiB: s['disk-size'],
+    diskCount: s['disk-count'],
+    nicCount: s['nic-count'],
+    spindleUse: s['spindle-use'],
+  });
+  return {
+    minMax: p.minmax.map((mm) => ({ min: spec(mm.min), max: spec(mm.max) })),
+    std: spec(p.std),
+    diskTemplates: p['disk-templates'],
+    vcpuRatio: p['vcpu-ratio'],
+    spindleRatio: p['spindle-ratio'],
+  };
+}
