@@ -145,6 +145,11 @@ export class InvariantChecker {
     this.checkedCommit.delete(node);
   }
 
+  /** Records a violation found outside these checks (liveness, runaway runs). */
+  report(now: number, message: string): void {
+    this.fail(now, message);
+  }
+
   private fail(now: number, message: string): void {
     if (this.violations.length < 20) this.violations.push(`t=${now}ms ${message}`);
   }

@@ -2,6 +2,7 @@ import type { NodeId } from '../src/common/ids.js';
 import type { Rng } from '../src/common/random.js';
 import { members } from '../src/consensus/membership.js';
 import { type CheckResult, checkHistory } from './linearizability.js';
+import type { Observations, Scenario } from './scenarios.js';
 import { World, type WorldOptions } from './world.js';
 
 export interface RaftSimOptions extends WorldOptions {
@@ -9,7 +10,7 @@ export interface RaftSimOptions extends WorldOptions {
   /** The bound on the liveness phase: a leader and every client's next operations must complete within it. */
   readonly livenessMs?: number;
   /** Replaces the random nemesis: schedules its own faults on the world during the safety phase. */
-  readonly scenario?: (world: World) => void;
+  readonly scenario?: Scenario;
 }
 
 export interface RaftSimResult {
@@ -23,6 +24,7 @@ export interface RaftSimResult {
   readonly simulatedMs: number;
   readonly maxTerm: number;
   readonly faults: string;
+  readonly observations: Observations;
   readonly world: World;
 }
 
@@ -38,8 +40,8 @@ export function runRaftSimulation(options: RaftSimOptions): RaftSimResult {
   const safetyMs = options.safetyMs ?? 4000;
   const livenessMs = options.livenessMs ?? 5000;
   const faults =
-    options.scenario === undefined ? startNemesis(world, world.rng.fork(), safetyMs) : 'scenario';
-  options.scenario?.(world);
+    options.scenario === undefined ? startNemesis(world, world.rng.fork(), safetyMs) : options.scenario.name;
+  const observations = options.scenario?.install(world) ?? {};
   world.workload.start();
   world.runUntil(safetyMs);
 
@@ -77,6 +79,7 @@ export function runRaftSimulation(options: RaftSimOptions): RaftSimResult {
     simulatedMs: world.clock.monotonicMs(),
     maxTerm: Math.max(...rafts.map((r) => r.status().term)),
     faults,
+    observations,
     world,
   };
 }
@@ -129,7 +132,7 @@ function startNemesis(world: World, rng: Rng, untilMs: number): string {
         world.network.blockOneWay(from!, to!);
       }
     } else if (roll < 0.62) {
-      flap(world, rng, shuffle(rng, ids).slice(0, rng.between(1, 2)), rng.between(3, 10));
+      flap(world, rng, shuffle(rng, ids).slice(0, rng.between(1, 2)), rng.between(3, 10), untilMs);
     } else if (roll < 0.8) {
       const up = world.nodes.filter((n) => n.up);
       if (up.length > 0) {
@@ -153,12 +156,12 @@ function startNemesis(world: World, rng: Rng, untilMs: number): string {
   return summary;
 }
 
-/** A partition of `side` from the rest that comes and goes every 20–150 ms. */
-function flap(world: World, rng: Rng, side: readonly NodeId[], times: number): void {
+/** A partition of `side` from the rest that comes and goes every 20–150 ms, until the safety phase ends. */
+function flap(world: World, rng: Rng, side: readonly NodeId[], times: number, untilMs: number): void {
   const rest = world.nodes.map((n) => n.id).filter((id) => !side.includes(id));
   let cut = false;
   const toggle = (remaining: number): void => {
-    if (remaining === 0) return;
+    if (remaining === 0 || world.clock.monotonicMs() >= untilMs) return;
     cut = !cut;
     if (cut) world.partition(side, rest);
     else world.heal();

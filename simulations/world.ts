@@ -15,7 +15,12 @@ export interface WorldOptions {
   readonly voters?: number;
   readonly compactAfterEntries?: number;
   readonly clients?: number;
+  /** Overrides of the Raft configuration; otherwise batch and window sizes are drawn from the seed. */
+  readonly config?: Partial<RaftConfig>;
 }
+
+/** A healthy run takes some tens of thousands of events. */
+const maxEventsPerRun = 2_000_000;
 
 /** Raft timing in the simulator: 10 ms ticks, elections after 100–200 ms, heartbeats every 20 ms. */
 export const simTickMs = 10;
@@ -43,6 +48,8 @@ export class World {
   readonly slowDisks = new Set<NodeId>();
   crashes = 0;
   snapshotsRestored = 0;
+  /** Nodes that installed a snapshot from a leader, by how many times. */
+  readonly restoredBy = new Map<NodeId, number>();
   private events = 0;
 
   constructor(readonly options: WorldOptions) {
@@ -56,6 +63,7 @@ export class World {
       ...simRaftConfig,
       maxEntriesPerAppend: this.rng.pick([1, 2, 8]),
       maxInflightAppends: this.rng.pick([1, 4, 16]),
+      ...options.config,
     };
     for (const id of ids) {
       const initial = voters.includes(id)
@@ -83,7 +91,10 @@ export class World {
           onApply: (n, entry, result) => this.workload.onApply(n, entry, result),
           onRead: (n, requestId) => this.workload.onRead(n, requestId),
           onReadFailed: (n, requestId) => this.workload.onReadFailed(n, requestId),
-          onRestore: () => this.snapshotsRestored++,
+          onRestore: (n) => {
+            this.snapshotsRestored++;
+            this.restoredBy.set(n.id, (this.restoredBy.get(n.id) ?? 0) + 1);
+          },
         },
       });
       this.nodes.push(node);
@@ -107,6 +118,14 @@ export class World {
   runUntil(untilMs: number, stop: () => boolean = () => false): void {
     for (;;) {
       if (stop()) return;
+      if (this.events >= maxEventsPerRun) {
+        // A run that stops making progress in simulated time (a message storm) must still end, and say so.
+        this.checker.report(
+          this.clock.monotonicMs(),
+          `more than ${maxEventsPerRun} events: the cluster is stuck in a loop`,
+        );
+        return;
+      }
       const due = this.clock.nextDueMs();
       if (due === undefined || due > untilMs) break;
       this.clock.step();

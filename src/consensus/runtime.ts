@@ -111,6 +111,29 @@ export class RaftRuntime<Result> {
     return this.waitForEntry(this.raft.proposeMembership(change), options).then(() => undefined);
   }
 
+  /**
+   * Makes a node a voter the safe way: as a learner first, promoted once it has caught up (the core refuses
+   * the promotion until then, and while another change is pending, so this retries every tick).
+   */
+  async addVoter(node: NodeId, options: WaitOptions & { readonly signal: AbortSignal }): Promise<void> {
+    const known = (): { voter: boolean; learner: boolean } => {
+      const { voters, learners } = this.raft.status().membership;
+      return { voter: voters.includes(node), learner: learners.includes(node) };
+    };
+    for (;;) {
+      const { voter, learner } = known();
+      if (voter) return;
+      try {
+        await this.changeMembership({ type: learner ? 'promote' : 'addLearner', node }, options);
+      } catch (error) {
+        if (!(error instanceof CorralError) || error.code !== 'conflict') throw error;
+        await new Promise<void>((resolve) => this.options.clock.setTimer(this.options.tickMs, resolve));
+        if (options.signal.aborted)
+          throw new CorralError('timeout', `${node} did not catch up in time to become a voter`);
+      }
+    }
+  }
+
   /** Resolves once this node's machine reflects every write committed before the call (ReadIndex). */
   readBarrier(options: WaitOptions = {}): Promise<void> {
     if (this.stopped) return Promise.reject(new CorralError('closed', 'raft is stopped'));
@@ -143,7 +166,12 @@ export class RaftRuntime<Result> {
     if (this.stopped) return Promise.reject(new CorralError('closed', 'raft is stopped'));
     if (!result.ok) {
       const leader = result.leader ? `; the leader is ${result.leader}` : '; no leader is known';
-      const code = result.reason === 'notLeader' ? 'not_leader' : 'unavailable';
+      const code =
+        result.reason === 'notLeader'
+          ? 'not_leader'
+          : result.reason === 'membershipPending' || result.reason === 'invalidChange'
+            ? 'conflict'
+            : 'unavailable';
       return Promise.reject(new CorralError(code, `proposal refused (${result.reason})${leader}`));
     }
     const done = new Promise<Result | undefined>((resolve, reject) => {
