@@ -725,3 +725,31 @@ export function newInstance(
 export function groupNodes(state: ClusterState, group: number): number[] {
   return state.nodes.filter((n) => n.group === group).map((n) => n.idx);
 }
+
+/**
+ * The snapshot a simulated state describes: instances on their new nodes, free memory and
+ * disk as the nodes would report them after the moves (the unaccounted memory carried over).
+ */
+export function toSnapshot(state: ClusterState): ClusterSnapshot {
+  const original = buildState(state.snapshot);
+  const nodes = state.snapshot.nodes.map((spec, idx) => {
+    const now = state.nodes[idx];
+    const before = original.nodes[idx];
+    if (now === undefined || before === undefined) return spec;
+    return {
+      ...spec,
+      freeMemoryMiB: spec.freeMemoryMiB - (now.iMem - before.iMem),
+      freeDiskMiB: now.fDsk,
+      freeSpindles: now.fSpindles,
+    };
+  });
+  const instances = state.instances.map((inst, idx) => {
+    const spec = state.snapshot.instances[idx];
+    const primary = state.nodes[inst.pNode]?.name;
+    const secondary = inst.sNode === noNode ? null : (state.nodes[inst.sNode]?.name ?? null);
+    if (spec === undefined || primary === undefined)
+      throw new RangeError(`instance ${inst.name} has no primary`);
+    return { ...spec, primary, secondary };
+  });
+  return { ...state.snapshot, nodes, instances };
+}

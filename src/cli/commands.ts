@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { allocCommands } from './commands/alloc.js';
 import { daemonCommand } from './commands/daemon.js';
 import { debugCommand } from './commands/debug.js';
 import { devCommand } from './commands/dev.js';
@@ -13,4 +14,5 @@ export const commands: readonly CommandModule<object, never>[] = [
   statusCommand,
   debugCommand,
   devCommand,
+  ...allocCommands,
 ] as CommandModule<object, never>[];

@@ -235,10 +235,10 @@ function checkRequestReferences(
       });
       break;
     case 'node-evacuate':
-      req.instances.forEach((n, k) => needInstance(n, `request.instances.${k}`));
+      for (const [k, n] of req.instances.entries()) needInstance(n, `request.instances.${k}`);
       break;
     case 'change-group':
-      req.instances.forEach((n, k) => needInstance(n, `request.instances.${k}`));
+      for (const [k, n] of req.instances.entries()) needInstance(n, `request.instances.${k}`);
       req.target_groups.forEach((g, k) => {
         if (!(g in data.nodegroups)) fail(`request.target_groups.${k}`, `unknown node group ${g}`);
       });

@@ -1,0 +1,115 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CorralError } from '../../common/errors.js';
+import type { IAllocRequest } from './request.js';
+
+/**
+ * Calling an external allocator (e.g. Ganeti's hail) with Ganeti's protocol: the request goes
+ * to a temporary file, the program gets its path (plus extra --key=value arguments) and must
+ * print `{"success", "info", "result"}`; the result is checked against the request type.
+ */
+
+export interface ExternalAnswer {
+  readonly success: boolean;
+  readonly info: string;
+  readonly result: unknown;
+}
+
+export interface RunOptions {
+  readonly args?: readonly string[];
+  readonly timeoutMs?: number;
+  /** Output beyond this is refused (a runaway allocator must not fill memory). */
+  readonly maxOutputBytes?: number;
+}
+
+export async function runExternalAllocator(
+  program: string,
+  message: { readonly request: IAllocRequest } & Record<string, unknown>,
+  options: RunOptions = {},
+): Promise<ExternalAnswer> {
+  const dir = await mkdtemp(join(tmpdir(), 'corral-ialloc-'));
+  const file = join(dir, 'request.json');
+  try {
+    await writeFile(file, JSON.stringify(message));
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(
+        program,
+        [file, ...(options.args ?? [])],
+        { timeout: options.timeoutMs ?? 60_000, maxBuffer: options.maxOutputBytes ?? 16 * 1024 * 1024 },
+        (error, out, err) => {
+          if (error) {
+            const detail = (err || out).trim().split('\n')[0] || error.message;
+            reject(
+              new CorralError('unavailable', `iallocator ${program} failed: ${detail}`, { cause: error }),
+            );
+          } else {
+            resolve(out);
+          }
+        },
+      );
+    });
+    return validateAnswer(program, stdout, message.request);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function validateAnswer(program: string, stdout: string, request: IAllocRequest): ExternalAnswer {
+  const bad = (what: string): never => {
+    throw new CorralError('bad_request', `iallocator ${program} gave an invalid answer: ${what}`);
+  };
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    return bad('its output is not JSON');
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    return bad('its output is not a JSON object');
+  const answer = json as Record<string, unknown>;
+  // Ganeti still accepts the legacy key "nodes" for "result".
+  const result = 'result' in answer ? answer.result : answer.nodes;
+  if (typeof answer.success !== 'boolean') return bad('key success is missing or not a boolean');
+  if (typeof answer.info !== 'string') return bad('key info is missing or not a string');
+  if (result === undefined) return bad('key result is missing');
+  if (answer.success) checkResult(request, result, bad);
+  return { success: answer.success, info: answer.info, result };
+}
+
+const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+function checkResult(request: IAllocRequest, result: unknown, bad: (what: string) => never): void {
+  switch (request.type) {
+    case 'allocate': {
+      const wanted = request.required_nodes ?? (request.disk_template === 'drbd' ? 2 : 1);
+      if (!isStringList(result) || result.length !== wanted) bad(`result must list ${wanted} node names`);
+      return;
+    }
+    case 'allocate-secondary':
+      if (typeof result !== 'string') bad('result must be one node name');
+      return;
+    case 'relocate':
+      if (!isStringList(result) || result.length !== 1) bad('result must list one node name');
+      return;
+    case 'multi-allocate':
+      if (!Array.isArray(result) || result.length !== 2) bad('result must be [allocated, failed]');
+      return;
+    case 'node-evacuate':
+    case 'change-group': {
+      if (!Array.isArray(result) || result.length !== 3) bad('result must be [moved, failed, jobs]');
+      const [moved, failed, jobs] = result as [unknown, unknown, unknown];
+      if (!Array.isArray(moved) || !Array.isArray(failed) || !Array.isArray(jobs)) {
+        bad('moved, failed and jobs must be lists');
+      }
+      const ops = (jobs as unknown[]).flat();
+      const allowed = ['OP_INSTANCE_FAILOVER', 'OP_INSTANCE_MIGRATE', 'OP_INSTANCE_REPLACE_DISKS'];
+      for (const op of ops) {
+        const id = (op as { OP_ID?: unknown } | null)?.OP_ID;
+        if (typeof id !== 'string' || !allowed.includes(id)) bad(`job opcode ${String(id)} is not allowed`);
+      }
+      return;
+    }
+  }
+}
