@@ -1,3 +1,4 @@
+import { redundant } from './global-n1.js';
 import { ScoreAccumulator } from './metrics.js';
 import { checkPolicy } from './policy.js';
 import {
@@ -45,6 +46,12 @@ export interface AllocateOptions {
   readonly ignoreSoftErrors?: boolean;
   /** Nodes that may not take the instance (the ones being evacuated). */
   readonly excludeNodes?: ReadonlySet<number>;
+  /**
+   * htools' global capacity check (on by default, as in hail; hail --no-capacity-checks and
+   * hspace's DRBD runs turn it off): refuse placements after which some node could not be
+   * evacuated. Refused placements count as FailN1.
+   */
+  readonly capacityChecks?: boolean;
 }
 
 const policyRank = { preferred: 0, last_resort: 1, unallocable: 2 } as const;
@@ -69,14 +76,15 @@ export function allocateInGroup(
   const fail = (mode: FailMode): void => {
     failures[mode] = (failures[mode] ?? 0) + 1;
   };
-  let best: {
-    p: NodeState;
-    s: NodeState | null;
-    newP: NodeState;
-    newS: NodeState | null;
-    score: number;
-  } | null = null;
-  let bestRank: number[] = [];
+  interface Option {
+    readonly p: NodeState;
+    readonly s: NodeState | null;
+    readonly newP: NodeState;
+    readonly newS: NodeState | null;
+    readonly score: number;
+    readonly rank: number[];
+  }
+  const found: Option[] = [];
   let successes = 0;
   const dedicated = isDedicated(state);
   const probes = dedicated ? probeInstances(inst, members[0]?.policy) : [];
@@ -85,11 +93,7 @@ export function allocateInGroup(
     const changes: [NodeState, NodeState][] = [[p, newP]];
     if (s !== null && newS !== null) changes.push([s, newS]);
     const score = acc.trial(changes);
-    const rank = dedicated ? lostAllocations(probes, changes) : [score];
-    if (best === null || lexicographicLess(rank, bestRank)) {
-      best = { p, s, newP, newS, score };
-      bestRank = rank;
-    }
+    found.push({ p, s, newP, newS, score, rank: dedicated ? lostAllocations(probes, changes) : [score] });
   };
   const twoNodes = inst.template === 'drbd';
   for (const p of candidates) {
@@ -119,23 +123,40 @@ export function allocateInGroup(
       else consider(p, s, newP, newS);
     }
   }
-  if (best === null) return { group, placement: null, failures, successes };
-  const chosen: {
-    p: NodeState;
-    s: NodeState | null;
-    newP: NodeState;
-    newS: NodeState | null;
-    score: number;
-  } = best;
-  const nodes = [...state.nodes];
-  nodes[chosen.p.idx] = chosen.newP;
-  if (chosen.newS !== null) nodes[chosen.newS.idx] = chosen.newS;
-  const placed: InstState = {
-    ...inst,
-    pNode: chosen.p.idx,
-    sNode: chosen.s?.idx ?? noNode,
-    locationScore: chosen.s === null ? 0 : sharedLocations(chosen.p, chosen.s),
+  // Best first, as htools sorts its solutions; the capacity check drops those that fail it.
+  found.sort((x, y) => (lexicographicLess(x.rank, y.rank) ? -1 : lexicographicLess(y.rank, x.rank) ? 1 : 0));
+  const stateWith = (o: Option): { nodes: NodeState[]; placed: InstState } => {
+    const nodes = [...state.nodes];
+    nodes[o.p.idx] = o.newP;
+    if (o.newS !== null) nodes[o.newS.idx] = o.newS;
+    const placed: InstState = {
+      ...inst,
+      pNode: o.p.idx,
+      sNode: o.s?.idx ?? noNode,
+      locationScore: o.s === null ? 0 : sharedLocations(o.p, o.s),
+    };
+    return { nodes, placed };
   };
+  let chosen: Option | null = null;
+  let built: { nodes: NodeState[]; placed: InstState } | null = null;
+  for (const o of found) {
+    const candidate = stateWith(o);
+    // hail's dedicated allocation has no capacity check.
+    if ((options.capacityChecks ?? true) && !dedicated) {
+      const after = [...state.instances];
+      after[inst.idx] = candidate.placed;
+      if (!redundant({ ...state, nodes: candidate.nodes, instances: after })) {
+        fail('FailN1');
+        successes--;
+        continue;
+      }
+    }
+    chosen = o;
+    built = candidate;
+    break;
+  }
+  if (chosen === null || built === null) return { group, placement: null, failures, successes };
+  const { nodes, placed } = built;
   const instances = [...state.instances];
   instances[inst.idx] = placed;
   return {

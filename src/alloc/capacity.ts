@@ -77,7 +77,8 @@ export function capacity(
       locationScore: 0,
       movable: true,
     });
-    const { best, attempts } = allocate(withInst, inst);
+    // As hspace: DRBD placements rely on the N+1 memory reservation alone.
+    const { best, attempts } = allocate(withInst, inst, { capacityChecks: options.template !== 'drbd' });
     if (best !== null) {
       state = best.state;
       total++;
