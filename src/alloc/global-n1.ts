@@ -31,11 +31,11 @@ function canEvacuateNode(state: ClusterState, node: NodeState): boolean {
     if (isFailMode(moved)) return false;
     for (const [, after] of moved.changes) nodes[after.idx] = after;
   }
-  const escape = nodes.filter((n) => n.group === node.group && n.idx !== node.idx).map((n) => n.idx);
+  const escapeNodes = nodes.filter((n) => n.group === node.group && n.idx !== node.idx).map((n) => n.idx);
   const members = (): NodeState[] => nodes.filter((n) => n.group === node.group);
   for (const inst of primaries.filter((i) => movable.has(i.template))) {
     if (
-      !placeBest(nodes, members(), escape, (target) =>
+      !placeBest(nodes, members(), escapeNodes, (target) =>
         applyMove(nodes, inst, { kind: 'failover-to-any', node: target }, true),
       )
     ) {
@@ -53,7 +53,7 @@ function canEvacuateNode(state: ClusterState, node: NodeState): boolean {
         ? after
         : { changes: [[nodes[target] as NodeState, after] as const], instance: placed };
     };
-    if (!placeBest(nodes, members(), escape, recreate)) return false;
+    if (!placeBest(nodes, members(), escapeNodes, recreate)) return false;
   }
   return true;
 }
