@@ -5,6 +5,8 @@ export interface WaitOptions {
   readonly intervalMs?: number;
   /** Says what was awaited, for the error. */
   readonly what: string;
+  /** Stops the polling early, rejecting with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 /** Polls until the check returns a value (not undefined) or the deadline passes; never a fixed sleep. */
@@ -15,6 +17,7 @@ export async function waitFor<T>(
   const deadline = performance.now() + options.timeoutMs;
   let lastError: unknown;
   for (;;) {
+    if (options.signal?.aborted) throw options.signal.reason;
     try {
       const value = await check();
       if (value !== undefined) return value;

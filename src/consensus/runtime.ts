@@ -288,11 +288,24 @@ export class RaftRuntime<Result> {
   }
 }
 
-/** What a brand-new group's first voters start from: an empty snapshot at index 0 that names them. */
+/**
+ * What a brand-new group's first voters start from: an empty snapshot that names them, at index 1 and term 1
+ * as etcd bootstraps. At index 0 a node that joins later would match the leader's log at index 0 without
+ * ever receiving the snapshot, and so would never learn of the founding voters.
+ */
 export function bootstrapState(voters: readonly NodeId[]): PersistedState {
   return {
-    hardState: { term: 0, vote: undefined, commit: 0 },
-    snapshot: { meta: { index: 0, term: 0, membership: { voters, learners: [] } }, data: new Uint8Array(0) },
+    hardState: { term: 1, vote: undefined, commit: 1 },
+    snapshot: { meta: { index: 1, term: 1, membership: { voters, learners: [] } }, data: new Uint8Array(0) },
     entries: [],
   };
+}
+
+/** Writes a new group's bootstrap state into its store and waits for it to be durable. */
+export async function bootstrapStore(store: LogStore, voters: readonly NodeId[]): Promise<PersistedState> {
+  const state = bootstrapState(voters);
+  if (state.snapshot !== undefined) store.saveSnapshot(state.snapshot);
+  store.saveHardState(state.hardState);
+  await new Promise<void>((resolve, reject) => store.sync((error) => (error ? reject(error) : resolve())));
+  return state;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bytesSchema } from '../peer/codec.js';
 
 /** What the CLI may ask of its local daemon over the unix socket. */
 export const controlRequestSchema = z.discriminatedUnion('op', [
@@ -25,6 +26,11 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
     intervalMs: z.number().int().min(0).max(60_000),
   }),
   z.object({ op: z.literal('debug-probe-stats') }),
+  z.object({ op: z.literal('raft-status') }),
+  z.object({ op: z.literal('raft-add-voter'), peer: z.string().min(1).max(128) }),
+  z.object({ op: z.literal('raft-transfer'), peer: z.string().min(1).max(128) }),
+  z.object({ op: z.literal('kv-put'), key: z.string().min(1).max(1024), value: bytesSchema }),
+  z.object({ op: z.literal('kv-get'), key: z.string().min(1).max(1024), linearizable: z.boolean() }),
 ]);
 export type ControlRequest = z.infer<typeof controlRequestSchema>;
 
@@ -47,6 +53,20 @@ export const controlResponseSchemas = {
   'debug-echo': latency.extend({ elapsedMs: z.number(), requestsPerSecond: z.number() }),
   'debug-probe': z.object({ published: z.number() }),
   'debug-probe-stats': z.object({ delaysMs: z.array(z.tuple([z.number(), z.number()])) }),
+  'raft-status': z.object({
+    id: z.string(),
+    role: z.string(),
+    term: z.number(),
+    leader: z.string().optional(),
+    commit: z.number(),
+    applied: z.number(),
+    voters: z.array(z.string()),
+    learners: z.array(z.string()),
+  }),
+  'raft-add-voter': z.object({ voters: z.array(z.string()) }),
+  'raft-transfer': z.object({}),
+  'kv-put': z.object({ revision: z.number() }),
+  'kv-get': z.object({ value: bytesSchema.optional() }),
 } satisfies Record<ControlRequest['op'], z.ZodType>;
 
 export type ControlResponse<Op extends ControlRequest['op']> = z.infer<(typeof controlResponseSchemas)[Op]>;

@@ -1,10 +1,16 @@
+import { randomInt } from 'node:crypto';
 import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { encodeKvCommand, KvStore } from '../cluster/kv-store.js';
 import { systemClock } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
+import { seededRng } from '../common/random.js';
 import { CORRAL_VERSION } from '../common/version.js';
+import { bootstrapStore, RaftRuntime } from '../consensus/runtime.js';
+import type { PersistedState } from '../consensus/types.js';
+import { WalStore } from '../consensus/wal-store.js';
 import { joinCluster, serveMembership } from '../membership/join.js';
 import { MemberStore } from '../membership/member-store.js';
 import { createHost } from '../peer/host.js';
@@ -15,6 +21,13 @@ import type { Transport } from '../peer/transport.js';
 import { CONTROL_SOCKET_FILE, type ControlRequest, type DaemonStatus } from './control-protocol.js';
 import { serveControl } from './control-server.js';
 import { echoProtocol, ProbeRecorder, preciseWallMs, probeTopic, runEchoLoad } from './diagnostics.js';
+
+/** etcd's defaults: a 100 ms heartbeat and a 1,000 ms election timeout (ten ticks). */
+const RAFT_TICK_MS = 100;
+
+function isEmpty(state: PersistedState): boolean {
+  return state.snapshot === undefined && state.entries.length === 0 && state.hardState.term === 0;
+}
 
 export interface DaemonOptions {
   readonly dataDir: string;
@@ -55,6 +68,24 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const probes = new ProbeRecorder(transport);
   await store.merge([{ id: transport.self, addrs: transport.listenAddresses() }]);
   await serveMembership(transport, store, log.child({ part: 'membership' }));
+
+  const raftLog = log.child({ part: 'raft' });
+  const wal = await WalStore.open(join(options.dataDir, 'raft'));
+  const kv = new KvStore();
+  // A node that founded its cluster starts a Raft group of one; a joining node waits to be added.
+  const founding = isEmpty(wal.state) && options.join === undefined && store.list().length === 1;
+  const raft = new RaftRuntime({
+    transport,
+    store: wal.store,
+    persisted: founding ? await bootstrapStore(wal.store, [transport.self]) : wal.state,
+    machine: kv,
+    clock: systemClock,
+    rng: seededRng(randomInt(2 ** 31)),
+    log: raftLog,
+    tickMs: RAFT_TICK_MS,
+    onFatal: () => process.kill(process.pid, 'SIGTERM'),
+  });
+  raft.onLeaderChange(({ leader, term }) => raftLog.info({ leader, term }, 'raft leader changed'));
 
   if (options.join !== undefined) {
     if (store.list().length > 1) {
@@ -105,6 +136,42 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         return { published: request.count };
       case 'debug-probe-stats':
         return { delaysMs: probes.take() };
+      case 'raft-status': {
+        const status = raft.status();
+        return {
+          id: status.id,
+          role: status.role,
+          term: status.term,
+          ...(status.leader !== undefined && { leader: status.leader }),
+          commit: status.commit,
+          applied: status.applied,
+          voters: [...status.membership.voters],
+          learners: [...status.membership.learners],
+        };
+      }
+      case 'raft-add-voter': {
+        await raft.addVoter(parseNodeId(request.peer), { signal: AbortSignal.timeout(60_000) });
+        return { voters: [...raft.status().membership.voters] };
+      }
+      case 'raft-transfer':
+        raft.transferLeadership(parseNodeId(request.peer));
+        return {};
+      case 'kv-put': {
+        const outcome = await raft.propose(
+          encodeKvCommand({ op: 'put', key: request.key, value: request.value }),
+          {
+            signal: AbortSignal.timeout(10_000),
+          },
+        );
+        if (!outcome?.ok)
+          throw new CorralError('bad_request', `the write was refused: ${outcome?.reason ?? 'no outcome'}`);
+        return { revision: outcome.revision };
+      }
+      case 'kv-get': {
+        if (request.linearizable) await raft.readBarrier({ signal: AbortSignal.timeout(10_000) });
+        const value = kv.get(request.key);
+        return value === undefined ? {} : { value };
+      }
     }
   };
 
@@ -131,6 +198,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     control = await serveControl(socketPath, handle, log.child({ part: 'control' }));
   } catch (error) {
+    raft.stop();
     await transport.stop();
     throw new CorralError('unavailable', `cannot listen on ${socketPath}: ${(error as Error).message}`);
   }
@@ -145,6 +213,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     async stop() {
       log.info({}, 'daemon stopping');
       await new Promise<void>((resolve) => control.close(() => resolve()));
+      raft.stop();
       await transport.stop();
     },
   };

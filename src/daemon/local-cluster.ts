@@ -85,32 +85,19 @@ export class DaemonProcess {
     return this.call({ op: 'status' });
   }
 
-  /** Waits until the daemon answers on its control socket, or fails with the daemon's exit. */
+  /** Waits until the daemon answers on its control socket, or fails as soon as the daemon exits. */
   private async ready(): Promise<void> {
-    let exitCode: number | null | undefined;
-    void this.exited.then((code) => {
-      exitCode = code;
+    let started = false;
+    const exited = this.exited.then((code) => {
+      if (!started)
+        throw new CorralError('unavailable', `${this.options.name} exited with ${code}; see ${this.logPath}`);
     });
-    await waitFor(
-      async () => {
-        if (exitCode !== undefined) {
-          throw new CorralError(
-            'unavailable',
-            `${this.options.name} exited with ${exitCode}; see ${this.logPath}`,
-          );
-        }
-        return this.status();
-      },
-      { timeoutMs: 30_000, what: `${this.options.name} to start` },
-    ).catch((error: unknown) => {
-      if (exitCode !== undefined) {
-        throw new CorralError(
-          'unavailable',
-          `${this.options.name} exited with ${exitCode}; see ${this.logPath}`,
-        );
-      }
-      throw error;
+    const answering = waitFor(() => (this.isRunning() ? this.status() : undefined), {
+      timeoutMs: 30_000,
+      what: `${this.options.name} to start`,
     });
+    await Promise.race([answering, exited]);
+    started = true;
   }
 
   isRunning(): boolean {
@@ -153,7 +140,12 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<D
       };
       const first = daemons[0];
       if (first === undefined) {
-        daemons.push(await DaemonProcess.spawn(common));
+        const founder = await DaemonProcess.spawn(common);
+        daemons.push(founder);
+        await waitFor(
+          async () => ((await founder.call({ op: 'raft-status' })).role === 'leader' ? true : undefined),
+          { timeoutMs: 30_000, what: 'node1 to lead its Raft group of one' },
+        );
         continue;
       }
       const { nodeId } = await loadOrCreateIdentity(dataDir);
@@ -161,6 +153,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<D
       const address = (await first.status()).addresses[0];
       if (address === undefined) throw new CorralError('internal', 'node1 reports no listen address');
       daemons.push(await DaemonProcess.spawn({ ...common, join: { address, token } }));
+      // Every node of a local cluster is a master candidate: a voter of the Raft group node1 founded.
+      await first.call({ op: 'raft-add-voter', peer: nodeId });
     }
     await waitFor(
       async () => {

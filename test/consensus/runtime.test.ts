@@ -137,6 +137,38 @@ describe('the raft runtime over a transport', () => {
   });
 });
 
+describe('a group that grows', () => {
+  it('tells a node that joins later about the founding voter', async () => {
+    const clock = new SimClock();
+    const rng = seededRng(9);
+    const hub = new MemoryHub(new SimNetwork<Packet>(clock, rng.fork()));
+    const start = (id: NodeId, persisted: ReturnType<typeof bootstrapState> | undefined) => {
+      const store = new MemoryStore((done) => clock.setTimer(2, done), persisted);
+      const runtime = new RaftRuntime({
+        transport: hub.join(id),
+        store,
+        persisted: store.load(),
+        machine: new KvMachine(),
+        clock,
+        rng: rng.fork(),
+        log: silentLogger,
+        tickMs: 100,
+      });
+      return runtime;
+    };
+    const founder = start(ids[0]!, bootstrapState([ids[0]!]));
+    await runUntil(clock, () => (founder.isLeader() ? true : undefined));
+    const joiners = [start(ids[1]!, undefined), start(ids[2]!, undefined)];
+    for (const joiner of joiners) {
+      await settle(clock, founder.addVoter(joiner.self, { signal: new AbortController().signal }));
+    }
+    for (const node of [founder, ...joiners]) {
+      await runUntil(clock, () => (node.status().membership.voters.length === 3 ? true : undefined));
+      expect([...node.status().membership.voters].sort()).toEqual([...ids].sort());
+    }
+  });
+});
+
 describe('raft wire schema', () => {
   it('refuses appends whose entries do not follow prevIndex', () => {
     const append = {
