@@ -25,6 +25,11 @@ export interface BalanceOptions {
   readonly instanceMoves: boolean;
   readonly ignoreSoftErrors: boolean;
   readonly restrictedMigration: boolean;
+  /**
+   * Asked between rounds; true ends the search with the moves found so far. Lets a caller
+   * bound the time spent on very large groups without the search reading a clock itself.
+   */
+  readonly shouldStop?: () => boolean;
 }
 
 export const defaultBalanceOptions: BalanceOptions = {
