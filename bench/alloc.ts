@@ -295,19 +295,17 @@ async function main(): Promise<void> {
   const largest = generated.filter((c) => c.input === `generated-${Math.max(...sizes)}`)[0];
   const summary = {
     htools: {
-      version: spawnSync('dpkg-query', ['-W', 'ganeti-htools']).stdout.toString().trim().split('\t')[1] ?? 'unknown',
-        '-c',
-        "dpkg-query -W -f='${Version}' ganeti-htools 2>/dev/null",
-      ]).stdout.toString(),
+      version:
+        spawnSync('dpkg-query', ['-W', 'ganeti-htools']).stdout.toString().trim().split('\t')[1] ?? 'unknown',
       time_limit_s: timeLimitS,
-      inputs: all.map((c) => (input: c.input, group: c.group, ...c.hbal )),
+      inputs: all.map((c) => ({ input: c.input, group: c.group, ...c.hbal })),
       constraint_violations: all.reduce((s, c) => s + c.hbal.new_violations, 0),
     },
     corral: {
       inputs: all.length + refused.length + requests.length,
-      results: all.map((c) => (input: c.input, group: c.group, ...c.corral )),
+      results: all.map((c) => ({ input: c.input, group: c.group, ...c.corral })),
       refused,
-      worse_than_hbal: worse.map((c) => `$c.input/${c.group}`),
+      worse_than_hbal: worse.map((c) => `${c.input}/${c.group}`),
       constraint_violations: all.reduce((s, c) => s + c.corral.new_violations, 0),
       iallocator_disagreements: iallocator.filter((r) => !r.agree).map((r) => r.input),
     },
