@@ -8,8 +8,11 @@ import { defaultRaftConfig, type RaftConfig } from './config.js';
 import { type LogStore, persistReady } from './log-store.js';
 import { type ProposeResult, RaftNode, type RaftStatus } from './raft.js';
 import type { StateMachine } from './state-machine.js';
-import type { MembershipChange, PersistedState, ReadState, Ready } from './types.js';
+import type { HardState, MembershipChange, Message, PersistedState, ReadState, Ready } from './types.js';
 import { raftProtocol } from './wire.js';
+
+/** Messages only a leader sends: they carry its log, never a promise about this node's own disk. */
+const leaderOnly: ReadonlySet<Message['type']> = new Set(['append', 'heartbeat', 'snapshot']);
 
 export interface RaftRuntimeOptions<Result> {
   readonly transport: Transport;
@@ -56,6 +59,7 @@ export class RaftRuntime<Result> {
   private lastLeader: LeaderChange = { leader: undefined, term: 0 };
   private readonly leaderHandlers = new Set<(change: LeaderChange) => void>();
   private readonly compactAfterEntries: number;
+  private durableHardState: HardState;
 
   constructor(private readonly options: RaftRuntimeOptions<Result>) {
     const { transport, persisted } = options;
@@ -66,6 +70,7 @@ export class RaftRuntime<Result> {
       persisted,
     });
     this.compactAfterEntries = options.compactAfterEntries ?? 10_000;
+    this.durableHardState = persisted.hardState;
     if (persisted.snapshot !== undefined) options.machine.restore(persisted.snapshot.data);
     transport.onMessage(raftProtocol, (from, message) => {
       if (this.stopped || message.to !== transport.self) return;
@@ -228,6 +233,18 @@ export class RaftRuntime<Result> {
     this.persisting = true;
     const rd = this.raft.ready();
     persistReady(this.options.store, rd);
+    if (!this.needsSync(rd)) {
+      // Only the commit index moved: Raft recovers it from the leader after a crash, so it need not be on
+      // disk before we act (it becomes durable with the next sync). This saves an fsync per round trip.
+      this.afterSync(rd);
+      this.persisting = false;
+      this.pump();
+      return;
+    }
+    // A leader's appends may leave before its own write is durable (Raft thesis §10.2.1): the core counts the
+    // leader toward a commit only at its stable index, so what commits is still on a durable majority.
+    const early = this.sendsEarly(rd) ? rd.messages.filter((m) => leaderOnly.has(m.type)) : [];
+    for (const message of early) this.options.transport.send(message.to, raftProtocol, message);
     this.options.store.sync((error) => {
       if (this.stopped) return;
       if (error !== undefined) {
@@ -236,15 +253,37 @@ export class RaftRuntime<Result> {
         this.options.onFatal?.(error);
         return;
       }
-      this.afterSync(rd);
+      if (rd.hardState !== undefined) this.durableHardState = rd.hardState;
+      this.afterSync(rd, early.length > 0 ? new Set(early) : undefined);
       this.persisting = false;
       this.pump();
     });
   }
 
-  private afterSync(rd: Ready): void {
+  /** Early sending is for a leader in a settled term: a Ready that changes term or vote waits for the disk. */
+  private sendsEarly(rd: Ready): boolean {
+    const hard = rd.hardState;
+    return (
+      hard === undefined ||
+      (hard.term === this.durableHardState.term && hard.vote === this.durableHardState.vote)
+    );
+  }
+
+  /** Entries, snapshots, a new term and a vote must be on disk before anyone hears of them. */
+  private needsSync(rd: Ready): boolean {
+    if (rd.snapshot !== undefined || rd.entries.length > 0) return true;
+    const hard = rd.hardState;
+    return (
+      hard !== undefined &&
+      (hard.term !== this.durableHardState.term || hard.vote !== this.durableHardState.vote)
+    );
+  }
+
+  private afterSync(rd: Ready, alreadySent?: ReadonlySet<Message>): void {
     const { transport, machine } = this.options;
-    for (const message of rd.messages) transport.send(message.to, raftProtocol, message);
+    for (const message of rd.messages) {
+      if (!alreadySent?.has(message)) transport.send(message.to, raftProtocol, message);
+    }
     if (rd.restoreSnapshot && rd.snapshot !== undefined) machine.restore(rd.snapshot.data);
     for (const entry of rd.committed) {
       const result = entry.type === 'normal' ? machine.apply(entry) : undefined;
