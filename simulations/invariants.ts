@@ -64,7 +64,10 @@ export class InvariantChecker {
   }
 
   /** State machine safety: a node applies the committed entries in order, each exactly as committed. */
-  onApply(node: NodeId, entry: Entry, now: number): void {
+  onApply(raft: RaftNode, entry: Entry, now: number): void {
+    // An entry can be applied in the same event that committed it: take the node's commits into the ledger first.
+    this.checkCommitted(raft, now);
+    const node = raft.id;
     const last = this.lastApplied.get(node) ?? 0;
     if (entry.index !== last + 1) this.fail(now, `${node} applied index ${entry.index} after ${last}`);
     this.lastApplied.set(node, entry.index);

@@ -2,7 +2,8 @@ import { asNodeId, type NodeId } from '../src/common/ids.js';
 import { type Rng, seededRng } from '../src/common/random.js';
 import { SimClock } from '../src/common/sim-clock.js';
 import { defaultRaftConfig, type RaftConfig } from '../src/consensus/config.js';
-import type { MembershipChange, Message } from '../src/consensus/types.js';
+import type { MembershipChange } from '../src/consensus/types.js';
+import { MemoryHub, type Packet } from '../src/peer/memory-transport.js';
 import { healthyNetwork, type NetworkFaults, SimNetwork } from '../src/peer/sim-network.js';
 import { InvariantChecker } from './invariants.js';
 import { SimNode } from './sim-node.js';
@@ -41,7 +42,8 @@ export const simRaftConfig: RaftConfig = {
 export class World {
   readonly clock = new SimClock();
   readonly rng: Rng;
-  readonly network: SimNetwork<Message>;
+  readonly network: SimNetwork<Packet>;
+  private readonly hub: MemoryHub;
   readonly checker = new InvariantChecker();
   readonly nodes: SimNode[] = [];
   readonly workload: Workload;
@@ -54,7 +56,8 @@ export class World {
 
   constructor(readonly options: WorldOptions) {
     this.rng = seededRng(options.seed);
-    this.network = new SimNetwork<Message>(this.clock, this.rng.fork());
+    this.network = new SimNetwork<Packet>(this.clock, this.rng.fork());
+    this.hub = new MemoryHub(this.network);
     const ids = Array.from({ length: options.nodes }, (_, i) => asNodeId(`n${i + 1}`));
     const voters = ids.slice(0, options.voters ?? options.nodes);
     const diskRng = this.rng.fork();
@@ -79,7 +82,7 @@ export class World {
       const node: SimNode = new SimNode({
         id,
         clock: this.clock,
-        network: this.network,
+        hub: this.hub,
         config,
         tickMs: simTickMs,
         rng: this.rng.fork(),

@@ -8,7 +8,16 @@ import { defaultRaftConfig, type RaftConfig } from './config.js';
 import { type LogStore, persistReady } from './log-store.js';
 import { type ProposeResult, RaftNode, type RaftStatus } from './raft.js';
 import type { StateMachine } from './state-machine.js';
-import type { HardState, MembershipChange, Message, PersistedState, ReadState, Ready } from './types.js';
+import type {
+  Entry,
+  HardState,
+  MembershipChange,
+  Message,
+  PersistedState,
+  ReadState,
+  Ready,
+  SnapshotMeta,
+} from './types.js';
 import { raftProtocol } from './wire.js';
 
 /** Messages only a leader sends: they carry its log, never a promise about this node's own disk. */
@@ -29,6 +38,17 @@ export interface RaftRuntimeOptions<Result> {
   readonly compactAfterEntries?: number;
   /** A failed sync leaves the node unable to promise anything: the owner should stop the process. */
   readonly onFatal?: (error: Error) => void;
+  /** What the simulator's invariant checker watches; nothing in production needs it. */
+  readonly observer?: RaftObserver<Result>;
+}
+
+export interface RaftObserver<Result> {
+  /** A Ready's writes were handed to the store, before its sync. */
+  persisting(rd: Ready, core: RaftNode): void;
+  restored(meta: SnapshotMeta): void;
+  applied(entry: Entry, result: Result | undefined): void;
+  readServed(requestId: number): void;
+  readFailed(requestId: number): void;
 }
 
 interface Waiter<T> {
@@ -90,6 +110,19 @@ export class RaftRuntime<Result> {
 
   get self(): NodeId {
     return this.options.transport.self;
+  }
+
+  /**
+   * The core itself, for the simulator's clients, which propose and read by raw index and request ID and
+   * learn the outcome through the observer; call flush() after using it.
+   */
+  get core(): RaftNode {
+    return this.raft;
+  }
+
+  /** Processes whatever the core has ready (after direct calls on core). */
+  flush(): void {
+    this.pump();
   }
 
   status(): RaftStatus {
@@ -233,6 +266,7 @@ export class RaftRuntime<Result> {
     this.persisting = true;
     const rd = this.raft.ready();
     persistReady(this.options.store, rd);
+    this.options.observer?.persisting(rd, this.raft);
     if (!this.needsSync(rd)) {
       // Only the commit index moved: Raft recovers it from the leader after a crash, so it need not be on
       // disk before we act (it becomes durable with the next sync). This saves an fsync per round trip.
@@ -284,9 +318,14 @@ export class RaftRuntime<Result> {
     for (const message of rd.messages) {
       if (!alreadySent?.has(message)) transport.send(message.to, raftProtocol, message);
     }
-    if (rd.restoreSnapshot && rd.snapshot !== undefined) machine.restore(rd.snapshot.data);
+    const observer = this.options.observer;
+    if (rd.restoreSnapshot && rd.snapshot !== undefined) {
+      machine.restore(rd.snapshot.data);
+      observer?.restored(rd.snapshot.meta);
+    }
     for (const entry of rd.committed) {
       const result = entry.type === 'normal' ? machine.apply(entry) : undefined;
+      observer?.applied(entry, result);
       const waiter = this.proposals.get(entry.index);
       if (waiter === undefined) continue;
       this.proposals.delete(entry.index);
@@ -311,6 +350,7 @@ export class RaftRuntime<Result> {
     this.readyReads = this.readyReads.filter((read) => {
       if (read.index > applied) return true;
       this.settleRead(read.requestId)?.resolve();
+      observer?.readServed(read.requestId);
       return false;
     });
     if (applied - firstIndex + 1 >= this.compactAfterEntries) this.raft.compact(applied, machine.snapshot());
