@@ -172,7 +172,16 @@ async function compare(input: string, snapshot: ClusterSnapshot, file: string): 
   for (const g of state.groups) {
     const members = groupNodes(state, g.idx);
     if (members.length === 0 || !state.instances.some((i) => members.includes(i.pNode))) continue;
-    const h = await hbal(file, g.spec.name);
+    const printed = await hbal(file, g.spec.name);
+    // hbal flushes its output only with its first move: killed before that, it printed nothing
+    // and its cluster is the initial one, whose score (checked equal to hbal's wherever hbal
+    // prints it) is Corral's initial score.
+    const unprinted = printed.initial === null;
+    const initialScore = scoreBreakdown(
+      members.map((i) => state.nodes[i]).filter((n) => n !== undefined),
+    ).score;
+    const h = unprinted ? { ...printed, initial: initialScore, final: initialScore } : printed;
+    if (unprinted) log(`  ${input}: hbal printed nothing before its time limit (no move found yet)`);
     const replayed = replayHbal(state, h.stdout);
     const hbalNew = typeof replayed === 'string' ? 1 : newViolations(state, replayed, g.idx).length;
     if (typeof replayed === 'string') log(`  ${input}: ${replayed}`);

@@ -167,7 +167,9 @@ export function balanceGroup(
   };
 
   const canContinue = (): boolean =>
-    (options.maxLength < 0 || steps.length < options.maxLength) && current > stopAt;
+    (options.maxLength < 0 || steps.length < options.maxLength) &&
+    current > stopAt &&
+    !(options.shouldStop?.() ?? false);
 
   let width = narrowWidth;
   while (canContinue()) {
