@@ -8,6 +8,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { untilAborted } from '../src/common/abort.js';
 import { percentile } from '../src/common/stats.js';
 import { waitFor } from '../src/common/wait.js';
 import { DaemonProcess, type SpawnOptions, startLocalCluster } from '../src/daemon/local-cluster.js';
@@ -172,14 +173,7 @@ class Corral implements System {
   }
 
   async put(member: number, key: string, signal?: AbortSignal): Promise<void> {
-    const write = this.member(member).call({ op: 'kv-put', key, value: Buffer.from(VALUE) });
-    if (signal === undefined) return void (await write);
-    await Promise.race([
-      write,
-      new Promise((_, reject) =>
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
-      ),
-    ]);
+    await untilAborted(this.member(member).call({ op: 'kv-put', key, value: Buffer.from(VALUE) }), signal);
   }
 
   async leader(): Promise<number> {

@@ -1,3 +1,4 @@
+import { untilAborted } from '../common/abort.js';
 import type { Clock, Timer } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
@@ -224,30 +225,16 @@ export class RaftRuntime<Result> {
     return this.withAbort(done, options.signal, () => map.delete(key), what);
   }
 
+  /** Gives up on waiting when the signal aborts; the operation itself may still take effect. */
   private withAbort<T>(
     done: Promise<T>,
     signal: AbortSignal | undefined,
     forget: () => void,
     what: string,
   ): Promise<T> {
-    if (signal === undefined) return done;
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => {
-        forget();
-        reject(new CorralError('timeout', `gave up waiting for ${what}; it may still take effect`));
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      done.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(value);
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      );
+    return untilAborted(done, signal, () => {
+      forget();
+      return new CorralError('timeout', `gave up waiting for ${what}; it may still take effect`);
     });
   }
 

@@ -5,6 +5,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { decode as decodeLengthPrefixed, encode as encodeLengthPrefixed } from 'it-length-prefixed';
 import { pipe } from 'it-pipe';
 import { type Pushable, pushable } from 'it-pushable';
+import { untilAborted } from '../common/abort.js';
 import { deadline } from '../common/deadline.js';
 import { CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
@@ -45,25 +46,6 @@ const defaultLimits: Libp2pTransportLimits = {
   maxInboundStreams: 64,
   maxQueuedMessages: 4096,
 };
-
-/** Settles with the promise, or rejects as soon as the signal aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
 
 interface OutboundMessages {
   readonly queue: Pushable<Uint8Array>;
