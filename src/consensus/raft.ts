@@ -272,6 +272,11 @@ export class RaftNode {
 
   // ---- Ready / advance ----
 
+  /** A node that cannot serve a forwarded read says so, so that the asker retries elsewhere. */
+  private refuseRead(to: NodeId, requestId: number): void {
+    this.send({ type: 'readIndexResp', to, term: this.term, requestId, index: undefined });
+  }
+
   hasReady(): boolean {
     return (
       this.snapshotToPersist !== undefined ||
@@ -750,13 +755,7 @@ export class RaftNode {
         this.tallyVotes('vote');
         return;
       case 'readIndex':
-        this.send({
-          type: 'readIndexResp',
-          to: m.from,
-          term: this.term,
-          requestId: m.requestId,
-          index: undefined,
-        });
+        this.refuseRead(m.from, m.requestId);
         return;
       case 'readIndexResp':
         this.failedReads.push(m.requestId);
@@ -795,13 +794,7 @@ export class RaftNode {
         else this.readStates.push({ requestId: m.requestId, index: m.index });
         return;
       case 'readIndex':
-        this.send({
-          type: 'readIndexResp',
-          to: m.from,
-          term: this.term,
-          requestId: m.requestId,
-          index: undefined,
-        });
+        this.refuseRead(m.from, m.requestId);
         return;
       default:
         return;
