@@ -270,12 +270,12 @@ export class RaftNode {
     }
   }
 
-  // ---- Ready / advance ----
-
   /** A node that cannot serve a forwarded read says so, so that the asker retries elsewhere. */
   private refuseRead(to: NodeId, requestId: number): void {
     this.send({ type: 'readIndexResp', to, term: this.term, requestId, index: undefined });
   }
+
+  // ---- Ready / advance ----
 
   hasReady(): boolean {
     return (
