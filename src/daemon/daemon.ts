@@ -45,13 +45,16 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** Starts every part of a node: identity, the libp2p host behind the cluster gate, membership, the control socket. */
+/**
+ * Starts every part of a node: identity, the libp2p host behind the cluster gate, membership, the Raft group
+ * and its replicated store, and the control socket.
+ */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const startedMs = performance.now();
   const identity = await loadOrCreateIdentity(options.dataDir);
   const name = options.name ?? hostname();
   const log = createLogger({ node: name, level: options.logLevel ?? 'info' });
-  const store = await MemberStore.open(options.dataDir, identity.nodeId, []);
+  const store = await MemberStore.open(options.dataDir, identity.nodeId);
   const joinToken = options.join?.token;
   const host = await createHost({
     identity,
@@ -215,6 +218,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await new Promise<void>((resolve) => control.close(() => resolve()));
       raft.stop();
       await transport.stop();
+      // Lets a write already handed to the log finish before the process exits.
+      await wal.store.close();
     },
   };
 }

@@ -37,7 +37,8 @@ export class MemberStore implements MemberDirectory {
     private readonly members: Map<NodeId, Member>,
   ) {}
 
-  static async open(dataDir: string, self: NodeId, selfAddrs: readonly string[]): Promise<MemberStore> {
+  /** Opens the store, or starts a cluster of one; the caller records its own addresses once it listens. */
+  static async open(dataDir: string, self: NodeId): Promise<MemberStore> {
     const path = join(dataDir, MEMBERS_FILE);
     let raw: Uint8Array | undefined;
     try {
@@ -46,11 +47,7 @@ export class MemberStore implements MemberDirectory {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
     if (raw === undefined) {
-      const store = new MemberStore(
-        path,
-        newClusterSecret(),
-        new Map([[self, { id: self, addrs: [...selfAddrs] }]]),
-      );
+      const store = new MemberStore(path, newClusterSecret(), new Map([[self, { id: self, addrs: [] }]]));
       await store.save();
       return store;
     }
