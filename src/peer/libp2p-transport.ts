@@ -2,7 +2,7 @@ import type { IdentifyResult, Message } from '@libp2p/interface';
 import { KEEP_ALIVE } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { decode as decodeLengthPrefixed, encode as encodeLengthPrefixed } from 'it-length-prefixed';
+import { decode as decodeLengthPrefixed } from 'it-length-prefixed';
 import { pipe } from 'it-pipe';
 import { type Pushable, pushable } from 'it-pushable';
 import { untilAborted } from '../common/abort.js';
@@ -12,6 +12,7 @@ import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { checkShape, decodeFrame, encodeFrame } from './codec.js';
 import { type Reply, replySchema } from './envelope.js';
+import { lengthPrefixedBatches } from './frame-batches.js';
 import type { Host } from './host.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -216,19 +217,13 @@ export class Libp2pTransport implements Transport {
       queued: 0,
       queue: pushable<Uint8Array>({ onEnd: () => this.dropOutbound(key, outbound) }),
     };
-    const counted = async function* (source: AsyncIterable<Uint8Array>) {
-      for await (const frame of source) {
-        outbound.queued--;
-        yield frame;
-      }
-    };
     void (async () => {
       try {
         const limit = deadline(10_000, [this.stopping.signal]);
         const stream = await this.host
           .dialProtocol(peerIdFromString(peer), protocol.id, { signal: limit.signal })
           .finally(() => limit.dispose());
-        await pipe(outbound.queue, counted, (source) => encodeLengthPrefixed(source), stream.sink);
+        await stream.sink(lengthPrefixedBatches(outbound.queue, () => outbound.queued--));
       } catch (error) {
         this.log.debug(
           { peer, protocol: protocol.id, reason: (error as Error).message },

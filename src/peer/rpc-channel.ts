@@ -1,5 +1,5 @@
 import type { Stream } from '@libp2p/interface';
-import { decode as decodeLengthPrefixed, encode as encodeLengthPrefixed } from 'it-length-prefixed';
+import { decode as decodeLengthPrefixed } from 'it-length-prefixed';
 import { pipe } from 'it-pipe';
 import { type Pushable, pushable } from 'it-pushable';
 import { z } from 'zod';
@@ -8,6 +8,7 @@ import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { bytesSchema, decodeFrame, encodeFrame } from './codec.js';
 import type { Reply } from './envelope.js';
+import { lengthPrefixedBatches } from './frame-batches.js';
 import { protocolId } from './protocol.js';
 import { streamError } from './stream-errors.js';
 
@@ -34,7 +35,7 @@ interface PendingCall {
 /** Both ends of a channel write frames through a bounded queue that ends when the stream does. */
 function frameWriter(stream: Stream, onEnd: (error?: Error) => void): Pushable<Uint8Array> {
   const queue = pushable<Uint8Array>();
-  void pipe(queue, (source) => encodeLengthPrefixed(source), stream.sink).then(
+  void stream.sink(lengthPrefixedBatches(queue)).then(
     () => onEnd(),
     (error: Error) => onEnd(error),
   );
