@@ -259,34 +259,37 @@ function freeSpindlesAfter(n: NodeState, free: number, i: InstState, adding: boo
 
 // Loading: these record an instance as already placed, with the reported free figures untouched.
 
+/**
+ * What a primary and a secondary both take from their node: spindles, and disk while the instance is only
+ * forthcoming. Returns true for a forthcoming instance, which counts toward nothing else yet.
+ */
+function loadStorage(n: NodeState, i: InstState): boolean {
+  n.instSpindlesForth += spindleDelta(n, i);
+  if (i.forthcoming) {
+    if (localDisk(i)) n.fDskForth -= i.diskMiB;
+    n.fSpindlesForth = freeSpindlesAfter(n, n.fSpindlesForth, i, true);
+    return true;
+  }
+  n.instSpindles += spindleDelta(n, i);
+  return false;
+}
+
 function loadPrimary(n: NodeState, i: InstState): void {
   for (const tag of i.exclTags) addTag(n.pTags, tag);
   if (!usesMemory(i)) n.fMemForth -= i.memoryMiB;
   if (!isOfflineInstance(i)) n.uCpuForth += i.vcpus;
-  n.instSpindlesForth += spindleDelta(n, i);
   n.pCountForth++;
-  if (i.forthcoming) {
-    if (localDisk(i)) n.fDskForth -= i.diskMiB;
-    n.fSpindlesForth = freeSpindlesAfter(n, n.fSpindlesForth, i, true);
-    return;
-  }
+  if (loadStorage(n, i)) return;
   n.pCount++;
   if (!isOfflineInstance(i)) n.uCpu += i.vcpus;
-  n.instSpindles += spindleDelta(n, i);
   n.locationScore += i.locationScore + desiredLocationMisses(n, i);
   for (const pair of locationPairs(n, i)) addTag(n.instanceMap, pair);
 }
 
 function loadSecondary(n: NodeState, i: InstState): void {
-  n.instSpindlesForth += spindleDelta(n, i);
   n.sCountForth++;
-  if (i.forthcoming) {
-    if (localDisk(i)) n.fDskForth -= i.diskMiB;
-    n.fSpindlesForth = freeSpindlesAfter(n, n.fSpindlesForth, i, true);
-    return;
-  }
+  if (loadStorage(n, i)) return;
   n.sCount++;
-  n.instSpindles += spindleDelta(n, i);
 }
 
 // Simulated operations, following htools' Node.addPri/addSec/removePri/removeSec.
