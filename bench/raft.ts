@@ -152,14 +152,11 @@ class Etcd implements System {
 class Corral implements System {
   readonly name = 'corral';
 
-  /** How to start each member again after it is killed: as a member, without --join. */
+  /** How to start each member again after it is killed: it comes back a member, from its data dir. */
   private readonly restartOptions: SpawnOptions[];
 
   private constructor(private readonly daemons: (DaemonProcess | undefined)[]) {
-    this.restartOptions = daemons.map((daemon) => {
-      const { join: _joinedOnce, ...options } = daemon!.options;
-      return options;
-    });
+    this.restartOptions = daemons.map((daemon) => daemon!.options);
   }
 
   static async start(baseDir: string): Promise<Corral> {

@@ -1,8 +1,12 @@
 import type { CommandModule } from 'yargs';
 import { allocCommands } from './commands/alloc.js';
+import { clusterCommand } from './commands/cluster.js';
 import { daemonCommand } from './commands/daemon.js';
 import { debugCommand } from './commands/debug.js';
 import { devCommand } from './commands/dev.js';
+import { groupCommand } from './commands/group.js';
+import { jobCommand } from './commands/job.js';
+import { nodeCommand } from './commands/node.js';
 import { identityCommand, tokenCommand } from './commands/node-identity.js';
 import { statusCommand } from './commands/status.js';
 
@@ -14,5 +18,9 @@ export const commands: readonly CommandModule<object, never>[] = [
   statusCommand,
   debugCommand,
   devCommand,
+  clusterCommand,
+  nodeCommand,
+  groupCommand,
+  jobCommand,
   ...allocCommands,
 ] as CommandModule<object, never>[];

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { basename } from 'node:path';
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { asCorralError } from '../common/errors.js';
@@ -26,4 +27,11 @@ async function main(argv: string[]): Promise<void> {
   await parser.parseAsync();
 }
 
-main(hideBin(process.argv)).catch((error: unknown) => fail(asCorralError(error).message, 1));
+/** Installed as gnt-cluster, gnt-node, …: the family comes from the name it was called by. */
+const ganetiFamilies = new Set(['cluster', 'node', 'group', 'job', 'debug']);
+const alias = /^gnt-([a-z]+)$/.exec(basename(process.argv[1] ?? ''))?.[1];
+const args = hideBin(process.argv);
+
+main(alias !== undefined && ganetiFamilies.has(alias) ? [alias, ...args] : args).catch((error: unknown) =>
+  fail(asCorralError(error).message, 1),
+);

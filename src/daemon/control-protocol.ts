@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { diskTemplates, hypervisors, nameSchema } from '../cluster/model.js';
+import { masterRequestSchema, masterResponseSchemas } from '../master/master-protocol.js';
 import { bytesSchema } from '../peer/codec.js';
 
 /** What the CLI may ask of its local daemon over the unix socket. */
@@ -27,8 +29,31 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
   }),
   z.object({ op: z.literal('debug-probe-stats') }),
   z.object({ op: z.literal('raft-status') }),
-  z.object({ op: z.literal('raft-add-voter'), peer: z.string().min(1).max(128) }),
   z.object({ op: z.literal('raft-transfer'), peer: z.string().min(1).max(128) }),
+  z.object({
+    op: z.literal('cluster-init'),
+    name: nameSchema,
+    secondaryIp: z.union([z.ipv4(), z.ipv6()]).optional(),
+    enabledHypervisors: z.array(z.enum(hypervisors)).min(1).max(8).optional(),
+    enabledDiskTemplates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
+    candidatePoolSize: z.number().int().min(1).max(99).optional(),
+  }),
+  /** Sent on to the master (submit, cancel, probe, transfer). */
+  z.object({ op: z.literal('master'), request: masterRequestSchema }),
+  z.object({ op: z.literal('master-failover') }),
+  /** The configuration as this node has it; `consistent` asks the leader to confirm it first. */
+  z.object({ op: z.literal('config'), consistent: z.boolean() }),
+  z.object({
+    op: z.literal('jobs'),
+    ids: z.array(z.number().int().positive()).max(10_000).optional(),
+    consistent: z.boolean(),
+  }),
+  z.object({
+    op: z.literal('job-wait'),
+    job: z.number().int().positive(),
+    afterVersion: z.number().int().min(-1),
+    waitMs: z.number().int().min(0).max(60_000),
+  }),
   z.object({ op: z.literal('kv-put'), key: z.string().min(1).max(1024), value: bytesSchema }),
   z.object({ op: z.literal('kv-get'), key: z.string().min(1).max(1024), linearizable: z.boolean() }),
 ]);
@@ -63,13 +88,32 @@ export const controlResponseSchemas = {
     voters: z.array(z.string()),
     learners: z.array(z.string()),
   }),
-  'raft-add-voter': z.object({ voters: z.array(z.string()) }),
   'raft-transfer': z.object({}),
+  'cluster-init': z.object({ name: z.string() }),
+  master: z.union([masterResponseSchemas.submit, masterResponseSchemas.probe, masterResponseSchemas.cancel]),
+  'master-failover': z.object({ master: z.string() }),
+  config: z.object({
+    /** The configuration snapshot (see src/cluster/config-view.ts), absent before cluster init. */
+    config: z.unknown().optional(),
+    master: z.string().optional(),
+    staleMs: z.number().optional(),
+    self: z.string(),
+    raft: z
+      .object({
+        role: z.string(),
+        term: z.number(),
+        voters: z.array(z.string()),
+        learners: z.array(z.string()),
+      })
+      .optional(),
+  }),
+  jobs: z.object({ jobs: z.array(z.unknown()), staleMs: z.number().optional() }),
+  'job-wait': z.object({ job: z.unknown() }),
   'kv-put': z.object({ revision: z.number() }),
   'kv-get': z.object({ value: bytesSchema.optional() }),
 } satisfies Record<ControlRequest['op'], z.ZodType>;
 
 export type ControlResponse<Op extends ControlRequest['op']> = z.infer<(typeof controlResponseSchemas)[Op]>;
 
-export const CONTROL_FRAME_BYTES = 1024 * 1024;
+export const CONTROL_FRAME_BYTES = 16 * 1024 * 1024;
 export const CONTROL_SOCKET_FILE = 'corral.sock';

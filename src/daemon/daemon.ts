@@ -1,41 +1,32 @@
-import { randomInt } from 'node:crypto';
 import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { encodeKvCommand, KvStore } from '../cluster/kv-store.js';
+import { asJobId } from '../cluster/model.js';
+import { toConfigView } from '../cluster/views.js';
 import { systemClock } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
-import { seededRng } from '../common/random.js';
 import { CORRAL_VERSION } from '../common/version.js';
-import { bootstrapStore, RaftRuntime } from '../consensus/runtime.js';
-import type { PersistedState } from '../consensus/types.js';
-import { WalStore } from '../consensus/wal-store.js';
-import { joinCluster, serveMembership } from '../membership/join.js';
 import { MemberStore } from '../membership/member-store.js';
 import { createHost } from '../peer/host.js';
 import { loadOrCreateIdentity, parseNodeId } from '../peer/identity.js';
 import { MAX_TOKEN_LIFETIME_MS, mintJoinToken } from '../peer/join-token.js';
 import { Libp2pTransport } from '../peer/libp2p-transport.js';
 import type { Transport } from '../peer/transport.js';
+import { ClusterService } from './cluster-service.js';
 import { CONTROL_SOCKET_FILE, type ControlRequest, type DaemonStatus } from './control-protocol.js';
 import { serveControl } from './control-server.js';
 import { echoProtocol, ProbeRecorder, preciseWallMs, probeTopic, runEchoLoad } from './diagnostics.js';
 
-/** etcd's defaults: a 100 ms heartbeat and a 1,000 ms election timeout (ten ticks). */
-const RAFT_TICK_MS = 100;
-
-function isEmpty(state: PersistedState): boolean {
-  return state.snapshot === undefined && state.entries.length === 0 && state.hardState.term === 0;
-}
+/** Where Ganeti keeps hooks is /etc/ganeti/hooks; ours sit beside it. */
+export const DEFAULT_HOOKS_DIR = '/etc/corral/hooks';
 
 export interface DaemonOptions {
   readonly dataDir: string;
   readonly listen: readonly string[];
   readonly name?: string;
-  /** Joins the cluster of the member at `address`, showing `token`. */
-  readonly join?: { readonly address: string; readonly token: string };
   readonly socketPath?: string;
+  readonly hooksDir?: string;
   readonly logLevel?: LogLevel;
 }
 
@@ -43,6 +34,8 @@ export interface Daemon {
   readonly transport: Transport;
   readonly log: Logger;
   stop(): Promise<void>;
+  /** Resolves when the daemon stopped on its own (it was removed from its cluster). */
+  readonly evicted: Promise<void>;
 }
 
 /**
@@ -55,7 +48,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const name = options.name ?? hostname();
   const log = createLogger({ node: name, level: options.logLevel ?? 'info' });
   const store = await MemberStore.open(options.dataDir, identity.nodeId);
-  const joinToken = options.join?.token;
   const host = await createHost({
     identity,
     listen: options.listen,
@@ -63,46 +55,27 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       directory: store,
       clock: systemClock,
       log: log.child({ part: 'gate' }),
-      joinToken: () => joinToken,
+      joinToken: () => undefined,
     },
   });
   const transport = new Libp2pTransport(host, log.child({ part: 'transport' }));
   transport.handle(echoProtocol, async (request) => request);
   const probes = new ProbeRecorder(transport);
   await store.merge([{ id: transport.self, addrs: transport.listenAddresses() }]);
-  await serveMembership(transport, store, log.child({ part: 'membership' }));
-
-  const raftLog = log.child({ part: 'raft' });
-  const wal = await WalStore.open(join(options.dataDir, 'raft'));
-  const kv = new KvStore();
-  // A node that founded its cluster starts a Raft group of one; a joining node waits to be added.
-  const founding = isEmpty(wal.state) && options.join === undefined && store.list().length === 1;
-  const raft = new RaftRuntime({
-    transport,
-    store: wal.store,
-    persisted: founding ? await bootstrapStore(wal.store, [transport.self]) : wal.state,
-    machine: kv,
-    clock: systemClock,
-    rng: seededRng(randomInt(2 ** 31)),
-    log: raftLog,
-    tickMs: RAFT_TICK_MS,
-    onFatal: () => process.kill(process.pid, 'SIGTERM'),
+  let evicted!: () => void;
+  const evictedPromise = new Promise<void>((resolve) => {
+    evicted = resolve;
   });
-  raft.onLeaderChange(({ leader, term }) => raftLog.info({ leader, term }, 'raft leader changed'));
-
-  if (options.join !== undefined) {
-    if (store.list().length > 1) {
-      log.info({}, 'already a cluster member; --join ignored');
-    } else {
-      try {
-        const sponsor = await joinCluster(transport, store, options.join.address);
-        log.info({ sponsor }, 'joined the cluster');
-      } catch (error) {
-        await transport.stop();
-        throw error;
-      }
-    }
-  }
+  const cluster = await ClusterService.start({
+    transport,
+    members: store,
+    dataDir: options.dataDir,
+    name,
+    hooksDir: options.hooksDir ?? DEFAULT_HOOKS_DIR,
+    clock: systemClock,
+    log,
+    onEvicted: () => evicted(),
+  });
 
   const handle = async (request: ControlRequest): Promise<unknown> => {
     switch (request.op) {
@@ -140,7 +113,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       case 'debug-probe-stats':
         return { delaysMs: probes.take() };
       case 'raft-status': {
-        const status = raft.status();
+        const status = cluster.raftStatus();
+        if (status === undefined) throw new CorralError('unavailable', 'this node belongs to no cluster yet');
         return {
           id: status.id,
           role: status.role,
@@ -152,28 +126,58 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           learners: [...status.membership.learners],
         };
       }
-      case 'raft-add-voter': {
-        await raft.addVoter(parseNodeId(request.peer), { signal: AbortSignal.timeout(60_000) });
-        return { voters: [...raft.status().membership.voters] };
-      }
       case 'raft-transfer':
-        raft.transferLeadership(parseNodeId(request.peer));
+        await cluster.forward({ op: 'transfer', to: request.peer });
         return {};
-      case 'kv-put': {
-        const outcome = await raft.propose(
-          encodeKvCommand({ op: 'put', key: request.key, value: request.value }),
-          {
-            signal: AbortSignal.timeout(10_000),
-          },
-        );
-        if (!outcome?.ok)
-          throw new CorralError('bad_request', `the write was refused: ${outcome?.reason ?? 'no outcome'}`);
-        return { revision: outcome.revision };
-      }
+      case 'kv-put':
+        return { revision: await cluster.kvPut(request.key, request.value) };
       case 'kv-get': {
-        if (request.linearizable) await raft.readBarrier({ signal: AbortSignal.timeout(10_000) });
-        const value = kv.get(request.key);
+        const value = await cluster.kvGet(request.key, request.linearizable);
         return value === undefined ? {} : { value };
+      }
+      case 'cluster-init':
+        await cluster.init(request);
+        return { name: request.name };
+      case 'master':
+        return cluster.forward(request.request);
+      case 'master-failover': {
+        await cluster.takeMasterRole();
+        return { master: name };
+      }
+      case 'config': {
+        const view = await cluster.view(request.consistent);
+        const raft = cluster.raftStatus();
+        return {
+          ...(view.config !== undefined && { config: toConfigView(view.config) }),
+          ...(view.master !== undefined && { master: view.master }),
+          ...(view.staleMs !== undefined && { staleMs: view.staleMs }),
+          self: transport.self,
+          ...(raft !== undefined && {
+            raft: {
+              role: raft.role,
+              term: raft.term,
+              voters: [...raft.membership.voters],
+              learners: [...raft.membership.learners],
+            },
+          }),
+        };
+      }
+      case 'jobs': {
+        const view = await cluster.view(request.consistent);
+        const wanted = request.ids === undefined ? undefined : new Set(request.ids);
+        const jobs = view.jobs
+          .jobs()
+          .filter((job) => wanted === undefined || wanted.has(job.id))
+          .map(({ key: _key, ...job }) => job);
+        return { jobs, ...(view.staleMs !== undefined && { staleMs: view.staleMs }) };
+      }
+      case 'job-wait': {
+        const { key: _key, ...job } = await cluster.waitJob(
+          asJobId(request.job),
+          request.afterVersion,
+          request.waitMs,
+        );
+        return { job };
       }
     }
   };
@@ -201,7 +205,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     control = await serveControl(socketPath, handle, log.child({ part: 'control' }));
   } catch (error) {
-    raft.stop();
+    await cluster.stop();
     await transport.stop();
     throw new CorralError('unavailable', `cannot listen on ${socketPath}: ${(error as Error).message}`);
   }
@@ -213,13 +217,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   return {
     transport,
     log,
+    evicted: evictedPromise,
     async stop() {
       log.info({}, 'daemon stopping');
       await new Promise<void>((resolve) => control.close(() => resolve()));
-      raft.stop();
-      await transport.stop();
       // Lets a write already handed to the log finish before the process exits.
-      await wal.store.close();
+      await cluster.stop();
+      await transport.stop();
     },
   };
 }

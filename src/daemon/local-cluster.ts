@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_CANDIDATE_POOL_SIZE } from '../cluster/model.js';
 import { CorralError } from '../common/errors.js';
 import { waitFor } from '../common/wait.js';
 import { loadOrCreateIdentity } from '../peer/identity.js';
@@ -13,6 +14,7 @@ import {
   type ControlResponse,
   type DaemonStatus,
 } from './control-protocol.js';
+import { runJob } from './job-client.js';
 
 export const DEFAULT_PORT = 7400;
 
@@ -31,7 +33,7 @@ export interface SpawnOptions {
   readonly dataDir: string;
   readonly listen: string;
   readonly name: string;
-  readonly join?: { readonly address: string; readonly token: string };
+  readonly hooksDir?: string;
   readonly nodeFlags?: readonly string[];
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -68,7 +70,7 @@ export class DaemonProcess {
       options.name,
       '--log-level',
       options.logLevel ?? 'info',
-      ...(options.join ? ['--join', options.join.address, '--token', options.join.token] : []),
+      ...(options.hooksDir !== undefined ? ['--hooks-dir', options.hooksDir] : []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', logFile.fd, logFile.fd] });
     await logFile.close();
@@ -120,52 +122,62 @@ export interface LocalClusterOptions {
   readonly port?: number;
   readonly nodeFlags?: readonly string[];
   readonly logLevel?: SpawnOptions['logLevel'];
+  readonly clusterName?: string;
+  readonly hooksDir?: string;
 }
 
-/** Starts node 1, then joins every other node through it with a token, and waits until all see all. */
+/**
+ * Starts every daemon, founds the cluster on node 1 (`cluster init`), adds the others through it
+ * (`node add`, checking each peer ID), and waits until every candidate votes and all see all.
+ */
 export async function startLocalCluster(options: LocalClusterOptions): Promise<DaemonProcess[]> {
   const firstHost = options.firstHost ?? 2;
   const daemons: DaemonProcess[] = [];
   try {
     for (let i = 0; i < options.nodes; i++) {
       const name = `node${i + 1}`;
-      const dataDir = join(options.baseDir, name);
-      const listen = `/ip4/127.0.0.${firstHost + i}/tcp/${options.port ?? DEFAULT_PORT}`;
-      const common = {
-        dataDir,
-        listen,
-        name,
-        nodeFlags: options.nodeFlags ?? [],
-        logLevel: options.logLevel ?? 'info',
-      };
-      const first = daemons[0];
-      if (first === undefined) {
-        const founder = await DaemonProcess.spawn(common);
-        daemons.push(founder);
-        await waitFor(
-          async () => ((await founder.call({ op: 'raft-status' })).role === 'leader' ? true : undefined),
-          { timeoutMs: 30_000, what: 'node1 to lead its Raft group of one' },
-        );
-        continue;
-      }
-      const { nodeId } = await loadOrCreateIdentity(dataDir);
-      const { token } = await first.call({ op: 'token-create', peer: nodeId, lifetimeMs: 3_600_000 });
-      const address = (await first.status()).addresses[0];
-      if (address === undefined) throw new CorralError('internal', 'node1 reports no listen address');
-      daemons.push(await DaemonProcess.spawn({ ...common, join: { address, token } }));
-      // Every node of a local cluster is a master candidate: a voter of the Raft group node1 founded.
-      await first.call({ op: 'raft-add-voter', peer: nodeId });
+      daemons.push(
+        await DaemonProcess.spawn({
+          dataDir: join(options.baseDir, name),
+          listen: `/ip4/127.0.0.${firstHost + i}/tcp/${options.port ?? DEFAULT_PORT}`,
+          name,
+          nodeFlags: options.nodeFlags ?? [],
+          logLevel: options.logLevel ?? 'info',
+          ...(options.hooksDir !== undefined && { hooksDir: options.hooksDir }),
+        }),
+      );
     }
+    const [first, ...others] = daemons;
+    if (first === undefined) throw new CorralError('bad_request', 'a cluster needs at least one node');
+    await first.call({ op: 'cluster-init', name: options.clusterName ?? 'cluster.local' });
+    for (const daemon of others) {
+      const { nodeId } = await loadOrCreateIdentity(daemon.options.dataDir);
+      await runJob(
+        (request) => first.call(request),
+        [
+          {
+            OP_ID: 'OP_NODE_ADD',
+            node_name: daemon.options.name,
+            address: daemon.options.listen,
+            peer_id: nodeId,
+          },
+        ],
+      );
+    }
+    const candidates = Math.min(options.nodes, DEFAULT_CANDIDATE_POOL_SIZE);
     await waitFor(
       async () => {
         const statuses = await Promise.all(daemons.map((daemon) => daemon.status()));
-        const converged = statuses.every(
-          (status) =>
-            status.members.length === options.nodes && status.members.every((member) => member.connected),
-        );
+        const raft = await first.call({ op: 'raft-status' });
+        const converged =
+          raft.voters.length === candidates &&
+          statuses.every(
+            (status) =>
+              status.members.length === options.nodes && status.members.every((member) => member.connected),
+          );
         return converged ? true : undefined;
       },
-      { timeoutMs: 30_000, what: `all ${options.nodes} nodes to see each other` },
+      { timeoutMs: 30_000, what: `all ${options.nodes} nodes to see each other and ${candidates} to vote` },
     );
     return daemons;
   } catch (error) {

@@ -18,23 +18,30 @@ export const memberSchema = z.object({
 });
 export type Member = { readonly id: NodeId; readonly addrs: readonly string[] };
 
+const clusterRefSchema = z.object({ name: z.string().min(1).max(253), uuid: z.string().min(1).max(64) });
+export type ClusterRef = z.infer<typeof clusterRefSchema>;
+
 const fileSchema = z.object({
   v: z.literal(1),
   secret: bytesSchema,
   members: z.array(memberSchema).max(MAX_MEMBERS),
+  cluster: clusterRefSchema.optional(),
 });
 
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true });
 
 /**
- * The nodes this node lets in, and the cluster secret join tokens are checked with, kept on disk so that a
- * restarted daemon admits the same peers. A node that has joined no cluster is a cluster of one.
+ * The nodes this node lets in, the cluster it belongs to, and the cluster secret join tokens are checked
+ * with, kept on disk so that a restarted daemon admits the same peers. A node in no cluster yet lets anyone
+ * in, so that a master can add it: the same trust a fresh Ganeti node gives whoever holds its root SSH key.
  */
 export class MemberStore implements MemberDirectory {
   private constructor(
     private readonly path: string,
+    private readonly self: NodeId,
     private secret: Uint8Array,
-    private readonly members: Map<NodeId, Member>,
+    private members: Map<NodeId, Member>,
+    private clusterRef: ClusterRef | undefined,
   ) {}
 
   /** Opens the store, or starts a cluster of one; the caller records its own addresses once it listens. */
@@ -47,7 +54,13 @@ export class MemberStore implements MemberDirectory {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
     if (raw === undefined) {
-      const store = new MemberStore(path, newClusterSecret(), new Map([[self, { id: self, addrs: [] }]]));
+      const store = new MemberStore(
+        path,
+        self,
+        newClusterSecret(),
+        new Map([[self, { id: self, addrs: [] }]]),
+        undefined,
+      );
       await store.save();
       return store;
     }
@@ -61,11 +74,20 @@ export class MemberStore implements MemberDirectory {
     const members = new Map<NodeId, Member>();
     for (const member of parsed.data.members)
       members.set(asNodeId(member.id), { id: asNodeId(member.id), addrs: member.addrs });
-    return new MemberStore(path, parsed.data.secret, members);
+    return new MemberStore(path, self, parsed.data.secret, members, parsed.data.cluster);
   }
 
   isMember(peer: NodeId): boolean {
     return this.members.has(peer);
+  }
+
+  acceptsAnyone(): boolean {
+    return this.clusterRef === undefined;
+  }
+
+  /** The cluster this node belongs to, or undefined while it waits to be initialised or added. */
+  get cluster(): ClusterRef | undefined {
+    return this.clusterRef;
   }
 
   clusterSecret(): Uint8Array {
@@ -92,16 +114,47 @@ export class MemberStore implements MemberDirectory {
     return changed;
   }
 
-  /** Joining a cluster replaces this node's own cluster of one with the one it joins. */
-  async adopt(secret: Uint8Array, members: readonly Member[]): Promise<void> {
+  /** Founding or joining a cluster: from now on only its members get in. */
+  async join(cluster: ClusterRef, secret: Uint8Array, members: readonly Member[]): Promise<void> {
+    this.clusterRef = cluster;
     this.secret = secret;
     for (const member of members) this.members.set(member.id, member);
     await this.save();
   }
 
+  /** Makes the member list exactly the cluster's nodes (this node always stays); returns whether it changed. */
+  async replace(members: readonly Member[]): Promise<boolean> {
+    const next = new Map<NodeId, Member>([
+      [this.self, this.members.get(this.self) ?? { id: this.self, addrs: [] }],
+    ]);
+    for (const member of members) if (member.id !== this.self) next.set(member.id, member);
+    const same =
+      next.size === this.members.size &&
+      [...next.values()].every((member) => {
+        const known = this.members.get(member.id);
+        return known !== undefined && sameAddrs(known.addrs, member.addrs);
+      });
+    if (same) return false;
+    this.members = next;
+    await this.save();
+    return true;
+  }
+
+  /** Removed from its cluster: the node forgets it and waits, open, to be added again. */
+  async leave(): Promise<void> {
+    this.clusterRef = undefined;
+    this.secret = newClusterSecret();
+    this.members = new Map([[this.self, this.members.get(this.self) ?? { id: this.self, addrs: [] }]]);
+    await this.save();
+  }
+
   private async save(): Promise<void> {
     const members = this.list().map((member) => ({ id: member.id, addrs: [...member.addrs] }));
-    await writeFileDurably(this.path, cbor.encode({ v: 1, secret: this.secret, members }));
+    const cluster = this.clusterRef;
+    await writeFileDurably(
+      this.path,
+      cbor.encode({ v: 1, secret: this.secret, members, ...(cluster !== undefined && { cluster }) }),
+    );
   }
 }
 

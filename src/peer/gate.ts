@@ -6,6 +6,8 @@ import { verifyJoinToken } from './join-token.js';
 /** What the gate needs to know of the cluster; the cluster layer keeps it current. */
 export interface MemberDirectory {
   isMember(peer: NodeId): boolean;
+  /** True while this node belongs to no cluster: it has nothing to protect and waits to be added. */
+  acceptsAnyone(): boolean;
   /** The key join tokens are checked with; undefined while this node belongs to no cluster. */
   clusterSecret(): Uint8Array | undefined;
 }
@@ -23,7 +25,7 @@ export const gateVerdictSchema = z.union([
 ]);
 export type GateVerdict = z.infer<typeof gateVerdictSchema>;
 
-export type Admission = { readonly as: 'member' | 'joiner' };
+export type Admission = { readonly as: 'member' | 'joiner' | 'unjoined' };
 
 /** Decides whether an inbound peer may use this node: members always, others only with a valid join token. */
 export function admitInbound(
@@ -33,6 +35,7 @@ export function admitInbound(
   nowMs: number,
 ): Admission {
   if (directory.isMember(peer)) return { as: 'member' };
+  if (directory.acceptsAnyone()) return { as: 'unjoined' };
   if (hello.token === undefined) {
     throw new CorralError('not_member', `${peer} is not a cluster member and showed no join token`);
   }

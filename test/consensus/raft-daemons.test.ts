@@ -68,8 +68,7 @@ describe.each([3, 5])('a Raft group of %i daemons', (size) => {
     }
 
     if (killed === undefined) throw new Error('the leader was never killed');
-    const { join: _joinedOnce, ...options } = killed.options;
-    const restarted = await DaemonProcess.spawn(options);
+    const restarted = await DaemonProcess.spawn(killed.options);
     daemons[daemons.indexOf(killed)] = restarted;
     const target = (await leader.call({ op: 'raft-status' })).commit;
     await waitFor(

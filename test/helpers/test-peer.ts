@@ -19,7 +19,7 @@ export async function startTestPeer(token?: (self: string) => Promise<string>): 
     identity,
     listen: ['/ip4/127.0.0.1/tcp/0'],
     gate: {
-      directory: { isMember: () => false, clusterSecret: () => undefined },
+      directory: { isMember: () => false, acceptsAnyone: () => false, clusterSecret: () => undefined },
       clock: systemClock,
       log: silentLogger,
       joinToken: () => joinToken,

@@ -38,7 +38,11 @@ describe('join tokens', () => {
 
 describe('the cluster gate', () => {
   const secret = newClusterSecret();
-  const directory: MemberDirectory = { isMember: (peer) => peer === member, clusterSecret: () => secret };
+  const directory: MemberDirectory = {
+    isMember: (peer) => peer === member,
+    acceptsAnyone: () => false,
+    clusterSecret: () => secret,
+  };
 
   it('admits members without a token', () => {
     expect(admitInbound(directory, member, { v: 1 }, nowMs)).toEqual({ as: 'member' });
@@ -57,9 +61,12 @@ describe('the cluster gate', () => {
     expect(() => admitInbound(directory, other, { v: 1, token: stolen }, nowMs)).toThrow(/issued for/);
   });
 
-  it('admits no joiner while it has no cluster', () => {
-    const lone: MemberDirectory = { isMember: () => false, clusterSecret: () => undefined };
-    const token = mintJoinToken(secret, joiner, nowMs, hourMs);
-    expect(() => admitInbound(lone, joiner, { v: 1, token }, nowMs)).toThrow(/belongs to no cluster/);
+  it('admits anyone while it belongs to no cluster, so that a master can add it', () => {
+    const lone: MemberDirectory = {
+      isMember: () => false,
+      acceptsAnyone: () => true,
+      clusterSecret: () => undefined,
+    };
+    expect(admitInbound(lone, other, { v: 1 }, nowMs)).toEqual({ as: 'unjoined' });
   });
 });

@@ -6,9 +6,8 @@ interface DaemonArgs {
   'data-dir': string;
   listen: string[];
   name?: string;
-  join?: string;
-  token?: string;
   socket?: string;
+  'hooks-dir'?: string;
   'log-level': 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -29,14 +28,14 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
         describe: 'multiaddr to listen on',
       })
       .option('name', { type: 'string', describe: 'node name in logs (default: host name)' })
-      .option('join', { type: 'string', describe: "a member's multiaddr to join through (needs --token)" })
-      .option('token', { type: 'string', describe: "join token from 'corral token create' on a member" })
       .option('socket', { type: 'string', describe: 'control socket path (default: DATA_DIR/corral.sock)' })
-      .option('log-level', { choices: ['debug', 'info', 'warn', 'error'] as const, default: 'info' as const })
-      .check((args) => {
-        if ((args.join === undefined) !== (args.token === undefined))
-          throw new Error('--join and --token go together');
-        return true;
+      .option('hooks-dir', {
+        type: 'string',
+        describe: 'where hook directories are (default: /etc/corral/hooks)',
+      })
+      .option('log-level', {
+        choices: ['debug', 'info', 'warn', 'error'] as const,
+        default: 'info' as const,
       }),
   handler: async (args) => {
     const daemon = await startDaemon({
@@ -45,14 +44,14 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
       logLevel: args['log-level'],
       ...(args.name !== undefined && { name: args.name }),
       ...(args.socket !== undefined && { socketPath: args.socket }),
-      ...(args.join !== undefined &&
-        args.token !== undefined && { join: { address: args.join, token: args.token } }),
+      ...(args['hooks-dir'] !== undefined && { hooksDir: args['hooks-dir'] }),
     });
     process.on('unhandledRejection', (reason) => daemon.log.error({ err: reason }, 'unhandled rejection'));
     await new Promise<void>((resolve) => {
       const shutdown = () => void daemon.stop().then(resolve, resolve);
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);
+      void daemon.evicted.then(shutdown);
     });
   },
 };

@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { callDaemon, controlSocketPath } from '../../daemon/control-client.js';
+import { type JobArgs, jobOptions, runOps } from '../cluster-client.js';
 
 interface SocketArgs {
   socket?: string;
@@ -68,6 +69,32 @@ const probeStats: CommandModule<object, SocketArgs> = {
     ),
 };
 
+const delay: CommandModule<object, JobArgs & { duration: number; 'on-nodes'?: string[]; repeat: number }> = {
+  command: 'delay <duration>',
+  describe: 'submit a test opcode that holds its locks for that many seconds (gnt-debug delay)',
+  builder: (yargs) =>
+    jobOptions(yargs)
+      .positional('duration', { type: 'number', demandOption: true })
+      .option('on-nodes', {
+        alias: 'n',
+        type: 'string',
+        array: true,
+        describe: "also hold these nodes' locks",
+      })
+      .option('no-master', { type: 'boolean', describe: 'accepted for Ganeti compatibility' })
+      .option('repeat', { type: 'number', default: 0 }) as never,
+  handler: async (args) => {
+    await runOps(args, [
+      {
+        OP_ID: 'OP_TEST_DELAY',
+        duration: args.duration,
+        ...(args['on-nodes'] !== undefined && { on_nodes: args['on-nodes'] }),
+        ...(args.repeat > 0 && { repeat: args.repeat }),
+      },
+    ]);
+  },
+};
+
 export const debugCommand: CommandModule = {
   command: 'debug <command>',
   describe: 'diagnostics of the paths real traffic takes (gnt-debug in spirit)',
@@ -76,6 +103,7 @@ export const debugCommand: CommandModule = {
       .command(echo as CommandModule)
       .command(probe as CommandModule)
       .command(probeStats as CommandModule)
+      .command(delay as CommandModule)
       .demandCommand(1),
   handler: () => undefined,
 };

@@ -1,0 +1,208 @@
+import type { CommandModule } from 'yargs';
+import { diskTemplates, hypervisors } from '../../cluster/model.js';
+import { CorralError } from '../../common/errors.js';
+import {
+  type ConnectionArgs,
+  connectionOptions,
+  daemonCall,
+  type JobArgs,
+  jobOptions,
+  readConfig,
+  runOps,
+} from '../cluster-client.js';
+import { localTime } from '../fields.js';
+import { tagCommands } from './tags.js';
+
+function known<T extends string>(
+  list: string | undefined,
+  allowed: readonly T[],
+  what: string,
+): T[] | undefined {
+  if (list === undefined) return undefined;
+  const values = list.split(',').filter((value) => value.length > 0);
+  for (const value of values)
+    if (!allowed.includes(value as T))
+      throw new CorralError('bad_request', `unknown ${what} ${value}; known: ${allowed.join(', ')}`);
+  return values as T[];
+}
+
+interface InitArgs extends ConnectionArgs {
+  name: string;
+  'secondary-ip'?: string;
+  'enabled-hypervisors'?: string;
+  'enabled-disk-templates'?: string;
+  'candidate-pool-size'?: number;
+}
+
+const init: CommandModule<object, InitArgs> = {
+  command: 'init <name>',
+  describe: "found the cluster on this node's daemon, which becomes its master",
+  builder: (yargs) =>
+    connectionOptions(yargs)
+      .positional('name', { type: 'string', demandOption: true })
+      .option('secondary-ip', { alias: 's', type: 'string' })
+      .option('enabled-hypervisors', { type: 'string', describe: `comma list of ${hypervisors.join(', ')}` })
+      .option('enabled-disk-templates', {
+        type: 'string',
+        describe: `comma list of ${diskTemplates.join(', ')}`,
+      })
+      .option('candidate-pool-size', { alias: 'C', type: 'number' }) as never,
+  handler: async (args) => {
+    const hvs = known(args['enabled-hypervisors'], hypervisors, 'hypervisor');
+    const templates = known(args['enabled-disk-templates'], diskTemplates, 'disk template');
+    await daemonCall(args)({
+      op: 'cluster-init',
+      name: args.name,
+      ...(args['secondary-ip'] !== undefined && { secondaryIp: args['secondary-ip'] }),
+      ...(hvs !== undefined && { enabledHypervisors: hvs }),
+      ...(templates !== undefined && { enabledDiskTemplates: templates }),
+      ...(args['candidate-pool-size'] !== undefined && { candidatePoolSize: args['candidate-pool-size'] }),
+    });
+    process.stdout.write(`Cluster ${args.name} initialised; this node is its master\n`);
+  },
+};
+
+const info: CommandModule<object, ConnectionArgs> = {
+  command: ['info', 'show'],
+  describe: 'the cluster: name, master, candidates, serial, policies',
+  builder: (yargs) => connectionOptions(yargs) as never,
+  handler: async (args) => {
+    const { config, masterName } = await readConfig(args);
+    const c = config.cluster;
+    const candidates = config.nodes
+      .filter((node) => node.masterCandidate)
+      .map((node) => node.name)
+      .sort();
+    process.stdout.write(
+      [
+        `Cluster name: ${c.name}`,
+        `Cluster UUID: ${c.uuid}`,
+        `Creation time: ${localTime(c.ctimeMs)}`,
+        `Modification time: ${localTime(c.mtimeMs)}`,
+        `Master node: ${masterName ?? '(none right now)'}`,
+        `Master candidates: ${candidates.join(', ')}`,
+        `Configuration serial number: ${config.serial}`,
+        `Tags: ${c.tags.join(', ')}`,
+        'Default hypervisor: ' + (c.enabledHypervisors[0] ?? ''),
+        `Enabled hypervisors: ${c.enabledHypervisors.join(', ')}`,
+        `Enabled disk templates: ${c.enabledDiskTemplates.join(', ')}`,
+        'Cluster parameters:',
+        `  candidate pool size: ${c.candidatePoolSize}`,
+        `  maximal number of jobs running simultaneously: ${c.maxRunningJobs}`,
+        `  candidate dead grace: ${c.candidateDeadGraceMs / 1000} s`,
+        `Node groups: ${config.groups
+          .map((group) => group.name)
+          .sort()
+          .join(', ')}`,
+        '',
+      ].join('\n'),
+    );
+  },
+};
+
+const getmaster: CommandModule<object, ConnectionArgs> = {
+  command: 'getmaster',
+  describe: 'print the master node name',
+  builder: (yargs) => connectionOptions(yargs) as never,
+  handler: async (args) => {
+    const { masterName } = await readConfig(args);
+    if (masterName === undefined) throw new CorralError('unavailable', 'the cluster has no master right now');
+    process.stdout.write(`${masterName}\n`);
+  },
+};
+
+const masterFailover: CommandModule<object, ConnectionArgs> = {
+  command: ['master-failover', 'masterfailover'],
+  describe: 'make this node the master (through Raft leadership transfer)',
+  builder: (yargs) =>
+    connectionOptions(yargs)
+      .option('no-voting', {
+        type: 'boolean',
+        describe: 'accepted for Ganeti compatibility; Raft always votes',
+      })
+      .option('yes-do-it', { type: 'boolean' }) as never,
+  handler: async (args) => {
+    const { master } = await daemonCall(args)({ op: 'master-failover' });
+    process.stdout.write(`${master} is now the master\n`);
+  },
+};
+
+const verify: CommandModule<object, JobArgs & { 'error-codes': boolean }> = {
+  command: 'verify',
+  describe: 'check the configuration, the candidate pool, Raft and every node',
+  builder: (yargs) => jobOptions(yargs).option('error-codes', { type: 'boolean', default: false }) as never,
+  handler: async (args) => {
+    const results = await runOps(args, [{ OP_ID: 'OP_CLUSTER_VERIFY' }]);
+    if (results === undefined) return;
+    const findings = (results[0] ?? []) as {
+      severity: string;
+      code: string;
+      domain: string;
+      name: string;
+      message: string;
+    }[];
+    for (const f of findings) {
+      process.stdout.write(
+        args['error-codes']
+          ? `${f.severity}:${f.code}:${f.domain}:${f.name}:${f.message}\n`
+          : `  - ${f.severity}: ${f.domain} ${f.name}: ${f.message}\n`,
+      );
+    }
+    if (findings.some((f) => f.severity === 'ERROR')) process.exitCode = 1;
+    else if (findings.length === 0) process.stdout.write('Cluster verify found no problems\n');
+  },
+};
+
+interface ModifyArgs extends JobArgs {
+  'candidate-pool-size'?: number;
+  'enabled-hypervisors'?: string;
+  'enabled-disk-templates'?: string;
+  'max-running-jobs'?: number;
+  'candidate-dead-grace'?: number;
+}
+
+const modify: CommandModule<object, ModifyArgs> = {
+  command: 'modify',
+  describe: 'change cluster parameters',
+  builder: (yargs) =>
+    jobOptions(yargs)
+      .option('candidate-pool-size', { alias: 'C', type: 'number' })
+      .option('enabled-hypervisors', { type: 'string' })
+      .option('enabled-disk-templates', { type: 'string' })
+      .option('max-running-jobs', { type: 'number' })
+      .option('candidate-dead-grace', {
+        type: 'number',
+        describe: 'seconds a candidate may be unreachable before it is replaced',
+      }) as never,
+  handler: async (args) => {
+    await runOps(args, [
+      {
+        OP_ID: 'OP_CLUSTER_SET_PARAMS',
+        ...(args['candidate-pool-size'] !== undefined && {
+          candidate_pool_size: args['candidate-pool-size'],
+        }),
+        ...(args['enabled-hypervisors'] !== undefined && {
+          enabled_hypervisors: args['enabled-hypervisors'].split(','),
+        }),
+        ...(args['enabled-disk-templates'] !== undefined && {
+          enabled_disk_templates: args['enabled-disk-templates'].split(','),
+        }),
+        ...(args['max-running-jobs'] !== undefined && { max_running_jobs: args['max-running-jobs'] }),
+        ...(args['candidate-dead-grace'] !== undefined && {
+          candidate_dead_grace_s: args['candidate-dead-grace'],
+        }),
+      },
+    ]);
+  },
+};
+
+export const clusterCommand: CommandModule = {
+  command: 'cluster <command>',
+  describe: 'the cluster as a whole (gnt-cluster)',
+  builder: (yargs) => {
+    for (const command of [init, info, getmaster, masterFailover, verify, modify, ...tagCommands('cluster')])
+      yargs.command(command as CommandModule);
+    return yargs.demandCommand(1);
+  },
+  handler: () => undefined,
+};

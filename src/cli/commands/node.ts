@@ -1,0 +1,261 @@
+import type { CommandModule } from 'yargs';
+import type { ConfigView, NodeView } from '../../cluster/views.js';
+import {
+  type ConnectionArgs,
+  connectionOptions,
+  daemonCall,
+  type JobArgs,
+  jobOptions,
+  readConfig,
+  runOps,
+  yesNo,
+} from '../cluster-client.js';
+import {
+  type Field,
+  type ListArgs,
+  listOptions,
+  localTime,
+  pickNamed,
+  printList,
+  selectFields,
+} from '../fields.js';
+import { tagCommands } from './tags.js';
+
+type NodeRow = { readonly node: NodeView; readonly config: ConfigView; readonly master: string | undefined };
+
+function role(row: NodeRow): string {
+  const { node } = row;
+  if (node.name === row.master) return 'M';
+  if (node.masterCandidate) return 'C';
+  if (node.drained) return 'D';
+  if (node.offline) return 'O';
+  return 'R';
+}
+
+const groupName = (row: NodeRow) =>
+  row.config.groups.find((group) => group.uuid === row.node.group)?.name ?? '?';
+
+/** Ganeti's node fields; live ones (memory, disk) need the node agent and show `?` until it answers them. */
+const nodeFields: Field<NodeRow>[] = [
+  { name: 'name', title: 'Node', get: (r) => r.node.name },
+  { name: 'uuid', title: 'UUID', get: (r) => r.node.uuid },
+  { name: 'peer_id', title: 'PeerID', get: (r) => r.node.id },
+  { name: 'pip', title: 'PrimaryIP', get: (r) => r.node.primaryIp },
+  { name: 'sip', title: 'SecondaryIP', get: (r) => r.node.secondaryIp },
+  { name: 'master', title: 'IsMaster', get: (r) => r.node.name === r.master },
+  { name: 'master_candidate', title: 'MasterC', get: (r) => r.node.masterCandidate },
+  { name: 'master_capable', title: 'MasterCapable', get: (r) => r.node.masterCapable },
+  { name: 'vm_capable', title: 'VMCapable', get: (r) => r.node.vmCapable },
+  { name: 'drained', title: 'Drained', get: (r) => r.node.drained },
+  { name: 'offline', title: 'Offline', get: (r) => r.node.offline },
+  { name: 'role', title: 'Role', get: role },
+  { name: 'group', title: 'Group', get: groupName },
+  { name: 'group.uuid', title: 'GroupUUID', get: (r) => r.node.group },
+  { name: 'pinst_cnt', title: 'Pinst', get: () => 0 },
+  { name: 'sinst_cnt', title: 'Sinst', get: () => 0 },
+  { name: 'pinst_list', title: 'PriInstances', get: () => [] },
+  { name: 'sinst_list', title: 'SecInstances', get: () => [] },
+  { name: 'tags', title: 'Tags', get: (r) => r.node.tags },
+  { name: 'ctime', title: 'CTime', get: (r) => localTime(r.node.ctimeMs) },
+  { name: 'mtime', title: 'MTime', get: (r) => localTime(r.node.mtimeMs) },
+  { name: 'serial_no', title: 'SerialNo', get: (r) => r.node.serial },
+  { name: 'dtotal', title: 'DTotal', get: () => undefined },
+  { name: 'dfree', title: 'DFree', get: () => undefined },
+  { name: 'mtotal', title: 'MTotal', get: () => undefined },
+  { name: 'mnode', title: 'MNode', get: () => undefined },
+  { name: 'mfree', title: 'MFree', get: () => undefined },
+];
+const defaultNodeFields = ['name', 'dtotal', 'dfree', 'mtotal', 'mnode', 'mfree', 'pinst_cnt', 'sinst_cnt'];
+
+function rows(config: ConfigView, master: string | undefined, names: readonly string[]): NodeRow[] {
+  const nodes = [...config.nodes].sort((a, b) => a.name.localeCompare(b.name));
+  return pickNamed(nodes, names, 'node').map((node) => ({ node, config, master }));
+}
+
+const list: CommandModule<object, ConnectionArgs & ListArgs & { nodes: string[] }> = {
+  command: 'list [nodes..]',
+  describe: 'list nodes (Ganeti fields; -o, --no-headers, --separator, --json)',
+  builder: (yargs) =>
+    listOptions(connectionOptions(yargs)).positional('nodes', { type: 'string', array: true, default: [] }),
+  handler: async (args) => {
+    const { config, masterName } = await readConfig(args);
+    printList(
+      selectFields(nodeFields, defaultNodeFields, args.output),
+      rows(config, masterName, args.nodes),
+      args,
+    );
+  },
+};
+
+const listFields: CommandModule<object, ConnectionArgs> = {
+  command: 'list-fields',
+  describe: 'the fields node list knows',
+  handler: () => {
+    for (const field of nodeFields) process.stdout.write(`${field.name} ${field.title}\n`);
+  },
+};
+
+const info: CommandModule<object, ConnectionArgs & { nodes: string[] }> = {
+  command: ['info [nodes..]', 'show'],
+  describe: 'details of nodes',
+  builder: (yargs) =>
+    connectionOptions(yargs).positional('nodes', { type: 'string', array: true, default: [] }),
+  handler: async (args) => {
+    const { config, masterName } = await readConfig(args);
+    const yn = (value: boolean) => (value ? 'True' : 'False');
+    for (const row of rows(config, masterName, args.nodes)) {
+      const { node } = row;
+      process.stdout.write(
+        [
+          `Node name: ${node.name}`,
+          `  primary ip: ${node.primaryIp}`,
+          `  secondary ip: ${node.secondaryIp}`,
+          `  peer ID: ${node.id}`,
+          `  addresses: ${node.addrs.join(', ')}`,
+          `  master candidate: ${yn(node.masterCandidate)}`,
+          `  drained: ${yn(node.drained)}`,
+          `  offline: ${yn(node.offline)}`,
+          `  master_capable: ${yn(node.masterCapable)}`,
+          `  vm_capable: ${yn(node.vmCapable)}`,
+          `  role: ${role(row)}`,
+          `  node group: ${groupName(row)} (UUID ${node.group})`,
+          `  tags: ${node.tags.join(', ')}`,
+          '',
+        ].join('\n'),
+      );
+    }
+  },
+};
+
+interface AddArgs extends JobArgs {
+  node: string;
+  address: string;
+  'secondary-ip'?: string;
+  'master-candidate'?: string;
+  'master-capable'?: string;
+  'vm-capable'?: string;
+  'node-group'?: string;
+  'peer-id'?: string;
+}
+
+const add: CommandModule<object, AddArgs> = {
+  command: 'add <node>',
+  describe: 'admit a running, unjoined daemon (checks its peer ID as Ganeti checks a host key)',
+  builder: (yargs) =>
+    jobOptions(yargs)
+      .positional('node', { type: 'string', demandOption: true })
+      .option('address', {
+        type: 'string',
+        describe: 'multiaddr of its daemon (default: /dns4/NODE/tcp/7400)',
+      })
+      .option('secondary-ip', { alias: 's', type: 'string' })
+      .option('master-candidate', {
+        alias: 'C',
+        type: 'string',
+        describe: 'yes|no (default: yes while the pool is short)',
+      })
+      .option('master-capable', { type: 'string', describe: 'yes|no' })
+      .option('vm-capable', { type: 'string', describe: 'yes|no' })
+      .option('node-group', { alias: ['g', 'group'], type: 'string' })
+      .option('peer-id', {
+        type: 'string',
+        describe: "the peer ID 'corral identity' shows on that node",
+      }) as never,
+  handler: async (args) => {
+    const address = args.address ?? `/dns4/${args.node}/tcp/7400`;
+    const call = daemonCall(args);
+    const probe = await call({ op: 'master', request: { op: 'probe', address } });
+    if (!('peer' in probe)) throw new Error('the master did not say who answers there');
+    process.stderr.write(`${address} is peer ${probe.peer} (corral ${probe.version} on ${probe.name})\n`);
+    const masterCandidate = yesNo(args['master-candidate'], 'master-candidate');
+    const masterCapable = yesNo(args['master-capable'], 'master-capable');
+    const vmCapable = yesNo(args['vm-capable'], 'vm-capable');
+    await runOps(args, [
+      {
+        OP_ID: 'OP_NODE_ADD',
+        node_name: args.node,
+        address,
+        // The job admits exactly the peer shown above, or the one the administrator checked by hand.
+        peer_id: args['peer-id'] ?? probe.peer,
+        ...(args['secondary-ip'] !== undefined && { secondary_ip: args['secondary-ip'] }),
+        ...(args['node-group'] !== undefined && { group: args['node-group'] }),
+        ...(masterCandidate !== undefined && { master_candidate: masterCandidate }),
+        ...(masterCapable !== undefined && { master_capable: masterCapable }),
+        ...(vmCapable !== undefined && { vm_capable: vmCapable }),
+      },
+    ]);
+  },
+};
+
+const remove: CommandModule<object, JobArgs & { node: string }> = {
+  command: 'remove <node>',
+  describe: 'remove a node from the cluster (it forgets the cluster and its daemon stops)',
+  builder: (yargs) => jobOptions(yargs).positional('node', { type: 'string', demandOption: true }) as never,
+  handler: async (args) => {
+    await runOps(args, [{ OP_ID: 'OP_NODE_REMOVE', node_name: args.node }]);
+  },
+};
+
+interface ModifyArgs extends JobArgs {
+  node: string;
+  'master-candidate'?: string;
+  drained?: string;
+  offline?: string;
+  online?: string;
+  'master-capable'?: string;
+  'vm-capable'?: string;
+  'secondary-ip'?: string;
+  'auto-promote': boolean;
+  force: boolean;
+}
+
+const modify: CommandModule<object, ModifyArgs> = {
+  command: 'modify <node>',
+  describe: "change a node's roles and flags (Ganeti's rules)",
+  builder: (yargs) =>
+    jobOptions(yargs)
+      .positional('node', { type: 'string', demandOption: true })
+      .option('master-candidate', { alias: 'C', type: 'string', describe: 'yes|no' })
+      .option('drained', { alias: 'D', type: 'string', describe: 'yes|no' })
+      .option('offline', { alias: 'O', type: 'string', describe: 'yes|no' })
+      .option('online', { type: 'string', describe: 'yes: the same as --offline=no' })
+      .option('master-capable', { type: 'string', describe: 'yes|no' })
+      .option('vm-capable', { type: 'string', describe: 'yes|no' })
+      .option('secondary-ip', { alias: 's', type: 'string' })
+      .option('auto-promote', { type: 'boolean', default: false })
+      .option('force', { alias: 'f', type: 'boolean', default: false }) as never,
+  handler: async (args) => {
+    const online = args.online === '' ? true : yesNo(args.online, 'online');
+    const offline = yesNo(args.offline, 'offline') ?? (online === undefined ? undefined : !online);
+    const masterCandidate = yesNo(args['master-candidate'], 'master-candidate');
+    const drained = yesNo(args.drained, 'drained');
+    const masterCapable = yesNo(args['master-capable'], 'master-capable');
+    const vmCapable = yesNo(args['vm-capable'], 'vm-capable');
+    const results = await runOps(args, [
+      {
+        OP_ID: 'OP_NODE_SET_PARAMS',
+        node_name: args.node,
+        ...(masterCandidate !== undefined && { master_candidate: masterCandidate }),
+        ...(drained !== undefined && { drained }),
+        ...(offline !== undefined && { offline }),
+        ...(masterCapable !== undefined && { master_capable: masterCapable }),
+        ...(vmCapable !== undefined && { vm_capable: vmCapable }),
+        ...(args['secondary-ip'] !== undefined && { secondary_ip: args['secondary-ip'] }),
+        ...(args['auto-promote'] && { auto_promote: true }),
+        ...(args.force && { force: true }),
+      },
+    ]);
+    if (results !== undefined) process.stdout.write(`Modified node ${args.node}\n`);
+  },
+};
+
+export const nodeCommand: CommandModule = {
+  command: 'node <command>',
+  describe: 'nodes of the cluster (gnt-node)',
+  builder: (yargs) => {
+    for (const command of [add, remove, modify, list, listFields, info, ...tagCommands('node')])
+      yargs.command(command as CommandModule);
+    return yargs.demandCommand(1);
+  },
+  handler: () => undefined,
+};

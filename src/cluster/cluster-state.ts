@@ -1,0 +1,385 @@
+import { Encoder } from 'cbor-x';
+import { CorralError, type ErrorCode } from '../common/errors.js';
+import { asNodeId, type NodeId } from '../common/ids.js';
+import type { NormalEntry, StateMachine } from '../consensus/state-machine.js';
+import { type ClusterCommand, decodeClusterCommand } from './commands.js';
+import type { ConfigData } from './config.js';
+import {
+  isFinished,
+  type JobLogEntry,
+  type JobRecord,
+  MAX_FINISHED_JOBS,
+  MAX_LOG_ENTRIES_PER_JOB,
+  MAX_PENDING_JOBS,
+  type OpRecord,
+} from './jobs.js';
+import {
+  asJobId,
+  DEFAULT_CANDIDATE_DEAD_GRACE_MS,
+  DEFAULT_MAX_RUNNING_JOBS,
+  type GroupRecord,
+  type GroupUuid,
+  type JobId,
+  type NodeRecord,
+  type NodeUuid,
+} from './model.js';
+import { applyMutation } from './mutations.js';
+
+export type ClusterOutcome =
+  | { readonly ok: true; readonly job?: JobId }
+  | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
+
+export type StateChange =
+  | { readonly type: 'config'; readonly config: ConfigData }
+  | { readonly type: 'job'; readonly job: JobRecord }
+  | { readonly type: 'takeover'; readonly node: NodeId; readonly term: number; readonly index: number };
+
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, structuredClone: false });
+
+/**
+ * The cluster's replicated state: the configuration and the job table. Every node of the cluster applies
+ * the same commands in the same order; a command a rule refuses changes nothing and is answered as refused
+ * on every node alike, never thrown, so no entry can stop a node's apply loop.
+ */
+export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
+  private configData: ConfigData | undefined;
+  private jobTable = new Map<JobId, JobRecord>();
+  private keys = new Map<string, JobId>();
+  private nextJobId = 1;
+  private finishedJobs = 0;
+  private appliedIndex = 0;
+  private readonly listeners = new Set<(change: StateChange) => void>();
+
+  get config(): ConfigData | undefined {
+    return this.configData;
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  job(id: JobId): JobRecord | undefined {
+    return this.jobTable.get(id);
+  }
+
+  /** Jobs in ID order. */
+  jobs(): JobRecord[] {
+    return [...this.jobTable.values()];
+  }
+
+  jobByKey(key: string): JobRecord | undefined {
+    const id = this.keys.get(key);
+    return id === undefined ? undefined : this.jobTable.get(id);
+  }
+
+  onChange(listener: (change: StateChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  apply(entry: NormalEntry): ClusterOutcome | undefined {
+    this.appliedIndex = entry.index;
+    if (entry.data.byteLength === 0) return undefined;
+    const command = decodeClusterCommand(entry.data);
+    if (command === undefined) return { ok: false, code: 'bad_request', message: 'malformed command' };
+    try {
+      return this.run(command, entry.index);
+    } catch (error) {
+      if (error instanceof CorralError) return { ok: false, code: error.code, message: error.message };
+      throw error;
+    }
+  }
+
+  private run(command: ClusterCommand, index: number): ClusterOutcome {
+    if (command.type === 'init') return this.init(command);
+    const config = this.configData;
+    if (config === undefined) throw new CorralError('unavailable', 'the cluster is not initialised');
+    switch (command.type) {
+      case 'takeover':
+        this.setConfig({ ...config, master: asNodeId(command.node) });
+        this.emit({ type: 'takeover', node: asNodeId(command.node), term: command.term, index });
+        return { ok: true };
+      case 'config':
+        this.setConfig(applyMutation(config, command.mutation, command.atMs));
+        return { ok: true };
+      case 'submit':
+        return this.submit(command);
+      case 'op-status': {
+        const job = this.requireJob(command.job);
+        const op = job.ops[command.op];
+        if (op === undefined || isFinished(op.status) || isFinished(job.status))
+          throw new CorralError('conflict', `job ${job.id} opcode ${command.op} has already ended`);
+        const ops = replaceAt(job.ops, command.op, {
+          ...op,
+          status: command.status,
+          ...(command.status === 'running' && { startMs: command.atMs }),
+        });
+        this.putJob({
+          ...job,
+          ops,
+          status: command.status,
+          ...(job.startMs === undefined && { startMs: command.atMs }),
+        });
+        return { ok: true };
+      }
+      case 'job-log': {
+        const job = this.requireJob(command.job);
+        this.putJob({ ...job, log: appendLog(job.log, command.atMs, command.entries) });
+        return { ok: true };
+      }
+      case 'op-end':
+        return this.endOp(command, config);
+      case 'cancel': {
+        const job = this.requireJob(command.job);
+        if (job.status !== 'queued' && job.status !== 'waiting') {
+          throw new CorralError(
+            'conflict',
+            `job ${job.id} is ${job.status}; only queued or waiting jobs can be canceled`,
+          );
+        }
+        this.finishJob({
+          ...job,
+          status: 'canceled',
+          ops: job.ops.map((op) => (isFinished(op.status) ? op : { ...op, status: 'canceled' as const })),
+          endMs: command.atMs,
+          log: appendLog(job.log, command.atMs, [{ type: 'message', message: 'job canceled' }]),
+        });
+        return { ok: true };
+      }
+    }
+  }
+
+  private init(command: Extract<ClusterCommand, { type: 'init' }>): ClusterOutcome {
+    if (this.configData !== undefined) {
+      throw new CorralError(
+        'conflict',
+        `this node already belongs to cluster ${this.configData.cluster.name}`,
+      );
+    }
+    const { atMs } = command;
+    const group: GroupRecord = {
+      uuid: command.group.uuid as GroupUuid,
+      name: command.group.name,
+      allocPolicy: 'preferred',
+      tags: [],
+      ctimeMs: atMs,
+      mtimeMs: atMs,
+      serial: 1,
+    };
+    const node: NodeRecord = {
+      ...command.node,
+      uuid: command.node.uuid as NodeUuid,
+      id: asNodeId(command.node.id),
+      group: group.uuid,
+      masterCandidate: true,
+      masterCapable: true,
+      vmCapable: true,
+      drained: false,
+      offline: false,
+      tags: [],
+      ctimeMs: atMs,
+      mtimeMs: atMs,
+      serial: 1,
+    };
+    this.setConfig({
+      cluster: {
+        ...command.cluster,
+        ctimeMs: atMs,
+        mtimeMs: atMs,
+        maxRunningJobs: DEFAULT_MAX_RUNNING_JOBS,
+        candidateDeadGraceMs: DEFAULT_CANDIDATE_DEAD_GRACE_MS,
+        tags: [],
+      },
+      serial: 1,
+      groups: new Map([[group.uuid, group]]),
+      nodes: new Map([[node.uuid, node]]),
+      master: node.id,
+    });
+    return { ok: true };
+  }
+
+  private submit(command: Extract<ClusterCommand, { type: 'submit' }>): ClusterOutcome {
+    const known = this.keys.get(command.key);
+    if (known !== undefined) return { ok: true, job: known };
+    const pending = this.jobTable.size - this.finishedJobs;
+    if (pending >= MAX_PENDING_JOBS) {
+      throw new CorralError(
+        'unavailable',
+        `the queue holds ${pending} unfinished jobs; wait for some to end`,
+      );
+    }
+    const id = asJobId(this.nextJobId++);
+    this.keys.set(command.key, id);
+    this.putJob({
+      id,
+      key: command.key,
+      status: 'queued',
+      priority: command.priority,
+      ops: command.ops.map((input) => ({ input, status: 'queued' })),
+      log: [],
+      receivedMs: command.atMs,
+      version: 0,
+    });
+    return { ok: true, job: id };
+  }
+
+  private endOp(command: Extract<ClusterCommand, { type: 'op-end' }>, config: ConfigData): ClusterOutcome {
+    const job = this.requireJob(command.job);
+    const op = job.ops[command.op];
+    if (op === undefined || isFinished(op.status) || isFinished(job.status))
+      throw new CorralError('conflict', `job ${job.id} opcode ${command.op} has already ended`);
+    let outcome = command.outcome;
+    if (outcome.ok && command.mutation !== undefined) {
+      try {
+        this.setConfig(applyMutation(config, command.mutation, command.atMs));
+      } catch (error) {
+        if (!(error instanceof CorralError)) throw error;
+        outcome = { ok: false, code: error.code, message: error.message };
+      }
+    }
+    const ended: OpRecord = outcome.ok
+      ? { ...op, status: 'success', result: outcome.result, endMs: command.atMs }
+      : {
+          ...op,
+          status: 'error',
+          result: { code: outcome.code, message: outcome.message },
+          endMs: command.atMs,
+        };
+    let ops = replaceAt(job.ops, command.op, ended);
+    const last = command.op === job.ops.length - 1;
+    if (!outcome.ok) {
+      // Ganeti fails the rest of a job once one opcode fails.
+      ops = ops.map((rest, i) =>
+        i > command.op ? { ...rest, status: 'error' as const, result: 'a previous opcode failed' } : rest,
+      );
+      const log = appendLog(job.log, command.atMs, [
+        { type: 'message', message: `error: ${outcome.message}` },
+      ]);
+      this.finishJob({ ...job, ops, log, status: 'error', endMs: command.atMs });
+    } else if (last) {
+      this.finishJob({ ...job, ops, status: 'success', endMs: command.atMs });
+    } else {
+      this.putJob({ ...job, ops, status: 'running' });
+    }
+    return outcome.ok ? { ok: true } : { ok: false, code: outcome.code, message: outcome.message };
+  }
+
+  private requireJob(id: number): JobRecord {
+    const job = this.jobTable.get(asJobId(id));
+    if (job === undefined) throw new CorralError('not_found', `job ${id} does not exist or was archived`);
+    return job;
+  }
+
+  private putJob(job: JobRecord): void {
+    const updated = { ...job, version: job.version + 1 };
+    this.jobTable.set(job.id, updated);
+    this.emit({ type: 'job', job: updated });
+  }
+
+  private finishJob(job: JobRecord): void {
+    this.putJob(job);
+    this.finishedJobs++;
+    this.archiveOld();
+  }
+
+  /** Keeps the newest finished jobs; a tenth of slack so that archiving runs now and then, not on every job. */
+  private archiveOld(): void {
+    if (this.finishedJobs <= MAX_FINISHED_JOBS * 1.1) return;
+    for (const job of this.jobTable.values()) {
+      if (this.finishedJobs <= MAX_FINISHED_JOBS) break;
+      if (!isFinished(job.status)) continue;
+      this.jobTable.delete(job.id);
+      this.keys.delete(job.key);
+      this.finishedJobs--;
+    }
+  }
+
+  private setConfig(config: ConfigData): void {
+    this.configData = config;
+    this.emit({ type: 'config', config });
+  }
+
+  private emit(change: StateChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+
+  snapshot(): Uint8Array {
+    const config = this.configData;
+    return cbor.encode({
+      applied: this.appliedIndex,
+      nextJobId: this.nextJobId,
+      config:
+        config === undefined
+          ? null
+          : {
+              cluster: config.cluster,
+              serial: config.serial,
+              master: config.master ?? null,
+              groups: [...config.groups.values()],
+              nodes: [...config.nodes.values()],
+            },
+      jobs: this.jobs(),
+    });
+  }
+
+  restore(data: Uint8Array): void {
+    this.jobTable = new Map();
+    this.keys = new Map();
+    this.finishedJobs = 0;
+    if (data.byteLength === 0) {
+      this.configData = undefined;
+      this.nextJobId = 1;
+      this.appliedIndex = 0;
+      return;
+    }
+    const saved = cbor.decode(data) as SavedState;
+    this.appliedIndex = saved.applied;
+    this.nextJobId = saved.nextJobId;
+    for (const job of saved.jobs) {
+      this.jobTable.set(job.id, job);
+      this.keys.set(job.key, job.id);
+      if (isFinished(job.status)) this.finishedJobs++;
+    }
+    const config = saved.config;
+    this.configData =
+      config === null
+        ? undefined
+        : {
+            cluster: config.cluster,
+            serial: config.serial,
+            master: config.master ?? undefined,
+            groups: new Map(config.groups.map((group) => [group.uuid, group])),
+            nodes: new Map(config.nodes.map((node) => [node.uuid, node])),
+          };
+    if (this.configData !== undefined) this.emit({ type: 'config', config: this.configData });
+  }
+}
+
+interface SavedState {
+  readonly applied: number;
+  readonly nextJobId: number;
+  readonly config: {
+    readonly cluster: ConfigData['cluster'];
+    readonly serial: number;
+    readonly master: NodeId | null;
+    readonly groups: GroupRecord[];
+    readonly nodes: NodeRecord[];
+  } | null;
+  readonly jobs: JobRecord[];
+}
+
+function replaceAt<T>(items: readonly T[], index: number, item: T): T[] {
+  return items.map((existing, i) => (i === index ? item : existing));
+}
+
+function appendLog(
+  log: readonly JobLogEntry[],
+  tsMs: number,
+  entries: readonly { type: JobLogEntry['type']; message: string }[],
+): JobLogEntry[] {
+  let serial = log.at(-1)?.serial ?? 0;
+  const added = entries.map((entry) => ({ serial: ++serial, tsMs, ...entry }));
+  const next = [...log, ...added];
+  // Keeps the newest messages; serials still tell a watcher that some were dropped.
+  return next.length > MAX_LOG_ENTRIES_PER_JOB ? next.slice(next.length - MAX_LOG_ENTRIES_PER_JOB) : next;
+}

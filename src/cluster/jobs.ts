@@ -1,0 +1,51 @@
+import type { JobId } from './model.js';
+import type { Opcode } from './opcodes.js';
+
+/** Ganeti's job and opcode states. */
+export const jobStatuses = ['queued', 'waiting', 'running', 'success', 'error', 'canceled'] as const;
+export type JobStatus = (typeof jobStatuses)[number];
+export type OpStatus = JobStatus;
+
+export function isFinished(status: JobStatus): boolean {
+  return status === 'success' || status === 'error' || status === 'canceled';
+}
+
+export interface JobLogEntry {
+  /** Numbers every message of a job in order, so a watcher asks for what came after the last it saw. */
+  readonly serial: number;
+  readonly tsMs: number;
+  readonly type: 'message' | 'hook';
+  readonly message: string;
+}
+
+export interface OpRecord {
+  readonly input: Opcode;
+  readonly status: OpStatus;
+  readonly result?: unknown;
+  readonly startMs?: number;
+  readonly endMs?: number;
+}
+
+export interface JobRecord {
+  readonly id: JobId;
+  /** The submitter's idempotency key: a retried submission finds its job instead of making a second. */
+  readonly key: string;
+  readonly status: JobStatus;
+  /** Ganeti's numeric priority: -20 highest, 19 lowest, 0 normal. */
+  readonly priority: number;
+  readonly ops: readonly OpRecord[];
+  readonly log: readonly JobLogEntry[];
+  readonly receivedMs: number;
+  readonly startMs?: number;
+  readonly endMs?: number;
+  /** Changes with every update, for watchers. */
+  readonly version: number;
+}
+
+/** Limits on what the job table keeps, so the replicated state cannot grow without bound. */
+export const MAX_OPS_PER_JOB = 64;
+export const MAX_LOG_ENTRIES_PER_JOB = 1000;
+export const MAX_LOG_MESSAGE_CHARS = 4096;
+/** Finished jobs beyond this many are archived away, oldest first (Ganeti's autoarchive). */
+export const MAX_FINISHED_JOBS = 5000;
+export const MAX_PENDING_JOBS = 10_000;

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import type { ConfigData } from './config.js';
+import { jobStatuses } from './jobs.js';
+import { allocPolicies } from './model.js';
+import { opcodeSchema } from './opcodes.js';
+
+/** The configuration and job records as they travel to the CLI: plain lists, checked on arrival. */
+
+const times = { ctimeMs: z.number(), mtimeMs: z.number() };
+
+export const clusterViewSchema = z.object({
+  name: z.string(),
+  uuid: z.string(),
+  ...times,
+  candidatePoolSize: z.number(),
+  enabledHypervisors: z.array(z.string()),
+  enabledDiskTemplates: z.array(z.string()),
+  maxRunningJobs: z.number(),
+  candidateDeadGraceMs: z.number(),
+  tags: z.array(z.string()),
+});
+
+export const groupViewSchema = z.object({
+  uuid: z.string(),
+  name: z.string(),
+  allocPolicy: z.enum(allocPolicies),
+  tags: z.array(z.string()),
+  ...times,
+  serial: z.number(),
+});
+
+export const nodeViewSchema = z.object({
+  uuid: z.string(),
+  name: z.string(),
+  id: z.string(),
+  addrs: z.array(z.string()),
+  primaryIp: z.string(),
+  secondaryIp: z.string(),
+  group: z.string(),
+  masterCandidate: z.boolean(),
+  masterCapable: z.boolean(),
+  vmCapable: z.boolean(),
+  drained: z.boolean(),
+  offline: z.boolean(),
+  tags: z.array(z.string()),
+  ...times,
+  serial: z.number(),
+});
+
+export const configViewSchema = z.object({
+  cluster: clusterViewSchema,
+  serial: z.number(),
+  master: z.string().optional(),
+  groups: z.array(groupViewSchema),
+  nodes: z.array(nodeViewSchema),
+});
+export type ConfigView = z.infer<typeof configViewSchema>;
+export type NodeView = z.infer<typeof nodeViewSchema>;
+export type GroupView = z.infer<typeof groupViewSchema>;
+
+export function toConfigView(config: ConfigData): ConfigView {
+  return {
+    cluster: {
+      ...config.cluster,
+      enabledHypervisors: [...config.cluster.enabledHypervisors],
+      enabledDiskTemplates: [...config.cluster.enabledDiskTemplates],
+      tags: [...config.cluster.tags],
+    },
+    serial: config.serial,
+    ...(config.master !== undefined && { master: config.master }),
+    groups: [...config.groups.values()].map((group) => ({ ...group, tags: [...group.tags] })),
+    nodes: [...config.nodes.values()].map((node) => ({
+      ...node,
+      addrs: [...node.addrs],
+      tags: [...node.tags],
+    })),
+  };
+}
+
+export const jobViewSchema = z.object({
+  id: z.number(),
+  status: z.enum(jobStatuses),
+  priority: z.number(),
+  ops: z.array(
+    z.object({
+      input: opcodeSchema,
+      status: z.enum(jobStatuses),
+      result: z.unknown().optional(),
+      startMs: z.number().optional(),
+      endMs: z.number().optional(),
+    }),
+  ),
+  log: z.array(
+    z.object({
+      serial: z.number(),
+      tsMs: z.number(),
+      type: z.enum(['message', 'hook']),
+      message: z.string(),
+    }),
+  ),
+  receivedMs: z.number(),
+  startMs: z.number().optional(),
+  endMs: z.number().optional(),
+  version: z.number(),
+});
+export type JobView = z.infer<typeof jobViewSchema>;

@@ -1,0 +1,476 @@
+import { randomInt, randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type ClusterOutcome, ClusterState } from '../cluster/cluster-state.js';
+import { type ClusterCommand, encodeClusterCommand } from '../cluster/commands.js';
+import type { ConfigData } from '../cluster/config.js';
+import { isFinished, type JobRecord } from '../cluster/jobs.js';
+import { encodeKvCommand, type KvOutcome, KvStore } from '../cluster/kv-store.js';
+import {
+  DEFAULT_CANDIDATE_POOL_SIZE,
+  DEFAULT_GROUP_NAME,
+  type diskTemplates,
+  type hypervisors,
+  type JobId,
+} from '../cluster/model.js';
+import { admitProtocol, evictProtocol, hooksProtocol, nodeInfoProtocol } from '../cluster/node-protocols.js';
+import type { Clock } from '../common/clock.js';
+import { asCorralError, CorralError } from '../common/errors.js';
+import { asNodeId, type NodeId } from '../common/ids.js';
+import type { Logger } from '../common/log.js';
+import { seededRng } from '../common/random.js';
+import { CORRAL_VERSION } from '../common/version.js';
+import { bootstrapStore, RaftRuntime } from '../consensus/runtime.js';
+import { WalStore } from '../consensus/wal-store.js';
+import { type MasterRequest, type MasterResponse, masterProtocol } from '../master/master-protocol.js';
+import { MasterRole } from '../master/master-role.js';
+import type { NodeAgentClient, NodeInfo } from '../master/op-context.js';
+import type { MemberStore } from '../membership/member-store.js';
+import type { Transport } from '../peer/transport.js';
+import { ClusterHookRunner } from './hook-runner.js';
+import { ConnectionLiveness } from './liveness.js';
+import { ReplicaMachine, type ReplicaOutcome } from './replica-machine.js';
+
+/** etcd's defaults: a 100 ms heartbeat and a 1,000 ms election timeout (ten ticks). */
+const RAFT_TICK_MS = 100;
+/** How long a forwarded call keeps looking for a master before it says there is none. */
+const FORWARD_DEADLINE_MS = 30_000;
+const COMMIT_TIMEOUT_MS = 30_000;
+
+export interface ClusterInitParams {
+  readonly name: string;
+  readonly secondaryIp?: string;
+  readonly enabledHypervisors?: readonly (typeof hypervisors)[number][];
+  readonly enabledDiskTemplates?: readonly (typeof diskTemplates)[number][];
+  readonly candidatePoolSize?: number;
+}
+
+export interface ClusterServiceDeps {
+  readonly transport: Transport;
+  readonly members: MemberStore;
+  readonly dataDir: string;
+  readonly name: string;
+  readonly hooksDir: string;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Called when this node is removed from its cluster: the daemon stops, as Ganeti's do on node remove. */
+  readonly onEvicted: () => void;
+}
+
+/** The local view of the replicated state and how old it may be. */
+export interface LocalView {
+  readonly config: ConfigData | undefined;
+  readonly jobs: ClusterState;
+  readonly master: NodeId | undefined;
+  /** undefined when the read went through the leader; otherwise ms since this node last knew a leader. */
+  readonly staleMs: number | undefined;
+}
+
+/**
+ * This node's part in the cluster: its replica of the configuration and job table (a Raft voter if it is a
+ * master candidate, a learner otherwise), the master role while it leads, the answers a master asks of any
+ * node (who are you, join, leave, run hooks), and the forwarding of every change to whoever is master now.
+ */
+export class ClusterService {
+  private raft: RaftRuntime<ReplicaOutcome> | undefined;
+  private wal: WalStore | undefined;
+  private readonly state = new ClusterState();
+  private readonly machine = new ReplicaMachine(this.state, new KvStore());
+  private role: MasterRole | undefined;
+  private readonly liveness: ConnectionLiveness;
+  private readonly hooks: ClusterHookRunner;
+  private leaderSeenMs: number;
+  private stopped = false;
+
+  private constructor(private readonly deps: ClusterServiceDeps) {
+    this.liveness = new ConnectionLiveness(deps.transport, deps.clock);
+    this.leaderSeenMs = deps.clock.wallMs();
+    this.hooks = new ClusterHookRunner({
+      transport: deps.transport,
+      hooksDir: deps.hooksDir,
+      dataDir: deps.dataDir,
+      log: deps.log.child({ part: 'hooks' }),
+    });
+  }
+
+  static async start(deps: ClusterServiceDeps): Promise<ClusterService> {
+    const service = new ClusterService(deps);
+    service.serveNodeProtocols();
+    service.state.onChange((change) => {
+      if (change.type === 'config') void service.followConfig(change.config);
+    });
+    if (deps.members.cluster !== undefined) await service.startReplica(false);
+    return service;
+  }
+
+  get joined(): boolean {
+    return this.deps.members.cluster !== undefined;
+  }
+
+  raftStatus() {
+    return this.raft?.status();
+  }
+
+  /** `cluster init`: founds a cluster with this node as its only member and master. */
+  async init(params: ClusterInitParams): Promise<void> {
+    const { deps } = this;
+    if (deps.members.cluster !== undefined)
+      throw new CorralError('conflict', `this node already belongs to cluster ${deps.members.cluster.name}`);
+    const uuid = randomUUID();
+    const addrs = deps.transport.listenAddresses().slice(0, 16);
+    await deps.members.join({ name: params.name, uuid }, deps.members.clusterSecret(), []);
+    await this.startReplica(true);
+    const primaryIp = /^\/ip[46]\/([^/]+)/.exec(addrs[0] ?? '')?.[1] ?? '127.0.0.1';
+    await waitForLeader(this.raft!, deps.clock);
+    const outcome = await this.propose({
+      type: 'init',
+      atMs: deps.clock.wallMs(),
+      cluster: {
+        name: params.name,
+        uuid,
+        candidatePoolSize: params.candidatePoolSize ?? DEFAULT_CANDIDATE_POOL_SIZE,
+        enabledHypervisors: [...(params.enabledHypervisors ?? ['fake', 'kvm'])],
+        enabledDiskTemplates: [...(params.enabledDiskTemplates ?? ['diskless', 'file', 'sharedfile'])],
+      },
+      group: { uuid: randomUUID(), name: DEFAULT_GROUP_NAME },
+      node: {
+        uuid: randomUUID(),
+        name: deps.name,
+        id: deps.transport.self,
+        addrs,
+        primaryIp,
+        secondaryIp: params.secondaryIp ?? primaryIp,
+      },
+    });
+    if (!outcome?.ok)
+      throw new CorralError(
+        'internal',
+        `cluster init failed: ${outcome?.ok === false ? outcome.message : 'no outcome'}`,
+      );
+  }
+
+  /**
+   * Sends a change to the master, wherever it is now. A call that fails because the master moved or went
+   * away is retried on the next one until the deadline; submissions carry a key, so a retry never makes a
+   * second job.
+   */
+  async forward<Op extends MasterRequest['op']>(
+    request: Extract<MasterRequest, { op: Op }>,
+  ): Promise<MasterResponse<Op>> {
+    const raft = this.requireReplica();
+    const deadline = this.deps.clock.monotonicMs() + FORWARD_DEADLINE_MS;
+    let lastError: CorralError | undefined;
+    for (;;) {
+      const leader = raft.status().leader;
+      try {
+        if (leader === raft.self) return (await this.handleMaster(request)) as MasterResponse<Op>;
+        if (leader !== undefined) {
+          return (await this.deps.transport.request(leader, masterProtocol, request, {
+            timeoutMs: FORWARD_DEADLINE_MS,
+          })) as MasterResponse<Op>;
+        }
+      } catch (error) {
+        lastError = asCorralError(error);
+        if (!retryable(lastError)) throw lastError;
+      }
+      if (this.deps.clock.monotonicMs() >= deadline) throw this.noMaster(lastError);
+      await pause(this.deps.clock, 50);
+    }
+  }
+
+  /** The replicated state as this node has it: fresh when a leader confirmed it, else with its age. */
+  async view(consistent: boolean): Promise<LocalView> {
+    const raft = this.raft;
+    let staleMs: number | undefined = this.deps.clock.wallMs() - this.leaderSeenMs;
+    if (raft !== undefined && consistent) {
+      try {
+        await raft.readBarrier({ signal: AbortSignal.timeout(3_000) });
+        staleMs = undefined;
+      } catch {
+        // No quorum: the local replica answers, saying how old it may be.
+      }
+    }
+    if (raft?.status().leader !== undefined) staleMs = undefined;
+    return { config: this.state.config, jobs: this.state, master: raft?.status().leader, staleMs };
+  }
+
+  /**
+   * Waits until the job has changed past `afterVersion` or `waitMs` passed. Served from this node's replica,
+   * so `job watch` keeps following a job while the master changes.
+   */
+  async waitJob(id: JobId, afterVersion: number, waitMs: number): Promise<JobRecord> {
+    const current = this.state.job(id);
+    if (current !== undefined && (current.version > afterVersion || isFinished(current.status)))
+      return current;
+    if (current === undefined) {
+      await this.raft?.readBarrier({ signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+      const seen = this.state.job(id);
+      if (seen === undefined) throw new CorralError('not_found', `job ${id} does not exist or was archived`);
+      if (seen.version > afterVersion) return seen;
+    }
+    return new Promise((resolve) => {
+      const done = (job: JobRecord) => {
+        unsubscribe();
+        timer.cancel();
+        resolve(job);
+      };
+      const unsubscribe = this.state.onChange((change) => {
+        if (change.type === 'job' && change.job.id === id) done(change.job);
+      });
+      const timer = this.deps.clock.setTimer(waitMs, () => done(this.state.job(id)!));
+    });
+  }
+
+  /** `cluster master-failover`: asks the master to hand its role to this node and waits until it has. */
+  async takeMasterRole(): Promise<void> {
+    const raft = this.requireReplica();
+    if (raft.status().leader === raft.self)
+      throw new CorralError('conflict', 'this node is already the master');
+    await this.forward({ op: 'transfer', to: raft.self });
+    const deadline = this.deps.clock.monotonicMs() + 10_000;
+    while (!(raft.status().leader === raft.self && this.role?.ready)) {
+      if (this.deps.clock.monotonicMs() >= deadline)
+        throw new CorralError('timeout', 'the master role did not arrive within 10 s; run cluster verify');
+      await pause(this.deps.clock, 20);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.role?.end();
+    this.raft?.stop();
+    await this.wal?.close();
+  }
+
+  private async startReplica(founding: boolean): Promise<void> {
+    const { deps } = this;
+    const opened = await WalStore.open(join(deps.dataDir, 'raft'));
+    this.wal = opened.store;
+    const persisted = founding ? await bootstrapStore(opened.store, [deps.transport.self]) : opened.state;
+    const raft = new RaftRuntime<ReplicaOutcome>({
+      transport: deps.transport,
+      store: opened.store,
+      persisted,
+      machine: this.machine,
+      clock: deps.clock,
+      rng: seededRng(randomInt(2 ** 31)),
+      log: deps.log.child({ part: 'raft' }),
+      tickMs: RAFT_TICK_MS,
+      onFatal: () => process.kill(process.pid, 'SIGTERM'),
+    });
+    this.raft = raft;
+    raft.onLeaderChange(({ leader, term }) => {
+      deps.log.info({ leader, term }, 'raft leader changed');
+      // Either a leader is known from now on, or this is the last moment one was.
+      this.leaderSeenMs = deps.clock.wallMs();
+      this.role?.end();
+      this.role = undefined;
+      if (leader === raft.self) this.becomeMaster(raft, term);
+    });
+  }
+
+  private becomeMaster(raft: RaftRuntime<ReplicaOutcome>, term: number): void {
+    const { deps } = this;
+    const role = new MasterRole(
+      {
+        raft,
+        propose: (command, signal) => this.propose(command, signal),
+        state: this.state,
+        agent: this.agentClient(),
+        hooks: this.hooks,
+        clock: deps.clock,
+        log: deps.log.child({ part: 'master' }),
+        lastHeardMs: (node) => this.liveness.lastHeardMs(node),
+        newUuid: randomUUID,
+      },
+      term,
+    );
+    this.role = role;
+    role.begin().then(
+      () => deps.log.info({ term }, 'this node is the master'),
+      (error: unknown) => {
+        if (this.role === role)
+          deps.log.warn({ err: asCorralError(error) }, 'could not take the master role');
+      },
+    );
+  }
+
+  private async handleMaster(request: MasterRequest): Promise<MasterResponse<MasterRequest['op']>> {
+    const role = this.role;
+    if (role === undefined) {
+      const leader = this.raft?.status().leader;
+      throw new CorralError(
+        'not_leader',
+        leader ? `the master is ${leader}` : 'there is no master right now',
+      );
+    }
+    return role.handle(request);
+  }
+
+  private serveNodeProtocols(): void {
+    const { transport, members, log } = this.deps;
+    transport.handle(nodeInfoProtocol, async () => this.nodeInfo());
+    transport.handle(masterProtocol, async (request) => this.handleMaster(request));
+    transport.handle(admitProtocol, async ({ cluster, secret, members: list }, { from }) => {
+      const current = members.cluster;
+      if (current !== undefined) {
+        if (current.uuid === cluster.uuid) return {};
+        throw new CorralError('conflict', `this node already belongs to cluster ${current.name}`);
+      }
+      await members.join(
+        cluster,
+        secret,
+        list.map((member) => ({ id: asNodeId(member.id), addrs: member.addrs })),
+      );
+      log.info({ cluster: cluster.name, by: from }, 'admitted to the cluster');
+      await this.startReplica(false);
+      return {};
+    });
+    transport.handle(evictProtocol, async ({ cluster }, { from }) => {
+      const current = members.cluster;
+      if (current === undefined || current.uuid !== cluster.uuid)
+        throw new CorralError('conflict', 'this node is not a member of that cluster');
+      if (from !== this.state.config?.master)
+        throw new CorralError('not_member', 'only the master may remove a node from the cluster');
+      log.warn({ cluster: cluster.name }, 'removed from the cluster; forgetting it and stopping');
+      // Answer first, then wipe: the master is waiting for the reply.
+      setImmediate(() => void this.forget());
+      return {};
+    });
+    transport.handle(hooksProtocol, async (request) => ({
+      results: await this.hooks.runLocal(request.hpath, request.phase, request.env),
+    }));
+  }
+
+  private async forget(): Promise<void> {
+    await this.stop();
+    await rm(join(this.deps.dataDir, 'raft'), { recursive: true, force: true });
+    await this.deps.members.leave();
+    this.deps.onEvicted();
+  }
+
+  private nodeInfo(): NodeInfo {
+    const cluster = this.deps.members.cluster;
+    return {
+      name: this.deps.name,
+      version: CORRAL_VERSION,
+      ...(cluster !== undefined && { cluster }),
+      addrs: this.deps.transport.listenAddresses().slice(0, 16),
+      timeMs: this.deps.clock.wallMs(),
+    };
+  }
+
+  private agentClient(): NodeAgentClient {
+    const { transport, members } = this.deps;
+    const self = transport.self;
+    return {
+      probe: async (address, signal) => {
+        const peer = await transport.connect(address, { signal });
+        if (peer === self) throw new CorralError('conflict', `${address} is this node itself`);
+        return { peer, info: await transport.request(peer, nodeInfoProtocol, {}, { signal }) };
+      },
+      info: async (peer, signal) =>
+        peer === self ? this.nodeInfo() : transport.request(peer, nodeInfoProtocol, {}, { signal }),
+      admit: async (peer, signal) => {
+        const cluster = members.cluster;
+        if (cluster === undefined) throw new CorralError('internal', 'the master belongs to no cluster');
+        const list = (this.state.config ? [...this.state.config.nodes.values()] : []).map((node) => ({
+          id: node.id,
+          addrs: [...node.addrs],
+        }));
+        await transport.request(
+          peer,
+          admitProtocol,
+          { cluster, secret: members.clusterSecret(), members: list },
+          { signal },
+        );
+      },
+      evict: async (peer, signal) => {
+        const cluster = members.cluster;
+        if (cluster === undefined) throw new CorralError('internal', 'the master belongs to no cluster');
+        await transport.request(peer, evictProtocol, { cluster }, { signal, timeoutMs: 5_000 });
+      },
+    };
+  }
+
+  /** Lets in exactly the cluster's nodes, and keeps a connection to each, as the configuration changes. */
+  private async followConfig(config: ConfigData): Promise<void> {
+    if (this.stopped || this.deps.members.cluster === undefined) return;
+    const { transport, members, log } = this.deps;
+    const nodes = [...config.nodes.values()];
+    try {
+      await members.replace(nodes.map((node) => ({ id: node.id, addrs: node.addrs })));
+      for (const node of nodes) {
+        if (node.id !== transport.self && !node.offline) await transport.keepConnected(node.id, node.addrs);
+      }
+    } catch (error) {
+      log.error({ err: asCorralError(error) }, 'could not follow the configuration');
+    }
+  }
+
+  private requireReplica(): RaftRuntime<ReplicaOutcome> {
+    if (this.raft === undefined) {
+      throw new CorralError(
+        'unavailable',
+        'this node belongs to no cluster yet: run cluster init here, or node add on the master',
+      );
+    }
+    return this.raft;
+  }
+
+  private async propose(
+    command: ClusterCommand,
+    signal: AbortSignal = AbortSignal.timeout(COMMIT_TIMEOUT_MS),
+  ): Promise<ClusterOutcome | undefined> {
+    const entry = ReplicaMachine.clusterEntry(encodeClusterCommand(command));
+    return (await this.requireReplica().propose(entry, { signal })) as ClusterOutcome | undefined;
+  }
+
+  /** Writes to the diagnostic key-value space (the Raft benchmark's workload). */
+  async kvPut(key: string, value: Uint8Array): Promise<number> {
+    const entry = ReplicaMachine.kvEntry(encodeKvCommand({ op: 'put', key, value }));
+    const outcome = (await this.requireReplica().propose(entry, {
+      signal: AbortSignal.timeout(10_000),
+    })) as KvOutcome | undefined;
+    if (!outcome?.ok)
+      throw new CorralError('bad_request', `the write was refused: ${outcome?.reason ?? 'no outcome'}`);
+    return outcome.revision;
+  }
+
+  async kvGet(key: string, linearizable: boolean): Promise<Uint8Array | undefined> {
+    if (linearizable) await this.requireReplica().readBarrier({ signal: AbortSignal.timeout(10_000) });
+    return this.machine.kv.get(key);
+  }
+
+  private noMaster(lastError: CorralError | undefined): CorralError {
+    const raft = this.raft;
+    const status = raft?.status();
+    const voters = status?.membership.voters ?? [];
+    const reachable = voters.filter(
+      (voter) => voter === raft?.self || this.liveness.isConnected(voter),
+    ).length;
+    const why = lastError ? ` (last error: ${lastError.message})` : '';
+    return new CorralError(
+      'unavailable',
+      `the cluster has no master: ${reachable} of ${voters.length} master candidates are reachable from here, ` +
+        `and a master needs ${Math.floor(voters.length / 2) + 1}${why}`,
+    );
+  }
+}
+
+function retryable(error: CorralError): boolean {
+  return ['not_leader', 'unreachable', 'timeout', 'closed'].includes(error.code);
+}
+
+function pause(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimer(ms, resolve));
+}
+
+async function waitForLeader(raft: { status(): { role: string } }, clock: Clock): Promise<void> {
+  const deadline = clock.monotonicMs() + 10_000;
+  while (raft.status().role !== 'leader') {
+    if (clock.monotonicMs() >= deadline)
+      throw new CorralError('timeout', 'this node did not become leader of its own group');
+    await pause(clock, 10);
+  }
+}

@@ -1,0 +1,296 @@
+import type { ClusterOutcome, ClusterState, StateChange } from '../cluster/cluster-state.js';
+import type { ClusterCommand } from '../cluster/commands.js';
+import type { ConfigData } from '../cluster/config.js';
+import { isFinished, type JobRecord } from '../cluster/jobs.js';
+import type { JobId } from '../cluster/model.js';
+import type { Mutation } from '../cluster/mutations.js';
+import type { Opcode } from '../cluster/opcodes.js';
+import type { Clock } from '../common/clock.js';
+import { asCorralError, CorralError } from '../common/errors.js';
+import type { NodeId } from '../common/ids.js';
+import type { Logger } from '../common/log.js';
+import type { LockManager, LockRequest } from './locks.js';
+import type { HookSpec, OpContext, OpDefinition, OpDefinitions, OpOutcome } from './op-context.js';
+
+/** One node's answer to a hooks phase. */
+export interface NodeHookReport {
+  readonly node: string;
+  readonly script: string;
+  readonly failed: boolean;
+  readonly output: string;
+}
+
+/** Runs an opcode's hooks on the nodes its spec names (Ganeti: in parallel, unreachable nodes do not deny). */
+export interface HookRunner {
+  run(
+    spec: HookSpec,
+    phase: 'pre' | 'post',
+    op: Opcode,
+    config: ConfigData,
+    signal: AbortSignal,
+  ): Promise<NodeHookReport[]>;
+}
+
+export interface JobQueueDeps {
+  readonly state: ClusterState;
+  /** Proposes through Raft and waits until applied here; rejects once this node is no longer the leader. */
+  commit(command: ClusterCommand): Promise<ClusterOutcome | undefined>;
+  readonly locks: LockManager;
+  readonly defs: OpDefinitions;
+  readonly hooks: HookRunner;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly self: NodeId;
+  /** The context an opcode runs in; the queue supplies the job's signal and log. */
+  context(signal: AbortSignal, log: (message: string) => void): OpContext;
+}
+
+/**
+ * The master's job queue. It holds no state of its own that matters: the job records are replicated, so a new
+ * master rebuilds the queue from them, runs what was queued, and resumes or fails what was running.
+ */
+export class JobQueue {
+  private readonly running = new Map<JobId, AbortController>();
+  private readonly pending = new Set<JobId>();
+  private readonly stopped = new AbortController();
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly deps: JobQueueDeps) {}
+
+  /** Takes the queue over; call once the takeover entry is applied, so every earlier job record is here. */
+  start(previousMaster: NodeId | undefined): void {
+    const { state } = this.deps;
+    this.unsubscribe = state.onChange((change) => this.observe(change));
+    for (const job of state.jobs()) {
+      if (isFinished(job.status)) continue;
+      this.pending.add(job.id);
+    }
+    this.deps.log.info({ pending: this.pending.size, previousMaster }, 'took over the job queue');
+    this.schedule();
+  }
+
+  /** Leadership is gone: stop every job here; the next master picks them up from the replicated records. */
+  stop(): void {
+    this.unsubscribe?.();
+    this.stopped.abort();
+    for (const controller of this.running.values()) controller.abort();
+    this.running.clear();
+    this.pending.clear();
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  private observe(change: StateChange): void {
+    if (change.type !== 'job') return;
+    const { job } = change;
+    if (isFinished(job.status)) {
+      this.pending.delete(job.id);
+      // A job canceled while it waited for locks stops waiting.
+      this.running.get(job.id)?.abort();
+      return;
+    }
+    if (job.status === 'queued' && !this.running.has(job.id)) {
+      this.pending.add(job.id);
+      this.schedule();
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped.signal.aborted) return;
+    const config = this.deps.state.config;
+    const limit = config?.cluster.maxRunningJobs ?? 1;
+    if (this.running.size >= limit || this.pending.size === 0) return;
+    const ready = [...this.pending]
+      .map((id) => this.deps.state.job(id))
+      .filter((job): job is JobRecord => job !== undefined && !isFinished(job.status))
+      .sort((a, b) => a.priority - b.priority || a.id - b.id);
+    for (const job of ready) {
+      if (this.running.size >= limit) break;
+      this.pending.delete(job.id);
+      const controller = new AbortController();
+      this.running.set(job.id, controller);
+      void this.runJob(job, controller.signal).finally(() => {
+        this.deps.locks.release(job.id);
+        if (this.running.get(job.id) === controller) this.running.delete(job.id);
+        this.schedule();
+      });
+    }
+  }
+
+  private async runJob(job: JobRecord, signal: AbortSignal): Promise<void> {
+    try {
+      for (
+        let index = job.ops.findIndex((op) => !isFinished(op.status));
+        index >= 0 && index < job.ops.length;
+        index++
+      ) {
+        if (signal.aborted) return;
+        const wasRunning = job.ops[index]?.status === 'running';
+        const ended = await this.runOp(job, index, wasRunning, signal);
+        if (!ended) return;
+        const current = this.deps.state.job(job.id);
+        if (current === undefined || isFinished(current.status)) return;
+      }
+    } catch (error) {
+      // Losing leadership or the job being canceled ends the run here; anything else is logged.
+      const failure = asCorralError(error);
+      if (!signal.aborted && failure.code !== 'not_leader' && failure.code !== 'closed')
+        this.deps.log.error({ job: job.id, err: failure }, 'job run failed');
+    }
+  }
+
+  /** Runs one opcode to its end; false when the job must not go on (canceled, refused, or leadership lost). */
+  private async runOp(
+    job: JobRecord,
+    index: number,
+    wasRunning: boolean,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const { deps } = this;
+    const op = job.ops[index]!.input;
+    const def = definitionOf(deps.defs, op);
+    const end = (outcome: OpEndOutcome) => this.commitEnd(job.id, index, outcome);
+
+    if (wasRunning && def.onTakeover === 'fail') {
+      await end({
+        ok: false,
+        code: 'unavailable',
+        message:
+          'the master changed while this opcode ran and it cannot safely run twice; check its effect and submit it again',
+      });
+      return false;
+    }
+    const config = deps.state.config;
+    if (config === undefined) throw new CorralError('unavailable', 'the cluster is not initialised');
+
+    let requests: LockRequest[];
+    let spec: HookSpec | undefined;
+    try {
+      requests = def.locks(op, config);
+      spec = def.hooks?.(op, config);
+    } catch (error) {
+      await end(failure(error));
+      return false;
+    }
+    if (!deps.locks.tryAcquire(job.id, requests)) {
+      if (
+        !(await this.accepted({
+          type: 'op-status',
+          atMs: deps.clock.wallMs(),
+          job: job.id,
+          op: index,
+          status: 'waiting',
+        }))
+      )
+        return false;
+      await deps.locks.acquire(job.id, requests, { signal });
+    }
+    if (
+      !(await this.accepted({
+        type: 'op-status',
+        atMs: deps.clock.wallMs(),
+        job: job.id,
+        op: index,
+        status: 'running',
+      }))
+    )
+      return false;
+    if (wasRunning) this.log(job.id, 'resumed by a new master after the previous one stopped');
+
+    if (spec !== undefined) {
+      const reports = await deps.hooks.run(spec, 'pre', op, config, signal);
+      const failed = reports.filter((report) => report.failed);
+      for (const report of reports)
+        if (report.output.length > 0 || report.failed)
+          this.log(
+            job.id,
+            `pre hook ${report.script} on ${report.node}${report.failed ? ' failed' : ''}: ${report.output}`,
+            'hook',
+          );
+      if (failed.length > 0) {
+        const first = failed[0]!;
+        await end({
+          ok: false,
+          code: 'conflict',
+          message: `pre hook ${first.script} on ${first.node} failed, so ${op.OP_ID} was not run: ${first.output.trim().slice(0, 512)}`,
+        });
+        return false;
+      }
+    }
+
+    let outcome: OpOutcome;
+    try {
+      outcome = await def.run(
+        op,
+        deps.context(signal, (message) => this.log(job.id, message)),
+      );
+    } catch (error) {
+      if (signal.aborted) return false;
+      await end(failure(error));
+      return false;
+    }
+    const applied = await this.commitEnd(
+      job.id,
+      index,
+      { ok: true, result: outcome.result ?? null },
+      outcome.mutation,
+    );
+    if (!applied) return false;
+    if (spec !== undefined) {
+      const after = deps.state.config ?? config;
+      const reports = await deps.hooks.run(spec, 'post', op, after, signal);
+      for (const report of reports.filter((r) => r.failed))
+        this.log(job.id, `post hook ${report.script} on ${report.node} failed: ${report.output}`, 'hook');
+    }
+    deps.locks.release(job.id);
+    return true;
+  }
+
+  private async commitEnd(
+    job: JobId,
+    op: number,
+    outcome: OpEndOutcome,
+    mutation?: Mutation,
+  ): Promise<boolean> {
+    const result = await this.deps.commit({
+      type: 'op-end',
+      atMs: this.deps.clock.wallMs(),
+      job,
+      op,
+      outcome,
+      ...(mutation !== undefined && { mutation }),
+    });
+    return result?.ok === true;
+  }
+
+  /** Commits a status step; false if the state machine refused it (the job was canceled meanwhile). */
+  private async accepted(command: ClusterCommand): Promise<boolean> {
+    const result = await this.deps.commit(command);
+    return result?.ok === true;
+  }
+
+  private log(job: JobId, message: string, type: 'message' | 'hook' = 'message'): void {
+    void this.deps
+      .commit({
+        type: 'job-log',
+        atMs: this.deps.clock.wallMs(),
+        job,
+        entries: [{ type, message: message.slice(0, 4000) }],
+      })
+      .catch(() => undefined);
+  }
+}
+
+type OpEndOutcome = Extract<ClusterCommand, { type: 'op-end' }>['outcome'];
+
+/** The table is keyed by OP_ID, so the definition found for an opcode is the one for its type. */
+function definitionOf(defs: OpDefinitions, op: Opcode): OpDefinition<Opcode> {
+  return defs[op.OP_ID] as unknown as OpDefinition<Opcode>;
+}
+
+function failure(error: unknown): OpEndOutcome {
+  const e = asCorralError(error);
+  return { ok: false, code: e.code, message: e.message };
+}

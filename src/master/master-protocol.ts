@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { MAX_OPS_PER_JOB } from '../cluster/jobs.js';
+import { opcodeSchema } from '../cluster/opcodes.js';
+import { requestProtocol } from '../peer/protocol.js';
+
+/** What any node forwards to the master: the calls that change the cluster or need the master's reach. */
+export const masterRequestSchema = z.discriminatedUnion('op', [
+  z.object({
+    op: z.literal('submit'),
+    /** Chosen by the submitter; a retry with the same key finds the job the first try made. */
+    key: z.string().min(8).max(128),
+    priority: z.number().int().min(-20).max(19),
+    ops: z.array(opcodeSchema).min(1).max(MAX_OPS_PER_JOB),
+  }),
+  z.object({ op: z.literal('cancel'), job: z.number().int().positive() }),
+  /** Who answers at this address: shown by `node add` before it admits anyone. */
+  z.object({ op: z.literal('probe'), address: z.string().min(1).max(256) }),
+  /** Hands the master role to `to` through Raft leadership transfer. */
+  z.object({ op: z.literal('transfer'), to: z.string().min(1).max(128) }),
+]);
+export type MasterRequest = z.infer<typeof masterRequestSchema>;
+
+export const masterResponseSchemas = {
+  submit: z.object({ job: z.number() }),
+  cancel: z.object({}),
+  probe: z.object({
+    peer: z.string(),
+    name: z.string(),
+    version: z.string(),
+    cluster: z.object({ name: z.string(), uuid: z.string() }).optional(),
+  }),
+  transfer: z.object({}),
+} satisfies Record<MasterRequest['op'], z.ZodType>;
+
+export type MasterResponse<Op extends MasterRequest['op']> = z.infer<(typeof masterResponseSchemas)[Op]>;
+
+export const masterProtocol = requestProtocol({
+  name: 'master',
+  major: 1,
+  request: masterRequestSchema,
+  response: z.union([
+    masterResponseSchemas.submit,
+    masterResponseSchemas.probe,
+    masterResponseSchemas.cancel,
+  ]),
+  timeoutMs: 30_000,
+  maxFrameBytes: 1024 * 1024,
+});

@@ -1,0 +1,239 @@
+import type { ClusterOutcome, ClusterState } from '../cluster/cluster-state.js';
+import type { ClusterCommand } from '../cluster/commands.js';
+import { nodeById } from '../cluster/config.js';
+import type { Clock, Timer } from '../common/clock.js';
+import { asCorralError, CorralError } from '../common/errors.js';
+import { asNodeId, type NodeId } from '../common/ids.js';
+import type { Logger } from '../common/log.js';
+import type { RaftStatus } from '../consensus/raft.js';
+import type { MembershipChange } from '../consensus/types.js';
+import { type HookRunner, JobQueue } from './job-queue.js';
+import { LockManager } from './locks.js';
+import type { MasterRequest, MasterResponse } from './master-protocol.js';
+import type { NodeAgentClient, OpContext } from './op-context.js';
+import { opDefinitions } from './op-defs.js';
+import { candidatesToReplace, membershipSteps } from './raft-membership.js';
+
+const COMMIT_TIMEOUT_MS = 30_000;
+const RECONCILE_INTERVAL_MS = 500;
+
+/** The parts of the Raft runtime the master uses. */
+export interface RaftControl {
+  readonly self: NodeId;
+  status(): RaftStatus;
+  changeMembership(change: MembershipChange, options: { readonly signal: AbortSignal }): Promise<void>;
+  transferLeadership(target: NodeId): void;
+}
+
+export interface MasterRoleDeps {
+  readonly raft: RaftControl;
+  /** Commits a cluster command through Raft and resolves with its outcome once applied here. */
+  propose(command: ClusterCommand, signal: AbortSignal): Promise<ClusterOutcome | undefined>;
+  readonly state: ClusterState;
+  readonly agent: NodeAgentClient;
+  readonly hooks: HookRunner;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** When this node last heard from a peer (now, if connected). */
+  lastHeardMs(node: NodeId): number;
+  newUuid(): string;
+}
+
+/**
+ * What the Raft leader does as master: it records its takeover, runs the job queue, answers what other nodes
+ * forward, and keeps the Raft group in line with the candidate pool. One instance per leadership term; a
+ * lost term stops it and a new one starts from the replicated records.
+ */
+export class MasterRole {
+  private queue: JobQueue | undefined;
+  private reconcileTimer: Timer | undefined;
+  private reconciling = false;
+  private ended = false;
+
+  constructor(
+    private readonly deps: MasterRoleDeps,
+    private readonly term: number,
+  ) {}
+
+  get ready(): boolean {
+    return this.queue !== undefined && !this.ended;
+  }
+
+  async begin(): Promise<void> {
+    const { deps } = this;
+    const previous = deps.state.config?.master;
+    for (;;) {
+      const outcome = await this.commit({
+        type: 'takeover',
+        atMs: deps.clock.wallMs(),
+        node: deps.raft.self,
+        term: this.term,
+      });
+      if (this.ended) return;
+      if (outcome?.ok) break;
+      // A group founded a moment ago leads before `cluster init` has committed: take over once it has.
+      if (outcome?.ok === false && outcome.code !== 'unavailable')
+        throw new CorralError(
+          'unavailable',
+          `could not take the master role: ${outcome?.ok === false ? outcome.message : 'no outcome'}`,
+        );
+      await new Promise<void>((resolve) => {
+        if (deps.state.config !== undefined) return resolve();
+        const unsubscribe = deps.state.onChange((change) => {
+          if (change.type === 'config') {
+            unsubscribe();
+            resolve();
+          }
+        });
+      });
+    }
+    this.queue = new JobQueue({
+      state: deps.state,
+      commit: (command) => this.commit(command),
+      locks: new LockManager(),
+      defs: opDefinitions,
+      hooks: deps.hooks,
+      clock: deps.clock,
+      log: deps.log.child({ part: 'jobs' }),
+      self: deps.raft.self,
+      context: (signal, log) => this.context(signal, log),
+    });
+    this.queue.start(previous);
+    this.scheduleReconcile();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.queue?.stop();
+    this.reconcileTimer?.cancel();
+  }
+
+  async handle(request: MasterRequest): Promise<MasterResponse<MasterRequest['op']>> {
+    if (!this.ready) throw new CorralError('not_leader', 'this node is still taking over the master role');
+    const { deps } = this;
+    switch (request.op) {
+      case 'submit': {
+        const outcome = await this.commit({
+          type: 'submit',
+          atMs: deps.clock.wallMs(),
+          key: request.key,
+          priority: request.priority,
+          ops: request.ops,
+        });
+        if (!outcome?.ok || outcome.job === undefined) throw refusal(outcome);
+        return { job: outcome.job };
+      }
+      case 'cancel': {
+        const outcome = await this.commit({ type: 'cancel', atMs: deps.clock.wallMs(), job: request.job });
+        if (!outcome?.ok) throw refusal(outcome);
+        return {};
+      }
+      case 'probe': {
+        const { peer, info } = await deps.agent.probe(request.address, AbortSignal.timeout(10_000));
+        return {
+          peer,
+          name: info.name,
+          version: info.version,
+          ...(info.cluster && { cluster: info.cluster }),
+        };
+      }
+      case 'transfer': {
+        const to = asNodeId(request.to);
+        const config = deps.state.config;
+        const node = config === undefined ? undefined : nodeById(config, to);
+        if (node === undefined)
+          throw new CorralError('not_found', `${request.to} is not a node of the cluster`);
+        if (!deps.raft.status().membership.voters.includes(to))
+          throw new CorralError(
+            'conflict',
+            `${node.name} is not a voting master candidate; make it one first`,
+          );
+        deps.raft.transferLeadership(to);
+        return {};
+      }
+    }
+  }
+
+  private context(signal: AbortSignal, log: (message: string) => void): OpContext {
+    const { deps } = this;
+    return {
+      config: () => {
+        const config = deps.state.config;
+        if (config === undefined) throw new CorralError('unavailable', 'the cluster is not initialised');
+        return config;
+      },
+      self: deps.raft.self,
+      signal,
+      clock: deps.clock,
+      agent: deps.agent,
+      raft: () => {
+        const status = deps.raft.status();
+        return { term: status.term, voters: status.membership.voters, learners: status.membership.learners };
+      },
+      log,
+      newUuid: deps.newUuid,
+    };
+  }
+
+  private async commit(command: ClusterCommand): Promise<ClusterOutcome | undefined> {
+    if (this.ended) throw new CorralError('not_leader', 'this node is no longer the master');
+    return this.deps.propose(command, AbortSignal.timeout(COMMIT_TIMEOUT_MS));
+  }
+
+  private scheduleReconcile(): void {
+    if (this.ended) return;
+    this.reconcileTimer = this.deps.clock.setTimer(RECONCILE_INTERVAL_MS, () => {
+      void this.reconcile().finally(() => this.scheduleReconcile());
+    });
+  }
+
+  /** One step at a time: replace dead candidates in the config, then bring Raft's membership in line with it. */
+  private async reconcile(): Promise<void> {
+    const { deps } = this;
+    const config = deps.state.config;
+    if (this.reconciling || this.ended || config === undefined) return;
+    this.reconciling = true;
+    try {
+      const self = deps.raft.self;
+      const nowMs = deps.clock.wallMs();
+      for (const node of candidatesToReplace(config, (id) => deps.lastHeardMs(id), nowMs, self)) {
+        deps.log.warn(
+          { node: node.name },
+          'a master candidate has been unreachable past the grace period; replacing it',
+        );
+        await this.commit({
+          type: 'config',
+          atMs: nowMs,
+          mutation: {
+            type: 'node-set',
+            uuid: node.uuid,
+            changes: { masterCandidate: false },
+            autoPromote: true,
+          },
+        });
+      }
+      const latest = deps.state.config ?? config;
+      for (const step of membershipSteps(latest, deps.raft.status().membership, self)) {
+        try {
+          await deps.raft.changeMembership(step, { signal: AbortSignal.timeout(COMMIT_TIMEOUT_MS) });
+          deps.log.info({ step }, 'raft membership follows the candidate pool');
+          break;
+        } catch (error) {
+          // Refused for now (a change pending, a learner still catching up): try the next step.
+          if (asCorralError(error).code !== 'conflict') throw error;
+        }
+      }
+    } catch (error) {
+      if (!this.ended)
+        deps.log.warn({ err: asCorralError(error) }, 'reconciling the raft group failed; retrying');
+    } finally {
+      this.reconciling = false;
+    }
+  }
+}
+
+function refusal(outcome: ClusterOutcome | undefined): CorralError {
+  return outcome?.ok === false
+    ? new CorralError(outcome.code, outcome.message)
+    : new CorralError('internal', 'the state machine gave no outcome');
+}

@@ -1,0 +1,74 @@
+import type { ConfigData } from '../cluster/config.js';
+import type { Mutation } from '../cluster/mutations.js';
+import type { Opcode, OpId } from '../cluster/opcodes.js';
+import type { Clock } from '../common/clock.js';
+import type { NodeId } from '../common/ids.js';
+import type { LockRequest } from './locks.js';
+
+/** What a node's daemon says of itself when the master asks (see node-protocols.ts). */
+export interface NodeInfo {
+  readonly name: string;
+  readonly version: string;
+  readonly cluster?: { readonly name: string; readonly uuid: string };
+  readonly addrs: readonly string[];
+  readonly timeMs: number;
+}
+
+/** The master's calls to node daemons, behind an interface so opcodes run in tests without a network. */
+export interface NodeAgentClient {
+  /** Connects to an address and asks who answers there. */
+  probe(address: string, signal: AbortSignal): Promise<{ readonly peer: NodeId; readonly info: NodeInfo }>;
+  info(peer: NodeId, signal: AbortSignal): Promise<NodeInfo>;
+  admit(peer: NodeId, signal: AbortSignal): Promise<void>;
+  evict(peer: NodeId, signal: AbortSignal): Promise<void>;
+}
+
+/** The Raft group as the master sees it, for cluster verify. */
+export interface RaftView {
+  readonly term: number;
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
+export interface OpContext {
+  /** The newest applied configuration (it changes while a job waits or runs). */
+  config(): ConfigData;
+  readonly self: NodeId;
+  readonly signal: AbortSignal;
+  readonly clock: Clock;
+  readonly agent: NodeAgentClient;
+  raft(): RaftView;
+  /** Adds a message to the job's log (committed in batches). */
+  log(message: string): void;
+  newUuid(): string;
+}
+
+export interface OpOutcome {
+  /** Committed together with the opcode's success: the change and its record are one Raft entry. */
+  readonly mutation?: Mutation;
+  readonly result: unknown;
+}
+
+/** Where an opcode's hooks run and with what (Ganeti's hooks table). */
+export interface HookSpec {
+  readonly hpath: string;
+  readonly objectType: 'CLUSTER' | 'NODE' | 'GROUP' | 'INSTANCE';
+  readonly target: string;
+  /** Extra variables, without the GANETI_ prefix. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly preNodes: readonly NodeId[];
+  readonly postNodes: readonly NodeId[];
+}
+
+export interface OpDefinition<Op extends Opcode = Opcode> {
+  locks(op: Op, config: ConfigData): LockRequest[];
+  hooks?(op: Op, config: ConfigData): HookSpec | undefined;
+  run(op: Op, ctx: OpContext): Promise<OpOutcome>;
+  /**
+   * What a new master does with this opcode when the old one died while it ran: run it again from the start
+   * (safe when every step is idempotent), or end it in error saying what may have been left half done.
+   */
+  readonly onTakeover: 'resume' | 'fail';
+}
+
+export type OpDefinitions = { readonly [K in OpId]: OpDefinition<Extract<Opcode, { OP_ID: K }>> };

@@ -1,0 +1,435 @@
+import {
+  type ConfigData,
+  candidates,
+  findGroup,
+  mayBeCandidate,
+  requireGroup,
+  requireNode,
+  sortedGroups,
+  sortedNodes,
+} from '../cluster/config.js';
+import { DEFAULT_GROUP_NAME, type NodeRecord } from '../cluster/model.js';
+import { applyMutation, type Mutation } from '../cluster/mutations.js';
+import type { Opcode } from '../cluster/opcodes.js';
+import { CorralError } from '../common/errors.js';
+import type { NodeId } from '../common/ids.js';
+import type { LockRequest } from './locks.js';
+import type { HookSpec, OpContext, OpDefinitions } from './op-context.js';
+import { verifyCluster } from './verify.js';
+
+const bglShared: LockRequest = { level: 'cluster', names: ['BGL'], mode: 'shared' };
+const bglExclusive: LockRequest = { level: 'cluster', names: ['BGL'], mode: 'exclusive' };
+
+function nodeLocks(names: readonly string[] | 'all', mode: LockRequest['mode']): LockRequest {
+  return { level: 'node', names: names === 'all' ? 'all' : [...names], mode };
+}
+
+function groupLocks(names: readonly string[] | 'all', mode: LockRequest['mode']): LockRequest {
+  return { level: 'group', names: names === 'all' ? 'all' : [...names], mode };
+}
+
+/** Runs the change against the current configuration first, so a refusal comes before any side effect. */
+function check(ctx: OpContext, mutation: Mutation): void {
+  applyMutation(ctx.config(), mutation, ctx.clock.wallMs());
+}
+
+function onOff(value: boolean | undefined): string {
+  return value === undefined ? 'None' : value ? 'True' : 'False';
+}
+
+function masterId(config: ConfigData): NodeId[] {
+  return config.master === undefined ? [] : [config.master];
+}
+
+function withMaster(config: ConfigData, ...nodes: NodeId[]): NodeId[] {
+  return [...new Set([...masterId(config), ...nodes])];
+}
+
+function allNodeIds(config: ConfigData, except?: NodeId): NodeId[] {
+  return sortedNodes(config)
+    .filter((node) => !node.offline && node.id !== except)
+    .map((node) => node.id);
+}
+
+function groupHooks(hpath: string, name: string, config: ConfigData, env: Record<string, string>): HookSpec {
+  const nodes = masterId(config);
+  return { hpath, objectType: 'GROUP', target: name, env, preNodes: nodes, postNodes: nodes };
+}
+
+/** Ganeti's rule: demoting a candidate must not leave the pool short, unless told to refill it or to go ahead. */
+function checkPoolAfterDemotion(
+  config: ConfigData,
+  node: NodeRecord,
+  autoPromote: boolean,
+  force: boolean,
+): void {
+  if (autoPromote || force) return;
+  const remaining = candidates(config).length - 1;
+  const replacements = sortedNodes(config).filter(
+    (other) => other.uuid !== node.uuid && !other.masterCandidate && mayBeCandidate(other),
+  );
+  if (remaining < config.cluster.candidatePoolSize && replacements.length > 0) {
+    throw new CorralError(
+      'conflict',
+      `demoting ${node.name} leaves ${remaining} of ${config.cluster.candidatePoolSize} master candidates; ` +
+        'add --auto-promote to promote another node, or --force',
+    );
+  }
+}
+
+export const opDefinitions: OpDefinitions = {
+  OP_NODE_ADD: {
+    onTakeover: 'resume',
+    locks: () => [bglExclusive],
+    hooks: (op, config) => ({
+      hpath: 'node-add',
+      objectType: 'NODE',
+      target: op.node_name,
+      env: {
+        NODE_NAME: op.node_name,
+        NODE_PIP: op.primary_ip ?? '',
+        NODE_SIP: op.secondary_ip ?? op.primary_ip ?? '',
+        MASTER_CAPABLE: onOff(op.master_capable ?? true),
+        VM_CAPABLE: onOff(op.vm_capable ?? true),
+      },
+      preNodes: allNodeIds(config),
+      postNodes: allNodeIds(config),
+    }),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const group =
+        op.group !== undefined
+          ? requireGroup(config, op.group)
+          : (findGroup(config, DEFAULT_GROUP_NAME) ?? sortedGroups(config)[0]);
+      if (group === undefined) throw new CorralError('not_found', 'the cluster has no node group');
+      if (op.group === undefined && config.groups.size > 1 && group.name !== DEFAULT_GROUP_NAME) {
+        throw new CorralError('bad_request', 'the cluster has several node groups; say which with --group');
+      }
+      ctx.log(`contacting the daemon at ${op.address}`);
+      const { peer, info } = await ctx.agent.probe(op.address, ctx.signal);
+      ctx.log(`${op.address} is peer ${peer} (corral ${info.version}, host ${info.name})`);
+      if (op.peer_id !== undefined && op.peer_id !== peer) {
+        throw new CorralError(
+          'conflict',
+          `the daemon at ${op.address} is ${peer}, not the expected ${op.peer_id}; check the address or the node`,
+        );
+      }
+      const cluster = config.cluster;
+      if (info.cluster !== undefined && info.cluster.uuid !== cluster.uuid) {
+        throw new CorralError(
+          'conflict',
+          `${op.node_name} already belongs to cluster ${info.cluster.name}; remove it there first`,
+        );
+      }
+      const masterCapable = op.master_capable ?? true;
+      const poolShort = candidates(config).length < cluster.candidatePoolSize;
+      const masterCandidate = op.master_candidate ?? (masterCapable && poolShort);
+      const primaryIp = op.primary_ip ?? ipOf(op.address) ?? '';
+      const mutation: Mutation = {
+        type: 'node-add',
+        uuid: ctx.newUuid(),
+        name: op.node_name,
+        id: peer,
+        addrs: [op.address],
+        primaryIp,
+        secondaryIp: op.secondary_ip ?? primaryIp,
+        group: group.uuid,
+        masterCandidate,
+        masterCapable,
+        vmCapable: op.vm_capable ?? true,
+        drained: false,
+        offline: false,
+      };
+      // A re-run after a master change finds the node admitted already; admission is idempotent.
+      check(ctx, mutation);
+      await ctx.agent.admit(peer, ctx.signal);
+      ctx.log(`admitted ${op.node_name} as ${masterCandidate ? 'a master candidate' : 'a regular node'}`);
+      return { mutation, result: { node: op.node_name, peer } };
+    },
+  },
+
+  OP_NODE_REMOVE: {
+    onTakeover: 'resume',
+    locks: () => [bglExclusive],
+    hooks: (op, config) => {
+      const node = requireNode(config, op.node_name);
+      return {
+        hpath: 'node-remove',
+        objectType: 'NODE',
+        target: op.node_name,
+        env: { NODE_NAME: op.node_name },
+        preNodes: allNodeIds(config, node.id),
+        postNodes: allNodeIds(config),
+      };
+    },
+    async run(op, ctx) {
+      const node = requireNode(ctx.config(), op.node_name);
+      const mutation: Mutation = { type: 'node-remove', uuid: node.uuid };
+      check(ctx, mutation);
+      try {
+        await ctx.agent.evict(node.id, ctx.signal);
+        ctx.log(`${node.name} forgot the cluster`);
+      } catch (error) {
+        // Ganeti removes a dead node from the config all the same.
+        ctx.log(`could not reach ${node.name} to tell it (${(error as Error).message}); removed anyway`);
+      }
+      return { mutation, result: { node: node.name } };
+    },
+  },
+
+  OP_NODE_SET_PARAMS: {
+    onTakeover: 'resume',
+    locks: (op) => [bglShared, nodeLocks(op.auto_promote ? 'all' : [op.node_name], 'exclusive')],
+    hooks: (op, config) => {
+      const node = requireNode(config, op.node_name);
+      const nodes = withMaster(config, node.id);
+      return {
+        hpath: 'node-modify',
+        objectType: 'NODE',
+        target: op.node_name,
+        env: {
+          MASTER_CANDIDATE: onOff(op.master_candidate),
+          OFFLINE: onOff(op.offline),
+          DRAINED: onOff(op.drained),
+          MASTER_CAPABLE: onOff(op.master_capable),
+          VM_CAPABLE: onOff(op.vm_capable),
+        },
+        preNodes: nodes,
+        postNodes: nodes,
+      };
+    },
+    async run(op, ctx) {
+      const config = ctx.config();
+      const node = requireNode(config, op.node_name);
+      const changes = {
+        ...(op.master_candidate !== undefined && { masterCandidate: op.master_candidate }),
+        ...(op.drained !== undefined && { drained: op.drained }),
+        ...(op.offline !== undefined && { offline: op.offline }),
+        ...(op.master_capable !== undefined && { masterCapable: op.master_capable }),
+        ...(op.vm_capable !== undefined && { vmCapable: op.vm_capable }),
+        ...(op.secondary_ip !== undefined && { secondaryIp: op.secondary_ip }),
+      };
+      if (Object.keys(changes).length === 0) throw new CorralError('bad_request', 'no change was asked for');
+      const demoted =
+        node.masterCandidate &&
+        (op.master_candidate === false ||
+          op.offline === true ||
+          op.drained === true ||
+          op.master_capable === false);
+      // Offline or drained nodes leave the pool on their own and the pool refills; an explicit demotion
+      // refills only when asked to (--auto-promote), or is refused while it would leave the pool short.
+      const explicitDemotion = demoted && op.offline !== true && op.drained !== true;
+      if (explicitDemotion) checkPoolAfterDemotion(config, node, op.auto_promote ?? false, op.force ?? false);
+      const mutation: Mutation = {
+        type: 'node-set',
+        uuid: node.uuid,
+        changes,
+        autoPromote: !explicitDemotion || (op.auto_promote ?? false),
+      };
+      check(ctx, mutation);
+      return { mutation, result: { node: node.name, changes } };
+    },
+  },
+
+  OP_GROUP_ADD: {
+    onTakeover: 'resume',
+    locks: (op) => [bglShared, groupLocks([op.group_name], 'exclusive')],
+    hooks: (op, config) => groupHooks('group-add', op.group_name, config, { GROUP_NAME: op.group_name }),
+    async run(op, ctx) {
+      const mutation: Mutation = {
+        type: 'group-add',
+        uuid: ctx.newUuid(),
+        name: op.group_name,
+        allocPolicy: op.alloc_policy ?? 'preferred',
+      };
+      check(ctx, mutation);
+      return { mutation, result: { group: op.group_name } };
+    },
+  },
+
+  OP_GROUP_REMOVE: {
+    onTakeover: 'resume',
+    locks: (op) => [bglShared, groupLocks([op.group_name], 'exclusive'), nodeLocks('all', 'shared')],
+    hooks: (op, config) => groupHooks('group-remove', op.group_name, config, { GROUP_NAME: op.group_name }),
+    async run(op, ctx) {
+      const group = requireGroup(ctx.config(), op.group_name);
+      const mutation: Mutation = { type: 'group-remove', uuid: group.uuid };
+      check(ctx, mutation);
+      return { mutation, result: { group: op.group_name } };
+    },
+  },
+
+  OP_GROUP_RENAME: {
+    onTakeover: 'resume',
+    locks: (op) => [bglShared, groupLocks([op.group_name, op.new_name], 'exclusive')],
+    hooks: (op, config) =>
+      groupHooks('group-rename', op.group_name, config, { OLD_NAME: op.group_name, NEW_NAME: op.new_name }),
+    async run(op, ctx) {
+      const group = requireGroup(ctx.config(), op.group_name);
+      const mutation: Mutation = { type: 'group-set', uuid: group.uuid, name: op.new_name };
+      check(ctx, mutation);
+      return { mutation, result: { group: op.new_name } };
+    },
+  },
+
+  OP_GROUP_SET_PARAMS: {
+    onTakeover: 'resume',
+    locks: (op) => [bglShared, groupLocks([op.group_name], 'exclusive')],
+    hooks: (op, config) =>
+      groupHooks('group-modify', op.group_name, config, {
+        GROUP_NAME: op.group_name,
+        NEW_ALLOC_POLICY: op.alloc_policy ?? '',
+      }),
+    async run(op, ctx) {
+      const group = requireGroup(ctx.config(), op.group_name);
+      if (op.alloc_policy === undefined) throw new CorralError('bad_request', 'no change was asked for');
+      const mutation: Mutation = { type: 'group-set', uuid: group.uuid, allocPolicy: op.alloc_policy };
+      check(ctx, mutation);
+      return { mutation, result: { group: op.group_name } };
+    },
+  },
+
+  OP_GROUP_ASSIGN_NODES: {
+    onTakeover: 'resume',
+    locks: (op) => [bglShared, groupLocks('all', 'exclusive'), nodeLocks(op.nodes, 'exclusive')],
+    async run(op, ctx) {
+      const config = ctx.config();
+      const group = requireGroup(config, op.group_name);
+      const nodes = op.nodes.map((name) => requireNode(config, name));
+      const mutation: Mutation = { type: 'group-assign', uuid: group.uuid, nodes: nodes.map((n) => n.uuid) };
+      check(ctx, mutation);
+      return { mutation, result: { group: group.name, nodes: op.nodes } };
+    },
+  },
+
+  OP_TAGS_SET: {
+    onTakeover: 'resume',
+    locks: (op) => tagLocks(op),
+    run: async (op, ctx) => tagChange(op, ctx, 'add'),
+  },
+
+  OP_TAGS_DEL: {
+    onTakeover: 'resume',
+    locks: (op) => tagLocks(op),
+    run: async (op, ctx) => tagChange(op, ctx, 'remove'),
+  },
+
+  OP_CLUSTER_SET_PARAMS: {
+    onTakeover: 'resume',
+    locks: () => [bglExclusive],
+    hooks: (_op, config) => ({
+      hpath: 'cluster-modify',
+      objectType: 'CLUSTER',
+      target: config.cluster.name,
+      env: { NEW_VG_NAME: '' },
+      preNodes: masterId(config),
+      postNodes: masterId(config),
+    }),
+    async run(op, ctx) {
+      const mutation: Mutation = {
+        type: 'cluster-set',
+        ...(op.candidate_pool_size !== undefined && { candidatePoolSize: op.candidate_pool_size }),
+        ...(op.enabled_hypervisors !== undefined && {
+          enabledHypervisors: known(op.enabled_hypervisors, ['fake', 'kvm'] as const, 'hypervisor'),
+        }),
+        ...(op.enabled_disk_templates !== undefined && {
+          enabledDiskTemplates: known(
+            op.enabled_disk_templates,
+            ['diskless', 'file', 'sharedfile', 'plain', 'drbd'] as const,
+            'disk template',
+          ),
+        }),
+        ...(op.max_running_jobs !== undefined && { maxRunningJobs: op.max_running_jobs }),
+        ...(op.candidate_dead_grace_s !== undefined && {
+          candidateDeadGraceMs: op.candidate_dead_grace_s * 1000,
+        }),
+      };
+      if (Object.keys(mutation).length === 1) throw new CorralError('bad_request', 'no change was asked for');
+      check(ctx, mutation);
+      return { mutation, result: {} };
+    },
+  },
+
+  OP_CLUSTER_VERIFY: {
+    onTakeover: 'resume',
+    locks: () => [bglShared, nodeLocks('all', 'shared')],
+    run: async (_op, ctx) => ({ result: await verifyCluster(ctx) }),
+  },
+
+  OP_TEST_DELAY: {
+    onTakeover: 'resume',
+    locks: (op) => [bglShared, ...(op.on_nodes?.length ? [nodeLocks(op.on_nodes, 'exclusive')] : [])],
+    async run(op, ctx) {
+      for (const name of op.on_nodes ?? []) requireNode(ctx.config(), name);
+      const rounds = Math.max(1, op.repeat ?? 1);
+      for (let round = 0; round < rounds; round++) {
+        if (op.duration > 0) {
+          ctx.log(`sleeping for ${op.duration} s`);
+          await delay(ctx, op.duration * 1000);
+        }
+      }
+      return { result: { slept_s: op.duration * rounds } };
+    },
+  },
+};
+
+type TagOp = Extract<Opcode, { OP_ID: 'OP_TAGS_SET' | 'OP_TAGS_DEL' }>;
+
+function tagLocks(op: TagOp): LockRequest[] {
+  switch (op.kind) {
+    case 'cluster':
+      return [bglShared];
+    case 'node':
+      return [bglShared, nodeLocks([op.name ?? ''], 'exclusive')];
+    case 'nodegroup':
+      return [bglShared, groupLocks([op.name ?? ''], 'exclusive')];
+    case 'instance':
+      return [bglShared, { level: 'instance', names: [op.name ?? ''], mode: 'exclusive' }];
+  }
+}
+
+async function tagChange(op: TagOp, ctx: OpContext, how: 'add' | 'remove') {
+  const config = ctx.config();
+  let target: string | undefined;
+  if (op.kind !== 'cluster' && op.name === undefined)
+    throw new CorralError('bad_request', `say which ${op.kind}`);
+  if (op.kind === 'node') target = requireNode(config, op.name ?? '').uuid;
+  if (op.kind === 'nodegroup') target = requireGroup(config, op.name ?? '').uuid;
+  if (op.kind === 'instance') throw new CorralError('not_found', `instance ${op.name} does not exist`);
+  const mutation: Mutation = {
+    type: 'tags',
+    kind: op.kind,
+    ...(target !== undefined && { target }),
+    add: how === 'add' ? op.tags : [],
+    remove: how === 'remove' ? op.tags : [],
+  };
+  check(ctx, mutation);
+  return { mutation, result: {} };
+}
+
+function known<const T extends string>(values: readonly string[], allowed: readonly T[], what: string): T[] {
+  for (const value of values) {
+    if (!allowed.includes(value as T))
+      throw new CorralError('bad_request', `unknown ${what} ${value}; known: ${allowed.join(', ')}`);
+  }
+  return values as T[];
+}
+
+function ipOf(address: string): string | undefined {
+  return /^\/ip[46]\/([^/]+)/.exec(address)?.[1];
+}
+
+function delay(ctx: OpContext, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (ctx.signal.aborted) return reject(new CorralError('aborted', 'the job was stopped'));
+    const timer = ctx.clock.setTimer(ms, () => {
+      ctx.signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+    const onAbort = () => {
+      timer.cancel();
+      reject(new CorralError('aborted', 'the job was stopped'));
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,59 @@
+import { type ConfigData, mayBeCandidate, sortedNodes } from '../cluster/config.js';
+import type { NodeRecord } from '../cluster/model.js';
+import type { NodeId } from '../common/ids.js';
+import type { Membership, MembershipChange } from '../consensus/types.js';
+
+/**
+ * Makes the Raft group follow the configuration: master candidates vote, every other online node is a
+ * learner (it keeps a full replica, so any node answers queries from local state), offline and removed nodes
+ * are out. Returns the steps worth trying now, safest first: promotions before removals, so the voter set
+ * grows before it shrinks. The core takes one change at a time and refuses a promotion until the learner has
+ * caught up; the caller tries the next step when one is refused.
+ */
+export function membershipSteps(
+  config: ConfigData,
+  membership: Membership,
+  self: NodeId,
+): MembershipChange[] {
+  const wanted = new Map<NodeId, 'voter' | 'learner'>();
+  for (const node of config.nodes.values()) {
+    if (!node.offline) wanted.set(node.id, node.masterCandidate ? 'voter' : 'learner');
+  }
+  const voters = new Set(membership.voters);
+  const learners = new Set(membership.learners);
+  const steps: MembershipChange[] = [];
+  for (const learner of learners)
+    if (wanted.get(learner) === 'voter') steps.push({ type: 'promote', node: learner });
+  for (const [node] of wanted)
+    if (!voters.has(node) && !learners.has(node)) steps.push({ type: 'addLearner', node });
+  // A demoted voter leaves and comes back as a learner on a later round; the master never removes itself.
+  for (const voter of voters)
+    if (voter !== self && wanted.get(voter) !== 'voter') steps.push({ type: 'remove', node: voter });
+  for (const learner of learners) if (!wanted.has(learner)) steps.push({ type: 'remove', node: learner });
+  return steps;
+}
+
+/**
+ * Candidates unreachable for longer than the grace period, that a live node could replace. A dead candidate
+ * with no one to take its seat stays: dropping it would shrink the voter set and the failures it survives.
+ */
+export function candidatesToReplace(
+  config: ConfigData,
+  lastHeardMs: (node: NodeId) => number,
+  nowMs: number,
+  self: NodeId,
+): NodeRecord[] {
+  const graceMs = config.cluster.candidateDeadGraceMs;
+  const alive = (node: NodeRecord) => node.id === self || nowMs - lastHeardMs(node.id) <= graceMs;
+  const nodes = sortedNodes(config);
+  let replacements = nodes.filter(
+    (node) => !node.masterCandidate && mayBeCandidate(node) && alive(node),
+  ).length;
+  const dead: NodeRecord[] = [];
+  for (const node of nodes) {
+    if (!node.masterCandidate || alive(node) || replacements === 0) continue;
+    dead.push(node);
+    replacements--;
+  }
+  return dead;
+}

@@ -1,0 +1,148 @@
+import { candidates, mayBeCandidate, sortedNodes } from '../cluster/config.js';
+import type { OpContext } from './op-context.js';
+
+/** Ganeti's limit before cluster verify calls a node's clock wrong (NODE_MAX_CLOCK_SKEW). */
+export const MAX_CLOCK_SKEW_MS = 150_000;
+const PROBE_TIMEOUT_MS = 5_000;
+
+export interface Finding {
+  readonly severity: 'ERROR' | 'WARNING';
+  readonly code: string;
+  readonly domain: 'cluster' | 'node';
+  readonly name: string;
+  readonly message: string;
+}
+
+/**
+ * Cluster verify: the configuration's own consistency, the candidate pool against its size, the Raft group
+ * against the candidates, and every online node asked directly (reachable, same cluster, clock within bounds).
+ */
+export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
+  const config = ctx.config();
+  const findings: Finding[] = [];
+  const add = (finding: Finding) => {
+    findings.push(finding);
+    ctx.log(`${finding.severity}: ${finding.domain} ${finding.name}: ${finding.message}`);
+  };
+  const nodes = sortedNodes(config);
+  const clusterName = config.cluster.name;
+
+  for (const node of nodes) {
+    if (!config.groups.has(node.group))
+      add({
+        severity: 'ERROR',
+        code: 'ECLUSTERCFG',
+        domain: 'node',
+        name: node.name,
+        message: 'its node group does not exist',
+      });
+  }
+  const master = nodes.find((node) => node.id === config.master);
+  if (master === undefined) {
+    add({
+      severity: 'ERROR',
+      code: 'ECLUSTERCFG',
+      domain: 'cluster',
+      name: clusterName,
+      message: 'the master is not a node of the cluster',
+    });
+  }
+
+  const pool = candidates(config);
+  const eligible = nodes.filter(mayBeCandidate);
+  const wanted = Math.min(config.cluster.candidatePoolSize, eligible.length);
+  if (pool.length < wanted) {
+    add({
+      severity: 'WARNING',
+      code: 'ECLUSTERCFG',
+      domain: 'cluster',
+      name: clusterName,
+      message: `${pool.length} master candidates, but ${wanted} could be (pool size ${config.cluster.candidatePoolSize})`,
+    });
+  }
+
+  const raft = ctx.raft();
+  for (const node of pool) {
+    if (!raft.voters.includes(node.id)) {
+      add({
+        severity: 'WARNING',
+        code: 'ECLUSTERCFG',
+        domain: 'node',
+        name: node.name,
+        message: 'a master candidate that does not vote in Raft yet',
+      });
+    }
+  }
+  for (const voter of raft.voters) {
+    if (!pool.some((node) => node.id === voter)) {
+      add({
+        severity: 'WARNING',
+        code: 'ECLUSTERCFG',
+        domain: 'cluster',
+        name: clusterName,
+        message: `Raft voter ${voter} is not a master candidate`,
+      });
+    }
+  }
+  const quorum = Math.floor(raft.voters.length / 2) + 1;
+
+  let reachableVoters = 0;
+  await Promise.all(
+    nodes
+      .filter((node) => !node.offline)
+      .map(async (node) => {
+        const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]);
+        const askedMs = ctx.clock.wallMs();
+        try {
+          const info = await ctx.agent.info(node.id, signal);
+          const answeredMs = ctx.clock.wallMs();
+          if (raft.voters.includes(node.id)) reachableVoters++;
+          if (info.cluster?.uuid !== config.cluster.uuid) {
+            add({
+              severity: 'ERROR',
+              code: 'ENODESETUP',
+              domain: 'node',
+              name: node.name,
+              message: 'the daemon does not consider itself part of this cluster',
+            });
+          }
+          const skewMs = Math.abs(info.timeMs - (askedMs + answeredMs) / 2);
+          if (skewMs > MAX_CLOCK_SKEW_MS) {
+            add({
+              severity: 'ERROR',
+              code: 'ENODETIME',
+              domain: 'node',
+              name: node.name,
+              message: `its clock is ${(skewMs / 1000).toFixed(1)} s off the master's`,
+            });
+          }
+        } catch (error) {
+          add({
+            severity: 'ERROR',
+            code: 'ENODERPC',
+            domain: 'node',
+            name: node.name,
+            message: `unreachable: ${(error as Error).message}`,
+          });
+        }
+      }),
+  );
+  if (raft.voters.length > 0 && reachableVoters < quorum) {
+    add({
+      severity: 'ERROR',
+      code: 'ECLUSTERCFG',
+      domain: 'cluster',
+      name: clusterName,
+      message: `only ${reachableVoters} of ${raft.voters.length} Raft voters answer; a quorum is ${quorum}`,
+    });
+  } else if (reachableVoters < raft.voters.length) {
+    add({
+      severity: 'WARNING',
+      code: 'ECLUSTERCFG',
+      domain: 'cluster',
+      name: clusterName,
+      message: `${raft.voters.length - reachableVoters} Raft voter(s) do not answer; one more failure may cost the quorum`,
+    });
+  }
+  return findings;
+}
