@@ -2,38 +2,63 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type Clock, systemClock } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 
 /** Ganeti runs only scripts whose names match this; `x.sh` is skipped silently. */
 const SCRIPT_NAME = /^[a-zA-Z0-9_-]+$/;
 const HOOK_PATH = '/sbin:/bin:/usr/sbin:/usr/bin';
 const OUTPUT_CAP_BYTES = 64 * 1024;
+const TRUNCATED_MARKER = `\n[output truncated after ${OUTPUT_CAP_BYTES} bytes]`;
+/** Per-operation variable names, without GANETI_; some end in a node name (Ganeti's NODE_TAGS_<name>). */
+const EXTRA_NAME = /^[A-Z][A-Za-z0-9_.-]*$/;
+/** Set by the runner for every hook; Ganeti recomputes none of them under GANETI_POST_. */
+const COMMON_NAMES = [
+  'HOOKS_VERSION',
+  'HOOKS_PHASE',
+  'HOOKS_PATH',
+  'OP_CODE',
+  'OBJECT_TYPE',
+  'CLUSTER',
+  'MASTER',
+  'DATA_DIR',
+] as const;
 
-export interface HookScriptResult {
-  readonly name: string;
-  readonly exitCode?: number;
-  readonly signal?: string;
-  readonly timedOut: boolean;
-  readonly output: string;
-  readonly durationMs: number;
-}
+export type HookPhase = 'pre' | 'post';
+export type HookObjectType = 'CLUSTER' | 'NODE' | 'INSTANCE' | 'GROUP' | 'NETWORK';
+/** Lists become space-separated, booleans Python's True/False, as Ganeti renders them. */
+export type HookValue = string | number | boolean | readonly string[];
+export type HookEnv = Readonly<Record<string, string>>;
 
 export interface HookEnvironmentInput {
-  readonly phase: 'pre' | 'post';
+  readonly phase: HookPhase;
   readonly hpath: string;
+  /** e.g. OP_INSTANCE_STARTUP. */
   readonly opCode: string;
-  readonly objectType: string;
+  readonly objectType: HookObjectType;
   readonly cluster: string;
   readonly master: string;
+  /** Where a hook can read the ssconf-like files. */
   readonly dataDir: string;
   readonly target: string;
-  /** Per-operation variables, named without the GANETI_ prefix. */
-  readonly extra: Readonly<Record<string, string>>;
+  /** Per-operation variables, named without the GANETI_ prefix (FORCE, INSTANCE_NAME, ...). */
+  readonly extra?: Readonly<Record<string, HookValue>>;
 }
 
 /** The variables every hook gets (Ganeti's hooks version 2), plus the operation's own. */
 export function hookEnvironment(input: HookEnvironmentInput): Record<string, string> {
-  const env: Record<string, string> = {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(input.extra ?? {})) {
+    if (!EXTRA_NAME.test(name) || name.startsWith('GANETI_') || name.startsWith('POST_'))
+      throw new CorralError(
+        'bad_request',
+        `hook variable ${name} must start with a capital letter and come without a prefix`,
+      );
+    env[`GANETI_${name}`] = renderValue(value);
+  }
+  // The common ones last: an operation's variables cannot change them.
+  return {
+    ...env,
     GANETI_HOOKS_VERSION: '2',
     GANETI_HOOKS_PHASE: input.phase,
     GANETI_HOOKS_PATH: input.hpath,
@@ -44,45 +69,85 @@ export function hookEnvironment(input: HookEnvironmentInput): Record<string, str
     GANETI_DATA_DIR: input.dataDir,
     GANETI_OP_TARGET: input.target,
   };
-  for (const [key, value] of Object.entries(input.extra)) env[`GANETI_${key}`] = value;
-  return env;
 }
 
 /**
- * Runs every executable of `<hooksDir>/<hpath>-<phase>.d/` in name order, with no arguments, stdin from
- * /dev/null and an environment of only PATH and the GANETI_ variables; each is killed after `timeoutMs`.
- * A missing directory means no hooks.
+ * The post-phase environment: the whole pre environment, plus the operation's variables as recomputed after
+ * it ran (`post`, from hookEnvironment) under GANETI_POST_.
  */
-export async function runHooks(options: {
+export function postEnvironment(pre: HookEnv, post: HookEnv): Record<string, string> {
+  const common = new Set<string>(COMMON_NAMES.map((name) => `GANETI_${name}`));
+  const env: Record<string, string> = { ...pre, GANETI_HOOKS_PHASE: 'post' };
+  for (const [key, value] of Object.entries(post))
+    if (key.startsWith('GANETI_') && !common.has(key))
+      env[`GANETI_POST_${key.slice('GANETI_'.length)}`] = value;
+  return env;
+}
+
+function renderValue(value: HookValue): string {
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return value;
+  return value.join(' ');
+}
+
+export interface HookScriptResult {
+  readonly name: string;
+  /** The exit status; absent when a signal (the timeout's included) ended the script, or it could not start. */
+  readonly exitCode?: number;
+  readonly signal?: string;
+  readonly timedOut: boolean;
+  /** stdout and stderr as they came, capped at 64 KiB with a marker after. */
+  readonly output: string;
+  readonly durationMs: number;
+}
+
+export interface RunHooksOptions {
   readonly hooksDir: string;
   readonly hpath: string;
-  readonly phase: 'pre' | 'post';
-  readonly env: Readonly<Record<string, string>>;
+  readonly phase: HookPhase;
+  /** GANETI_ variables only; PATH is set here. */
+  readonly env: HookEnv;
+  /** Per script. */
   readonly timeoutMs: number;
+  /** Kills the running script and rejects with 'aborted'. */
   readonly signal?: AbortSignal;
-}): Promise<HookScriptResult[]> {
-  for (const key of Object.keys(options.env)) {
+  readonly clock?: Clock;
+}
+
+/**
+ * Runs every executable of `<hooksDir>/<hpath>-<phase>.d/` in name order, one at a time, with no arguments,
+ * stdin from /dev/null and an environment of only PATH and the GANETI_ variables; each is killed, with
+ * whatever it started, after `timeoutMs`. A failing script does not stop the rest: the caller decides.
+ * A missing directory means no hooks.
+ */
+export async function runHooks(options: RunHooksOptions): Promise<HookScriptResult[]> {
+  for (const key of Object.keys(options.env))
     if (!key.startsWith('GANETI_'))
       throw new CorralError('bad_request', `hook variable ${key} lacks the GANETI_ prefix`);
-  }
   const dir = join(options.hooksDir, `${options.hpath}-${options.phase}.d`);
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((name) => SCRIPT_NAME.test(name)).sort();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
+  const env = { ...options.env, PATH: HOOK_PATH };
   const results: HookScriptResult[] = [];
-  for (const name of names) {
+  for (const name of await scriptNames(dir)) {
     const path = join(dir, name);
     if (!(await isExecutableFile(path))) continue;
-    if (options.signal?.aborted) break;
-    results.push(
-      await runScript(name, path, { ...options.env, PATH: HOOK_PATH }, options.timeoutMs, options.signal),
-    );
+    throwIfAborted(options.signal, name);
+    results.push(await runScript(name, path, env, options));
+    throwIfAborted(options.signal, name);
   }
   return results;
+}
+
+async function scriptNames(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((name) => SCRIPT_NAME.test(name)).sort();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw new CorralError('internal', `cannot list the hooks in ${dir} (${code}); check its permissions`, {
+      cause: error,
+    });
+  }
 }
 
 async function isExecutableFile(path: string): Promise<boolean> {
@@ -95,51 +160,68 @@ async function isExecutableFile(path: string): Promise<boolean> {
   }
 }
 
+function throwIfAborted(signal: AbortSignal | undefined, name: string): void {
+  if (signal?.aborted)
+    throw new CorralError('aborted', `hooks stopped at ${name}: the operation was canceled`, {
+      cause: signal.reason,
+    });
+}
+
 function runScript(
   name: string,
   path: string,
   env: Record<string, string>,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
+  options: RunHooksOptions,
 ): Promise<HookScriptResult> {
-  const startedMs = performance.now();
+  const clock = options.clock ?? systemClock;
+  const startedMs = clock.monotonicMs();
+  // Its own process group (and session, so no tty), so that a kill reaches whatever it started: a
+  // grandchild holding the output pipe would otherwise keep us waiting.
+  const child = spawn(path, [], { cwd: '/', env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const chunks: Buffer[] = [];
+  let keptBytes = 0;
+  let truncated = false;
+  const collect = (chunk: Buffer) => {
+    const room = OUTPUT_CAP_BYTES - keptBytes;
+    if (chunk.length > room) truncated = true;
+    if (room <= 0) return;
+    chunks.push(chunk.subarray(0, room));
+    keptBytes += Math.min(chunk.length, room);
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+
+  let timedOut = false;
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
+  const timer = clock.setTimer(options.timeoutMs, () => {
+    timedOut = true;
+    killGroup();
+  });
+  options.signal?.addEventListener('abort', killGroup, { once: true });
+
   return new Promise((resolve) => {
-    const child = spawn(path, [], { env, stdio: ['ignore', 'pipe', 'pipe'], ...(signal && { signal }) });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let truncated = false;
-    const collect = (chunk: Buffer) => {
-      if (size >= OUTPUT_CAP_BYTES) {
-        truncated = true;
-        return;
-      }
-      chunks.push(chunk.subarray(0, OUTPUT_CAP_BYTES - size));
-      size += chunk.length;
-      if (size > OUTPUT_CAP_BYTES) truncated = true;
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    const finish = (exitCode: number | null, killedBy: NodeJS.Signals | null) => {
-      clearTimeout(timer);
-      const output = Buffer.concat(chunks).toString('utf8') + (truncated ? '\n[output truncated]' : '');
+    let startError: Error | undefined;
+    child.once('error', (error) => {
+      startError = error;
+    });
+    child.once('close', (exitCode: number | null, killedBy: NodeJS.Signals | null) => {
+      timer.cancel();
+      options.signal?.removeEventListener('abort', killGroup);
+      const output = Buffer.concat(chunks).toString('utf8') + (truncated ? TRUNCATED_MARKER : '');
       resolve({
         name,
-        ...(exitCode !== null && { exitCode }),
+        ...(exitCode !== null && startError === undefined && { exitCode }),
         ...(killedBy !== null && { signal: killedBy }),
         timedOut,
-        output,
-        durationMs: performance.now() - startedMs,
+        output: startError === undefined ? output : `cannot run ${name}: ${startError.message}`,
+        durationMs: clock.monotonicMs() - startedMs,
       });
-    };
-    child.once('error', (error) => {
-      chunks.push(Buffer.from(`cannot run ${name}: ${error.message}`));
-      finish(null, null);
     });
-    child.once('close', finish);
   });
 }
