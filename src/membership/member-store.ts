@@ -148,7 +148,16 @@ export class MemberStore implements MemberDirectory {
     await this.save();
   }
 
-  private async save(): Promise<void> {
+  /** Saves run one after another, each writing the state as it is when its turn comes. */
+  private saving: Promise<void> = Promise.resolve();
+
+  private save(): Promise<void> {
+    const next = this.saving.then(() => this.write());
+    this.saving = next.catch(() => undefined);
+    return next;
+  }
+
+  private async write(): Promise<void> {
     const members = this.list().map((member) => ({ id: member.id, addrs: [...member.addrs] }));
     const cluster = this.clusterRef;
     await writeFileDurably(
