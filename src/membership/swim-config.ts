@@ -1,0 +1,62 @@
+/**
+ * The knobs of the failure detector, with memberlist's LAN defaults where the two designs agree. Formulas use
+ * n, the number of configured members including this node.
+ */
+export interface SwimConfig {
+  /** One member is probed per interval, round-robin over a shuffled list, so each is probed about once a second cluster-wide. Default 1000 ms. */
+  readonly probeIntervalMs: number;
+  /** How long a direct ping may take before helpers are asked; the 99th percentile of the round trip. Default 500 ms. */
+  readonly probeTimeoutMs: number;
+  /** Members asked to ping a target that did not answer us (k). Default 3. */
+  readonly indirectChecks: number;
+  /** Suspicion lasts at least suspicionMult × max(1, log10 n) × probeIntervalMs. Default 4 (5.2 s at n = 20, 12 s at n = 1,000). */
+  readonly suspicionMult: number;
+  /** With no confirmation a suspicion lasts this many times its minimum. Default 6. */
+  readonly suspicionMaxTimeoutMult: number;
+  /**
+   * Lifeguard's local health: a score from 0 to awarenessMax − 1 that rises when our probes fail without the
+   * helpers' nacks or when we must refute, and falls with each answered probe. The probe interval and our own
+   * suspicion timeouts are multiplied by score + 1, so a node that is itself slow backs off instead of
+   * declaring others dead. Default 8.
+   */
+  readonly awarenessMax: number;
+  /** Each member publishes a heartbeat (incarnation and health) this often, up to heartbeatScaleThreshold members. Default 1000 ms. */
+  readonly heartbeatIntervalMs: number;
+  /**
+   * Above this many members the heartbeat interval is multiplied by ceil(log2 n − log2 threshold) + 1
+   * (memberlist's push-pull scaling), so the heartbeats one node receives grow as n / log n, not n. Default 32.
+   */
+  readonly heartbeatScaleThreshold: number;
+  /** A rumour this node raised rides on this many of its heartbeats after its own publish, against loss. Default 3. */
+  readonly rumorRetransmits: number;
+  /** Rumours in one gossip message at most. Default 16. */
+  readonly maxRumorsPerMessage: number;
+  /**
+   * When a member that we hold suspect or dead speaks, this many members on average (each with probability
+   * noticeFanout / (n − 1)) tell it directly so that it refutes, instead of every member at once. Default 3.
+   */
+  readonly noticeFanout: number;
+  /** A member not heard from first-hand for this many heartbeat intervals is shown as stale. Default 3. */
+  readonly staleAfterHeartbeats: number;
+}
+
+export const defaultSwimConfig: SwimConfig = {
+  probeIntervalMs: 1000,
+  probeTimeoutMs: 500,
+  indirectChecks: 3,
+  suspicionMult: 4,
+  suspicionMaxTimeoutMult: 6,
+  awarenessMax: 8,
+  heartbeatIntervalMs: 1000,
+  heartbeatScaleThreshold: 32,
+  rumorRetransmits: 3,
+  maxRumorsPerMessage: 16,
+  noticeFanout: 3,
+  staleAfterHeartbeats: 3,
+};
+
+export function heartbeatIntervalMs(config: SwimConfig, members: number): number {
+  if (members <= config.heartbeatScaleThreshold) return config.heartbeatIntervalMs;
+  const multiplier = Math.ceil(Math.log2(members) - Math.log2(config.heartbeatScaleThreshold)) + 1;
+  return multiplier * config.heartbeatIntervalMs;
+}
