@@ -1,0 +1,126 @@
+import { statfs } from 'node:fs/promises';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import type { Clock } from '../common/clock.js';
+import { CorralError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { CORRAL_VERSION } from '../common/version.js';
+import {
+  type CpuTimes,
+  checkHealthSize,
+  cpuUsePercent,
+  type HealthRecord,
+  MAX_STORAGE_DIRS,
+  MAX_STORAGE_PATH_CHARS,
+  type RaftRoleSeen,
+  sumCpuTimes,
+} from './health.js';
+
+export interface HealthCollectorInit {
+  /** Directories whose free space is reported (file and sharedfile disk dirs, the data dir). */
+  readonly storageDirs: readonly string[];
+  /** A record older than this is refreshed when next asked for. Default 1000 ms. */
+  readonly maxAgeMs?: number;
+}
+
+export interface HealthCollectorComponents {
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Instances running here and the memory they hold; the node agent provides it. */
+  readonly instances: () => { readonly running: number; readonly memoryBytes: number };
+  readonly configSerial: () => number;
+  readonly raftRole: () => RaftRoleSeen;
+}
+
+export interface HealthCollector {
+  /**
+   * The latest record, at once; when it is older than maxAgeMs a fresh one is collected in the background
+   * for the next call, so callers on a timer never wait on the disk.
+   */
+  current(): HealthRecord | undefined;
+  /** Collects a record now. */
+  collect(): Promise<HealthRecord>;
+}
+
+/** Reads this machine's figures: the edge where the operating system is asked; the rest only passes records on. */
+export function createHealthCollector(
+  init: HealthCollectorInit,
+  components: HealthCollectorComponents,
+): HealthCollector {
+  if (init.storageDirs.length > MAX_STORAGE_DIRS) {
+    throw new CorralError(
+      'bad_request',
+      `at most ${MAX_STORAGE_DIRS} storage dirs can be reported; name fewer`,
+    );
+  }
+  const tooLong = init.storageDirs.find((dir) => dir.length > MAX_STORAGE_PATH_CHARS);
+  if (tooLong !== undefined) {
+    throw new CorralError(
+      'bad_request',
+      `storage dir ${tooLong.slice(0, 40)}… is longer than ${MAX_STORAGE_PATH_CHARS} characters; use a shorter path or a symlink`,
+    );
+  }
+  const maxAgeMs = init.maxAgeMs ?? 1000;
+  const { clock, log } = components;
+  let latest: HealthRecord | undefined;
+  let latestAtMs = Number.NEGATIVE_INFINITY;
+  let refreshing = false;
+  let lastCpu: CpuTimes = sumCpuTimes(cpus());
+
+  async function storage(): Promise<HealthRecord['storage']> {
+    return Promise.all(
+      init.storageDirs.map(async (path) => {
+        try {
+          const stats = await statfs(path);
+          return { path, freeBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize };
+        } catch (error) {
+          log.debug({ path, reason: (error as Error).message }, 'cannot read a storage dir');
+          return { path };
+        }
+      }),
+    );
+  }
+
+  async function collect(): Promise<HealthRecord> {
+    const [load1 = 0, load5 = 0, load15 = 0] = loadavg();
+    const cpuInfo = cpus();
+    const cpuNow = sumCpuTimes(cpuInfo);
+    const instances = components.instances();
+    const record = checkHealthSize({
+      load1,
+      load5,
+      load15,
+      cpuCount: cpuInfo.length,
+      cpuUsePercent: cpuUsePercent(lastCpu, cpuNow),
+      memoryTotalBytes: totalmem(),
+      memoryFreeBytes: freemem(),
+      storage: await storage(),
+      instancesRunning: instances.running,
+      instanceMemoryBytes: instances.memoryBytes,
+      version: CORRAL_VERSION,
+      configSerial: components.configSerial(),
+      raftRole: components.raftRole(),
+      collectedWallMs: Math.floor(clock.wallMs()),
+    });
+    lastCpu = cpuNow;
+    latest = record;
+    latestAtMs = clock.monotonicMs();
+    return record;
+  }
+
+  return {
+    current() {
+      if (!refreshing && clock.monotonicMs() - latestAtMs >= maxAgeMs) {
+        refreshing = true;
+        collect()
+          .catch((error: unknown) =>
+            log.warn({ reason: (error as Error).message }, 'health collection failed'),
+          )
+          .finally(() => {
+            refreshing = false;
+          });
+      }
+      return latest;
+    },
+    collect,
+  };
+}
