@@ -29,8 +29,6 @@ export interface SwimConfig {
   readonly heartbeatScaleThreshold: number;
   /** A rumour this node raised rides on this many of its heartbeats after its own publish, against loss. Default 3. */
   readonly rumorRetransmits: number;
-  /** Rumours in one gossip message at most. Default 16. */
-  readonly maxRumorsPerMessage: number;
   /**
    * When a member that we hold suspect or dead speaks, this many members on average (each with probability
    * noticeFanout / (n − 1)) tell it directly so that it refutes, instead of every member at once. Default 3.
@@ -39,6 +37,9 @@ export interface SwimConfig {
   /** A member not heard from first-hand for this many heartbeat intervals is shown as stale. Default 3. */
   readonly staleAfterHeartbeats: number;
 }
+
+/** Rumours in one gossip message at most; the wire schema refuses more. */
+export const MAX_RUMORS_PER_MESSAGE = 16;
 
 export const defaultSwimConfig: SwimConfig = {
   probeIntervalMs: 1000,
@@ -50,7 +51,6 @@ export const defaultSwimConfig: SwimConfig = {
   heartbeatIntervalMs: 1000,
   heartbeatScaleThreshold: 32,
   rumorRetransmits: 3,
-  maxRumorsPerMessage: 16,
   noticeFanout: 3,
   staleAfterHeartbeats: 3,
 };

@@ -1,7 +1,7 @@
 import type { NodeId } from '../common/ids.js';
 import type { Rng } from '../common/random.js';
 import { minSuspicionTimeoutMs, Suspicion } from './suspicion.js';
-import { heartbeatIntervalMs, type SwimConfig } from './swim-config.js';
+import { heartbeatIntervalMs, MAX_RUMORS_PER_MESSAGE, type SwimConfig } from './swim-config.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -46,13 +46,17 @@ export type SwimInput =
 export type SwimEffect =
   /** Ping the target directly; report probeAck or probeFailed. */
   | { readonly type: 'probe'; readonly probeId: number; readonly target: NodeId; readonly timeoutMs: number }
-  /** Ask each helper to ping the target; report one indirect answer per helper. */
+  /**
+   * Ask each helper to ping the target, waiting helperTimeoutMs, and report one indirect answer per helper
+   * within timeoutMs.
+   */
   | {
       readonly type: 'probeIndirect';
       readonly probeId: number;
       readonly target: NodeId;
       readonly via: readonly NodeId[];
       readonly timeoutMs: number;
+      readonly helperTimeoutMs: number;
     }
   /** Publish on the gossip topic; a heartbeat also carries this node's health record. */
   | {
@@ -165,6 +169,10 @@ export class Swim {
     return this.members.size + 1;
   }
 
+  isMember(id: NodeId): boolean {
+    return id === this.self || this.members.has(id);
+  }
+
   step(nowMs: number, input: SwimInput): SwimEffect[] {
     if (this.leaving) return [];
     switch (input.type) {
@@ -270,7 +278,7 @@ export class Swim {
     const sender = this.members.get(from);
     if (sender === undefined) return;
     this.heardFrom(sender, incarnation, nowMs);
-    for (const rumor of rumors.slice(0, this.config.maxRumorsPerMessage)) {
+    for (const rumor of rumors.slice(0, MAX_RUMORS_PER_MESSAGE)) {
       if (rumor.node === this.self) {
         this.aboutSelf(rumor.state, rumor.incarnation);
       } else if (rumor.state === 'left') {
@@ -445,12 +453,15 @@ export class Swim {
       this.finishProbe(nowMs, 'failed');
       return;
     }
+    const remainingMs = Math.max(0, probe.deadlineMs - nowMs);
     this.effects.push({
       type: 'probeIndirect',
       probeId,
       target: probe.target,
       via: helpers,
-      timeoutMs: Math.max(0, probe.deadlineMs - nowMs),
+      timeoutMs: remainingMs,
+      // A helper gives up at 80 % of what is left (Lifeguard's figure), so its nack is back before our deadline.
+      helperTimeoutMs: Math.max(1, Math.min(this.config.probeTimeoutMs, Math.floor(0.8 * remainingMs))),
     });
   }
 
@@ -523,9 +534,7 @@ export class Swim {
       if (this.nextHeartbeatMs <= nowMs) this.nextHeartbeatMs = nowMs + intervalMs;
     }
     if (heartbeatDue || this.outgoing.length > 0 || this.refuted) {
-      const rumors = heartbeatDue
-        ? this.piggyback()
-        : this.outgoing.slice(0, this.config.maxRumorsPerMessage);
+      const rumors = heartbeatDue ? this.piggyback() : this.outgoing.slice(0, MAX_RUMORS_PER_MESSAGE);
       this.effects.push({
         type: 'publish',
         incarnation: this.ownIncarnation,
@@ -544,7 +553,7 @@ export class Swim {
   private piggyback(): Rumor[] {
     const picked = [...this.queued.values()]
       .sort((a, b) => b.remaining - a.remaining)
-      .slice(0, this.config.maxRumorsPerMessage);
+      .slice(0, MAX_RUMORS_PER_MESSAGE);
     for (const entry of picked) {
       entry.remaining--;
       if (entry.remaining <= 0) this.queued.delete(entry.rumor.node);

@@ -190,6 +190,20 @@ export class Libp2pTransport implements Transport {
     }
   }
 
+  async ping(peer: NodeId, options: RequestOptions = {}): Promise<number> {
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const limit = deadline(timeoutMs, [this.stopping.signal, options.signal]);
+    try {
+      return await this.host.services.ping.ping(peerIdFromString(peer), { signal: limit.signal });
+    } catch (error) {
+      if (limit.expired())
+        throw new CorralError('timeout', `${peer} did not answer a ping within ${timeoutMs} ms`);
+      throw new CorralError('unreachable', `cannot ping ${peer}: ${(error as Error).message}`);
+    } finally {
+      limit.dispose();
+    }
+  }
+
   send<M>(peer: NodeId, protocol: MessageProtocol<M>, message: M): void {
     let frame: Uint8Array;
     try {

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Timer } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
@@ -5,7 +6,13 @@ import type { Logger } from '../common/log.js';
 import { silentLogger } from '../common/log.js';
 import { checkShape, decodeFrame, encodeFrame } from './codec.js';
 import { type Reply, replySchema } from './envelope.js';
-import type { MessageProtocol, ProtocolId, RequestProtocol, Topic } from './protocol.js';
+import {
+  type MessageProtocol,
+  type ProtocolId,
+  type RequestProtocol,
+  requestProtocol,
+  type Topic,
+} from './protocol.js';
 import type { SimNetwork } from './sim-network.js';
 import type { MessageHandler, PeerEvent, RequestHandler, RequestOptions, Transport } from './transport.js';
 
@@ -22,6 +29,15 @@ export type Packet =
   | { readonly kind: 'gossip'; readonly topic: string; readonly frame: Uint8Array };
 
 type Served = (from: NodeId, id: number, frame: Uint8Array) => void;
+
+/** Every in-memory transport answers this, as every libp2p host answers the ping protocol. */
+const pingProtocol = requestProtocol({
+  name: 'ping',
+  major: 1,
+  request: z.object({}),
+  response: z.object({}),
+  maxFrameBytes: 64,
+});
 
 export function memoryAddress(node: NodeId): string {
   return `/memory/${node}`;
@@ -87,7 +103,9 @@ export class MemoryTransport implements Transport {
     readonly self: NodeId,
     private readonly hub: MemoryHub,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.handle(pingProtocol, async () => ({}));
+  }
 
   async request<Req, Res>(
     peer: NodeId,
@@ -150,6 +168,13 @@ export class MemoryTransport implements Transport {
         },
       );
     });
+  }
+
+  async ping(peer: NodeId, options: RequestOptions = {}): Promise<number> {
+    const clock = this.hub.network.clock;
+    const startedMs = clock.monotonicMs();
+    await this.request(peer, pingProtocol, {}, options);
+    return clock.monotonicMs() - startedMs;
   }
 
   send<M>(peer: NodeId, protocol: MessageProtocol<M>, message: M): void {

@@ -37,6 +37,8 @@ export interface Transport {
     options?: RequestOptions,
   ): Promise<Res>;
   handle<Req, Res>(protocol: RequestProtocol<Req, Res>, handler: RequestHandler<Req, Res>): void;
+  /** Checks that a peer answers (libp2p ping); resolves to the round trip in ms, rejects with a CorralError. */
+  ping(peer: NodeId, options?: RequestOptions): Promise<number>;
   /**
    * Queues a one-way message on the long-lived stream to that peer. Delivery is best effort: messages are
    * kept in order while the stream lives and dropped when it breaks or its queue is full, as with datagrams.

@@ -135,6 +135,7 @@ describe('probing', () => {
     expect(indirect?.via).toHaveLength(3);
     expect(indirect?.via).not.toContain(probe.target);
     expect(indirect?.timeoutMs).toBe(500);
+    expect(indirect?.helperTimeoutMs).toBe(400);
   });
 
   it('lets an indirect ack save the target', () => {

@@ -1,0 +1,101 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/common/clock.js';
+import type { NodeId } from '../../src/common/ids.js';
+import { silentLogger } from '../../src/common/log.js';
+import { seededRng } from '../../src/common/random.js';
+import { waitFor } from '../../src/common/wait.js';
+import { createGossipService, type GossipService } from '../../src/membership/gossip-service.js';
+import { createHealthCollector } from '../../src/membership/health-collector.js';
+import { createHost } from '../../src/peer/host.js';
+import { loadOrCreateIdentity } from '../../src/peer/identity.js';
+import { Libp2pTransport } from '../../src/peer/libp2p-transport.js';
+
+const running: { transport: Libp2pTransport; service: GossipService }[] = [];
+afterEach(async () => {
+  for (const { transport, service } of running.splice(0)) {
+    service.stop();
+    await transport.stop();
+  }
+});
+
+/** A peer that admits anyone on loopback: the gate is not what these tests are about. */
+async function startPeer(): Promise<Libp2pTransport> {
+  const identity = await loadOrCreateIdentity(await mkdtemp(join(tmpdir(), 'corral-gossip-')));
+  const host = await createHost({
+    identity,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    gate: {
+      directory: { isMember: () => true, acceptsAnyone: () => true, clusterSecret: () => undefined },
+      clock: systemClock,
+      log: silentLogger,
+      joinToken: () => undefined,
+    },
+  });
+  return new Libp2pTransport(host, silentLogger);
+}
+
+describe('gossip service over libp2p', () => {
+  it('sees its peers alive with their health, and a stopped one dead', async () => {
+    const transports = await Promise.all([startPeer(), startPeer(), startPeer(), startPeer()]);
+    const ids: NodeId[] = transports.map((transport) => transport.self);
+    for (const transport of transports.slice(1))
+      await transport.connect(transports[0]!.listenAddresses()[0]!);
+    for (const [i, transport] of transports.entries()) {
+      const health = createHealthCollector(
+        { storageDirs: [tmpdir()] },
+        {
+          clock: systemClock,
+          log: silentLogger,
+          instances: () => ({ running: 0, memoryBytes: 0 }),
+          configSerial: () => 1,
+          raftRole: () => 'none',
+        },
+      );
+      const service = createGossipService(
+        // Fast timings, so that the test takes seconds: detection floor 4 × 200 ms.
+        { config: { probeIntervalMs: 200, probeTimeoutMs: 100, heartbeatIntervalMs: 200 } },
+        {
+          transport,
+          clock: systemClock,
+          rng: seededRng(i + 1),
+          log: silentLogger,
+          health: () => health.current(),
+          members: () => ids,
+        },
+      );
+      running.push({ transport, service });
+    }
+    const observer = running[0]!.service;
+    await waitFor(
+      () => {
+        const view = observer.view();
+        return view.every((member) => member.state === 'alive' && member.health !== undefined)
+          ? view
+          : undefined;
+      },
+      { timeoutMs: 15_000, what: 'every member alive with a health record' },
+    );
+
+    const victim = running.pop()!;
+    victim.service.stop();
+    await victim.transport.stop();
+    const dead = await waitFor(
+      () =>
+        running.every(
+          ({ service }) =>
+            service.view().find((member) => member.id === victim.transport.self)?.state === 'dead',
+        ) || undefined,
+      { timeoutMs: 15_000, what: 'every survivor to mark the stopped peer dead' },
+    );
+    expect(dead).toBe(true);
+    expect(
+      observer
+        .view()
+        .filter((member) => member.state !== 'alive')
+        .map((member) => member.id),
+    ).toEqual([victim.transport.self]);
+  }, 40_000);
+});
