@@ -1,13 +1,17 @@
+import { runMembershipSimulation } from './membership-sim.js';
 import { runRaftSimulation } from './raft-sim.js';
 
 /**
  * `npm run sim -- raft --seeds N [--nodes K] [--seed S]`: runs N seeds from S (or one seed S), prints each
  * violation with the command that replays it, and ends with `seeds: N, violations: V`.
  */
-function main(argv: readonly string[]): number {
+async function main(argv: readonly string[]): Promise<number> {
   const [simulation, ...rest] = argv;
+  if (simulation === 'membership') return membership(rest);
   if (simulation !== 'raft') {
-    process.stderr.write('usage: npm run sim -- raft --seeds N [--nodes K] [--seed S]\n');
+    process.stderr.write(
+      'usage: npm run sim -- raft --seeds N [--nodes K] [--seed S]\n       npm run sim -- membership [--nodes N] [--seed S]\n',
+    );
     return 2;
   }
   const flags = parseFlags(rest);
@@ -43,6 +47,26 @@ function main(argv: readonly string[]): number {
   return violations === 0 ? 0 : 1;
 }
 
+/**
+ * `npm run sim -- membership [--nodes N] [--seed S]`: the gossip service on N simulated nodes (200 by
+ * default); prints one JSON line with the detection time of a killed node and the traffic per node.
+ */
+async function membership(args: readonly string[]): Promise<number> {
+  const flags = parseFlags(args);
+  if (flags === undefined) {
+    process.stderr.write(
+      'usage: npm run sim -- membership [--nodes N] [--seed S] (flags take positive integers)\n',
+    );
+    return 2;
+  }
+  const result = await runMembershipSimulation({
+    nodes: flags.get('nodes') ?? 200,
+    seed: flags.get('seed') ?? Date.now() % 1_000_000,
+  });
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  return result.converged && result.falseDead === 0 && result.undetectedBy === 0 ? 0 : 1;
+}
+
 function parseFlags(args: readonly string[]): Map<string, number> | undefined {
   const flags = new Map<string, number>();
   for (let i = 0; i < args.length; i += 2) {
@@ -55,4 +79,4 @@ function parseFlags(args: readonly string[]): Map<string, number> | undefined {
   return flags;
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -76,6 +76,7 @@ export function createGossipService(
   let timer: Timer | undefined;
   let timerDueMs = Number.POSITIVE_INFINITY;
   let membersCheckedMs = Number.NEGATIVE_INFINITY;
+  let knownMembers: readonly NodeId[] | undefined;
   let stopped = false;
 
   /** Steps the core and carries out its effects; returns the publishes in flight, which leave() waits for. */
@@ -154,7 +155,11 @@ export function createGossipService(
     const nowMs = clock.monotonicMs();
     if (nowMs - membersCheckedMs < config.probeIntervalMs) return;
     membersCheckedMs = nowMs;
-    step({ type: 'members', ids: components.members() });
+    const ids = components.members();
+    // The same list as last time: nothing to compare, which matters when a thousand nodes share one process.
+    if (ids === knownMembers) return;
+    knownMembers = ids;
+    step({ type: 'members', ids });
     for (const id of health.keys()) if (!core.isMember(id)) health.delete(id);
   }
 
@@ -169,7 +174,8 @@ export function createGossipService(
     run({ type: 'notice', from, state: notice.state, incarnation: notice.incarnation });
   });
   transport.handle(indirectProbeProtocol, async ({ target, timeoutMs }, context) => {
-    if (stopped || !core.isMember(context.from)) return { ack: false };
+    // Members only, on behalf of members only: the helper role must not become a way to make us dial anyone.
+    if (stopped || !core.isMember(context.from) || !core.isMember(target)) return { ack: false };
     try {
       await transport.ping(target, { timeoutMs, signal: context.signal });
       return { ack: true };

@@ -1,3 +1,5 @@
+import { CorralError } from '../common/errors.js';
+
 /**
  * The knobs of the failure detector, with memberlist's LAN defaults where the two designs agree. Formulas use
  * n, the number of configured members including this node.
@@ -59,4 +61,30 @@ export function heartbeatIntervalMs(config: SwimConfig, members: number): number
   if (members <= config.heartbeatScaleThreshold) return config.heartbeatIntervalMs;
   const multiplier = Math.ceil(Math.log2(members) - Math.log2(config.heartbeatScaleThreshold)) + 1;
   return multiplier * config.heartbeatIntervalMs;
+}
+
+/** Refuses settings under which the detector cannot work, naming the knob to fix. */
+export function checkSwimConfig(config: SwimConfig): SwimConfig {
+  const problem =
+    config.probeIntervalMs <= 0
+      ? 'probeIntervalMs must be positive'
+      : config.probeTimeoutMs <= 0 || config.probeTimeoutMs >= config.probeIntervalMs
+        ? 'probeTimeoutMs must be positive and below probeIntervalMs, to leave helpers time to answer'
+        : config.heartbeatIntervalMs <= 0
+          ? 'heartbeatIntervalMs must be positive'
+          : [config.indirectChecks, config.rumorRetransmits, config.noticeFanout].some(
+                (n) => !Number.isInteger(n) || n < 0,
+              )
+            ? 'indirectChecks, rumorRetransmits and noticeFanout must be whole numbers, 0 or more'
+            : [
+                  config.suspicionMult,
+                  config.suspicionMaxTimeoutMult,
+                  config.awarenessMax,
+                  config.heartbeatScaleThreshold,
+                  config.staleAfterHeartbeats,
+                ].some((n) => !Number.isInteger(n) || n < 1)
+              ? 'suspicionMult, suspicionMaxTimeoutMult, awarenessMax, heartbeatScaleThreshold and staleAfterHeartbeats must be whole numbers, 1 or more'
+              : undefined;
+  if (problem !== undefined) throw new CorralError('bad_request', `bad membership setting: ${problem}`);
+  return config;
 }

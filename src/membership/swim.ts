@@ -1,7 +1,12 @@
 import type { NodeId } from '../common/ids.js';
 import type { Rng } from '../common/random.js';
 import { minSuspicionTimeoutMs, Suspicion } from './suspicion.js';
-import { heartbeatIntervalMs, MAX_RUMORS_PER_MESSAGE, type SwimConfig } from './swim-config.js';
+import {
+  checkSwimConfig,
+  heartbeatIntervalMs,
+  MAX_RUMORS_PER_MESSAGE,
+  type SwimConfig,
+} from './swim-config.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -137,6 +142,7 @@ export class Swim {
   private awarenessScore = 0;
   private ownIncarnation = 0;
   private leaving = false;
+  private heartbeats = 0;
   private readonly startedMs: number;
   // Gathered during one step, emitted at its end.
   private effects: SwimEffect[] = [];
@@ -149,6 +155,7 @@ export class Swim {
     private readonly rng: Rng,
     nowMs: number,
   ) {
+    checkSwimConfig(config);
     this.startedMs = nowMs;
     // A random phase, so that members started together do not probe and heartbeat in lockstep.
     this.nextProbeMs = nowMs + rng.int(config.probeIntervalMs);
@@ -529,8 +536,11 @@ export class Swim {
     const heartbeatDue = !this.leaving && nowMs >= this.nextHeartbeatMs;
     if (heartbeatDue) {
       const intervalMs = heartbeatIntervalMs(this.config, this.size);
-      this.nextHeartbeatMs += intervalMs;
-      // After a long pause, the next heartbeat a full interval on, not a burst to catch up.
+      // The first heartbeat comes within a base interval of the start, so a new member is heard at once; the
+      // second at a random point of the (scaled) interval, so that a cluster started at once does not beat
+      // in step; after a long pause, a full interval on rather than a burst to catch up.
+      this.nextHeartbeatMs =
+        this.heartbeats++ === 0 ? nowMs + 1 + this.rng.int(intervalMs) : this.nextHeartbeatMs + intervalMs;
       if (this.nextHeartbeatMs <= nowMs) this.nextHeartbeatMs = nowMs + intervalMs;
     }
     if (heartbeatDue || this.outgoing.length > 0 || this.refuted) {

@@ -56,8 +56,9 @@ describe('gossip service on the simulated network', () => {
     const allSeeDead = () => survivors.every((id) => world.stateOf(id, victim) === 'dead');
     await world.runFor(30_000, allSeeDead);
     expect(allSeeDead()).toBe(true);
-    // Found within about two probe rounds, then the suspicion floor for 8 members (4 s) once two others confirm.
-    expect(world.clock.monotonicMs() - killedMs).toBeLessThan(8000);
+    // A few probe rounds to find it and have two others confirm, then the suspicion floor for 8 members (4 s);
+    // unconfirmed, a suspicion would last 24 s.
+    expect(world.clock.monotonicMs() - killedMs).toBeLessThan(10_000);
     expect(world.changes.filter((change) => change.node !== victim)).toEqual([]);
   });
 

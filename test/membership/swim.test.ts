@@ -110,6 +110,13 @@ describe('heartbeat interval', () => {
   });
 });
 
+describe('configuration', () => {
+  it('refuses a probe timeout that leaves helpers no time, naming the knob', () => {
+    expect(() => new Bench(5, { probeTimeoutMs: 1000 })).toThrow(/probeTimeoutMs/);
+    expect(() => new Bench(5, { indirectChecks: -1 })).toThrow(/indirectChecks/);
+  });
+});
+
 describe('probing', () => {
   it('probes every other member once per round, one per probe interval', () => {
     const bench = new Bench(6);
@@ -376,14 +383,20 @@ describe('gossip', () => {
     bench.at(100, { type: 'gossip', from: m2!, incarnation: 0, rumors: [] });
     const probe = bench.probeOf(m1!);
     bench.at(bench.nowMs + 500, { type: 'probeFailed', probeId: probe.probeId });
-    bench.at(bench.nowMs + 500, { type: 'tick' });
-    const carried: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const heartbeat = bench.until('publish');
-      expect(heartbeat.heartbeat).toBe(true);
-      carried.push(heartbeat.rumors.length);
+    // The round fails: the suspicion goes out at once, or on a heartbeat that falls due at that instant.
+    const publishes = bench
+      .at(bench.nowMs + 500, { type: 'tick' })
+      .filter((effect) => effect.type === 'publish');
+    expect(publishes).toHaveLength(1);
+    const heartbeats = publishes.filter((publish) => publish.heartbeat);
+    const starts: number[] = [];
+    while (heartbeats.length < 5) {
+      heartbeats.push(bench.until('publish'));
+      starts.push(bench.nowMs);
     }
-    expect(carried).toEqual([1, 1, 0, 0]);
+    expect(heartbeats.every((publish) => publish.heartbeat)).toBe(true);
+    expect(heartbeats.filter((publish) => publish.rumors.length === 1)).toHaveLength(2);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBe(1000);
   });
 
   it('takes a leave only from the member itself', () => {
