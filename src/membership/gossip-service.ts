@@ -131,7 +131,14 @@ export function createGossipService(
       case 'changed': {
         const { node, previous, state, incarnation } = effect;
         log.info({ peer: node, previous, state, incarnation }, 'member state changed');
-        for (const handler of handlers) handler({ node, previous, state, incarnation });
+        for (const handler of handlers) {
+          // A failing listener must not keep the rest of this step's effects from happening.
+          try {
+            handler({ node, previous, state, incarnation });
+          } catch (error) {
+            log.error({ err: error }, 'a membership change listener failed');
+          }
+        }
         return undefined;
       }
     }

@@ -142,7 +142,7 @@ export class Swim {
   private awarenessScore = 0;
   private ownIncarnation = 0;
   private leaving = false;
-  private heartbeats = 0;
+  private heartbeatSent = false;
   private readonly startedMs: number;
   // Gathered during one step, emitted at its end.
   private effects: SwimEffect[] = [];
@@ -539,8 +539,10 @@ export class Swim {
       // The first heartbeat comes within a base interval of the start, so a new member is heard at once; the
       // second at a random point of the (scaled) interval, so that a cluster started at once does not beat
       // in step; after a long pause, a full interval on rather than a burst to catch up.
-      this.nextHeartbeatMs =
-        this.heartbeats++ === 0 ? nowMs + 1 + this.rng.int(intervalMs) : this.nextHeartbeatMs + intervalMs;
+      this.nextHeartbeatMs = this.heartbeatSent
+        ? this.nextHeartbeatMs + intervalMs
+        : nowMs + 1 + this.rng.int(intervalMs);
+      this.heartbeatSent = true;
       if (this.nextHeartbeatMs <= nowMs) this.nextHeartbeatMs = nowMs + intervalMs;
     }
     if (heartbeatDue || this.outgoing.length > 0 || this.refuted) {
