@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../src/common/wait.js';
 import { hookEnvironment, postEnvironment, runHooks } from '../../src/master/hooks.js';
 
 let hooksDir: string;
@@ -104,11 +106,17 @@ describe('runHooks', () => {
   });
 
   it('kills the running script and rejects when the operation is canceled', async () => {
-    await script('10-slow', 'sleep 30');
+    const started = join(hooksDir, 'slow-started');
+    await script('10-slow', `touch ${started}; sleep 30`);
     await script('20-never', 'echo never');
     const controller = new AbortController();
     const running = run({}, 60_000, controller.signal);
-    setTimeout(() => controller.abort(), 200);
+    // Cancels once the script is surely running, not after a guessed delay.
+    await waitFor(() => (existsSync(started) ? true : undefined), {
+      timeoutMs: 10_000,
+      what: 'the script to start',
+    });
+    controller.abort();
     const startedMs = performance.now();
     await expect(running).rejects.toMatchObject({ code: 'aborted' });
     expect(performance.now() - startedMs).toBeLessThan(10_000);

@@ -6,6 +6,7 @@ import { systemClock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/log.js';
 import { SimClock } from '../../src/common/sim-clock.js';
 import { CORRAL_VERSION } from '../../src/common/version.js';
+import { waitFor } from '../../src/common/wait.js';
 import {
   cpuUsePercent,
   type HealthRecord,
@@ -89,21 +90,36 @@ describe('health record', () => {
   it('hands back the last record at once and refreshes it in the background once it is old', async () => {
     const clock = new SimClock();
     let serial = 1;
+    // A refresh reads the instance figures first, synchronously: counting reads counts refreshes started.
+    let refreshes = 0;
     const collector = createHealthCollector(
       { storageDirs: [], maxAgeMs: 1000 },
-      { ...components, clock, configSerial: () => serial },
+      {
+        ...components,
+        clock,
+        configSerial: () => serial,
+        instances: () => {
+          refreshes++;
+          return components.instances();
+        },
+      },
     );
+    const serialSeen = (wanted: number) =>
+      waitFor(() => (collector.current()?.configSerial === wanted ? true : undefined), {
+        timeoutMs: 5_000,
+        what: `a record with config serial ${wanted}`,
+      });
     expect(collector.current()).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(collector.current()?.configSerial).toBe(1);
+    await serialSeen(1);
     serial = 2;
     clock.advanceBy(999);
-    await new Promise((resolve) => setTimeout(resolve, 20));
     expect(collector.current()?.configSerial).toBe(1);
+    expect(refreshes).toBe(1);
     clock.advanceBy(1);
     expect(collector.current()?.configSerial).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(collector.current()?.configSerial).toBe(2);
+    expect(refreshes).toBe(2);
+    await serialSeen(2);
+    expect(refreshes).toBe(2);
   });
 
   it('measures CPU use between two samples', () => {
