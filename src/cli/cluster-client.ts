@@ -83,7 +83,6 @@ export async function follow(call: DaemonCall, job: number): Promise<unknown[]> 
         if (spinner) spinner.text = `job ${job} ${current.status}`;
       },
     );
-    spinner?.stop();
     const failure = jobFailure(view);
     if (failure !== undefined) throw failure;
     return view.ops.map((op) => op.result);

@@ -80,6 +80,8 @@ export class ClusterService {
   private readonly liveness: ConnectionLiveness;
   private readonly hooks: ClusterHookRunner;
   private leaderSeenMs: number;
+  /** Checks waiting for this node to take the master role (see until). */
+  private readonly masterWaiters = new Set<() => void>();
   private stopped = false;
 
   private constructor(private readonly deps: ClusterServiceDeps) {
@@ -103,10 +105,6 @@ export class ClusterService {
     return service;
   }
 
-  get joined(): boolean {
-    return this.deps.members.cluster !== undefined;
-  }
-
   raftStatus() {
     return this.raft?.status();
   }
@@ -121,7 +119,8 @@ export class ClusterService {
     await deps.members.join({ name: params.name, uuid }, deps.members.clusterSecret(), []);
     await this.startReplica(true);
     const primaryIp = /^\/ip[46]\/([^/]+)/.exec(addrs[0] ?? '')?.[1] ?? '127.0.0.1';
-    await waitForLeader(this.raft!, deps.clock);
+    const raft = this.raft!;
+    await this.until(() => raft.status().role === 'leader', 'this node to lead its own group');
     const outcome = await this.propose({
       type: 'init',
       atMs: deps.clock.wallMs(),
@@ -227,12 +226,34 @@ export class ClusterService {
     if (raft.status().leader === raft.self)
       throw new CorralError('conflict', 'this node is already the master');
     await this.forward({ op: 'transfer', to: raft.self });
-    const deadline = this.deps.clock.monotonicMs() + 10_000;
-    while (!(raft.status().leader === raft.self && this.role?.ready)) {
-      if (this.deps.clock.monotonicMs() >= deadline)
-        throw new CorralError('timeout', 'the master role did not arrive within 10 s; run cluster verify');
-      await pause(this.deps.clock, 20);
-    }
+    await this.until(
+      () => raft.status().leader === raft.self && this.role?.ready === true,
+      'the master role to arrive; run cluster verify',
+    );
+  }
+
+  /** Resolves once `holds()` is true, checking again whenever the leader changes or this node takes the master role. */
+  private until(holds: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    const raft = this.requireReplica();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!holds()) return;
+        done();
+        resolve();
+      };
+      const unsubscribe = raft.onLeaderChange(check);
+      this.masterWaiters.add(check);
+      const timer = this.deps.clock.setTimer(timeoutMs, () => {
+        done();
+        reject(new CorralError('timeout', `gave up after ${timeoutMs / 1000} s waiting for ${what}`));
+      });
+      const done = () => {
+        unsubscribe();
+        this.masterWaiters.delete(check);
+        timer.cancel();
+      };
+      check();
+    });
   }
 
   async stop(): Promise<void> {
@@ -287,7 +308,10 @@ export class ClusterService {
     );
     this.role = role;
     role.begin().then(
-      () => deps.log.info({ term }, 'this node is the master'),
+      () => {
+        deps.log.info({ term }, 'this node is the master');
+        for (const waiter of [...this.masterWaiters]) waiter();
+      },
       (error: unknown) => {
         if (this.role === role)
           deps.log.warn({ err: asCorralError(error) }, 'could not take the master role');
@@ -464,13 +488,4 @@ function retryable(error: CorralError): boolean {
 
 function pause(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimer(ms, resolve));
-}
-
-async function waitForLeader(raft: { status(): { role: string } }, clock: Clock): Promise<void> {
-  const deadline = clock.monotonicMs() + 10_000;
-  while (raft.status().role !== 'leader') {
-    if (clock.monotonicMs() >= deadline)
-      throw new CorralError('timeout', 'this node did not become leader of its own group');
-    await pause(clock, 10);
-  }
 }

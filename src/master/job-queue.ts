@@ -40,7 +40,6 @@ export interface JobQueueDeps {
   readonly hooks: HookRunner;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly self: NodeId;
   /** The context an opcode runs in; the queue supplies the job's signal and log. */
   context(signal: AbortSignal, log: (message: string) => void): OpContext;
 }
@@ -76,10 +75,6 @@ export class JobQueue {
     for (const controller of this.running.values()) controller.abort();
     this.running.clear();
     this.pending.clear();
-  }
-
-  get runningCount(): number {
-    return this.running.size;
   }
 
   private observe(change: StateChange): void {
@@ -175,28 +170,10 @@ export class JobQueue {
       return false;
     }
     if (!deps.locks.tryAcquire(job.id, requests)) {
-      if (
-        !(await this.accepted({
-          type: 'op-status',
-          atMs: deps.clock.wallMs(),
-          job: job.id,
-          op: index,
-          status: 'waiting',
-        }))
-      )
-        return false;
+      if (!(await this.markOp(job.id, index, 'waiting'))) return false;
       await deps.locks.acquire(job.id, requests, { signal });
     }
-    if (
-      !(await this.accepted({
-        type: 'op-status',
-        atMs: deps.clock.wallMs(),
-        job: job.id,
-        op: index,
-        status: 'running',
-      }))
-    )
-      return false;
+    if (!(await this.markOp(job.id, index, 'running'))) return false;
     if (wasRunning) this.log(job.id, 'resumed by a new master after the previous one stopped');
 
     if (spec !== undefined) {
@@ -254,7 +231,7 @@ export class JobQueue {
     outcome: OpEndOutcome,
     mutation?: Mutation,
   ): Promise<boolean> {
-    const result = await this.deps.commit({
+    return this.accepted({
       type: 'op-end',
       atMs: this.deps.clock.wallMs(),
       job,
@@ -262,10 +239,13 @@ export class JobQueue {
       outcome,
       ...(mutation !== undefined && { mutation }),
     });
-    return result?.ok === true;
   }
 
-  /** Commits a status step; false if the state machine refused it (the job was canceled meanwhile). */
+  private markOp(job: JobId, op: number, status: 'waiting' | 'running'): Promise<boolean> {
+    return this.accepted({ type: 'op-status', atMs: this.deps.clock.wallMs(), job, op, status });
+  }
+
+  /** Commits a step of a job; false if the state machine refused it (the job was canceled meanwhile, say). */
   private async accepted(command: ClusterCommand): Promise<boolean> {
     const result = await this.deps.commit(command);
     return result?.ok === true;

@@ -95,7 +95,6 @@ export class MasterRole {
       hooks: deps.hooks,
       clock: deps.clock,
       log: deps.log.child({ part: 'jobs' }),
-      self: deps.raft.self,
       context: (signal, log) => this.context(signal, log),
     });
     this.queue.start(previous);

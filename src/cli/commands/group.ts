@@ -65,47 +65,39 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { groups: string[]
 
 const policy = { choices: allocPolicies, describe: 'preferred, last_resort or unallocable' } as const;
 
-const add: CommandModule<
-  object,
-  JobArgs & { group: string; 'alloc-policy'?: (typeof allocPolicies)[number] }
-> = {
-  command: 'add <group>',
-  describe: 'create a node group',
-  builder: (yargs) =>
-    jobOptions(yargs)
-      .positional('group', { type: 'string', demandOption: true })
-      .option('alloc-policy', policy) as never,
-  handler: async (args) => {
-    await runOps(args, [
-      {
-        OP_ID: 'OP_GROUP_ADD',
-        group_name: args.group,
-        ...(args['alloc-policy'] && { alloc_policy: args['alloc-policy'] }),
-      },
-    ]);
-  },
-};
+type PolicyArgs = JobArgs & { group: string; 'alloc-policy'?: (typeof allocPolicies)[number] };
 
-const modify: CommandModule<
-  object,
-  JobArgs & { group: string; 'alloc-policy'?: (typeof allocPolicies)[number] }
-> = {
-  command: 'modify <group>',
-  describe: "change a node group's allocation policy",
-  builder: (yargs) =>
-    jobOptions(yargs)
-      .positional('group', { type: 'string', demandOption: true })
-      .option('alloc-policy', policy) as never,
-  handler: async (args) => {
-    await runOps(args, [
-      {
-        OP_ID: 'OP_GROUP_SET_PARAMS',
-        group_name: args.group,
-        ...(args['alloc-policy'] && { alloc_policy: args['alloc-policy'] }),
-      },
-    ]);
-  },
-};
+/** add and modify take the same options and differ only in their opcode. */
+function policyCommand(
+  command: string,
+  describe: string,
+  opId: 'OP_GROUP_ADD' | 'OP_GROUP_SET_PARAMS',
+): CommandModule<object, PolicyArgs> {
+  return {
+    command,
+    describe,
+    builder: (yargs) =>
+      jobOptions(yargs)
+        .positional('group', { type: 'string', demandOption: true })
+        .option('alloc-policy', policy) as never,
+    handler: async (args) => {
+      await runOps(args, [
+        {
+          OP_ID: opId,
+          group_name: args.group,
+          ...(args['alloc-policy'] && { alloc_policy: args['alloc-policy'] }),
+        },
+      ]);
+    },
+  };
+}
+
+const add = policyCommand('add <group>', 'create a node group', 'OP_GROUP_ADD');
+const modify = policyCommand(
+  'modify <group>',
+  "change a node group's allocation policy",
+  'OP_GROUP_SET_PARAMS',
+);
 
 const remove: CommandModule<object, JobArgs & { group: string }> = {
   command: 'remove <group>',
