@@ -1,0 +1,55 @@
+/**
+ * Disk templates behind one interface: where an instance's disks live on a node and how they are made,
+ * grown, copied and removed. One implementation per template (`diskless`, `file`, `sharedfile`, `plain`);
+ * all pass the same compliance suite (test/storage/template-compliance.ts). The mirrored template (Ganeti's
+ * drbd) will take a primary and a secondary node through `DiskRef.nodes`.
+ */
+
+export const diskTemplateNames = ['diskless', 'file', 'sharedfile', 'plain', 'drbd'] as const;
+export type DiskTemplateName = (typeof diskTemplateNames)[number];
+
+/** One disk of one instance, as the config knows it. */
+export interface DiskRef {
+  readonly instanceName: string;
+  readonly instanceUuid: string;
+  /** Stable across renames and index changes; names the storage object. */
+  readonly diskUuid: string;
+  readonly index: number;
+  readonly sizeMiB: number;
+  readonly format: 'raw' | 'qcow2';
+}
+
+export type Availability =
+  | { readonly available: true }
+  | { readonly available: false; readonly reason: string };
+
+export interface StorageSpace {
+  readonly totalMiB: number;
+  readonly freeMiB: number;
+}
+
+export interface DiskTemplate {
+  readonly name: DiskTemplateName;
+  /**
+   * True when every node of the cluster reaches the same storage (sharedfile): migration and failover need
+   * no copy, and removal must happen once, not per node.
+   */
+  readonly shared: boolean;
+  /** Whether this node can use the template, with the reason when it cannot ("lvm2 is not installed", …). */
+  availability(): Promise<Availability>;
+  /** Creates the disk; a disk that already exists with this size is left alone (a resumed job repeats steps). */
+  create(disk: DiskRef): Promise<void>;
+  /** Removes the disk; a missing disk is not an error. */
+  remove(disk: DiskRef): Promise<void>;
+  /** Where the hypervisor and the OS scripts find the disk on this node; undefined for diskless. */
+  path(disk: DiskRef): string | undefined;
+  exists(disk: DiskRef): Promise<boolean>;
+  /** Grows to newSizeMiB (never shrinks; equal is a no-op, smaller is refused). */
+  grow(disk: DiskRef, newSizeMiB: number): Promise<void>;
+  /** The disk's bytes, for copying it to another node (instance move); the instance must be stopped. */
+  read(disk: DiskRef): AsyncIterable<Uint8Array>;
+  /** Creates the disk from bytes read elsewhere; replaces a partial copy left by an interrupted move. */
+  write(disk: DiskRef, source: AsyncIterable<Uint8Array>): Promise<void>;
+  /** Space of the storage this template draws from on this node. */
+  space(): Promise<StorageSpace>;
+}

@@ -1,0 +1,100 @@
+/**
+ * What a node agent asks of a hypervisor. One implementation per hypervisor (`fake`, `kvm`); both pass the
+ * same compliance suite (test/vm/hypervisor-compliance.ts). Instances are named by their instance name, which
+ * the cluster keeps unique; the UUID travels along so that a renamed instance is still recognised.
+ */
+
+export const hypervisorNames = ['fake', 'kvm'] as const;
+export type HypervisorName = (typeof hypervisorNames)[number];
+
+export interface AttachedDisk {
+  /** A file or block device the hypervisor opens. */
+  readonly path: string;
+  readonly format: 'raw' | 'qcow2';
+  readonly readOnly: boolean;
+}
+
+export interface NicSpec {
+  readonly mac: string;
+  /** bridged, routed or openvswitch, as Ganeti names them; `none` gives the guest a NIC with no host side. */
+  readonly mode: string;
+  readonly link: string;
+}
+
+/** Everything a hypervisor needs to start one instance: the config's view, with paths resolved on this node. */
+export interface InstanceSpec {
+  readonly name: string;
+  readonly uuid: string;
+  readonly memoryMiB: number;
+  readonly vcpus: number;
+  readonly disks: readonly AttachedDisk[];
+  readonly nics: readonly NicSpec[];
+  /** Ganeti-style hypervisor parameters (`kernel_path`, `boot_order`, `accel`, …), validated by checkParams. */
+  readonly hvParams: Readonly<Record<string, string>>;
+}
+
+export type RunState = 'running' | 'paused' | 'incoming' | 'shutdown';
+
+/** What the hypervisor observes of one instance on this node. */
+export interface InstanceStatus {
+  readonly name: string;
+  readonly uuid: string;
+  readonly state: RunState;
+  readonly memoryMiB: number;
+  readonly vcpus: number;
+  /** When this node started it (or received it by migration). */
+  readonly startedMs: number;
+  readonly pid?: number;
+}
+
+export interface NodeResources {
+  readonly memoryTotalMiB: number;
+  readonly memoryFreeMiB: number;
+  /** Memory held by the instances this hypervisor runs. */
+  readonly memoryInstancesMiB: number;
+  readonly cpus: number;
+}
+
+export interface StopOptions {
+  /** How long a clean (ACPI) shutdown may take before the instance is killed. */
+  readonly timeoutMs: number;
+  /** Skip the clean attempt. */
+  readonly force?: boolean;
+}
+
+/** Where the target of a migration listens for the incoming state. */
+export interface MigrationEndpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface MigrationResult {
+  readonly totalMs: number;
+  /** How long the guest did not run; the hypervisor's own figure where it has one. */
+  readonly downtimeMs: number;
+  readonly transferredBytes: number;
+}
+
+export interface Hypervisor {
+  readonly name: HypervisorName;
+  /** Refuses unknown or malformed parameters with a CorralError('bad_request') naming the parameter. */
+  checkParams(hvParams: Readonly<Record<string, string>>): void;
+  /** Starts the instance; resolves once it runs (or is paused, when asked). Refuses a name already running. */
+  start(spec: InstanceSpec, options?: { readonly paused?: boolean }): Promise<void>;
+  /** Clean shutdown, then forced after the timeout; a stopped instance is not an error. */
+  stop(name: string, options: StopOptions): Promise<void>;
+  /** Soft: the guest reboots itself. Hard: the hypervisor resets it. */
+  reboot(name: string, kind: 'soft' | 'hard'): Promise<void>;
+  /** The instance's state on this node, or undefined when it does not run here. */
+  status(name: string): Promise<InstanceStatus | undefined>;
+  list(): Promise<InstanceStatus[]>;
+  resources(): Promise<NodeResources>;
+  /** Target side: prepares to receive a migration (for kvm, a QEMU waiting with -incoming). */
+  acceptMigration(spec: InstanceSpec, bindHost: string): Promise<MigrationEndpoint>;
+  /** Source side: sends the running instance to the endpoint; when this resolves the source copy is gone. */
+  migrate(name: string, target: MigrationEndpoint, options: { readonly live: boolean }): Promise<MigrationResult>;
+  /** Target side: after a successful migration the instance runs here; after a failed one, the half copy is dropped. */
+  finishMigration(name: string, succeeded: boolean): Promise<void>;
+  /** The unix socket carrying the instance's serial console, when it runs here and has one. */
+  consolePath(name: string): string | undefined;
+}
