@@ -50,7 +50,10 @@ export function createFakeHypervisor(init: FakeHypervisorInit): Hypervisor {
       return stateSchema.parse(JSON.parse(await readFile(file(name), 'utf8')));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new CorralError('internal', `fake hypervisor state of ${name} is unreadable: ${(error as Error).message}`);
+      throw new CorralError(
+        'internal',
+        `fake hypervisor state of ${name} is unreadable: ${(error as Error).message}`,
+      );
     }
   }
 

@@ -92,7 +92,11 @@ export interface Hypervisor {
   /** Target side: prepares to receive a migration (for kvm, a QEMU waiting with -incoming). */
   acceptMigration(spec: InstanceSpec, bindHost: string): Promise<MigrationEndpoint>;
   /** Source side: sends the running instance to the endpoint; when this resolves the source copy is gone. */
-  migrate(name: string, target: MigrationEndpoint, options: { readonly live: boolean }): Promise<MigrationResult>;
+  migrate(
+    name: string,
+    target: MigrationEndpoint,
+    options: { readonly live: boolean },
+  ): Promise<MigrationResult>;
   /** Target side: after a successful migration the instance runs here; after a failed one, the half copy is dropped. */
   finishMigration(name: string, succeeded: boolean): Promise<void>;
   /** The unix socket carrying the instance's serial console, when it runs here and has one. */

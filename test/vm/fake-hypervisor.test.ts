@@ -15,7 +15,12 @@ hypervisorCompliance('fake', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'corral-fake-hv-'));
   return {
     make: (index) =>
-      createFakeHypervisor({ stateDir: join(dir, `node${index}`), memoryTotalMiB: 1024, cpus: 2, clock: systemClock }),
+      createFakeHypervisor({
+        stateDir: join(dir, `node${index}`),
+        memoryTotalMiB: 1024,
+        cpus: 2,
+        clock: systemClock,
+      }),
     spec: (name) => spec(name),
     bindHost: '127.0.0.1',
     cleanup: () => rm(dir, { recursive: true, force: true }),
@@ -28,7 +33,9 @@ it('the fake hypervisor accounts memory and refuses what does not fit', async ()
     const hv = createFakeHypervisor({ stateDir: dir, memoryTotalMiB: 512, cpus: 2, clock: systemClock });
     await hv.start(spec('a', 384));
     expect(await hv.resources()).toMatchObject({ memoryFreeMiB: 128, memoryInstancesMiB: 384 });
-    await expect(hv.start(spec('b', 256))).rejects.toThrow(/not enough memory to start b: it needs 256 MiB, 128 MiB free/);
+    await expect(hv.start(spec('b', 256))).rejects.toThrow(
+      /not enough memory to start b: it needs 256 MiB, 128 MiB free/,
+    );
     expect((await hv.list()).map((i) => i.name)).toEqual(['a']);
   } finally {
     await rm(dir, { recursive: true, force: true });

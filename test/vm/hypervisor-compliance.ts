@@ -52,7 +52,9 @@ export function hypervisorCompliance(
       expect(await hv.list()).toEqual([]);
     });
 
-    it('refuses to start an instance twice and tolerates stopping a stopped one', { timeout: timeoutMs }, async () => {
+    it('refuses to start an instance twice and tolerates stopping a stopped one', {
+      timeout: timeoutMs,
+    }, async () => {
       await hv.start(subject.spec('web1'));
       await expect(hv.start(subject.spec('web1'))).rejects.toMatchObject({ code: 'conflict' });
       await hv.stop('web1', { timeoutMs: 1_000, force: true });
@@ -79,7 +81,9 @@ export function hypervisorCompliance(
       await expect(hv.reboot('absent', 'hard')).rejects.toMatchObject({ code: 'conflict' });
     });
 
-    it('migrates an instance to another node: the target runs it, the source does not', { timeout: timeoutMs }, async () => {
+    it('migrates an instance to another node: the target runs it, the source does not', {
+      timeout: timeoutMs,
+    }, async () => {
       const target = subject.make(1);
       const spec = subject.spec('web1');
       await hv.start(spec);
@@ -92,7 +96,9 @@ export function hypervisorCompliance(
       expect((await target.status('web1'))?.state).toBe('running');
     });
 
-    it('a failed migration leaves the source running and nothing on the target', { timeout: timeoutMs }, async () => {
+    it('a failed migration leaves the source running and nothing on the target', {
+      timeout: timeoutMs,
+    }, async () => {
       const target = subject.make(1);
       const spec = subject.spec('web1');
       await hv.start(spec);
