@@ -1,0 +1,26 @@
+import type { DiskTemplate, DiskTemplateName } from './disk-template.js';
+import { createDisklessTemplate } from './diskless.js';
+import { createFileTemplate } from './file-template.js';
+import { createPlainTemplate } from './plain.js';
+
+/** Where a node's templates keep their disks. */
+export interface StorageInit {
+  readonly fileStorageDir: string;
+  /** The same path on every node (NFS, a cluster filesystem). */
+  readonly sharedFileStorageDir: string;
+  /** The LVM volume group of `plain` disks (Ganeti's default is xenvg). */
+  readonly volumeGroup: string;
+}
+
+/**
+ * Every disk template this node knows; each says through availability() whether the node can use it. The
+ * mirrored template (drbd) is not here yet: the node agent refuses it as unknown.
+ */
+export function createDiskTemplates(init: StorageInit): ReadonlyMap<DiskTemplateName, DiskTemplate> {
+  return new Map<DiskTemplateName, DiskTemplate>([
+    ['diskless', createDisklessTemplate()],
+    ['file', createFileTemplate({ name: 'file', dir: init.fileStorageDir })],
+    ['sharedfile', createFileTemplate({ name: 'sharedfile', dir: init.sharedFileStorageDir })],
+    ['plain', createPlainTemplate({ volumeGroup: init.volumeGroup })],
+  ]);
+}
