@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { CorralError } from '../../src/common/errors.js';
+import type { AttachedDisk, InstanceSpec } from '../../src/vm/hypervisor.js';
+
+/** The guest that scripts/test-guest.sh builds: Debian's cloud kernel and a busybox initramfs. */
+export const guestReadyMarker = 'CORRAL-GUEST-READY';
+
+export interface TestGuest {
+  readonly kernel: string;
+  readonly initrd: string;
+}
+
+/** Finds the guest where the script puts it; a missing guest fails the suite with what to run. */
+export function testGuest(): TestGuest {
+  const dir = process.env.CORRAL_TEST_GUEST_DIR ?? '/var/cache/corral/test-guest';
+  const guest = { kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initramfs.cpio.gz') };
+  if (!existsSync(guest.kernel) || !existsSync(guest.initrd)) {
+    throw new Error(
+      `no test guest in ${dir}: run scripts/test-guest.sh ${dir} (or set CORRAL_TEST_GUEST_DIR)`,
+    );
+  }
+  return guest;
+}
+
+export function guestSpec(
+  guest: TestGuest,
+  name: string,
+  options: { hvParams?: Record<string, string>; disks?: AttachedDisk[] } = {},
+): InstanceSpec {
+  return {
+    name,
+    uuid: randomUUID(),
+    memoryMiB: 128,
+    vcpus: 1,
+    disks: options.disks ?? [],
+    nics: [],
+    // Ganeti's default of 32 MiB/s would spend seconds of the suite on each migration of this guest.
+    hvParams: {
+      kernel_path: guest.kernel,
+      initrd_path: guest.initrd,
+      migration_bandwidth: '1000',
+      ...options.hvParams,
+    },
+  };
+}
+
+/** A client of an instance's serial console socket that remembers what the guest printed. */
+export interface ConsoleReader {
+  /** Resolves once `text` has been printed `count` times since the reader attached. */
+  waitFor(text: string, timeoutMs: number, count?: number): Promise<void>;
+  close(): void;
+}
+
+export async function attachConsole(path: string): Promise<ConsoleReader> {
+  const socket: Socket = createConnection({ path });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  let output = '';
+  const listeners = new Set<() => void>();
+  socket.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+    for (const listener of listeners) listener();
+  });
+  return {
+    waitFor(text, timeoutMs, count = 1) {
+      const seen = () => output.split(text).length - 1 >= count;
+      return new Promise((resolve, reject) => {
+        const done = () => {
+          if (!seen()) return;
+          clearTimeout(timer);
+          listeners.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(done);
+          reject(new CorralError('timeout', `the console did not show ${text} ×${count} in ${timeoutMs} ms`));
+        }, timeoutMs);
+        listeners.add(done);
+        done();
+      });
+    },
+    close: () => socket.destroy(),
+  };
+}

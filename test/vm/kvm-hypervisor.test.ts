@@ -1,0 +1,191 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/common/clock.js';
+import { silentLogger } from '../../src/common/log.js';
+import { createKvmHypervisor } from '../../src/vm/kvm-hypervisor.js';
+import { runtimePaths } from '../../src/vm/kvm-runtime.js';
+import { connectQmp } from '../../src/vm/qmp.js';
+import { hypervisorCompliance } from './hypervisor-compliance.js';
+import { attachConsole, guestReadyMarker, guestSpec, testGuest } from './kvm-guest.js';
+
+const guest = testGuest();
+/** Boots take about 3 s under TCG here; a slow CI machine gets room, a hung guest does not get forever. */
+const bootTimeoutMs = 30_000;
+
+function kvmNode(runDir: string, accel: 'kvm' | 'tcg' = 'tcg') {
+  return createKvmHypervisor({ runDir, clock: systemClock, log: silentLogger, accel });
+}
+
+hypervisorCompliance('kvm', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'corral-kvm-'));
+  // One shared disk, as a sharedfile or mirrored template gives both nodes, so that migration copies no data.
+  const disk = join(dir, 'disk0.raw');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', disk, '16M']);
+  return {
+    make: (index) => kvmNode(join(dir, `node${index}`)),
+    spec: (name) => guestSpec(guest, name, { disks: [{ path: disk, format: 'raw', readOnly: false }] }),
+    bindHost: '127.0.0.1',
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+describe('kvm hypervisor with the test guest', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'corral-kvm-'));
+  });
+
+  afterEach(async () => {
+    const hv = kvmNode(dir);
+    for (const inst of await hv.list()) await hv.stop(inst.name, { timeoutMs: 1_000, force: true });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows the guest on its serial console, through reboots and a clean power-off', async () => {
+    const hv = kvmNode(dir);
+    await hv.start(guestSpec(guest, 'con1'));
+    const path = hv.consolePath('con1');
+    expect(path).toBe(runtimePaths(dir, 'con1').console);
+    const console = await attachConsole(path!);
+    try {
+      await console.waitFor(guestReadyMarker, bootTimeoutMs);
+      await hv.reboot('con1', 'soft');
+      await console.waitFor('CORRAL-GUEST-STOPPING (reboot)', bootTimeoutMs);
+      await console.waitFor(guestReadyMarker, bootTimeoutMs, 2);
+      await hv.reboot('con1', 'hard');
+      await console.waitFor(guestReadyMarker, bootTimeoutMs, 3);
+      // The guest's acpid answers the power button, so the clean stop needs no forcing.
+      const stopStartMs = performance.now();
+      await hv.stop('con1', { timeoutMs: bootTimeoutMs });
+      expect(performance.now() - stopStartMs).toBeLessThan(bootTimeoutMs);
+      await console.waitFor('CORRAL-GUEST-STOPPING (poweroff)', 1_000);
+    } finally {
+      console.close();
+    }
+    expect(hv.consolePath('con1')).toBeUndefined();
+  }, 120_000);
+
+  it('-H accel=tcg overrides the node verdict', async () => {
+    // The node says kvm (which may not work here); the instance asks for tcg and gets it.
+    const hv = kvmNode(dir, 'kvm');
+    await hv.start(guestSpec(guest, 'tcg1', { hvParams: { accel: 'tcg' } }));
+    const qmp = await connectQmp(runtimePaths(dir, 'tcg1').qmp, { timeoutMs: 5_000 });
+    try {
+      expect(await qmp.execute('query-kvm')).toMatchObject({ enabled: false });
+    } finally {
+      qmp.close();
+    }
+    expect((await hv.status('tcg1'))?.state).toBe('running');
+  });
+
+  it('starts paused when asked, and refuses what it cannot start with one clear line', async () => {
+    const hv = kvmNode(dir);
+    await hv.start(guestSpec(guest, 'paused1'), { paused: true });
+    expect((await hv.status('paused1'))?.state).toBe('paused');
+    await expect(hv.reboot('paused1', 'soft')).rejects.toMatchObject({ code: 'conflict' });
+    await expect(
+      hv.start(guestSpec(guest, 'nokernel', { hvParams: { kernel_path: join(dir, 'absent') } })),
+    ).rejects.toThrow(/kernel_path of nokernel .* does not exist on this node/);
+    await expect(
+      hv.start({
+        ...guestSpec(guest, 'bridged'),
+        nics: [{ mac: 'aa:00:00:00:00:01', mode: 'bridged', link: 'br0' }],
+      }),
+    ).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(hv.start(guestSpec(guest, '../escape'))).rejects.toMatchObject({ code: 'bad_request' });
+    expect((await hv.list()).map((i) => i.name)).toEqual(['paused1']);
+  });
+
+  it('reports why QEMU did not start', async () => {
+    const hv = kvmNode(dir);
+    await expect(
+      hv.start(guestSpec(guest, 'badmachine', { hvParams: { machine_type: 'no-such-machine' } })),
+    ).rejects.toThrow(/QEMU for badmachine did not start: .*unsupported machine type/);
+    expect(await hv.list()).toEqual([]);
+  });
+
+  it('migrates without a live copy: the guest is stopped, sent, and runs on the target', async () => {
+    const source = kvmNode(join(dir, 'a'));
+    const target = kvmNode(join(dir, 'b'));
+    const spec = guestSpec(guest, 'mig1');
+    await source.start(spec);
+    const endpoint = await target.acceptMigration(spec, '127.0.0.1');
+    expect(endpoint.port).toBeGreaterThan(0);
+    expect((await target.status('mig1'))?.state).toBe('incoming');
+    const result = await source.migrate('mig1', endpoint, { live: false });
+    expect(result.transferredBytes).toBeGreaterThan(0);
+    await target.finishMigration('mig1', true);
+    expect((await target.status('mig1'))?.state).toBe('running');
+    expect(await source.list()).toEqual([]);
+    const console = await attachConsole(target.consolePath('mig1')!);
+    try {
+      // The guest moved with its memory: it boots to the marker on the target (or has, and reboots to it).
+      await target.reboot('mig1', 'hard');
+      await console.waitFor(guestReadyMarker, bootTimeoutMs);
+    } finally {
+      console.close();
+    }
+    await target.stop('mig1', { timeoutMs: 1_000, force: true });
+  }, 60_000);
+
+  it('refuses malformed hypervisor parameters, naming the parameter', () => {
+    const hv = kvmNode(dir);
+    const refusals: [Record<string, string>, RegExp][] = [
+      [{ boot_order: 'floppy' }, /boot_order=floppy .*disk, cdrom, network/],
+      [{ accel: 'hvf' }, /accel=hvf/],
+      [{ kernel_path: 'vmlinuz' }, /kernel_path=vmlinuz .*absolute path/],
+      [{ initrd_path: '/boot/initrd' }, /initrd_path needs kernel_path/],
+      [{ vnc_bind_address: 'eth0' }, /vnc_bind_address=eth0 .*IP address/],
+      [{ machine_type: 'pc,accel=kvm' }, /machine_type=/],
+      [{ disk_type: 'floppy' }, /disk_type=floppy/],
+      [{ nic_type: 'virtio' }, /nic_type=virtio/],
+      [{ serial_console: 'yes' }, /serial_console=yes .*one of true, false/],
+      [{ migration_bandwidth: '0' }, /migration_bandwidth=0 .*positive integer/],
+      [{ root_path: '/dev/vda1' }, /unknown hypervisor parameter root_path for kvm/],
+    ];
+    for (const [params, message] of refusals) {
+      expect(() => hv.checkParams(params), JSON.stringify(params)).toThrow(message);
+      expect(() => hv.checkParams(params)).toThrowError(expect.objectContaining({ code: 'bad_request' }));
+    }
+    expect(() =>
+      hv.checkParams({
+        kernel_path: '/boot/vmlinuz',
+        initrd_path: '/boot/initrd.img',
+        kernel_args: 'ro quiet',
+        boot_order: 'cdrom',
+        vnc_bind_address: '127.0.0.1',
+        accel: 'kvm',
+        machine_type: 'q35',
+        cpu_type: 'Haswell,+vmx,-hle',
+        disk_type: 'ide',
+        nic_type: 'e1000',
+        serial_console: 'false',
+        migration_bandwidth: '100',
+        migration_downtime: '300',
+      }),
+    ).not.toThrow();
+  });
+
+  it('refuses an instance with too long a runtime dir for its sockets', async () => {
+    const deep = join(dir, 'x'.repeat(90));
+    const hv = kvmNode(deep);
+    await expect(hv.start(guestSpec(guest, 'deep1'))).rejects.toThrow(/shorter run dir/);
+  });
+
+  it('ignores a stale runtime dir left by a QEMU that died', async () => {
+    const hv = kvmNode(dir);
+    const p = runtimePaths(dir, 'stale1');
+    await hv.start(guestSpec(guest, 'stale1'));
+    const pid = (await hv.status('stale1'))!.pid!;
+    process.kill(pid, 'SIGKILL');
+    // A pid file that names a live process that is not this QEMU is not trusted either.
+    await writeFile(p.pid, `${process.pid}\n`);
+    expect(await hv.status('stale1')).toBeUndefined();
+    await hv.start(guestSpec(guest, 'stale1'));
+    expect((await hv.status('stale1'))?.state).toBe('running');
+  });
+});
