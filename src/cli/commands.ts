@@ -5,9 +5,11 @@ import { daemonCommand } from './commands/daemon.js';
 import { debugCommand } from './commands/debug.js';
 import { devCommand } from './commands/dev.js';
 import { groupCommand } from './commands/group.js';
+import { instanceCommand } from './commands/instance.js';
 import { jobCommand } from './commands/job.js';
 import { nodeCommand } from './commands/node.js';
 import { identityCommand, tokenCommand } from './commands/node-identity.js';
+import { osCommand } from './commands/os.js';
 import { statusCommand } from './commands/status.js';
 
 /** Every top-level command of `corral`; each family lives in its own module under commands/. */
@@ -21,6 +23,8 @@ export const commands: readonly CommandModule<object, never>[] = [
   clusterCommand,
   nodeCommand,
   groupCommand,
+  instanceCommand,
+  osCommand,
   jobCommand,
   ...allocCommands,
 ] as CommandModule<object, never>[];

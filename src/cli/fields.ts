@@ -12,7 +12,8 @@ export interface Field<T> {
 
 export interface ListArgs {
   output?: string;
-  'no-headers': boolean;
+  /** False with --no-headers (yargs reads --no-X as X = false). */
+  headers: boolean;
   separator?: string;
   json: boolean;
 }
@@ -24,7 +25,11 @@ export function listOptions<T>(yargs: Argv<T>) {
       type: 'string',
       describe: 'fields to show (f1,f2 or +f1 to add to the default)',
     })
-    .option('no-headers', { type: 'boolean', default: false })
+    .option('headers', {
+      type: 'boolean',
+      default: true,
+      describe: '--no-headers: leave out the header line',
+    })
     .option('separator', { type: 'string', describe: 'join fields with this instead of aligning them' })
     .option('json', { type: 'boolean', default: false, describe: 'print a JSON list of objects' });
 }
@@ -70,7 +75,7 @@ export function printList<T>(fields: readonly Field<T>[], items: readonly T[], a
   const table = renderTable(
     fields.map((field) => field.title),
     items.map((item) => fields.map((field) => show(field.get(item)))),
-    { noHeaders: args['no-headers'], separator: args.separator },
+    { noHeaders: !args.headers, separator: args.separator },
   );
   if (table.length > 0) process.stdout.write(`${table}\n`);
 }

@@ -15,10 +15,14 @@ import {
 } from './jobs.js';
 import {
   asJobId,
+  DEFAULT_BE_PARAMS,
   DEFAULT_CANDIDATE_DEAD_GRACE_MS,
+  DEFAULT_MAC_PREFIX,
   DEFAULT_MAX_RUNNING_JOBS,
+  DEFAULT_NIC_PARAMS,
   type GroupRecord,
   type GroupUuid,
+  type InstanceRecord,
   type JobId,
   type NodeRecord,
   type NodeUuid,
@@ -188,11 +192,15 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
         mtimeMs: atMs,
         maxRunningJobs: DEFAULT_MAX_RUNNING_JOBS,
         candidateDeadGraceMs: DEFAULT_CANDIDATE_DEAD_GRACE_MS,
+        beParams: DEFAULT_BE_PARAMS,
+        nicParams: DEFAULT_NIC_PARAMS,
+        macPrefix: DEFAULT_MAC_PREFIX,
         tags: [],
       },
       serial: 1,
       groups: new Map([[group.uuid, group]]),
       nodes: new Map([[node.uuid, node]]),
+      instances: new Map(),
       master: node.id,
     });
     return { ok: true };
@@ -317,6 +325,7 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
               master: config.master ?? null,
               groups: [...config.groups.values()],
               nodes: [...config.nodes.values()],
+              instances: [...config.instances.values()],
             },
       jobs: this.jobs(),
     });
@@ -350,6 +359,7 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
             master: config.master ?? undefined,
             groups: new Map(config.groups.map((group) => [group.uuid, group])),
             nodes: new Map(config.nodes.map((node) => [node.uuid, node])),
+            instances: new Map(config.instances.map((instance) => [instance.uuid, instance])),
           };
     if (this.configData !== undefined) this.emit({ type: 'config', config: this.configData });
   }
@@ -364,6 +374,7 @@ interface SavedState {
     readonly master: NodeId | null;
     readonly groups: GroupRecord[];
     readonly nodes: NodeRecord[];
+    readonly instances: InstanceRecord[];
   } | null;
   readonly jobs: JobRecord[];
 }

@@ -1,6 +1,14 @@
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
-import type { ClusterParams, GroupRecord, GroupUuid, NodeRecord, NodeUuid } from './model.js';
+import type {
+  ClusterParams,
+  GroupRecord,
+  GroupUuid,
+  InstanceRecord,
+  InstanceUuid,
+  NodeRecord,
+  NodeUuid,
+} from './model.js';
 
 /**
  * The replicated configuration. Records are immutable; a change copies the maps it touches, so a refused
@@ -12,6 +20,7 @@ export interface ConfigData {
   readonly serial: number;
   readonly groups: ReadonlyMap<GroupUuid, GroupRecord>;
   readonly nodes: ReadonlyMap<NodeUuid, NodeRecord>;
+  readonly instances: ReadonlyMap<InstanceUuid, InstanceRecord>;
   /** The node that last took the master role (the Raft leader that took over the job queue). */
   readonly master: NodeId | undefined;
 }
@@ -58,4 +67,37 @@ export function candidates(config: ConfigData): NodeRecord[] {
 /** A node that may sit in the candidate pool: master capable, neither offline nor drained. */
 export function mayBeCandidate(node: NodeRecord): boolean {
   return node.masterCapable && !node.offline && !node.drained;
+}
+
+export function findInstance(config: ConfigData, name: string): InstanceRecord | undefined {
+  for (const instance of config.instances.values()) if (instance.name === name) return instance;
+  return undefined;
+}
+
+export function requireInstance(config: ConfigData, name: string): InstanceRecord {
+  const instance = findInstance(config, name);
+  if (instance === undefined) throw new CorralError('not_found', `instance ${name} does not exist`);
+  return instance;
+}
+
+export function sortedInstances(config: ConfigData): InstanceRecord[] {
+  return [...config.instances.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Instances whose primary is the node, and those that use it as a secondary. */
+export function instancesOfNode(
+  config: ConfigData,
+  node: NodeUuid,
+): { readonly primary: InstanceRecord[]; readonly secondary: InstanceRecord[] } {
+  const all = sortedInstances(config);
+  return {
+    primary: all.filter((instance) => instance.primaryNode === node),
+    secondary: all.filter((instance) => instance.secondaryNodes.includes(node)),
+  };
+}
+
+export function nodeOfUuid(config: ConfigData, uuid: NodeUuid): NodeRecord {
+  const node = config.nodes.get(uuid);
+  if (node === undefined) throw new CorralError('not_found', `node ${uuid} is not in the cluster`);
+  return node;
 }

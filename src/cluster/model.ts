@@ -9,6 +9,7 @@ import type { Brand, NodeId } from '../common/ids.js';
 
 export type GroupUuid = Brand<string, 'GroupUuid'>;
 export type NodeUuid = Brand<string, 'NodeUuid'>;
+export type InstanceUuid = Brand<string, 'InstanceUuid'>;
 export type JobId = Brand<number, 'JobId'>;
 
 export function asJobId(value: number): JobId {
@@ -49,6 +50,12 @@ export interface ClusterParams {
   readonly maxRunningJobs: number;
   /** How long a candidate may be unreachable before another node takes its seat. */
   readonly candidateDeadGraceMs: number;
+  /** Backend parameters an instance inherits unless it sets its own (Ganeti's cluster beparams). */
+  readonly beParams: BeParams;
+  /** The NIC an instance gets when it names no mode or link (Ganeti's cluster nicparams). */
+  readonly nicParams: NicParams;
+  /** The first three bytes of generated MAC addresses. */
+  readonly macPrefix: string;
   readonly tags: readonly string[];
 }
 
@@ -97,3 +104,85 @@ export const DEFAULT_GROUP_NAME = 'default';
 export const DEFAULT_CANDIDATE_POOL_SIZE = 10;
 export const DEFAULT_MAX_RUNNING_JOBS = 20;
 export const DEFAULT_CANDIDATE_DEAD_GRACE_MS = 60_000;
+
+export const adminStates = ['up', 'down', 'offline'] as const;
+export type AdminState = (typeof adminStates)[number];
+/** Who last set the admin state: an administrator, or the guest shutting itself down. */
+export type AdminStateSource = 'admin' | 'user';
+export const nicModes = ['bridged', 'routed', 'openvswitch', 'none'] as const;
+export type NicMode = (typeof nicModes)[number];
+export const diskModes = ['rw', 'ro'] as const;
+export const diskFormats = ['raw', 'qcow2'] as const;
+
+/** Ganeti's backend parameters, with memory in MiB. */
+export interface BeParams {
+  readonly maxmemMiB: number;
+  readonly minmemMiB: number;
+  readonly vcpus: number;
+  /** Whether the instance counts in N+1 checks. */
+  readonly autoBalance: boolean;
+  /** Migration becomes failover for this instance. */
+  readonly alwaysFailover: boolean;
+  readonly spindleUse: number;
+}
+
+export interface NicParams {
+  readonly mode: NicMode;
+  readonly link: string;
+}
+
+export interface DiskRecord {
+  readonly uuid: string;
+  readonly name?: string;
+  readonly sizeMiB: number;
+  readonly mode: (typeof diskModes)[number];
+  readonly format: (typeof diskFormats)[number];
+}
+
+export interface NicRecord extends NicParams {
+  readonly uuid: string;
+  readonly name?: string;
+  readonly mac: string;
+  readonly ip?: string;
+}
+
+export interface InstanceRecord {
+  readonly uuid: InstanceUuid;
+  readonly name: string;
+  readonly primaryNode: NodeUuid;
+  /** The mirrored template's second node; empty for the others. */
+  readonly secondaryNodes: readonly NodeUuid[];
+  /** `name` or `name+variant`, as configured. */
+  readonly os: string;
+  readonly hypervisor: (typeof hypervisors)[number];
+  /** Only what the instance sets itself; the hypervisor's defaults fill the rest. */
+  readonly hvParams: Readonly<Record<string, string>>;
+  readonly beParams: Partial<BeParams>;
+  readonly osParams: Readonly<Record<string, string>>;
+  readonly diskTemplate: (typeof diskTemplates)[number];
+  readonly disks: readonly DiskRecord[];
+  readonly nics: readonly NicRecord[];
+  readonly adminState: AdminState;
+  readonly adminStateSource: AdminStateSource;
+  readonly disksActive: boolean;
+  readonly tags: readonly string[];
+  readonly ctimeMs: number;
+  readonly mtimeMs: number;
+  readonly serial: number;
+}
+
+export const DEFAULT_BE_PARAMS: BeParams = {
+  maxmemMiB: 128,
+  minmemMiB: 128,
+  vcpus: 1,
+  autoBalance: true,
+  alwaysFailover: false,
+  spindleUse: 1,
+};
+export const DEFAULT_NIC_PARAMS: NicParams = { mode: 'none', link: '' };
+export const DEFAULT_MAC_PREFIX = 'aa:00:00';
+
+/** The instance's backend parameters with the cluster's defaults filled in. */
+export function filledBeParams(cluster: ClusterParams, instance: InstanceRecord): BeParams {
+  return { ...cluster.beParams, ...instance.beParams };
+}

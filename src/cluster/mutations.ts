@@ -5,22 +5,32 @@ import {
   type ConfigData,
   candidates,
   findGroup,
+  findInstance,
   findNode,
+  instancesOfNode,
   mayBeCandidate,
   nodeById,
+  nodeOfUuid,
+  sortedInstances,
   sortedNodes,
 } from './config.js';
 import {
+  adminStates,
   allocPolicies,
   type ClusterParams,
+  diskFormats,
+  diskModes,
   diskTemplates,
   type GroupRecord,
   type GroupUuid,
   hypervisors,
+  type InstanceRecord,
+  type InstanceUuid,
   MAX_TAGS,
   type NodeRecord,
   type NodeUuid,
   nameSchema,
+  nicModes,
   tagSchema,
 } from './model.js';
 import { tagKinds } from './opcodes.js';
@@ -41,6 +51,61 @@ const flags = z.object({
 });
 const addrs = z.array(z.string().max(256)).max(16);
 const ip = z.string().min(1).max(64);
+const params = z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), z.string().max(1024));
+
+export const diskRecordSchema = z.object({
+  uuid,
+  name: nameSchema.optional(),
+  sizeMiB: z
+    .number()
+    .int()
+    .positive()
+    .max(64 * 1024 * 1024),
+  mode: z.enum(diskModes),
+  format: z.enum(diskFormats),
+});
+export const nicRecordSchema = z.object({
+  uuid,
+  name: nameSchema.optional(),
+  mac: z
+    .string()
+    .regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'a MAC address is six hex pairs, such as aa:00:00:12:34:56'),
+  ip: ip.optional(),
+  mode: z.enum(nicModes),
+  link: z.string().max(64),
+});
+export const beParamsSchema = z.object({
+  maxmemMiB: z
+    .number()
+    .int()
+    .positive()
+    .max(16 * 1024 * 1024),
+  minmemMiB: z
+    .number()
+    .int()
+    .positive()
+    .max(16 * 1024 * 1024),
+  vcpus: z.number().int().min(1).max(1024),
+  autoBalance: z.boolean(),
+  alwaysFailover: z.boolean(),
+  spindleUse: z.number().int().min(0).max(1024),
+});
+const instanceFields = {
+  name: nameSchema,
+  primaryNode: uuid,
+  secondaryNodes: z.array(uuid).max(1),
+  /** Empty for an instance created without an OS install. */
+  os: z.string().max(128),
+  hypervisor: z.enum(hypervisors),
+  hvParams: params,
+  beParams: beParamsSchema.partial(),
+  osParams: params,
+  disks: z.array(diskRecordSchema).max(16),
+  nics: z.array(nicRecordSchema).max(8),
+  adminState: z.enum(adminStates),
+  adminStateSource: z.enum(['admin', 'user']),
+  disksActive: z.boolean(),
+};
 
 export const mutationSchema = z.discriminatedUnion('type', [
   z.object({
@@ -84,6 +149,15 @@ export const mutationSchema = z.discriminatedUnion('type', [
     add: z.array(tagSchema).max(64),
     remove: z.array(tagSchema).max(64),
   }),
+  z.object({
+    type: z.literal('instance-add'),
+    uuid,
+    ...instanceFields,
+    diskTemplate: z.enum(diskTemplates),
+    tags: z.array(tagSchema).max(64),
+  }),
+  z.object({ type: z.literal('instance-remove'), uuid }),
+  z.object({ type: z.literal('instance-set'), uuid, changes: z.object(instanceFields).partial() }),
   z.object({
     type: z.literal('cluster-set'),
     candidatePoolSize: z.number().int().min(1).max(99).optional(),
@@ -134,7 +208,15 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
       return { ...config, nodes: new Map(config.nodes).set(node.uuid, node) };
     }
     case 'node-remove': {
-      const node = nodeByUuid(config, m.uuid);
+      const node = nodeOfUuid(config, m.uuid as NodeUuid);
+      const hosted = instancesOfNode(config, node.uuid);
+      const names = [...hosted.primary, ...hosted.secondary].map((instance) => instance.name);
+      if (names.length > 0) {
+        throw new CorralError(
+          'conflict',
+          `${node.name} still hosts ${names.join(', ')}; move them away first (node evacuate)`,
+        );
+      }
       if (node.id === config.master) {
         throw new CorralError(
           'conflict',
@@ -146,7 +228,7 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
       return fillCandidatePool({ ...config, nodes }, nowMs);
     }
     case 'node-set': {
-      const node = nodeByUuid(config, m.uuid);
+      const node = nodeOfUuid(config, m.uuid as NodeUuid);
       const updated = withRole(node, m.changes);
       if (node.id === config.master && (!updated.masterCandidate || updated.offline || updated.drained)) {
         throw new CorralError(
@@ -208,13 +290,55 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
       const group = groupByUuid(config, m.uuid);
       const nodes = new Map(config.nodes);
       for (const nodeUuid of m.nodes) {
-        const node = nodeByUuid(config, nodeUuid);
+        const node = nodeOfUuid(config, nodeUuid as NodeUuid);
         if (node.group !== group.uuid) nodes.set(node.uuid, bump({ ...node, group: group.uuid }, nowMs));
       }
       return { ...config, nodes };
     }
     case 'tags':
       return changeTags(config, m, nowMs);
+    case 'instance-add': {
+      if (!config.cluster.enabledHypervisors.includes(m.hypervisor))
+        throw new CorralError('conflict', `hypervisor ${m.hypervisor} is not enabled in this cluster`);
+      if (!config.cluster.enabledDiskTemplates.includes(m.diskTemplate))
+        throw new CorralError('conflict', `disk template ${m.diskTemplate} is not enabled in this cluster`);
+      const { type: _type, ...fields } = m;
+      const instance: InstanceRecord = {
+        ...fields,
+        uuid: m.uuid as InstanceUuid,
+        primaryNode: m.primaryNode as NodeUuid,
+        secondaryNodes: m.secondaryNodes as NodeUuid[],
+        tags: unique(m.tags),
+        ctimeMs: nowMs,
+        mtimeMs: nowMs,
+        serial: 1,
+      };
+      if (config.instances.has(instance.uuid))
+        throw new CorralError('conflict', `instance ${instance.uuid} already exists`);
+      checkInstance(config, instance);
+      return { ...config, instances: new Map(config.instances).set(instance.uuid, instance) };
+    }
+    case 'instance-remove': {
+      const instance = instanceByUuid(config, m.uuid);
+      const instances = new Map(config.instances);
+      instances.delete(instance.uuid);
+      return { ...config, instances };
+    }
+    case 'instance-set': {
+      const instance = instanceByUuid(config, m.uuid);
+      const { primaryNode, secondaryNodes, ...rest } = m.changes;
+      const updated = bumpInstance(
+        {
+          ...instance,
+          ...rest,
+          ...(primaryNode !== undefined && { primaryNode: primaryNode as NodeUuid }),
+          ...(secondaryNodes !== undefined && { secondaryNodes: secondaryNodes as NodeUuid[] }),
+        },
+        nowMs,
+      );
+      checkInstance(config, updated);
+      return { ...config, instances: new Map(config.instances).set(instance.uuid, updated) };
+    }
     case 'cluster-set': {
       const cluster: ClusterParams = {
         ...config.cluster,
@@ -224,8 +348,48 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         ...(m.maxRunningJobs !== undefined && { maxRunningJobs: m.maxRunningJobs }),
         ...(m.candidateDeadGraceMs !== undefined && { candidateDeadGraceMs: m.candidateDeadGraceMs }),
       };
+      checkTemplatesInUse(config, cluster);
       return fillCandidatePool({ ...config, cluster }, nowMs);
     }
+  }
+}
+
+/** Ganeti's rules for an instance: a unique name, existing vm-capable nodes, a secondary apart from the primary. */
+function checkInstance(config: ConfigData, instance: InstanceRecord): void {
+  const holder = findInstance(config, instance.name);
+  if (holder !== undefined && holder.uuid !== instance.uuid)
+    throw new CorralError('conflict', `instance ${instance.name} already exists`);
+  const primary = nodeOfUuid(config, instance.primaryNode);
+  if (!primary.vmCapable)
+    throw new CorralError(
+      'conflict',
+      `${primary.name} is not vm capable, so it cannot host ${instance.name}`,
+    );
+  for (const secondary of instance.secondaryNodes) {
+    const node = nodeOfUuid(config, secondary);
+    if (node.uuid === primary.uuid)
+      throw new CorralError(
+        'conflict',
+        `${instance.name} cannot have ${node.name} as both primary and secondary`,
+      );
+    if (!node.vmCapable)
+      throw new CorralError('conflict', `${node.name} is not vm capable, so it cannot host ${instance.name}`);
+  }
+  const diskUuids = new Set(instance.disks.map((disk) => disk.uuid));
+  if (diskUuids.size !== instance.disks.length)
+    throw new CorralError('conflict', `${instance.name} lists a disk twice`);
+}
+
+/** Ganeti refuses to disable a hypervisor or disk template that instances still use. */
+function checkTemplatesInUse(config: ConfigData, cluster: ClusterParams): void {
+  for (const instance of sortedInstances(config)) {
+    if (!cluster.enabledHypervisors.includes(instance.hypervisor))
+      throw new CorralError('conflict', `instance ${instance.name} uses hypervisor ${instance.hypervisor}`);
+    if (!cluster.enabledDiskTemplates.includes(instance.diskTemplate))
+      throw new CorralError(
+        'conflict',
+        `instance ${instance.name} uses disk template ${instance.diskTemplate}`,
+      );
   }
 }
 
@@ -302,7 +466,7 @@ function changeTags(config: ConfigData, m: Extract<Mutation, { type: 'tags' }>, 
     case 'cluster':
       return { ...config, cluster: { ...config.cluster, tags: edit(config.cluster.tags, 'the cluster') } };
     case 'node': {
-      const node = nodeByUuid(config, m.target ?? '');
+      const node = nodeOfUuid(config, (m.target ?? '') as NodeUuid);
       const updated = bump({ ...node, tags: edit(node.tags, `node ${node.name}`) }, nowMs);
       return { ...config, nodes: new Map(config.nodes).set(node.uuid, updated) };
     }
@@ -316,15 +480,25 @@ function changeTags(config: ConfigData, m: Extract<Mutation, { type: 'tags' }>, 
       };
       return { ...config, groups: new Map(config.groups).set(group.uuid, updated) };
     }
-    case 'instance':
-      throw new CorralError('not_found', 'this cluster has no instances yet');
+    case 'instance': {
+      const instance = instanceByUuid(config, m.target ?? '');
+      const updated = bumpInstance(
+        { ...instance, tags: edit(instance.tags, `instance ${instance.name}`) },
+        nowMs,
+      );
+      return { ...config, instances: new Map(config.instances).set(instance.uuid, updated) };
+    }
   }
 }
 
-function nodeByUuid(config: ConfigData, uuid: string): NodeRecord {
-  const node = config.nodes.get(uuid as NodeUuid);
-  if (node === undefined) throw new CorralError('not_found', `node ${uuid} is not in the cluster`);
-  return node;
+function instanceByUuid(config: ConfigData, uuid: string): InstanceRecord {
+  const instance = config.instances.get(uuid as InstanceUuid);
+  if (instance === undefined) throw new CorralError('not_found', `instance ${uuid} does not exist`);
+  return instance;
+}
+
+function bumpInstance(instance: InstanceRecord, nowMs: number): InstanceRecord {
+  return { ...instance, mtimeMs: nowMs, serial: instance.serial + 1 };
 }
 
 function groupByUuid(config: ConfigData, uuid: string): GroupRecord {

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { allocPolicies, nameSchema, tagSchema } from './model.js';
+import {
+  allocPolicies,
+  diskFormats,
+  diskModes,
+  diskTemplates,
+  hypervisors,
+  nameSchema,
+  nicModes,
+  tagSchema,
+} from './model.js';
 
 /**
  * Opcodes as data: what a job asks for, in Ganeti's names (OP_ID and snake_case fields, so that
@@ -17,6 +26,54 @@ const ip = z.union([z.ipv4(), z.ipv6()]);
 /** What a tag operation is about; the cluster has no name. */
 export const tagKinds = ['cluster', 'nodegroup', 'node', 'instance'] as const;
 export type TagKind = (typeof tagKinds)[number];
+
+const instanceName = { instance_name: nameSchema };
+const params = z.record(
+  z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'parameter names are lower case'),
+  z.string().max(1024),
+);
+const sizeMiB = z
+  .number()
+  .int()
+  .positive()
+  .max(64 * 1024 * 1024);
+const timeoutS = z.number().int().min(0).max(86_400);
+/** Ganeti's beparams; `memory` sets both maxmem and minmem. Sizes in MiB. */
+const beParams = z
+  .object({
+    memory: sizeMiB,
+    maxmem: sizeMiB,
+    minmem: sizeMiB,
+    vcpus: z.number().int().min(1).max(1024),
+    auto_balance: yes,
+    always_failover: yes,
+    spindle_use: z.number().int().min(0).max(1024),
+  })
+  .partial()
+  .strict();
+export type BeParamsInput = z.infer<typeof beParams>;
+const diskSpec = z
+  .object({
+    size: sizeMiB,
+    mode: z.enum(diskModes).optional(),
+    name: nameSchema.optional(),
+    format: z.enum(diskFormats).optional(),
+  })
+  .strict();
+const nicSpec = z
+  .object({
+    mac: z
+      .string()
+      .regex(/^(generate|([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})$/, 'a MAC is six hex pairs or "generate"')
+      .optional(),
+    ip: ip.optional(),
+    mode: z.enum(nicModes).optional(),
+    link: z.string().max(64).optional(),
+    name: nameSchema.optional(),
+  })
+  .strict();
+export type NicSpecInput = z.infer<typeof nicSpec>;
+const migrationMode = z.enum(['live', 'non-live']);
 
 export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   z.object({
@@ -86,6 +143,109 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   }),
   z.object({ OP_ID: z.literal('OP_CLUSTER_VERIFY') }),
   z.object({
+    OP_ID: z.literal('OP_INSTANCE_CREATE'),
+    ...instanceName,
+    disk_template: z.enum(diskTemplates),
+    disks: z.array(diskSpec).max(16),
+    nics: z.array(nicSpec).max(8).optional(),
+    os_type: z.string().min(1).max(128).optional(),
+    osparams: params.optional(),
+    beparams: beParams.optional(),
+    hypervisor: z.enum(hypervisors).optional(),
+    hvparams: params.optional(),
+    pnode: nameSchema.optional(),
+    snode: nameSchema.optional(),
+    start: yes.optional(),
+    no_install: yes.optional(),
+    tags: z.array(tagSchema).max(64).optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_REMOVE'),
+    ...instanceName,
+    ignore_failures: yes.optional(),
+    shutdown_timeout: timeoutS.optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_STARTUP'),
+    ...instanceName,
+    force: yes.optional(),
+    no_remember: yes.optional(),
+    paused: yes.optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_SHUTDOWN'),
+    ...instanceName,
+    timeout: timeoutS.optional(),
+    no_remember: yes.optional(),
+    /** `user`: the guest shut itself down (the watcher records it as admin down). */
+    admin_state_source: z.enum(['admin', 'user']).optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_REBOOT'),
+    ...instanceName,
+    reboot_type: z.enum(['soft', 'hard', 'full']).optional(),
+    shutdown_timeout: timeoutS.optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_SET_PARAMS'),
+    ...instanceName,
+    beparams: beParams.optional(),
+    hvparams: params.optional(),
+    osparams: params.optional(),
+    os_name: z.string().min(1).max(128).optional(),
+    disks_add: z.array(diskSpec).max(16).optional(),
+    offline: yes.optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_GROW_DISK'),
+    ...instanceName,
+    disk: z.number().int().min(0).max(15),
+    amount: sizeMiB,
+    absolute: yes.optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_REINSTALL'),
+    ...instanceName,
+    os_type: z.string().min(1).max(128).optional(),
+    osparams: params.optional(),
+  }),
+  z.object({ OP_ID: z.literal('OP_INSTANCE_RENAME'), ...instanceName, new_name: nameSchema }),
+  z.object({ OP_ID: z.literal('OP_INSTANCE_ACTIVATE_DISKS'), ...instanceName }),
+  z.object({ OP_ID: z.literal('OP_INSTANCE_DEACTIVATE_DISKS'), ...instanceName, force: yes.optional() }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_MIGRATE'),
+    ...instanceName,
+    mode: migrationMode.optional(),
+    target_node: nameSchema.optional(),
+    cleanup: yes.optional(),
+    allow_failover: yes.optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_FAILOVER'),
+    ...instanceName,
+    target_node: nameSchema.optional(),
+    ignore_consistency: yes.optional(),
+    shutdown_timeout: timeoutS.optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_MOVE'),
+    ...instanceName,
+    target_node: nameSchema,
+    shutdown_timeout: timeoutS.optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_NODE_MIGRATE'),
+    node_name: nameSchema,
+    mode: migrationMode.optional(),
+    target_node: nameSchema.optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_NODE_EVACUATE'),
+    node_name: nameSchema,
+    mode: z.enum(['primary', 'secondary', 'all']),
+    remote_node: nameSchema.optional(),
+  }),
+  z.object({
     OP_ID: z.literal('OP_TEST_DELAY'),
     duration: z.number().min(0).max(86_400),
     on_master: yes.optional(),
@@ -109,7 +269,24 @@ export function opTarget(op: Opcode): string | undefined {
     case 'OP_NODE_ADD':
     case 'OP_NODE_REMOVE':
     case 'OP_NODE_SET_PARAMS':
+    case 'OP_NODE_MIGRATE':
+    case 'OP_NODE_EVACUATE':
       return op.node_name;
+    case 'OP_INSTANCE_CREATE':
+    case 'OP_INSTANCE_REMOVE':
+    case 'OP_INSTANCE_STARTUP':
+    case 'OP_INSTANCE_SHUTDOWN':
+    case 'OP_INSTANCE_REBOOT':
+    case 'OP_INSTANCE_SET_PARAMS':
+    case 'OP_INSTANCE_GROW_DISK':
+    case 'OP_INSTANCE_REINSTALL':
+    case 'OP_INSTANCE_RENAME':
+    case 'OP_INSTANCE_ACTIVATE_DISKS':
+    case 'OP_INSTANCE_DEACTIVATE_DISKS':
+    case 'OP_INSTANCE_MIGRATE':
+    case 'OP_INSTANCE_FAILOVER':
+    case 'OP_INSTANCE_MOVE':
+      return op.instance_name;
     case 'OP_GROUP_ADD':
     case 'OP_GROUP_REMOVE':
     case 'OP_GROUP_RENAME':

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { ConfigData } from './config.js';
 import { jobStatuses } from './jobs.js';
-import { allocPolicies } from './model.js';
+import { adminStates, allocPolicies, diskTemplates, hypervisors, nicModes } from './model.js';
+import { beParamsSchema, diskRecordSchema, nicRecordSchema } from './mutations.js';
 import { opcodeSchema } from './opcodes.js';
 
 /** The configuration and job records as they travel to the CLI: plain lists, checked on arrival. */
@@ -17,6 +18,9 @@ export const clusterViewSchema = z.object({
   enabledDiskTemplates: z.array(z.string()),
   maxRunningJobs: z.number(),
   candidateDeadGraceMs: z.number(),
+  beParams: beParamsSchema,
+  nicParams: z.object({ mode: z.enum(nicModes), link: z.string() }),
+  macPrefix: z.string(),
   tags: z.array(z.string()),
 });
 
@@ -47,16 +51,39 @@ export const nodeViewSchema = z.object({
   serial: z.number(),
 });
 
+export const instanceViewSchema = z.object({
+  uuid: z.string(),
+  name: z.string(),
+  primaryNode: z.string(),
+  secondaryNodes: z.array(z.string()),
+  os: z.string(),
+  hypervisor: z.enum(hypervisors),
+  hvParams: z.record(z.string(), z.string()),
+  beParams: beParamsSchema.partial(),
+  osParams: z.record(z.string(), z.string()),
+  diskTemplate: z.enum(diskTemplates),
+  disks: z.array(diskRecordSchema),
+  nics: z.array(nicRecordSchema),
+  adminState: z.enum(adminStates),
+  adminStateSource: z.enum(['admin', 'user']),
+  disksActive: z.boolean(),
+  tags: z.array(z.string()),
+  ...times,
+  serial: z.number(),
+});
+
 export const configViewSchema = z.object({
   cluster: clusterViewSchema,
   serial: z.number(),
   master: z.string().optional(),
   groups: z.array(groupViewSchema),
   nodes: z.array(nodeViewSchema),
+  instances: z.array(instanceViewSchema),
 });
 export type ConfigView = z.infer<typeof configViewSchema>;
 export type NodeView = z.infer<typeof nodeViewSchema>;
 export type GroupView = z.infer<typeof groupViewSchema>;
+export type InstanceView = z.infer<typeof instanceViewSchema>;
 
 export function toConfigView(config: ConfigData): ConfigView {
   return {
@@ -73,6 +100,13 @@ export function toConfigView(config: ConfigData): ConfigView {
       ...node,
       addrs: [...node.addrs],
       tags: [...node.tags],
+    })),
+    instances: [...config.instances.values()].map((instance) => ({
+      ...instance,
+      secondaryNodes: [...instance.secondaryNodes],
+      disks: [...instance.disks],
+      nics: [...instance.nics],
+      tags: [...instance.tags],
     })),
   };
 }

@@ -1,9 +1,10 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type AgentRequest, type AgentResponse, agentProtocol } from '../cluster/agent-protocols.js';
 import { type ClusterOutcome, ClusterState } from '../cluster/cluster-state.js';
 import { type ClusterCommand, encodeClusterCommand } from '../cluster/commands.js';
-import type { ConfigData } from '../cluster/config.js';
+import { type ConfigData, sortedNodes } from '../cluster/config.js';
 import { isFinished, type JobRecord } from '../cluster/jobs.js';
 import { encodeKvCommand, type KvOutcome, KvStore } from '../cluster/kv-store.js';
 import {
@@ -29,6 +30,7 @@ import type { MemberStore } from '../membership/member-store.js';
 import type { Transport } from '../peer/transport.js';
 import { ClusterHookRunner } from './hook-runner.js';
 import { ConnectionLiveness } from './liveness.js';
+import type { NodeAgent } from './node-agent.js';
 import { ReplicaMachine, type ReplicaOutcome } from './replica-machine.js';
 
 /** etcd's defaults: a 100 ms heartbeat and a 1,000 ms election timeout (ten ticks). */
@@ -36,6 +38,8 @@ const RAFT_TICK_MS = 100;
 /** How long a forwarded call keeps looking for a master before it says there is none. */
 const FORWARD_DEADLINE_MS = 30_000;
 const COMMIT_TIMEOUT_MS = 30_000;
+/** How long a live query waits for each node before showing it as unanswered. */
+const NODE_LIVE_TIMEOUT_MS = 5_000;
 
 export interface ClusterInitParams {
   readonly name: string;
@@ -51,6 +55,10 @@ export interface ClusterServiceDeps {
   readonly dataDir: string;
   readonly name: string;
   readonly hooksDir: string;
+  /** How often the master's watcher checks instances (Ganeti's runs from cron every 5 minutes). */
+  readonly watcherIntervalMs: number;
+  /** This node's agent: disks, OS scripts and hypervisors, driven by the master. */
+  readonly agent: NodeAgent;
   readonly clock: Clock;
   readonly log: Logger;
   /** Called when this node is removed from its cluster: the daemon stops, as Ganeti's do on node remove. */
@@ -105,6 +113,47 @@ export class ClusterService {
     return service;
   }
 
+  /** Asks every online node of the configuration for its live view, in parallel; a silent node gets an error line. */
+  async nodesLive(): Promise<{ name: string; status?: AgentResponse<'status'>; error?: string }[]> {
+    return (await this.askEveryNode('status')).map(({ name, answer, error }) => ({
+      name,
+      ...(answer !== undefined && { status: answer }),
+      ...(error !== undefined && { error }),
+    }));
+  }
+
+  async osDiagnose(): Promise<
+    { name: string; oses?: AgentResponse<'osDiagnose'>['oses']; error?: string }[]
+  > {
+    return (await this.askEveryNode('osDiagnose')).map(({ name, answer, error }) => ({
+      name,
+      ...(answer !== undefined && { oses: answer.oses }),
+      ...(error !== undefined && { error }),
+    }));
+  }
+
+  private async askEveryNode<K extends 'status' | 'osDiagnose'>(
+    kind: K,
+  ): Promise<{ name: string; answer?: AgentResponse<K>; error?: string }[]> {
+    const config = this.state.config;
+    if (config === undefined) throw new CorralError('unavailable', 'this node belongs to no cluster yet');
+    const client = this.agentClient();
+    const nodes = sortedNodes(config).filter((node) => !node.offline);
+    const answers = await Promise.allSettled(
+      nodes.map((node) =>
+        client.call(node.id, kind, (kind === 'status' ? { storage: true } : {}) as AgentRequest<K>, {
+          signal: AbortSignal.timeout(NODE_LIVE_TIMEOUT_MS),
+        }),
+      ),
+    );
+    return nodes.map((node, i) => {
+      const answer = answers[i]!;
+      return answer.status === 'fulfilled'
+        ? { name: node.name, answer: answer.value }
+        : { name: node.name, error: asCorralError(answer.reason).message };
+    });
+  }
+
   raftStatus() {
     return this.raft?.status();
   }
@@ -128,7 +177,7 @@ export class ClusterService {
         name: params.name,
         uuid,
         candidatePoolSize: params.candidatePoolSize ?? DEFAULT_CANDIDATE_POOL_SIZE,
-        enabledHypervisors: [...(params.enabledHypervisors ?? ['fake', 'kvm'])],
+        enabledHypervisors: [...(params.enabledHypervisors ?? ['kvm', 'fake'])],
         enabledDiskTemplates: [...(params.enabledDiskTemplates ?? ['diskless', 'file', 'sharedfile'])],
       },
       group: { uuid: randomUUID(), name: DEFAULT_GROUP_NAME },
@@ -303,6 +352,7 @@ export class ClusterService {
         log: deps.log.child({ part: 'master' }),
         lastHeardMs: (node) => this.liveness.lastHeardMs(node),
         newUuid: randomUUID,
+        watcherIntervalMs: deps.watcherIntervalMs,
       },
       term,
     );
@@ -414,6 +464,10 @@ export class ClusterService {
         if (cluster === undefined) throw new CorralError('internal', 'the master belongs to no cluster');
         await transport.request(peer, evictProtocol, { cluster }, { signal, timeoutMs: 5_000 });
       },
+      call: (peer, kind, request, options) =>
+        peer === self
+          ? this.deps.agent.serve(kind, request, options.signal)
+          : transport.request(peer, agentProtocol(kind), request, options),
     };
   }
 

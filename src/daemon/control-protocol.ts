@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { agentProtocols, osDiagnosisSchema } from '../cluster/agent-protocols.js';
 import { diskTemplates, hypervisors, nameSchema } from '../cluster/model.js';
 import { masterRequestSchema, masterResponseSchemas } from '../master/master-protocol.js';
 import { bytesSchema } from '../peer/codec.js';
@@ -56,6 +57,12 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
   }),
   z.object({ op: z.literal('kv-put'), key: z.string().min(1).max(1024), value: bytesSchema }),
   z.object({ op: z.literal('kv-get'), key: z.string().min(1).max(1024), linearizable: z.boolean() }),
+  /** Every online node's live view (instances, memory, storage), asked of the nodes themselves. */
+  z.object({ op: z.literal('nodes-live') }),
+  /** Every online node's OS definitions and their validity (os list, info, diagnose). */
+  z.object({ op: z.literal('os-diagnose') }),
+  /** The console socket of an instance running on this node. */
+  z.object({ op: z.literal('console'), instance: z.string().min(1).max(253) }),
 ]);
 export type ControlRequest = z.infer<typeof controlRequestSchema>;
 
@@ -111,6 +118,25 @@ export const controlResponseSchemas = {
   'job-wait': z.object({ job: z.unknown() }),
   'kv-put': z.object({ revision: z.number() }),
   'kv-get': z.object({ value: bytesSchema.optional() }),
+  'nodes-live': z.object({
+    nodes: z.array(
+      z.object({
+        name: z.string(),
+        status: agentProtocols.status.response.optional(),
+        error: z.string().optional(),
+      }),
+    ),
+  }),
+  'os-diagnose': z.object({
+    nodes: z.array(
+      z.object({
+        name: z.string(),
+        oses: z.array(osDiagnosisSchema).optional(),
+        error: z.string().optional(),
+      }),
+    ),
+  }),
+  console: z.object({ path: z.string() }),
 } satisfies Record<ControlRequest['op'], z.ZodType>;
 
 export type ControlResponse<Op extends ControlRequest['op']> = z.infer<(typeof controlResponseSchemas)[Op]>;

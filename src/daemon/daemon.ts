@@ -1,6 +1,7 @@
 import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { findInstance, nodeOfUuid } from '../cluster/config.js';
 import { asJobId } from '../cluster/model.js';
 import { toConfigView } from '../cluster/views.js';
 import { systemClock } from '../common/clock.js';
@@ -17,9 +18,12 @@ import { ClusterService } from './cluster-service.js';
 import { CONTROL_SOCKET_FILE, type ControlRequest, type DaemonStatus } from './control-protocol.js';
 import { serveControl } from './control-server.js';
 import { echoProtocol, ProbeRecorder, preciseWallMs, probeTopic, runEchoLoad } from './diagnostics.js';
+import { createNodeAgent, type NodeStorageOptions } from './node-setup.js';
 
 /** Where Ganeti keeps hooks is /etc/ganeti/hooks; ours sit beside it. */
 export const DEFAULT_HOOKS_DIR = '/etc/corral/hooks';
+/** Ganeti's watcher runs every 5 minutes from cron; ours runs in the master, so it can look more often. */
+const DEFAULT_WATCHER_INTERVAL_MS = 30_000;
 
 export interface DaemonOptions {
   readonly dataDir: string;
@@ -28,6 +32,8 @@ export interface DaemonOptions {
   readonly socketPath?: string;
   readonly hooksDir?: string;
   readonly logLevel?: LogLevel;
+  readonly storage?: NodeStorageOptions;
+  readonly watcherIntervalMs?: number;
 }
 
 export interface Daemon {
@@ -66,12 +72,28 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const evictedPromise = new Promise<void>((resolve) => {
     evicted = resolve;
   });
+  const agent = createNodeAgent(
+    { ...options.storage, dataDir: options.dataDir },
+    {
+      transport,
+      // The gate admits only members once the node has joined; before that it admits anyone, so refuse.
+      authorize: () => {
+        if (store.cluster === undefined)
+          throw new CorralError('not_member', 'this node belongs to no cluster; add it with node add first');
+      },
+      clock: systemClock,
+      log,
+    },
+  );
+  agent.register();
   const cluster = await ClusterService.start({
     transport,
     members: store,
     dataDir: options.dataDir,
     name,
     hooksDir: options.hooksDir ?? DEFAULT_HOOKS_DIR,
+    agent,
+    watcherIntervalMs: options.watcherIntervalMs ?? DEFAULT_WATCHER_INTERVAL_MS,
     clock: systemClock,
     log,
     onEvicted: () => evicted(),
@@ -170,6 +192,23 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           .filter((job) => wanted === undefined || wanted.has(job.id))
           .map(({ key: _key, ...job }) => job);
         return { jobs, ...(view.staleMs !== undefined && { staleMs: view.staleMs }) };
+      }
+      case 'nodes-live':
+        return { nodes: await cluster.nodesLive() };
+      case 'os-diagnose':
+        return { nodes: await cluster.osDiagnose() };
+      case 'console': {
+        const view = await cluster.view(false);
+        const instance = view.config === undefined ? undefined : findInstance(view.config, request.instance);
+        if (view.config === undefined || instance === undefined)
+          throw new CorralError('not_found', `instance ${request.instance} does not exist`);
+        const primary = nodeOfUuid(view.config, instance.primaryNode);
+        if (primary.id !== transport.self)
+          throw new CorralError(
+            'conflict',
+            `${instance.name} runs on ${primary.name}; run instance console there (as Ganeti does over ssh)`,
+          );
+        return { path: agent.consolePath(instance.name, instance.hypervisor) };
       }
       case 'job-wait': {
         const { key: _key, ...job } = await cluster.waitJob(

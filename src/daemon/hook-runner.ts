@@ -3,7 +3,7 @@ import { type HookResult, hooksProtocol } from '../cluster/node-protocols.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { asCorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { hookEnvironment, runHooks } from '../master/hooks.js';
+import { hookEnvironment, postEnvironment, runHooks } from '../master/hooks.js';
 import type { HookRunner, NodeHookReport } from '../master/job-queue.js';
 import type { HookSpec } from '../master/op-context.js';
 import type { Transport } from '../peer/transport.js';
@@ -31,20 +31,27 @@ export class ClusterHookRunner implements HookRunner {
     op: Opcode,
     config: ConfigData,
     signal: AbortSignal,
+    after?: HookSpec,
   ): Promise<NodeHookReport[]> {
     const { transport, log } = this.deps;
     const master = config.master === undefined ? undefined : nodeById(config, config.master);
-    const env = hookEnvironment({
-      phase,
-      hpath: spec.hpath,
-      opCode: op.OP_ID,
-      objectType: spec.objectType,
-      cluster: config.cluster.name,
-      master: master?.name ?? '',
-      dataDir: this.deps.dataDir,
-      target: spec.target,
-      extra: spec.env,
-    });
+    const environment = (at: 'pre' | 'post', of: HookSpec) =>
+      hookEnvironment({
+        phase: at,
+        hpath: spec.hpath,
+        opCode: op.OP_ID,
+        objectType: spec.objectType,
+        cluster: config.cluster.name,
+        master: master?.name ?? '',
+        dataDir: this.deps.dataDir,
+        target: of.target,
+        extra: of.env,
+      });
+    // Ganeti's post phase sees the pre environment plus the same variables recomputed after the operation.
+    const env =
+      phase === 'pre'
+        ? environment('pre', spec)
+        : postEnvironment(environment('pre', spec), environment('post', after ?? spec));
     const nodes = phase === 'pre' ? spec.preNodes : spec.postNodes;
     const perNode = await Promise.all(
       nodes.map(async (id): Promise<NodeHookReport[]> => {

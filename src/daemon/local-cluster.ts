@@ -35,6 +35,8 @@ export interface SpawnOptions {
   readonly name: string;
   readonly hooksDir?: string;
   readonly nodeFlags?: readonly string[];
+  /** Extra `corral daemon` options (storage dirs, fake memory, …). */
+  readonly daemonFlags?: readonly string[];
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -71,6 +73,7 @@ export class DaemonProcess {
       '--log-level',
       options.logLevel ?? 'info',
       ...(options.hooksDir !== undefined ? ['--hooks-dir', options.hooksDir] : []),
+      ...(options.daemonFlags ?? []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', logFile.fd, logFile.fd] });
     await logFile.close();
@@ -124,6 +127,11 @@ export interface LocalClusterOptions {
   readonly logLevel?: SpawnOptions['logLevel'];
   readonly clusterName?: string;
   readonly hooksDir?: string;
+  /** MiB of memory each node reports (fake hypervisor); 4096 unless given. */
+  readonly fakeMemoryMiB?: number;
+  readonly enabledHypervisors?: readonly ('fake' | 'kvm')[];
+  readonly enabledDiskTemplates?: readonly ('diskless' | 'file' | 'sharedfile' | 'plain')[];
+  readonly daemonFlags?: readonly string[];
 }
 
 /**
@@ -142,6 +150,14 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<D
           listen: `/ip4/127.0.0.${firstHost + i}/tcp/${options.port ?? DEFAULT_PORT}`,
           name,
           nodeFlags: options.nodeFlags ?? [],
+          // One shared directory stands for the storage every node reaches (sharedfile disks).
+          daemonFlags: [
+            '--shared-file-storage-dir',
+            join(options.baseDir, 'shared-file-storage'),
+            '--fake-memory',
+            String(options.fakeMemoryMiB ?? 4096),
+            ...(options.daemonFlags ?? []),
+          ],
           logLevel: options.logLevel ?? 'info',
           ...(options.hooksDir !== undefined && { hooksDir: options.hooksDir }),
         }),
@@ -149,7 +165,12 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<D
     }
     const [first, ...others] = daemons;
     if (first === undefined) throw new CorralError('bad_request', 'a cluster needs at least one node');
-    await first.call({ op: 'cluster-init', name: options.clusterName ?? 'cluster.local' });
+    await first.call({
+      op: 'cluster-init',
+      name: options.clusterName ?? 'cluster.local',
+      enabledHypervisors: [...(options.enabledHypervisors ?? ['fake', 'kvm'])],
+      enabledDiskTemplates: [...(options.enabledDiskTemplates ?? ['diskless', 'file', 'sharedfile'])],
+    });
     for (const daemon of others) {
       const { nodeId } = await loadOrCreateIdentity(daemon.options.dataDir);
       await runJob(

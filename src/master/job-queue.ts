@@ -12,6 +12,12 @@ import type { Logger } from '../common/log.js';
 import type { LockManager, LockRequest } from './locks.js';
 import type { HookSpec, OpContext, OpDefinition, OpDefinitions, OpOutcome } from './op-context.js';
 
+/** Which opcode of which job a context serves: jobs it submits are keyed by it, so a rerun submits none twice. */
+export interface OpOrigin {
+  readonly job: JobId;
+  readonly op: number;
+}
+
 /** One node's answer to a hooks phase. */
 export interface NodeHookReport {
   readonly node: string;
@@ -28,6 +34,8 @@ export interface HookRunner {
     op: Opcode,
     config: ConfigData,
     signal: AbortSignal,
+    /** For the post phase: the spec recomputed on the configuration after the operation (GANETI_POST_*). */
+    after?: HookSpec,
   ): Promise<NodeHookReport[]>;
 }
 
@@ -41,7 +49,7 @@ export interface JobQueueDeps {
   readonly clock: Clock;
   readonly log: Logger;
   /** The context an opcode runs in; the queue supplies the job's signal and log. */
-  context(signal: AbortSignal, log: (message: string) => void): OpContext;
+  context(signal: AbortSignal, log: (message: string) => void, origin: OpOrigin): OpContext;
 }
 
 /**
@@ -201,7 +209,7 @@ export class JobQueue {
     try {
       outcome = await def.run(
         op,
-        deps.context(signal, (message) => this.log(job.id, message)),
+        deps.context(signal, (message) => this.log(job.id, message), { job: job.id, op: index }),
       );
     } catch (error) {
       if (signal.aborted) return false;
@@ -217,7 +225,7 @@ export class JobQueue {
     if (!applied) return false;
     if (spec !== undefined) {
       const after = deps.state.config ?? config;
-      const reports = await deps.hooks.run(spec, 'post', op, after, signal);
+      const reports = await deps.hooks.run(spec, 'post', op, after, signal, specAfter(def, op, after));
       for (const report of reports.filter((r) => r.failed))
         this.log(job.id, `post hook ${report.script} on ${report.node} failed: ${report.output}`, 'hook');
     }
@@ -268,6 +276,15 @@ type OpEndOutcome = Extract<ClusterCommand, { type: 'op-end' }>['outcome'];
 /** The table is keyed by OP_ID, so the definition found for an opcode is the one for its type. */
 function definitionOf(defs: OpDefinitions, op: Opcode): OpDefinition<Opcode> {
   return defs[op.OP_ID] as unknown as OpDefinition<Opcode>;
+}
+
+/** The hooks spec on the new configuration; none when the object is gone (a removed instance or node). */
+function specAfter(def: OpDefinition<Opcode>, op: Opcode, config: ConfigData): HookSpec | undefined {
+  try {
+    return def.hooks?.(op, config);
+  } catch {
+    return undefined;
+  }
 }
 
 function failure(error: unknown): OpEndOutcome {

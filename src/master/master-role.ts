@@ -1,18 +1,20 @@
 import type { ClusterOutcome, ClusterState } from '../cluster/cluster-state.js';
 import type { ClusterCommand } from '../cluster/commands.js';
 import { nodeById } from '../cluster/config.js';
+import type { JobId } from '../cluster/model.js';
 import type { Clock, Timer } from '../common/clock.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { RaftStatus } from '../consensus/raft.js';
 import type { MembershipChange } from '../consensus/types.js';
-import { type HookRunner, JobQueue } from './job-queue.js';
+import { type HookRunner, JobQueue, type OpOrigin } from './job-queue.js';
 import { LockManager } from './locks.js';
 import type { MasterRequest, MasterResponse } from './master-protocol.js';
 import type { NodeAgentClient, OpContext } from './op-context.js';
 import { opDefinitions } from './op-defs.js';
 import { candidatesToReplace, membershipSteps } from './raft-membership.js';
+import { Watcher } from './watcher.js';
 
 const COMMIT_TIMEOUT_MS = 30_000;
 const RECONCILE_INTERVAL_MS = 500;
@@ -37,6 +39,8 @@ export interface MasterRoleDeps {
   /** When this node last heard from a peer (now, if connected). */
   lastHeardMs(node: NodeId): number;
   newUuid(): string;
+  /** How often the watcher checks that instances run where they should. */
+  readonly watcherIntervalMs: number;
 }
 
 /**
@@ -46,6 +50,7 @@ export interface MasterRoleDeps {
  */
 export class MasterRole {
   private queue: JobQueue | undefined;
+  private watcher: Watcher | undefined;
   private reconcileTimer: Timer | undefined;
   private reconciling = false;
   private ended = false;
@@ -95,14 +100,33 @@ export class MasterRole {
       hooks: deps.hooks,
       clock: deps.clock,
       log: deps.log.child({ part: 'jobs' }),
-      context: (signal, log) => this.context(signal, log),
+      context: (signal, log, origin) => this.context(signal, log, origin),
     });
     this.queue.start(previous);
     this.scheduleReconcile();
+    this.watcher = new Watcher({
+      state: deps.state,
+      agent: deps.agent,
+      clock: deps.clock,
+      log: deps.log.child({ part: 'watcher' }),
+      intervalMs: deps.watcherIntervalMs,
+      submit: async (key, ops) => {
+        const outcome = await this.commit({
+          type: 'submit',
+          atMs: deps.clock.wallMs(),
+          key,
+          priority: 0,
+          ops,
+        });
+        if (!outcome?.ok) throw refusal(outcome);
+      },
+    });
+    this.watcher.start();
   }
 
   end(): void {
     this.ended = true;
+    this.watcher?.stop();
     this.queue?.stop();
     this.reconcileTimer?.cancel();
   }
@@ -153,7 +177,7 @@ export class MasterRole {
     }
   }
 
-  private context(signal: AbortSignal, log: (message: string) => void): OpContext {
+  private context(signal: AbortSignal, log: (message: string) => void, origin: OpOrigin): OpContext {
     const { deps } = this;
     return {
       config: () => {
@@ -171,6 +195,25 @@ export class MasterRole {
       },
       log,
       newUuid: deps.newUuid,
+      commit: async (mutation) => {
+        const outcome = await this.commit({ type: 'config', atMs: deps.clock.wallMs(), mutation });
+        if (!outcome?.ok) throw refusal(outcome);
+      },
+      submitJobs: async (jobs) => {
+        const ids: JobId[] = [];
+        for (const [i, ops] of jobs.entries()) {
+          const outcome = await this.commit({
+            type: 'submit',
+            atMs: deps.clock.wallMs(),
+            key: `job-${origin.job}-op-${origin.op}-child-${i}`,
+            priority: 0,
+            ops: [...ops],
+          });
+          if (!outcome?.ok || outcome.job === undefined) throw refusal(outcome);
+          ids.push(outcome.job);
+        }
+        return ids;
+      },
     };
   }
 

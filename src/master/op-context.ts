@@ -1,4 +1,6 @@
+import type { AgentCall, AgentRequest, AgentResponse } from '../cluster/agent-protocols.js';
 import type { ConfigData } from '../cluster/config.js';
+import type { JobId } from '../cluster/model.js';
 import type { Mutation } from '../cluster/mutations.js';
 import type { Opcode, OpId } from '../cluster/opcodes.js';
 import type { Clock } from '../common/clock.js';
@@ -21,6 +23,13 @@ export interface NodeAgentClient {
   info(peer: NodeId, signal: AbortSignal): Promise<NodeInfo>;
   admit(peer: NodeId, signal: AbortSignal): Promise<void>;
   evict(peer: NodeId, signal: AbortSignal): Promise<void>;
+  /** One node-agent request (agent-protocols.ts); rejects with the node's CorralError or unreachable/timeout. */
+  call<K extends AgentCall>(
+    peer: NodeId,
+    call: K,
+    request: AgentRequest<K>,
+    options: { readonly signal: AbortSignal; readonly timeoutMs?: number },
+  ): Promise<AgentResponse<K>>;
 }
 
 /** The Raft group as the master sees it, for cluster verify. */
@@ -41,6 +50,13 @@ export interface OpContext {
   /** Adds a message to the job's log (committed in batches). */
   log(message: string): void;
   newUuid(): string;
+  /**
+   * Commits a configuration change now, before the opcode ends: for steps a crash must not forget (an
+   * instance recorded before its disks exist, so that a failed create can still be cleaned up).
+   */
+  commit(mutation: Mutation): Promise<void>;
+  /** Submits jobs of their own (Ganeti's node migrate and evacuate return one job per instance). */
+  submitJobs(jobs: readonly (readonly Opcode[])[]): Promise<JobId[]>;
 }
 
 export interface OpOutcome {

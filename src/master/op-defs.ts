@@ -4,6 +4,7 @@ import {
   findGroup,
   mayBeCandidate,
   requireGroup,
+  requireInstance,
   requireNode,
   sortedGroups,
   sortedNodes,
@@ -13,6 +14,8 @@ import { applyMutation, type Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
+import { moveOpDefinitions } from './instance-moves.js';
+import { instanceOpDefinitions } from './instance-ops.js';
 import type { LockRequest } from './locks.js';
 import type { HookSpec, OpContext, OpDefinitions } from './op-context.js';
 import { verifyCluster } from './verify.js';
@@ -78,6 +81,8 @@ function checkPoolAfterDemotion(
 }
 
 export const opDefinitions: OpDefinitions = {
+  ...instanceOpDefinitions,
+  ...moveOpDefinitions,
   OP_NODE_ADD: {
     onTakeover: 'resume',
     locks: () => [bglExclusive],
@@ -395,7 +400,7 @@ async function tagChange(op: TagOp, ctx: OpContext, how: 'add' | 'remove') {
     throw new CorralError('bad_request', `say which ${op.kind}`);
   if (op.kind === 'node') target = requireNode(config, op.name ?? '').uuid;
   if (op.kind === 'nodegroup') target = requireGroup(config, op.name ?? '').uuid;
-  if (op.kind === 'instance') throw new CorralError('not_found', `instance ${op.name} does not exist`);
+  if (op.kind === 'instance') target = requireInstance(config, op.name ?? '').uuid;
   const mutation: Mutation = {
     type: 'tags',
     kind: op.kind,

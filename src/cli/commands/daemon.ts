@@ -9,6 +9,12 @@ interface DaemonArgs {
   socket?: string;
   'hooks-dir'?: string;
   'log-level': 'debug' | 'info' | 'warn' | 'error';
+  'file-storage-dir'?: string;
+  'shared-file-storage-dir'?: string;
+  'volume-group'?: string;
+  'os-search-path'?: string;
+  'fake-memory'?: number;
+  'watcher-interval'?: number;
 }
 
 export const daemonCommand: CommandModule<object, DaemonArgs> = {
@@ -36,6 +42,39 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
       .option('log-level', {
         choices: ['debug', 'info', 'warn', 'error'] as const,
         default: 'info' as const,
+      })
+      .option('file-storage-dir', {
+        type: 'string',
+        describe: 'where file disks live (default: DATA_DIR/file-storage)',
+      })
+      .option('shared-file-storage-dir', {
+        type: 'string',
+        describe: 'a directory every node reaches at the same path, for sharedfile disks',
+      })
+      .option('volume-group', {
+        type: 'string',
+        describe: 'LVM volume group of plain disks (default: xenvg)',
+      })
+      .option('os-search-path', {
+        type: 'string',
+        describe: "OS definition directories, colon-separated (default: Ganeti's search path)",
+      })
+      .option('fake-memory', {
+        type: 'number',
+        describe: 'MiB of memory the node reports (fake hypervisor; tests and demos)',
+      })
+      .option('watcher-interval', {
+        type: 'number',
+        describe: 'seconds between the watcher passes that restart instances which should run (default 30)',
+      })
+      .check((args) => {
+        const interval = args['watcher-interval'];
+        if (interval !== undefined && !(interval >= 0.1 && interval <= 3600))
+          throw new Error('--watcher-interval is between 0.1 and 3600 seconds');
+        const memory = args['fake-memory'];
+        if (memory !== undefined && (!Number.isInteger(memory) || memory <= 0))
+          throw new Error('--fake-memory is a positive number of MiB');
+        return true;
       }),
   handler: async (args) => {
     const daemon = await startDaemon({
@@ -45,6 +84,18 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
       ...(args.name !== undefined && { name: args.name }),
       ...(args.socket !== undefined && { socketPath: args.socket }),
       ...(args['hooks-dir'] !== undefined && { hooksDir: args['hooks-dir'] }),
+      ...(args['watcher-interval'] !== undefined && { watcherIntervalMs: args['watcher-interval'] * 1000 }),
+      storage: {
+        ...(args['file-storage-dir'] !== undefined && { fileStorageDir: args['file-storage-dir'] }),
+        ...(args['shared-file-storage-dir'] !== undefined && {
+          sharedFileStorageDir: args['shared-file-storage-dir'],
+        }),
+        ...(args['volume-group'] !== undefined && { volumeGroup: args['volume-group'] }),
+        ...(args['os-search-path'] !== undefined && {
+          osSearchPath: args['os-search-path'].split(':').filter((dir) => dir.length > 0),
+        }),
+        ...(args['fake-memory'] !== undefined && { fakeMemoryMiB: args['fake-memory'] }),
+      },
     });
     process.on('unhandledRejection', (reason) => daemon.log.error({ err: reason }, 'unhandled rejection'));
     await new Promise<void>((resolve) => {

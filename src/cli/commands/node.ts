@@ -1,9 +1,13 @@
 import type { CommandModule } from 'yargs';
+import type { Opcode } from '../../cluster/opcodes.js';
 import type { ConfigView, NodeView } from '../../cluster/views.js';
+import { CorralError } from '../../common/errors.js';
+import type { ControlResponse } from '../../daemon/control-protocol.js';
 import {
   type ConnectionArgs,
   connectionOptions,
   daemonCall,
+  follow,
   type JobArgs,
   jobOptions,
   readConfig,
@@ -21,7 +25,15 @@ import {
 } from '../fields.js';
 import { tagCommands } from './tags.js';
 
-type NodeRow = { readonly node: NodeView; readonly config: ConfigView; readonly master: string | undefined };
+type Live = ControlResponse<'nodes-live'>['nodes'][number]['status'];
+
+type NodeRow = {
+  readonly node: NodeView;
+  readonly config: ConfigView;
+  readonly master: string | undefined;
+  /** The node's own answer; undefined when no live field was asked for or it did not answer. */
+  readonly live: Live;
+};
 
 function role(row: NodeRow): string {
   const { node } = row;
@@ -35,7 +47,21 @@ function role(row: NodeRow): string {
 const groupName = (row: NodeRow) =>
   row.config.groups.find((group) => group.uuid === row.node.group)?.name ?? '?';
 
-/** Ganeti's node fields; live ones (memory, disk) need the node agent and show `?` until it answers them. */
+const primaries = (r: NodeRow) =>
+  r.config.instances
+    .filter((i) => i.primaryNode === r.node.uuid)
+    .map((i) => i.name)
+    .sort();
+const secondaries = (r: NodeRow) =>
+  r.config.instances
+    .filter((i) => i.secondaryNodes.includes(r.node.uuid))
+    .map((i) => i.name)
+    .sort();
+/** dtotal and dfree are the storage of the cluster's default disk template, as Ganeti reports them. */
+const defaultStorage = (r: NodeRow) =>
+  r.live?.storage.find((s) => s.template === r.config.cluster.enabledDiskTemplates[0]);
+
+/** Ganeti's node fields; live ones (memory, disk) ask the node and show `?` when it does not answer. */
 const nodeFields: Field<NodeRow>[] = [
   { name: 'name', title: 'Node', get: (r) => r.node.name },
   { name: 'uuid', title: 'UUID', get: (r) => r.node.uuid },
@@ -51,25 +77,42 @@ const nodeFields: Field<NodeRow>[] = [
   { name: 'role', title: 'Role', get: role },
   { name: 'group', title: 'Group', get: groupName },
   { name: 'group.uuid', title: 'GroupUUID', get: (r) => r.node.group },
-  { name: 'pinst_cnt', title: 'Pinst', get: () => 0 },
-  { name: 'sinst_cnt', title: 'Sinst', get: () => 0 },
-  { name: 'pinst_list', title: 'PriInstances', get: () => [] },
-  { name: 'sinst_list', title: 'SecInstances', get: () => [] },
+  { name: 'pinst_cnt', title: 'Pinst', get: (r) => primaries(r).length },
+  { name: 'sinst_cnt', title: 'Sinst', get: (r) => secondaries(r).length },
+  { name: 'pinst_list', title: 'PriInstances', get: primaries },
+  { name: 'sinst_list', title: 'SecInstances', get: secondaries },
   { name: 'tags', title: 'Tags', get: (r) => r.node.tags },
   { name: 'ctime', title: 'CTime', get: (r) => localTime(r.node.ctimeMs) },
   { name: 'mtime', title: 'MTime', get: (r) => localTime(r.node.mtimeMs) },
   { name: 'serial_no', title: 'SerialNo', get: (r) => r.node.serial },
-  { name: 'dtotal', title: 'DTotal', get: () => undefined },
-  { name: 'dfree', title: 'DFree', get: () => undefined },
-  { name: 'mtotal', title: 'MTotal', get: () => undefined },
-  { name: 'mnode', title: 'MNode', get: () => undefined },
-  { name: 'mfree', title: 'MFree', get: () => undefined },
+  { name: 'dtotal', title: 'DTotal', get: (r) => (r.live ? (defaultStorage(r)?.totalMiB ?? 0) : undefined) },
+  { name: 'dfree', title: 'DFree', get: (r) => (r.live ? (defaultStorage(r)?.freeMiB ?? 0) : undefined) },
+  { name: 'mtotal', title: 'MTotal', get: (r) => r.live?.memoryTotalMiB },
+  {
+    name: 'mnode',
+    title: 'MNode',
+    get: (r) =>
+      r.live ? r.live.memoryTotalMiB - r.live.memoryFreeMiB - r.live.memoryInstancesMiB : undefined,
+  },
+  { name: 'mfree', title: 'MFree', get: (r) => r.live?.memoryFreeMiB },
+  { name: 'ctotal', title: 'CTotal', get: (r) => r.live?.cpus },
 ];
+const LIVE_FIELDS = new Set(['dtotal', 'dfree', 'mtotal', 'mnode', 'mfree', 'ctotal']);
 const defaultNodeFields = ['name', 'dtotal', 'dfree', 'mtotal', 'mnode', 'mfree', 'pinst_cnt', 'sinst_cnt'];
 
-function rows(config: ConfigView, master: string | undefined, names: readonly string[]): NodeRow[] {
+function rows(
+  config: ConfigView,
+  master: string | undefined,
+  names: readonly string[],
+  live: ControlResponse<'nodes-live'>['nodes'] = [],
+): NodeRow[] {
   const nodes = [...config.nodes].sort((a, b) => a.name.localeCompare(b.name));
-  return pickNamed(nodes, names, 'node').map((node) => ({ node, config, master }));
+  return pickNamed(nodes, names, 'node').map((node) => ({
+    node,
+    config,
+    master,
+    live: live.find((entry) => entry.name === node.name)?.status,
+  }));
 }
 
 const list: CommandModule<object, ConnectionArgs & ListArgs & { nodes: string[] }> = {
@@ -79,11 +122,11 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { nodes: string[] 
     listOptions(connectionOptions(yargs)).positional('nodes', { type: 'string', array: true, default: [] }),
   handler: async (args) => {
     const { config, masterName } = await readConfig(args);
-    printList(
-      selectFields(nodeFields, defaultNodeFields, args.output),
-      rows(config, masterName, args.nodes),
-      args,
-    );
+    const fields = selectFields(nodeFields, defaultNodeFields, args.output);
+    const live = fields.some((field) => LIVE_FIELDS.has(field.name))
+      ? (await daemonCall(args)({ op: 'nodes-live' })).nodes
+      : [];
+    printList(fields, rows(config, masterName, args.nodes, live), args);
   },
 };
 
@@ -249,11 +292,92 @@ const modify: CommandModule<object, ModifyArgs> = {
   },
 };
 
+/** Follows the jobs an opcode submitted (node migrate and evacuate make one per instance). */
+async function runAndFollowChildren(args: JobArgs, op: Opcode): Promise<void> {
+  const results = await runOps(args, [op]);
+  const jobs = (results?.[0] as { jobs?: number[] } | undefined)?.jobs ?? [];
+  const call = daemonCall(args);
+  const failures: string[] = [];
+  for (const job of jobs) {
+    try {
+      await follow(call, job);
+    } catch (error) {
+      failures.push(`job ${job}: ${(error as Error).message}`);
+    }
+  }
+  if (failures.length > 0)
+    throw new CorralError(
+      'conflict',
+      `${failures.length} of ${jobs.length} jobs failed: ${failures.join('; ')}`,
+    );
+}
+
+const migrate: CommandModule<
+  object,
+  JobArgs & {
+    node: string;
+    'target-node'?: string;
+    'non-live': boolean;
+    'migration-mode'?: 'live' | 'non-live';
+  }
+> = {
+  command: 'migrate <node>',
+  describe: 'live-migrate every primary instance away (one job per instance)',
+  builder: (yargs) =>
+    jobOptions(yargs)
+      .positional('node', { type: 'string', demandOption: true })
+      .option('target-node', { alias: 'n', type: 'string' })
+      .option('non-live', { type: 'boolean', default: false })
+      .option('migration-mode', { choices: ['live', 'non-live'] as const }) as never,
+  handler: async (args) => {
+    await runAndFollowChildren(args, {
+      OP_ID: 'OP_NODE_MIGRATE',
+      node_name: args.node,
+      mode: args['non-live'] ? 'non-live' : (args['migration-mode'] ?? 'live'),
+      ...(args['target-node'] !== undefined && { target_node: args['target-node'] }),
+    });
+  },
+};
+
+const evacuate: CommandModule<
+  object,
+  JobArgs & { node: string; 'primary-only': boolean; 'secondary-only': boolean; 'new-secondary'?: string }
+> = {
+  command: 'evacuate <node>',
+  describe: 'move every instance off the node (migrate, fail over or move; one job per instance)',
+  builder: (yargs) =>
+    jobOptions(yargs)
+      .positional('node', { type: 'string', demandOption: true })
+      .option('primary-only', { alias: 'p', type: 'boolean', default: false })
+      .option('secondary-only', { alias: 's', type: 'boolean', default: false })
+      .option('new-secondary', { alias: 'n', type: 'string' }) as never,
+  handler: async (args) => {
+    if (args['primary-only'] && args['secondary-only'])
+      throw new CorralError('bad_request', 'give -p or -s, not both');
+    await runAndFollowChildren(args, {
+      OP_ID: 'OP_NODE_EVACUATE',
+      node_name: args.node,
+      mode: args['primary-only'] ? 'primary' : args['secondary-only'] ? 'secondary' : 'all',
+      ...(args['new-secondary'] !== undefined && { remote_node: args['new-secondary'] }),
+    });
+  },
+};
+
 export const nodeCommand: CommandModule = {
   command: 'node <command>',
   describe: 'nodes of the cluster (gnt-node)',
   builder: (yargs) => {
-    for (const command of [add, remove, modify, list, listFields, info, ...tagCommands('node')])
+    for (const command of [
+      add,
+      remove,
+      modify,
+      migrate,
+      evacuate,
+      list,
+      listFields,
+      info,
+      ...tagCommands('node'),
+    ])
       yargs.command(command as CommandModule);
     return yargs.demandCommand(1);
   },

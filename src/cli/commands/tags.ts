@@ -13,7 +13,7 @@ import {
 type TagArgs = JobArgs & { name?: string; tags: string[] };
 
 /** Ganeti's add-tags, remove-tags and list-tags for one kind of object; the cluster's take no name. */
-export function tagCommands(kind: Exclude<TagKind, 'instance'>): CommandModule[] {
+export function tagCommands(kind: TagKind): CommandModule[] {
   const target = kind === 'cluster' ? '' : ' <name>';
   const change = (how: 'add' | 'remove'): CommandModule<object, TagArgs> => ({
     command: `${how}-tags${target} <tags..>`,
@@ -40,7 +40,9 @@ export function tagCommands(kind: Exclude<TagKind, 'instance'>): CommandModule[]
       const holder =
         kind === 'cluster'
           ? config.cluster
-          : (kind === 'node' ? config.nodes : config.groups).find((item) => item.name === args.name);
+          : (kind === 'node' ? config.nodes : kind === 'instance' ? config.instances : config.groups).find(
+              (item) => item.name === args.name,
+            );
       if (holder === undefined) throw new CorralError('not_found', `${kind} ${args.name} does not exist`);
       for (const tag of [...holder.tags].sort()) process.stdout.write(`${tag}\n`);
     },

@@ -1,0 +1,193 @@
+/**
+ * bench:instances — instances end to end on three `corral daemon`s on loopback (127.0.0.210–212), every job
+ * submitted from a node that is not necessarily the master:
+ *
+ * - time from `instance add` to running: fake hypervisor (diskless, no OS install), and kvm under TCG with
+ *   the test guest (scripts/test-guest.sh), both as the job's end and, for kvm, until the guest prints its
+ *   ready marker on the serial console;
+ * - live migration of that kvm guest to another node: total time and downtime, QMP's own figures;
+ * - 100 fake instance adds submitted at once: time until all are running.
+ *
+ * Ganeti cannot be set up here (it needs real machines with its daemons), so its figures are constants
+ * quoted from measurements on this kind of machine. The last line printed is one JSON object.
+ */
+
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Opcode } from '../src/cluster/opcodes.js';
+import { percentile } from '../src/common/stats.js';
+import { waitFor } from '../src/common/wait.js';
+import { type DaemonCall, runJob } from '../src/daemon/job-client.js';
+import { type DaemonProcess, startLocalCluster } from '../src/daemon/local-cluster.js';
+
+const NODES = 3;
+const FIRST_HOST = 210;
+const FAKE_ADDS = 20;
+const CONCURRENT_ADDS = 100;
+const GUEST_DIR = process.env.CORRAL_TEST_GUEST_DIR ?? '/var/cache/corral/test-guest';
+const READY_MARKER = 'CORRAL-GUEST-READY';
+/** Ganeti's figures on this kind of machine, quoted: a diskless instance add end to end, 60 adds at once. */
+const GANETI_REFERENCE = { instance_add_ms: 1100, concurrent_60_adds_s: 19 } as const;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const round = (value: number) => Math.round(value * 100) / 100;
+
+function fakeAdd(name: string): Opcode {
+  return {
+    OP_ID: 'OP_INSTANCE_CREATE',
+    instance_name: name,
+    disk_template: 'diskless',
+    disks: [],
+    hypervisor: 'fake',
+    no_install: true,
+    start: true,
+    beparams: { memory: 32 },
+  };
+}
+
+/** Resolves once the console socket has shown the marker; the socket only carries output from now on. */
+function consoleMarker(path: string, timeoutMs: number): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const socket = connect(path);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no ${READY_MARKER} on the console within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.on('data', (chunk) => {
+      seen = (seen + chunk.toString('latin1')).slice(-4096);
+      if (seen.includes(READY_MARKER)) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(performance.now() - started);
+      }
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+async function kvmFigures(daemons: DaemonProcess[], call: DaemonCall) {
+  const kernel = join(GUEST_DIR, 'vmlinuz');
+  const initrd = join(GUEST_DIR, 'initramfs.cpio.gz');
+  if (!existsSync(kernel) || !existsSync(initrd))
+    return { kvm_error: `no test guest in ${GUEST_DIR}: run scripts/test-guest.sh` };
+  const node1 = daemons[0]!;
+  const started = performance.now();
+  await runJob(call, [
+    {
+      OP_ID: 'OP_INSTANCE_CREATE',
+      instance_name: 'kvm1',
+      disk_template: 'diskless',
+      disks: [],
+      hypervisor: 'kvm',
+      hvparams: { kernel_path: kernel, initrd_path: initrd, kernel_args: 'console=ttyS0', accel: 'tcg' },
+      beparams: { memory: 256 },
+      pnode: 'node1',
+      no_install: true,
+      start: true,
+    },
+  ]);
+  const addMs = performance.now() - started;
+  const { path } = await node1.call({ op: 'console', instance: 'kvm1' });
+  const bootMs = addMs + (await consoleMarker(path, 60_000));
+  log(`  kvm: add ${round(addMs)} ms, guest ready ${round(bootMs)} ms after the add`);
+  const job = await runJob(call, [
+    { OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'kvm1', target_node: 'node2' },
+  ]);
+  const result = job.ops[0]?.result as { totalMs: number; downtimeMs: number; transferredBytes: number };
+  log(`  kvm: migration ${result.totalMs} ms, downtime ${result.downtimeMs} ms`);
+  await runJob(call, [{ OP_ID: 'OP_INSTANCE_REMOVE', instance_name: 'kvm1' }]);
+  return {
+    kvm_add_to_running_ms: round(addMs),
+    kvm_add_to_guest_ready_ms: round(bootMs),
+    kvm_migration_total_ms: round(result.totalMs),
+    kvm_migration_downtime_ms: round(result.downtimeMs),
+    kvm_migration_bytes: result.transferredBytes,
+  };
+}
+
+async function main(): Promise<object> {
+  const baseDir = await mkdtemp(join(tmpdir(), 'corral-bench-instances-'));
+  let daemons: DaemonProcess[] = [];
+  try {
+    log(`starting ${NODES} daemons on 127.0.0.${FIRST_HOST}-${FIRST_HOST + NODES - 1}…`);
+    daemons = await startLocalCluster({
+      baseDir,
+      nodes: NODES,
+      firstHost: FIRST_HOST,
+      logLevel: 'warn',
+      fakeMemoryMiB: 64 * 1024,
+      enabledHypervisors: ['fake', 'kvm'],
+    });
+    const call: DaemonCall = (request) => daemons[1]!.call(request);
+
+    log(`fake: ${FAKE_ADDS} sequential adds…`);
+    const addMs: number[] = [];
+    for (let n = 0; n < FAKE_ADDS; n++) {
+      const started = performance.now();
+      await runJob(call, [fakeAdd(`seq${n}`)]);
+      addMs.push(performance.now() - started);
+    }
+    const fakeP50 = round(
+      percentile(
+        [...addMs].sort((a, b) => a - b),
+        0.5,
+      ),
+    );
+    log(`  p50 ${fakeP50} ms`);
+
+    log(`fake: ${CONCURRENT_ADDS} adds submitted at once, from all nodes…`);
+    const burstStart = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENT_ADDS }, (_, n) =>
+        runJob((request) => daemons[n % NODES]!.call(request), [fakeAdd(`burst${n}`)]),
+      ),
+    );
+    await waitFor(
+      async () => {
+        const live = (await call({ op: 'nodes-live' })).nodes;
+        const running = live
+          .flatMap((node) => node.status?.instances ?? [])
+          .filter((i) => i.state === 'running');
+        return running.filter((i) => i.name.startsWith('burst')).length === CONCURRENT_ADDS
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 120_000, what: 'every burst instance to run' },
+    );
+    const burstS = round((performance.now() - burstStart) / 1000);
+    log(`  ${burstS} s`);
+
+    log('kvm under TCG: add, boot, live migration…');
+    const kvm = await kvmFigures(daemons, call).catch((error: Error) => ({ kvm_error: error.message }));
+
+    return {
+      corral: {
+        fake_add_to_running_p50_ms: fakeP50,
+        fake_add_to_running_max_ms: round(Math.max(...addMs)),
+        [`fake_${CONCURRENT_ADDS}_concurrent_adds_s`]: burstS,
+        ...kvm,
+      },
+      ganeti_reference: {
+        source: 'quoted figures (no Ganeti cluster can be set up here)',
+        ...GANETI_REFERENCE,
+      },
+      add_ratio: round(fakeP50 / GANETI_REFERENCE.instance_add_ms),
+    };
+  } finally {
+    await Promise.all(daemons.map((daemon) => daemon.stop('SIGKILL')));
+    // QEMU outlives its daemon by design: end any guest a failed step left under this run's directory.
+    spawnSync('pkill', ['-KILL', '-f', baseDir]);
+    await rm(baseDir, { recursive: true, force: true });
+  }
+}
+
+console.log(JSON.stringify(await main()));

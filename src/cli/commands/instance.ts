@@ -1,0 +1,774 @@
+import { connect } from 'node:net';
+import type { Argv, CommandModule } from 'yargs';
+import { instanceStatus, type NodeReport } from '../../cluster/instance-status.js';
+import type { BeParamsInput, NicSpecInput, Opcode } from '../../cluster/opcodes.js';
+import type { ConfigView, InstanceView } from '../../cluster/views.js';
+import { CorralError } from '../../common/errors.js';
+import type { ControlResponse } from '../../daemon/control-protocol.js';
+import {
+  type ConnectionArgs,
+  connectionOptions,
+  daemonCall,
+  type JobArgs,
+  jobOptions,
+  readConfig,
+  runOps,
+} from '../cluster-client.js';
+import {
+  type Field,
+  type ListArgs,
+  listOptions,
+  localTime,
+  pickNamed,
+  printList,
+  selectFields,
+} from '../fields.js';
+import {
+  onlyKeys,
+  parseBool,
+  parseHvParams,
+  parseIndexed,
+  parseInteger,
+  parseKeyValues,
+  parseSizeMiB,
+} from '../ganeti-options.js';
+import { tagCommands } from './tags.js';
+
+type Live = ControlResponse<'nodes-live'>['nodes'];
+
+interface InstanceRow {
+  readonly instance: InstanceView;
+  readonly config: ConfigView;
+  /** Undefined when no live field was asked for. */
+  readonly live: Live | undefined;
+}
+
+const nodeName = (config: ConfigView, uuid: string) =>
+  config.nodes.find((n) => n.uuid === uuid)?.name ?? uuid;
+
+function reports(live: Live): Map<string, NodeReport> {
+  return new Map(
+    live.map((node) => [
+      node.name,
+      node.status === undefined
+        ? { reachable: false }
+        : {
+            reachable: true,
+            running: new Set(
+              node.status.instances
+                .filter((i) => i.state === 'running' || i.state === 'paused')
+                .map((i) => i.name),
+            ),
+          },
+    ]),
+  );
+}
+
+function liveEntry(row: InstanceRow) {
+  const pnode = nodeName(row.config, row.instance.primaryNode);
+  return row.live?.find((n) => n.name === pnode)?.status?.instances.find((i) => i.name === row.instance.name);
+}
+
+function status(row: InstanceRow): string | undefined {
+  if (row.live === undefined) return undefined;
+  const primary = row.config.nodes.find((n) => n.uuid === row.instance.primaryNode);
+  if (primary === undefined) return undefined;
+  return instanceStatus({ ...row.instance, primary }, reports(row.live));
+}
+
+function be(row: InstanceRow) {
+  return { ...row.config.cluster.beParams, ...row.instance.beParams };
+}
+
+/** Ganeti's instance fields; status, oper_state, oper_ram and oper_vcpus ask the nodes. */
+const instanceFields: Field<InstanceRow>[] = [
+  { name: 'name', title: 'Instance', get: (r) => r.instance.name },
+  { name: 'uuid', title: 'UUID', get: (r) => r.instance.uuid },
+  { name: 'os', title: 'OS', get: (r) => r.instance.os },
+  { name: 'hypervisor', title: 'Hypervisor', get: (r) => r.instance.hypervisor },
+  { name: 'pnode', title: 'Primary_node', get: (r) => nodeName(r.config, r.instance.primaryNode) },
+  {
+    name: 'snodes',
+    title: 'Secondary_Nodes',
+    get: (r) => r.instance.secondaryNodes.map((u) => nodeName(r.config, u)),
+  },
+  { name: 'disk_template', title: 'Disk_template', get: (r) => r.instance.diskTemplate },
+  { name: 'status', title: 'Status', get: status },
+  { name: 'admin_state', title: 'InstanceState', get: (r) => r.instance.adminState },
+  { name: 'admin_state_source', title: 'InstanceStateSource', get: (r) => r.instance.adminStateSource },
+  { name: 'admin_up', title: 'Autostart', get: (r) => r.instance.adminState === 'up' },
+  {
+    name: 'oper_state',
+    title: 'Running',
+    get: (r) => (r.live === undefined ? undefined : status(r) === 'running' || status(r) === 'ERROR_up'),
+  },
+  {
+    name: 'oper_ram',
+    title: 'Memory',
+    get: (r) => (r.live === undefined ? undefined : (liveEntry(r)?.memoryMiB ?? '-')),
+  },
+  {
+    name: 'oper_vcpus',
+    title: 'VCPUs',
+    get: (r) => (r.live === undefined ? undefined : (liveEntry(r)?.vcpus ?? '-')),
+  },
+  { name: 'disks_active', title: 'DisksActive', get: (r) => r.instance.disksActive },
+  { name: 'vcpus', title: 'ConfigVCPUs', get: (r) => be(r).vcpus },
+  { name: 'be/maxmem', title: 'ConfigMaxMem', get: (r) => be(r).maxmemMiB },
+  { name: 'be/minmem', title: 'ConfigMinMem', get: (r) => be(r).minmemMiB },
+  { name: 'be/memory', title: 'ConfigMemory', get: (r) => be(r).maxmemMiB },
+  { name: 'be/vcpus', title: 'ConfigVCPUs', get: (r) => be(r).vcpus },
+  { name: 'be/auto_balance', title: 'Auto_balance', get: (r) => be(r).autoBalance },
+  { name: 'be/always_failover', title: 'Always_failover', get: (r) => be(r).alwaysFailover },
+  { name: 'be/spindle_use', title: 'Spindle_use', get: (r) => be(r).spindleUse },
+  { name: 'disk.count', title: 'Disks', get: (r) => r.instance.disks.length },
+  { name: 'disk.sizes', title: 'Disk_sizes', get: (r) => r.instance.disks.map((d) => String(d.sizeMiB)) },
+  { name: 'disk.names', title: 'Disk_names', get: (r) => r.instance.disks.map((d) => d.name ?? '') },
+  { name: 'disk.uuids', title: 'Disk_UUIDs', get: (r) => r.instance.disks.map((d) => d.uuid) },
+  {
+    name: 'disk_usage',
+    title: 'DiskUsage',
+    get: (r) => r.instance.disks.reduce((sum, d) => sum + d.sizeMiB, 0),
+  },
+  { name: 'nic.count', title: 'NICs', get: (r) => r.instance.nics.length },
+  { name: 'nic.macs', title: 'NIC_MACs', get: (r) => r.instance.nics.map((n) => n.mac) },
+  { name: 'nic.ips', title: 'NIC_IPs', get: (r) => r.instance.nics.map((n) => n.ip ?? '') },
+  { name: 'nic.modes', title: 'NIC_modes', get: (r) => r.instance.nics.map((n) => n.mode) },
+  { name: 'nic.links', title: 'NIC_links', get: (r) => r.instance.nics.map((n) => n.link) },
+  { name: 'mac', title: 'MAC_address', get: (r) => r.instance.nics[0]?.mac ?? '-' },
+  { name: 'ip', title: 'IP_address', get: (r) => r.instance.nics[0]?.ip ?? '-' },
+  { name: 'tags', title: 'Tags', get: (r) => r.instance.tags },
+  { name: 'ctime', title: 'CTime', get: (r) => localTime(r.instance.ctimeMs) },
+  { name: 'mtime', title: 'MTime', get: (r) => localTime(r.instance.mtimeMs) },
+  { name: 'serial_no', title: 'SerialNo', get: (r) => r.instance.serial },
+  ...Array.from({ length: 16 }, (_, n) => ({
+    name: `disk.size/${n}`,
+    title: `Disk/${n}`,
+    get: (r: InstanceRow) => r.instance.disks[n]?.sizeMiB,
+  })),
+  ...Array.from({ length: 8 }, (_, n) => ({
+    name: `nic.mac/${n}`,
+    title: `Nic.${n}/Mac`,
+    get: (r: InstanceRow) => r.instance.nics[n]?.mac,
+  })),
+];
+const defaultFields = ['name', 'hypervisor', 'os', 'pnode', 'status', 'oper_ram'];
+const LIVE_FIELDS = new Set(['status', 'oper_state', 'oper_ram', 'oper_vcpus']);
+
+async function rows(args: ConnectionArgs, names: readonly string[], live: boolean): Promise<InstanceRow[]> {
+  const { config } = await readConfig(args);
+  const nodes = live ? (await daemonCall(args)({ op: 'nodes-live' })).nodes : undefined;
+  const sorted = [...config.instances].sort((a, b) => a.name.localeCompare(b.name));
+  return pickNamed(sorted, names, 'instance').map((instance) => ({ instance, config, live: nodes }));
+}
+
+const list: CommandModule<object, ConnectionArgs & ListArgs & { instances: string[] }> = {
+  command: 'list [instances..]',
+  describe: 'list instances (Ganeti fields; -o, --no-headers, --separator, --json)',
+  builder: (yargs) =>
+    listOptions(connectionOptions(yargs)).positional('instances', {
+      type: 'string',
+      array: true,
+      default: [],
+    }),
+  handler: async (args) => {
+    const fields = selectFields(instanceFields, defaultFields, args.output);
+    const live = fields.some((field) => LIVE_FIELDS.has(field.name));
+    printList(fields, await rows(args, args.instances, live), args);
+  },
+};
+
+const listFields: CommandModule<object, ConnectionArgs> = {
+  command: 'list-fields',
+  describe: 'the fields instance list knows',
+  handler: () => {
+    for (const field of instanceFields) process.stdout.write(`${field.name} ${field.title}\n`);
+  },
+};
+
+const info: CommandModule<object, ConnectionArgs & { instances: string[]; static: boolean; all: boolean }> = {
+  command: ['info [instances..]', 'show'],
+  describe: 'details of instances',
+  builder: (yargs) =>
+    connectionOptions(yargs)
+      .positional('instances', { type: 'string', array: true, default: [] })
+      .option('static', {
+        alias: 's',
+        type: 'boolean',
+        default: false,
+        describe: 'only what the config says',
+      })
+      .option('all', { type: 'boolean', default: false }),
+  handler: async (args) => {
+    if (args.instances.length === 0 && !args.all)
+      throw new CorralError('bad_request', 'name instances, or give --all');
+    for (const row of await rows(args, args.instances, !args.static)) {
+      const { instance, config } = row;
+      const params = be(row);
+      const lines = [
+        `Instance name: ${instance.name}`,
+        `UUID: ${instance.uuid}`,
+        `Serial number: ${instance.serial}`,
+        `Creation time: ${localTime(instance.ctimeMs)}`,
+        `Modification time: ${localTime(instance.mtimeMs)}`,
+        `State: configured to be ${instance.adminState}${args.static ? '' : `, actual state is ${status(row)}`}`,
+        '  Nodes:',
+        `    - primary: ${nodeName(config, instance.primaryNode)}`,
+        `    - secondaries: ${instance.secondaryNodes.map((u) => nodeName(config, u)).join(', ')}`,
+        `  Operating system: ${instance.os || '(none)'}`,
+        `  Disk template: ${instance.diskTemplate}`,
+        `  Hypervisor: ${instance.hypervisor}`,
+        ...Object.entries(instance.hvParams).map(([k, v]) => `    - ${k}: ${v}`),
+        '  Back-end parameters:',
+        `    - always_failover: ${params.alwaysFailover}`,
+        `    - auto_balance: ${params.autoBalance}`,
+        `    - maxmem: ${params.maxmemMiB}`,
+        `    - minmem: ${params.minmemMiB}`,
+        `    - spindle_use: ${params.spindleUse}`,
+        `    - vcpus: ${params.vcpus}`,
+        '  OS parameters:',
+        ...Object.entries(instance.osParams).map(([k, v]) => `    - ${k}: ${v}`),
+        '  NICs:',
+        ...instance.nics.map(
+          (nic, n) =>
+            `    - nic/${n}: MAC: ${nic.mac}, IP: ${nic.ip ?? 'None'}, mode: ${nic.mode}, link: ${nic.link}`,
+        ),
+        '  Disks:',
+        ...instance.disks.map(
+          (disk, n) =>
+            `    - disk/${n}: ${instance.diskTemplate}, size ${disk.sizeMiB}M, mode ${disk.mode}, format ${disk.format}${disk.name ? `, name ${disk.name}` : ''}`,
+        ),
+        `  Tags: ${instance.tags.join(', ')}`,
+        '',
+      ];
+      process.stdout.write(lines.join('\n'));
+    }
+  },
+};
+
+interface AddArgs extends JobArgs {
+  instance: string;
+  'disk-template': string;
+  disk: string[];
+  'os-size'?: string;
+  net: string[];
+  'no-nics': boolean;
+  'os-type'?: string;
+  backend: string[];
+  hypervisor: string[];
+  'os-parameters': string[];
+  node?: string;
+  tags?: string;
+  start?: boolean;
+  install: boolean;
+}
+
+const DISK_KEYS = ['size', 'mode', 'name', 'format'];
+const NIC_KEYS = ['mac', 'ip', 'mode', 'link', 'name'];
+const BE_KEYS = ['memory', 'maxmem', 'minmem', 'vcpus', 'auto_balance', 'always_failover', 'spindle_use'];
+
+function diskSpecs(values: readonly string[]) {
+  return parseIndexed(values, '--disk').map((disk) => {
+    onlyKeys(disk, DISK_KEYS, '--disk');
+    if (disk.size === undefined) throw new CorralError('bad_request', '--disk: every disk needs size=');
+    if (disk.mode !== undefined && disk.mode !== 'rw' && disk.mode !== 'ro')
+      throw new CorralError('bad_request', `--disk: mode is rw or ro, not ${disk.mode}`);
+    if (disk.format !== undefined && disk.format !== 'raw' && disk.format !== 'qcow2')
+      throw new CorralError('bad_request', `--disk: format is raw or qcow2, not ${disk.format}`);
+    return {
+      size: parseSizeMiB(disk.size, '--disk size'),
+      ...(disk.mode !== undefined && { mode: disk.mode as 'rw' | 'ro' }),
+      ...(disk.name !== undefined && { name: disk.name }),
+      ...(disk.format !== undefined && { format: disk.format as 'raw' | 'qcow2' }),
+    };
+  });
+}
+
+function beParams(values: readonly string[]): BeParamsInput | undefined {
+  if (values.length === 0) return undefined;
+  const raw = parseKeyValues(values.join(','), '-B');
+  onlyKeys(raw, BE_KEYS, '-B');
+  const out: BeParamsInput = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (key === 'memory' || key === 'maxmem' || key === 'minmem') out[key] = parseSizeMiB(value, `-B ${key}`);
+    else if (key === 'vcpus' || key === 'spindle_use') out[key] = parseInteger(value, `-B ${key}`);
+    else if (key === 'auto_balance' || key === 'always_failover') out[key] = parseBool(value, `-B ${key}`);
+  }
+  return out;
+}
+
+function hvOptions(values: readonly string[]): {
+  hypervisor?: 'fake' | 'kvm';
+  params?: Record<string, string>;
+} {
+  if (values.length === 0) return {};
+  let hypervisor: string | undefined;
+  const params: Record<string, string> = {};
+  for (const value of values) {
+    const parsed = parseHvParams(value);
+    if (parsed.hypervisor !== undefined) {
+      if (hypervisor !== undefined && hypervisor !== parsed.hypervisor)
+        throw new CorralError('bad_request', '-H names two hypervisors');
+      hypervisor = parsed.hypervisor;
+    }
+    Object.assign(params, parsed.params);
+  }
+  if (hypervisor !== undefined && hypervisor !== 'fake' && hypervisor !== 'kvm')
+    throw new CorralError('bad_request', `-H: unknown hypervisor ${hypervisor}; known: fake, kvm`);
+  return { ...(hypervisor !== undefined && { hypervisor }), params };
+}
+
+function nicSpecs(values: readonly string[]): NicSpecInput[] {
+  return parseIndexed(values, '--net').map((nic) => {
+    onlyKeys(nic, NIC_KEYS, '--net');
+    if (nic.mode !== undefined && !['bridged', 'routed', 'openvswitch', 'none'].includes(nic.mode))
+      throw new CorralError(
+        'bad_request',
+        `--net: mode is bridged, routed, openvswitch or none, not ${nic.mode}`,
+      );
+    return nic as NicSpecInput;
+  });
+}
+
+function repeatable<T>(yargs: Argv<T>, name: string, alias: string | undefined, describe: string) {
+  return yargs.option(name, {
+    ...(alias !== undefined && { alias }),
+    type: 'string',
+    array: true,
+    default: [],
+    describe,
+  });
+}
+
+const add: CommandModule<object, AddArgs> = {
+  command: 'add <instance>',
+  describe: 'create an instance: disks, OS install, start (gnt-instance add)',
+  builder: (yargs) => {
+    let y = jobOptions(yargs)
+      .positional('instance', { type: 'string', demandOption: true })
+      .option('disk-template', {
+        alias: 't',
+        type: 'string',
+        demandOption: true,
+        describe: 'diskless, file, sharedfile, plain',
+      })
+      .option('os-size', { alias: 's', type: 'string', describe: 'one disk of this size (512M, 10G)' })
+      .option('os-type', { alias: 'o', type: 'string', describe: 'OS[+variant]' })
+      .option('node', { alias: 'n', type: 'string', describe: 'primary node (default: the allocator picks)' })
+      .option('tags', { type: 'string', describe: 'comma-separated tags' })
+      .option('no-nics', { type: 'boolean', default: false })
+      .option('start', { type: 'boolean', describe: '--no-start: create it stopped' })
+      .option('install', {
+        type: 'boolean',
+        default: true,
+        describe: '--no-install: skip the OS create script',
+      });
+    y = repeatable(y, 'disk', undefined, 'N:size=SIZE[,mode=rw|ro][,name=X][,format=raw|qcow2]');
+    y = repeatable(y, 'net', undefined, 'N:[mac=X|generate][,ip=IP][,mode=M][,link=L][,name=X]');
+    y = repeatable(y, 'backend', 'B', 'memory=SIZE,vcpus=N,…');
+    y = repeatable(y, 'hypervisor', 'H', '[hv:]k=v,…');
+    y = repeatable(y, 'os-parameters', 'O', 'k=v,…');
+    return y as never;
+  },
+  handler: async (args) => {
+    const template = args['disk-template'];
+    if (!['diskless', 'file', 'sharedfile', 'plain', 'drbd'].includes(template))
+      throw new CorralError(
+        'bad_request',
+        `-t: unknown disk template ${template}; known: diskless, file, sharedfile, plain, drbd`,
+      );
+    if (args['os-size'] !== undefined && args.disk.length > 0)
+      throw new CorralError('bad_request', 'give either -s or --disk, not both');
+    const disks =
+      args['os-size'] !== undefined ? [{ size: parseSizeMiB(args['os-size'], '-s') }] : diskSpecs(args.disk);
+    if (args['no-nics'] && args.net.length > 0)
+      throw new CorralError('bad_request', 'give either --no-nics or --net');
+    const [pnode, snode] = (args.node ?? '').split(':');
+    const hv = hvOptions(args.hypervisor);
+    const be = beParams(args.backend);
+    const osParams =
+      args['os-parameters'].length > 0 ? parseKeyValues(args['os-parameters'].join(','), '-O') : undefined;
+    const op: Opcode = {
+      OP_ID: 'OP_INSTANCE_CREATE',
+      instance_name: args.instance,
+      disk_template: template as 'file',
+      disks,
+      ...(args['no-nics'] ? { nics: [] } : args.net.length > 0 ? { nics: nicSpecs(args.net) } : {}),
+      ...(args['os-type'] !== undefined && { os_type: args['os-type'] }),
+      ...(osParams !== undefined && { osparams: osParams }),
+      ...(be !== undefined && { beparams: be }),
+      ...(hv.hypervisor !== undefined && { hypervisor: hv.hypervisor }),
+      ...(hv.params !== undefined && { hvparams: hv.params }),
+      ...(pnode ? { pnode } : {}),
+      ...(snode ? { snode } : {}),
+      ...(args.tags !== undefined && { tags: args.tags.split(',').filter((t) => t.length > 0) }),
+      ...(!args.install && { no_install: true }),
+      // Ganeti: --no-install implies --no-start unless a start is asked for.
+      start: args.start ?? args.install,
+    };
+    await runOps(args, [op]);
+  },
+};
+
+type NamedArgs = JobArgs & { instance: string };
+
+function simple(
+  command: string | string[],
+  describe: string,
+  options: (yargs: Argv<NamedArgs>) => Argv<NamedArgs>,
+  opcode: (args: NamedArgs & Record<string, unknown>) => Opcode,
+): CommandModule<object, NamedArgs> {
+  return {
+    command,
+    describe,
+    builder: (yargs) =>
+      options(jobOptions(yargs).positional('instance', { type: 'string', demandOption: true }) as never),
+    handler: async (args) => {
+      const results = await runOps(args, [opcode(args as NamedArgs & Record<string, unknown>)]);
+      for (const result of results ?? []) {
+        const disks = (result as { disks?: unknown })?.disks;
+        if (Array.isArray(disks)) for (const line of disks) process.stdout.write(`${String(line)}\n`);
+      }
+    },
+  };
+}
+
+const timeoutOption = (name: string) => (yargs: Argv<NamedArgs>) =>
+  yargs.option(name, {
+    type: 'number',
+    describe: 'minutes before the instance is killed (default 2)',
+  }) as never;
+
+function minutes(value: unknown, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !(value >= 0) || value > 1440)
+    throw new CorralError('bad_request', `--${option} is a number of minutes from 0 to 1440`);
+  return Math.round(value * 60);
+}
+
+const remove = simple(
+  'remove <instance>',
+  'remove an instance and its disks',
+  (y) =>
+    timeoutOption('shutdown-timeout')(
+      y.option('ignore-failures', { type: 'boolean', default: false }) as never,
+    ),
+  (a) => ({
+    OP_ID: 'OP_INSTANCE_REMOVE',
+    instance_name: a.instance,
+    ...(a['ignore-failures'] === true && { ignore_failures: true }),
+    ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
+      shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
+    }),
+  }),
+);
+
+const startup = simple(
+  ['startup <instance>', 'start'],
+  'start an instance on its primary node',
+  (y) =>
+    y
+      .option('force', { type: 'boolean', default: false })
+      .option('no-remember', { type: 'boolean', default: false })
+      .option('paused', { type: 'boolean', default: false }) as never,
+  (a) => ({
+    OP_ID: 'OP_INSTANCE_STARTUP',
+    instance_name: a.instance,
+    ...(a.force === true && { force: true }),
+    ...(a['no-remember'] === true && { no_remember: true }),
+    ...(a.paused === true && { paused: true }),
+  }),
+);
+
+const shutdown = simple(
+  ['shutdown <instance>', 'stop'],
+  'shut an instance down (clean, then forced after the timeout)',
+  (y) => timeoutOption('timeout')(y.option('no-remember', { type: 'boolean', default: false }) as never),
+  (a) => ({
+    OP_ID: 'OP_INSTANCE_SHUTDOWN',
+    instance_name: a.instance,
+    ...(minutes(a.timeout, 'timeout') !== undefined && { timeout: minutes(a.timeout, 'timeout') }),
+    ...(a['no-remember'] === true && { no_remember: true }),
+  }),
+);
+
+const reboot = simple(
+  'reboot <instance>',
+  'reboot an instance (soft, hard or full)',
+  (y) =>
+    timeoutOption('shutdown-timeout')(
+      y.option('type', { alias: 't', choices: ['soft', 'hard', 'full'] as const, default: 'hard' }) as never,
+    ),
+  (a) => ({
+    OP_ID: 'OP_INSTANCE_REBOOT',
+    instance_name: a.instance,
+    reboot_type: a.type as 'hard',
+    ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
+      shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
+    }),
+  }),
+);
+
+const modify = simple(
+  'modify <instance>',
+  'change parameters, add disks, mark offline or online (most changes apply at the next start)',
+  (y) => {
+    let o = y as Argv<NamedArgs>;
+    o = repeatable(o, 'backend', 'B', 'memory=SIZE,vcpus=N,…') as never;
+    o = repeatable(o, 'hypervisor', 'H', 'k=v,… (value default drops a setting)') as never;
+    o = repeatable(o, 'os-parameters', 'O', 'k=v,…') as never;
+    o = repeatable(o, 'disk', undefined, 'add:size=SIZE[,mode=…][,name=…]') as never;
+    return o
+      .option('os-type', { alias: 'o', type: 'string' })
+      .option('offline', { type: 'boolean', describe: 'mark the stopped instance offline' })
+      .option('online', { type: 'boolean', describe: 'bring an offline instance back (as down)' }) as never;
+  },
+  (a) => {
+    const disks = (a.disk as string[]).map((value) => {
+      const match = /^(?:add|\d+:add)(?::|,)?(.*)$/.exec(value);
+      if (match === null)
+        throw new CorralError(
+          'bad_request',
+          `--disk: only add is supported here (add:size=SIZE), not ${value}`,
+        );
+      return diskSpecs([`0:${match[1]}`])[0]!;
+    });
+    const hv = hvOptions(a.hypervisor as string[]);
+    if (hv.hypervisor !== undefined)
+      throw new CorralError('bad_request', 'the hypervisor of an instance cannot change; give -H k=v only');
+    const be = beParams(a.backend as string[]);
+    const osParams = a['os-parameters'] as string[];
+    if (a.offline === true && a.online === true)
+      throw new CorralError('bad_request', 'give --offline or --online, not both');
+    return {
+      OP_ID: 'OP_INSTANCE_SET_PARAMS',
+      instance_name: a.instance,
+      ...(be !== undefined && { beparams: be }),
+      ...(hv.params !== undefined && { hvparams: hv.params }),
+      ...(osParams.length > 0 && { osparams: parseKeyValues(osParams.join(','), '-O') }),
+      ...(typeof a['os-type'] === 'string' && { os_name: a['os-type'] }),
+      ...(disks.length > 0 && { disks_add: disks }),
+      ...(a.offline === true && { offline: true }),
+      ...(a.online === true && { offline: false }),
+    };
+  },
+);
+
+const growDisk: CommandModule<object, NamedArgs & { disk: number; amount: string; absolute: boolean }> = {
+  command: 'grow-disk <instance> <disk> <amount>',
+  describe: 'grow a disk by AMOUNT (or to it, with --absolute); disks never shrink',
+  builder: (yargs) =>
+    jobOptions(yargs)
+      .positional('instance', { type: 'string', demandOption: true })
+      .positional('disk', { type: 'number', demandOption: true })
+      .positional('amount', { type: 'string', demandOption: true })
+      .option('absolute', { type: 'boolean', default: false }) as never,
+  handler: async (args) => {
+    if (!Number.isInteger(args.disk) || args.disk < 0)
+      throw new CorralError('bad_request', `disk index ${args.disk} is not a whole number`);
+    await runOps(args, [
+      {
+        OP_ID: 'OP_INSTANCE_GROW_DISK',
+        instance_name: args.instance,
+        disk: args.disk,
+        amount: parseSizeMiB(args.amount, 'amount'),
+        ...(args.absolute && { absolute: true }),
+      },
+    ]);
+  },
+};
+
+const reinstall = simple(
+  'reinstall <instance>',
+  'run the OS create script again (the instance must be stopped)',
+  (y) => {
+    const o = repeatable(y, 'os-parameters', 'O', 'k=v,…') as Argv<NamedArgs>;
+    return o.option('os-type', { alias: 'o', type: 'string' }) as never;
+  },
+  (a) => ({
+    OP_ID: 'OP_INSTANCE_REINSTALL',
+    instance_name: a.instance,
+    ...(typeof a['os-type'] === 'string' && { os_type: a['os-type'] }),
+    ...((a['os-parameters'] as string[]).length > 0 && {
+      osparams: parseKeyValues((a['os-parameters'] as string[]).join(','), '-O'),
+    }),
+  }),
+);
+
+const rename: CommandModule<object, NamedArgs & { 'new-name': string }> = {
+  command: 'rename <instance> <new-name>',
+  describe: 'rename a stopped instance (runs the OS rename script)',
+  builder: (yargs) =>
+    jobOptions(yargs)
+      .positional('instance', { type: 'string', demandOption: true })
+      .positional('new-name', { type: 'string', demandOption: true }) as never,
+  handler: async (args) => {
+    await runOps(args, [
+      { OP_ID: 'OP_INSTANCE_RENAME', instance_name: args.instance, new_name: args['new-name'] },
+    ]);
+  },
+};
+
+const activateDisks = simple(
+  'activate-disks <instance>',
+  "check the instance's disks and print node:disk/N:path",
+  (y) => y,
+  (a) => ({ OP_ID: 'OP_INSTANCE_ACTIVATE_DISKS', instance_name: a.instance }),
+);
+
+const deactivateDisks = simple(
+  'deactivate-disks <instance>',
+  'mark the disks of a stopped instance inactive',
+  (y) => y.option('force', { alias: 'f', type: 'boolean', default: false }) as never,
+  (a) => ({
+    OP_ID: 'OP_INSTANCE_DEACTIVATE_DISKS',
+    instance_name: a.instance,
+    ...(a.force === true && { force: true }),
+  }),
+);
+
+const migrate = simple(
+  'migrate <instance>',
+  'live-migrate a running instance to another node (shared storage)',
+  (y) =>
+    y
+      .option('target-node', { alias: 'n', type: 'string' })
+      .option('non-live', { type: 'boolean', default: false })
+      .option('migration-mode', { choices: ['live', 'non-live'] as const })
+      .option('cleanup', {
+        type: 'boolean',
+        default: false,
+        describe: 'settle a migration a master crash cut short',
+      })
+      .option('allow-failover', { type: 'boolean', default: false }) as never,
+  (a) => ({
+    OP_ID: 'OP_INSTANCE_MIGRATE',
+    instance_name: a.instance,
+    mode: a['non-live'] === true ? 'non-live' : ((a['migration-mode'] as 'live' | undefined) ?? 'live'),
+    ...(typeof a['target-node'] === 'string' && { target_node: a['target-node'] }),
+    ...(a.cleanup === true && { cleanup: true }),
+    ...(a['allow-failover'] === true && { allow_failover: true }),
+  }),
+);
+
+const failover = simple(
+  'failover <instance>',
+  'stop the instance, switch its primary node, start it again if it was up',
+  (y) =>
+    timeoutOption('shutdown-timeout')(
+      y
+        .option('target-node', { alias: 'n', type: 'string' })
+        .option('ignore-consistency', { type: 'boolean', default: false }) as never,
+    ),
+  (a) => ({
+    OP_ID: 'OP_INSTANCE_FAILOVER',
+    instance_name: a.instance,
+    ...(typeof a['target-node'] === 'string' && { target_node: a['target-node'] }),
+    ...(a['ignore-consistency'] === true && { ignore_consistency: true }),
+    ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
+      shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
+    }),
+  }),
+);
+
+const move = simple(
+  'move <instance>',
+  "copy the instance's disks to another node and start it there",
+  (y) =>
+    timeoutOption('shutdown-timeout')(
+      y.option('target-node', { alias: 'n', type: 'string', demandOption: true }) as never,
+    ),
+  (a) => ({
+    OP_ID: 'OP_INSTANCE_MOVE',
+    instance_name: a.instance,
+    target_node: String(a['target-node']),
+    ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
+      shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
+    }),
+  }),
+);
+
+const consoleCommand: CommandModule<object, ConnectionArgs & { instance: string; 'show-cmd': boolean }> = {
+  command: 'console <instance>',
+  describe: "attach to the instance's serial console (on its primary node); Ctrl-] detaches",
+  builder: (yargs) =>
+    connectionOptions(yargs)
+      .positional('instance', { type: 'string', demandOption: true })
+      .option('show-cmd', {
+        type: 'boolean',
+        default: false,
+        describe: 'print the command instead',
+      }) as never,
+  handler: async (args) => {
+    const { path } = await daemonCall(args)({ op: 'console', instance: args.instance });
+    if (args['show-cmd']) {
+      process.stdout.write(`socat stdin,raw,echo=0,escape=0x1d unix-connect:${path}\n`);
+      return;
+    }
+    await attach(path);
+  },
+};
+
+/** Joins the terminal to the console socket until Ctrl-] or the socket closes. */
+function attach(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    const stdin = process.stdin;
+    const restore = () => {
+      if (stdin.isTTY) stdin.setRawMode(false);
+      stdin.pause();
+    };
+    socket.once('error', (error) => {
+      restore();
+      reject(new CorralError('unavailable', `cannot open the console at ${path}: ${error.message}`));
+    });
+    socket.once('connect', () => {
+      if (stdin.isTTY) stdin.setRawMode(true);
+      stdin.on('data', (chunk: Buffer) => {
+        if (chunk.includes(0x1d)) {
+          socket.end();
+          return;
+        }
+        socket.write(chunk);
+      });
+      stdin.resume();
+    });
+    socket.pipe(process.stdout);
+    socket.once('close', () => {
+      restore();
+      resolve();
+    });
+  });
+}
+
+const instanceCommands: CommandModule[] = [
+  add,
+  remove,
+  startup,
+  shutdown,
+  reboot,
+  modify,
+  growDisk,
+  reinstall,
+  rename,
+  activateDisks,
+  deactivateDisks,
+  migrate,
+  failover,
+  move,
+  consoleCommand,
+  list,
+  listFields,
+  info,
+  ...tagCommands('instance'),
+] as CommandModule[];
+
+export const instanceCommand: CommandModule = {
+  command: 'instance <command>',
+  describe: 'instances: virtual machines (gnt-instance)',
+  builder: (yargs) => {
+    for (const command of instanceCommands) yargs.command(command);
+    return yargs.demandCommand(1);
+  },
+  handler: () => undefined,
+};

@@ -1,0 +1,251 @@
+import { z } from 'zod';
+import { bytesSchema } from '../peer/codec.js';
+import { type RequestProtocol, requestProtocol } from '../peer/protocol.js';
+import { diskFormats, diskModes, diskTemplates, hypervisors, nameSchema } from './model.js';
+import { nicRecordSchema } from './mutations.js';
+
+/**
+ * What the master asks of a node's agent (Ganeti's noded RPCs). The agent keeps no copy of the config: every
+ * request carries what it needs, resolved by the master, so a node answers the same whoever is master.
+ */
+
+const uuid = z.string().min(1).max(64);
+const params = z.record(z.string().max(64), z.string().max(1024));
+
+export const agentDiskSchema = z.object({
+  uuid,
+  index: z.number().int().min(0).max(15),
+  sizeMiB: z.number().int().positive(),
+  mode: z.enum(diskModes),
+  format: z.enum(diskFormats),
+  name: nameSchema.optional(),
+});
+export type AgentDisk = z.infer<typeof agentDiskSchema>;
+
+/** One instance as a node needs it to place disks and run the guest. */
+export const runtimeSpecSchema = z.object({
+  name: nameSchema,
+  uuid,
+  hypervisor: z.enum(hypervisors),
+  memoryMiB: z.number().int().positive(),
+  vcpus: z.number().int().positive(),
+  hvParams: params,
+  diskTemplate: z.enum(diskTemplates),
+  disks: z.array(agentDiskSchema).max(16),
+  nics: z.array(nicRecordSchema).max(8),
+});
+export type RuntimeSpec = z.infer<typeof runtimeSpecSchema>;
+
+/** What OS scripts see of the instance besides its disks (Ganeti's OS environment). */
+export const osInstanceSchema = z.object({
+  os: z.string().min(1).max(128),
+  primaryNode: z.string().max(253),
+  secondaryNodes: z.array(z.string().max(253)).max(1),
+  ctimeMs: z.number(),
+  mtimeMs: z.number(),
+  beParams: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  osParams: params,
+});
+
+const instanceStatusSchema = z.object({
+  name: z.string(),
+  uuid: z.string(),
+  hypervisor: z.enum(hypervisors),
+  state: z.enum(['running', 'paused', 'incoming', 'shutdown']),
+  memoryMiB: z.number(),
+  vcpus: z.number(),
+  startedMs: z.number(),
+});
+export type AgentInstanceStatus = z.infer<typeof instanceStatusSchema>;
+
+const endpointSchema = z.object({ host: z.string().max(253), port: z.number().int().min(0).max(65_535) });
+const scriptRunSchema = z.object({
+  exitCode: z.number().int().optional(),
+  signal: z.string().max(32).optional(),
+  timedOut: z.boolean(),
+  output: z.string().max(256 * 1024),
+});
+export type AgentScriptRun = z.infer<typeof scriptRunSchema>;
+
+/** One OS definition on one node, valid or with the reason it is not. */
+export const osDiagnosisSchema = z.object({
+  name: z.string().max(128),
+  dir: z.string().max(4096),
+  valid: z.boolean(),
+  reason: z.string().max(1024).optional(),
+  apiVersions: z.array(z.number()).max(16),
+  variants: z.array(z.string().max(128)).max(256),
+  parameters: z.array(z.object({ name: z.string().max(128), description: z.string().max(1024) })).max(256),
+});
+
+const empty = z.object({});
+const instanceRef = z.object({ name: nameSchema, hypervisor: z.enum(hypervisors) });
+/** Copying a disk moves it in chunks of this size; each chunk is one request. */
+export const DISK_CHUNK_BYTES = 1024 * 1024;
+
+export const agentProtocols = {
+  /** The node's live view: its instances, memory and storage (live fields, the watcher, placement). */
+  status: requestProtocol({
+    name: 'agent-status',
+    major: 1,
+    /** Storage figures cost a few tool runs (lvm's vgs): asked for only where placement needs them. */
+    request: z.object({ storage: z.boolean().optional() }),
+    response: z.object({
+      instances: z.array(instanceStatusSchema).max(4096),
+      memoryTotalMiB: z.number(),
+      memoryFreeMiB: z.number(),
+      memoryInstancesMiB: z.number(),
+      cpus: z.number(),
+      storage: z.array(
+        z.object({
+          template: z.enum(diskTemplates),
+          available: z.boolean(),
+          reason: z.string().max(1024).optional(),
+          totalMiB: z.number().optional(),
+          freeMiB: z.number().optional(),
+        }),
+      ),
+    }),
+    maxFrameBytes: 4 * 1024 * 1024,
+  }),
+  checkParams: requestProtocol({
+    name: 'agent-check-params',
+    major: 1,
+    request: z.object({ hypervisor: z.enum(hypervisors), hvParams: params }),
+    response: empty,
+  }),
+  disks: requestProtocol({
+    name: 'agent-disks',
+    major: 1,
+    request: z.object({
+      action: z.enum(['create', 'remove', 'check']),
+      instance: z.object({ name: nameSchema, uuid }),
+      template: z.enum(diskTemplates),
+      disks: z.array(agentDiskSchema).max(16),
+    }),
+    /** Each disk's path on the node, in request order ('' for diskless). */
+    response: z.object({ paths: z.array(z.string().max(4096)) }),
+    timeoutMs: 10 * 60_000,
+  }),
+  growDisk: requestProtocol({
+    name: 'agent-grow-disk',
+    major: 1,
+    request: z.object({
+      instance: z.object({ name: nameSchema, uuid }),
+      template: z.enum(diskTemplates),
+      disk: agentDiskSchema,
+      newSizeMiB: z.number().int().positive(),
+    }),
+    response: empty,
+    timeoutMs: 10 * 60_000,
+  }),
+  /** Runs one OS script with the instance's disks; its output goes back for the job log. */
+  os: requestProtocol({
+    name: 'agent-os',
+    major: 1,
+    request: z.object({
+      script: z.enum(['create', 'rename', 'verify']),
+      spec: runtimeSpecSchema,
+      instance: osInstanceSchema,
+      extraEnv: params,
+      timeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .max(6 * 3600_000),
+    }),
+    response: scriptRunSchema,
+    timeoutMs: 6 * 3600_000,
+    maxFrameBytes: 1024 * 1024,
+  }),
+  osDiagnose: requestProtocol({
+    name: 'agent-os-diagnose',
+    major: 1,
+    request: empty,
+    response: z.object({
+      oses: z.array(osDiagnosisSchema).max(1024),
+    }),
+    maxFrameBytes: 1024 * 1024,
+  }),
+  start: requestProtocol({
+    name: 'agent-start',
+    major: 1,
+    request: z.object({ spec: runtimeSpecSchema, paused: z.boolean() }),
+    response: empty,
+    timeoutMs: 5 * 60_000,
+  }),
+  stop: requestProtocol({
+    name: 'agent-stop',
+    major: 1,
+    request: instanceRef.extend({ timeoutMs: z.number().int().min(0).max(86_400_000), force: z.boolean() }),
+    response: empty,
+    timeoutMs: 25 * 3600_000,
+  }),
+  reboot: requestProtocol({
+    name: 'agent-reboot',
+    major: 1,
+    request: instanceRef.extend({ kind: z.enum(['soft', 'hard']) }),
+    response: empty,
+    timeoutMs: 5 * 60_000,
+  }),
+  migrateAccept: requestProtocol({
+    name: 'agent-migrate-accept',
+    major: 1,
+    request: z.object({ spec: runtimeSpecSchema, bindHost: z.string().max(253) }),
+    response: endpointSchema,
+    timeoutMs: 5 * 60_000,
+  }),
+  migrateSend: requestProtocol({
+    name: 'agent-migrate-send',
+    major: 1,
+    request: instanceRef.extend({ endpoint: endpointSchema, live: z.boolean() }),
+    response: z.object({ totalMs: z.number(), downtimeMs: z.number(), transferredBytes: z.number() }),
+    timeoutMs: 6 * 3600_000,
+  }),
+  migrateFinish: requestProtocol({
+    name: 'agent-migrate-finish',
+    major: 1,
+    request: instanceRef.extend({ succeeded: z.boolean() }),
+    response: empty,
+    timeoutMs: 5 * 60_000,
+  }),
+  /** Reads one chunk of a disk, for copying it to another node. */
+  readDisk: requestProtocol({
+    name: 'agent-read-disk',
+    major: 1,
+    request: z.object({
+      instance: z.object({ name: nameSchema, uuid }),
+      template: z.enum(diskTemplates),
+      disk: agentDiskSchema,
+      offset: z.number().int().nonnegative(),
+    }),
+    response: z.object({ data: bytesSchema, eof: z.boolean() }),
+    maxFrameBytes: DISK_CHUNK_BYTES + 64 * 1024,
+    timeoutMs: 60_000,
+  }),
+  /** Makes a disk here from the same disk on another node (instance move), pulling it chunk by chunk. */
+  fetchDisk: requestProtocol({
+    name: 'agent-fetch-disk',
+    major: 1,
+    request: z.object({
+      from: z.string().min(1).max(128),
+      instance: z.object({ name: nameSchema, uuid }),
+      template: z.enum(diskTemplates),
+      disk: agentDiskSchema,
+    }),
+    response: z.object({ bytes: z.number() }),
+    timeoutMs: 24 * 3600_000,
+  }),
+} as const satisfies Record<string, RequestProtocol<unknown, unknown>>;
+
+export type AgentProtocols = typeof agentProtocols;
+export type AgentCall = keyof AgentProtocols;
+export type AgentRequest<K extends AgentCall> = z.infer<AgentProtocols[K]['request']>;
+export type AgentResponse<K extends AgentCall> = z.infer<AgentProtocols[K]['response']>;
+
+/** The protocol of one call, typed by its name (indexing the table with a generic key loses the pairing). */
+export function agentProtocol<K extends AgentCall>(
+  kind: K,
+): RequestProtocol<AgentRequest<K>, AgentResponse<K>> {
+  return agentProtocols[kind] as unknown as RequestProtocol<AgentRequest<K>, AgentResponse<K>>;
+}

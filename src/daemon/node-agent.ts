@@ -1,0 +1,282 @@
+import { open } from 'node:fs/promises';
+import type {
+  AgentCall,
+  AgentDisk,
+  AgentRequest,
+  AgentResponse,
+  AgentScriptRun,
+  RuntimeSpec,
+} from '../cluster/agent-protocols.js';
+import { agentProtocol, agentProtocols, DISK_CHUNK_BYTES } from '../cluster/agent-protocols.js';
+import { CorralError } from '../common/errors.js';
+import { asNodeId, type NodeId } from '../common/ids.js';
+import type { Logger } from '../common/log.js';
+import type { RequestHandler, Transport } from '../peer/transport.js';
+import type { DiskRef, DiskTemplate, DiskTemplateName } from '../storage/disk-template.js';
+import type { Hypervisor, HypervisorName, InstanceSpec } from '../vm/hypervisor.js';
+
+/** The node's OS definitions as the agent uses them; the daemon adapts the OS-interface modules to this. */
+export interface OsCatalog {
+  diagnose(): Promise<AgentResponse<'osDiagnose'>['oses']>;
+  run(
+    script: AgentRequest<'os'>['script'],
+    request: AgentRequest<'os'>,
+    diskPaths: readonly (string | undefined)[],
+    signal: AbortSignal,
+  ): Promise<AgentScriptRun>;
+}
+
+export interface NodeAgentDeps {
+  /** The node's hypervisors; the first one's view of memory is the node's. */
+  readonly hypervisors: ReadonlyMap<HypervisorName, Hypervisor>;
+  readonly templates: ReadonlyMap<DiskTemplateName, DiskTemplate>;
+  readonly os: OsCatalog;
+  readonly transport: Transport;
+  /** Throws unless the peer may drive this node: a member of its cluster, and never before it has joined one. */
+  readonly authorize: (from: NodeId) => void;
+  readonly log: Logger;
+}
+
+type Handlers = {
+  readonly [K in AgentCall]: (request: AgentRequest<K>, signal: AbortSignal) => Promise<AgentResponse<K>>;
+};
+
+/**
+ * What a node does for the master (Ganeti's noded): disks, OS scripts and the hypervisor, each request
+ * self-contained. It keeps no cluster state, so any master can drive it and a restarted daemon answers alike.
+ */
+export class NodeAgent {
+  private readonly handlers: Handlers;
+
+  constructor(private readonly deps: NodeAgentDeps) {
+    this.handlers = this.makeHandlers();
+  }
+
+  /** Serves the agent protocols to the other nodes of the cluster (the connection gate admits only them). */
+  register(): void {
+    for (const kind of Object.keys(agentProtocols) as AgentCall[]) this.registerOne(kind);
+  }
+
+  private registerOne<K extends AgentCall>(kind: K): void {
+    const handler: RequestHandler<AgentRequest<K>, AgentResponse<K>> = async (request, context) => {
+      this.deps.authorize(context.from);
+      return this.serve(kind, request, context.signal);
+    };
+    this.deps.transport.handle(agentProtocol(kind), handler);
+  }
+
+  /** Runs one request here: for the master's calls to its own node, and for the protocol handlers. */
+  serve<K extends AgentCall>(
+    kind: K,
+    request: AgentRequest<K>,
+    signal: AbortSignal,
+  ): Promise<AgentResponse<K>> {
+    const handler = this.handlers[kind] as (r: AgentRequest<K>, s: AbortSignal) => Promise<AgentResponse<K>>;
+    return handler(request, signal);
+  }
+
+  /** The serial console socket of an instance running here, for `instance console` on this node. */
+  consolePath(name: string, hypervisor: HypervisorName): string {
+    const path = this.hypervisor(hypervisor).consolePath(name);
+    if (path === undefined)
+      throw new CorralError(
+        'not_found',
+        `${name} has no console on this node (it is not running here, or ${hypervisor} has none)`,
+      );
+    return path;
+  }
+
+  private hypervisor(name: HypervisorName): Hypervisor {
+    const hv = this.deps.hypervisors.get(name);
+    if (hv === undefined)
+      throw new CorralError('unavailable', `hypervisor ${name} is not set up on this node`);
+    return hv;
+  }
+
+  private template(name: DiskTemplateName): DiskTemplate {
+    const template = this.deps.templates.get(name);
+    if (template === undefined)
+      throw new CorralError('unavailable', `disk template ${name} is not available on this node`);
+    return template;
+  }
+
+  private async usableTemplate(name: DiskTemplateName): Promise<DiskTemplate> {
+    const template = this.template(name);
+    const availability = await template.availability();
+    if (!availability.available)
+      throw new CorralError(
+        'unavailable',
+        `disk template ${name} is not available on this node: ${availability.reason}`,
+      );
+    return template;
+  }
+
+  private instanceSpec(spec: RuntimeSpec): InstanceSpec {
+    const template = this.template(spec.diskTemplate);
+    return {
+      name: spec.name,
+      uuid: spec.uuid,
+      memoryMiB: spec.memoryMiB,
+      vcpus: spec.vcpus,
+      disks: spec.disks.map((disk) => {
+        const path = template.path(diskRef(spec, disk));
+        if (path === undefined)
+          throw new CorralError('internal', `disk ${disk.index} of ${spec.name} has no path`);
+        return { path, format: disk.format, readOnly: disk.mode === 'ro' };
+      }),
+      nics: spec.nics.map((nic) => ({ mac: nic.mac, mode: nic.mode, link: nic.link })),
+      hvParams: spec.hvParams,
+    };
+  }
+
+  private storageStatus() {
+    return Promise.all(
+      [...this.deps.templates].map(async ([name, template]) => {
+        const availability = await template.availability();
+        if (!availability.available) return { template: name, available: false, reason: availability.reason };
+        const space = await template.space();
+        return { template: name, available: true, totalMiB: space.totalMiB, freeMiB: space.freeMiB };
+      }),
+    );
+  }
+
+  private makeHandlers(): Handlers {
+    return {
+      status: async (request) => {
+        const [first] = this.deps.hypervisors.values();
+        if (first === undefined) throw new CorralError('unavailable', 'this node has no hypervisor');
+        const resources = await first.resources();
+        const instances = [];
+        for (const [name, hv] of this.deps.hypervisors)
+          for (const status of await hv.list())
+            instances.push({
+              name: status.name,
+              uuid: status.uuid,
+              hypervisor: name,
+              state: status.state,
+              memoryMiB: status.memoryMiB,
+              vcpus: status.vcpus,
+              startedMs: status.startedMs,
+            });
+        const storage = request.storage ? await this.storageStatus() : [];
+        return { instances, ...resources, storage };
+      },
+      checkParams: async (request) => {
+        this.hypervisor(request.hypervisor).checkParams(request.hvParams);
+        return {};
+      },
+      disks: async (request) => {
+        const template = await this.usableTemplate(request.template);
+        const refs = request.disks.map((disk) => diskRef(request.instance, disk));
+        for (const ref of refs) {
+          if (request.action === 'create') await template.create(ref);
+          else if (request.action === 'remove') await template.remove(ref);
+          else if (!(await template.exists(ref)))
+            throw new CorralError(
+              'not_found',
+              `disk ${ref.index} of ${ref.instanceName} is missing on this node (recreate it, or restore it)`,
+            );
+        }
+        return { paths: request.action === 'remove' ? [] : refs.map((ref) => template.path(ref) ?? '') };
+      },
+      growDisk: async (request) => {
+        const template = await this.usableTemplate(request.template);
+        await template.grow(diskRef(request.instance, request.disk), request.newSizeMiB);
+        return {};
+      },
+      os: async (request, signal) => {
+        const template = this.template(request.spec.diskTemplate);
+        const paths = request.spec.disks.map((disk) => template.path(diskRef(request.spec, disk)));
+        return this.deps.os.run(request.script, request, paths, signal);
+      },
+      osDiagnose: async () => ({ oses: await this.deps.os.diagnose() }),
+      start: async (request) => {
+        await this.hypervisor(request.spec.hypervisor).start(this.instanceSpec(request.spec), {
+          paused: request.paused,
+        });
+        this.deps.log.info({ instance: request.spec.name }, 'started instance');
+        return {};
+      },
+      stop: async (request) => {
+        await this.hypervisor(request.hypervisor).stop(request.name, {
+          timeoutMs: request.timeoutMs,
+          force: request.force,
+        });
+        this.deps.log.info({ instance: request.name }, 'stopped instance');
+        return {};
+      },
+      reboot: async (request) => {
+        await this.hypervisor(request.hypervisor).reboot(request.name, request.kind);
+        return {};
+      },
+      migrateAccept: async (request) =>
+        this.hypervisor(request.spec.hypervisor).acceptMigration(
+          this.instanceSpec(request.spec),
+          request.bindHost,
+        ),
+      migrateSend: async (request) =>
+        this.hypervisor(request.hypervisor).migrate(request.name, request.endpoint, { live: request.live }),
+      migrateFinish: async (request) => {
+        await this.hypervisor(request.hypervisor).finishMigration(request.name, request.succeeded);
+        return {};
+      },
+      readDisk: async (request) => {
+        // No availability check per chunk (it runs tools): a disk that can be opened can be read.
+        const template = this.template(request.template);
+        const path = template.path(diskRef(request.instance, request.disk));
+        if (path === undefined)
+          throw new CorralError('bad_request', `${request.template} disks hold no data to copy`);
+        const file = await open(path, 'r');
+        try {
+          const buffer = new Uint8Array(DISK_CHUNK_BYTES);
+          const { bytesRead } = await file.read(buffer, 0, DISK_CHUNK_BYTES, request.offset);
+          return { data: buffer.subarray(0, bytesRead), eof: bytesRead < DISK_CHUNK_BYTES };
+        } finally {
+          await file.close();
+        }
+      },
+      fetchDisk: async (request, signal) => {
+        const template = await this.usableTemplate(request.template);
+        const from = asNodeId(request.from);
+        let bytes = 0;
+        const { transport } = this.deps;
+        const read = (offset: number) => {
+          const answer = transport.request(
+            from,
+            agentProtocols.readDisk,
+            { instance: request.instance, template: request.template, disk: request.disk, offset },
+            { signal },
+          );
+          // Marked handled now: when one read fails the copy stops, and the reads behind it are not awaited.
+          answer.catch(() => undefined);
+          return answer;
+        };
+        // A few chunks in flight hide the round trips; each one is a request of its own.
+        const chunks = async function* () {
+          const inFlight = [0, 1, 2, 3].map((n) => read(n * DISK_CHUNK_BYTES));
+          let next = inFlight.length;
+          for (;;) {
+            const chunk = await inFlight.shift()!;
+            bytes += chunk.data.byteLength;
+            if (chunk.data.byteLength > 0) yield chunk.data;
+            if (chunk.eof) break;
+            inFlight.push(read(next++ * DISK_CHUNK_BYTES));
+          }
+        };
+        await template.write(diskRef(request.instance, request.disk), chunks());
+        return { bytes };
+      },
+    };
+  }
+}
+
+function diskRef(instance: { readonly name: string; readonly uuid: string }, disk: AgentDisk): DiskRef {
+  return {
+    instanceName: instance.name,
+    instanceUuid: instance.uuid,
+    diskUuid: disk.uuid,
+    index: disk.index,
+    sizeMiB: disk.sizeMiB,
+    format: disk.format,
+  };
+}

@@ -1,0 +1,147 @@
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { Clock } from '../common/clock.js';
+import type { NodeId } from '../common/ids.js';
+import type { Logger } from '../common/log.js';
+import type { Transport } from '../peer/transport.js';
+import { createDiskTemplates } from '../storage/templates.js';
+import { createFakeHypervisor } from '../vm/fake-hypervisor.js';
+import type { Hypervisor, HypervisorName } from '../vm/hypervisor.js';
+import { createKvmHypervisor } from '../vm/kvm-hypervisor.js';
+import { DEFAULT_OS_SEARCH_PATH, diagnoseOses, loadOs } from '../vm/os-definitions.js';
+import { osEnvironment, runOsScript } from '../vm/os-scripts.js';
+import { NodeAgent, type OsCatalog } from './node-agent.js';
+
+/** Where a node keeps instance data, and what it pretends to have under the fake hypervisor. */
+export interface NodeStorageOptions {
+  /** Ganeti's default is /srv/ganeti/file-storage; ours defaults to the data dir. */
+  readonly fileStorageDir?: string;
+  /** A directory every node reaches (NFS, a cluster filesystem); the same path on every node. */
+  readonly sharedFileStorageDir?: string;
+  readonly volumeGroup?: string;
+  readonly osSearchPath?: readonly string[];
+  /** Memory the fake hypervisor reports; when set, it is also the node's memory for placement (tests, demos). */
+  readonly fakeMemoryMiB?: number;
+}
+
+const MIB = 1024 * 1024;
+
+export function createNodeAgent(
+  options: NodeStorageOptions & { readonly dataDir: string },
+  deps: {
+    readonly transport: Transport;
+    readonly authorize: (from: NodeId) => void;
+    readonly clock: Clock;
+    readonly log: Logger;
+  },
+): NodeAgent {
+  const { dataDir } = options;
+  const fake = createFakeHypervisor({
+    stateDir: join(dataDir, 'fake-hv'),
+    memoryTotalMiB: options.fakeMemoryMiB ?? Math.floor(totalmem() / MIB),
+    cpus: cpus().length,
+    clock: deps.clock,
+  });
+  const kvm = createKvmHypervisor({
+    runDir: join(dataDir, 'kvm'),
+    clock: deps.clock,
+    log: deps.log.child({ part: 'kvm' }),
+  });
+  // The first hypervisor's memory is the node's: the real one, unless the node pretends (fake memory given).
+  const hypervisors = new Map<HypervisorName, Hypervisor>(
+    options.fakeMemoryMiB !== undefined
+      ? [
+          ['fake', fake],
+          ['kvm', kvm],
+        ]
+      : [
+          ['kvm', kvm],
+          ['fake', fake],
+        ],
+  );
+  const templates = createDiskTemplates({
+    fileStorageDir: options.fileStorageDir ?? join(dataDir, 'file-storage'),
+    sharedFileStorageDir: options.sharedFileStorageDir ?? join(dataDir, 'shared-file-storage'),
+    volumeGroup: options.volumeGroup ?? 'xenvg',
+  });
+  return new NodeAgent({
+    hypervisors,
+    templates,
+    os: osCatalog(options.osSearchPath ?? DEFAULT_OS_SEARCH_PATH, join(dataDir, 'os-logs')),
+    transport: deps.transport,
+    authorize: deps.authorize,
+    log: deps.log.child({ part: 'agent' }),
+  });
+}
+
+/** Ganeti's OS interface behind the agent's narrow view of it. */
+function osCatalog(searchPath: readonly string[], logDir: string): OsCatalog {
+  return {
+    async diagnose() {
+      return (await diagnoseOses(searchPath)).map((d) =>
+        d.valid
+          ? {
+              name: d.name,
+              dir: d.dir,
+              valid: true,
+              apiVersions: [...d.os.apiVersions],
+              variants: [...d.os.variants],
+              parameters: d.os.parameters.map((p) => ({ ...p })),
+            }
+          : {
+              name: d.name,
+              dir: d.dir,
+              valid: false,
+              reason: d.reason,
+              apiVersions: [],
+              variants: [],
+              parameters: [],
+            },
+      );
+    },
+    async run(script, request, diskPaths, signal) {
+      const { spec, instance } = request;
+      const { os, variant } = await loadOs(searchPath, instance.os);
+      const env = osEnvironment(
+        os,
+        variant,
+        {
+          name: spec.name,
+          uuid: spec.uuid,
+          os: instance.os,
+          hypervisor: spec.hypervisor,
+          primaryNode: instance.primaryNode,
+          secondaryNodes: instance.secondaryNodes,
+          ctimeMs: instance.ctimeMs,
+          mtimeMs: instance.mtimeMs,
+          disks: spec.disks.map((disk, i) => ({
+            ...(diskPaths[i] !== undefined && { path: diskPaths[i] }),
+            uuid: disk.uuid,
+            ...(disk.name !== undefined && { name: disk.name }),
+            sizeMiB: disk.sizeMiB,
+            access: disk.mode,
+          })),
+          nics: spec.nics.map((nic) => ({
+            mac: nic.mac,
+            mode: nic.mode,
+            link: nic.link,
+            uuid: nic.uuid,
+            ...(nic.ip !== undefined && { ip: nic.ip }),
+            ...(nic.name !== undefined && { name: nic.name }),
+          })),
+          beParams: instance.beParams,
+          hvParams: spec.hvParams,
+          osParams: instance.osParams,
+        },
+        request.extraEnv,
+      );
+      const result = await runOsScript(os, script, env, { timeoutMs: request.timeoutMs, signal, logDir });
+      return {
+        ...(result.exitCode !== undefined && { exitCode: result.exitCode }),
+        ...(result.signal !== undefined && { signal: result.signal }),
+        timedOut: result.timedOut,
+        output: result.output.slice(-200_000),
+      };
+    },
+  };
+}

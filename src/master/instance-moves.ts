@@ -1,0 +1,431 @@
+import {
+  type ConfigData,
+  instancesOfNode,
+  requireInstance,
+  requireNode,
+  sortedNodes,
+} from '../cluster/config.js';
+import { filledBeParams, type InstanceRecord, type NodeRecord, type NodeUuid } from '../cluster/model.js';
+import type { Opcode } from '../cluster/opcodes.js';
+import { asCorralError, CorralError } from '../common/errors.js';
+import { choosePlacement, type PlacementNeed, requireRoom } from './instance-placement.js';
+import { agentDisks, instanceHooks, primaryOf, requireFitNode, runtimeSpec } from './instance-runtime.js';
+import {
+  bestEffort,
+  call,
+  checkDisks,
+  instanceLocks,
+  instanceRef,
+  removeDisks,
+  runsOn,
+  startOn,
+  stopOn,
+} from './instance-steps.js';
+import type { OpContext, OpDefinitions } from './op-context.js';
+
+const DEFAULT_SHUTDOWN_TIMEOUT_S = 120;
+/** Templates whose disks every node reaches: the instance can run anywhere without copying them. */
+const SHARED_TEMPLATES: readonly string[] = ['diskless', 'sharedfile'];
+/** Templates whose disks live on one node and can be copied to another. */
+const COPYABLE_TEMPLATES: readonly string[] = ['file', 'plain'];
+
+type MoveOpId =
+  | 'OP_INSTANCE_MIGRATE'
+  | 'OP_INSTANCE_FAILOVER'
+  | 'OP_INSTANCE_MOVE'
+  | 'OP_NODE_MIGRATE'
+  | 'OP_NODE_EVACUATE';
+
+function requireShared(instance: InstanceRecord, what: string): void {
+  if (!SHARED_TEMPLATES.includes(instance.diskTemplate))
+    throw new CorralError(
+      'conflict',
+      `${what} needs storage both nodes can see (diskless or sharedfile); the ${instance.diskTemplate} disks of ${instance.name} live on one node: use instance move`,
+    );
+}
+
+function need(config: ConfigData, instance: InstanceRecord, running: boolean): PlacementNeed {
+  return {
+    instance: instance.name,
+    memoryMiB: running ? filledBeParams(config.cluster, instance).maxmemMiB : 0,
+    template: instance.diskTemplate,
+    diskMiB: SHARED_TEMPLATES.includes(instance.diskTemplate)
+      ? 0
+      : instance.disks.reduce((sum, disk) => sum + disk.sizeMiB, 0),
+  };
+}
+
+/** The target the operator named, checked, or the allocator's choice among the other nodes. */
+async function targetNode(
+  ctx: OpContext,
+  config: ConfigData,
+  instance: InstanceRecord,
+  named: string | undefined,
+  running: boolean,
+): Promise<NodeRecord> {
+  const source = primaryOf(config, instance);
+  if (named === undefined) {
+    const chosen = await choosePlacement(ctx, config, need(config, instance, running), [source.uuid]);
+    ctx.log(`chose ${chosen.name} as the new node of ${instance.name}`);
+    return chosen;
+  }
+  const target = requireNode(config, named);
+  if (target.uuid === source.uuid)
+    throw new CorralError('bad_request', `${instance.name} already has ${target.name} as its primary node`);
+  requireFitNode(target);
+  await requireRoom(ctx, target, need(config, instance, running));
+  return target;
+}
+
+function moveHooks(
+  hpath: string,
+  config: ConfigData,
+  instance: InstanceRecord,
+  target: string | undefined,
+  extra: Record<string, string>,
+) {
+  const source = primaryOf(config, instance);
+  const targetNodes = target !== undefined ? [requireNode(config, target)] : [];
+  return instanceHooks(
+    hpath,
+    config,
+    instance,
+    {
+      OLD_PRIMARY: source.name,
+      OLD_SECONDARY: '',
+      NEW_PRIMARY: target ?? '',
+      NEW_SECONDARY: '',
+      ...extra,
+    },
+    targetNodes,
+  );
+}
+
+/**
+ * After a master died mid-migration, finds where the instance really runs and records that: the copy that
+ * runs wins, a half-received copy is dropped. Nothing is started.
+ */
+async function cleanupMigration(ctx: OpContext, instance: InstanceRecord) {
+  const config = ctx.config();
+  const source = primaryOf(config, instance);
+  const others = sortedNodes(config).filter((node) => node.uuid !== source.uuid && !node.offline);
+  const statuses = await Promise.allSettled(others.map((node) => call(ctx, node, 'status', {}, 5_000)));
+  const onSource = !source.offline && (await runsOn(ctx, source, instance));
+  let runningOn: NodeRecord | undefined;
+  for (const [i, answer] of statuses.entries()) {
+    if (answer.status !== 'fulfilled') continue;
+    const found = answer.value.instances.find((s) => s.name === instance.name);
+    if (found === undefined) continue;
+    const node = others[i]!;
+    if (found.state === 'running' && !onSource) runningOn = node;
+    else {
+      ctx.log(`dropping the ${found.state} copy of ${instance.name} on ${node.name}`);
+      await call(ctx, node, 'migrateFinish', {
+        name: instance.name,
+        hypervisor: instance.hypervisor,
+        succeeded: false,
+      });
+    }
+  }
+  if (runningOn === undefined) {
+    ctx.log(`${instance.name} stays on ${source.name}`);
+    return { result: { instance: instance.name, node: source.name } };
+  }
+  ctx.log(`${instance.name} runs on ${runningOn.name}; recording it as its primary node`);
+  await call(ctx, runningOn, 'migrateFinish', {
+    name: instance.name,
+    hypervisor: instance.hypervisor,
+    succeeded: true,
+  });
+  return {
+    mutation: {
+      type: 'instance-set' as const,
+      uuid: instance.uuid,
+      changes: { primaryNode: runningOn.uuid },
+    },
+    result: { instance: instance.name, node: runningOn.name },
+  };
+}
+
+/** Stops the instance on its old node, or establishes that it cannot run there: the fence before a restart elsewhere. */
+async function fenceSource(ctx: OpContext, source: NodeRecord, instance: InstanceRecord, timeoutS: number) {
+  if (source.offline) {
+    ctx.log(`${source.name} is declared offline; not contacting it`);
+    return;
+  }
+  try {
+    await stopOn(ctx, source, instance, timeoutS);
+  } catch (error) {
+    throw new CorralError(
+      'conflict',
+      `could not stop ${instance.name} on ${source.name} (${asCorralError(error).message}); it may still run there. ` +
+        `If that node is down, declare it offline (node modify --offline yes ${source.name}) and fail over again`,
+    );
+  }
+}
+
+export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
+  OP_INSTANCE_MIGRATE: {
+    onTakeover: 'fail',
+    locks: (op, config) => {
+      const instance = requireInstance(config, op.instance_name);
+      return instanceLocks(
+        config,
+        instance,
+        op.instance_name,
+        'exclusive',
+        op.target_node ? [op.target_node] : 'all',
+      );
+    },
+    hooks: (op, config) =>
+      moveHooks('instance-migrate', config, requireInstance(config, op.instance_name), op.target_node, {
+        MIGRATE_LIVE: op.mode === 'non-live' ? 'False' : 'True',
+        MIGRATE_CLEANUP: op.cleanup ? 'True' : 'False',
+      }),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const instance = requireInstance(config, op.instance_name);
+      if (op.cleanup) return cleanupMigration(ctx, instance);
+      requireShared(instance, 'live migration');
+      const source = primaryOf(config, instance);
+      if (source.offline || !(await runsOn(ctx, source, instance))) {
+        if (!op.allow_failover)
+          throw new CorralError(
+            'conflict',
+            `${instance.name} is not running on ${source.name}; fail it over instead (instance failover), or add --allow-failover`,
+          );
+        ctx.log(`${instance.name} is not running; failing over instead`);
+        return failover(ctx, instance, op.target_node, DEFAULT_SHUTDOWN_TIMEOUT_S);
+      }
+      const target = await targetNode(ctx, config, instance, op.target_node, true);
+      await checkDisks(ctx, target, instance);
+      const spec = runtimeSpec(config, instance);
+      const endpoint = await call(ctx, target, 'migrateAccept', { spec, bindHost: target.secondaryIp });
+      ctx.log(`${target.name} waits for ${instance.name} at ${endpoint.host}:${endpoint.port}`);
+      let figures: { totalMs: number; downtimeMs: number; transferredBytes: number };
+      try {
+        figures = await call(ctx, source, 'migrateSend', {
+          name: instance.name,
+          hypervisor: instance.hypervisor,
+          endpoint,
+          live: op.mode !== 'non-live',
+        });
+      } catch (error) {
+        await bestEffort(ctx, `drop the half-received copy on ${target.name}`, () =>
+          call(ctx, target, 'migrateFinish', {
+            name: instance.name,
+            hypervisor: instance.hypervisor,
+            succeeded: false,
+          }),
+        );
+        throw new CorralError(
+          'conflict',
+          `migrating ${instance.name} failed (${asCorralError(error).message}); it still runs on ${source.name}`,
+        );
+      }
+      await call(ctx, target, 'migrateFinish', {
+        name: instance.name,
+        hypervisor: instance.hypervisor,
+        succeeded: true,
+      });
+      ctx.log(
+        `migrated ${instance.name} to ${target.name} in ${Math.round(figures.totalMs)} ms (downtime ${Math.round(figures.downtimeMs)} ms, ${figures.transferredBytes} bytes)`,
+      );
+      return {
+        mutation: { type: 'instance-set', uuid: instance.uuid, changes: { primaryNode: target.uuid } },
+        result: { instance: instance.name, node: target.name, ...figures },
+      };
+    },
+  },
+
+  OP_INSTANCE_FAILOVER: {
+    onTakeover: 'fail',
+    locks: (op, config) => {
+      const instance = requireInstance(config, op.instance_name);
+      return instanceLocks(
+        config,
+        instance,
+        op.instance_name,
+        'exclusive',
+        op.target_node ? [op.target_node] : 'all',
+      );
+    },
+    hooks: (op, config) =>
+      moveHooks('instance-failover', config, requireInstance(config, op.instance_name), op.target_node, {
+        IGNORE_CONSISTENCY: op.ignore_consistency ? 'True' : 'False',
+        SHUTDOWN_TIMEOUT: String(op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
+      }),
+    run: (op, ctx) =>
+      failover(
+        ctx,
+        requireInstance(ctx.config(), op.instance_name),
+        op.target_node,
+        op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S,
+      ),
+  },
+
+  OP_INSTANCE_MOVE: {
+    onTakeover: 'fail',
+    locks: (op, config) =>
+      instanceLocks(config, requireInstance(config, op.instance_name), op.instance_name, 'exclusive', [
+        op.target_node,
+      ]),
+    hooks: (op, config) =>
+      moveHooks('instance-move', config, requireInstance(config, op.instance_name), op.target_node, {
+        TARGET_NODE: op.target_node,
+        SHUTDOWN_TIMEOUT: String(op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
+      }),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const instance = requireInstance(config, op.instance_name);
+      if (!COPYABLE_TEMPLATES.includes(instance.diskTemplate))
+        throw new CorralError(
+          'conflict',
+          `instance move copies file or plain disks; ${instance.name} uses ${instance.diskTemplate}: use instance failover or migrate`,
+        );
+      const source = primaryOf(config, instance);
+      if (source.offline)
+        throw new CorralError(
+          'conflict',
+          `${source.name} is offline; the disks of ${instance.name} cannot be copied from it`,
+        );
+      const wasUp = instance.adminState === 'up';
+      const target = await targetNode(ctx, config, instance, op.target_node, wasUp);
+      await stopOn(ctx, source, instance, op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S);
+      const moved: InstanceRecord = { ...instance, primaryNode: target.uuid };
+      try {
+        for (const disk of agentDisks(instance)) {
+          const { bytes } = await call(ctx, target, 'fetchDisk', {
+            from: source.id,
+            instance: instanceRef(instance),
+            template: instance.diskTemplate,
+            disk,
+          });
+          ctx.log(`copied disk/${disk.index} of ${instance.name} to ${target.name} (${bytes} bytes)`);
+        }
+        if (wasUp) await startOn(ctx, config, target, moved);
+      } catch (error) {
+        await bestEffort(ctx, `remove the partial copy on ${target.name}`, () =>
+          removeDisks(ctx, target, instance),
+        );
+        if (wasUp)
+          await bestEffort(ctx, `restart ${instance.name} on ${source.name}`, () =>
+            startOn(ctx, config, source, instance),
+          );
+        throw error;
+      }
+      await bestEffort(ctx, `remove the old disks on ${source.name}`, () =>
+        removeDisks(ctx, source, instance),
+      );
+      return {
+        mutation: { type: 'instance-set', uuid: instance.uuid, changes: { primaryNode: target.uuid } },
+        result: { instance: instance.name, node: target.name },
+      };
+    },
+  },
+
+  OP_NODE_MIGRATE: {
+    onTakeover: 'resume',
+    locks: (op) => [
+      { level: 'cluster', names: ['BGL'], mode: 'shared' },
+      { level: 'node', names: [op.node_name], mode: 'shared' },
+    ],
+    hooks: (op, config) => {
+      const nodes = config.master ? [config.master] : [];
+      return {
+        hpath: 'node-migrate',
+        objectType: 'NODE',
+        target: op.node_name,
+        env: { NODE_NAME: op.node_name },
+        preNodes: nodes,
+        postNodes: nodes,
+      };
+    },
+    async run(op, ctx) {
+      const config = ctx.config();
+      const node = requireNode(config, op.node_name);
+      const { primary } = instancesOfNode(config, node.uuid);
+      const ops: Opcode[][] = primary.map((instance) => [
+        {
+          OP_ID: 'OP_INSTANCE_MIGRATE',
+          instance_name: instance.name,
+          allow_failover: true,
+          ...(op.mode !== undefined && { mode: op.mode }),
+          ...(op.target_node !== undefined && { target_node: op.target_node }),
+        },
+      ]);
+      const jobs = await ctx.submitJobs(ops);
+      ctx.log(`submitted ${jobs.length} migration job(s): ${jobs.join(', ') || 'none needed'}`);
+      return { result: { jobs } };
+    },
+  },
+
+  OP_NODE_EVACUATE: {
+    onTakeover: 'resume',
+    locks: () => [
+      { level: 'cluster', names: ['BGL'], mode: 'shared' },
+      { level: 'node', names: 'all', mode: 'shared' },
+    ],
+    async run(op, ctx) {
+      const config = ctx.config();
+      const node = requireNode(config, op.node_name);
+      const { primary, secondary } = instancesOfNode(config, node.uuid);
+      if (op.remote_node !== undefined && op.mode === 'primary')
+        throw new CorralError('bad_request', 'a new secondary node (-n) goes with secondary evacuation (-s)');
+      if (op.mode !== 'primary' && secondary.length > 0)
+        throw new CorralError(
+          'unavailable',
+          'replacing secondaries needs the mirrored template (drbd), not available yet',
+        );
+      const ops: Opcode[][] = [];
+      if (op.mode !== 'secondary') {
+        // Plan placements one by one, counting what earlier moves take, so two instances do not both count on the same room.
+        const reserved = new Map<NodeUuid, number>();
+        for (const instance of primary) {
+          const running = instance.adminState === 'up';
+          if (SHARED_TEMPLATES.includes(instance.diskTemplate))
+            ops.push([
+              running
+                ? { OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: instance.name, allow_failover: true }
+                : { OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: instance.name },
+            ]);
+          else {
+            const needed = need(config, instance, running);
+            const target = await choosePlacement(ctx, config, needed, [node.uuid], reserved);
+            reserved.set(target.uuid, (reserved.get(target.uuid) ?? 0) + needed.memoryMiB);
+            ops.push([{ OP_ID: 'OP_INSTANCE_MOVE', instance_name: instance.name, target_node: target.name }]);
+          }
+        }
+      }
+      const jobs = await ctx.submitJobs(ops);
+      ctx.log(
+        `submitted ${jobs.length} job(s) to move instances off ${node.name}: ${jobs.join(', ') || 'none needed'}`,
+      );
+      return { result: { jobs } };
+    },
+  },
+};
+
+async function failover(
+  ctx: OpContext,
+  instance: InstanceRecord,
+  named: string | undefined,
+  timeoutS: number,
+) {
+  const config = ctx.config();
+  requireShared(instance, 'failover');
+  const source = primaryOf(config, instance);
+  const wasUp = instance.adminState === 'up';
+  const target = await targetNode(ctx, config, instance, named, wasUp);
+  await fenceSource(ctx, source, instance, timeoutS);
+  const moved: InstanceRecord = { ...instance, primaryNode: target.uuid };
+  if (wasUp) {
+    await checkDisks(ctx, target, instance);
+    await startOn(ctx, config, target, moved);
+  }
+  ctx.log(`${instance.name} failed over from ${source.name} to ${target.name}`);
+  return {
+    mutation: { type: 'instance-set' as const, uuid: instance.uuid, changes: { primaryNode: target.uuid } },
+    result: { instance: instance.name, node: target.name },
+  };
+}

@@ -1,0 +1,573 @@
+import { findInstance, requireInstance, requireNode, sortedInstances } from '../cluster/config.js';
+import { type DiskRecord, filledBeParams, type InstanceRecord, type NicRecord } from '../cluster/model.js';
+import type { Mutation } from '../cluster/mutations.js';
+import type { Opcode } from '../cluster/opcodes.js';
+import { CorralError } from '../common/errors.js';
+import { choosePlacement, requireRoom } from './instance-placement.js';
+import {
+  beParamsFromInput,
+  generateMac,
+  instanceHooks,
+  primaryOf,
+  requireFitNode,
+} from './instance-runtime.js';
+import {
+  bestEffort,
+  call,
+  checkDisks,
+  createDisks,
+  diskNodes,
+  instanceLocks,
+  instanceRef,
+  removeDisks,
+  requireOs,
+  runOsScript,
+  runsOn,
+  startOn,
+  stopOn,
+} from './instance-steps.js';
+import type { OpContext, OpDefinitions } from './op-context.js';
+
+/** Ganeti's default shutdown timeout: two minutes, then the instance is killed. */
+const DEFAULT_SHUTDOWN_TIMEOUT_S = 120;
+
+type InstanceOpId =
+  | 'OP_INSTANCE_CREATE'
+  | 'OP_INSTANCE_REMOVE'
+  | 'OP_INSTANCE_STARTUP'
+  | 'OP_INSTANCE_SHUTDOWN'
+  | 'OP_INSTANCE_REBOOT'
+  | 'OP_INSTANCE_SET_PARAMS'
+  | 'OP_INSTANCE_GROW_DISK'
+  | 'OP_INSTANCE_REINSTALL'
+  | 'OP_INSTANCE_RENAME'
+  | 'OP_INSTANCE_ACTIVATE_DISKS'
+  | 'OP_INSTANCE_DEACTIVATE_DISKS';
+
+type CreateOp = Extract<Opcode, { OP_ID: 'OP_INSTANCE_CREATE' }>;
+
+function instanceSet(
+  instance: InstanceRecord,
+  changes: Extract<Mutation, { type: 'instance-set' }>['changes'],
+): Mutation {
+  return { type: 'instance-set', uuid: instance.uuid, changes };
+}
+
+function diskTotalMiB(disks: readonly { readonly sizeMiB: number }[]): number {
+  return disks.reduce((sum, disk) => sum + disk.sizeMiB, 0);
+}
+
+function newDisks(ctx: OpContext, specs: NonNullable<CreateOp['disks']>): DiskRecord[] {
+  return specs.map((spec) => ({
+    uuid: ctx.newUuid(),
+    sizeMiB: spec.size,
+    mode: spec.mode ?? 'rw',
+    format: spec.format ?? 'raw',
+    ...(spec.name !== undefined && { name: spec.name }),
+  }));
+}
+
+function newNics(ctx: OpContext, op: CreateOp): NicRecord[] {
+  const config = ctx.config();
+  const taken = new Set(sortedInstances(config).flatMap((i) => i.nics.map((nic) => nic.mac)));
+  return (op.nics ?? [{}]).map((spec) => {
+    let mac = spec.mac !== undefined && spec.mac !== 'generate' ? spec.mac.toLowerCase() : undefined;
+    if (mac !== undefined && taken.has(mac))
+      throw new CorralError('conflict', `MAC address ${mac} is already in use`);
+    while (mac === undefined || taken.has(mac)) mac = generateMac(config.cluster.macPrefix, ctx.newUuid());
+    taken.add(mac);
+    return {
+      uuid: ctx.newUuid(),
+      mac,
+      mode: spec.mode ?? config.cluster.nicParams.mode,
+      link: spec.link ?? config.cluster.nicParams.link,
+      ...(spec.ip !== undefined && { ip: spec.ip }),
+      ...(spec.name !== undefined && { name: spec.name }),
+    };
+  });
+}
+
+/** The instance must not run anywhere: what rename, reinstall and offline need. */
+async function requireStopped(ctx: OpContext, instance: InstanceRecord): Promise<void> {
+  const node = primaryOf(ctx.config(), instance);
+  if (!node.offline && (await runsOn(ctx, node, instance)))
+    throw new CorralError('conflict', `${instance.name} is running on ${node.name}; shut it down first`);
+}
+
+function mergeParams(
+  current: Readonly<Record<string, string>>,
+  changes: Readonly<Record<string, string>> | undefined,
+): Record<string, string> {
+  const merged: Record<string, string> = { ...current };
+  // Ganeti's convention: the value `default` drops the instance's own setting.
+  for (const [key, value] of Object.entries(changes ?? {}))
+    if (value === 'default') delete merged[key];
+    else merged[key] = value;
+  return merged;
+}
+
+export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
+  OP_INSTANCE_CREATE: {
+    // A create cut short by a master change may have left disks: the record stays for instance remove.
+    onTakeover: 'fail',
+    locks: (op, config) =>
+      instanceLocks(
+        config,
+        undefined,
+        op.instance_name,
+        'exclusive',
+        op.pnode !== undefined ? [op.pnode] : 'all',
+      ),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const { cluster } = config;
+      if (findInstance(config, op.instance_name))
+        throw new CorralError('conflict', `instance ${op.instance_name} already exists`);
+      const hypervisor = op.hypervisor ?? (cluster.enabledHypervisors[0] as InstanceRecord['hypervisor']);
+      if (!cluster.enabledHypervisors.includes(hypervisor))
+        throw new CorralError(
+          'conflict',
+          `hypervisor ${hypervisor} is not enabled in this cluster (enabled: ${cluster.enabledHypervisors.join(', ')})`,
+        );
+      if (!cluster.enabledDiskTemplates.includes(op.disk_template))
+        throw new CorralError(
+          'conflict',
+          `disk template ${op.disk_template} is not enabled in this cluster (enabled: ${cluster.enabledDiskTemplates.join(', ')})`,
+        );
+      if (op.disk_template === 'drbd')
+        throw new CorralError('unavailable', 'the mirrored template (drbd) is not available yet');
+      if (op.snode !== undefined)
+        throw new CorralError('bad_request', 'a secondary node is only for the mirrored template (drbd)');
+      if (op.disk_template === 'diskless' && op.disks.length > 0)
+        throw new CorralError('bad_request', 'a diskless instance takes no disks');
+      if (op.disk_template !== 'diskless' && op.disks.length === 0)
+        throw new CorralError('bad_request', 'give at least one disk (-s SIZE or --disk 0:size=SIZE)');
+      if (!op.no_install && op.os_type === undefined)
+        throw new CorralError('bad_request', 'say which OS to install (-o OS), or add --no-install');
+      const beParams = beParamsFromInput(op.beparams ?? {});
+      const be = { ...cluster.beParams, ...beParams };
+      if (be.minmemMiB > be.maxmemMiB)
+        throw new CorralError(
+          'bad_request',
+          `minmem ${be.minmemMiB} MiB is above maxmem ${be.maxmemMiB} MiB`,
+        );
+      const start = op.start ?? !op.no_install;
+      const disks = newDisks(ctx, op.disks);
+      const need = {
+        instance: op.instance_name,
+        memoryMiB: start ? be.maxmemMiB : 0,
+        template: op.disk_template,
+        diskMiB: op.disk_template === 'diskless' ? 0 : diskTotalMiB(disks),
+      };
+      let pnode = op.pnode !== undefined ? requireNode(config, op.pnode) : undefined;
+      if (pnode !== undefined) {
+        requireFitNode(pnode);
+        await requireRoom(ctx, pnode, need);
+      } else {
+        pnode = await choosePlacement(ctx, config, need);
+        ctx.log(`placed ${op.instance_name} on ${pnode.name}`);
+      }
+      await call(ctx, pnode, 'checkParams', { hypervisor, hvParams: op.hvparams ?? {} });
+      if (!op.no_install && op.os_type !== undefined) await requireOs(ctx, pnode, op.os_type);
+
+      const uuid = ctx.newUuid();
+      await ctx.commit({
+        type: 'instance-add',
+        uuid,
+        name: op.instance_name,
+        primaryNode: pnode.uuid,
+        secondaryNodes: [],
+        os: op.os_type ?? '',
+        hypervisor,
+        hvParams: op.hvparams ?? {},
+        beParams,
+        osParams: op.osparams ?? {},
+        diskTemplate: op.disk_template,
+        disks,
+        nics: newNics(ctx, op),
+        adminState: 'down',
+        adminStateSource: 'admin',
+        disksActive: false,
+        tags: op.tags ?? [],
+      });
+      const instance = requireInstance(ctx.config(), op.instance_name);
+      try {
+        await createDisks(ctx, pnode, instance);
+        if (!op.no_install) await runOsScript(ctx, ctx.config(), pnode, instance, 'create');
+        if (start) await startOn(ctx, ctx.config(), pnode, instance);
+      } catch (error) {
+        // Ganeti removes what a failed create made: disks first, then the record.
+        ctx.log(`creating ${instance.name} failed; removing what was made`);
+        const node = pnode;
+        await bestEffort(ctx, `stop ${instance.name}`, () => stopOn(ctx, node, instance, 10));
+        await bestEffort(ctx, `remove the disks of ${instance.name}`, () => removeDisks(ctx, node, instance));
+        await bestEffort(ctx, `remove the record of ${instance.name}`, () =>
+          ctx.commit({ type: 'instance-remove', uuid: instance.uuid }),
+        );
+        throw error;
+      }
+      return {
+        mutation: instanceSet(instance, { disksActive: true, adminState: start ? 'up' : 'down' }),
+        result: { instance: instance.name, pnode: pnode.name },
+      };
+    },
+    hooks: (op, config) => {
+      const pnode = op.pnode !== undefined ? requireNode(config, op.pnode) : undefined;
+      const nodes = [...new Set([...(config.master ? [config.master] : []), ...(pnode ? [pnode.id] : [])])];
+      return {
+        hpath: 'instance-add',
+        objectType: 'INSTANCE',
+        target: op.instance_name,
+        env: {
+          ADD_MODE: 'create',
+          SRC_NODE: '',
+          SRC_PATH: '',
+          SRC_IMAGES: '',
+          INSTANCE_NAME: op.instance_name,
+          INSTANCE_PRIMARY: op.pnode ?? '',
+          INSTANCE_SECONDARIES: '',
+          INSTANCE_OS_TYPE: op.os_type ?? '',
+          INSTANCE_STATUS: 'down',
+          INSTANCE_HYPERVISOR: op.hypervisor ?? config.cluster.enabledHypervisors[0] ?? '',
+          INSTANCE_DISK_TEMPLATE: op.disk_template,
+          INSTANCE_DISK_COUNT: String(op.disks.length),
+          INSTANCE_NIC_COUNT: String((op.nics ?? [{}]).length),
+          INSTANCE_TAGS: (op.tags ?? []).join(' '),
+        },
+        preNodes: nodes,
+        postNodes: nodes,
+      };
+    },
+  },
+
+  OP_INSTANCE_REMOVE: {
+    onTakeover: 'resume',
+    locks: (op, config) =>
+      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'exclusive'),
+    hooks: (op, config) =>
+      instanceHooks('instance-remove', config, requireInstance(config, op.instance_name), {
+        SHUTDOWN_TIMEOUT: String(op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
+      }),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const instance = requireInstance(config, op.instance_name);
+      const pnode = primaryOf(config, instance);
+      const tolerate = async (what: string, step: () => Promise<unknown>) => {
+        if (op.ignore_failures) await bestEffort(ctx, what, step);
+        else
+          try {
+            await step();
+          } catch (error) {
+            throw new CorralError(
+              'conflict',
+              `could not ${what}: ${(error as Error).message}; retry, or add --ignore-failures`,
+            );
+          }
+      };
+      if (pnode.offline) ctx.log(`${pnode.name} is offline; not stopping ${instance.name} there`);
+      else
+        await tolerate(`stop ${instance.name} on ${pnode.name}`, () =>
+          stopOn(ctx, pnode, instance, op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
+        );
+      for (const node of diskNodes(config, instance)) {
+        if (node.offline) ctx.log(`${node.name} is offline; its disks of ${instance.name} stay`);
+        else await tolerate(`remove disks on ${node.name}`, () => removeDisks(ctx, node, instance));
+      }
+      return {
+        mutation: { type: 'instance-remove', uuid: instance.uuid },
+        result: { instance: instance.name },
+      };
+    },
+  },
+
+  OP_INSTANCE_STARTUP: {
+    onTakeover: 'resume',
+    locks: (op, config) =>
+      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'shared'),
+    hooks: (op, config) =>
+      instanceHooks('instance-start', config, requireInstance(config, op.instance_name), {
+        FORCE: op.force ? 'True' : 'False',
+      }),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const instance = requireInstance(config, op.instance_name);
+      if (instance.adminState === 'offline')
+        throw new CorralError(
+          'conflict',
+          `${instance.name} is marked offline; bring it back first (instance modify --online)`,
+        );
+      const pnode = primaryOf(config, instance);
+      if (pnode.offline)
+        throw new CorralError('conflict', `the primary node ${pnode.name} of ${instance.name} is offline`);
+      if (await runsOn(ctx, pnode, instance)) ctx.log(`${instance.name} is already running on ${pnode.name}`);
+      else {
+        await requireRoom(ctx, pnode, {
+          instance: instance.name,
+          memoryMiB: filledBeParams(config.cluster, instance).maxmemMiB,
+          template: instance.diskTemplate,
+          diskMiB: 0,
+        });
+        await checkDisks(ctx, pnode, instance);
+        await startOn(ctx, config, pnode, instance, op.paused ?? false);
+      }
+      return {
+        ...(!op.no_remember && {
+          mutation: instanceSet(instance, { adminState: 'up', adminStateSource: 'admin', disksActive: true }),
+        }),
+        result: { instance: instance.name, node: pnode.name },
+      };
+    },
+  },
+
+  OP_INSTANCE_SHUTDOWN: {
+    onTakeover: 'resume',
+    locks: (op, config) =>
+      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'shared'),
+    hooks: (op, config) =>
+      instanceHooks('instance-stop', config, requireInstance(config, op.instance_name), {
+        TIMEOUT: String(op.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
+      }),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const instance = requireInstance(config, op.instance_name);
+      const pnode = primaryOf(config, instance);
+      if (pnode.offline) ctx.log(`${pnode.name} is offline; recording ${instance.name} as down`);
+      else await stopOn(ctx, pnode, instance, op.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S);
+      const source = op.admin_state_source ?? 'admin';
+      return {
+        ...(!op.no_remember &&
+          instance.adminState !== 'offline' && {
+            mutation: instanceSet(instance, { adminState: 'down', adminStateSource: source }),
+          }),
+        result: { instance: instance.name },
+      };
+    },
+  },
+
+  OP_INSTANCE_REBOOT: {
+    onTakeover: 'resume',
+    locks: (op, config) =>
+      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'shared'),
+    hooks: (op, config) =>
+      instanceHooks('instance-reboot', config, requireInstance(config, op.instance_name), {
+        IGNORE_SECONDARIES: 'False',
+        REBOOT_TYPE: op.reboot_type ?? 'hard',
+        SHUTDOWN_TIMEOUT: String(op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
+      }),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const instance = requireInstance(config, op.instance_name);
+      const pnode = primaryOf(config, instance);
+      if (pnode.offline || !(await runsOn(ctx, pnode, instance)))
+        throw new CorralError(
+          'conflict',
+          `${instance.name} is not running; start it instead (instance startup)`,
+        );
+      const kind = op.reboot_type ?? 'hard';
+      if (kind === 'full') {
+        await stopOn(ctx, pnode, instance, op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S);
+        await startOn(ctx, config, pnode, instance);
+      } else {
+        await call(ctx, pnode, 'reboot', { name: instance.name, hypervisor: instance.hypervisor, kind });
+        ctx.log(`${instance.name} rebooted (${kind}) on ${pnode.name}`);
+      }
+      return { result: { instance: instance.name, type: kind } };
+    },
+  },
+
+  OP_INSTANCE_SET_PARAMS: {
+    // Added disks are new each run: a rerun would make them twice.
+    onTakeover: 'fail',
+    locks: (op, config) =>
+      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'exclusive'),
+    hooks: (op, config) =>
+      instanceHooks('instance-modify', config, requireInstance(config, op.instance_name), {
+        NEW_DISK_TEMPLATE: '',
+        RUNTIME_MEMORY: '',
+      }),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const instance = requireInstance(config, op.instance_name);
+      const pnode = primaryOf(config, instance);
+      const changes: Extract<Mutation, { type: 'instance-set' }>['changes'] = {};
+      if (op.beparams !== undefined) {
+        const beParams = { ...instance.beParams, ...beParamsFromInput(op.beparams) };
+        const be = { ...config.cluster.beParams, ...beParams };
+        if (be.minmemMiB > be.maxmemMiB)
+          throw new CorralError(
+            'bad_request',
+            `minmem ${be.minmemMiB} MiB is above maxmem ${be.maxmemMiB} MiB`,
+          );
+        changes.beParams = beParams;
+      }
+      if (op.hvparams !== undefined) {
+        const hvParams = mergeParams(instance.hvParams, op.hvparams);
+        await call(ctx, pnode, 'checkParams', { hypervisor: instance.hypervisor, hvParams });
+        changes.hvParams = hvParams;
+      }
+      if (op.osparams !== undefined) changes.osParams = mergeParams(instance.osParams, op.osparams);
+      if (op.os_name !== undefined) {
+        await requireOs(ctx, pnode, op.os_name);
+        changes.os = op.os_name;
+      }
+      if (op.offline === true) {
+        if (instance.adminState === 'up')
+          throw new CorralError(
+            'conflict',
+            `${instance.name} is marked up; shut it down before marking it offline`,
+          );
+        await requireStopped(ctx, instance);
+        changes.adminState = 'offline';
+      }
+      if (op.offline === false) {
+        if (instance.adminState !== 'offline')
+          throw new CorralError('conflict', `${instance.name} is not offline`);
+        changes.adminState = 'down';
+      }
+      if (op.disks_add !== undefined && op.disks_add.length > 0) {
+        if (instance.diskTemplate === 'diskless')
+          throw new CorralError('conflict', `${instance.name} is diskless; it takes no disks`);
+        if (instance.disks.length + op.disks_add.length > 16)
+          throw new CorralError('conflict', `${instance.name} would have more than 16 disks`);
+        const added = newDisks(ctx, op.disks_add);
+        const grown: InstanceRecord = { ...instance, disks: [...instance.disks, ...added] };
+        await createDisks(ctx, pnode, { ...grown, disks: added });
+        changes.disks = [...grown.disks];
+      }
+      if (Object.keys(changes).length === 0) throw new CorralError('bad_request', 'no change was asked for');
+      if (instance.adminState === 'up') ctx.log('the changes take effect at the next start of the instance');
+      return {
+        mutation: instanceSet(instance, changes),
+        result: { instance: instance.name, changed: Object.keys(changes) },
+      };
+    },
+  },
+
+  OP_INSTANCE_GROW_DISK: {
+    // A relative growth run twice would grow twice.
+    onTakeover: 'fail',
+    locks: (op, config) =>
+      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'exclusive'),
+    hooks: (op, config) =>
+      instanceHooks('disk-grow', config, requireInstance(config, op.instance_name), {
+        DISK: String(op.disk),
+        AMOUNT: String(op.amount),
+      }),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const instance = requireInstance(config, op.instance_name);
+      const disk = instance.disks[op.disk];
+      if (disk === undefined)
+        throw new CorralError(
+          'not_found',
+          `${instance.name} has no disk ${op.disk} (it has ${instance.disks.length})`,
+        );
+      const newSizeMiB = op.absolute ? op.amount : disk.sizeMiB + op.amount;
+      if (newSizeMiB <= disk.sizeMiB)
+        throw new CorralError(
+          'bad_request',
+          `disk ${op.disk} of ${instance.name} is ${disk.sizeMiB} MiB; disks only grow (asked for ${newSizeMiB} MiB)`,
+        );
+      for (const node of diskNodes(config, instance)) {
+        await call(ctx, node, 'growDisk', {
+          instance: instanceRef(instance),
+          template: instance.diskTemplate,
+          disk: {
+            uuid: disk.uuid,
+            index: op.disk,
+            sizeMiB: disk.sizeMiB,
+            mode: disk.mode,
+            format: disk.format,
+          },
+          newSizeMiB,
+        });
+        ctx.log(`disk/${op.disk} of ${instance.name} on ${node.name} is now ${newSizeMiB} MiB`);
+      }
+      const disks = instance.disks.map((d, i) => (i === op.disk ? { ...d, sizeMiB: newSizeMiB } : d));
+      return {
+        mutation: instanceSet(instance, { disks }),
+        result: { instance: instance.name, sizeMiB: newSizeMiB },
+      };
+    },
+  },
+
+  OP_INSTANCE_REINSTALL: {
+    onTakeover: 'resume',
+    locks: (op, config) =>
+      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'exclusive'),
+    hooks: (op, config) =>
+      instanceHooks('instance-reinstall', config, requireInstance(config, op.instance_name)),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const instance = requireInstance(config, op.instance_name);
+      const os = op.os_type ?? instance.os;
+      if (os === '')
+        throw new CorralError('bad_request', `${instance.name} has no OS yet; give one with -o OS`);
+      await requireStopped(ctx, instance);
+      const pnode = primaryOf(config, instance);
+      await requireOs(ctx, pnode, os);
+      const reinstalled = { ...instance, os, osParams: mergeParams(instance.osParams, op.osparams) };
+      await runOsScript(ctx, config, pnode, reinstalled, 'create', { INSTANCE_REINSTALL: '1' });
+      return {
+        mutation: instanceSet(instance, { os, osParams: reinstalled.osParams }),
+        result: { instance: instance.name, os },
+      };
+    },
+  },
+
+  OP_INSTANCE_RENAME: {
+    // The OS rename script has run by then; a rerun would find the new name taken by this very instance.
+    onTakeover: 'fail',
+    locks: (op, config) => {
+      const instance = findInstance(config, op.instance_name);
+      return [
+        ...instanceLocks(config, instance, op.instance_name, 'shared'),
+        { level: 'instance', names: [op.new_name], mode: 'exclusive' },
+      ];
+    },
+    hooks: (op, config) =>
+      instanceHooks('instance-rename', config, requireInstance(config, op.instance_name), {
+        INSTANCE_NEW_NAME: op.new_name,
+      }),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const instance = requireInstance(config, op.instance_name);
+      if (findInstance(config, op.new_name))
+        throw new CorralError('conflict', `instance ${op.new_name} already exists`);
+      await requireStopped(ctx, instance);
+      const renamed = { ...instance, name: op.new_name };
+      if (instance.os !== '')
+        await runOsScript(ctx, config, primaryOf(config, instance), renamed, 'rename', {
+          OLD_INSTANCE_NAME: instance.name,
+        });
+      return { mutation: instanceSet(instance, { name: op.new_name }), result: { instance: op.new_name } };
+    },
+  },
+
+  OP_INSTANCE_ACTIVATE_DISKS: {
+    onTakeover: 'resume',
+    locks: (op, config) =>
+      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'shared'),
+    async run(op, ctx) {
+      const config = ctx.config();
+      const instance = requireInstance(config, op.instance_name);
+      const pnode = primaryOf(config, instance);
+      const paths = await checkDisks(ctx, pnode, instance);
+      // Ganeti's output: node:disk/N:path.
+      const lines = paths.map((path, index) => `${pnode.name}:disk/${index}:${path}`);
+      for (const line of lines) ctx.log(line);
+      return { mutation: instanceSet(instance, { disksActive: true }), result: { disks: lines } };
+    },
+  },
+
+  OP_INSTANCE_DEACTIVATE_DISKS: {
+    onTakeover: 'resume',
+    locks: (op, config) =>
+      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'shared'),
+    async run(op, ctx) {
+      const instance = requireInstance(ctx.config(), op.instance_name);
+      if (!op.force) await requireStopped(ctx, instance);
+      return { mutation: instanceSet(instance, { disksActive: false }), result: { instance: instance.name } };
+    },
+  },
+};

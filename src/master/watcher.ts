@@ -1,0 +1,112 @@
+import type { ClusterState } from '../cluster/cluster-state.js';
+import { nodeOfUuid, sortedInstances, sortedNodes } from '../cluster/config.js';
+import { instanceStatus, type NodeReport } from '../cluster/instance-status.js';
+import { isFinished } from '../cluster/jobs.js';
+import type { InstanceUuid } from '../cluster/model.js';
+import { type Opcode, opTarget } from '../cluster/opcodes.js';
+import type { Clock, Timer } from '../common/clock.js';
+import { asCorralError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { NodeAgentClient } from './op-context.js';
+
+/** Ganeti's watcher gives up on an instance after this many restarts that did not keep it up. */
+export const MAX_RESTART_ATTEMPTS = 5;
+const STATUS_TIMEOUT_MS = 5_000;
+
+export interface WatcherDeps {
+  readonly state: ClusterState;
+  readonly agent: NodeAgentClient;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly intervalMs: number;
+  /** Submits a job as the watcher (Ganeti tags these with source gnt:watcher). */
+  submit(key: string, ops: Opcode[]): Promise<void>;
+}
+
+/**
+ * Ganeti's watcher, run by the master: an instance that should run (admin up) but does not run on its
+ * healthy primary node is started again there, at most MAX_RESTART_ATTEMPTS times. It acts only on what it
+ * saw: an instance whose node did not answer, or that runs elsewhere, is left alone (it may still run).
+ */
+export class Watcher {
+  private timer: Timer | undefined;
+  private stopped = false;
+  private readonly attempts = new Map<InstanceUuid, number>();
+  private submissions = 0;
+
+  constructor(private readonly deps: WatcherDeps) {}
+
+  start(): void {
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.deps.clock.setTimer(this.deps.intervalMs, () => {
+      void this.pass()
+        .catch((error) => this.deps.log.warn({ err: asCorralError(error) }, 'watcher pass failed'))
+        .finally(() => this.schedule());
+    });
+  }
+
+  private async pass(): Promise<void> {
+    const { deps } = this;
+    const config = deps.state.config;
+    if (config === undefined || config.instances.size === 0) return;
+    const nodes = sortedNodes(config).filter((node) => !node.offline);
+    const answers = await Promise.allSettled(
+      nodes.map((node) =>
+        deps.agent.call(node.id, 'status', {}, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) }),
+      ),
+    );
+    const reports = new Map<string, NodeReport>();
+    nodes.forEach((node, i) => {
+      const answer = answers[i]!;
+      reports.set(
+        node.name,
+        answer.status === 'fulfilled'
+          ? {
+              reachable: true,
+              running: new Set(
+                answer.value.instances
+                  .filter((s) => s.state === 'running' || s.state === 'paused')
+                  .map((s) => s.name),
+              ),
+            }
+          : { reachable: false },
+      );
+    });
+    const busy = new Set(
+      deps.state
+        .jobs()
+        .filter((job) => !isFinished(job.status))
+        .flatMap((job) => job.ops.map((op) => opTarget(op.input))),
+    );
+    for (const instance of sortedInstances(config)) {
+      const primary = nodeOfUuid(config, instance.primaryNode);
+      const status = instanceStatus({ ...instance, primary }, reports);
+      if (status === 'running') this.attempts.delete(instance.uuid);
+      if (status !== 'ERROR_down' || busy.has(instance.name) || this.stopped) continue;
+      const attempt = (this.attempts.get(instance.uuid) ?? 0) + 1;
+      if (attempt > MAX_RESTART_ATTEMPTS) {
+        if (attempt === MAX_RESTART_ATTEMPTS + 1)
+          deps.log.warn({ instance: instance.name }, 'giving up restarting the instance; start it by hand');
+        this.attempts.set(instance.uuid, attempt);
+        continue;
+      }
+      this.attempts.set(instance.uuid, attempt);
+      deps.log.info(
+        { instance: instance.name, node: primary.name, attempt },
+        'restarting an instance that should run',
+      );
+      await deps.submit(`watcher-${instance.uuid}-${deps.clock.wallMs()}-${this.submissions++}`, [
+        { OP_ID: 'OP_INSTANCE_STARTUP', instance_name: instance.name },
+      ]);
+    }
+  }
+}

@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { ClusterState } from '../../src/cluster/cluster-state.js';
+import { type ClusterCommand, encodeClusterCommand } from '../../src/cluster/commands.js';
+import { findInstance } from '../../src/cluster/config.js';
+import { instanceStatus, type NodeReport, type StatusInput } from '../../src/cluster/instance-status.js';
+import type { Mutation } from '../../src/cluster/mutations.js';
+
+let index = 0;
+function apply(state: ClusterState, command: ClusterCommand) {
+  return state.apply({ type: 'normal', index: ++index, term: 1, data: encodeClusterCommand(command) });
+}
+const change = (state: ClusterState, mutation: Mutation) =>
+  apply(state, { type: 'config', atMs: 5, mutation });
+
+function cluster(): ClusterState {
+  const state = new ClusterState();
+  apply(state, {
+    type: 'init',
+    atMs: 1,
+    cluster: {
+      name: 'c1',
+      uuid: 'u-c',
+      candidatePoolSize: 3,
+      enabledHypervisors: ['fake'],
+      enabledDiskTemplates: ['diskless', 'file'],
+    },
+    group: { uuid: 'g-default', name: 'default' },
+    node: {
+      uuid: 'n-1',
+      name: 'node1',
+      id: 'peer1',
+      addrs: ['/ip4/127.0.0.2/tcp/1'],
+      primaryIp: '127.0.0.2',
+      secondaryIp: '127.0.0.2',
+    },
+  });
+  change(state, {
+    type: 'node-add',
+    uuid: 'n-2',
+    name: 'node2',
+    id: 'peer2',
+    addrs: ['/ip4/127.0.0.3/tcp/1'],
+    primaryIp: '127.0.0.3',
+    secondaryIp: '127.0.0.3',
+    group: 'g-default',
+    masterCandidate: true,
+    masterCapable: true,
+    vmCapable: false,
+    drained: false,
+    offline: false,
+  });
+  return state;
+}
+
+const web1: Extract<Mutation, { type: 'instance-add' }> = {
+  type: 'instance-add',
+  uuid: 'i-1',
+  name: 'web1',
+  primaryNode: 'n-1',
+  secondaryNodes: [],
+  os: 'noop',
+  hypervisor: 'fake',
+  hvParams: {},
+  beParams: { maxmemMiB: 256 },
+  osParams: {},
+  diskTemplate: 'file',
+  disks: [{ uuid: 'd-1', sizeMiB: 1024, mode: 'rw', format: 'raw' }],
+  nics: [{ uuid: 'nic-1', mac: 'aa:00:00:00:00:01', mode: 'none', link: '' }],
+  adminState: 'down',
+  adminStateSource: 'admin',
+  disksActive: false,
+  tags: [],
+};
+
+describe('instances in the replicated configuration', () => {
+  it('adds, changes and removes an instance, each change one serial', () => {
+    const state = cluster();
+    const serial = state.config!.serial;
+    expect(change(state, web1)).toEqual({ ok: true });
+    expect(findInstance(state.config!, 'web1')).toMatchObject({ primaryNode: 'n-1', serial: 1, ctimeMs: 5 });
+    expect(change(state, { type: 'instance-set', uuid: 'i-1', changes: { adminState: 'up' } })).toEqual({
+      ok: true,
+    });
+    expect(findInstance(state.config!, 'web1')).toMatchObject({ adminState: 'up', serial: 2 });
+    expect(
+      change(state, { type: 'tags', kind: 'instance', target: 'i-1', add: ['www'], remove: [] }),
+    ).toEqual({ ok: true });
+    expect(findInstance(state.config!, 'web1')?.tags).toEqual(['www']);
+    expect(change(state, { type: 'instance-remove', uuid: 'i-1' })).toEqual({ ok: true });
+    expect(findInstance(state.config!, 'web1')).toBeUndefined();
+    expect(state.config!.serial).toBe(serial + 4);
+  });
+
+  it("refuses what breaks Ganeti's rules and changes nothing", () => {
+    const state = cluster();
+    change(state, web1);
+    const before = state.config!;
+    const refusals: [Mutation, RegExp][] = [
+      [{ ...web1, uuid: 'i-2' }, /instance web1 already exists/],
+      [{ ...web1, uuid: 'i-2', name: 'web2', primaryNode: 'n-2' }, /node2 is not vm capable/],
+      [{ ...web1, uuid: 'i-2', name: 'web2', primaryNode: 'n-9' }, /node n-9 is not in the cluster/],
+      [{ ...web1, uuid: 'i-2', name: 'web2', hypervisor: 'kvm' }, /hypervisor kvm is not enabled/],
+      [
+        { ...web1, uuid: 'i-2', name: 'web2', diskTemplate: 'sharedfile' },
+        /disk template sharedfile is not enabled/,
+      ],
+      [{ type: 'instance-set', uuid: 'i-1', changes: { primaryNode: 'n-2' } }, /node2 is not vm capable/],
+      [{ type: 'node-remove', uuid: 'n-1' }, /node1 still hosts web1/],
+      [{ type: 'cluster-set', enabledDiskTemplates: ['diskless'] }, /web1 uses disk template file/],
+      [{ type: 'tags', kind: 'instance', target: 'i-1', add: [], remove: ['nope'] }, /has no tag nope/],
+    ];
+    for (const [mutation, message] of refusals) {
+      const outcome = change(state, mutation);
+      expect(outcome).toMatchObject({ ok: false });
+      expect(outcome && !outcome.ok && outcome.message).toMatch(message);
+      expect(state.config).toBe(before);
+    }
+  });
+
+  it('keeps instances across a snapshot and restore', () => {
+    const state = cluster();
+    change(state, web1);
+    const copy = new ClusterState();
+    copy.restore(state.snapshot());
+    expect(findInstance(copy.config!, 'web1')).toEqual(findInstance(state.config!, 'web1'));
+  });
+});
+
+describe("Ganeti's derived instance status", () => {
+  const running = (names: string[]): NodeReport => ({ reachable: true, running: new Set(names) });
+  const up: StatusInput = {
+    name: 'web1',
+    adminState: 'up',
+    adminStateSource: 'admin',
+    primary: { name: 'node1', offline: false },
+  };
+  const cases: [string, typeof up, [string, NodeReport][], string][] = [
+    ['runs on its primary', up, [['node1', running(['web1'])]], 'running'],
+    ['should run but does not', up, [['node1', running([])]], 'ERROR_down'],
+    [
+      'runs on another node',
+      up,
+      [
+        ['node1', running([])],
+        ['node2', running(['web1'])],
+      ],
+      'ERROR_wrongnode',
+    ],
+    ['its node does not answer', up, [['node1', { reachable: false }]], 'ERROR_nodedown'],
+    ['its node is offline', { ...up, primary: { name: 'node1', offline: true } }, [], 'ERROR_nodeoffline'],
+    ['is down and stopped', { ...up, adminState: 'down' }, [['node1', running([])]], 'ADMIN_down'],
+    ['is down but runs', { ...up, adminState: 'down' }, [['node1', running(['web1'])]], 'ERROR_up'],
+    [
+      'was shut down by its guest',
+      { ...up, adminState: 'down', adminStateSource: 'user' },
+      [['node1', running([])]],
+      'USER_down',
+    ],
+    ['is offline', { ...up, adminState: 'offline' }, [['node1', running([])]], 'ADMIN_offline'],
+  ];
+  for (const [what, instance, reports, expected] of cases)
+    it(`an instance that ${what} is ${expected}`, () => {
+      expect(instanceStatus(instance, new Map(reports))).toBe(expected);
+    });
+});
