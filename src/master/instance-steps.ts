@@ -63,7 +63,8 @@ export async function createDisks(ctx: OpContext, node: NodeRecord, instance: In
     template: instance.diskTemplate,
     disks: agentDisks(instance),
   });
-  for (const [index, path] of paths.entries()) ctx.log(`disk/${index} on ${node.name}: ${path || '(no path)'}`);
+  for (const [index, path] of paths.entries())
+    ctx.log(`disk/${index} on ${node.name}: ${path || '(no path)'}`);
 }
 
 export async function removeDisks(ctx: OpContext, node: NodeRecord, instance: InstanceRecord): Promise<void> {
