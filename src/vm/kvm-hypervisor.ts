@@ -142,34 +142,37 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     }
   }
 
-  /** Ends the QEMU process: a clean powerdown first unless cleanTimeoutMs is 0, then `quit`, then SIGKILL. */
+  /** Ends the QEMU of an instance and removes its runtime dir; cleanTimeoutMs 0 skips the clean attempt. */
   async function terminate(name: string, p: RuntimePaths, pid: number, cleanTimeoutMs: number) {
     const startMs = init.clock.monotonicMs();
-    let how = 'powered off';
-    if (cleanTimeoutMs > 0) {
-      await qmp(p, (q) => q.execute('system_powerdown')).catch(() => {});
-      if (!(await exitedWithin(p, cleanTimeoutMs))) how = 'quit';
-    } else {
-      how = 'quit';
-    }
-    if (how === 'quit') {
-      // `quit` still lets QEMU flush its disk caches; only a QEMU that does not answer is killed.
-      await qmp(p, (q) => q.execute('quit')).catch(() => {});
-      if (!(await exitedWithin(p, quitTimeoutMs))) {
-        how = 'killed';
-        process.kill(pid, 'SIGKILL');
-        if (!(await exitedWithin(p, killTimeoutMs))) {
-          throw new CorralError(
-            'internal',
-            `QEMU of ${name} (pid ${pid}) survives SIGKILL; see the host's kernel log`,
-          );
-        }
-      }
-    }
+    const how = await endQemu(name, p, pid, cleanTimeoutMs);
     await removeRuntime(p);
-    log.info(
-      { instance: name, pid, how, elapsedMs: Math.round(init.clock.monotonicMs() - startMs) },
-      'stopped',
+    const elapsedMs = Math.round(init.clock.monotonicMs() - startMs);
+    log.info({ instance: name, pid, how, elapsedMs }, 'stopped');
+  }
+
+  async function endQemu(name: string, p: RuntimePaths, pid: number, cleanTimeoutMs: number) {
+    if (cleanTimeoutMs > 0) {
+      // The ACPI power button; only a running guest can hear it.
+      const pressed = await qmp(p, async (q) => {
+        const running = queryStatusSchema.parse(await q.execute('query-status')).status === 'running';
+        if (running) await q.execute('system_powerdown');
+        return running;
+      }).catch(() => false);
+      if (pressed && (await exitedWithin(p, cleanTimeoutMs))) return 'powered off';
+    }
+    // `quit` still lets QEMU flush its disk caches; only a QEMU that does not answer is killed.
+    await qmp(p, (q) => q.execute('quit')).catch(() => {});
+    if (await exitedWithin(p, quitTimeoutMs)) return 'quit';
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // It exited after all.
+    }
+    if (await exitedWithin(p, killTimeoutMs)) return 'killed';
+    throw new CorralError(
+      'internal',
+      `QEMU of ${name} (pid ${pid}) survives SIGKILL; see the host's kernel log`,
     );
   }
 
@@ -222,27 +225,26 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     const logFile = await open(p.log, 'a', 0o600);
     let exited: string | undefined;
     const stopWaiting = new AbortController();
+    // Detached: QEMU gets its own session, so that neither the daemon's exit nor a signal to the daemon's
+    // process group reaches it; unref: the daemon does not wait for it.
+    const child = spawn(qemuBinary, args, { detached: true, stdio: ['ignore', logFile.fd, logFile.fd] });
+    child.unref();
+    child.once('error', (error) => {
+      exited = `QEMU did not start: ${error.message}`;
+      stopWaiting.abort();
+    });
+    child.once('exit', (code, signal) => {
+      exited = `QEMU exited (${signal ?? `code ${code}`})`;
+      stopWaiting.abort();
+    });
     try {
-      // Detached: QEMU gets its own session, so that neither the daemon's exit nor a signal to the
-      // daemon's process group reaches it; unref: the daemon does not wait for it.
-      const child = spawn(qemuBinary, args, { detached: true, stdio: ['ignore', logFile.fd, logFile.fd] });
-      child.unref();
-      child.once('error', (error) => {
-        exited = `QEMU did not start: ${error.message}`;
-        stopWaiting.abort();
-      });
-      child.once('exit', (code, signal) => {
-        exited = `QEMU exited (${signal ?? `code ${code}`})`;
-        stopWaiting.abort();
-      });
       await waitFor(() => qmp(p, (q) => q.execute('query-status')), {
         timeoutMs: qemuStartTimeoutMs,
         what: `QEMU of ${name} to answer on QMP`,
         signal: stopWaiting.signal,
       });
     } catch (error) {
-      const pid = livePid(p);
-      if (pid !== undefined) process.kill(pid, 'SIGKILL');
+      if (exited === undefined) child.kill('SIGKILL');
       const why = `${exited ?? asCorralError(error).message}: ${await logSince(p, logOffset)}`;
       await removeRuntime(p);
       throw new CorralError('unavailable', `QEMU for ${name} did not start: ${why}`, { cause: error });
