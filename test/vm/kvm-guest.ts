@@ -51,6 +51,8 @@ export function guestSpec(
 export interface ConsoleReader {
   /** Resolves once `text` has been printed `count` times since the reader attached. */
   waitFor(text: string, timeoutMs: number, count?: number): Promise<void>;
+  /** Types into the guest's shell on the console. */
+  write(text: string): void;
   close(): void;
 }
 
@@ -84,6 +86,7 @@ export async function attachConsole(path: string): Promise<ConsoleReader> {
         done();
       });
     },
+    write: (text) => socket.write(text),
     close: () => socket.destroy(),
   };
 }
