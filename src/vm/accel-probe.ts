@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -143,6 +143,7 @@ export async function accelVerdict(options: AccelVerdictOptions): Promise<AccelV
   if (cached !== undefined && cached.hostKernel === release() && cached.qemuBinary === options.qemuBinary) {
     return cached;
   }
+  await mkdir(options.runDir, { recursive: true });
   const verdict = { ...(await decide(options)), probedAtMs: options.clock.wallMs() };
   const full: AccelVerdict = { ...verdict, hostKernel: release(), qemuBinary: options.qemuBinary };
   await writeFileDurably(path, new TextEncoder().encode(JSON.stringify(full)), 0o644);

@@ -317,13 +317,14 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     params: KvmParams,
     target: MigrationEndpoint,
     live: boolean,
-  ): Promise<MigrateInfo> {
+  ): Promise<MigrationResult> {
     await q.execute('migrate-set-parameters', {
       'max-bandwidth': params.migrationBandwidthMiBps * mebibyte,
       'downtime-limit': params.migrationDowntimeMs,
     });
     const wasRunning = queryStatusSchema.parse(await q.execute('query-status')).status === 'running';
     // Non-live: the guest stops first, so that nothing changes while its memory is copied.
+    const stoppedAtMs = init.clock.monotonicMs();
     if (!live && wasRunning) await q.execute('stop');
     let info: MigrateInfo;
     try {
@@ -352,7 +353,13 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
         `migration of ${name} to ${target.host}:${target.port} ${info.status}: ${info['error-desc'] ?? 'no reason given'}`,
       );
     }
-    return info;
+    return {
+      totalMs: info['total-time'] ?? 0,
+      // QEMU counts the downtime from when it stops the guest; a non-live migration stopped it before.
+      downtimeMs:
+        !live && wasRunning ? Math.round(init.clock.monotonicMs() - stoppedAtMs) : (info.downtime ?? 0),
+      transferredBytes: (info.ram?.transferred ?? 0) + (info.disk?.transferred ?? 0),
+    };
   }
 
   return {
@@ -451,14 +458,9 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
       const { p, pid } = requireRunning(name);
       const record = await readRecord(p);
       const params = parseKvmParams(record?.spec.hvParams ?? {});
-      const info = await qmp(p, (q) => migrateOver(name, q, params, target, options.live));
+      const result = await qmp(p, (q) => migrateOver(name, q, params, target, options.live));
       // The guest runs on the target now; the source QEMU only holds a stale copy.
       await terminate(name, p, pid, 0);
-      const result = {
-        totalMs: info['total-time'] ?? 0,
-        downtimeMs: info.downtime ?? 0,
-        transferredBytes: (info.ram?.transferred ?? 0) + (info.disk?.transferred ?? 0),
-      };
       log.info({ instance: name, target, live: options.live, ...result }, 'migrated');
       return result;
     },

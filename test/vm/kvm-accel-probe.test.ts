@@ -34,11 +34,13 @@ it('the probe guest is a boot sector that prints its marker under TCG', async ()
 });
 
 it('gives this node a verdict and caches it in the run dir', async () => {
-  const options = { runDir: dir, qemuBinary, clock: systemClock, log: silentLogger };
+  // A node's first start: the run dir does not exist yet.
+  const runDir = join(dir, 'run');
+  const options = { runDir, qemuBinary, clock: systemClock, log: silentLogger };
   const first = await accelVerdict(options);
   expect(['kvm', 'tcg']).toContain(first.accel);
   expect(first.reason).not.toBe('');
-  const cached = JSON.parse(await readFile(join(dir, 'accel-verdict.json'), 'utf8'));
+  const cached = JSON.parse(await readFile(join(runDir, 'accel-verdict.json'), 'utf8'));
   expect(cached).toEqual(first);
   // The second call reads the cache: the same probe time, not a new one.
   expect(await accelVerdict(options)).toEqual(first);

@@ -128,6 +128,8 @@ describe('kvm hypervisor with the test guest', () => {
     expect((await target.status('mig1'))?.state).toBe('incoming');
     const result = await source.migrate('mig1', endpoint, { live: false });
     expect(result.transferredBytes).toBeGreaterThan(0);
+    // The guest was stopped for the whole copy, not only for QEMU's last step.
+    expect(result.downtimeMs).toBeGreaterThanOrEqual(result.totalMs);
     await target.finishMigration('mig1', true);
     expect((await target.status('mig1'))?.state).toBe('running');
     expect(await source.list()).toEqual([]);
