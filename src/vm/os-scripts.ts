@@ -109,7 +109,7 @@ export function osEnvironment(
   });
   for (const [key, value] of Object.entries(instance.beParams))
     env[`INSTANCE_BE_${key}`] = pythonString(value);
-  for (const [key, value] of Object.entries(instance.hvParams)) env[`INSTANCE_HV_${key}`] = value;
+  for (const [key, value] of Object.entries(instance.hvParams)) env[`INSTANCE_HV_${key}`] = hvString(value);
   for (const [key, value] of Object.entries(instance.osParams))
     env[`OSP_${key.toUpperCase().replaceAll('-', '_')}`] = value;
   for (const [key, value] of Object.entries(extra)) {
@@ -124,6 +124,16 @@ export function osEnvironment(
 function pythonString(value: string | number | boolean): string {
   if (typeof value === 'boolean') return value ? 'True' : 'False';
   return String(value);
+}
+
+/**
+ * Hypervisor parameters arrive as the strings the user typed, where Ganeti holds typed values: a boolean one
+ * (`serial_console=true`) must read True/False, as scripts test it (debootstrap: `= "True"`).
+ */
+function hvString(value: string): string {
+  if (value === 'true') return 'True';
+  if (value === 'false') return 'False';
+  return value;
 }
 
 /** Ganeti's ctime and mtime are float seconds, printed by str(): 1700000000.25, or 1700000000.0. */

@@ -40,7 +40,12 @@ const instance: OsInstance = {
     { mac: 'aa:00:00:44:55:66', mode: 'routed', link: '', uuid: 'n1-uuid' },
   ],
   beParams: { maxmem: 1024, minmem: 512, vcpus: 2, auto_balance: true, always_failover: false },
-  hvParams: { kernel_path: '/boot/vmlinuz', disk_type: 'paravirtual', nic_type: 'e1000' },
+  hvParams: {
+    kernel_path: '/boot/vmlinuz',
+    disk_type: 'paravirtual',
+    nic_type: 'e1000',
+    serial_console: 'true',
+  },
   osParams: { filesystem: 'ext4', 'root-size': '8G' },
 };
 
@@ -105,6 +110,7 @@ describe('osEnvironment', () => {
       INSTANCE_HV_kernel_path: '/boot/vmlinuz',
       INSTANCE_HV_disk_type: 'paravirtual',
       INSTANCE_HV_nic_type: 'e1000',
+      INSTANCE_HV_serial_console: 'True',
       OSP_FILESYSTEM: 'ext4',
       OSP_ROOT_SIZE: '8G',
       INSTANCE_REINSTALL: '1',
