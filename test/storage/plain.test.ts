@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -76,6 +76,65 @@ describe.skipIf(deviceMapper)('plain where the kernel has no device-mapper', () 
       message: expect.stringMatching(/^lvcreate --yes failed: .*device-mapper/),
     });
     expect(await template.exists(disk('raw'))).toBe(false);
+  });
+});
+
+describe.skipIf(deviceMapper)('plain on LVM metadata alone, activation off', () => {
+  // Without device-mapper, LVM still creates, extends and removes volumes in the metadata when told not to
+  // activate them. Wrappers on the template's tool path add those flags, so that the template's own
+  // commands and its reading of lvs and vgs run against real LVM; only the bytes (read, write) cannot.
+  let group: LoopVolumeGroup;
+  let tools: string;
+  let template: DiskTemplate;
+  beforeAll(async () => {
+    group = await makeLoopVolumeGroup();
+    tools = await mkdtemp(join(tmpdir(), 'corral-lvm-tools-'));
+    const flags: Record<string, string> = {
+      lvcreate: '--driverloaded n -an -Zn',
+      lvextend: '--driverloaded n',
+      lvremove: '--driverloaded n',
+      lvs: '--driverloaded n',
+      vgs: '--driverloaded n',
+    };
+    for (const [tool, extra] of Object.entries(flags)) {
+      const real = (
+        await promisify(execFile)('sh', ['-c', `PATH=$PATH:/sbin:/usr/sbin command -v ${tool}`])
+      ).stdout.trim();
+      await writeFile(join(tools, tool), `#!/bin/sh\nexec ${real} ${extra} "$@"\n`, { mode: 0o755 });
+    }
+    template = createPlainTemplate({ volumeGroup: group.vg, toolPath: tools });
+  });
+  afterAll(async () => {
+    await group.cleanup();
+    await rm(tools, { recursive: true, force: true });
+  });
+
+  it('creates in whole extents, idempotently; grows; refuses to shrink; removes twice', async () => {
+    const odd = disk('raw', { sizeMiB: 6 });
+    expect(await template.exists(odd)).toBe(false);
+    await template.create(odd);
+    expect(await template.exists(odd)).toBe(true);
+    expect(await template.space()).toEqual({ totalMiB: 60, freeMiB: 52 });
+    await template.create(odd);
+    await expect(template.create({ ...odd, sizeMiB: 16 })).rejects.toMatchObject({
+      code: 'conflict',
+      message: `disk 0 of web1.example.com already exists as ${group.vg}/disk-raw-0 with 8 MiB, not 16 MiB; remove it or grow it`,
+    });
+    await template.grow(odd, 7);
+    expect(await template.space()).toEqual({ totalMiB: 60, freeMiB: 52 });
+    await template.grow(odd, 12);
+    expect(await template.space()).toEqual({ totalMiB: 60, freeMiB: 48 });
+    await expect(template.grow(odd, 8)).rejects.toMatchObject({
+      code: 'bad_request',
+      message: 'disk 0 of web1.example.com holds 12 MiB and cannot shrink to 8 MiB; disks only grow',
+    });
+    await expect(template.grow(disk('raw', { diskUuid: 'other' }), 8)).rejects.toMatchObject({
+      code: 'not_found',
+    });
+    await template.remove(odd);
+    expect(await template.exists(odd)).toBe(false);
+    await template.remove(odd);
+    expect(await template.space()).toEqual({ totalMiB: 60, freeMiB: 60 });
   });
 });
 
