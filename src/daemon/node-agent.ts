@@ -12,7 +12,7 @@ import { CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { RequestHandler, Transport } from '../peer/transport.js';
-import type { DiskRef, DiskTemplate, DiskTemplateName } from '../storage/disk-template.js';
+import type { Availability, DiskRef, DiskTemplate, DiskTemplateName } from '../storage/disk-template.js';
 import type { Hypervisor, HypervisorName, InstanceSpec } from '../vm/hypervisor.js';
 
 /** The node's OS definitions as the agent uses them; the daemon adapts the OS-interface modules to this. */
@@ -45,8 +45,15 @@ type Handlers = {
  * What a node does for the master (Ganeti's noded): disks, OS scripts and the hypervisor, each request
  * self-contained. It keeps no cluster state, so any master can drive it and a restarted daemon answers alike.
  */
+/** A template's availability is checked with tools (qemu-img, lvm); it rarely changes, so answers are kept this long. */
+const AVAILABILITY_TTL_MS = 10_000;
+
 export class NodeAgent {
   private readonly handlers: Handlers;
+  private readonly availability = new Map<
+    DiskTemplateName,
+    { readonly atMs: number; readonly value: Availability }
+  >();
 
   constructor(private readonly deps: NodeAgentDeps) {
     this.handlers = this.makeHandlers();
@@ -100,9 +107,18 @@ export class NodeAgent {
     return template;
   }
 
+  private async availabilityOf(name: DiskTemplateName, template: DiskTemplate): Promise<Availability> {
+    const nowMs = performance.now();
+    const known = this.availability.get(name);
+    if (known !== undefined && nowMs - known.atMs < AVAILABILITY_TTL_MS) return known.value;
+    const value = await template.availability();
+    this.availability.set(name, { atMs: nowMs, value });
+    return value;
+  }
+
   private async usableTemplate(name: DiskTemplateName): Promise<DiskTemplate> {
     const template = this.template(name);
-    const availability = await template.availability();
+    const availability = await this.availabilityOf(name, template);
     if (!availability.available)
       throw new CorralError(
         'unavailable',
@@ -132,7 +148,7 @@ export class NodeAgent {
   private storageStatus() {
     return Promise.all(
       [...this.deps.templates].map(async ([name, template]) => {
-        const availability = await template.availability();
+        const availability = await this.availabilityOf(name, template);
         if (!availability.available) return { template: name, available: false, reason: availability.reason };
         const space = await template.space();
         return { template: name, available: true, totalMiB: space.totalMiB, freeMiB: space.freeMiB };

@@ -9,14 +9,9 @@ const STATUS_TIMEOUT_MS = 5_000;
 
 export type NodeStatus = AgentResponse<'status'>;
 
-/** The node's memory and storage as it reports them, for placement. */
-export async function nodeStatus(ctx: OpContext, node: NodeRecord): Promise<NodeStatus> {
-  return ctx.agent.call(
-    node.id,
-    'status',
-    { storage: true },
-    { signal: ctx.signal, timeoutMs: STATUS_TIMEOUT_MS },
-  );
+/** The node's memory, and its storage when asked (those figures cost a few tool runs), as it reports them. */
+async function nodeStatus(ctx: OpContext, node: NodeRecord, storage: boolean): Promise<NodeStatus> {
+  return ctx.agent.call(node.id, 'status', { storage }, { signal: ctx.signal, timeoutMs: STATUS_TIMEOUT_MS });
 }
 
 /** What a placement needs of a node. */
@@ -49,7 +44,7 @@ export async function requireRoom(
   node: NodeRecord,
   need: PlacementNeed,
 ): Promise<NodeStatus> {
-  const status = await nodeStatus(ctx, node);
+  const status = await nodeStatus(ctx, node, need.diskMiB > 0);
   const why = shortfall(status, need);
   if (why !== undefined)
     throw new CorralError('conflict', `${node.name} cannot take ${need.instance}: ${why}`);
@@ -75,7 +70,7 @@ export async function choosePlacement(
     if (why !== undefined) reasons.push(why);
     return why === undefined;
   });
-  const answers = await Promise.allSettled(candidates.map((node) => nodeStatus(ctx, node)));
+  const answers = await Promise.allSettled(candidates.map((node) => nodeStatus(ctx, node, need.diskMiB > 0)));
   let best: { node: NodeRecord; freeMiB: number } | undefined;
   answers.forEach((answer, i) => {
     const node = candidates[i]!;
