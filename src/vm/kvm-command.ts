@@ -2,6 +2,7 @@ import { CorralError } from '../common/errors.js';
 import type { InstanceSpec } from './hypervisor.js';
 import type { Accel, KvmParams } from './kvm-params.js';
 import type { RuntimePaths } from './kvm-runtime.js';
+import { tapName } from './kvm-taps.js';
 
 /**
  * The QEMU command line of one instance: a pure function of the spec, its parameters and its runtime dir,
@@ -13,6 +14,8 @@ export interface QemuLaunch {
   readonly spec: InstanceSpec;
   readonly params: KvmParams;
   readonly paths: RuntimePaths;
+  /** Names the taps of bridged NICs (kvm-taps.ts). */
+  readonly runDir: string;
   readonly accel: Accel;
   /** Start with the CPUs stopped (-S). */
   readonly paused: boolean;
@@ -58,7 +61,7 @@ export function qemuArgs(launch: QemuLaunch): string[] {
     serialArgs(params, paths),
     displayArgs(params),
     diskArgs(spec, params),
-    nicArgs(spec, params),
+    nicArgs(launch),
     bootArgs(params),
     launch.paused ? ['-S'] : [],
     launch.incoming ? ['-incoming', 'defer'] : [],
@@ -103,7 +106,7 @@ function diskArgs(spec: InstanceSpec, params: KvmParams): string[] {
   ];
 }
 
-function nicArgs(spec: InstanceSpec, params: KvmParams): string[] {
+function nicArgs({ spec, params, runDir }: QemuLaunch): string[] {
   return spec.nics.flatMap((nic, index) => {
     if (!macShape.test(nic.mac)) {
       throw new CorralError(
@@ -111,14 +114,19 @@ function nicArgs(spec: InstanceSpec, params: KvmParams): string[] {
         `NIC ${index} of ${spec.name} has a malformed MAC address ${nic.mac}`,
       );
     }
-    if (nic.mode !== 'none') {
-      throw new CorralError(
-        'unavailable',
-        `NIC ${index} of ${spec.name} is in mode ${nic.mode} (link ${nic.link}), but the kvm hypervisor connects only NICs in mode none so far; use --net ${index}:mode=none or no NIC`,
-      );
+    const device = `${nicModels[params.nicType]},mac=${nic.mac},id=nic${index}`;
+    // A NIC in mode none has no host side: the guest sees the device, nothing is connected to it.
+    if (nic.mode === 'none') return ['-device', device];
+    if (nic.mode !== 'bridged') {
+      throw new CorralError('unavailable', `NIC ${index} of ${spec.name}: mode ${nic.mode} is not supported`);
     }
-    // A NIC with no host side: the guest sees the device, nothing is connected to it.
-    return ['-device', `${nicModels[params.nicType]},mac=${nic.mac},id=nic${index}`];
+    const tap = tapName(runDir, spec.name, index);
+    return [
+      '-netdev',
+      `tap,id=net${index},ifname=${tap},script=no,downscript=no`,
+      '-device',
+      `${device},netdev=net${index}`,
+    ];
   });
 }
 

@@ -32,6 +32,7 @@ import {
   runtimePaths,
   writeRecord,
 } from './kvm-runtime.js';
+import { checkNics, createTaps, removeTaps } from './kvm-taps.js';
 import type { QmpClient } from './qmp.js';
 import { createQmpSessions } from './qmp-sessions.js';
 
@@ -146,9 +147,16 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
   async function terminate(name: string, p: RuntimePaths, pid: number, cleanTimeoutMs: number) {
     const startMs = init.clock.monotonicMs();
     const how = await endQemu(name, p, pid, cleanTimeoutMs);
-    await removeRuntime(p);
+    await cleanUp(name, p);
     const elapsedMs = Math.round(init.clock.monotonicMs() - startMs);
     log.info({ instance: name, pid, how, elapsedMs }, 'stopped');
+  }
+
+  /** Removes what an instance whose QEMU has exited leaves on the host: its taps and its runtime dir. */
+  async function cleanUp(name: string, p: RuntimePaths): Promise<void> {
+    const record = await readRecord(p).catch(() => undefined);
+    if (record !== undefined) await removeTaps(init.runDir, name, record.spec.nics);
+    await removeRuntime(p);
   }
 
   async function endQemu(name: string, p: RuntimePaths, pid: number, cleanTimeoutMs: number) {
@@ -201,6 +209,7 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     const params = parseKvmParams(spec.hvParams);
     const p = paths(spec.name);
     checkSocketPaths(p);
+    await checkNics(spec.name, spec.nics);
     if (launching.has(spec.name) || livePid(p) !== undefined) {
       throw new CorralError('conflict', `${spec.name} is already running on this node`);
     }
@@ -208,10 +217,14 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     try {
       await checkFilesExist(spec, params);
       const accel = params.accel ?? (await nodeAccel());
-      const args = qemuArgs({ spec, params, paths: p, accel, ...options });
+      const args = qemuArgs({ spec, params, paths: p, runDir: init.runDir, accel, ...options });
       // A runtime dir left by a QEMU that died keeps its log (appended to below) and loses the rest.
       await Promise.all([p.qmp, p.console, p.pid, p.record].map((f) => rm(f, { force: true })));
       await writeRecord(p, spec, { accel, startedMs: init.clock.wallMs() });
+      await createTaps(init.runDir, spec.name, spec.nics).catch(async (error: unknown) => {
+        await removeRuntime(p);
+        throw error;
+      });
       await spawnQemu(spec.name, p, args);
       log.info({ instance: spec.name, accel, incoming: options.incoming }, 'QEMU started');
       return p;
@@ -246,7 +259,7 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     } catch (error) {
       if (exited === undefined) child.kill('SIGKILL');
       const why = `${exited ?? asCorralError(error).message}: ${await logSince(p, logOffset)}`;
-      await removeRuntime(p);
+      await cleanUp(name, p);
       throw new CorralError('unavailable', `QEMU for ${name} did not start: ${why}`, { cause: error });
     } finally {
       await logFile.close();
@@ -377,7 +390,7 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
       const p = paths(name);
       const pid = livePid(p);
       if (pid === undefined) {
-        await removeRuntime(p);
+        await cleanUp(name, p);
         return;
       }
       await terminate(name, p, pid, options.force ? 0 : options.timeoutMs);
@@ -469,7 +482,7 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
       const p = paths(name);
       const pid = livePid(p);
       if (pid === undefined) {
-        await removeRuntime(p);
+        await cleanUp(name, p);
         if (succeeded) throw new CorralError('conflict', `${name} was not being received on this node`);
         return;
       }

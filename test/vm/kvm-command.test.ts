@@ -3,6 +3,7 @@ import type { InstanceSpec } from '../../src/vm/hypervisor.js';
 import { type QemuLaunch, qemuArgs } from '../../src/vm/kvm-command.js';
 import { parseKvmParams } from '../../src/vm/kvm-params.js';
 import { runtimePaths } from '../../src/vm/kvm-runtime.js';
+import { tapName } from '../../src/vm/kvm-taps.js';
 
 function launch(spec: Partial<InstanceSpec> = {}, options: Partial<QemuLaunch> = {}): QemuLaunch {
   const full: InstanceSpec = {
@@ -19,6 +20,7 @@ function launch(spec: Partial<InstanceSpec> = {}, options: Partial<QemuLaunch> =
     spec: full,
     params: parseKvmParams(full.hvParams),
     paths: runtimePaths('/run/corral/kvm', full.name),
+    runDir: '/run/corral/kvm',
     accel: 'tcg',
     paused: false,
     incoming: false,
@@ -86,13 +88,19 @@ describe('the QEMU command line', () => {
     ]);
   });
 
-  it('gives NICs in mode none a device with no host side, and refuses what it cannot connect', () => {
+  it('gives NICs in mode none a device with no host side, and bridged ones a tap', () => {
     const nic = { mac: 'aa:00:00:12:34:56', mode: 'none', link: '' };
-    expect(values(qemuArgs(launch({ nics: [nic], hvParams: { nic_type: 'e1000' } })), '-device')).toEqual([
+    const bridged = { mac: 'aa:00:00:12:34:57', mode: 'bridged', link: 'br0' };
+    const args = qemuArgs(launch({ nics: [nic, bridged], hvParams: { nic_type: 'e1000' } }));
+    const tap = tapName('/run/corral/kvm', 'web1', 1);
+    expect(tap.length).toBeLessThanOrEqual(15);
+    expect(values(args, '-device')).toEqual([
       'e1000,mac=aa:00:00:12:34:56,id=nic0',
+      'e1000,mac=aa:00:00:12:34:57,id=nic1,netdev=net1',
     ]);
-    expect(() => qemuArgs(launch({ nics: [{ ...nic, mode: 'bridged', link: 'br0' }] }))).toThrow(
-      /NIC 0 of web1 is in mode bridged \(link br0\)/,
+    expect(values(args, '-netdev')).toEqual([`tap,id=net1,ifname=${tap},script=no,downscript=no`]);
+    expect(() => qemuArgs(launch({ nics: [{ ...nic, mode: 'routed' }] }))).toThrow(
+      /mode routed is not supported/,
     );
     expect(() => qemuArgs(launch({ nics: [{ ...nic, mac: 'aa:00' }] }))).toThrow(
       /malformed MAC address aa:00/,
