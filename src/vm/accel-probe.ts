@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { writeFileDurably } from '../common/durable-file.js';
+import { CorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { type Accel, accels } from './kvm-params.js';
 
@@ -85,6 +86,7 @@ export async function probeBoot(options: ProbeBootOptions): Promise<ProbeBootRes
   );
   let stdout = '';
   let stderr = '';
+  let spawnError: Error | undefined;
   const outcome = await new Promise<{ booted: boolean; detail: string }>((resolve) => {
     const timer = options.clock.setTimer(options.timeoutMs, () =>
       resolve({ booted: false, detail: `no marker on the serial port within ${options.timeoutMs} ms` }),
@@ -101,13 +103,22 @@ export async function probeBoot(options: ProbeBootOptions): Promise<ProbeBootRes
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-outputBytesMax);
     });
-    child.on('error', (error) => finish({ booted: false, detail: `QEMU did not start: ${error.message}` }));
+    child.on('error', (error) => {
+      spawnError = error;
+      finish({ booted: false, detail: error.message });
+    });
     child.on('exit', () => {
       const said = stderr.trim().split('\n').at(-1) ?? '';
       finish({ booted: false, detail: `QEMU exited before the marker: ${said || 'no message'}` });
     });
   });
   const elapsedMs = options.clock.monotonicMs() - startMs;
+  // Without QEMU there is no verdict to give, and none to cache.
+  if (spawnError !== undefined) {
+    throw new CorralError('unavailable', `${options.qemuBinary} cannot run: ${spawnError.message}`, {
+      cause: spawnError,
+    });
+  }
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');

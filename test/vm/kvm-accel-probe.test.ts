@@ -78,3 +78,18 @@ it('a missing KVM device gives TCG without a probe boot', async () => {
   expect(verdict).toMatchObject({ accel: 'tcg' });
   expect(verdict.reason).toMatch(/no-kvm cannot be opened \(ENOENT\)/);
 });
+
+it('a QEMU that cannot run gives no verdict, and none is cached', async () => {
+  const options = {
+    runDir: dir,
+    qemuBinary: join(dir, 'no-such-qemu'),
+    clock: systemClock,
+    log: silentLogger,
+    kvmDevice: '/dev/null',
+  };
+  await expect(accelVerdict(options)).rejects.toMatchObject({
+    code: 'unavailable',
+    message: /no-such-qemu cannot run/,
+  });
+  await expect(readFile(join(dir, 'accel-verdict.json'))).rejects.toMatchObject({ code: 'ENOENT' });
+});
