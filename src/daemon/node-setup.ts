@@ -120,6 +120,8 @@ function osCatalog(searchPath: readonly string[], logDir: string): OsCatalog {
             ...(disk.name !== undefined && { name: disk.name }),
             sizeMiB: disk.sizeMiB,
             access: disk.mode,
+            // Ganeti's names: image files go through its default file driver, volumes are block devices.
+            backendType: spec.diskTemplate === 'plain' ? 'block' : 'file:loop',
           })),
           nics: spec.nics.map((nic) => ({
             mac: nic.mac,
