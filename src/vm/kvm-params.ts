@@ -125,7 +125,8 @@ const setters: Readonly<Record<string, Setter>> = {
     p.nicType = oneOf(nicTypes, v, n);
   },
   serial_console: (p, v, n) => {
-    p.serialConsole = oneOf(['true', 'false'], v, n) === 'true';
+    // Ganeti compares booleans without case: True and false both pass.
+    p.serialConsole = oneOf(['true', 'false'], v.toLowerCase(), n) === 'true';
   },
   migration_bandwidth: (p, v, n) => {
     p.migrationBandwidthMiBps = positiveInteger(v, n);

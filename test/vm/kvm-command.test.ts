@@ -61,7 +61,7 @@ describe('the QEMU command line', () => {
     expect(values(args, '-initrd')).toEqual(['/boot/initrd']);
     expect(values(args, '-append')).toEqual(['ro quiet console=ttyS0,115200']);
     expect(args).not.toContain('-boot');
-    const quiet = qemuArgs(launch({ hvParams: { ...hvParams, serial_console: 'false' } }));
+    const quiet = qemuArgs(launch({ hvParams: { ...hvParams, serial_console: 'False' } }));
     expect(values(quiet, '-append')).toEqual(['ro quiet']);
     expect(quiet).not.toContain('-chardev');
   });
