@@ -254,6 +254,27 @@ describe('instances on a real cluster, fake hypervisor', () => {
     ]);
     const json = JSON.parse((await cli('instance', 'list', '--json', 'db1')).stdout);
     expect(json[0]).toMatchObject({ name: 'db1', status: 'running', os: 'testos+default' });
+    // Repeatable options (-B, --disk) do not swallow the instance name that follows them, as in Ganeti's docs.
+    await cli(
+      'instance',
+      'add',
+      '-t',
+      'file',
+      '--disk',
+      '0:size=8M',
+      '--disk',
+      '1:size=4M',
+      '-o',
+      'testos',
+      '-B',
+      'memory=64M',
+      'cli1',
+    );
+    const added = JSON.parse(
+      (await cli('instance', 'list', '--json', '-o', 'name,be/maxmem,disk.sizes', 'cli1')).stdout,
+    );
+    expect(added).toEqual([{ name: 'cli1', 'be/maxmem': 64, 'disk.sizes': ['8', '4'] }]);
+    await cli('instance', 'remove', 'cli1');
     const failure = await cli('instance', 'add', '-t', 'file', '-s', 'lots', '-o', 'testos', 'x1').catch(
       (e) => e,
     );

@@ -330,13 +330,17 @@ function nicSpecs(values: readonly string[]): NicSpecInput[] {
   });
 }
 
+/**
+ * An option given once or several times (`--disk 0:… --disk 1:…`). Not a yargs array option: those take every
+ * following word, so `-B memory=1G web1` would swallow the instance name; a repeated flag collects instead.
+ */
 function repeatable<T>(yargs: Argv<T>, name: string, alias: string | undefined, describe: string) {
   return yargs.option(name, {
     ...(alias !== undefined && { alias }),
     type: 'string',
-    array: true,
-    default: [],
-    describe,
+    default: [] as string[],
+    coerce: (value: string | string[]) => [value].flat(),
+    describe: `${describe} (repeatable)`,
   });
 }
 
