@@ -25,6 +25,22 @@ export type NodeReport =
   | { readonly reachable: true; readonly running: ReadonlySet<string> }
   | { readonly reachable: false };
 
+/** The instances a node runs, by name; a paused guest still occupies its node, so it counts. */
+export function runningNames(
+  instances: readonly { readonly name: string; readonly state: string }[],
+): Set<string> {
+  return new Set(instances.filter((i) => i.state === 'running' || i.state === 'paused').map((i) => i.name));
+}
+
+/** A node's report from its answer, or from its silence (no instance list). */
+export function nodeReport(
+  instances: readonly { readonly name: string; readonly state: string }[] | undefined,
+): NodeReport {
+  return instances === undefined
+    ? { reachable: false }
+    : { reachable: true, running: runningNames(instances) };
+}
+
 /**
  * The status of an instance from its admin state and what the nodes report. A node that did not answer
  * makes its instances ERROR_nodedown: the master cannot tell whether they run, so it must not act on them.

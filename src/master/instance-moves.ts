@@ -14,8 +14,9 @@ import {
   bestEffort,
   call,
   checkDisks,
-  instanceLocks,
+  DEFAULT_SHUTDOWN_TIMEOUT_S,
   instanceRef,
+  lockInstance,
   removeDisks,
   runsOn,
   startOn,
@@ -23,7 +24,6 @@ import {
 } from './instance-steps.js';
 import type { OpContext, OpDefinitions } from './op-context.js';
 
-const DEFAULT_SHUTDOWN_TIMEOUT_S = 120;
 /** Templates whose disks every node reaches: the instance can run anywhere without copying them. */
 const SHARED_TEMPLATES: readonly string[] = ['diskless', 'sharedfile'];
 /** Templates whose disks live on one node and can be copied to another. */
@@ -167,16 +167,7 @@ async function fenceSource(ctx: OpContext, source: NodeRecord, instance: Instanc
 export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
   OP_INSTANCE_MIGRATE: {
     onTakeover: 'fail',
-    locks: (op, config) => {
-      const instance = requireInstance(config, op.instance_name);
-      return instanceLocks(
-        config,
-        instance,
-        op.instance_name,
-        'exclusive',
-        op.target_node ? [op.target_node] : 'all',
-      );
-    },
+    locks: lockInstance('exclusive', (op) => (op.target_node ? [op.target_node] : 'all')),
     hooks: (op, config) =>
       moveHooks('instance-migrate', config, requireInstance(config, op.instance_name), op.target_node, {
         MIGRATE_LIVE: op.mode === 'non-live' ? 'False' : 'True',
@@ -240,16 +231,7 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
 
   OP_INSTANCE_FAILOVER: {
     onTakeover: 'fail',
-    locks: (op, config) => {
-      const instance = requireInstance(config, op.instance_name);
-      return instanceLocks(
-        config,
-        instance,
-        op.instance_name,
-        'exclusive',
-        op.target_node ? [op.target_node] : 'all',
-      );
-    },
+    locks: lockInstance('exclusive', (op) => (op.target_node ? [op.target_node] : 'all')),
     hooks: (op, config) =>
       moveHooks('instance-failover', config, requireInstance(config, op.instance_name), op.target_node, {
         IGNORE_CONSISTENCY: op.ignore_consistency ? 'True' : 'False',
@@ -266,10 +248,7 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
 
   OP_INSTANCE_MOVE: {
     onTakeover: 'fail',
-    locks: (op, config) =>
-      instanceLocks(config, requireInstance(config, op.instance_name), op.instance_name, 'exclusive', [
-        op.target_node,
-      ]),
+    locks: lockInstance('exclusive', (op) => [op.target_node]),
     hooks: (op, config) =>
       moveHooks('instance-move', config, requireInstance(config, op.instance_name), op.target_node, {
         TARGET_NODE: op.target_node,

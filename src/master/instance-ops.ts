@@ -16,9 +16,11 @@ import {
   call,
   checkDisks,
   createDisks,
+  DEFAULT_SHUTDOWN_TIMEOUT_S,
   diskNodes,
   instanceLocks,
   instanceRef,
+  lockInstance,
   removeDisks,
   requireOs,
   runOsScript,
@@ -27,9 +29,6 @@ import {
   stopOn,
 } from './instance-steps.js';
 import type { OpContext, OpDefinitions } from './op-context.js';
-
-/** Ganeti's default shutdown timeout: two minutes, then the instance is killed. */
-const DEFAULT_SHUTDOWN_TIMEOUT_S = 120;
 
 type InstanceOpId =
   | 'OP_INSTANCE_CREATE'
@@ -242,8 +241,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
 
   OP_INSTANCE_REMOVE: {
     onTakeover: 'resume',
-    locks: (op, config) =>
-      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'exclusive'),
+    locks: lockInstance('exclusive'),
     hooks: (op, config) =>
       instanceHooks('instance-remove', config, requireInstance(config, op.instance_name), {
         SHUTDOWN_TIMEOUT: String(op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
@@ -282,8 +280,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
 
   OP_INSTANCE_STARTUP: {
     onTakeover: 'resume',
-    locks: (op, config) =>
-      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'shared'),
+    locks: lockInstance('shared'),
     hooks: (op, config) =>
       instanceHooks('instance-start', config, requireInstance(config, op.instance_name), {
         FORCE: op.force ? 'True' : 'False',
@@ -321,8 +318,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
 
   OP_INSTANCE_SHUTDOWN: {
     onTakeover: 'resume',
-    locks: (op, config) =>
-      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'shared'),
+    locks: lockInstance('shared'),
     hooks: (op, config) =>
       instanceHooks('instance-stop', config, requireInstance(config, op.instance_name), {
         TIMEOUT: String(op.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
@@ -346,8 +342,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
 
   OP_INSTANCE_REBOOT: {
     onTakeover: 'resume',
-    locks: (op, config) =>
-      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'shared'),
+    locks: lockInstance('shared'),
     hooks: (op, config) =>
       instanceHooks('instance-reboot', config, requireInstance(config, op.instance_name), {
         IGNORE_SECONDARIES: 'False',
@@ -378,8 +373,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
   OP_INSTANCE_SET_PARAMS: {
     // Added disks are new each run: a rerun would make them twice.
     onTakeover: 'fail',
-    locks: (op, config) =>
-      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'exclusive'),
+    locks: lockInstance('exclusive'),
     hooks: (op, config) =>
       instanceHooks('instance-modify', config, requireInstance(config, op.instance_name), {
         NEW_DISK_TEMPLATE: '',
@@ -446,8 +440,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
   OP_INSTANCE_GROW_DISK: {
     // A relative growth run twice would grow twice.
     onTakeover: 'fail',
-    locks: (op, config) =>
-      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'exclusive'),
+    locks: lockInstance('exclusive'),
     hooks: (op, config) =>
       instanceHooks('disk-grow', config, requireInstance(config, op.instance_name), {
         DISK: String(op.disk),
@@ -493,8 +486,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
 
   OP_INSTANCE_REINSTALL: {
     onTakeover: 'resume',
-    locks: (op, config) =>
-      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'exclusive'),
+    locks: lockInstance('exclusive'),
     hooks: (op, config) =>
       instanceHooks('instance-reinstall', config, requireInstance(config, op.instance_name)),
     async run(op, ctx) {
@@ -518,13 +510,10 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
   OP_INSTANCE_RENAME: {
     // The OS rename script has run by then; a rerun would find the new name taken by this very instance.
     onTakeover: 'fail',
-    locks: (op, config) => {
-      const instance = findInstance(config, op.instance_name);
-      return [
-        ...instanceLocks(config, instance, op.instance_name, 'shared'),
-        { level: 'instance', names: [op.new_name], mode: 'exclusive' },
-      ];
-    },
+    locks: (op, config) => [
+      ...lockInstance('shared')(op, config),
+      { level: 'instance', names: [op.new_name], mode: 'exclusive' },
+    ],
     hooks: (op, config) =>
       instanceHooks('instance-rename', config, requireInstance(config, op.instance_name), {
         INSTANCE_NEW_NAME: op.new_name,
@@ -546,8 +535,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
 
   OP_INSTANCE_ACTIVATE_DISKS: {
     onTakeover: 'resume',
-    locks: (op, config) =>
-      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'shared'),
+    locks: lockInstance('shared'),
     async run(op, ctx) {
       const config = ctx.config();
       const instance = requireInstance(config, op.instance_name);
@@ -562,8 +550,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
 
   OP_INSTANCE_DEACTIVATE_DISKS: {
     onTakeover: 'resume',
-    locks: (op, config) =>
-      instanceLocks(config, findInstance(config, op.instance_name), op.instance_name, 'shared'),
+    locks: lockInstance('shared'),
     async run(op, ctx) {
       const instance = requireInstance(ctx.config(), op.instance_name);
       if (!op.force) await requireStopped(ctx, instance);

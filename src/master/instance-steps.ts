@@ -1,5 +1,6 @@
 import type { AgentCall, AgentRequest, AgentResponse } from '../cluster/agent-protocols.js';
-import { type ConfigData, nodeOfUuid, sortedNodes } from '../cluster/config.js';
+import { type ConfigData, nodeOfUuid, requireInstance, sortedNodes } from '../cluster/config.js';
+import { runningNames } from '../cluster/instance-status.js';
 import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster/model.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { agentDisks, runtimeSpec } from './instance-runtime.js';
@@ -45,6 +46,27 @@ export function instanceLocks(
     ...(nodes === 'all' || nodes.length > 0 ? [nodeLock] : []),
   ];
 }
+
+/**
+ * The locks of an opcode on one existing instance: the instance exclusively, its nodes in `nodeMode`, and the
+ * nodes `extraNodes` names for this opcode (a target node, or all of them when the allocator picks).
+ */
+export function lockInstance<Op extends { readonly instance_name: string }>(
+  nodeMode: LockRequest['mode'],
+  extraNodes: (op: Op) => readonly string[] | 'all' = () => [],
+): (op: Op, config: ConfigData) => LockRequest[] {
+  return (op, config) =>
+    instanceLocks(
+      config,
+      requireInstance(config, op.instance_name),
+      op.instance_name,
+      nodeMode,
+      extraNodes(op),
+    );
+}
+
+/** Ganeti's default shutdown timeout: two minutes, then the instance is killed. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_S = 120;
 
 export function instanceRef(instance: InstanceRecord) {
   return { name: instance.name, uuid: instance.uuid };
@@ -97,9 +119,7 @@ export async function checkDisks(
 /** The instance's state on a node: running (or paused), or not there. */
 export async function runsOn(ctx: OpContext, node: NodeRecord, instance: InstanceRecord): Promise<boolean> {
   const status = await call(ctx, node, 'status', {}, 5_000);
-  return status.instances.some(
-    (i) => i.name === instance.name && (i.state === 'running' || i.state === 'paused'),
-  );
+  return runningNames(status.instances).has(instance.name);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { ClusterState } from '../cluster/cluster-state.js';
 import { nodeOfUuid, sortedInstances, sortedNodes } from '../cluster/config.js';
-import { instanceStatus, type NodeReport } from '../cluster/instance-status.js';
+import { instanceStatus, type NodeReport, nodeReport } from '../cluster/instance-status.js';
 import { isFinished } from '../cluster/jobs.js';
 import type { InstanceUuid } from '../cluster/model.js';
 import { type Opcode, opTarget } from '../cluster/opcodes.js';
@@ -64,23 +64,12 @@ export class Watcher {
         deps.agent.call(node.id, 'status', {}, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) }),
       ),
     );
-    const reports = new Map<string, NodeReport>();
-    nodes.forEach((node, i) => {
-      const answer = answers[i]!;
-      reports.set(
-        node.name,
-        answer.status === 'fulfilled'
-          ? {
-              reachable: true,
-              running: new Set(
-                answer.value.instances
-                  .filter((s) => s.state === 'running' || s.state === 'paused')
-                  .map((s) => s.name),
-              ),
-            }
-          : { reachable: false },
-      );
-    });
+    const reports = new Map<string, NodeReport>(
+      nodes.map((node, i) => {
+        const answer = answers[i]!;
+        return [node.name, nodeReport(answer.status === 'fulfilled' ? answer.value.instances : undefined)];
+      }),
+    );
     const busy = new Set(
       deps.state
         .jobs()

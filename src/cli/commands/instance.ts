@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import type { Argv, CommandModule } from 'yargs';
-import { instanceStatus, type NodeReport } from '../../cluster/instance-status.js';
+import { instanceStatus, type NodeReport, nodeReport } from '../../cluster/instance-status.js';
 import type { BeParamsInput, NicSpecInput, Opcode } from '../../cluster/opcodes.js';
 import type { ConfigView, InstanceView } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
@@ -47,21 +47,7 @@ const nodeName = (config: ConfigView, uuid: string) =>
   config.nodes.find((n) => n.uuid === uuid)?.name ?? uuid;
 
 function reports(live: Live): Map<string, NodeReport> {
-  return new Map(
-    live.map((node) => [
-      node.name,
-      node.status === undefined
-        ? { reachable: false }
-        : {
-            reachable: true,
-            running: new Set(
-              node.status.instances
-                .filter((i) => i.state === 'running' || i.state === 'paused')
-                .map((i) => i.name),
-            ),
-          },
-    ]),
-  );
+  return new Map(live.map((node) => [node.name, nodeReport(node.status?.instances)]));
 }
 
 function liveEntry(row: InstanceRow) {
