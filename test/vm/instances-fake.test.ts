@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { instanceStatus, type NodeReport } from '../../src/cluster/instance-status.js';
+import { instanceStatus, type NodeReport, nodeReport } from '../../src/cluster/instance-status.js';
 import type { Opcode } from '../../src/cluster/opcodes.js';
 import { configViewSchema, jobViewSchema } from '../../src/cluster/views.js';
 import { waitFor } from '../../src/common/wait.js';
@@ -61,17 +61,7 @@ describe('instances on a real cluster, fake hypervisor', () => {
     const found = view.instances.find((i) => i.name === name)!;
     const primary = view.nodes.find((n) => n.uuid === found.primaryNode)!;
     const live = (await call({ op: 'nodes-live' })).nodes;
-    const reports = new Map<string, NodeReport>(
-      live.map((n) => [
-        n.name,
-        n.status
-          ? {
-              reachable: true,
-              running: new Set(n.status.instances.filter((i) => i.state === 'running').map((i) => i.name)),
-            }
-          : { reachable: false },
-      ]),
-    );
+    const reports = new Map<string, NodeReport>(live.map((n) => [n.name, nodeReport(n.status?.instances)]));
     return instanceStatus({ ...found, primary }, reports);
   };
   const ok = (ops: Opcode[]) => runJob(call, ops);
@@ -189,8 +179,15 @@ describe('instances on a real cluster, fake hypervisor', () => {
     await ok([create('db1', { disk_template: 'sharedfile', pnode: 'node1' })]);
     await ok([{ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'db1', target_node: 'node2' }]);
     expect(await nodeOf('db1')).toBe('node2');
-    // Post hooks see the state before (GANETI_*) and after (GANETI_POST_*) the operation.
-    const hookEnv = await readFile(join(baseDir, 'migrate-post-env'), 'utf8');
+    // Post hooks see the state before (GANETI_*) and after (GANETI_POST_*) the operation. They run once the
+    // job's end is committed, so the job can be seen finished a moment before they have written their file.
+    const hookEnv = await waitFor(
+      async () => {
+        const text = await readFile(join(baseDir, 'migrate-post-env'), 'utf8').catch(() => '');
+        return text.includes('GANETI_POST_INSTANCE_PRIMARY') ? text : undefined;
+      },
+      { timeoutMs: 10_000, what: 'the migrate post hook to record its environment' },
+    );
     for (const line of [
       'GANETI_HOOKS_PHASE=post',
       'GANETI_INSTANCE_PRIMARY=node1',
