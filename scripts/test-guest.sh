@@ -24,8 +24,15 @@ command -v cpio >/dev/null || { echo "test-guest: cpio is missing; install cpio"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
+# The modules the guest loads, in load order: ACPI's power button and evdev (which busybox acpid reads), and
+# the virtio PCI stack with virtio_blk, so that the guest sees its disks as /dev/vd*.
+modules=(evdev button virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk)
+have_modules() {
+  for m in "${modules[@]}"; do [[ -s "$dir/modules/$m.ko" ]] || return 1; done
+}
+
 # The kernel: the metapackage only depends on the versioned image package, which holds the vmlinuz.
-if [[ ! -s "$dir/vmlinuz" || ! -d "$dir/modules" ]]; then
+if [[ ! -s "$dir/vmlinuz" ]] || ! have_modules; then
   pkg="$(apt-cache depends linux-image-cloud-amd64 |
     awk '$1 ~ /Depends:$/ && $2 ~ /^linux-image-[0-9].*-cloud-amd64$/ { print $2; exit }')"
   if [[ -z "$pkg" ]]; then
@@ -39,9 +46,10 @@ if [[ ! -s "$dir/vmlinuz" || ! -d "$dir/modules" ]]; then
   dpkg -x "$deb" "$work/root"
   release="${pkg#linux-image-}"
   rm -rf "$dir/modules.new" && mkdir -p "$dir/modules.new"
-  # The power button needs these two modules: ACPI's button driver and evdev, which busybox acpid reads.
-  cp "$work/root/lib/modules/$release/kernel/drivers/acpi/button.ko" \
-    "$work/root/lib/modules/$release/kernel/drivers/input/evdev.ko" "$dir/modules.new/"
+  for m in "${modules[@]}"; do
+    find "$work/root/lib/modules/$release/kernel" -name "$m.ko" -exec cp {} "$dir/modules.new/" \;
+    [[ -s "$dir/modules.new/$m.ko" ]] || { echo "test-guest: $pkg has no $m.ko" >&2; exit 1; }
+  done
   cp "$work/root/boot/vmlinuz-$release" "$dir/vmlinuz.new"
   echo "$release" >"$dir/kernel-release"
   rm -rf "$dir/modules" && mv "$dir/modules.new" "$dir/modules"
@@ -69,10 +77,11 @@ ttyS0::respawn:-/bin/sh
 ::ctrlaltdel:/etc/stop reboot
 EOF
 
+printf '%s\n' "${modules[@]}" >"$root/etc/modules"
+
 cat >"$root/etc/rc" <<'EOF'
 #!/bin/sh
-insmod /lib/modules/evdev.ko
-insmod /lib/modules/button.ko
+while read -r m; do insmod "/lib/modules/$m.ko"; done </etc/modules
 # acpid runs /etc/acpi/PWRF/00000080 when the power button is pressed. The marker below promises that a
 # press is heard, so wait for the input devices, then for acpid to hold them open.
 for _ in $(seq 50); do ls /dev/input/event* >/dev/null 2>&1 && break; usleep 100000; done

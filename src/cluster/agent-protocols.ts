@@ -58,7 +58,12 @@ const instanceStatusSchema = z.object({
 });
 export type AgentInstanceStatus = z.infer<typeof instanceStatusSchema>;
 
-const endpointSchema = z.object({ host: z.string().max(253), port: z.number().int().min(0).max(65_535) });
+const portSchema = z.number().int().min(0).max(65_535);
+const endpointSchema = z.object({
+  host: z.string().max(253),
+  port: portSchema,
+  storage: z.object({ port: portSchema, exports: z.array(z.string().max(64)).max(16).readonly() }).optional(),
+});
 const scriptRunSchema = z.object({
   exitCode: z.number().int().optional(),
   signal: z.string().max(32).optional(),
@@ -191,7 +196,7 @@ export const agentProtocols = {
   migrateAccept: requestProtocol({
     name: 'agent-migrate-accept',
     major: 1,
-    request: z.object({ spec: runtimeSpecSchema, bindHost: z.string().max(253) }),
+    request: z.object({ spec: runtimeSpecSchema, bindHost: z.string().max(253), copyStorage: z.boolean() }),
     response: endpointSchema,
     timeoutMs: 5 * 60_000,
   }),

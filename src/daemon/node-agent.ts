@@ -229,6 +229,7 @@ export class NodeAgent {
         this.hypervisor(request.spec.hypervisor).acceptMigration(
           this.instanceSpec(request.spec),
           request.bindHost,
+          { copyStorage: request.copyStorage },
         ),
       migrateSend: async (request) =>
         this.hypervisor(request.hypervisor).migrate(request.name, request.endpoint, { live: request.live }),

@@ -14,6 +14,7 @@ import {
   bestEffort,
   call,
   checkDisks,
+  createDisks,
   DEFAULT_SHUTDOWN_TIMEOUT_S,
   instanceRef,
   lockInstance,
@@ -42,6 +43,19 @@ function requireShared(instance: InstanceRecord, what: string): void {
       'conflict',
       `${what} needs storage both nodes can see (diskless or sharedfile); the ${instance.diskTemplate} disks of ${instance.name} live on one node: use instance move`,
     );
+}
+
+/**
+ * What a live migration does with the instance's disks: nothing, when both nodes see them, or copy them as
+ * the guest runs, which QEMU can (kvm) and the fake hypervisor cannot.
+ */
+function migrationStorage(instance: InstanceRecord): 'shared' | 'copy' {
+  if (SHARED_TEMPLATES.includes(instance.diskTemplate)) return 'shared';
+  if (COPYABLE_TEMPLATES.includes(instance.diskTemplate) && instance.hypervisor === 'kvm') return 'copy';
+  throw new CorralError(
+    'conflict',
+    `live migration of ${instance.diskTemplate} disks needs the kvm hypervisor, which copies them while the guest runs; ${instance.name} uses ${instance.hypervisor}: use instance move`,
+  );
 }
 
 function need(config: ConfigData, instance: InstanceRecord, running: boolean): PlacementNeed {
@@ -103,7 +117,8 @@ function moveHooks(
 
 /**
  * After a master died mid-migration, finds where the instance really runs and records that: the copy that
- * runs wins, a half-received copy is dropped. Nothing is started.
+ * runs wins (a target paused after receiving everything is resumed), a half-received copy is dropped, and
+ * so are the disks a copying migration left on other nodes. Nothing is started.
  */
 async function cleanupMigration(ctx: OpContext, instance: InstanceRecord) {
   const config = ctx.config();
@@ -117,7 +132,8 @@ async function cleanupMigration(ctx: OpContext, instance: InstanceRecord) {
     const found = answer.value.instances.find((s) => s.name === instance.name);
     if (found === undefined) continue;
     const node = others[i]!;
-    if (found.state === 'running' && !onSource) runningOn = node;
+    // A target that received everything waits paused, when the disks were copied, for the master's word.
+    if ((found.state === 'running' || found.state === 'paused') && !onSource) runningOn = node;
     else {
       ctx.log(`dropping the ${found.state} copy of ${instance.name} on ${node.name}`);
       await call(ctx, node, 'migrateFinish', {
@@ -129,6 +145,7 @@ async function cleanupMigration(ctx: OpContext, instance: InstanceRecord) {
   }
   if (runningOn === undefined) {
     ctx.log(`${instance.name} stays on ${source.name}`);
+    await removeStrayDisks(ctx, config, instance, source);
     return { result: { instance: instance.name, node: source.name } };
   }
   ctx.log(`${instance.name} runs on ${runningOn.name}; recording it as its primary node`);
@@ -137,6 +154,7 @@ async function cleanupMigration(ctx: OpContext, instance: InstanceRecord) {
     hypervisor: instance.hypervisor,
     succeeded: true,
   });
+  await removeStrayDisks(ctx, config, instance, runningOn);
   return {
     mutation: {
       type: 'instance-set' as const,
@@ -145,6 +163,22 @@ async function cleanupMigration(ctx: OpContext, instance: InstanceRecord) {
     },
     result: { instance: instance.name, node: runningOn.name },
   };
+}
+
+/** Removes the disks of a one-node template from every node but the one that keeps the instance. */
+async function removeStrayDisks(
+  ctx: OpContext,
+  config: ConfigData,
+  instance: InstanceRecord,
+  keeper: NodeRecord,
+) {
+  if (!COPYABLE_TEMPLATES.includes(instance.diskTemplate)) return;
+  for (const node of sortedNodes(config)) {
+    if (node.uuid === keeper.uuid || node.offline || !node.vmCapable) continue;
+    await bestEffort(ctx, `remove stray disks of ${instance.name} on ${node.name}`, () =>
+      removeDisks(ctx, node, instance),
+    );
+  }
 }
 
 /** Stops the instance on its old node, or establishes that it cannot run there: the fence before a restart elsewhere. */
@@ -177,7 +211,7 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
       const config = ctx.config();
       const instance = requireInstance(config, op.instance_name);
       if (op.cleanup) return cleanupMigration(ctx, instance);
-      requireShared(instance, 'live migration');
+      const storage = migrationStorage(instance);
       const source = primaryOf(config, instance);
       if (source.offline || !(await runsOn(ctx, source, instance))) {
         if (!op.allow_failover)
@@ -189,19 +223,9 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
         return failover(ctx, instance, op.target_node, DEFAULT_SHUTDOWN_TIMEOUT_S);
       }
       const target = await targetNode(ctx, config, instance, op.target_node, true);
-      await checkDisks(ctx, target, instance);
-      const spec = runtimeSpec(config, instance);
-      const endpoint = await call(ctx, target, 'migrateAccept', { spec, bindHost: target.secondaryIp });
-      ctx.log(`${target.name} waits for ${instance.name} at ${endpoint.host}:${endpoint.port}`);
-      let figures: { totalMs: number; downtimeMs: number; transferredBytes: number };
-      try {
-        figures = await call(ctx, source, 'migrateSend', {
-          name: instance.name,
-          hypervisor: instance.hypervisor,
-          endpoint,
-          live: op.mode !== 'non-live',
-        });
-      } catch (error) {
+      if (storage === 'shared') await checkDisks(ctx, target, instance);
+      else await createDisks(ctx, target, instance);
+      const dropTargetCopy = async () => {
         await bestEffort(ctx, `drop the half-received copy on ${target.name}`, () =>
           call(ctx, target, 'migrateFinish', {
             name: instance.name,
@@ -209,6 +233,29 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
             succeeded: false,
           }),
         );
+        if (storage === 'copy')
+          await bestEffort(ctx, `remove the partial disks on ${target.name}`, () =>
+            removeDisks(ctx, target, instance),
+          );
+      };
+      let figures: { totalMs: number; downtimeMs: number; transferredBytes: number };
+      try {
+        const endpoint = await call(ctx, target, 'migrateAccept', {
+          spec: runtimeSpec(config, instance),
+          bindHost: target.secondaryIp,
+          copyStorage: storage === 'copy',
+        });
+        ctx.log(
+          `${target.name} waits for ${instance.name} at ${endpoint.host}:${endpoint.port}${endpoint.storage ? ` and for its disks at port ${endpoint.storage.port}` : ''}`,
+        );
+        figures = await call(ctx, source, 'migrateSend', {
+          name: instance.name,
+          hypervisor: instance.hypervisor,
+          endpoint,
+          live: op.mode !== 'non-live',
+        });
+      } catch (error) {
+        await dropTargetCopy();
         throw new CorralError(
           'conflict',
           `migrating ${instance.name} failed (${asCorralError(error).message}); it still runs on ${source.name}`,
@@ -219,6 +266,10 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
         hypervisor: instance.hypervisor,
         succeeded: true,
       });
+      if (storage === 'copy')
+        await bestEffort(ctx, `remove the old disks on ${source.name}`, () =>
+          removeDisks(ctx, source, instance),
+        );
       ctx.log(
         `migrated ${instance.name} to ${target.name} in ${Math.round(figures.totalMs)} ms (downtime ${Math.round(figures.downtimeMs)} ms, ${figures.transferredBytes} bytes)`,
       );

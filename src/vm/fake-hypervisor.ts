@@ -137,7 +137,13 @@ export function createFakeHypervisor(init: FakeHypervisorInit): Hypervisor {
         cpus: init.cpus,
       };
     },
-    async acceptMigration(spec, bindHost): Promise<MigrationEndpoint> {
+    async acceptMigration(spec, bindHost, options): Promise<MigrationEndpoint> {
+      // No guest, so no disk I/O to follow: an honest copy would be an offline one, which is instance move.
+      if (options.copyStorage)
+        throw new CorralError(
+          'conflict',
+          `the fake hypervisor cannot copy disks during a migration; move ${spec.name} with instance move`,
+        );
       if ((await read(spec.name))?.state === 'running')
         throw new CorralError('conflict', `${spec.name} is already running on the target node`);
       await write(await stateFor(spec, 'incoming'));

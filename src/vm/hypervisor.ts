@@ -66,6 +66,14 @@ export interface StopOptions {
 export interface MigrationEndpoint {
   readonly host: string;
   readonly port: number;
+  /** Where the target takes the disks' contents, for disks that only the source node holds. */
+  readonly storage?: StorageEndpoint;
+}
+
+/** The target's NBD server, exporting each of the instance's (empty) disks by name, in disk order. */
+export interface StorageEndpoint {
+  readonly port: number;
+  readonly exports: readonly string[];
 }
 
 export interface MigrationResult {
@@ -89,9 +97,20 @@ export interface Hypervisor {
   status(name: string): Promise<InstanceStatus | undefined>;
   list(): Promise<InstanceStatus[]>;
   resources(): Promise<NodeResources>;
-  /** Target side: prepares to receive a migration (for kvm, a QEMU waiting with -incoming). */
-  acceptMigration(spec: InstanceSpec, bindHost: string): Promise<MigrationEndpoint>;
-  /** Source side: sends the running instance to the endpoint; when this resolves the source copy is gone. */
+  /**
+   * Target side: prepares to receive a migration (for kvm, a QEMU waiting with -incoming). With copyStorage,
+   * the spec's disks exist here empty and the source copies their contents while the guest runs; a
+   * hypervisor that cannot do that refuses.
+   */
+  acceptMigration(
+    spec: InstanceSpec,
+    bindHost: string,
+    options: { readonly copyStorage: boolean },
+  ): Promise<MigrationEndpoint>;
+  /**
+   * Source side: sends the running instance to the endpoint (and its disks, when the endpoint takes them);
+   * when this resolves the source copy is gone.
+   */
   migrate(
     name: string,
     target: MigrationEndpoint,

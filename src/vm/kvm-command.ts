@@ -81,10 +81,19 @@ function serialArgs(params: KvmParams, paths: RuntimePaths): string[] {
   ];
 }
 
+/** A host in a QEMU address (VNC, migration and NBD URIs): IPv6 addresses go in brackets. */
+export function uriHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 function displayArgs(params: KvmParams): string[] {
   if (params.vncBindAddress === undefined) return ['-display', 'none'];
-  const host = params.vncBindAddress.includes(':') ? `[${params.vncBindAddress}]` : params.vncBindAddress;
-  return ['-vga', 'std', '-vnc', `${host}:0,to=${vncDisplayMax}`];
+  return ['-vga', 'std', '-vnc', `${uriHost(params.vncBindAddress)}:0,to=${vncDisplayMax}`];
+}
+
+/** The id of a disk's drive, by which QMP commands (mirrors, NBD exports) name it. */
+export function driveId(index: number): string {
+  return `disk${index}`;
 }
 
 function diskArgs(spec: InstanceSpec, params: KvmParams): string[] {
@@ -95,6 +104,7 @@ function diskArgs(spec: InstanceSpec, params: KvmParams): string[] {
       `format=${disk.format}`,
       `if=${diskInterfaces[params.diskType]}`,
       `index=${index}`,
+      `id=${driveId(index)}`,
       `readonly=${disk.readOnly ? 'on' : 'off'}`,
     ].join(','),
   ]);

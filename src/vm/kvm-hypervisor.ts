@@ -18,7 +18,7 @@ import type {
   NodeResources,
   RunState,
 } from './hypervisor.js';
-import { qemuArgs } from './kvm-command.js';
+import { qemuArgs, uriHost } from './kvm-command.js';
 import { type Accel, type KvmParams, parseKvmParams } from './kvm-params.js';
 import {
   checkSocketPaths,
@@ -32,6 +32,7 @@ import {
   runtimePaths,
   writeRecord,
 } from './kvm-runtime.js';
+import { exportDisks, startMirrors, stopExports } from './kvm-storage-migration.js';
 import { checkNics, createTaps, removeTaps } from './kvm-taps.js';
 import type { QmpClient } from './qmp.js';
 import { createQmpSessions } from './qmp-sessions.js';
@@ -81,7 +82,10 @@ const migrateInfoSchema = z.object({
   'error-desc': z.string().optional(),
   'socket-address': z.array(z.object({ type: z.string(), port: z.string().optional() })).optional(),
 });
-type MigrateInfo = z.infer<typeof migrateInfoSchema>;
+
+async function guestRuns(q: QmpClient): Promise<boolean> {
+  return queryStatusSchema.parse(await q.execute('query-status')).status === 'running';
+}
 
 /** QEMU's run states, as the node agent sees them; every state in which the guest does not run is paused. */
 function runState(qemuStatus: string): RunState {
@@ -95,11 +99,6 @@ function runState(qemuStatus: string): RunState {
     default:
       return 'paused';
   }
-}
-
-/** A host in a QEMU migration URI: IPv6 addresses go in brackets. */
-function uriHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
@@ -163,7 +162,7 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     if (cleanTimeoutMs > 0) {
       // The ACPI power button; only a running guest can hear it.
       const pressed = await qmp(p, async (q) => {
-        const running = queryStatusSchema.parse(await q.execute('query-status')).status === 'running';
+        const running = await guestRuns(q);
         if (running) await q.execute('system_powerdown');
         return running;
       }).catch(() => false);
@@ -331,48 +330,60 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     target: MigrationEndpoint,
     live: boolean,
   ): Promise<MigrationResult> {
+    const bytesPerSecond = params.migrationBandwidthMiBps * mebibyte;
+    const timeoutMs = init.migrationTimeoutMs ?? defaultMigrationTimeoutMs;
+    const where = `${target.host}:${target.port}`;
     await q.execute('migrate-set-parameters', {
-      'max-bandwidth': params.migrationBandwidthMiBps * mebibyte,
+      'max-bandwidth': bytesPerSecond,
       'downtime-limit': params.migrationDowntimeMs,
     });
-    const wasRunning = queryStatusSchema.parse(await q.execute('query-status')).status === 'running';
-    // Non-live: the guest stops first, so that nothing changes while its memory is copied.
-    const stoppedAtMs = init.clock.monotonicMs();
-    if (!live && wasRunning) await q.execute('stop');
-    let info: MigrateInfo;
+    const wasRunning = await guestRuns(q);
+    const mirrors =
+      target.storage &&
+      (await startMirrors(q, { host: target.host, storage: target.storage, bytesPerSecond, timeoutMs }));
+    let stoppedAtMs: number | undefined;
     try {
+      await mirrors?.ready();
+      // Non-live: the guest stops first, so that nothing changes while its memory is copied.
+      if (!live && wasRunning) {
+        stoppedAtMs = init.clock.monotonicMs();
+        await q.execute('stop');
+      }
       await q.execute('migrate', { uri: `tcp:${uriHost(target.host)}:${target.port}` });
-      info = await waitFor(
+      const info = await waitFor(
         async () => {
           const answer = migrateInfoSchema.parse(await q.execute('query-migrate'));
           return ['completed', 'failed', 'cancelled'].includes(answer.status ?? '') ? answer : undefined;
         },
-        {
-          timeoutMs: init.migrationTimeoutMs ?? defaultMigrationTimeoutMs,
-          intervalMs: migrationPollMs,
-          what: `the migration of ${name} to ${target.host}:${target.port}`,
-        },
+        { timeoutMs, intervalMs: migrationPollMs, what: `the migration of ${name} to ${where}` },
       );
+      if (info.status !== 'completed')
+        throw new CorralError(
+          'unavailable',
+          `migration of ${name} to ${where} ${info.status}: ${info['error-desc'] ?? 'no reason given'}`,
+        );
+      // The guest is stopped here for good: what the mirrors still write is the last of its disk writes.
+      const completingMs = init.clock.monotonicMs();
+      const diskBytes = (await mirrors?.complete()) ?? 0;
+      const mirrorEndMs = init.clock.monotonicMs() - completingMs;
+      return {
+        totalMs: info['total-time'] ?? 0,
+        // QEMU counts the downtime from when it stops the guest; a non-live migration stopped it before.
+        downtimeMs:
+          stoppedAtMs !== undefined
+            ? Math.round(init.clock.monotonicMs() - stoppedAtMs)
+            : (info.downtime ?? 0) + Math.round(mirrorEndMs),
+        transferredBytes: (info.ram?.transferred ?? 0) + (info.disk?.transferred ?? 0) + diskBytes,
+      };
     } catch (error) {
       await q.execute('migrate_cancel').catch(() => {});
-      if (!live && wasRunning) await q.execute('cont');
+      await mirrors?.abort().catch(() => {});
+      // QEMU resumes a live guest after a failed migration by itself, but not a stopped one, nor one whose
+      // migration completed before its disks failed: the guest is to go on here.
+      const running = await guestRuns(q);
+      if (wasRunning && !running) await q.execute('cont').catch(() => {});
       throw error;
     }
-    if (info.status !== 'completed') {
-      // QEMU resumes a live guest by itself after a failed migration; a stopped one is ours to resume.
-      if (!live && wasRunning) await q.execute('cont');
-      throw new CorralError(
-        'unavailable',
-        `migration of ${name} to ${target.host}:${target.port} ${info.status}: ${info['error-desc'] ?? 'no reason given'}`,
-      );
-    }
-    return {
-      totalMs: info['total-time'] ?? 0,
-      // QEMU counts the downtime from when it stops the guest; a non-live migration stopped it before.
-      downtimeMs:
-        !live && wasRunning ? Math.round(init.clock.monotonicMs() - stoppedAtMs) : (info.downtime ?? 0),
-      transferredBytes: (info.ram?.transferred ?? 0) + (info.disk?.transferred ?? 0),
-    };
   }
 
   return {
@@ -407,7 +418,7 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
         // ctrl-alt-del.target, sysvinit's and busybox's inittab), without an ACPI daemon and without
         // restarting QEMU (Ganeti stops and starts it, which drops console sessions). QEMU reports the
         // guest's reset as a RESET event; a guest that ignores the keys is reset after a time limit.
-        if (runState(queryStatusSchema.parse(await q.execute('query-status')).status) !== 'running') {
+        if (!(await guestRuns(q))) {
           throw new CorralError(
             'conflict',
             `${name} is not running (paused?); only a hard reboot can reset it`,
@@ -443,23 +454,27 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
       };
     },
 
-    async acceptMigration(spec, bindHost) {
+    async acceptMigration(spec, bindHost, options) {
       if (isIP(bindHost) === 0) {
         throw new CorralError('bad_request', `migration bind host ${bindHost} is not an IP address`);
       }
-      const p = await launch(spec, { paused: false, incoming: true });
+      // With disks to receive, the guest must not resume before the source has finished writing them.
+      const p = await launch(spec, { paused: options.copyStorage, incoming: true });
       try {
         // Port 0, read back from QEMU: no window in which another process could take a port picked here.
-        const info = await qmp(p, async (q) => {
+        const { info, storage } = await qmp(p, async (q) => {
           await q.execute('migrate-incoming', { uri: `tcp:${uriHost(bindHost)}:0` });
-          return migrateInfoSchema.parse(await q.execute('query-migrate'));
+          return {
+            info: migrateInfoSchema.parse(await q.execute('query-migrate')),
+            storage: options.copyStorage ? await exportDisks(q, bindHost, spec.disks.length) : undefined,
+          };
         });
         const port = Number(info['socket-address']?.find((a) => a.type === 'inet')?.port);
         if (!Number.isInteger(port) || port <= 0) {
           throw new CorralError('internal', `QEMU of ${spec.name} did not say which port it listens on`);
         }
-        log.info({ instance: spec.name, host: bindHost, port }, 'waiting for an incoming migration');
-        return { host: bindHost, port };
+        log.info({ instance: spec.name, host: bindHost, port, storage }, 'waiting for an incoming migration');
+        return { host: bindHost, port, ...(storage !== undefined && { storage }) };
       } catch (error) {
         const pid = livePid(p);
         if (pid !== undefined) await terminate(spec.name, p, pid, 0);
@@ -498,7 +513,10 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
         },
         { timeoutMs: incomingSettleTimeoutMs, what: `QEMU of ${name} to finish receiving it` },
       );
-      if (state === 'paused') await qmp(p, (q) => q.execute('cont'));
+      await qmp(p, async (q) => {
+        await stopExports(q);
+        if (state === 'paused') await q.execute('cont');
+      });
       const record = await readRecord(p);
       if (record !== undefined) {
         await writeRecord(p, record.spec, { accel: record.accel, startedMs: init.clock.wallMs() });

@@ -87,7 +87,7 @@ export function hypervisorCompliance(
       const target = subject.make(1);
       const spec = subject.spec('web1');
       await hv.start(spec);
-      const endpoint = await target.acceptMigration(spec, subject.bindHost);
+      const endpoint = await target.acceptMigration(spec, subject.bindHost, { copyStorage: false });
       const result = await hv.migrate('web1', endpoint, { live: true });
       await target.finishMigration('web1', true);
       expect(result.totalMs).toBeGreaterThanOrEqual(0);
@@ -102,7 +102,7 @@ export function hypervisorCompliance(
       const target = subject.make(1);
       const spec = subject.spec('web1');
       await hv.start(spec);
-      await target.acceptMigration(spec, subject.bindHost);
+      await target.acceptMigration(spec, subject.bindHost, { copyStorage: false });
       await target.finishMigration('web1', false);
       expect(await target.status('web1')).toBeUndefined();
       expect((await hv.status('web1'))?.state).toBe('running');

@@ -14,7 +14,8 @@ const run = promisify(execFile);
 
 /**
  * A real guest through the whole cluster: two daemons on 127.0.0.140-141, Debian's cloud kernel and a busybox
- * initramfs under QEMU (TCG), installed with Debian's ganeti-os-noop, live-migrated from node1 to node2.
+ * initramfs under QEMU (TCG), installed with Debian's ganeti-os-noop, on a file disk that only its node holds,
+ * live-migrated from node1 to node2 with its disk copied as it runs.
  */
 describe('a QEMU instance on a real cluster', () => {
   let baseDir: string;
@@ -48,6 +49,7 @@ describe('a QEMU instance on a real cluster', () => {
     const live = (await call({ op: 'nodes-live' })).nodes.find((n) => n.name === node);
     return (live?.status?.instances ?? []).filter((i) => i.state === 'running').map((i) => i.name);
   };
+  const instanceDirs = (node: string) => readdir(join(baseDir, node, 'file-storage')).catch(() => []);
   const openConsole = async (daemon: DaemonProcess) =>
     attachConsole((await daemon.call({ op: 'console', instance: 'vm1' })).path);
 
@@ -56,7 +58,7 @@ describe('a QEMU instance on a real cluster', () => {
       {
         OP_ID: 'OP_INSTANCE_CREATE',
         instance_name: 'vm1',
-        disk_template: 'sharedfile',
+        disk_template: 'file',
         disks: [{ size: 64 }],
         os_type: 'noop',
         hypervisor: 'kvm',
@@ -73,17 +75,27 @@ describe('a QEMU instance on a real cluster', () => {
     expect(await runningOn('node1')).toEqual(['vm1']);
     const first = await openConsole(daemons[0]!);
     await first.waitFor(guestReadyMarker, 60_000);
+    // Typed as arithmetic, so that the echo of the command line does not count as the answer.
+    first.write(
+      'echo DISK-$((6*7)) | dd of=/dev/vda bs=512 seek=16384 conv=sync,fsync && echo WROTE-$((1+1))\n',
+    );
+    await first.waitFor('WROTE-2', 30_000);
     first.close();
 
     await runJob(call, [{ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'vm1', target_node: 'node2' }]);
     expect(await runningOn('node2')).toEqual(['vm1']);
     expect(await runningOn('node1')).toEqual([]);
     expect(await qemuOn('node1')).toBe('');
-    // The same guest answers on the target: its shell still runs, with its memory intact.
+    // The same guest answers on the target: its shell still runs, with its memory intact, and its disk
+    // holds what it wrote on the source.
     const second = await openConsole(daemons[1]!);
     second.write('echo ALIVE-$((40+2))\n');
     await second.waitFor('ALIVE-42', 30_000);
+    second.write('dd if=/dev/vda bs=512 skip=16384 count=1 2>/dev/null | head -c 7; echo\n');
+    await second.waitFor('DISK-42', 30_000);
     second.close();
+    expect(await instanceDirs('node1')).toEqual([]);
+    expect(await instanceDirs('node2')).toHaveLength(1);
     const view = configViewSchema.parse((await call({ op: 'config', consistent: true })).config);
     const node2 = view.nodes.find((n) => n.name === 'node2')!;
     expect(view.instances[0]?.primaryNode).toBe(node2.uuid);
@@ -92,6 +104,7 @@ describe('a QEMU instance on a real cluster', () => {
     expect(await runningOn('node2')).toEqual([]);
     expect(await qemuOn('node2')).toBe('');
     await runJob(call, [{ OP_ID: 'OP_INSTANCE_REMOVE', instance_name: 'vm1' }]);
-    expect(await readdir(join(baseDir, 'shared-file-storage')).catch(() => [])).toEqual([]);
+    expect(await instanceDirs('node1')).toEqual([]);
+    expect(await instanceDirs('node2')).toEqual([]);
   });
 });

@@ -66,15 +66,15 @@ describe('the QEMU command line', () => {
     expect(quiet).not.toContain('-chardev');
   });
 
-  it('attaches disks in order, escaping commas in their paths', () => {
+  it('attaches disks in order under ids QMP can name, escaping commas in their paths', () => {
     const disks = [
       { path: '/srv/a,b.img', format: 'qcow2' as const, readOnly: false },
       { path: '/srv/c.img', format: 'raw' as const, readOnly: true },
     ];
     const args = qemuArgs(launch({ disks, hvParams: { disk_type: 'ide', boot_order: 'cdrom' } }));
     expect(values(args, '-drive')).toEqual([
-      'file=/srv/a,,b.img,format=qcow2,if=ide,index=0,readonly=off',
-      'file=/srv/c.img,format=raw,if=ide,index=1,readonly=on',
+      'file=/srv/a,,b.img,format=qcow2,if=ide,index=0,id=disk0,readonly=off',
+      'file=/srv/c.img,format=raw,if=ide,index=1,id=disk1,readonly=on',
     ]);
     expect(values(args, '-boot')).toEqual(['order=d']);
   });
