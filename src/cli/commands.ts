@@ -1,10 +1,12 @@
 import type { CommandModule } from 'yargs';
 import { allocCommands } from './commands/alloc.js';
 import { clusterCommand } from './commands/cluster.js';
+import { configCommand } from './commands/config.js';
 import { daemonCommand } from './commands/daemon.js';
 import { debugCommand } from './commands/debug.js';
 import { devCommand } from './commands/dev.js';
 import { groupCommand } from './commands/group.js';
+import { healthCommand } from './commands/health.js';
 import { instanceCommand } from './commands/instance.js';
 import { jobCommand } from './commands/job.js';
 import { nodeCommand } from './commands/node.js';
@@ -18,9 +20,11 @@ export const commands: readonly CommandModule<object, never>[] = [
   identityCommand,
   tokenCommand,
   statusCommand,
+  healthCommand,
   debugCommand,
   devCommand,
   clusterCommand,
+  configCommand,
   nodeCommand,
   groupCommand,
   instanceCommand,

@@ -26,10 +26,11 @@ import { WalStore } from '../consensus/wal-store.js';
 import { type MasterRequest, type MasterResponse, masterProtocol } from '../master/master-protocol.js';
 import { MasterRole } from '../master/master-role.js';
 import type { NodeAgentClient, NodeInfo } from '../master/op-context.js';
+import type { ObservedNode } from '../master/raft-membership.js';
+import type { RaftRoleSeen } from '../membership/health.js';
 import type { MemberStore } from '../membership/member-store.js';
 import type { Transport } from '../peer/transport.js';
 import { ClusterHookRunner } from './hook-runner.js';
-import { ConnectionLiveness } from './liveness.js';
 import type { NodeAgent } from './node-agent.js';
 import { ReplicaMachine, type ReplicaOutcome } from './replica-machine.js';
 
@@ -63,6 +64,8 @@ export interface ClusterServiceDeps {
   readonly log: Logger;
   /** Called when this node is removed from its cluster: the daemon stops, as Ganeti's do on node remove. */
   readonly onEvicted: () => void;
+  /** What gossip observes of a node: replaces dead candidates and says which voters are reachable. */
+  readonly observed: (node: NodeId) => ObservedNode | undefined;
 }
 
 /** The local view of the replicated state and how old it may be. */
@@ -85,7 +88,6 @@ export class ClusterService {
   private readonly state = new ClusterState();
   private readonly machine = new ReplicaMachine(this.state, new KvStore());
   private role: MasterRole | undefined;
-  private readonly liveness: ConnectionLiveness;
   private readonly hooks: ClusterHookRunner;
   private leaderSeenMs: number;
   /** Checks waiting for this node to take the master role (see until). */
@@ -93,7 +95,6 @@ export class ClusterService {
   private stopped = false;
 
   private constructor(private readonly deps: ClusterServiceDeps) {
-    this.liveness = new ConnectionLiveness(deps.transport, deps.clock);
     this.leaderSeenMs = deps.clock.wallMs();
     this.hooks = new ClusterHookRunner({
       transport: deps.transport,
@@ -156,6 +157,17 @@ export class ClusterService {
 
   raftStatus() {
     return this.raft?.status();
+  }
+
+  /** This node's replica of the configuration, as applied here; undefined before it joins a cluster. */
+  localConfig(): ConfigData | undefined {
+    return this.state.config;
+  }
+
+  /** This node's Raft role as health reports it: `none` unless it votes. */
+  raftRole(): RaftRoleSeen {
+    const status = this.raft?.status();
+    return status === undefined || !status.membership.voters.includes(status.id) ? 'none' : status.role;
   }
 
   /** `cluster init`: founds a cluster with this node as its only member and master. */
@@ -350,7 +362,7 @@ export class ClusterService {
         hooks: this.hooks,
         clock: deps.clock,
         log: deps.log.child({ part: 'master' }),
-        lastHeardMs: (node) => this.liveness.lastHeardMs(node),
+        observed: (node) => deps.observed(node),
         newUuid: randomUUID,
         watcherIntervalMs: deps.watcherIntervalMs,
       },
@@ -525,7 +537,7 @@ export class ClusterService {
     const status = raft?.status();
     const voters = status?.membership.voters ?? [];
     const reachable = voters.filter(
-      (voter) => voter === raft?.self || this.liveness.isConnected(voter),
+      (voter) => voter === raft?.self || this.deps.observed(voter)?.state === 'alive',
     ).length;
     const why = lastError ? ` (last error: ${lastError.message})` : '';
     return new CorralError(

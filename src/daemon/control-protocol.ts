@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { agentProtocols, osDiagnosisSchema } from '../cluster/agent-protocols.js';
+import { configAnswerSchema, configQuerySchema, MAX_QUERY_NODES } from '../cluster/config-query.js';
 import { diskTemplates, hypervisors, nameSchema } from '../cluster/model.js';
 import { masterRequestSchema, masterResponseSchemas } from '../master/master-protocol.js';
+import { healthRowSchema } from '../membership/health-view.js';
 import { bytesSchema } from '../peer/codec.js';
 
 /** What the CLI may ask of its local daemon over the unix socket. */
@@ -63,6 +65,16 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('os-diagnose') }),
   /** The console socket of an instance running on this node. */
   z.object({ op: z.literal('console'), instance: z.string().min(1).max(253) }),
+  /** Every node (or one, by name or peer ID) as this node's gossip sees it; no master needed. */
+  z.object({ op: z.literal('health'), node: z.string().min(1).max(253).optional() }),
+  /** A node's full monitoring reports (this node's unless one is named). */
+  z.object({ op: z.literal('monitor-reports'), node: z.string().min(1).max(253).optional() }),
+  /** A configuration question asked of several nodes; the answer with the highest serial wins. */
+  z.object({
+    op: z.literal('config-query'),
+    query: configQuerySchema,
+    nodes: z.number().int().min(1).max(MAX_QUERY_NODES),
+  }),
 ]);
 export type ControlRequest = z.infer<typeof controlRequestSchema>;
 
@@ -137,6 +149,16 @@ export const controlResponseSchemas = {
     ),
   }),
   console: z.object({ path: z.string() }),
+  health: z.object({ self: z.string(), rows: z.array(healthRowSchema) }),
+  'monitor-reports': z.object({ node: z.string(), reports: z.array(z.unknown()) }),
+  'config-query': z.object({
+    node: z.string(),
+    serial: z.number(),
+    value: configAnswerSchema.shape.value,
+    replies: z.array(
+      z.object({ node: z.string(), serial: z.number().optional(), error: z.string().optional() }),
+    ),
+  }),
 } satisfies Record<ControlRequest['op'], z.ZodType>;
 
 export type ControlResponse<Op extends ControlRequest['op']> = z.infer<(typeof controlResponseSchemas)[Op]>;

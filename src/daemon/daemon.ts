@@ -18,7 +18,8 @@ import { ClusterService } from './cluster-service.js';
 import { CONTROL_SOCKET_FILE, type ControlRequest, type DaemonStatus } from './control-protocol.js';
 import { serveControl } from './control-server.js';
 import { echoProtocol, ProbeRecorder, preciseWallMs, probeTopic, runEchoLoad } from './diagnostics.js';
-import { createNodeAgent, type NodeStorageOptions } from './node-setup.js';
+import { type LocalReplica, startMembership } from './membership.js';
+import { createNodeAgent, type NodeStorageOptions, storageDirs } from './node-setup.js';
 
 /** Where Ganeti keeps hooks is /etc/ganeti/hooks; ours sit beside it. */
 export const DEFAULT_HOOKS_DIR = '/etc/corral/hooks';
@@ -72,20 +73,38 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const evictedPromise = new Promise<void>((resolve) => {
     evicted = resolve;
   });
+  const authorizeMember = () => {
+    if (store.cluster === undefined)
+      throw new CorralError('not_member', 'this node belongs to no cluster; add it with node add first');
+  };
   const agent = createNodeAgent(
     { ...options.storage, dataDir: options.dataDir },
     {
       transport,
       // The gate admits only members once the node has joined; before that it admits anyone, so refuse.
-      authorize: () => {
-        if (store.cluster === undefined)
-          throw new CorralError('not_member', 'this node belongs to no cluster; add it with node add first');
-      },
+      authorize: authorizeMember,
       clock: systemClock,
       log,
     },
   );
   agent.register();
+  // Membership starts first, so the cluster service can ask it; it reads the replica once there is one.
+  let replica: LocalReplica | undefined;
+  const { fileStorageDir, sharedFileStorageDir } = storageDirs({
+    ...options.storage,
+    dataDir: options.dataDir,
+  });
+  const membership = startMembership(
+    { storageDirs: [...new Set([fileStorageDir, sharedFileStorageDir, options.dataDir])] },
+    {
+      transport,
+      clock: systemClock,
+      log,
+      agent,
+      authorize: authorizeMember,
+      replica: () => replica,
+    },
+  );
   const cluster = await ClusterService.start({
     transport,
     members: store,
@@ -97,7 +116,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     clock: systemClock,
     log,
     onEvicted: () => evicted(),
+    observed: (node) => membership.gossip.member(node),
   });
+  replica = cluster;
 
   const handle = async (request: ControlRequest): Promise<unknown> => {
     switch (request.op) {
@@ -195,6 +216,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
       case 'nodes-live':
         return { nodes: await cluster.nodesLive() };
+      case 'health':
+        return { self: transport.self, rows: membership.health(request.node) };
+      case 'monitor-reports':
+        return membership.reports(request.node);
+      case 'config-query':
+        return membership.configQuery(request.query, request.nodes);
       case 'os-diagnose':
         return { nodes: await cluster.osDiagnose() };
       case 'console': {
@@ -244,6 +271,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     control = await serveControl(socketPath, handle, log.child({ part: 'control' }));
   } catch (error) {
+    await membership.stop();
     await cluster.stop();
     await transport.stop();
     throw new CorralError('unavailable', `cannot listen on ${socketPath}: ${(error as Error).message}`);
@@ -260,6 +288,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     async stop() {
       log.info({}, 'daemon stopping');
       await new Promise<void>((resolve) => control.close(() => resolve()));
+      await membership.stop();
       // Lets a write already handed to the log finish before the process exits.
       await cluster.stop();
       await transport.stop();

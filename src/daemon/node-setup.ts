@@ -26,6 +26,17 @@ export interface NodeStorageOptions {
 
 const MIB = 1024 * 1024;
 
+/** Where file and sharedfile disks live on this node. */
+export function storageDirs(options: NodeStorageOptions & { readonly dataDir: string }): {
+  readonly fileStorageDir: string;
+  readonly sharedFileStorageDir: string;
+} {
+  return {
+    fileStorageDir: options.fileStorageDir ?? join(options.dataDir, 'file-storage'),
+    sharedFileStorageDir: options.sharedFileStorageDir ?? join(options.dataDir, 'shared-file-storage'),
+  };
+}
+
 export function createNodeAgent(
   options: NodeStorageOptions & { readonly dataDir: string },
   deps: {
@@ -60,8 +71,7 @@ export function createNodeAgent(
         ],
   );
   const templates = createDiskTemplates({
-    fileStorageDir: options.fileStorageDir ?? join(dataDir, 'file-storage'),
-    sharedFileStorageDir: options.sharedFileStorageDir ?? join(dataDir, 'shared-file-storage'),
+    ...storageDirs(options),
     volumeGroup: options.volumeGroup ?? 'xenvg',
   });
   return new NodeAgent({

@@ -13,7 +13,7 @@ import { LockManager } from './locks.js';
 import type { MasterRequest, MasterResponse } from './master-protocol.js';
 import type { NodeAgentClient, OpContext } from './op-context.js';
 import { opDefinitions } from './op-defs.js';
-import { candidatesToReplace, membershipSteps } from './raft-membership.js';
+import { candidatesToReplace, membershipSteps, type ObservedNode } from './raft-membership.js';
 import { Watcher } from './watcher.js';
 
 const COMMIT_TIMEOUT_MS = 30_000;
@@ -36,8 +36,8 @@ export interface MasterRoleDeps {
   readonly hooks: HookRunner;
   readonly clock: Clock;
   readonly log: Logger;
-  /** When this node last heard from a peer (now, if connected). */
-  lastHeardMs(node: NodeId): number;
+  /** What this node's gossip has observed of a peer; undefined for one it does not know yet. */
+  observed(node: NodeId): ObservedNode | undefined;
   newUuid(): string;
   /** How often the watcher checks that instances run where they should. */
   readonly watcherIntervalMs: number;
@@ -238,10 +238,10 @@ export class MasterRole {
     try {
       const self = deps.raft.self;
       const nowMs = deps.clock.wallMs();
-      for (const node of candidatesToReplace(config, (id) => deps.lastHeardMs(id), nowMs, self)) {
+      for (const node of candidatesToReplace(config, (id) => deps.observed(id), self)) {
         deps.log.warn(
           { node: node.name },
-          'a master candidate has been unreachable past the grace period; replacing it',
+          'gossip has held a master candidate dead past the grace period; replacing it',
         );
         await this.commit({
           type: 'config',

@@ -33,25 +33,38 @@ export function membershipSteps(
   return steps;
 }
 
+/** What gossip has observed of a node: its state and how long it has held it. */
+export interface ObservedNode {
+  readonly state: 'alive' | 'suspect' | 'dead' | 'left';
+  readonly stateAgeMs: number;
+}
+
 /**
- * Candidates unreachable for longer than the grace period, that a live node could replace. A dead candidate
- * with no one to take its seat stays: dropping it would shrink the voter set and the failures it survives.
+ * Candidates that gossip has held dead (or gone) for longer than the grace period, that a node gossip sees
+ * alive could replace. A suspect is never replaced (it may refute), a node gossip does not know yet is
+ * neither replaced nor a replacement, and a dead candidate with no one to take its seat stays: dropping it
+ * would shrink the voter set and the failures it survives.
  */
 export function candidatesToReplace(
   config: ConfigData,
-  lastHeardMs: (node: NodeId) => number,
-  nowMs: number,
+  observed: (node: NodeId) => ObservedNode | undefined,
   self: NodeId,
 ): NodeRecord[] {
   const graceMs = config.cluster.candidateDeadGraceMs;
-  const alive = (node: NodeRecord) => node.id === self || nowMs - lastHeardMs(node.id) <= graceMs;
+  const alive = (node: NodeRecord) => node.id === self || observed(node.id)?.state === 'alive';
+  const gone = (node: NodeRecord) => {
+    const seen = node.id === self ? undefined : observed(node.id);
+    return (
+      seen !== undefined && (seen.state === 'dead' || seen.state === 'left') && seen.stateAgeMs > graceMs
+    );
+  };
   const nodes = sortedNodes(config);
   let replacements = nodes.filter(
     (node) => !node.masterCandidate && mayBeCandidate(node) && alive(node),
   ).length;
   const dead: NodeRecord[] = [];
   for (const node of nodes) {
-    if (!node.masterCandidate || alive(node) || replacements === 0) continue;
+    if (!node.masterCandidate || !gone(node) || replacements === 0) continue;
     dead.push(node);
     replacements--;
   }

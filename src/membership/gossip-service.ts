@@ -4,7 +4,7 @@ import type { Logger } from '../common/log.js';
 import type { Rng } from '../common/random.js';
 import type { Transport } from '../peer/transport.js';
 import type { HealthRecord } from './health.js';
-import { type MemberState, Swim, type SwimEffect, type SwimInput } from './swim.js';
+import { type MemberState, type MemberStatus, Swim, type SwimEffect, type SwimInput } from './swim.js';
 import { defaultSwimConfig, type SwimConfig } from './swim-config.js';
 import { type GossipMessage, indirectProbeProtocol, membershipTopic, noticeProtocol } from './wire.js';
 
@@ -31,6 +31,8 @@ export interface MemberView {
   readonly lastHeardMs: number | undefined;
   /** How long ago that was. */
   readonly ageMs: number | undefined;
+  /** How long it has been in its current state. */
+  readonly stateAgeMs: number;
   /** Silent for several heartbeat intervals: its figures may be old. */
   readonly stale: boolean;
   readonly health: HealthRecord | undefined;
@@ -48,6 +50,8 @@ export interface MemberChange {
 export interface GossipService {
   /** Every member as this node sees it, itself included; answered locally, master or not. */
   view(): MemberView[];
+  /** One member as view() shows it; undefined for a node that is not a member. */
+  member(id: NodeId): MemberView | undefined;
   onChange(handler: (change: MemberChange) => void): () => void;
   /** Tells the cluster this node is leaving, then stops. */
   leave(): Promise<void>;
@@ -193,6 +197,25 @@ export function createGossipService(
   refreshMembers();
   arm();
 
+  function memberView(member: MemberStatus, nowMs: number): MemberView {
+    const ageMs = member.lastHeardMs === undefined ? undefined : nowMs - member.lastHeardMs;
+    const received =
+      member.id === transport.self
+        ? { record: components.health(), receivedMs: nowMs }
+        : health.get(member.id);
+    return {
+      id: member.id,
+      state: member.state,
+      incarnation: member.incarnation,
+      lastHeardMs: ageMs === undefined ? undefined : clock.wallMs() - ageMs,
+      ageMs,
+      stateAgeMs: nowMs - member.stateChangedMs,
+      stale: member.stale,
+      health: received?.record,
+      healthAgeMs: received?.record === undefined ? undefined : nowMs - received.receivedMs,
+    };
+  }
+
   function stop(): void {
     if (stopped) return;
     stopped = true;
@@ -203,24 +226,12 @@ export function createGossipService(
   return {
     view() {
       const nowMs = clock.monotonicMs();
-      const wallMs = clock.wallMs();
-      return core.view(nowMs).map((member) => {
-        const ageMs = member.lastHeardMs === undefined ? undefined : nowMs - member.lastHeardMs;
-        const received =
-          member.id === transport.self
-            ? { record: components.health(), receivedMs: nowMs }
-            : health.get(member.id);
-        return {
-          id: member.id,
-          state: member.state,
-          incarnation: member.incarnation,
-          lastHeardMs: ageMs === undefined ? undefined : wallMs - ageMs,
-          ageMs,
-          stale: member.stale,
-          health: received?.record,
-          healthAgeMs: received?.record === undefined ? undefined : nowMs - received.receivedMs,
-        };
-      });
+      return core.view(nowMs).map((member) => memberView(member, nowMs));
+    },
+    member(id) {
+      const nowMs = clock.monotonicMs();
+      const member = core.member(id, nowMs);
+      return member === undefined ? undefined : memberView(member, nowMs);
     },
     onChange(handler) {
       handlers.add(handler);

@@ -1,5 +1,7 @@
+import type { StatsFs } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import { dirname } from 'node:path';
 import type { Clock } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -9,6 +11,7 @@ import {
   checkHealthSize,
   cpuUsePercent,
   type HealthRecord,
+  MAX_MONITOR_SUMMARIES,
   MAX_STORAGE_DIRS,
   MAX_STORAGE_PATH_CHARS,
   type RaftRoleSeen,
@@ -29,6 +32,8 @@ export interface HealthCollectorComponents {
   readonly instances: () => { readonly running: number; readonly memoryBytes: number };
   readonly configSerial: () => number;
   readonly raftRole: () => RaftRoleSeen;
+  /** The monitoring collectors' status codes, when the node runs them. */
+  readonly monitor?: () => HealthRecord['monitor'];
 }
 
 export interface HealthCollector {
@@ -70,7 +75,7 @@ export function createHealthCollector(
     return Promise.all(
       init.storageDirs.map(async (path) => {
         try {
-          const stats = await statfs(path);
+          const stats = await statfsNearest(path);
           return { path, freeBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize };
         } catch (error) {
           log.debug({ path, reason: (error as Error).message }, 'cannot read a storage dir');
@@ -99,6 +104,9 @@ export function createHealthCollector(
       version: CORRAL_VERSION,
       configSerial: components.configSerial(),
       raftRole: components.raftRole(),
+      ...(components.monitor !== undefined && {
+        monitor: components.monitor()?.slice(0, MAX_MONITOR_SUMMARIES),
+      }),
       collectedWallMs: Math.floor(clock.wallMs()),
     });
     lastCpu = cpuNow;
@@ -123,4 +131,18 @@ export function createHealthCollector(
     },
     collect,
   };
+}
+
+/**
+ * The filesystem a dir is or will be on: a storage dir is made with the first disk in it, and until then the
+ * space its disks would take is its nearest existing parent's.
+ */
+async function statfsNearest(path: string): Promise<StatsFs> {
+  try {
+    return await statfs(path);
+  } catch (error) {
+    const parent = dirname(path);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || parent === path) throw error;
+    return statfsNearest(parent);
+  }
 }

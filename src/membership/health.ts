@@ -3,11 +3,15 @@ import { z } from 'zod';
 import type { Role } from '../consensus/types.js';
 import { encodeFrame } from '../peer/codec.js';
 
+/** Monitoring summaries one record carries at most, and the longest collector name. */
+export const MAX_MONITOR_SUMMARIES = 8;
+const MAX_COLLECTOR_NAME_CHARS = 32;
+
 /** Storage dirs one record reports at most, and the longest path it names. */
 export const MAX_STORAGE_DIRS = 8;
 export const MAX_STORAGE_PATH_CHARS = 128;
 /** A record with every field at its largest stays under this when encoded; gossip refuses anything bigger. */
-export const MAX_HEALTH_BYTES = 2048;
+export const MAX_HEALTH_BYTES = 2560;
 
 /** A node's Raft role as it reports it; `none` when it is not a master candidate. */
 export type RaftRoleSeen = Role | 'none';
@@ -48,6 +52,16 @@ export const healthRecordSchema = z.object({
   /** The highest cluster config serial this node has applied. */
   configSerial: count,
   raftRole: z.enum(raftRoles),
+  /** Each status collector's code (Ganeti's bits: 1 fixing, 2 unknown, 4 broken); the full reports stay on the node. */
+  monitor: z
+    .array(
+      z.object({
+        name: z.string().min(1).max(MAX_COLLECTOR_NAME_CHARS),
+        code: z.number().int().min(0).max(7),
+      }),
+    )
+    .max(MAX_MONITOR_SUMMARIES)
+    .optional(),
   /** When the figures were taken, on the sender's wall clock. */
   collectedWallMs: count,
 });

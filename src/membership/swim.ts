@@ -222,8 +222,21 @@ export class Swim {
   }
 
   view(nowMs: number): MemberStatus[] {
-    const staleAfterMs = this.config.staleAfterHeartbeats * heartbeatIntervalMs(this.config, this.size);
-    const self: MemberStatus = {
+    return [
+      this.selfStatus(nowMs),
+      ...[...this.members.values()].map((member) => this.status(member, nowMs)),
+    ];
+  }
+
+  /** One member as view() shows it; undefined for a node that is not a member. */
+  member(id: NodeId, nowMs: number): MemberStatus | undefined {
+    if (id === this.self) return this.selfStatus(nowMs);
+    const member = this.members.get(id);
+    return member === undefined ? undefined : this.status(member, nowMs);
+  }
+
+  private selfStatus(nowMs: number): MemberStatus {
+    return {
       id: this.self,
       state: this.leaving ? 'left' : 'alive',
       incarnation: this.ownIncarnation,
@@ -231,17 +244,18 @@ export class Swim {
       stateChangedMs: this.startedMs,
       stale: false,
     };
-    return [
-      self,
-      ...[...this.members.values()].map((member) => ({
-        id: member.id,
-        state: member.state,
-        incarnation: member.incarnation,
-        lastHeardMs: member.lastHeardMs,
-        stateChangedMs: member.stateChangedMs,
-        stale: member.lastHeardMs === undefined || nowMs - member.lastHeardMs > staleAfterMs,
-      })),
-    ];
+  }
+
+  private status(member: Member, nowMs: number): MemberStatus {
+    const staleAfterMs = this.config.staleAfterHeartbeats * heartbeatIntervalMs(this.config, this.size);
+    return {
+      id: member.id,
+      state: member.state,
+      incarnation: member.incarnation,
+      lastHeardMs: member.lastHeardMs,
+      stateChangedMs: member.stateChangedMs,
+      stale: member.lastHeardMs === undefined || nowMs - member.lastHeardMs > staleAfterMs,
+    };
   }
 
   private tick(nowMs: number): void {

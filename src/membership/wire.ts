@@ -66,3 +66,23 @@ export const indirectProbeProtocol = requestProtocol<IndirectProbe, { readonly a
   timeoutMs: 10_000,
   maxFrameBytes: 512,
 });
+
+const monitorReportSchema = z.object({
+  name: z.string().min(1).max(64),
+  version: z.literal('B'),
+  format_version: z.literal(1),
+  timestamp: z.number(),
+  category: z.enum(['instance', 'storage', 'daemon', 'hypervisor']).nullable(),
+  kind: z.union([z.literal(0), z.literal(1)]),
+  data: z.unknown(),
+});
+
+/** A node's full monitoring reports, asked of it directly: they never ride the gossip. */
+export const monitorReportsProtocol = requestProtocol({
+  name: 'monitor-reports',
+  major: 1,
+  request: z.object({}),
+  response: z.object({ reports: z.array(monitorReportSchema).max(16) }),
+  timeoutMs: 5_000,
+  maxFrameBytes: 2 * 1024 * 1024,
+});

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import {
   type HealthRecord,
   healthRecordSchema,
   MAX_HEALTH_BYTES,
+  MAX_MONITOR_SUMMARIES,
   MAX_STORAGE_DIRS,
   MAX_STORAGE_PATH_CHARS,
 } from '../../src/membership/health.js';
@@ -34,8 +35,10 @@ describe('health record', () => {
   it('takes the figures of this machine, its storage dirs and what the callbacks say', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'corral-health-'));
     dirs.push(dir);
+    await writeFile(join(dir, 'file'), '');
     const collector = createHealthCollector(
-      { storageDirs: [dir, join(dir, 'missing')] },
+      // A dir not made yet reports the filesystem it will be on; one that cannot be a dir reports nothing.
+      { storageDirs: [dir, join(dir, 'not', 'made'), join(dir, 'file', 'x')] },
       { ...components, clock: systemClock },
     );
     const record = await collector.collect();
@@ -43,7 +46,11 @@ describe('health record', () => {
     expect(record.cpuCount).toBeGreaterThan(0);
     expect(record.memoryFreeBytes).toBeLessThanOrEqual(record.memoryTotalBytes);
     expect(record.storage[0]?.freeBytes).toBeGreaterThan(0);
-    expect(record.storage[1]).toEqual({ path: join(dir, 'missing') });
+    expect(record.storage[1]).toMatchObject({
+      path: join(dir, 'not', 'made'),
+      totalBytes: record.storage[0]?.totalBytes,
+    });
+    expect(record.storage[2]).toEqual({ path: join(dir, 'file', 'x') });
     expect(record).toMatchObject({
       instancesRunning: 2,
       instanceMemoryBytes: 3 * 1024 ** 3,
@@ -51,7 +58,7 @@ describe('health record', () => {
       configSerial: 42,
       raftRole: 'follower',
     });
-    expect(encodeFrame(record, MAX_HEALTH_BYTES).byteLength).toBeLessThan(400);
+    expect(encodeFrame(record, MAX_HEALTH_BYTES).byteLength).toBeLessThan(512);
   });
 
   it('stays under its cap with every field at its largest', () => {
@@ -74,6 +81,7 @@ describe('health record', () => {
       version: 'v'.repeat(32),
       configSerial: big,
       raftRole: 'preCandidate',
+      monitor: Array.from({ length: MAX_MONITOR_SUMMARIES }, () => ({ name: 'm'.repeat(32), code: 7 })),
       collectedWallMs: big,
     };
     expect(healthRecordSchema.parse(record)).toEqual(record);

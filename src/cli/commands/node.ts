@@ -3,6 +3,7 @@ import type { Opcode } from '../../cluster/opcodes.js';
 import type { ConfigView, NodeView } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
 import type { ControlResponse } from '../../daemon/control-protocol.js';
+import { adminStatus, combinedStatus, type HealthRow, lastHeardText } from '../../membership/health-view.js';
 import {
   type ConnectionArgs,
   connectionOptions,
@@ -33,6 +34,8 @@ type NodeRow = {
   readonly master: string | undefined;
   /** The node's own answer; undefined when no live field was asked for or it did not answer. */
   readonly live: Live;
+  /** What this node's gossip observes of it; undefined when no observed field was asked for. */
+  readonly observed: HealthRow | undefined;
 };
 
 function role(row: NodeRow): string {
@@ -96,15 +99,35 @@ const nodeFields: Field<NodeRow>[] = [
   },
   { name: 'mfree', title: 'MFree', get: (r) => r.live?.memoryFreeMiB },
   { name: 'ctotal', title: 'CTotal', get: (r) => r.live?.cpus },
+  { name: 'observed', title: 'Observed', get: (r) => r.observed?.state },
+  {
+    name: 'last_heard',
+    title: 'LastHeard',
+    get: (r) => (r.observed ? lastHeardText(r.observed) : undefined),
+  },
+  { name: 'status', title: 'Status', get: (r) => combinedStatus(adminStatus(r.node), r.observed?.state) },
 ];
 const LIVE_FIELDS = new Set(['dtotal', 'dfree', 'mtotal', 'mnode', 'mfree', 'ctotal']);
-const defaultNodeFields = ['name', 'dtotal', 'dfree', 'mtotal', 'mnode', 'mfree', 'pinst_cnt', 'sinst_cnt'];
+const OBSERVED_FIELDS = new Set(['observed', 'last_heard', 'status']);
+/** Ganeti's defaults, then the status: admin state from the configuration and what gossip observes. */
+const defaultNodeFields = [
+  'name',
+  'dtotal',
+  'dfree',
+  'mtotal',
+  'mnode',
+  'mfree',
+  'pinst_cnt',
+  'sinst_cnt',
+  'status',
+];
 
 function rows(
   config: ConfigView,
   master: string | undefined,
   names: readonly string[],
   live: ControlResponse<'nodes-live'>['nodes'] = [],
+  observed: readonly HealthRow[] = [],
 ): NodeRow[] {
   const nodes = [...config.nodes].sort((a, b) => a.name.localeCompare(b.name));
   return pickNamed(nodes, names, 'node').map((node) => ({
@@ -112,7 +135,13 @@ function rows(
     config,
     master,
     live: live.find((entry) => entry.name === node.name)?.status,
+    observed: observed.find((row) => row.id === node.id),
   }));
+}
+
+/** This node's gossip view: answered locally, so it costs nothing and works with no master. */
+async function observedRows(args: ConnectionArgs): Promise<HealthRow[]> {
+  return (await daemonCall(args)({ op: 'health' })).rows;
 }
 
 const list: CommandModule<object, ConnectionArgs & ListArgs & { nodes: string[] }> = {
@@ -126,7 +155,8 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { nodes: string[] 
     const live = fields.some((field) => LIVE_FIELDS.has(field.name))
       ? (await daemonCall(args)({ op: 'nodes-live' })).nodes
       : [];
-    printList(fields, rows(config, masterName, args.nodes, live), args);
+    const observed = fields.some((field) => OBSERVED_FIELDS.has(field.name)) ? await observedRows(args) : [];
+    printList(fields, rows(config, masterName, args.nodes, live, observed), args);
   },
 };
 
@@ -146,7 +176,7 @@ const info: CommandModule<object, ConnectionArgs & { nodes: string[] }> = {
   handler: async (args) => {
     const { config, masterName } = await readConfig(args);
     const yn = (value: boolean) => (value ? 'True' : 'False');
-    for (const row of rows(config, masterName, args.nodes)) {
+    for (const row of rows(config, masterName, args.nodes, [], await observedRows(args))) {
       const { node } = row;
       process.stdout.write(
         [
@@ -161,6 +191,7 @@ const info: CommandModule<object, ConnectionArgs & { nodes: string[] }> = {
           `  master_capable: ${yn(node.masterCapable)}`,
           `  vm_capable: ${yn(node.vmCapable)}`,
           `  role: ${role(row)}`,
+          `  status: ${combinedStatus(adminStatus(node), row.observed?.state)}${row.observed ? `, last heard ${lastHeardText(row.observed)}` : ''}`,
           `  node group: ${groupName(row)} (UUID ${node.group})`,
           `  tags: ${node.tags.join(', ')}`,
           '',
@@ -292,6 +323,8 @@ const modify: CommandModule<object, ModifyArgs> = {
   },
 };
 
+const iallocatorHelp = "plan with this iallocator program (name or path, e.g. hail; '.' is the built-in one)";
+
 /** Follows the jobs an opcode submitted (node migrate and evacuate make one per instance). */
 async function runAndFollowChildren(args: JobArgs, op: Opcode): Promise<void> {
   const results = await runOps(args, [op]);
@@ -319,6 +352,7 @@ const migrate: CommandModule<
     'target-node'?: string;
     'non-live': boolean;
     'migration-mode'?: 'live' | 'non-live';
+    iallocator?: string;
   }
 > = {
   command: 'migrate <node>',
@@ -328,20 +362,28 @@ const migrate: CommandModule<
       .positional('node', { type: 'string', demandOption: true })
       .option('target-node', { alias: 'n', type: 'string' })
       .option('non-live', { type: 'boolean', default: false })
-      .option('migration-mode', { choices: ['live', 'non-live'] as const }) as never,
+      .option('migration-mode', { choices: ['live', 'non-live'] as const })
+      .option('iallocator', { alias: 'I', type: 'string', describe: iallocatorHelp }) as never,
   handler: async (args) => {
     await runAndFollowChildren(args, {
       OP_ID: 'OP_NODE_MIGRATE',
       node_name: args.node,
       mode: args['non-live'] ? 'non-live' : (args['migration-mode'] ?? 'live'),
       ...(args['target-node'] !== undefined && { target_node: args['target-node'] }),
+      ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
     });
   },
 };
 
 const evacuate: CommandModule<
   object,
-  JobArgs & { node: string; 'primary-only': boolean; 'secondary-only': boolean; 'new-secondary'?: string }
+  JobArgs & {
+    node: string;
+    'primary-only': boolean;
+    'secondary-only': boolean;
+    'new-secondary'?: string;
+    iallocator?: string;
+  }
 > = {
   command: 'evacuate <node>',
   describe: 'move every instance off the node (migrate, fail over or move; one job per instance)',
@@ -350,7 +392,8 @@ const evacuate: CommandModule<
       .positional('node', { type: 'string', demandOption: true })
       .option('primary-only', { alias: 'p', type: 'boolean', default: false })
       .option('secondary-only', { alias: 's', type: 'boolean', default: false })
-      .option('new-secondary', { alias: 'n', type: 'string' }) as never,
+      .option('new-secondary', { alias: 'n', type: 'string' })
+      .option('iallocator', { alias: 'I', type: 'string', describe: iallocatorHelp }) as never,
   handler: async (args) => {
     if (args['primary-only'] && args['secondary-only'])
       throw new CorralError('bad_request', 'give -p or -s, not both');
@@ -359,6 +402,7 @@ const evacuate: CommandModule<
       node_name: args.node,
       mode: args['primary-only'] ? 'primary' : args['secondary-only'] ? 'secondary' : 'all',
       ...(args['new-secondary'] !== undefined && { remote_node: args['new-secondary'] }),
+      ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
     });
   },
 };
