@@ -12,6 +12,16 @@ import { mirrorTypeOf } from './types.js';
 
 export type EvacMode = 'primary-only' | 'secondary-only' | 'all';
 
+export interface EvacOptions {
+  /** Ignore the soft checks (htools' --ignore-soft-errors). */
+  readonly force?: boolean;
+  /**
+   * The cluster can copy a non-mirrored instance's disks to another node (Corral's instance move), so
+   * such primaries move like shared-storage ones. hail cannot, and refuses them; off by default.
+   */
+  readonly copyDisks?: boolean;
+}
+
 export interface EvacResult {
   /** Instance, its group's name and its new nodes (primary first). */
   readonly moved: readonly {
@@ -90,11 +100,13 @@ function evacuateInstance(
   mode: EvacMode,
   group: number,
   available: readonly number[],
-  force: boolean,
+  options: EvacOptions,
 ): Outcome | EvacFailure {
+  const force = options.force ?? false;
   const mirror = mirrorTypeOf(inst.template);
-  if (mirror === 'none') return new EvacFailure(`instances of type ${inst.template} cannot be relocated`);
-  if (mirror === 'external') {
+  if (mirror === 'none' && !(options.copyDisks ?? false))
+    return new EvacFailure(`instances of type ${inst.template} cannot be relocated`);
+  if (mirror !== 'internal') {
     if (mode === 'secondary-only')
       return new EvacFailure(`instances of type ${inst.template} have no secondary`);
     return best(
@@ -161,7 +173,7 @@ export function nodeEvacuate(
   state: ClusterState,
   idxs: readonly number[],
   mode: EvacMode,
-  force = false,
+  options: EvacOptions = {},
 ): EvacResult {
   // No instance may land on any node being emptied, nor on an offline one.
   const evacuated = new Set<number>();
@@ -175,7 +187,7 @@ export function nodeEvacuate(
     const available = current.nodes
       .filter((n) => n.group === group && !n.offline && !evacuated.has(n.idx) && n.idx !== inst.pNode)
       .map((n) => n.idx);
-    return evacuateInstance(current, inst, mode, group, available, force);
+    return evacuateInstance(current, inst, mode, group, available, options);
   });
 }
 
@@ -202,7 +214,7 @@ export function changeGroup(
     const available = current.nodes
       .filter((n) => n.group === placement.group && !n.offline)
       .map((n) => n.idx);
-    return evacuateInstance(current, inst, 'all', placement.group, available, force);
+    return evacuateInstance(current, inst, 'all', placement.group, available, { force });
   });
 }
 
@@ -233,5 +245,5 @@ export function relocate(
       state,
     };
   }
-  return nodeEvacuate(state, [idx], mirror === 'internal' ? 'secondary-only' : 'primary-only', force);
+  return nodeEvacuate(state, [idx], mirror === 'internal' ? 'secondary-only' : 'primary-only', { force });
 }

@@ -1,5 +1,5 @@
 import type { BalanceResult } from './balance.js';
-import { moveToCommands, splitJobSets } from './jobs.js';
+import { moveToCommands, moveToOpcodes, type OpCode, splitJobSets } from './jobs.js';
 import { moveNotation } from './moves.js';
 import type { ClusterState, InstState } from './state.js';
 
@@ -29,6 +29,14 @@ export function commandLines(before: ClusterState, result: BalanceResult): strin
     });
   });
   return lines;
+}
+
+/** The run as jobs to submit: job sets in order, each a list of jobs (one per step) that may run in parallel. */
+export function jobSetOpcodes(before: ClusterState, result: BalanceResult): OpCode[][][] {
+  const nodeName = (idx: number): string => before.nodes[idx]?.name ?? '';
+  return splitJobSets(result.steps).map((set) =>
+    set.map((step) => moveToOpcodes(before.instances[step.instance] as InstState, step.move, nodeName)),
+  );
 }
 
 /** The same run as one JSON-ready object. */

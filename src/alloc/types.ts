@@ -48,6 +48,16 @@ export function usesLocalStorage(template: DiskTemplate): boolean {
   return template === 'drbd' || template === 'plain';
 }
 
+/**
+ * What an instance's disks take on each node holding them (Ganeti's disk_space_total): DRBD adds 128 MiB
+ * of metadata per disk; diskless and blockdev take none.
+ */
+export function diskSpaceMiB(template: DiskTemplate, sizesMiB: readonly number[]): number {
+  if (template === 'diskless' || template === 'blockdev') return 0;
+  const perDisk = template === 'drbd' ? 128 : 0;
+  return sizesMiB.reduce((sum, size) => sum + size + perDisk, 0);
+}
+
 /** Ganeti's instance run states, spelled as Ganeti prints them. */
 export const instanceStatuses = [
   'running',

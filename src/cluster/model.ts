@@ -183,6 +183,9 @@ export const DEFAULT_NIC_PARAMS: NicParams = { mode: 'none', link: '' };
 export const DEFAULT_MAC_PREFIX = 'aa:00:00';
 
 /** The instance's backend parameters with the cluster's defaults filled in. */
-export function filledBeParams(cluster: ClusterParams, instance: InstanceRecord): BeParams {
+export function filledBeParams(
+  cluster: Pick<ClusterParams, 'beParams'>,
+  instance: Pick<InstanceRecord, 'beParams'>,
+): BeParams {
   return { ...cluster.beParams, ...instance.beParams };
 }

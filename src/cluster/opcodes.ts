@@ -74,6 +74,8 @@ const nicSpec = z
   .strict();
 export type NicSpecInput = z.infer<typeof nicSpec>;
 const migrationMode = z.enum(['live', 'non-live']);
+/** Ganeti's -I: an allocator program's name or path; '.' is the built-in one (the cluster default). */
+const iallocator = z.string().min(1).max(4096);
 
 export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   z.object({
@@ -155,6 +157,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     hvparams: params.optional(),
     pnode: nameSchema.optional(),
     snode: nameSchema.optional(),
+    iallocator: iallocator.optional(),
     start: yes.optional(),
     no_install: yes.optional(),
     tags: z.array(tagSchema).max(64).optional(),
@@ -238,12 +241,14 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     node_name: nameSchema,
     mode: migrationMode.optional(),
     target_node: nameSchema.optional(),
+    iallocator: iallocator.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_NODE_EVACUATE'),
     node_name: nameSchema,
     mode: z.enum(['primary', 'secondary', 'all']),
     remote_node: nameSchema.optional(),
+    iallocator: iallocator.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_TEST_DELAY'),

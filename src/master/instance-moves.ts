@@ -5,10 +5,10 @@ import {
   requireNode,
   sortedNodes,
 } from '../cluster/config.js';
-import { filledBeParams, type InstanceRecord, type NodeRecord, type NodeUuid } from '../cluster/model.js';
+import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster/model.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { asCorralError, CorralError } from '../common/errors.js';
-import { choosePlacement, type PlacementNeed, requireRoom } from './instance-placement.js';
+import { chooseTarget, type PlacementNeed, planMoves, requireRoom } from './instance-placement.js';
 import { agentDisks, instanceHooks, primaryOf, requireFitNode, runtimeSpec } from './instance-runtime.js';
 import {
   bestEffort,
@@ -29,6 +29,9 @@ import type { OpContext, OpDefinitions } from './op-context.js';
 const SHARED_TEMPLATES: readonly string[] = ['diskless', 'sharedfile'];
 /** Templates whose disks live on one node and can be copied to another. */
 const COPYABLE_TEMPLATES: readonly string[] = ['file', 'plain'];
+
+/** Ganeti's node evacuation modes as the iallocator protocol spells them. */
+const EVAC_MODES = { primary: 'primary-only', secondary: 'secondary-only', all: 'all' } as const;
 
 type MoveOpId =
   | 'OP_INSTANCE_MIGRATE'
@@ -79,7 +82,7 @@ async function targetNode(
 ): Promise<NodeRecord> {
   const source = primaryOf(config, instance);
   if (named === undefined) {
-    const chosen = await choosePlacement(ctx, config, need(config, instance, running), [source.uuid]);
+    const chosen = await chooseTarget(ctx, config, instance);
     ctx.log(`chose ${chosen.name} as the new node of ${instance.name}`);
     return chosen;
   }
@@ -375,15 +378,25 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
       const config = ctx.config();
       const node = requireNode(config, op.node_name);
       const { primary } = instancesOfNode(config, node.uuid);
-      const ops: Opcode[][] = primary.map((instance) => [
-        {
-          OP_ID: 'OP_INSTANCE_MIGRATE',
-          instance_name: instance.name,
-          allow_failover: true,
-          ...(op.mode !== undefined && { mode: op.mode }),
-          ...(op.target_node !== undefined && { target_node: op.target_node }),
-        },
-      ]);
+      if (op.target_node !== undefined && op.iallocator !== undefined)
+        throw new CorralError('bad_request', 'give a target node (-n) or an allocator (-I), not both');
+      // Without a named target the allocator places every instance, counting what the earlier ones take.
+      const ops: Opcode[][] =
+        op.target_node === undefined
+          ? await planMoves(ctx, config, primary, 'primary-only', {
+              copyDisks: false,
+              ...(op.iallocator !== undefined && { iallocator: op.iallocator }),
+              ...(op.mode !== undefined && { migrationMode: op.mode }),
+            })
+          : primary.map((instance) => [
+              {
+                OP_ID: 'OP_INSTANCE_MIGRATE',
+                instance_name: instance.name,
+                allow_failover: true,
+                target_node: op.target_node,
+                ...(op.mode !== undefined && { mode: op.mode }),
+              },
+            ]);
       const jobs = await ctx.submitJobs(ops);
       ctx.log(`submitted ${jobs.length} migration job(s): ${jobs.join(', ') || 'none needed'}`);
       return { result: { jobs } };
@@ -402,31 +415,17 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
       const { primary, secondary } = instancesOfNode(config, node.uuid);
       if (op.remote_node !== undefined && op.mode === 'primary')
         throw new CorralError('bad_request', 'a new secondary node (-n) goes with secondary evacuation (-s)');
-      if (op.mode !== 'primary' && secondary.length > 0)
+      if (op.remote_node !== undefined && secondary.length > 0)
         throw new CorralError(
           'unavailable',
           'replacing secondaries needs the mirrored template (drbd), not available yet',
         );
-      const ops: Opcode[][] = [];
-      if (op.mode !== 'secondary') {
-        // Plan placements one by one, counting what earlier moves take, so two instances do not both count on the same room.
-        const reserved = new Map<NodeUuid, number>();
-        for (const instance of primary) {
-          const running = instance.adminState === 'up';
-          if (SHARED_TEMPLATES.includes(instance.diskTemplate))
-            ops.push([
-              running
-                ? { OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: instance.name, allow_failover: true }
-                : { OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: instance.name },
-            ]);
-          else {
-            const needed = need(config, instance, running);
-            const target = await choosePlacement(ctx, config, needed, [node.uuid], reserved);
-            reserved.set(target.uuid, (reserved.get(target.uuid) ?? 0) + needed.memoryMiB);
-            ops.push([{ OP_ID: 'OP_INSTANCE_MOVE', instance_name: instance.name, target_node: target.name }]);
-          }
-        }
-      }
+      const moving = { primary, secondary, all: [...primary, ...secondary] }[op.mode];
+      // One plan for all, so that two instances do not both count on the same room.
+      const ops = await planMoves(ctx, config, moving, EVAC_MODES[op.mode], {
+        copyDisks: true,
+        ...(op.iallocator !== undefined && { iallocator: op.iallocator }),
+      });
       const jobs = await ctx.submitJobs(ops);
       ctx.log(
         `submitted ${jobs.length} job(s) to move instances off ${node.name}: ${jobs.join(', ') || 'none needed'}`,

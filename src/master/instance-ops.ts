@@ -3,7 +3,7 @@ import { type DiskRecord, filledBeParams, type InstanceRecord, type NicRecord } 
 import type { Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { CorralError } from '../common/errors.js';
-import { choosePlacement, requireRoom } from './instance-placement.js';
+import { placeInstance, requireRoom } from './instance-placement.js';
 import {
   beParamsFromInput,
   generateMac,
@@ -158,13 +158,28 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         template: op.disk_template,
         diskMiB: op.disk_template === 'diskless' ? 0 : diskTotalMiB(disks),
       };
+      if (op.pnode !== undefined && op.iallocator !== undefined)
+        throw new CorralError('bad_request', 'give a node (-n) or an allocator (-I), not both');
       let pnode = op.pnode !== undefined ? requireNode(config, op.pnode) : undefined;
       if (pnode !== undefined) {
         requireFitNode(pnode);
         await requireRoom(ctx, pnode, need);
       } else {
-        pnode = await choosePlacement(ctx, config, need);
-        ctx.log(`placed ${op.instance_name} on ${pnode.name}`);
+        pnode = await placeInstance(
+          ctx,
+          config,
+          {
+            name: op.instance_name,
+            template: op.disk_template,
+            disksMiB: disks.map((disk) => disk.sizeMiB),
+            memoryMiB: be.maxmemMiB,
+            vcpus: be.vcpus,
+            spindleUse: be.spindleUse,
+            tags: op.tags ?? [],
+            nicCount: (op.nics ?? [{}]).length,
+          },
+          op.iallocator,
+        );
       }
       await call(ctx, pnode, 'checkParams', { hypervisor, hvParams: op.hvparams ?? {} });
       if (!op.no_install && op.os_type !== undefined) await requireOs(ctx, pnode, op.os_type);

@@ -1,8 +1,23 @@
+import type { EvacMode } from '../alloc/evacuate.js';
+import { resolveAllocator, runExternalAllocator } from '../alloc/iallocator/external.js';
+import type { IAllocRequest } from '../alloc/iallocator/request.js';
+import { answerRequest } from '../alloc/iallocator/respond.js';
+import { writeIAllocMessage } from '../alloc/iallocator/write.js';
+import { type ClusterSnapshot, type DiskTemplate, diskSpaceMiB, usesLocalStorage } from '../alloc/types.js';
 import type { AgentResponse } from '../cluster/agent-protocols.js';
-import { type ConfigData, sortedNodes } from '../cluster/config.js';
-import type { NodeRecord, NodeUuid } from '../cluster/model.js';
+import { type ConfigData, requireNode, sortedNodes } from '../cluster/config.js';
+import type { InstanceRecord, NodeRecord } from '../cluster/model.js';
+import type { Opcode } from '../cluster/opcodes.js';
+import { toConfigView } from '../cluster/views.js';
 import { asCorralError, CorralError } from '../common/errors.js';
+import {
+  type AllocatorAnswer,
+  allocationNodes,
+  type ConvertOptions,
+  evacuationJobs,
+} from './alloc-answers.js';
 import { unfitForInstances } from './instance-runtime.js';
+import { liveSnapshot } from './live-snapshot.js';
 import type { OpContext } from './op-context.js';
 
 const STATUS_TIMEOUT_MS = 5_000;
@@ -52,45 +67,158 @@ export async function requireRoom(
 }
 
 /**
- * Picks the node for an instance when the operator named none: among the nodes fit for instances, the one
- * with the most free memory that has room. A refusal names every node and why it was passed over.
+ * The live cluster for the allocator: every node that is not offline reports its figures (storage too
+ * when `template` keeps disks on the node); a node that does not answer counts as offline.
  */
-export async function choosePlacement(
+async function snapshotOf(
   ctx: OpContext,
   config: ConfigData,
-  need: PlacementNeed,
-  exclude: readonly NodeUuid[] = [],
-  /** Memory already promised to earlier placements of the same plan. */
-  reservedMiB: ReadonlyMap<NodeUuid, number> = new Map(),
+  template: string | undefined,
+  storage: boolean,
+): Promise<{ snapshot: ClusterSnapshot; figures: Map<string, NodeStatus> }> {
+  const nodes = sortedNodes(config).filter((node) => !node.offline);
+  const answers = await Promise.allSettled(nodes.map((node) => nodeStatus(ctx, node, storage)));
+  const figures = new Map<string, NodeStatus>();
+  answers.forEach((answer, i) => {
+    const node = nodes[i]!;
+    if (answer.status === 'fulfilled') figures.set(node.name, answer.value);
+    else ctx.log(`${node.name} did not answer (${asCorralError(answer.reason).message}); leaving it out`);
+  });
+  const options = template === undefined ? {} : { template };
+  return { snapshot: liveSnapshot(toConfigView(config), figures, options), figures };
+}
+
+/**
+ * Asks the allocator: the built-in one (src/alloc) when `iallocator` is undefined or '.' (Ganeti's
+ * "cluster default"), otherwise the external program it names, with Ganeti's protocol.
+ */
+async function askAllocator(
+  config: ConfigData,
+  snapshot: ClusterSnapshot,
+  request: IAllocRequest,
+  iallocator: string | undefined,
+  copyDisks: boolean,
+): Promise<{ who: string; answer: AllocatorAnswer }> {
+  if (iallocator === undefined || iallocator === '.')
+    return { who: 'the allocator', answer: answerRequest({ cluster: snapshot, request }, { copyDisks }) };
+  const program = await resolveAllocator(iallocator);
+  const message = writeIAllocMessage(snapshot, request, {
+    clusterName: config.cluster.name,
+    enabledHypervisors: config.cluster.enabledHypervisors,
+  });
+  return { who: `iallocator ${iallocator}`, answer: await runExternalAllocator(program, message) };
+}
+
+const nodeNames = (config: ConfigData): Set<string> => new Set(sortedNodes(config).map((node) => node.name));
+
+/** A new instance as the allocator needs it. */
+export interface NewInstance {
+  readonly name: string;
+  readonly template: DiskTemplate;
+  readonly disksMiB: readonly number[];
+  readonly memoryMiB: number;
+  readonly vcpus: number;
+  readonly spindleUse: number;
+  readonly tags: readonly string[];
+  readonly nicCount: number;
+}
+
+/**
+ * Places a new instance with the allocator (policies, exclusion tags, N+1). Nodes where the template's
+ * storage is missing or full are left out first, as the allocator does not know each node's templates;
+ * a refusal names the constraint that failed and on how many nodes, and the nodes left out.
+ */
+export async function placeInstance(
+  ctx: OpContext,
+  config: ConfigData,
+  spec: NewInstance,
+  iallocator: string | undefined,
 ): Promise<NodeRecord> {
-  const reasons: string[] = [];
-  const candidates = sortedNodes(config).filter((node) => {
-    if (exclude.includes(node.uuid)) return false;
-    const why = unfitForInstances(node);
-    if (why !== undefined) reasons.push(why);
+  const diskMiB = diskSpaceMiB(spec.template, spec.disksMiB);
+  const { snapshot, figures } = await snapshotOf(ctx, config, spec.template, diskMiB > 0);
+  const passedOver: string[] = [];
+  const usable = sortedNodes(config).filter((node) => {
+    const status = figures.get(node.name);
+    if (status === undefined || unfitForInstances(node) !== undefined) return true;
+    const why = shortfall(status, { instance: spec.name, memoryMiB: 0, template: spec.template, diskMiB });
+    if (why !== undefined) passedOver.push(`${node.name}: ${why}`);
     return why === undefined;
   });
-  const answers = await Promise.allSettled(candidates.map((node) => nodeStatus(ctx, node, need.diskMiB > 0)));
-  let best: { node: NodeRecord; freeMiB: number } | undefined;
-  answers.forEach((answer, i) => {
-    const node = candidates[i]!;
-    if (answer.status === 'rejected') {
-      reasons.push(`${node.name} did not answer (${asCorralError(answer.reason).message})`);
-      return;
-    }
-    const status = {
-      ...answer.value,
-      memoryFreeMiB: answer.value.memoryFreeMiB - (reservedMiB.get(node.uuid) ?? 0),
-    };
-    const why = shortfall(status, need);
-    if (why !== undefined) reasons.push(`${node.name}: ${why}`);
-    else if (best === undefined || status.memoryFreeMiB > best.freeMiB)
-      best = { node, freeMiB: status.memoryFreeMiB };
-  });
-  if (best === undefined)
-    throw new CorralError(
-      'conflict',
-      `no node can take ${need.instance}: ${reasons.length > 0 ? reasons.join('; ') : 'the cluster has no other node'}`,
-    );
-  return best.node;
+  if (usable.length === 0)
+    throw new CorralError('conflict', `no node can take ${spec.name}: ${passedOver.join('; ')}`);
+  const request: IAllocRequest = {
+    type: 'allocate',
+    name: spec.name,
+    disk_template: spec.template,
+    disks: spec.disksMiB.map((size) => ({ size, mode: 'rw', spindles: null })),
+    disk_space_total: diskMiB,
+    memory: spec.memoryMiB,
+    vcpus: spec.vcpus,
+    spindle_use: spec.spindleUse,
+    tags: [...spec.tags],
+    nics: Array.from({ length: spec.nicCount }, () => ({})),
+    required_nodes: spec.template === 'drbd' ? 2 : 1,
+    group_name: null,
+    ...(passedOver.length > 0 && { 'restrict-to-nodes': usable.map((node) => node.name) }),
+  };
+  const { who, answer } = await askAllocator(config, snapshot, request, iallocator, false);
+  const [primary] = allocationNodes(answer, who, spec.name, nodeNames(config), passedOver);
+  const node = requireNode(config, primary!);
+  const unfit = unfitForInstances(node);
+  if (unfit !== undefined) throw new CorralError('conflict', `${who} chose ${node.name}, but ${unfit}`);
+  ctx.log(`${who} placed ${spec.name} on ${node.name} (${answer.info})`);
+  return node;
+}
+
+export interface MovePlanOptions extends ConvertOptions {
+  readonly iallocator?: string;
+  /** Whether instances whose disks live on one node may be moved by copying them (instance move). */
+  readonly copyDisks: boolean;
+}
+
+/**
+ * Plans moving instances off their nodes (Ganeti's node-evacuate request): one job per instance, in
+ * Corral's opcodes. Refuses when any instance cannot move, naming it and why.
+ */
+export async function planMoves(
+  ctx: OpContext,
+  config: ConfigData,
+  instances: readonly InstanceRecord[],
+  mode: EvacMode,
+  options: MovePlanOptions,
+): Promise<Opcode[][]> {
+  if (instances.length === 0) return [];
+  // Only node-local storage (plain) counts in the allocator's disk figures.
+  const local = instances.find((i) => usesLocalStorage(i.diskTemplate))?.diskTemplate;
+  const { snapshot } = await snapshotOf(ctx, config, local, local !== undefined);
+  const request: IAllocRequest = {
+    type: 'node-evacuate',
+    instances: instances.map((i) => i.name),
+    evac_mode: mode,
+  };
+  const { who, answer } = await askAllocator(
+    config,
+    snapshot,
+    request,
+    options.iallocator,
+    options.copyDisks,
+  );
+  const targets = new Map(instances.map((i) => [i.name, { template: i.diskTemplate }]));
+  const jobs = evacuationJobs(answer, who, targets, nodeNames(config), options);
+  ctx.log(`${who}: ${answer.info}`);
+  return jobs;
+}
+
+/** The allocator's choice of a new node for one instance (migrate, failover or move without a target). */
+export async function chooseTarget(
+  ctx: OpContext,
+  config: ConfigData,
+  instance: InstanceRecord,
+): Promise<NodeRecord> {
+  const [job] = await planMoves(ctx, config, [instance], 'primary-only', { copyDisks: true });
+  const op = job?.find((o) => 'target_node' in o && o.target_node !== undefined);
+  const target = op !== undefined && 'target_node' in op ? op.target_node : undefined;
+  if (target === undefined)
+    throw new CorralError('conflict', `the allocator found no other node for ${instance.name}`);
+  return requireNode(config, target);
 }

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CorralError } from '../../common/errors.js';
@@ -10,6 +11,34 @@ import type { IAllocRequest } from './request.js';
  * to a temporary file, the program gets its path (plus extra --key=value arguments) and must
  * print `{"success", "info", "result"}`; the result is checked against the request type.
  */
+
+/** Where Ganeti looks for an allocator named without a path, in this order. */
+export const IALLOCATOR_SEARCH_PATH: readonly string[] = [
+  '/usr/local/lib/ganeti/iallocators',
+  '/usr/lib/ganeti/iallocators',
+];
+
+/** The program for `-I NAME|PATH`: a path is taken as it is, a bare name is looked up in the search path. */
+export async function resolveAllocator(
+  name: string,
+  searchPath: readonly string[] = IALLOCATOR_SEARCH_PATH,
+): Promise<string> {
+  const candidates = name.includes('/') ? [name] : searchPath.map((dir) => join(dir, name));
+  for (const path of candidates) {
+    try {
+      await access(path, constants.X_OK);
+      return path;
+    } catch {
+      // Not here, or not executable: try the next.
+    }
+  }
+  throw new CorralError(
+    'not_found',
+    name.includes('/')
+      ? `iallocator ${name} is not an executable file`
+      : `no iallocator ${name} in ${searchPath.join(' or ')} (install it there, e.g. Debian's ganeti-htools for hail, or give a path)`,
+  );
+}
 
 export interface ExternalAnswer {
   readonly success: boolean;

@@ -26,6 +26,8 @@ export interface AnswerOptions {
   readonly ignoreSoftErrors?: boolean;
   /** hail --restrict-allocation-to. */
   readonly restrictToNodes?: readonly string[];
+  /** Node evacuation may copy non-mirrored disks (see EvacOptions); hail cannot. */
+  readonly copyDisks?: boolean;
 }
 
 const failure = (info: string): IAllocResponse => ({
@@ -84,7 +86,8 @@ export function answerRequest(parsed: ParsedRequest, options: AnswerOptions = {}
     }
     case 'node-evacuate': {
       const idxs = req.instances.map((n) => state.instanceByName.get(n) ?? 0);
-      return evacAnswer(state, nodeEvacuate(state, idxs, req.evac_mode, force));
+      const copyDisks = options.copyDisks ?? false;
+      return evacAnswer(state, nodeEvacuate(state, idxs, req.evac_mode, { force, copyDisks }));
     }
     case 'change-group': {
       const idxs = req.instances.map((n) => state.instanceByName.get(n) ?? 0);

@@ -5,7 +5,7 @@ import { capacity, specOf } from '../../alloc/capacity.js';
 import { parseIAllocRequest } from '../../alloc/iallocator/request.js';
 import { answerRequest } from '../../alloc/iallocator/respond.js';
 import { findViolations } from '../../alloc/policy.js';
-import { balanceJson, commandLines, stepLines } from '../../alloc/report.js';
+import { balanceJson, commandLines, jobSetOpcodes, stepLines } from '../../alloc/report.js';
 import { rebootGroups } from '../../alloc/roll.js';
 import {
   buildState,
@@ -16,16 +16,22 @@ import {
 } from '../../alloc/state.js';
 import { parseTextBackend, serializeTextBackend } from '../../alloc/text-backend.js';
 import { type DiskTemplate, diskTemplates } from '../../alloc/types.js';
+import type { Opcode } from '../../cluster/opcodes.js';
+import { type ConfigView, configViewSchema } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
+import { type DaemonCall, submitJob } from '../../daemon/job-client.js';
+import { corralOpcode } from '../../master/alloc-answers.js';
+import { liveSnapshot, type NodeFigures } from '../../master/live-snapshot.js';
+import { type ConnectionArgs, connectionOptions, daemonCall, follow } from '../cluster-client.js';
 
-interface SourceArgs {
+interface SourceArgs extends ConnectionArgs {
   t?: string;
   group?: string;
   json: boolean;
 }
 
 const source = <T>(yargs: Argv<T>) =>
-  yargs
+  connectionOptions(yargs)
     .option('t', {
       alias: 'text-data',
       type: 'string',
@@ -45,14 +51,56 @@ function readFile(path: string): string {
   }
 }
 
-function load(args: SourceArgs, options: LoadOptions = {}): ClusterState {
-  if (args.t === undefined) {
-    throw new CorralError(
-      'unavailable',
-      'reading the live cluster needs a running cluster; give -t FILE for now',
+/** The cluster to work on: the htools text file given with -t, or the live cluster. */
+type Loaded =
+  | { readonly source: 'file'; readonly state: ClusterState }
+  | { readonly source: 'live'; readonly state: ClusterState; readonly config: ConfigView };
+
+/** Instances whose moves the live cluster cannot carry out: replacing a secondary needs drbd. */
+const unmovable = (config: ConfigView): string[] =>
+  config.instances.filter((i) => i.diskTemplate === 'drbd').map((i) => i.name);
+
+async function load(args: SourceArgs, options: LoadOptions = {}): Promise<Loaded> {
+  if (args.t !== undefined)
+    return { source: 'file', state: buildState(parseTextBackend(readFile(args.t), args.t), options) };
+  const call = daemonCall(args);
+  const config = configViewSchema.parse((await call({ op: 'config', consistent: true })).config);
+  const figures = new Map<string, NodeFigures>();
+  for (const node of (await call({ op: 'nodes-live' })).nodes)
+    if (node.status !== undefined) figures.set(node.name, node.status);
+  const excluded = [...(options.excludedInstances ?? []), ...unmovable(config)];
+  const state = buildState(liveSnapshot(config, figures), { ...options, excludedInstances: excluded });
+  return { source: 'live', state, config };
+}
+
+/**
+ * Carries out a balancing run on the live cluster: the job sets in order, the jobs of one set in
+ * parallel; a failed job stops the run before the next set.
+ */
+async function executeJobSets(call: DaemonCall, config: ConfigView, sets: readonly Opcode[][][]) {
+  for (const [k, set] of sets.entries()) {
+    process.stdout.write(`Job set ${k + 1} of ${sets.length}: ${set.length} job(s)\n`);
+    const jobs = await Promise.all(set.map((ops) => submitJob(call, ops)));
+    const outcomes = await Promise.allSettled(jobs.map((job) => follow(call, job)));
+    const failures = outcomes.flatMap((o, j) =>
+      o.status === 'rejected' ? [`job ${jobs[j]}: ${(o.reason as Error).message}`] : [],
     );
+    if (failures.length > 0)
+      throw new CorralError(
+        'conflict',
+        `job set ${k + 1} failed (${failures.join('; ')}); the later sets were not run: run balance again`,
+      );
   }
-  return buildState(parseTextBackend(readFile(args.t), args.t), options);
+  process.stdout.write(`Executed ${sets.length} job set(s) on cluster ${config.cluster.name}\n`);
+}
+
+/** The balancing moves as Corral's opcodes, refused if any is one the cluster cannot do. */
+function balanceJobs(state: ClusterState, config: ConfigView, result: ReturnType<typeof balanceGroup>) {
+  const instances = new Map(config.instances.map((i) => [i.name, { template: i.diskTemplate }]));
+  const nodes = new Set(config.nodes.map((n) => n.name));
+  return jobSetOpcodes(state, result).map((set) =>
+    set.map((job) => job.map((op) => corralOpcode(op, 'balance', instances, nodes))),
+  );
 }
 
 /** The group to work on: the one named, or the only one with nodes (as hbal, which refuses to guess). */
@@ -137,15 +185,17 @@ export const balanceCommand: CommandModule<object, BalanceArgs> = {
         type: 'string',
         describe: 'write the balanced cluster to this text file',
       }),
-  handler: (args) => {
-    if (args.execute) throw new CorralError('unavailable', 'balance --execute needs a running cluster');
-    const state = load(args, {
+  handler: async (args) => {
+    const loaded = await load(args, {
       excludedInstances: list(args['exclude-instances']),
       ...(args['select-instances'] === undefined
         ? {}
         : { selectedInstances: list(args['select-instances']) }),
       exclusionTags: list(args['exclusion-tags']),
     });
+    const { state } = loaded;
+    if (args.execute && loaded.source !== 'live')
+      throw new CorralError('bad_request', 'balance --execute works on the live cluster; leave out -t');
     const group = pickGroup(state, args.group);
     const result = balanceGroup(state, groupNodes(state, group), {
       ...defaultBalanceOptions,
@@ -160,7 +210,7 @@ export const balanceCommand: CommandModule<object, BalanceArgs> = {
     });
     if (args.save !== undefined) writeFileSync(args.save, serializeTextBackend(toSnapshot(result.final)));
     const groupName = state.groups[group]?.spec.name ?? '';
-    if (args.json) {
+    if (args.json && !args.execute) {
       process.stdout.write(`${JSON.stringify(balanceJson(state, groupName, result))}\n`);
       return;
     }
@@ -181,6 +231,8 @@ export const balanceCommand: CommandModule<object, BalanceArgs> = {
         : []),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
+    if (args.execute && loaded.source === 'live')
+      await executeJobSets(daemonCall(args), loaded.config, balanceJobs(state, loaded.config, result));
   },
 };
 
@@ -220,8 +272,8 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
         choices: [...diskTemplates],
         describe: "the policy's first allowed template by default, as hspace",
       }),
-  handler: (args) => {
-    const state = load(args);
+  handler: async (args) => {
+    const { state } = await load(args);
     const group = pickGroup(state, args.group);
     const policy = state.groups[group]?.spec.policy;
     if (policy === undefined) throw new CorralError('internal', 'the group has no policy');
@@ -255,8 +307,8 @@ export const rollCommand: CommandModule<object, SourceArgs> = {
   command: 'roll',
   describe: "groups of nodes that can be rebooted together (hroller's question)",
   builder: (yargs) => source(yargs),
-  handler: (args) => {
-    const state = load(args);
+  handler: async (args) => {
+    const { state } = await load(args);
     const group = args.group === undefined ? undefined : pickGroup(state, args.group);
     const groups = rebootGroups(state, group === undefined ? {} : { group });
     if (args.json) process.stdout.write(`${JSON.stringify(groups)}\n`);
@@ -296,8 +348,8 @@ export const checkCommand: CommandModule<object, CheckArgs> = {
   command: 'alloc-check',
   describe: 'list what breaks N+1, the group policy or the exclusion tags, with the group score',
   builder: (yargs) => source(yargs),
-  handler: (args) => {
-    const state = load(args);
+  handler: async (args) => {
+    const { state } = await load(args);
     const group = pickGroup(state, args.group);
     const members = groupNodes(state, group)
       .map((i) => state.nodes[i])

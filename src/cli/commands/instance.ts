@@ -244,6 +244,7 @@ interface AddArgs extends JobArgs {
   hypervisor: string[];
   'os-parameters': string[];
   node?: string;
+  iallocator?: string;
   tags?: string;
   start?: boolean;
   install: boolean;
@@ -345,6 +346,11 @@ const add: CommandModule<object, AddArgs> = {
       .option('os-size', { alias: 's', type: 'string', describe: 'one disk of this size (512M, 10G)' })
       .option('os-type', { alias: 'o', type: 'string', describe: 'OS[+variant]' })
       .option('node', { alias: 'n', type: 'string', describe: 'primary node (default: the allocator picks)' })
+      .option('iallocator', {
+        alias: 'I',
+        type: 'string',
+        describe: "place with this iallocator program (name or path, e.g. hail; '.' is the built-in one)",
+      })
       .option('tags', { type: 'string', describe: 'comma-separated tags' })
       .option('no-nics', { type: 'boolean', default: false })
       .option('start', { type: 'boolean', describe: '--no-start: create it stopped' })
@@ -391,6 +397,7 @@ const add: CommandModule<object, AddArgs> = {
       ...(hv.params !== undefined && { hvparams: hv.params }),
       ...(pnode ? { pnode } : {}),
       ...(snode ? { snode } : {}),
+      ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
       ...(args.tags !== undefined && { tags: args.tags.split(',').filter((t) => t.length > 0) }),
       ...(!args.install && { no_install: true }),
       // Ganeti: --no-install implies --no-start unless a start is asked for.
