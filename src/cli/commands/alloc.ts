@@ -219,6 +219,11 @@ export const balanceCommand: CommandModule<object, BalanceArgs> = {
       `Loaded ${state.nodes.length} nodes, ${state.instances.length} instances`,
       `Group size ${members.length} nodes, ${state.instances.filter((i) => members.includes(i.pNode)).length} instances`,
       `Selected node group: ${groupName}`,
+      ...(loaded.source === 'live' && unmovable(loaded.config).length > 0
+        ? [
+            `Not moving ${unmovable(loaded.config).join(', ')}: replacing a secondary needs the mirrored template (drbd), not available yet`,
+          ]
+        : []),
       `Initial score: ${result.initialScore.toFixed(8)}`,
       'Trying to minimize the CV...',
       ...stepLines(state, result),
