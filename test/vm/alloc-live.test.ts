@@ -200,6 +200,21 @@ describe('the allocator on a live cluster', () => {
         on: [primary],
       });
     }
+    // node migrate places every primary with the planner too.
+    await ok([{ OP_ID: 'OP_NODE_MIGRATE', node_name: 'node3', mode: 'live' }]);
+    expect(await jobLog('OP_NODE_MIGRATE', 'node3')).toMatch(
+      /the allocator: Request successful: 0 instances failed/,
+    );
+    await waitFor(
+      async () => {
+        const node3 = (await config()).nodes.find((n) => n.name === 'node3')!;
+        return (await config()).instances.every((i) => i.primaryNode !== node3.uuid) ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: 'node3 to have no primary instance' },
+    );
+    const moved = await runningOn();
+    for (const instance of (await config()).instances)
+      expect(moved.get(instance.name)).toEqual([await nodeOf(instance.name)]);
     // capacity and roll read the same live snapshot.
     expect((await cli('capacity', '--spec', '64,1,1')).stdout).toMatch(/Instances that fit: \d+/);
     expect((await cli('roll')).stdout).toContain('Node Reboot Groups');
