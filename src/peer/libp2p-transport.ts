@@ -37,6 +37,10 @@ export interface Libp2pTransportLimits {
   readonly maxQueuedMessages: number;
 }
 
+/** Lookups of a member that does not answer at its known addresses, and the pause between them. */
+const DHT_LOOKUPS = 5;
+const DHT_LOOKUP_PAUSE_MS = 2_000;
+
 /** The multiaddr code of /p2p/<peer ID>, which addresses we store leave off. */
 const P2P_CODE = 421;
 
@@ -383,12 +387,56 @@ export class Libp2pTransport implements Transport {
       multiaddrs,
       tags: { [KEEP_ALIVE]: { value: 1 } },
     });
-    if (this.host.getConnections(peerIdFromString(peer)).length === 0) {
-      const limit = deadline(10_000, [this.stopping.signal]);
-      void this.host
-        .dial(peerIdFromString(peer), { signal: limit.signal })
-        .catch((error: Error) => this.log.debug({ peer, reason: error.message }, 'member not reachable yet'))
-        .finally(() => limit.dispose());
+    if (this.host.getConnections(peerIdFromString(peer)).length === 0) void this.dialOrFind(peer);
+  }
+
+  /** Dials a peer at the addresses known; if none answers, asks the DHT where it is now and dials there. */
+  private async dialOrFind(peer: NodeId): Promise<void> {
+    const limit = deadline(10_000, [this.stopping.signal]);
+    try {
+      await this.host.dial(peerIdFromString(peer), { signal: limit.signal });
+      return;
+    } catch (error) {
+      this.log.debug(
+        { peer, reason: (error as Error).message },
+        'member not reachable at its known addresses',
+      );
+    } finally {
+      limit.dispose();
+    }
+    // A few lookups, spaced out: the peers that know where it is now may learn it only a moment later.
+    for (let attempt = 1; attempt <= DHT_LOOKUPS; attempt++) {
+      if (this.stopping.signal.aborted || this.host.getConnections(peerIdFromString(peer)).length > 0) return;
+      try {
+        // findPeer stores what it finds, so this dial and libp2p's own reconnections use the new addresses.
+        const addresses = await this.findPeer(peer);
+        const retry = deadline(10_000, [this.stopping.signal]);
+        await this.host.dial(peerIdFromString(peer), { signal: retry.signal }).finally(() => retry.dispose());
+        this.log.info({ peer, addresses }, 'found a member at new addresses through the DHT');
+        return;
+      } catch (error) {
+        this.log.debug({ peer, attempt, reason: (error as Error).message }, 'member not reachable yet');
+      }
+      await new Promise((resolve) => setTimeout(resolve, DHT_LOOKUP_PAUSE_MS).unref());
+    }
+  }
+
+  async findPeer(peer: NodeId, options: RequestOptions = {}): Promise<string[]> {
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const limit = deadline(timeoutMs, [this.stopping.signal, options.signal]);
+    try {
+      // Past the local peer store: what it holds may be the very addresses that stopped answering.
+      const found = await this.host.peerRouting.findPeer(peerIdFromString(peer), {
+        signal: limit.signal,
+        useCache: false,
+      });
+      return found.multiaddrs.map((address) => address.decapsulateCode(P2P_CODE).toString());
+    } catch (error) {
+      if (limit.expired())
+        throw new CorralError('timeout', `no one said where ${peer} is within ${timeoutMs} ms`);
+      throw new CorralError('not_found', `no one knows where ${peer} is: ${(error as Error).message}`);
+    } finally {
+      limit.dispose();
     }
   }
 

@@ -242,6 +242,13 @@ export class MemoryTransport implements Transport {
   /** Every node reaches every other unless the network says otherwise: nothing to remember. */
   async keepConnected(): Promise<void> {}
 
+  /** Every node of the hub is found, by its one address, while the network lets this node reach it. */
+  async findPeer(peer: NodeId): Promise<string[]> {
+    if (!this.hub.transports.has(peer) || !this.hub.network.canReach(this.self, peer))
+      throw new CorralError('not_found', `no one knows where ${peer} is`);
+    return [memoryAddress(peer)];
+  }
+
   listenAddresses(): string[] {
     return [memoryAddress(this.self)];
   }

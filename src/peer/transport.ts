@@ -52,7 +52,15 @@ export interface Transport {
   connectedPeers(): NodeId[];
   /** Connects to an address whose owner we may not know yet; resolves to the owner's ID. */
   connect(address: string, options?: RequestOptions): Promise<NodeId>;
-  /** Records where a peer listens and keeps a connection to it, reconnecting when it drops. */
+  /**
+   * Asks the cluster where a peer listens now (kad-dht peer routing), even one this node is not connected to
+   * or knows only old addresses of; rejects with not_found when no one knows it.
+   */
+  findPeer(peer: NodeId, options?: RequestOptions): Promise<string[]>;
+  /**
+   * Records where a peer listens and keeps a connection to it, reconnecting when it drops; when those
+   * addresses do not answer, it looks the peer up with findPeer.
+   */
   keepConnected(peer: NodeId, addresses: readonly string[]): Promise<void>;
   /** The addresses other nodes can reach this one at. */
   listenAddresses(): string[];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigQuery } from '../../src/cli/commands/config.js';
-import { answerConfigQuery, freshestAnswer } from '../../src/cluster/config-query.js';
+import { answerConfigQuery, type ConfigAnswer, freshestAnswer } from '../../src/cluster/config-query.js';
 import type { InstanceRecord } from '../../src/cluster/model.js';
 import { configOf, nodeRecord } from '../helpers/config.js';
 
@@ -45,14 +45,14 @@ describe("config queries (Ganeti's confd)", () => {
   });
 
   it('keeps the reply with the highest serial, whoever gave it first', () => {
-    const replies = [
+    const replies: { node: string; answer?: ConfigAnswer; error?: string }[] = [
       { node: 'a', answer: { serial: 7, value: 'old' } },
       { node: 'b', error: 'timeout' },
       { node: 'c', answer: { serial: 9, value: 'new' } },
       { node: 'd', answer: { serial: 9, value: 'same' } },
     ];
     expect(freshestAnswer(replies)).toEqual({ node: 'c', answer: { serial: 9, value: 'new' } });
-    expect(freshestAnswer([{ node: 'b', error: 'timeout' }])).toBeUndefined();
+    expect(freshestAnswer(replies.filter((reply) => reply.answer === undefined))).toBeUndefined();
   });
 
   it('reads the CLI key and refuses what does not fit, in one line', () => {

@@ -28,6 +28,37 @@ export async function startTestPeer(token?: (self: string) => Promise<string>): 
   return { host, transport: new Libp2pTransport(host, silentLogger) };
 }
 
+/**
+ * A peer that lets anyone in (the gate is not what its tests are about), or only the peers `admits` names,
+ * on the given address; the same data dir gives the same identity, so a peer can come back elsewhere as itself.
+ */
+export async function startOpenPeer(
+  options: {
+    readonly dataDir?: string;
+    readonly listen?: string;
+    readonly admits?: (peer: string) => boolean;
+  } = {},
+): Promise<Libp2pTransport> {
+  const identity = await loadOrCreateIdentity(
+    options.dataDir ?? (await mkdtemp(join(tmpdir(), 'corral-open-peer-'))),
+  );
+  const host = await createHost({
+    identity,
+    listen: [options.listen ?? '/ip4/127.0.0.1/tcp/0'],
+    gate: {
+      directory: {
+        isMember: options.admits ?? (() => true),
+        acceptsAnyone: () => options.admits === undefined,
+        clusterSecret: () => undefined,
+      },
+      clock: systemClock,
+      log: silentLogger,
+      joinToken: () => undefined,
+    },
+  });
+  return new Libp2pTransport(host, silentLogger);
+}
+
 /** Waits until a daemon's log has a line matching the pattern (logs are written asynchronously). */
 export function waitForLog(logPath: string, pattern: RegExp, what: string): Promise<string> {
   return waitFor(

@@ -1,6 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/common/clock.js';
 import type { NodeId } from '../../src/common/ids.js';
@@ -9,9 +7,8 @@ import { seededRng } from '../../src/common/random.js';
 import { waitFor } from '../../src/common/wait.js';
 import { createGossipService, type GossipService } from '../../src/membership/gossip-service.js';
 import { createHealthCollector } from '../../src/membership/health-collector.js';
-import { createHost } from '../../src/peer/host.js';
-import { loadOrCreateIdentity } from '../../src/peer/identity.js';
-import { Libp2pTransport } from '../../src/peer/libp2p-transport.js';
+import type { Libp2pTransport } from '../../src/peer/libp2p-transport.js';
+import { startOpenPeer } from '../helpers/test-peer.js';
 
 const running: { transport: Libp2pTransport; service: GossipService }[] = [];
 afterEach(async () => {
@@ -21,25 +18,14 @@ afterEach(async () => {
   }
 });
 
-/** A peer that admits anyone on loopback: the gate is not what these tests are about. */
-async function startPeer(): Promise<Libp2pTransport> {
-  const identity = await loadOrCreateIdentity(await mkdtemp(join(tmpdir(), 'corral-gossip-')));
-  const host = await createHost({
-    identity,
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    gate: {
-      directory: { isMember: () => true, acceptsAnyone: () => true, clusterSecret: () => undefined },
-      clock: systemClock,
-      log: silentLogger,
-      joinToken: () => undefined,
-    },
-  });
-  return new Libp2pTransport(host, silentLogger);
-}
-
 describe('gossip service over libp2p', () => {
   it('sees its peers alive with their health, and a stopped one dead', async () => {
-    const transports = await Promise.all([startPeer(), startPeer(), startPeer(), startPeer()]);
+    const transports = await Promise.all([
+      startOpenPeer(),
+      startOpenPeer(),
+      startOpenPeer(),
+      startOpenPeer(),
+    ]);
     const ids: NodeId[] = transports.map((transport) => transport.self);
     for (const transport of transports.slice(1))
       await transport.connect(transports[0]!.listenAddresses()[0]!);
