@@ -139,4 +139,43 @@ describe('gossip membership in the daemon', () => {
     // It came back at incarnation 0 and refuted the rumour of its death by raising it.
     expect(back.incarnation).toBeGreaterThan(0);
   }, 90_000);
+
+  it('replaces a master candidate that gossip has held dead past the grace period', async () => {
+    const master = daemons[0]!;
+    await cli(master, 'cluster', 'modify', '--candidate-pool-size', '3', '--candidate-dead-grace', '5');
+    await cli(master, 'node', 'modify', '--master-candidate=no', 'node4');
+    const role = async (node: string) =>
+      JSON.parse((await cli(master, 'config', 'query', 'node-role', node, '--nodes', '1', '--json')).stdout)
+        .value as string;
+    expect(await role('node4')).toBe('regular');
+
+    const victim = daemons[1]!;
+    const killedMs = performance.now();
+    await victim.stop('SIGKILL');
+    const { peerOf } = await peerIds(master);
+    await waitFor(
+      async () => {
+        const raft = await master.call({ op: 'raft-status' });
+        return (await role('node2')) === 'regular' &&
+          (await role('node4')) === 'candidate' &&
+          raft.voters.includes(peerOf('node4')) &&
+          !raft.voters.includes(peerOf('node2'))
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250, what: 'node4 to take dead node2’s seat as a voter' },
+    );
+    process.stdout.write(
+      `membership: node2's seat went to node4 ${Math.round(performance.now() - killedMs)} ms after the kill (grace 5 s)\n`,
+    );
+    // The dead node is still a member, shown as what it is.
+    const list = (await cli(master, 'node', 'list', '-o', 'name,role,status', '--no-headers')).stdout;
+    expect(list).toMatch(/^node2\s+R\s+online\/dead$/m);
+    expect(list).toMatch(/^node4\s+C\s+online\/alive$/m);
+  }, 90_000);
 });
+
+async function peerIds(daemon: DaemonProcess): Promise<{ peerOf: (name: string) => string }> {
+  const { rows } = await daemon.call({ op: 'health' });
+  return { peerOf: (name) => rows.find((row) => row.node === name)!.id };
+}

@@ -172,7 +172,7 @@ const modify: CommandModule<object, ModifyArgs> = {
       .option('max-running-jobs', { type: 'number' })
       .option('candidate-dead-grace', {
         type: 'number',
-        describe: 'seconds a candidate may be unreachable before it is replaced',
+        describe: 'seconds gossip may hold a candidate dead before another node takes its seat',
       }) as never,
   handler: async (args) => {
     await runOps(args, [
