@@ -97,6 +97,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const membership = startMembership(
     { storageDirs: [...new Set([fileStorageDir, sharedFileStorageDir, options.dataDir])] },
     {
+      name,
       transport,
       clock: systemClock,
       log,

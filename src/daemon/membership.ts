@@ -40,6 +40,8 @@ export interface MembershipInit {
 }
 
 export interface MembershipDeps {
+  /** This node's name, for its own row before it belongs to a cluster. */
+  readonly name: string;
   readonly transport: Transport;
   readonly clock: Clock;
   readonly log: Logger;
@@ -136,7 +138,10 @@ export function startMembership(init: MembershipInit, deps: MembershipDeps): Nod
     return answerConfigQuery(current, query);
   });
 
-  const named = () => [...(config()?.nodes.values() ?? [])].map((node) => ({ id: node.id, name: node.name }));
+  const named = () => [
+    { id: transport.self, name: deps.name },
+    ...[...(config()?.nodes.values() ?? [])].map((node) => ({ id: node.id, name: node.name })),
+  ];
 
   function requireConfig(): ConfigData {
     const current = config();

@@ -39,6 +39,7 @@ export function healthRows(
   nodes: readonly NamedNode[],
   wanted?: string,
 ): HealthRow[] {
+  // The last name given for an ID wins: the configuration's over a default.
   const names = new Map(nodes.map((node) => [node.id, node.name]));
   const rows = view
     .map(

@@ -75,7 +75,7 @@ export interface ConfiguredInstance {
   readonly mtimeMs: number;
 }
 
-const INSTANCE_STATUS: Record<string, ReportStatus> = {
+const instanceStatuses = {
   ok: { code: statusCodes.ok, message: '' },
   restarting: { code: statusCodes.fixing, message: 'should run but does not; the watcher restarts it' },
   unwanted: {
@@ -83,7 +83,7 @@ const INSTANCE_STATUS: Record<string, ReportStatus> = {
     message: 'runs but its admin state is not up; stop it or mark it up',
   },
   hung: { code: statusCodes.unknown, message: 'paused or caught between states; look at it' },
-};
+} as const satisfies Record<string, ReportStatus>;
 
 /**
  * inst-status (Ganeti's inst-status-xen, for any hypervisor): every instance configured here or running
@@ -94,21 +94,22 @@ export function instanceStatusReport(
   running: readonly AgentInstanceStatus[],
   wallMs: number,
 ): MonitorReport {
-  const byName = new Map(running.map((status) => [status.name, status]));
-  const names = [...new Set([...configured.map((i) => i.name), ...byName.keys()])].sort();
+  const liveByName = new Map(running.map((status) => [status.name, status]));
+  const configByName = new Map(configured.map((instance) => [instance.name, instance]));
+  const names = [...new Set([...configByName.keys(), ...liveByName.keys()])].sort();
   const instances = names.map((name) => {
-    const config = configured.find((i) => i.name === name);
-    const live = byName.get(name);
+    const config = configByName.get(name);
+    const live = liveByName.get(name);
     const actual = live === undefined ? 'down' : live.state === 'running' ? 'up' : 'hung';
     const wanted = config?.adminState === 'up';
     const status =
       actual === 'hung'
-        ? INSTANCE_STATUS.hung!
+        ? instanceStatuses.hung
         : actual === 'up' && !wanted
-          ? INSTANCE_STATUS.unwanted!
+          ? instanceStatuses.unwanted
           : actual === 'down' && wanted
-            ? INSTANCE_STATUS.restarting!
-            : INSTANCE_STATUS.ok!;
+            ? instanceStatuses.restarting
+            : instanceStatuses.ok;
     return {
       name,
       uuid: config?.uuid ?? live?.uuid ?? '',
