@@ -127,6 +127,14 @@ export function startMembership(init: MembershipInit, deps: MembershipDeps): Nod
     },
   );
 
+  // A member gossip holds dead may have come back elsewhere: dialing it again falls back to the DHT.
+  gossip.onChange(({ node, state }) => {
+    const current = config();
+    const record = state === 'dead' && current !== undefined ? nodeById(current, node) : undefined;
+    if (record !== undefined && !record.offline)
+      void transport.keepConnected(record.id, record.addrs).catch(() => undefined);
+  });
+
   transport.handle(monitorReportsProtocol, async (_request, { from }) => {
     deps.authorize(from);
     return { reports: [...monitor.reports()] };
