@@ -125,6 +125,8 @@ describe('gossip membership in the daemon', () => {
     const list = (await cli(survivors[2]!, 'node', 'list', '-o', 'name,status', '--no-headers')).stdout;
     expect(list).toMatch(/^node4\s+online\/dead$/m);
     expect(list).toMatch(/^node1\s+online\/alive$/m);
+    const info = (await cli(survivors[0]!, 'node', 'info', 'node4')).stdout;
+    expect(info).toMatch(/^ {2}status: online\/dead, last heard stale \d+(ms|s)$/m);
 
     daemons[3] = await DaemonProcess.spawn(victim.options);
     await waitFor(
