@@ -67,6 +67,8 @@ export function allocationNodes(
 
 export interface MoveTarget {
   readonly template: DiskTemplate;
+  /** One-node disks that a live migration copies as the guest runs (kvm): it migrates, not moves. */
+  readonly copiesDisksLive: boolean;
 }
 
 export interface ConvertOptions {
@@ -96,7 +98,7 @@ export function corralOpcode(
   const target = op.target_node;
   if (target !== undefined && !nodes.has(target))
     throw new CorralError('bad_request', `${who} chose node ${target}, which is not in the cluster`);
-  if (mirrorTypeOf(instance.template) === 'none') {
+  if (mirrorTypeOf(instance.template) === 'none' && !instance.copiesDisksLive) {
     if (target === undefined)
       throw new CorralError('bad_request', `${who} names no target node for ${op.instance_name}`);
     return { OP_ID: 'OP_INSTANCE_MOVE', instance_name: op.instance_name, target_node: target };

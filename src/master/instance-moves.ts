@@ -9,7 +9,14 @@ import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster
 import type { Opcode } from '../cluster/opcodes.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { chooseTarget, type PlacementNeed, planMoves, requireRoom } from './instance-placement.js';
-import { agentDisks, instanceHooks, primaryOf, requireFitNode, runtimeSpec } from './instance-runtime.js';
+import {
+  agentDisks,
+  copiesDisksLive,
+  instanceHooks,
+  primaryOf,
+  requireFitNode,
+  runtimeSpec,
+} from './instance-runtime.js';
 import {
   bestEffort,
   call,
@@ -54,7 +61,7 @@ function requireShared(instance: InstanceRecord, what: string): void {
  */
 function migrationStorage(instance: InstanceRecord): 'shared' | 'copy' {
   if (SHARED_TEMPLATES.includes(instance.diskTemplate)) return 'shared';
-  if (COPYABLE_TEMPLATES.includes(instance.diskTemplate) && instance.hypervisor === 'kvm') return 'copy';
+  if (copiesDisksLive(instance)) return 'copy';
   throw new CorralError(
     'conflict',
     `live migration of ${instance.diskTemplate} disks needs the kvm hypervisor, which copies them while the guest runs; ${instance.name} uses ${instance.hypervisor}: use instance move`,
@@ -201,6 +208,57 @@ async function fenceSource(ctx: OpContext, source: NodeRecord, instance: Instanc
   }
 }
 
+/** Stops the instance, copies its one-node disks to the target over libp2p, and starts it there if it was up. */
+async function move(
+  ctx: OpContext,
+  instance: InstanceRecord,
+  targetName: string | undefined,
+  timeoutS: number,
+) {
+  const config = ctx.config();
+  if (!COPYABLE_TEMPLATES.includes(instance.diskTemplate))
+    throw new CorralError(
+      'conflict',
+      `instance move copies file or plain disks; ${instance.name} uses ${instance.diskTemplate}: use instance failover or migrate`,
+    );
+  const source = primaryOf(config, instance);
+  if (source.offline)
+    throw new CorralError(
+      'conflict',
+      `${source.name} is offline; the disks of ${instance.name} cannot be copied from it`,
+    );
+  const wasUp = instance.adminState === 'up';
+  const target = await targetNode(ctx, config, instance, targetName, wasUp);
+  await stopOn(ctx, source, instance, timeoutS);
+  const moved: InstanceRecord = { ...instance, primaryNode: target.uuid };
+  try {
+    for (const disk of agentDisks(instance)) {
+      const { bytes } = await call(ctx, target, 'fetchDisk', {
+        from: source.id,
+        instance: instanceRef(instance),
+        template: instance.diskTemplate,
+        disk,
+      });
+      ctx.log(`copied disk/${disk.index} of ${instance.name} to ${target.name} (${bytes} bytes)`);
+    }
+    if (wasUp) await startOn(ctx, config, target, moved);
+  } catch (error) {
+    await bestEffort(ctx, `remove the partial copy on ${target.name}`, () =>
+      removeDisks(ctx, target, instance),
+    );
+    if (wasUp)
+      await bestEffort(ctx, `restart ${instance.name} on ${source.name}`, () =>
+        startOn(ctx, config, source, instance),
+      );
+    throw error;
+  }
+  await bestEffort(ctx, `remove the old disks on ${source.name}`, () => removeDisks(ctx, source, instance));
+  return {
+    mutation: { type: 'instance-set' as const, uuid: instance.uuid, changes: { primaryNode: target.uuid } },
+    result: { instance: instance.name, node: target.name },
+  };
+}
+
 export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
   OP_INSTANCE_MIGRATE: {
     onTakeover: 'fail',
@@ -222,6 +280,11 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
             'conflict',
             `${instance.name} is not running on ${source.name}; fail it over instead (instance failover), or add --allow-failover`,
           );
+        // The offline way of a migration: a failover, or for disks only this node holds, a move.
+        if (storage === 'copy') {
+          ctx.log(`${instance.name} is not running; moving it instead`);
+          return move(ctx, instance, op.target_node, DEFAULT_SHUTDOWN_TIMEOUT_S);
+        }
         ctx.log(`${instance.name} is not running; failing over instead`);
         return failover(ctx, instance, op.target_node, DEFAULT_SHUTDOWN_TIMEOUT_S);
       }
@@ -308,53 +371,13 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
         TARGET_NODE: op.target_node,
         SHUTDOWN_TIMEOUT: String(op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
       }),
-    async run(op, ctx) {
-      const config = ctx.config();
-      const instance = requireInstance(config, op.instance_name);
-      if (!COPYABLE_TEMPLATES.includes(instance.diskTemplate))
-        throw new CorralError(
-          'conflict',
-          `instance move copies file or plain disks; ${instance.name} uses ${instance.diskTemplate}: use instance failover or migrate`,
-        );
-      const source = primaryOf(config, instance);
-      if (source.offline)
-        throw new CorralError(
-          'conflict',
-          `${source.name} is offline; the disks of ${instance.name} cannot be copied from it`,
-        );
-      const wasUp = instance.adminState === 'up';
-      const target = await targetNode(ctx, config, instance, op.target_node, wasUp);
-      await stopOn(ctx, source, instance, op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S);
-      const moved: InstanceRecord = { ...instance, primaryNode: target.uuid };
-      try {
-        for (const disk of agentDisks(instance)) {
-          const { bytes } = await call(ctx, target, 'fetchDisk', {
-            from: source.id,
-            instance: instanceRef(instance),
-            template: instance.diskTemplate,
-            disk,
-          });
-          ctx.log(`copied disk/${disk.index} of ${instance.name} to ${target.name} (${bytes} bytes)`);
-        }
-        if (wasUp) await startOn(ctx, config, target, moved);
-      } catch (error) {
-        await bestEffort(ctx, `remove the partial copy on ${target.name}`, () =>
-          removeDisks(ctx, target, instance),
-        );
-        if (wasUp)
-          await bestEffort(ctx, `restart ${instance.name} on ${source.name}`, () =>
-            startOn(ctx, config, source, instance),
-          );
-        throw error;
-      }
-      await bestEffort(ctx, `remove the old disks on ${source.name}`, () =>
-        removeDisks(ctx, source, instance),
-      );
-      return {
-        mutation: { type: 'instance-set', uuid: instance.uuid, changes: { primaryNode: target.uuid } },
-        result: { instance: instance.name, node: target.name },
-      };
-    },
+    run: (op, ctx) =>
+      move(
+        ctx,
+        requireInstance(ctx.config(), op.instance_name),
+        op.target_node,
+        op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S,
+      ),
   },
 
   OP_NODE_MIGRATE: {

@@ -16,7 +16,7 @@ import {
   type ConvertOptions,
   evacuationJobs,
 } from './alloc-answers.js';
-import { unfitForInstances } from './instance-runtime.js';
+import { copiesDisksLive, unfitForInstances } from './instance-runtime.js';
 import { liveSnapshot } from './live-snapshot.js';
 import type { OpContext } from './op-context.js';
 
@@ -203,7 +203,9 @@ export async function planMoves(
     options.iallocator,
     options.copyDisks,
   );
-  const targets = new Map(instances.map((i) => [i.name, { template: i.diskTemplate }]));
+  const targets = new Map(
+    instances.map((i) => [i.name, { template: i.diskTemplate, copiesDisksLive: copiesDisksLive(i) }]),
+  );
   const jobs = evacuationJobs(answer, who, targets, nodeNames(config), options);
   ctx.log(`${who}: ${answer.info}`);
   return jobs;

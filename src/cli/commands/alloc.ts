@@ -21,6 +21,7 @@ import { type ConfigView, configViewSchema } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
 import { type DaemonCall, submitJob } from '../../daemon/job-client.js';
 import { corralOpcode } from '../../master/alloc-answers.js';
+import { copiesDisksLive } from '../../master/instance-runtime.js';
 import { liveSnapshot, type NodeFigures } from '../../master/live-snapshot.js';
 import { type ConnectionArgs, connectionOptions, daemonCall, follow } from '../cluster-client.js';
 
@@ -96,7 +97,9 @@ async function executeJobSets(call: DaemonCall, config: ConfigView, sets: readon
 
 /** The balancing moves as Corral's opcodes, refused if any is one the cluster cannot do. */
 function balanceJobs(state: ClusterState, config: ConfigView, result: ReturnType<typeof balanceGroup>) {
-  const instances = new Map(config.instances.map((i) => [i.name, { template: i.diskTemplate }]));
+  const instances = new Map(
+    config.instances.map((i) => [i.name, { template: i.diskTemplate, copiesDisksLive: copiesDisksLive(i) }]),
+  );
   const nodes = new Set(config.nodes.map((n) => n.name));
   return jobSetOpcodes(state, result).map((set) =>
     set.map((job) => job.map((op) => corralOpcode(op, 'balance', instances, nodes))),
