@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { allocCommands } from './commands/alloc.js';
+import { backupCommand } from './commands/backup.js';
 import { clusterCommand } from './commands/cluster.js';
 import { configCommand } from './commands/config.js';
 import { daemonCommand } from './commands/daemon.js';
@@ -29,6 +30,7 @@ export const commands: readonly CommandModule<object, never>[] = [
   groupCommand,
   instanceCommand,
   osCommand,
+  backupCommand,
   jobCommand,
   ...allocCommands,
 ] as CommandModule<object, never>[];

@@ -28,7 +28,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 /** Installed as gnt-cluster, gnt-node, …: the family comes from the name it was called by. */
-const ganetiFamilies = new Set(['cluster', 'node', 'group', 'instance', 'os', 'job', 'debug']);
+const ganetiFamilies = new Set(['cluster', 'node', 'group', 'instance', 'os', 'backup', 'job', 'debug']);
 const alias = /^gnt-([a-z]+)$/.exec(basename(process.argv[1] ?? ''))?.[1];
 const args = hideBin(process.argv);
 

@@ -87,6 +87,27 @@ const empty = z.object({});
 const instanceRef = z.object({ name: nameSchema, hypervisor: z.enum(hypervisors) });
 /** Copying a disk moves it in chunks of this size; each chunk is one request. */
 export const DISK_CHUNK_BYTES = 1024 * 1024;
+/** A chunk of a disk or a dump, read from another node, and whether it was the last. */
+const chunkSchema = z.object({ data: bytesSchema, eof: z.boolean() });
+const CHUNK_FRAME_BYTES = DISK_CHUNK_BYTES + 64 * 1024;
+
+/** An OS script run: the instance as its scripts see it, and how long it may take. */
+const osRunSchema = z.object({
+  spec: runtimeSpecSchema,
+  instance: osInstanceSchema,
+  extraEnv: params,
+  timeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .max(6 * 3600_000),
+});
+export type OsRun = z.infer<typeof osRunSchema>;
+/** An instance export on a node: a directory named after the instance. */
+const exportName = z.string().min(1).max(253);
+const dumpFile = z.string().min(1).max(128);
+const nodeIdText = z.string().min(1).max(128);
+const dumpRun = z.object({ run: scriptRunSchema, bytes: z.number().int().nonnegative() });
 
 export const agentProtocols = {
   /** The node's live view: its instances, memory and storage (live fields, the watcher, placement). */
@@ -148,17 +169,7 @@ export const agentProtocols = {
   os: requestProtocol({
     name: 'agent-os',
     major: 1,
-    request: z.object({
-      script: z.enum(['create', 'rename', 'verify']),
-      spec: runtimeSpecSchema,
-      instance: osInstanceSchema,
-      extraEnv: params,
-      timeoutMs: z
-        .number()
-        .int()
-        .positive()
-        .max(6 * 3600_000),
-    }),
+    request: osRunSchema.extend({ script: z.enum(['create', 'rename', 'verify']) }),
     response: scriptRunSchema,
     timeoutMs: 6 * 3600_000,
     maxFrameBytes: 1024 * 1024,
@@ -224,9 +235,75 @@ export const agentProtocols = {
       disk: agentDiskSchema,
       offset: z.number().int().nonnegative(),
     }),
-    response: z.object({ data: bytesSchema, eof: z.boolean() }),
-    maxFrameBytes: DISK_CHUNK_BYTES + 64 * 1024,
+    response: chunkSchema,
+    maxFrameBytes: CHUNK_FRAME_BYTES,
     timeoutMs: 60_000,
+  }),
+  /** Runs the OS export script for one disk here and sends the dump to the node keeping the export. */
+  exportDisk: requestProtocol({
+    name: 'agent-export-disk',
+    major: 1,
+    request: osRunSchema.extend({
+      disk: z.number().int().min(0).max(15),
+      to: nodeIdText,
+      name: exportName,
+      file: dumpFile,
+    }),
+    response: dumpRun,
+    timeoutMs: 25 * 3600_000,
+    maxFrameBytes: 1024 * 1024,
+  }),
+  /** One chunk of a dump, in order, into the export being made here. */
+  exportWrite: requestProtocol({
+    name: 'agent-export-write',
+    major: 1,
+    request: z.object({
+      name: exportName,
+      file: dumpFile,
+      offset: z.number().int().nonnegative(),
+      data: bytesSchema,
+    }),
+    response: empty,
+    maxFrameBytes: CHUNK_FRAME_BYTES,
+    timeoutMs: 60_000,
+  }),
+  /** The exports kept here: list them, put a finished one in place, drop an unfinished one, remove one. */
+  exports: requestProtocol({
+    name: 'agent-exports',
+    major: 1,
+    request: z.discriminatedUnion('action', [
+      z.object({ action: z.literal('list'), name: exportName.optional() }),
+      z.object({ action: z.literal('finalize'), name: exportName, info: z.string().max(64 * 1024) }),
+      z.object({ action: z.literal('abort'), name: exportName }),
+      z.object({ action: z.literal('remove'), name: exportName }),
+    ]),
+    response: z.object({
+      exports: z.array(z.object({ name: z.string(), info: z.string().optional() })).max(4096),
+    }),
+    maxFrameBytes: 1024 * 1024,
+  }),
+  /** Reads one chunk of an export's dump, for an import on another node. */
+  readExport: requestProtocol({
+    name: 'agent-read-export',
+    major: 1,
+    request: z.object({ name: exportName, file: dumpFile, offset: z.number().int().nonnegative() }),
+    response: chunkSchema,
+    maxFrameBytes: CHUNK_FRAME_BYTES,
+    timeoutMs: 60_000,
+  }),
+  /** Runs the OS import script for one disk here, feeding it the dump from the node keeping the export. */
+  importDisk: requestProtocol({
+    name: 'agent-import-disk',
+    major: 1,
+    request: osRunSchema.extend({
+      disk: z.number().int().min(0).max(15),
+      from: nodeIdText,
+      name: exportName,
+      file: dumpFile,
+    }),
+    response: dumpRun,
+    timeoutMs: 25 * 3600_000,
+    maxFrameBytes: 1024 * 1024,
   }),
   /** Makes a disk here from the same disk on another node (instance move), pulling it chunk by chunk. */
   fetchDisk: requestProtocol({

@@ -74,6 +74,8 @@ const nicSpec = z
   .strict();
 export type NicSpecInput = z.infer<typeof nicSpec>;
 const migrationMode = z.enum(['live', 'non-live']);
+/** An export is named after its instance; never a path. */
+const exportName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,252}$/, 'an instance name, not a path');
 /** Ganeti's -I: an allocator program's name or path; '.' is the built-in one (the cluster default). */
 const iallocator = z.string().min(1).max(4096);
 
@@ -161,6 +163,28 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     start: yes.optional(),
     no_install: yes.optional(),
     tags: z.array(tagSchema).max(64).optional(),
+    /** `import`: the disks are filled from an export (backup import) instead of by the OS create script. */
+    mode: z.enum(['create', 'import']).optional(),
+    src_node: nameSchema.optional(),
+    /** The export's name: the name of the instance it was made of. */
+    src_path: exportName.optional(),
+  }),
+  z.object({
+    OP_ID: z.literal('OP_BACKUP_EXPORT'),
+    ...instanceName,
+    target_node: nameSchema,
+    /** false: export a running instance as it runs, which needs disk snapshots. */
+    shutdown: z.boolean().optional(),
+    shutdown_timeout: timeoutS.optional(),
+    remove_instance: yes.optional(),
+    ignore_remove_failures: yes.optional(),
+  }),
+  z.object({ OP_ID: z.literal('OP_BACKUP_REMOVE'), ...instanceName }),
+  z.object({
+    OP_ID: z.literal('OP_BACKUP_QUERY'),
+    nodes: z.array(nameSchema).max(1024).optional(),
+    /** Only this instance's exports, each with its description (config.ini). */
+    instance_name: exportName.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_REMOVE'),
@@ -291,6 +315,10 @@ export function opTarget(op: Opcode): string | undefined {
     case 'OP_INSTANCE_MIGRATE':
     case 'OP_INSTANCE_FAILOVER':
     case 'OP_INSTANCE_MOVE':
+    case 'OP_BACKUP_EXPORT':
+    case 'OP_BACKUP_REMOVE':
+      return op.instance_name;
+    case 'OP_BACKUP_QUERY':
       return op.instance_name;
     case 'OP_GROUP_ADD':
     case 'OP_GROUP_REMOVE':

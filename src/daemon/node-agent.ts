@@ -5,6 +5,7 @@ import type {
   AgentRequest,
   AgentResponse,
   AgentScriptRun,
+  OsRun,
   RuntimeSpec,
 } from '../cluster/agent-protocols.js';
 import { agentProtocol, agentProtocols, DISK_CHUNK_BYTES } from '../cluster/agent-protocols.js';
@@ -13,17 +14,28 @@ import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { RequestHandler, Transport } from '../peer/transport.js';
 import type { Availability, DiskRef, DiskTemplate, DiskTemplateName } from '../storage/disk-template.js';
+import type { ExportStore } from '../storage/export-store.js';
 import type { Hypervisor, HypervisorName, InstanceSpec } from '../vm/hypervisor.js';
+import { chunkedWriter, pulledChunks } from './dump-transfer.js';
 
 /** The node's OS definitions as the agent uses them; the daemon adapts the OS-interface modules to this. */
 export interface OsCatalog {
   diagnose(): Promise<AgentResponse<'osDiagnose'>['oses']>;
   run(
-    script: AgentRequest<'os'>['script'],
-    request: AgentRequest<'os'>,
+    script: OsScriptName,
+    request: OsRun,
     diskPaths: readonly (string | undefined)[],
     signal: AbortSignal,
+    dump?: OsDump,
   ): Promise<AgentScriptRun>;
+}
+
+export type OsScriptName = AgentRequest<'os'>['script'] | 'import' | 'export';
+
+/** The disk dump an import script reads or an export script writes. */
+export interface OsDump {
+  readonly stdin?: AsyncIterable<Uint8Array>;
+  readonly stdout?: (chunk: Uint8Array) => Promise<void> | undefined;
 }
 
 export interface NodeAgentDeps {
@@ -31,6 +43,7 @@ export interface NodeAgentDeps {
   readonly hypervisors: ReadonlyMap<HypervisorName, Hypervisor>;
   readonly templates: ReadonlyMap<DiskTemplateName, DiskTemplate>;
   readonly os: OsCatalog;
+  readonly exports: ExportStore;
   readonly transport: Transport;
   /** Throws unless the peer may drive this node: a member of its cluster, and never before it has joined one. */
   readonly authorize: (from: NodeId) => void;
@@ -145,6 +158,23 @@ export class NodeAgent {
     };
   }
 
+  /** The instance's disks as paths on this node (undefined for a template whose disks have none). */
+  private diskPaths(spec: RuntimeSpec): (string | undefined)[] {
+    const template = this.template(spec.diskTemplate);
+    return spec.disks.map((disk) => template.path(diskRef(spec, disk)));
+  }
+
+  /** The path of the disk an import or export script works on; refuses a disk that is not there. */
+  private dumpedDisk(spec: RuntimeSpec, paths: readonly (string | undefined)[], index: number): string {
+    const path = paths[index];
+    if (path === undefined)
+      throw new CorralError(
+        'bad_request',
+        `${spec.name} has no disk ${index} with data on this node (${spec.diskTemplate})`,
+      );
+    return path;
+  }
+
   private storageStatus() {
     return Promise.all(
       [...this.deps.templates].map(async ([name, template]) => {
@@ -200,10 +230,84 @@ export class NodeAgent {
         await template.grow(diskRef(request.instance, request.disk), request.newSizeMiB);
         return {};
       },
-      os: async (request, signal) => {
-        const template = this.template(request.spec.diskTemplate);
-        const paths = request.spec.disks.map((disk) => template.path(diskRef(request.spec, disk)));
-        return this.deps.os.run(request.script, request, paths, signal);
+      os: async (request, signal) =>
+        this.deps.os.run(request.script, request, this.diskPaths(request.spec), signal),
+      exportDisk: async (request, signal) => {
+        const paths = this.diskPaths(request.spec);
+        const path = this.dumpedDisk(request.spec, paths, request.disk);
+        const { exports, transport } = this.deps;
+        const to = asNodeId(request.to);
+        const write = (offset: number, data: Uint8Array) =>
+          to === transport.self
+            ? exports.writeDump(request.name, request.file, offset, data)
+            : transport
+                .request(
+                  to,
+                  agentProtocols.exportWrite,
+                  { name: request.name, file: request.file, offset, data },
+                  { signal },
+                )
+                .then(() => undefined);
+        const writer = chunkedWriter(write, DISK_CHUNK_BYTES);
+        const env = { EXPORT_INDEX: String(request.disk), EXPORT_DISK_PATH: path, EXPORT_DEVICE: path };
+        const run = await this.deps.os.run(
+          'export',
+          { ...request, extraEnv: { ...request.extraEnv, ...env } },
+          paths,
+          signal,
+          { stdout: writer.push },
+        );
+        // A failed script's dump is not worth sending the rest of; the caller drops the export.
+        const bytes = run.exitCode === 0 ? await writer.end() : 0;
+        return { run, bytes };
+      },
+      exportWrite: async (request) => {
+        await this.deps.exports.writeDump(request.name, request.file, request.offset, request.data);
+        return {};
+      },
+      exports: async (request) => {
+        const { exports } = this.deps;
+        switch (request.action) {
+          case 'list':
+            return { exports: await exports.list(request.name) };
+          case 'finalize':
+            await exports.finalize(request.name, request.info);
+            break;
+          case 'abort':
+            await exports.abort(request.name);
+            break;
+          case 'remove':
+            if (!(await exports.remove(request.name)))
+              throw new CorralError('not_found', `there is no export of ${request.name} on this node`);
+        }
+        return { exports: [] };
+      },
+      readExport: async (request) =>
+        this.deps.exports.readDump(request.name, request.file, request.offset, DISK_CHUNK_BYTES),
+      importDisk: async (request, signal) => {
+        const paths = this.diskPaths(request.spec);
+        const path = this.dumpedDisk(request.spec, paths, request.disk);
+        const { exports, transport } = this.deps;
+        const from = asNodeId(request.from);
+        const read = (offset: number) =>
+          from === transport.self
+            ? exports.readDump(request.name, request.file, offset, DISK_CHUNK_BYTES)
+            : transport.request(
+                from,
+                agentProtocols.readExport,
+                { name: request.name, file: request.file, offset },
+                { signal },
+              );
+        const tally = { bytes: 0 };
+        const env = { IMPORT_INDEX: String(request.disk), IMPORT_DISK_PATH: path, IMPORT_DEVICE: path };
+        const run = await this.deps.os.run(
+          'import',
+          { ...request, extraEnv: { ...request.extraEnv, ...env } },
+          paths,
+          signal,
+          { stdin: pulledChunks(read, DISK_CHUNK_BYTES, tally) },
+        );
+        return { run, bytes: tally.bytes };
       },
       osDiagnose: async () => ({ oses: await this.deps.os.diagnose() }),
       start: async (request) => {
@@ -255,33 +359,20 @@ export class NodeAgent {
       fetchDisk: async (request, signal) => {
         const template = await this.usableTemplate(request.template);
         const from = asNodeId(request.from);
-        let bytes = 0;
+        const tally = { bytes: 0 };
         const { transport } = this.deps;
-        const read = (offset: number) => {
-          const answer = transport.request(
+        const read = (offset: number) =>
+          transport.request(
             from,
             agentProtocols.readDisk,
             { instance: request.instance, template: request.template, disk: request.disk, offset },
             { signal },
           );
-          // Marked handled now: when one read fails the copy stops, and the reads behind it are not awaited.
-          answer.catch(() => undefined);
-          return answer;
-        };
-        // A few chunks in flight hide the round trips; each one is a request of its own.
-        const chunks = async function* () {
-          const inFlight = [0, 1, 2, 3].map((n) => read(n * DISK_CHUNK_BYTES));
-          let next = inFlight.length;
-          for (;;) {
-            const chunk = await inFlight.shift()!;
-            bytes += chunk.data.byteLength;
-            if (chunk.data.byteLength > 0) yield chunk.data;
-            if (chunk.eof) break;
-            inFlight.push(read(next++ * DISK_CHUNK_BYTES));
-          }
-        };
-        await template.write(diskRef(request.instance, request.disk), chunks());
-        return { bytes };
+        await template.write(
+          diskRef(request.instance, request.disk),
+          pulledChunks(read, DISK_CHUNK_BYTES, tally),
+        );
+        return { bytes: tally.bytes };
       },
     };
   }

@@ -4,6 +4,7 @@ import type { Clock } from '../common/clock.js';
 import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { Transport } from '../peer/transport.js';
+import { createExportStore } from '../storage/export-store.js';
 import { createDiskTemplates } from '../storage/templates.js';
 import { createFakeHypervisor } from '../vm/fake-hypervisor.js';
 import type { Hypervisor, HypervisorName } from '../vm/hypervisor.js';
@@ -19,6 +20,8 @@ export interface NodeStorageOptions {
   /** A directory every node reaches (NFS, a cluster filesystem); the same path on every node. */
   readonly sharedFileStorageDir?: string;
   readonly volumeGroup?: string;
+  /** Ganeti's /var/lib/ganeti/export; ours defaults to the data dir. */
+  readonly exportDir?: string;
   readonly osSearchPath?: readonly string[];
   /** Memory the fake hypervisor reports; when set, it is also the node's memory for placement (tests, demos). */
   readonly fakeMemoryMiB?: number;
@@ -78,6 +81,7 @@ export function createNodeAgent(
     hypervisors,
     templates,
     os: osCatalog(options.osSearchPath ?? DEFAULT_OS_SEARCH_PATH, join(dataDir, 'os-logs')),
+    exports: createExportStore(options.exportDir ?? join(dataDir, 'export')),
     transport: deps.transport,
     authorize: deps.authorize,
     log: deps.log.child({ part: 'agent' }),
@@ -109,7 +113,7 @@ function osCatalog(searchPath: readonly string[], logDir: string): OsCatalog {
             },
       );
     },
-    async run(script, request, diskPaths, signal) {
+    async run(script, request, diskPaths, signal, dump) {
       const { spec, instance } = request;
       const { os, variant } = await loadOs(searchPath, instance.os);
       const env = osEnvironment(
@@ -147,7 +151,12 @@ function osCatalog(searchPath: readonly string[], logDir: string): OsCatalog {
         },
         request.extraEnv,
       );
-      const result = await runOsScript(os, script, env, { timeoutMs: request.timeoutMs, signal, logDir });
+      const result = await runOsScript(os, script, env, {
+        timeoutMs: request.timeoutMs,
+        signal,
+        logDir,
+        ...dump,
+      });
       return {
         ...(result.exitCode !== undefined && { exitCode: result.exitCode }),
         ...(result.signal !== undefined && { signal: result.signal }),

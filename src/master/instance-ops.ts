@@ -3,6 +3,7 @@ import { type DiskRecord, filledBeParams, type InstanceRecord, type NicRecord } 
 import type { Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { CorralError } from '../common/errors.js';
+import { importDefaults, importDisks, importSource, requireRoomForExport } from './backup-ops.js';
 import { placeInstance, requireRoom } from './instance-placement.js';
 import {
   beParamsFromInput,
@@ -22,6 +23,7 @@ import {
   instanceRef,
   lockInstance,
   removeDisks,
+  removeInstance,
   requireOs,
   runOsScript,
   runsOn,
@@ -115,13 +117,26 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         undefined,
         op.instance_name,
         'exclusive',
-        op.pnode !== undefined ? [op.pnode] : 'all',
+        // An import without a source node looks for the export on every node.
+        op.pnode !== undefined && (op.mode !== 'import' || op.src_node !== undefined)
+          ? [op.pnode, ...(op.src_node !== undefined ? [op.src_node] : [])]
+          : 'all',
       ),
-    async run(op, ctx) {
+    async run(given, ctx) {
       const config = ctx.config();
       const { cluster } = config;
-      if (findInstance(config, op.instance_name))
-        throw new CorralError('conflict', `instance ${op.instance_name} already exists`);
+      if (findInstance(config, given.instance_name))
+        throw new CorralError('conflict', `instance ${given.instance_name} already exists`);
+      const imported =
+        given.mode === 'import'
+          ? await importSource(ctx, given.src_node, given.src_path ?? given.instance_name)
+          : undefined;
+      if (imported !== undefined)
+        ctx.log(
+          `importing ${imported.info.name} from ${imported.node.name} (exported from ${imported.info.source})`,
+        );
+      const macsInUse = new Set(sortedInstances(config).flatMap((i) => i.nics.map((nic) => nic.mac)));
+      const op = imported === undefined ? given : importDefaults(given, imported.info, macsInUse);
       const hypervisor = op.hypervisor ?? (cluster.enabledHypervisors[0] as InstanceRecord['hypervisor']);
       if (!cluster.enabledHypervisors.includes(hypervisor))
         throw new CorralError(
@@ -152,6 +167,12 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         );
       const start = op.start ?? !op.no_install;
       const disks = newDisks(ctx, op.disks);
+      if (imported !== undefined)
+        requireRoomForExport(
+          imported.info,
+          op.instance_name,
+          disks.map((disk) => disk.sizeMiB),
+        );
       const need = {
         instance: op.instance_name,
         memoryMiB: start ? be.maxmemMiB : 0,
@@ -207,7 +228,8 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       const instance = requireInstance(ctx.config(), op.instance_name);
       try {
         await createDisks(ctx, pnode, instance);
-        if (!op.no_install) await runOsScript(ctx, ctx.config(), pnode, instance, 'create');
+        if (imported !== undefined) await importDisks(ctx, pnode, instance, imported.node, imported.info);
+        else if (!op.no_install) await runOsScript(ctx, ctx.config(), pnode, instance, 'create');
         if (start) await startOn(ctx, ctx.config(), pnode, instance);
       } catch (error) {
         // Ganeti removes what a failed create made: disks first, then the record.
@@ -233,9 +255,9 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         objectType: 'INSTANCE',
         target: op.instance_name,
         env: {
-          ADD_MODE: 'create',
-          SRC_NODE: '',
-          SRC_PATH: '',
+          ADD_MODE: op.mode ?? 'create',
+          SRC_NODE: op.src_node ?? '',
+          SRC_PATH: op.mode === 'import' ? (op.src_path ?? op.instance_name) : '',
           SRC_IMAGES: '',
           INSTANCE_NAME: op.instance_name,
           INSTANCE_PRIMARY: op.pnode ?? '',
@@ -261,36 +283,11 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       instanceHooks('instance-remove', config, requireInstance(config, op.instance_name), {
         SHUTDOWN_TIMEOUT: String(op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
       }),
-    async run(op, ctx) {
-      const config = ctx.config();
-      const instance = requireInstance(config, op.instance_name);
-      const pnode = primaryOf(config, instance);
-      const tolerate = async (what: string, step: () => Promise<unknown>) => {
-        if (op.ignore_failures) await bestEffort(ctx, what, step);
-        else
-          try {
-            await step();
-          } catch (error) {
-            throw new CorralError(
-              'conflict',
-              `could not ${what}: ${(error as Error).message}; retry, or add --ignore-failures`,
-            );
-          }
-      };
-      if (pnode.offline) ctx.log(`${pnode.name} is offline; not stopping ${instance.name} there`);
-      else
-        await tolerate(`stop ${instance.name} on ${pnode.name}`, () =>
-          stopOn(ctx, pnode, instance, op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
-        );
-      for (const node of diskNodes(config, instance)) {
-        if (node.offline) ctx.log(`${node.name} is offline; its disks of ${instance.name} stay`);
-        else await tolerate(`remove disks on ${node.name}`, () => removeDisks(ctx, node, instance));
-      }
-      return {
-        mutation: { type: 'instance-remove', uuid: instance.uuid },
-        result: { instance: instance.name },
-      };
-    },
+    run: (op, ctx) =>
+      removeInstance(ctx, requireInstance(ctx.config(), op.instance_name), {
+        ignoreFailures: op.ignore_failures ?? false,
+        shutdownTimeoutS: op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S,
+      }),
   },
 
   OP_INSTANCE_STARTUP: {

@@ -1,11 +1,11 @@
-import type { AgentCall, AgentRequest, AgentResponse } from '../cluster/agent-protocols.js';
+import type { AgentCall, AgentRequest, AgentResponse, AgentScriptRun } from '../cluster/agent-protocols.js';
 import { type ConfigData, nodeOfUuid, requireInstance, sortedNodes } from '../cluster/config.js';
 import { runningNames } from '../cluster/instance-status.js';
 import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster/model.js';
 import { asCorralError, CorralError } from '../common/errors.js';
-import { agentDisks, runtimeSpec } from './instance-runtime.js';
+import { agentDisks, primaryOf, runtimeSpec } from './instance-runtime.js';
 import type { LockRequest } from './locks.js';
-import type { OpContext } from './op-context.js';
+import type { OpContext, OpOutcome } from './op-context.js';
 
 /** The steps instance opcodes are made of: each one request to a node agent, logged for the job. */
 
@@ -194,6 +194,42 @@ export function osInstance(config: ConfigData, instance: InstanceRecord) {
   };
 }
 
+/** What every OS script run carries: the instance as its scripts see it, and the time it may take. */
+export function osRun(config: ConfigData, instance: InstanceRecord, extraEnv: Record<string, string> = {}) {
+  return {
+    spec: runtimeSpec(config, instance),
+    instance: osInstance(config, instance),
+    extraEnv,
+    timeoutMs: OS_SCRIPT_TIMEOUT_MS,
+  };
+}
+
+/** How long the master waits for a node's answer to a script run: the script's limit, and some. */
+export const OS_SCRIPT_CALL_TIMEOUT_MS = OS_SCRIPT_TIMEOUT_MS + 60_000;
+
+/** Puts a script's output into the job log; a script that failed ends the opcode. */
+export function checkScriptRun(
+  ctx: OpContext,
+  run: AgentScriptRun,
+  what: string,
+  instance: InstanceRecord,
+  node: NodeRecord,
+): void {
+  for (const line of run.output
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .slice(-200))
+    ctx.log(`  ${line}`);
+  if (run.exitCode !== 0) {
+    const how = run.timedOut
+      ? 'timed out'
+      : run.exitCode !== undefined
+        ? `exited with ${run.exitCode}`
+        : `was killed by ${run.signal}`;
+    throw new CorralError('conflict', `the OS ${what} script for ${instance.name} ${how} on ${node.name}`);
+  }
+}
+
 /** Runs an OS script on the node; its output goes into the job log, and a failure ends the opcode. */
 export async function runOsScript(
   ctx: OpContext,
@@ -208,28 +244,10 @@ export async function runOsScript(
     ctx,
     node,
     'os',
-    {
-      script,
-      spec: runtimeSpec(config, instance),
-      instance: osInstance(config, instance),
-      extraEnv,
-      timeoutMs: OS_SCRIPT_TIMEOUT_MS,
-    },
-    OS_SCRIPT_TIMEOUT_MS + 60_000,
+    { script, ...osRun(config, instance, extraEnv) },
+    OS_SCRIPT_CALL_TIMEOUT_MS,
   );
-  for (const line of run.output
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .slice(-200))
-    ctx.log(`  ${line}`);
-  if (run.exitCode !== 0) {
-    const how = run.timedOut
-      ? 'timed out'
-      : run.exitCode !== undefined
-        ? `exited with ${run.exitCode}`
-        : `was killed by ${run.signal}`;
-    throw new CorralError('conflict', `the OS ${script} script for ${instance.name} ${how} on ${node.name}`);
-  }
+  checkScriptRun(ctx, run, script, instance, node);
 }
 
 /** Checks on the node that the OS (and variant) exists and is valid there. */
@@ -258,4 +276,39 @@ export async function bestEffort(ctx: OpContext, what: string, step: () => Promi
   } catch (error) {
     ctx.log(`could not ${what}: ${asCorralError(error).message}`);
   }
+}
+
+/** Stops the instance and removes its disks; the outcome removes its record (instance remove, backup export). */
+export async function removeInstance(
+  ctx: OpContext,
+  instance: InstanceRecord,
+  options: { readonly ignoreFailures: boolean; readonly shutdownTimeoutS: number },
+): Promise<OpOutcome> {
+  const config = ctx.config();
+  const pnode = primaryOf(config, instance);
+  const tolerate = async (what: string, step: () => Promise<unknown>) => {
+    if (options.ignoreFailures) await bestEffort(ctx, what, step);
+    else
+      try {
+        await step();
+      } catch (error) {
+        throw new CorralError(
+          'conflict',
+          `could not ${what}: ${(error as Error).message}; retry, or add --ignore-failures`,
+        );
+      }
+  };
+  if (pnode.offline) ctx.log(`${pnode.name} is offline; not stopping ${instance.name} there`);
+  else
+    await tolerate(`stop ${instance.name} on ${pnode.name}`, () =>
+      stopOn(ctx, pnode, instance, options.shutdownTimeoutS),
+    );
+  for (const node of diskNodes(config, instance)) {
+    if (node.offline) ctx.log(`${node.name} is offline; its disks of ${instance.name} stay`);
+    else await tolerate(`remove disks on ${node.name}`, () => removeDisks(ctx, node, instance));
+  }
+  return {
+    mutation: { type: 'instance-remove', uuid: instance.uuid },
+    result: { instance: instance.name },
+  };
 }

@@ -14,6 +14,7 @@ import { applyMutation, type Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
+import { backupOpDefinitions } from './backup-ops.js';
 import { moveOpDefinitions } from './instance-moves.js';
 import { instanceOpDefinitions } from './instance-ops.js';
 import type { LockRequest } from './locks.js';
@@ -83,6 +84,7 @@ function checkPoolAfterDemotion(
 export const opDefinitions: OpDefinitions = {
   ...instanceOpDefinitions,
   ...moveOpDefinitions,
+  ...backupOpDefinitions,
   OP_NODE_ADD: {
     onTakeover: 'resume',
     locks: () => [bglExclusive],

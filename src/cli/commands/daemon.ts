@@ -11,6 +11,7 @@ interface DaemonArgs {
   'log-level': 'debug' | 'info' | 'warn' | 'error';
   'file-storage-dir'?: string;
   'shared-file-storage-dir'?: string;
+  'export-dir'?: string;
   'volume-group'?: string;
   'os-search-path'?: string;
   'fake-memory'?: number;
@@ -51,6 +52,10 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
         type: 'string',
         describe: 'a directory every node reaches at the same path, for sharedfile disks',
       })
+      .option('export-dir', {
+        type: 'string',
+        describe: 'where instance exports (backup export) are kept (default: DATA_DIR/export)',
+      })
       .option('volume-group', {
         type: 'string',
         describe: 'LVM volume group of plain disks (default: xenvg)',
@@ -90,6 +95,7 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
         ...(args['shared-file-storage-dir'] !== undefined && {
           sharedFileStorageDir: args['shared-file-storage-dir'],
         }),
+        ...(args['export-dir'] !== undefined && { exportDir: args['export-dir'] }),
         ...(args['volume-group'] !== undefined && { volumeGroup: args['volume-group'] }),
         ...(args['os-search-path'] !== undefined && {
           osSearchPath: args['os-search-path'].split(':').filter((dir) => dir.length > 0),

@@ -232,7 +232,7 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
   },
 };
 
-interface AddArgs extends JobArgs {
+export interface AddArgs extends JobArgs {
   instance: string;
   'disk-template': string;
   disk: string[];
@@ -331,85 +331,92 @@ function repeatable<T>(yargs: Argv<T>, name: string, alias: string | undefined, 
   });
 }
 
+/** The options of instance add, which backup import shares (there the template may come from the export). */
+export function addOptions<T>(yargs: Argv<T>, templateRequired: boolean) {
+  let y = jobOptions(yargs)
+    .positional('instance', { type: 'string', demandOption: true })
+    .option('disk-template', {
+      alias: 't',
+      type: 'string',
+      demandOption: templateRequired,
+      describe: 'diskless, file, sharedfile, plain',
+    })
+    .option('os-size', { alias: 's', type: 'string', describe: 'one disk of this size (512M, 10G)' })
+    .option('os-type', { alias: 'o', type: 'string', describe: 'OS[+variant]' })
+    .option('node', { alias: 'n', type: 'string', describe: 'primary node (default: the allocator picks)' })
+    .option('iallocator', {
+      alias: 'I',
+      type: 'string',
+      describe: "place with this iallocator program (name or path, e.g. hail; '.' is the built-in one)",
+    })
+    .option('tags', { type: 'string', describe: 'comma-separated tags' })
+    .option('no-nics', { type: 'boolean', default: false })
+    .option('start', { type: 'boolean', describe: '--no-start: create it stopped' })
+    .option('install', {
+      type: 'boolean',
+      default: true,
+      describe: '--no-install: skip the OS create script',
+    });
+  y = repeatable(y, 'disk', undefined, 'N:size=SIZE[,mode=rw|ro][,name=X][,format=raw|qcow2]');
+  y = repeatable(y, 'net', undefined, 'N:[mac=X|generate][,ip=IP][,mode=M][,link=L][,name=X]');
+  y = repeatable(y, 'backend', 'B', 'memory=SIZE,vcpus=N,…');
+  y = repeatable(y, 'hypervisor', 'H', '[hv:]k=v,…');
+  y = repeatable(y, 'os-parameters', 'O', 'k=v,…');
+  return y;
+}
+
+/** The create opcode of instance add's options; only what was given is set, so that an import can fill the rest. */
+export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTANCE_CREATE' }> {
+  const template = args['disk-template'];
+  if (!['diskless', 'file', 'sharedfile', 'plain', 'drbd'].includes(template))
+    throw new CorralError(
+      'bad_request',
+      `-t: unknown disk template ${template}; known: diskless, file, sharedfile, plain, drbd`,
+    );
+  if (args['os-size'] !== undefined && args.disk.length > 0)
+    throw new CorralError('bad_request', 'give either -s or --disk, not both');
+  const disks =
+    args['os-size'] !== undefined ? [{ size: parseSizeMiB(args['os-size'], '-s') }] : diskSpecs(args.disk);
+  if (args['no-nics'] && args.net.length > 0)
+    throw new CorralError('bad_request', 'give either --no-nics or --net');
+  const [pnode, snode] = (args.node ?? '').split(':');
+  const hv = hvOptions(args.hypervisor);
+  const be = beParams(args.backend);
+  const osParams =
+    args['os-parameters'].length > 0 ? parseKeyValues(args['os-parameters'].join(','), '-O') : undefined;
+  return {
+    OP_ID: 'OP_INSTANCE_CREATE',
+    instance_name: args.instance,
+    disk_template: template as 'file',
+    disks,
+    ...(args['no-nics'] ? { nics: [] } : args.net.length > 0 ? { nics: nicSpecs(args.net) } : {}),
+    ...(args['os-type'] !== undefined && { os_type: args['os-type'] }),
+    ...(osParams !== undefined && { osparams: osParams }),
+    ...(be !== undefined && { beparams: be }),
+    ...(hv.hypervisor !== undefined && { hypervisor: hv.hypervisor }),
+    ...(hv.params !== undefined && Object.keys(hv.params).length > 0 && { hvparams: hv.params }),
+    ...(pnode ? { pnode } : {}),
+    ...(snode ? { snode } : {}),
+    ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
+    ...(args.tags !== undefined && { tags: args.tags.split(',').filter((t) => t.length > 0) }),
+    ...(!args.install && { no_install: true }),
+    // Ganeti: --no-install implies --no-start unless a start is asked for.
+    start: args.start ?? args.install,
+  };
+}
+
 const add: CommandModule<object, AddArgs> = {
   command: 'add <instance>',
   describe: 'create an instance: disks, OS install, start (gnt-instance add)',
-  builder: (yargs) => {
-    let y = jobOptions(yargs)
-      .positional('instance', { type: 'string', demandOption: true })
-      .option('disk-template', {
-        alias: 't',
-        type: 'string',
-        demandOption: true,
-        describe: 'diskless, file, sharedfile, plain',
-      })
-      .option('os-size', { alias: 's', type: 'string', describe: 'one disk of this size (512M, 10G)' })
-      .option('os-type', { alias: 'o', type: 'string', describe: 'OS[+variant]' })
-      .option('node', { alias: 'n', type: 'string', describe: 'primary node (default: the allocator picks)' })
-      .option('iallocator', {
-        alias: 'I',
-        type: 'string',
-        describe: "place with this iallocator program (name or path, e.g. hail; '.' is the built-in one)",
-      })
-      .option('tags', { type: 'string', describe: 'comma-separated tags' })
-      .option('no-nics', { type: 'boolean', default: false })
-      .option('start', { type: 'boolean', describe: '--no-start: create it stopped' })
-      .option('install', {
-        type: 'boolean',
-        default: true,
-        describe: '--no-install: skip the OS create script',
-      });
-    y = repeatable(y, 'disk', undefined, 'N:size=SIZE[,mode=rw|ro][,name=X][,format=raw|qcow2]');
-    y = repeatable(y, 'net', undefined, 'N:[mac=X|generate][,ip=IP][,mode=M][,link=L][,name=X]');
-    y = repeatable(y, 'backend', 'B', 'memory=SIZE,vcpus=N,…');
-    y = repeatable(y, 'hypervisor', 'H', '[hv:]k=v,…');
-    y = repeatable(y, 'os-parameters', 'O', 'k=v,…');
-    return y as never;
-  },
+  builder: (yargs) => addOptions(yargs, true) as never,
   handler: async (args) => {
-    const template = args['disk-template'];
-    if (!['diskless', 'file', 'sharedfile', 'plain', 'drbd'].includes(template))
-      throw new CorralError(
-        'bad_request',
-        `-t: unknown disk template ${template}; known: diskless, file, sharedfile, plain, drbd`,
-      );
-    if (args['os-size'] !== undefined && args.disk.length > 0)
-      throw new CorralError('bad_request', 'give either -s or --disk, not both');
-    const disks =
-      args['os-size'] !== undefined ? [{ size: parseSizeMiB(args['os-size'], '-s') }] : diskSpecs(args.disk);
-    if (args['no-nics'] && args.net.length > 0)
-      throw new CorralError('bad_request', 'give either --no-nics or --net');
-    const [pnode, snode] = (args.node ?? '').split(':');
-    const hv = hvOptions(args.hypervisor);
-    const be = beParams(args.backend);
-    const osParams =
-      args['os-parameters'].length > 0 ? parseKeyValues(args['os-parameters'].join(','), '-O') : undefined;
-    const op: Opcode = {
-      OP_ID: 'OP_INSTANCE_CREATE',
-      instance_name: args.instance,
-      disk_template: template as 'file',
-      disks,
-      ...(args['no-nics'] ? { nics: [] } : args.net.length > 0 ? { nics: nicSpecs(args.net) } : {}),
-      ...(args['os-type'] !== undefined && { os_type: args['os-type'] }),
-      ...(osParams !== undefined && { osparams: osParams }),
-      ...(be !== undefined && { beparams: be }),
-      ...(hv.hypervisor !== undefined && { hypervisor: hv.hypervisor }),
-      ...(hv.params !== undefined && { hvparams: hv.params }),
-      ...(pnode ? { pnode } : {}),
-      ...(snode ? { snode } : {}),
-      ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
-      ...(args.tags !== undefined && { tags: args.tags.split(',').filter((t) => t.length > 0) }),
-      ...(!args.install && { no_install: true }),
-      // Ganeti: --no-install implies --no-start unless a start is asked for.
-      start: args.start ?? args.install,
-    };
-    await runOps(args, [op]);
+    await runOps(args, [createOpcode(args)]);
   },
 };
 
-type NamedArgs = JobArgs & { instance: string };
+export type NamedArgs = JobArgs & { instance: string };
 
-function simple(
+export function simple(
   command: string | string[],
   describe: string,
   options: (yargs: Argv<NamedArgs>) => Argv<NamedArgs>,
@@ -430,13 +437,13 @@ function simple(
   };
 }
 
-const timeoutOption = (name: string) => (yargs: Argv<NamedArgs>) =>
+export const timeoutOption = (name: string) => (yargs: Argv<NamedArgs>) =>
   yargs.option(name, {
     type: 'number',
     describe: 'minutes before the instance is killed (default 2)',
   }) as never;
 
-function minutes(value: unknown, option: string): number | undefined {
+export function minutes(value: unknown, option: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !(value >= 0) || value > 1440)
     throw new CorralError('bad_request', `--${option} is a number of minutes from 0 to 1440`);

@@ -1,0 +1,162 @@
+import type { Argv, CommandModule } from 'yargs';
+import { z } from 'zod';
+import { parseExportInfo } from '../../cluster/export-info.js';
+import type { Opcode } from '../../cluster/opcodes.js';
+import { CorralError } from '../../common/errors.js';
+import { runJob } from '../../daemon/job-client.js';
+import { type ConnectionArgs, connectionOptions, daemonCall, runOps } from '../cluster-client.js';
+import { renderTable } from '../table.js';
+import {
+  type AddArgs,
+  addOptions,
+  createOpcode,
+  minutes,
+  type NamedArgs,
+  simple,
+  timeoutOption,
+} from './instance.js';
+
+/** gnt-backup: instance exports (an OS export script's dump of each disk, and a config.ini) and imports. */
+
+const queryResultSchema = z.object({
+  exports: z.array(z.object({ node: z.string(), export: z.string(), info: z.string().optional() })),
+  unreachable: z.array(z.string()),
+});
+
+async function queryExports(args: ConnectionArgs, op: Extract<Opcode, { OP_ID: 'OP_BACKUP_QUERY' }>) {
+  const view = await runJob(daemonCall(args), [op]);
+  return queryResultSchema.parse(view.ops[0]?.result);
+}
+
+const exportCommand = simple(
+  'export <instance>',
+  'export an instance to a node: its OS export script dumps each disk there (gnt-backup export)',
+  (y) =>
+    timeoutOption('shutdown-timeout')(
+      y
+        .option('node', {
+          alias: 'n',
+          type: 'string',
+          demandOption: true,
+          describe: 'the node that keeps the export',
+        })
+        .option('shutdown', {
+          type: 'boolean',
+          default: true,
+          describe: '--noshutdown: export it as it runs (needs disk snapshots)',
+        })
+        .option('noshutdown', { type: 'boolean', default: false, hidden: true })
+        .option('remove-instance', {
+          type: 'boolean',
+          default: false,
+          describe: 'remove the instance once exported',
+        })
+        .option('ignore-remove-failures', { type: 'boolean', default: false }) as never,
+    ),
+  (a) => ({
+    OP_ID: 'OP_BACKUP_EXPORT',
+    instance_name: a.instance,
+    target_node: String(a.node),
+    // Ganeti spells it --noshutdown; yargs' negation spells it --no-shutdown: both are taken.
+    shutdown: a.shutdown !== false && a.noshutdown !== true,
+    ...(a['remove-instance'] === true && { remove_instance: true }),
+    ...(a['ignore-remove-failures'] === true && { ignore_remove_failures: true }),
+    ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
+      shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
+    }),
+  }),
+);
+
+interface ImportArgs extends AddArgs {
+  'src-node'?: string;
+  'src-dir'?: string;
+}
+
+const importCommand: CommandModule<object, ImportArgs> = {
+  command: 'import <instance>',
+  describe: 'create an instance from an export; what is not given comes from the export (gnt-backup import)',
+  builder: (yargs) =>
+    addOptions(yargs, false)
+      .option('src-node', {
+        type: 'string',
+        describe: 'the node holding the export (default: the newest export)',
+      })
+      .option('src-dir', {
+        type: 'string',
+        describe: "the export's name, or its directory on the source node (default: the instance's name)",
+      }) as never,
+  handler: async (args) => {
+    // Ganeti names the export by its directory; its last part is the exported instance's name.
+    const source = args['src-dir']?.replace(/\/+$/, '').split('/').pop() || args.instance;
+    let template = args['disk-template'];
+    if (template === undefined) {
+      const found = await queryExports(args, { OP_ID: 'OP_BACKUP_QUERY', instance_name: source });
+      const infos = found.exports
+        .filter((e) => args['src-node'] === undefined || e.node === args['src-node'])
+        .map((e) => parseExportInfo(e.info ?? '', `the export of ${source} on ${e.node}`))
+        .sort((a, b) => b.timestampS - a.timestampS);
+      if (infos[0] === undefined)
+        throw new CorralError('not_found', `no export of ${source} found (see backup list)`);
+      template = infos[0].diskTemplate;
+    }
+    const op = createOpcode({ ...args, 'disk-template': template });
+    await runOps(args, [
+      {
+        ...op,
+        mode: 'import',
+        src_path: source,
+        ...(args['src-node'] !== undefined && { src_node: args['src-node'] }),
+      },
+    ]);
+  },
+};
+
+const list: CommandModule<object, ConnectionArgs & { node: string[]; headers: boolean }> = {
+  command: 'list',
+  describe: 'the exports on each node (gnt-backup list)',
+  builder: (yargs: Argv) =>
+    connectionOptions(yargs)
+      .option('node', {
+        type: 'string',
+        default: [] as string[],
+        coerce: (value: string | string[]) => [value].flat(),
+        describe: 'only this node (repeatable)',
+      })
+      .option('headers', {
+        type: 'boolean',
+        default: true,
+        describe: '--no-headers: leave out the header line',
+      }) as never,
+  handler: async (args) => {
+    const found = await queryExports(args, {
+      OP_ID: 'OP_BACKUP_QUERY',
+      ...(args.node.length > 0 && { nodes: args.node }),
+    });
+    const rows = found.exports.map((e) => [e.node, e.export]);
+    process.stdout.write(`${renderTable(['Node', 'Export'], rows, { noHeaders: !args.headers })}\n`);
+    if (found.unreachable.length > 0)
+      process.stderr.write(
+        `warning: no answer from ${found.unreachable.join(', ')}; their exports are not listed\n`,
+      );
+  },
+};
+
+const remove = simple(
+  'remove <instance>',
+  'remove the exports of an instance from every node (gnt-backup remove)',
+  (y: Argv<NamedArgs>) => y,
+  (a) => ({ OP_ID: 'OP_BACKUP_REMOVE', instance_name: a.instance }),
+);
+
+export const backupCommand: CommandModule = {
+  command: 'backup <command>',
+  describe: 'instance exports and imports (gnt-backup)',
+  builder: (yargs) =>
+    yargs
+      .command(exportCommand)
+      .command(importCommand as CommandModule)
+      .command(list as CommandModule)
+      .command(remove)
+      .demandCommand(1),
+  handler: () => undefined,
+};
