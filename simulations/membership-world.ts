@@ -61,7 +61,7 @@ class MembershipNetwork extends SimNetwork<Packet> {
   override send(from: NodeId, to: NodeId, packet: Packet): void {
     const kind = packet.kind === 'gossip' ? 'gossip' : packet.kind === 'message' ? 'notice' : 'probe';
     this.sentByKind.set(kind, (this.sentByKind.get(kind) ?? 0) + 1);
-    this.bytesSent += packet.frame.byteLength;
+    this.bytesSent += 'frame' in packet ? packet.frame.byteLength : 0;
     const heldMs = this.holdMs(from, to);
     if (heldMs <= 0) super.send(from, to, packet);
     else this.clock.setTimer(heldMs, () => super.send(from, to, packet));

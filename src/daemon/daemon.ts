@@ -231,12 +231,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         if (view.config === undefined || instance === undefined)
           throw new CorralError('not_found', `instance ${request.instance} does not exist`);
         const primary = nodeOfUuid(view.config, instance.primaryNode);
-        if (primary.id !== transport.self)
-          throw new CorralError(
-            'conflict',
-            `${instance.name} runs on ${primary.name}; run instance console there (as Ganeti does over ssh)`,
-          );
-        return { path: agent.consolePath(instance.name, instance.hypervisor) };
+        if (primary.id === transport.self)
+          return { path: agent.consolePath(instance.name, instance.hypervisor) };
+        const open = { instance: instance.name, hypervisor: instance.hypervisor };
+        return {
+          path: await agent.remoteConsole(primary.id, primary.name, open, join(options.dataDir, 'console')),
+        };
       }
       case 'job-wait': {
         const { key: _key, ...job } = await cluster.waitJob(

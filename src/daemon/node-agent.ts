@@ -16,6 +16,7 @@ import type { RequestHandler, Transport } from '../peer/transport.js';
 import type { Availability, DiskRef, DiskTemplate, DiskTemplateName } from '../storage/disk-template.js';
 import type { ExportStore } from '../storage/export-store.js';
 import type { Hypervisor, HypervisorName, InstanceSpec } from '../vm/hypervisor.js';
+import { forwardConsole, serveConsoles } from './console-bridge.js';
 import { chunkedWriter, pulledChunks } from './dump-transfer.js';
 
 /** The node's OS definitions as the agent uses them; the daemon adapts the OS-interface modules to this. */
@@ -75,6 +76,11 @@ export class NodeAgent {
   /** Serves the agent protocols to the other nodes of the cluster (the connection gate admits only them). */
   register(): void {
     for (const kind of Object.keys(agentProtocols) as AgentCall[]) this.registerOne(kind);
+    serveConsoles(this.deps.transport, {
+      authorize: this.deps.authorize,
+      consolePath: (open) => this.consolePath(open.instance, open.hypervisor),
+      log: this.deps.log,
+    });
   }
 
   private registerOne<K extends AgentCall>(kind: K): void {
@@ -104,6 +110,23 @@ export class NodeAgent {
         `${name} has no console on this node (it is not running here, or ${hypervisor} has none)`,
       );
     return path;
+  }
+
+  /**
+   * The console of an instance running on another node (`where` names it), through a one-time socket in `dir`
+   * joined to it over libp2p.
+   */
+  async remoteConsole(
+    peer: NodeId,
+    where: string,
+    open: { readonly instance: string; readonly hypervisor: HypervisorName },
+    dir: string,
+  ): Promise<string> {
+    const { transport } = this.deps;
+    const status = await transport.request(peer, agentProtocols.status, {}, { timeoutMs: 5_000 });
+    if (!status.instances.some((i) => i.name === open.instance && i.state !== 'incoming'))
+      throw new CorralError('conflict', `${open.instance} is not running on ${where}, so it has no console`);
+    return forwardConsole({ transport, peer, open, dir, log: this.deps.log });
   }
 
   private hypervisor(name: HypervisorName): Hypervisor {

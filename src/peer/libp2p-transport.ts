@@ -1,8 +1,8 @@
-import type { IdentifyResult, Message } from '@libp2p/interface';
+import type { IdentifyResult, Message, Stream } from '@libp2p/interface';
 import { KEEP_ALIVE } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { decode as decodeLengthPrefixed } from 'it-length-prefixed';
+import { decode as decodeLengthPrefixed, encode as encodeLengthPrefixed } from 'it-length-prefixed';
 import { pipe } from 'it-pipe';
 import { type Pushable, pushable } from 'it-pushable';
 import { untilAborted } from '../common/abort.js';
@@ -18,11 +18,20 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   type MessageProtocol,
   type RequestProtocol,
+  type StreamProtocol,
   type Topic,
 } from './protocol.js';
 import { RPC_PROTOCOL, RpcClientChannel, serveRpcChannel } from './rpc-channel.js';
 import { streamError } from './stream-errors.js';
-import type { MessageHandler, PeerEvent, RequestHandler, RequestOptions, Transport } from './transport.js';
+import type {
+  FrameStream,
+  MessageHandler,
+  PeerEvent,
+  RequestHandler,
+  RequestOptions,
+  StreamHandler,
+  Transport,
+} from './transport.js';
 
 export interface Libp2pTransportLimits {
   /** The largest frame any protocol may declare. */
@@ -288,6 +297,36 @@ export class Libp2pTransport implements Transport {
     );
   }
 
+  async openStream(
+    peer: NodeId,
+    protocol: StreamProtocol,
+    options: RequestOptions = {},
+  ): Promise<FrameStream> {
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const limit = deadline(timeoutMs, [this.stopping.signal, options.signal]);
+    try {
+      const stream = await this.host.dialProtocol(peerIdFromString(peer), protocol.id, {
+        signal: limit.signal,
+      });
+      return framed(stream, protocol);
+    } catch (error) {
+      if (limit.expired())
+        throw new CorralError('timeout', `${peer} did not open ${protocol.id} within ${timeoutMs} ms`);
+      throw streamError(error, protocol.maxFrameBytes);
+    } finally {
+      limit.dispose();
+    }
+  }
+
+  handleStream(protocol: StreamProtocol, handler: StreamHandler): void {
+    void this.host.handle(
+      protocol.id,
+      ({ stream, connection }) =>
+        handler(framed(stream, protocol), asNodeId(connection.remotePeer.toString())),
+      { maxInboundStreams: this.limits.maxInboundStreams },
+    );
+  }
+
   async publish<M>(topic: Topic<M>, message: M): Promise<void> {
     await this.host.services.pubsub.publish(topic.name, encodeFrame(message, topic.maxFrameBytes));
   }
@@ -454,4 +493,29 @@ export class Libp2pTransport implements Transport {
       );
     await this.host.stop();
   }
+}
+
+/** A libp2p stream as frames: each one length-prefixed, none over the protocol's cap. */
+function framed(stream: Stream, protocol: StreamProtocol): FrameStream {
+  async function* frames(): AsyncGenerator<Uint8Array> {
+    try {
+      for await (const frame of decodeLengthPrefixed(stream.source, {
+        maxDataLength: protocol.maxFrameBytes,
+      }))
+        yield frame.subarray();
+    } catch (error) {
+      throw streamError(error, protocol.maxFrameBytes);
+    }
+  }
+  return {
+    frames: frames(),
+    send: async (outgoing) => {
+      try {
+        await stream.sink(encodeLengthPrefixed(outgoing));
+      } catch (error) {
+        throw streamError(error, protocol.maxFrameBytes);
+      }
+    },
+    abort: (reason) => stream.abort(reason),
+  };
 }

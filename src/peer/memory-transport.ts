@@ -1,3 +1,4 @@
+import { type Pushable, pushable } from 'it-pushable';
 import { z } from 'zod';
 import type { Timer } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
@@ -11,10 +12,19 @@ import {
   type ProtocolId,
   type RequestProtocol,
   requestProtocol,
+  type StreamProtocol,
   type Topic,
 } from './protocol.js';
 import type { SimNetwork } from './sim-network.js';
-import type { MessageHandler, PeerEvent, RequestHandler, RequestOptions, Transport } from './transport.js';
+import type {
+  FrameStream,
+  MessageHandler,
+  PeerEvent,
+  RequestHandler,
+  RequestOptions,
+  StreamHandler,
+  Transport,
+} from './transport.js';
 
 /** What crosses the simulated network: frames are real CBOR bytes, capped as on the wire. */
 export type Packet =
@@ -26,7 +36,33 @@ export type Packet =
     }
   | { readonly kind: 'reply'; readonly id: number; readonly frame: Uint8Array }
   | { readonly kind: 'message'; readonly protocol: ProtocolId; readonly frame: Uint8Array }
-  | { readonly kind: 'gossip'; readonly topic: string; readonly frame: Uint8Array };
+  | { readonly kind: 'gossip'; readonly topic: string; readonly frame: Uint8Array }
+  | { readonly kind: 'stream-open'; readonly stream: number; readonly protocol: ProtocolId }
+  | {
+      readonly kind: 'stream-frame';
+      readonly stream: number;
+      readonly toOpener: boolean;
+      readonly seq: number;
+      readonly frame: Uint8Array;
+    }
+  /** `frames`: how many frames came before the end; absent for an abort. */
+  | {
+      readonly kind: 'stream-end';
+      readonly stream: number;
+      readonly toOpener: boolean;
+      readonly frames?: number;
+    };
+
+/** The receiving end of a stream: frames put back in order, as the simulated network may reorder them. */
+interface StreamInbox {
+  readonly queue: Pushable<Uint8Array>;
+  next: number;
+  readonly held: Map<number, Uint8Array>;
+  endAt?: number;
+}
+
+/** Which end of a stream: the node that opened it, or the one that accepted it. */
+type StreamRole = 'opener' | 'acceptor';
 
 type Served = (from: NodeId, id: number, frame: Uint8Array) => void;
 
@@ -96,7 +132,14 @@ export class MemoryTransport implements Transport {
   private readonly messageHandlers = new Map<ProtocolId, (from: NodeId, frame: Uint8Array) => void>();
   private readonly topicHandlers = new Map<string, Set<(from: NodeId, frame: Uint8Array) => void>>();
   private readonly pending = new Map<number, PendingRequest>();
+  private readonly streamHandlers = new Map<
+    ProtocolId,
+    { protocol: StreamProtocol; handler: StreamHandler }
+  >();
+  /** The frames arriving on each open stream, by peer, role and stream number. */
+  private readonly inboxes = new Map<string, StreamInbox>();
   private nextRequestId = 0;
+  private nextStreamId = 0;
   private stopped = false;
 
   constructor(
@@ -189,6 +232,65 @@ export class MemoryTransport implements Transport {
     );
   }
 
+  async openStream(peer: NodeId, protocol: StreamProtocol): Promise<FrameStream> {
+    if (this.stopped) throw new CorralError('closed', 'the transport is stopped');
+    const id = this.nextStreamId++;
+    const side = this.streamSide(peer, id, 'opener', protocol.maxFrameBytes);
+    this.hub.network.send(this.self, peer, { kind: 'stream-open', stream: id, protocol: protocol.id });
+    return side;
+  }
+
+  handleStream(protocol: StreamProtocol, handler: StreamHandler): void {
+    this.streamHandlers.set(protocol.id, { protocol, handler });
+  }
+
+  /**
+   * One end of a stream over the simulated network. Frames travel as packets, so a stream is only as reliable
+   * as the simulated links: nothing in the simulations streams, and the real transport runs over TCP.
+   */
+  private streamSide(peer: NodeId, id: number, role: StreamRole, maxFrameBytes: number): FrameStream {
+    const key = streamKey(peer, role, id);
+    const queue = pushable<Uint8Array>();
+    this.inboxes.set(key, { queue, next: 0, held: new Map() });
+    const toOpener = role === 'acceptor';
+    return {
+      frames: queue,
+      send: async (frames) => {
+        let seq = 0;
+        for await (const frame of frames) {
+          if (frame.byteLength > maxFrameBytes)
+            throw new CorralError('frame_too_large', `frame exceeds the ${maxFrameBytes}-byte limit`);
+          this.hub.network.send(this.self, peer, {
+            kind: 'stream-frame',
+            stream: id,
+            toOpener,
+            seq: seq++,
+            frame,
+          });
+        }
+        this.hub.network.send(this.self, peer, { kind: 'stream-end', stream: id, toOpener, frames: seq });
+      },
+      abort: () => {
+        this.endInbox(key);
+        this.hub.network.send(this.self, peer, { kind: 'stream-end', stream: id, toOpener });
+      },
+    };
+  }
+
+  private endInbox(key: string): void {
+    this.inboxes.get(key)?.queue.end();
+    this.inboxes.delete(key);
+  }
+
+  /** Delivers what is now in order; ends the stream once every frame before its end has come. */
+  private drain(key: string, inbox: StreamInbox): void {
+    for (let frame = inbox.held.get(inbox.next); frame !== undefined; frame = inbox.held.get(inbox.next)) {
+      inbox.held.delete(inbox.next++);
+      inbox.queue.push(frame);
+    }
+    if (inbox.endAt !== undefined && inbox.next >= inbox.endAt) this.endInbox(key);
+  }
+
   async publish<M>(topic: Topic<M>, message: M): Promise<void> {
     if (this.stopped) throw new CorralError('closed', 'the transport is stopped');
     const frame = encodeFrame(message, topic.maxFrameBytes);
@@ -258,6 +360,9 @@ export class MemoryTransport implements Transport {
     for (const id of [...this.pending.keys()]) {
       this.settle(id)?.reject(new CorralError('closed', 'the transport stopped'));
     }
+    for (const inbox of this.inboxes.values())
+      inbox.queue.end(new CorralError('closed', 'the transport stopped'));
+    this.inboxes.clear();
     this.hub.leave(this.self);
   }
 
@@ -301,6 +406,41 @@ export class MemoryTransport implements Transport {
       case 'gossip':
         for (const handler of this.topicHandlers.get(packet.topic) ?? []) handler(from, packet.frame);
         return;
+      case 'stream-open': {
+        const served = this.streamHandlers.get(packet.protocol);
+        if (served === undefined)
+          this.hub.network.send(this.self, from, {
+            kind: 'stream-end',
+            stream: packet.stream,
+            toOpener: true,
+          });
+        else
+          served.handler(
+            this.streamSide(from, packet.stream, 'acceptor', served.protocol.maxFrameBytes),
+            from,
+          );
+        return;
+      }
+      case 'stream-frame': {
+        const key = streamKey(from, packet.toOpener ? 'opener' : 'acceptor', packet.stream);
+        const inbox = this.inboxes.get(key);
+        // A duplicate of a frame already delivered is dropped.
+        if (inbox === undefined || packet.seq < inbox.next) return;
+        inbox.held.set(packet.seq, packet.frame);
+        this.drain(key, inbox);
+        return;
+      }
+      case 'stream-end': {
+        const key = streamKey(from, packet.toOpener ? 'opener' : 'acceptor', packet.stream);
+        const inbox = this.inboxes.get(key);
+        if (inbox === undefined) return;
+        if (packet.frames === undefined) this.endInbox(key);
+        else {
+          inbox.endAt = packet.frames;
+          this.drain(key, inbox);
+        }
+        return;
+      }
     }
   }
 
@@ -311,4 +451,8 @@ export class MemoryTransport implements Transport {
     pending.timer.cancel();
     return pending;
   }
+}
+
+function streamKey(peer: NodeId, role: StreamRole, id: number): string {
+  return `${peer} ${role} ${id}`;
 }

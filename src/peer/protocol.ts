@@ -36,6 +36,14 @@ export interface MessageProtocol<M> extends ProtocolBase {
   readonly message: z.ZodType<M>;
 }
 
+/**
+ * A long-lived stream of frames in both directions between two nodes, for what is neither a request nor a
+ * message: a session whose bytes flow as they come (an instance's serial console).
+ */
+export interface StreamProtocol extends ProtocolBase {
+  readonly kind: 'stream';
+}
+
 /** A gossip topic; messages reach every subscriber that can be reached. */
 export interface Topic<M> {
   readonly kind: 'topic';
@@ -88,5 +96,17 @@ export function topic<M>(spec: {
     name: `corral/${spec.name}/${spec.major}`,
     message: spec.message,
     maxFrameBytes: spec.maxFrameBytes ?? 64 * 1024,
+  };
+}
+
+export function streamProtocol(spec: {
+  name: string;
+  major: number;
+  maxFrameBytes?: number;
+}): StreamProtocol {
+  return {
+    kind: 'stream',
+    id: protocolId(spec.name, spec.major),
+    maxFrameBytes: spec.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
   };
 }

@@ -1,5 +1,5 @@
 import type { NodeId } from '../common/ids.js';
-import type { MessageProtocol, RequestProtocol, Topic } from './protocol.js';
+import type { MessageProtocol, RequestProtocol, StreamProtocol, Topic } from './protocol.js';
 
 export interface RequestOptions {
   readonly signal?: AbortSignal;
@@ -27,6 +27,18 @@ export type PeerEvent =
  * How the layers above the peer layer talk to other nodes. Every payload is a validated, size-capped
  * CBOR frame; the libp2p and in-memory implementations behave alike, so the simulator runs the real code.
  */
+/** One side of a stream of frames: what the peer sends, and a way to send ours. */
+export interface FrameStream {
+  /** The peer's frames, in order, until it ends its side; fails when the stream breaks. */
+  readonly frames: AsyncIterable<Uint8Array>;
+  /** Sends these frames in order, then ends our side. */
+  send(frames: AsyncIterable<Uint8Array>): Promise<void>;
+  /** Ends both sides at once. */
+  abort(reason: Error): void;
+}
+
+export type StreamHandler = (stream: FrameStream, from: NodeId) => void;
+
 export interface Transport {
   readonly self: NodeId;
   /** Sends one request and waits for its answer; rejects with a CorralError (timeout, unreachable, or the remote's error). */
@@ -45,6 +57,9 @@ export interface Transport {
    */
   send<M>(peer: NodeId, protocol: MessageProtocol<M>, message: M): void;
   onMessage<M>(protocol: MessageProtocol<M>, handler: MessageHandler<M>): void;
+  /** Opens a stream of frames to that peer; it is the peer's handler for the protocol that answers. */
+  openStream(peer: NodeId, protocol: StreamProtocol, options?: RequestOptions): Promise<FrameStream>;
+  handleStream(protocol: StreamProtocol, handler: StreamHandler): void;
   publish<M>(topic: Topic<M>, message: M): Promise<void>;
   /** Returns the function that unsubscribes. */
   subscribe<M>(topic: Topic<M>, handler: MessageHandler<M>): () => void;

@@ -5,7 +5,7 @@ import { asNodeId, type NodeId } from '../../src/common/ids.js';
 import { seededRng } from '../../src/common/random.js';
 import { SimClock } from '../../src/common/sim-clock.js';
 import { MemoryHub, type Packet } from '../../src/peer/memory-transport.js';
-import { messageProtocol, requestProtocol, topic } from '../../src/peer/protocol.js';
+import { messageProtocol, requestProtocol, streamProtocol, topic } from '../../src/peer/protocol.js';
 import { SimNetwork } from '../../src/peer/sim-network.js';
 
 const echo = requestProtocol({
@@ -17,6 +17,7 @@ const echo = requestProtocol({
   maxFrameBytes: 256,
 });
 const note = messageProtocol({ name: 'test-note', major: 1, message: z.object({ seq: z.number() }) });
+const shout = streamProtocol({ name: 'test-shout', major: 1, maxFrameBytes: 1024 });
 const news = topic({ name: 'test-news', major: 1, message: z.object({ headline: z.string() }) });
 
 const a = asNodeId('node-a');
@@ -133,5 +134,42 @@ describe('in-memory transport', () => {
     nodes[0]!.send(b, note, { seq: 1 });
     await run(clock, 100);
     expect(seen).toEqual([1]);
+  });
+
+  it('carries a stream of frames both ways, in order over a network that reorders them, to its end', async () => {
+    const { clock, nodes } = cluster(7);
+    const [na, nb] = nodes as [ReturnType<MemoryHub['join']>, ReturnType<MemoryHub['join']>];
+    nb.handleStream(shout, (stream) => {
+      void stream.send(
+        (async function* () {
+          for await (const frame of stream.frames)
+            yield new TextEncoder().encode(new TextDecoder().decode(frame).toUpperCase());
+        })(),
+      );
+    });
+    const words = Array.from({ length: 50 }, (_, i) => `word${i}`);
+    const stream = (await settle(clock, na.openStream(b, shout))).value!;
+    void stream.send(
+      (async function* () {
+        for (const word of words) yield new TextEncoder().encode(word);
+      })(),
+    );
+    const heard: string[] = [];
+    const reading = (async () => {
+      for await (const frame of stream.frames) heard.push(new TextDecoder().decode(frame));
+    })();
+    await settle(clock, reading);
+    expect(heard).toEqual(words.map((w) => w.toUpperCase()));
+
+    // A protocol the peer does not serve ends the stream at once.
+    const refused = (await settle(clock, na.openStream(b, { ...shout, id: '/corral/test-none/1' }))).value!;
+    const nothing: Uint8Array[] = [];
+    await settle(
+      clock,
+      (async () => {
+        for await (const frame of refused.frames) nothing.push(frame);
+      })(),
+    );
+    expect(nothing).toEqual([]);
   });
 });

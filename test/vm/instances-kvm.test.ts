@@ -87,8 +87,8 @@ describe('a QEMU instance on a real cluster', () => {
     expect(await runningOn('node1')).toEqual([]);
     expect(await qemuOn('node1')).toBe('');
     // The same guest answers on the target: its shell still runs, with its memory intact, and its disk
-    // holds what it wrote on the source.
-    const second = await openConsole(daemons[1]!);
+    // holds what it wrote on the source. The console is opened through node1, which forwards it to node2.
+    const second = await openConsole(daemons[0]!);
     second.write('echo ALIVE-$((40+2))\n');
     await second.waitFor('ALIVE-42', 30_000);
     second.write('dd if=/dev/vda bs=512 skip=16384 count=1 2>/dev/null | head -c 7; echo\n');
@@ -100,8 +100,14 @@ describe('a QEMU instance on a real cluster', () => {
     const node2 = view.nodes.find((n) => n.name === 'node2')!;
     expect(view.instances[0]?.primaryNode).toBe(node2.uuid);
 
+    // The one-time socket node1 opened for that console is gone once used.
+    expect(await readdir(join(baseDir, 'node1', 'console'))).toEqual([]);
+
     await runJob(call, [{ OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name: 'vm1', timeout: 60 }]);
     expect(await runningOn('node2')).toEqual([]);
+    await expect(daemons[0]!.call({ op: 'console', instance: 'vm1' })).rejects.toThrow(
+      /vm1 is not running on node2, so it has no console/,
+    );
     expect(await qemuOn('node2')).toBe('');
     await runJob(call, [{ OP_ID: 'OP_INSTANCE_REMOVE', instance_name: 'vm1' }]);
     expect(await instanceDirs('node1')).toEqual([]);

@@ -694,7 +694,7 @@ const move = simple(
 
 const consoleCommand: CommandModule<object, ConnectionArgs & { instance: string; 'show-cmd': boolean }> = {
   command: 'console <instance>',
-  describe: "attach to the instance's serial console (on its primary node); Ctrl-] detaches",
+  describe: "attach to the instance's serial console, from any node; Ctrl-] detaches",
   builder: (yargs) =>
     connectionOptions(yargs)
       .positional('instance', { type: 'string', demandOption: true })
