@@ -1,13 +1,14 @@
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
-import type {
-  ClusterParams,
-  GroupRecord,
-  GroupUuid,
-  InstanceRecord,
-  InstanceUuid,
-  NodeRecord,
-  NodeUuid,
+import {
+  type ClusterParams,
+  type GroupRecord,
+  type GroupUuid,
+  groupTemplates,
+  type InstanceRecord,
+  type InstanceUuid,
+  type NodeRecord,
+  type NodeUuid,
 } from './model.js';
 
 /**
@@ -100,4 +101,24 @@ export function nodeOfUuid(config: ConfigData, uuid: NodeUuid): NodeRecord {
   const node = config.nodes.get(uuid);
   if (node === undefined) throw new CorralError('not_found', `node ${uuid} is not in the cluster`);
   return node;
+}
+
+/**
+ * Refuses a template the node's group does not allow (the group's ipolicy disk templates), naming the
+ * group and what it allows: the check before an instance is put on a node, and the rule when one is.
+ */
+export function requireTemplateAllowed(
+  config: ConfigData,
+  node: NodeRecord,
+  template: string,
+  instance: string,
+): void {
+  const group = config.groups.get(node.group);
+  if (group === undefined) return;
+  const allowed = groupTemplates(config.cluster.enabledDiskTemplates, group);
+  if (!allowed.includes(template))
+    throw new CorralError(
+      'conflict',
+      `node group ${group.name} of ${node.name} does not allow ${template} instances such as ${instance} (it allows ${allowed.join(', ') || 'none'}); use a node of another group, or group modify --ipolicy-disk-templates`,
+    );
 }

@@ -63,6 +63,11 @@ export interface GroupRecord {
   readonly uuid: GroupUuid;
   readonly name: string;
   readonly allocPolicy: AllocPolicy;
+  /**
+   * The group's instance policy on disk templates (Ganeti's --ipolicy-disk-templates): the templates its
+   * nodes may hold instances of, within those the cluster enables; absent, every enabled one.
+   */
+  readonly diskTemplates?: readonly (typeof diskTemplates)[number][];
   readonly tags: readonly string[];
   readonly ctimeMs: number;
   readonly mtimeMs: number;
@@ -188,4 +193,12 @@ export function filledBeParams(
   instance: Pick<InstanceRecord, 'beParams'>,
 ): BeParams {
   return { ...cluster.beParams, ...instance.beParams };
+}
+
+/** The templates instances may use on the nodes of a group: the cluster's enabled ones, as the group narrows them. */
+export function groupTemplates(
+  enabled: readonly string[],
+  group: { readonly diskTemplates?: readonly string[] | undefined },
+): string[] {
+  return enabled.filter((template) => group.diskTemplates?.includes(template) ?? true);
 }

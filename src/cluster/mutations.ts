@@ -11,6 +11,7 @@ import {
   mayBeCandidate,
   nodeById,
   nodeOfUuid,
+  requireTemplateAllowed,
   sortedInstances,
   sortedNodes,
 } from './config.js';
@@ -132,6 +133,7 @@ export const mutationSchema = z.discriminatedUnion('type', [
     uuid,
     name: nameSchema,
     allocPolicy: z.enum(allocPolicies),
+    diskTemplates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
   }),
   z.object({ type: z.literal('group-remove'), uuid }),
   z.object({
@@ -139,6 +141,7 @@ export const mutationSchema = z.discriminatedUnion('type', [
     uuid,
     name: nameSchema.optional(),
     allocPolicy: z.enum(allocPolicies).optional(),
+    diskTemplates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
   }),
   z.object({ type: z.literal('group-assign'), uuid, nodes: z.array(uuid).min(1).max(1024) }),
   z.object({
@@ -251,6 +254,7 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         uuid: m.uuid as GroupUuid,
         name: m.name,
         allocPolicy: m.allocPolicy,
+        ...(m.diskTemplates !== undefined && { diskTemplates: m.diskTemplates }),
         tags: [],
         ctimeMs: nowMs,
         mtimeMs: nowMs,
@@ -281,10 +285,13 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         ...group,
         ...(m.name !== undefined && { name: m.name }),
         ...(m.allocPolicy !== undefined && { allocPolicy: m.allocPolicy }),
+        ...(m.diskTemplates !== undefined && { diskTemplates: m.diskTemplates }),
         mtimeMs: nowMs,
         serial: group.serial + 1,
       };
-      return { ...config, groups: new Map(config.groups).set(group.uuid, updated) };
+      const next = { ...config, groups: new Map(config.groups).set(group.uuid, updated) };
+      checkGroupPolicy(next, group.uuid);
+      return next;
     }
     case 'group-assign': {
       const group = groupByUuid(config, m.uuid);
@@ -293,7 +300,9 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         const node = nodeOfUuid(config, nodeUuid as NodeUuid);
         if (node.group !== group.uuid) nodes.set(node.uuid, bump({ ...node, group: group.uuid }, nowMs));
       }
-      return { ...config, nodes };
+      const next = { ...config, nodes };
+      checkGroupPolicy(next, group.uuid);
+      return next;
     }
     case 'tags':
       return changeTags(config, m, nowMs);
@@ -365,6 +374,7 @@ function checkInstance(config: ConfigData, instance: InstanceRecord): void {
       'conflict',
       `${primary.name} is not vm capable, so it cannot host ${instance.name}`,
     );
+  requireTemplateAllowed(config, primary, instance.diskTemplate, instance.name);
   for (const secondary of instance.secondaryNodes) {
     const node = nodeOfUuid(config, secondary);
     if (node.uuid === primary.uuid)
@@ -378,6 +388,15 @@ function checkInstance(config: ConfigData, instance: InstanceRecord): void {
   const diskUuids = new Set(instance.disks.map((disk) => disk.uuid));
   if (diskUuids.size !== instance.disks.length)
     throw new CorralError('conflict', `${instance.name} lists a disk twice`);
+}
+
+/** Every instance on the group's nodes uses a template the group allows (refused, like Ganeti's templates in use). */
+function checkGroupPolicy(config: ConfigData, group: GroupUuid): void {
+  for (const instance of sortedInstances(config)) {
+    const primary = nodeOfUuid(config, instance.primaryNode);
+    if (primary.group === group)
+      requireTemplateAllowed(config, primary, instance.diskTemplate, instance.name);
+  }
 }
 
 /** Ganeti refuses to disable a hypervisor or disk template that instances still use. */

@@ -111,6 +111,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     OP_ID: z.literal('OP_GROUP_ADD'),
     group_name: nameSchema,
     alloc_policy: z.enum(allocPolicies).optional(),
+    /** Ganeti's ipolicy disk-templates: the templates the group's nodes may hold. */
+    ipolicy_disk_templates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
   }),
   z.object({ OP_ID: z.literal('OP_GROUP_REMOVE'), group_name: nameSchema }),
   z.object({ OP_ID: z.literal('OP_GROUP_RENAME'), group_name: nameSchema, new_name: nameSchema }),
@@ -118,6 +120,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     OP_ID: z.literal('OP_GROUP_SET_PARAMS'),
     group_name: nameSchema,
     alloc_policy: z.enum(allocPolicies).optional(),
+    ipolicy_disk_templates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_GROUP_ASSIGN_NODES'),

@@ -28,6 +28,7 @@ export const groupViewSchema = z.object({
   uuid: z.string(),
   name: z.string(),
   allocPolicy: z.enum(allocPolicies),
+  diskTemplates: z.array(z.string()).readonly().optional(),
   tags: z.array(z.string()),
   ...times,
   serial: z.number(),

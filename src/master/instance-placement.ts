@@ -5,7 +5,7 @@ import { answerRequest } from '../alloc/iallocator/respond.js';
 import { writeIAllocMessage } from '../alloc/iallocator/write.js';
 import { type ClusterSnapshot, type DiskTemplate, diskSpaceMiB, usesLocalStorage } from '../alloc/types.js';
 import type { AgentResponse } from '../cluster/agent-protocols.js';
-import { type ConfigData, requireNode, sortedNodes } from '../cluster/config.js';
+import { type ConfigData, requireNode, requireTemplateAllowed, sortedNodes } from '../cluster/config.js';
 import type { InstanceRecord, NodeRecord } from '../cluster/model.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { toConfigView } from '../cluster/views.js';
@@ -59,6 +59,7 @@ export async function requireRoom(
   node: NodeRecord,
   need: PlacementNeed,
 ): Promise<NodeStatus> {
+  requireTemplateAllowed(ctx.config(), node, need.template, need.instance);
   const status = await nodeStatus(ctx, node, need.diskMiB > 0);
   const why = shortfall(status, need);
   if (why !== undefined)

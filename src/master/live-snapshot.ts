@@ -13,7 +13,7 @@ import {
 } from '../alloc/types.js';
 import type { AgentResponse } from '../cluster/agent-protocols.js';
 import { instanceStatus, type NodeReport, nodeReport } from '../cluster/instance-status.js';
-import { filledBeParams } from '../cluster/model.js';
+import { filledBeParams, groupTemplates } from '../cluster/model.js';
 import type { ConfigView, InstanceView } from '../cluster/views.js';
 
 /**
@@ -112,7 +112,7 @@ export function liveSnapshot(
         allocPolicy: g.allocPolicy,
         tags: g.tags,
         networks: [],
-        policy,
+        policy: livePolicy(groupTemplates(config.cluster.enabledDiskTemplates, g)),
       })),
     nodes,
     instances,

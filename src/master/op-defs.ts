@@ -248,6 +248,7 @@ export const opDefinitions: OpDefinitions = {
         uuid: ctx.newUuid(),
         name: op.group_name,
         allocPolicy: op.alloc_policy ?? 'preferred',
+        ...(op.ipolicy_disk_templates !== undefined && { diskTemplates: op.ipolicy_disk_templates }),
       };
       check(ctx, mutation);
       return { mutation, result: { group: op.group_name } };
@@ -289,8 +290,14 @@ export const opDefinitions: OpDefinitions = {
       }),
     async run(op, ctx) {
       const group = requireGroup(ctx.config(), op.group_name);
-      if (op.alloc_policy === undefined) throw new CorralError('bad_request', 'no change was asked for');
-      const mutation: Mutation = { type: 'group-set', uuid: group.uuid, allocPolicy: op.alloc_policy };
+      if (op.alloc_policy === undefined && op.ipolicy_disk_templates === undefined)
+        throw new CorralError('bad_request', 'no change was asked for');
+      const mutation: Mutation = {
+        type: 'group-set',
+        uuid: group.uuid,
+        ...(op.alloc_policy !== undefined && { allocPolicy: op.alloc_policy }),
+        ...(op.ipolicy_disk_templates !== undefined && { diskTemplates: op.ipolicy_disk_templates }),
+      };
       check(ctx, mutation);
       return { mutation, result: { group: op.group_name } };
     },

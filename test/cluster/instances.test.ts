@@ -117,6 +117,62 @@ describe('instances in the replicated configuration', () => {
     }
   });
 
+  it("keeps instances to the templates their node group's policy allows", () => {
+    const state = cluster();
+    change(state, web1);
+    expect(
+      change(state, {
+        type: 'group-add',
+        uuid: 'g-2',
+        name: 'rack2',
+        allocPolicy: 'preferred',
+        diskTemplates: ['diskless'],
+      }),
+    ).toEqual({ ok: true });
+    change(state, { type: 'node-set', uuid: 'n-2', changes: { vmCapable: true }, autoPromote: false });
+    change(state, { type: 'group-assign', uuid: 'g-2', nodes: ['n-2'] });
+    const before = state.config!;
+    const refusals: [Mutation, RegExp][] = [
+      [
+        { ...web1, uuid: 'i-2', name: 'web2', primaryNode: 'n-2' },
+        /node group rack2 of node2 does not allow file instances such as web2 \(it allows diskless\)/,
+      ],
+      [
+        { type: 'instance-set', uuid: 'i-1', changes: { primaryNode: 'n-2' } },
+        /rack2 of node2 does not allow file/,
+      ],
+      [
+        { type: 'group-set', uuid: 'g-default', diskTemplates: ['diskless'] },
+        /default of node1 does not allow file instances such as web1/,
+      ],
+      [
+        { type: 'group-assign', uuid: 'g-2', nodes: ['n-1'] },
+        /rack2 of node1 does not allow file instances such as web1/,
+      ],
+    ];
+    for (const [mutation, message] of refusals) {
+      const outcome = change(state, mutation);
+      expect(outcome && !outcome.ok && outcome.message).toMatch(message);
+      expect(state.config).toBe(before);
+    }
+    expect(
+      change(state, {
+        ...web1,
+        uuid: 'i-3',
+        name: 'dns1',
+        primaryNode: 'n-2',
+        diskTemplate: 'diskless',
+        disks: [],
+      }),
+    ).toEqual({ ok: true });
+    expect(change(state, { type: 'group-set', uuid: 'g-2', diskTemplates: ['diskless', 'file'] })).toEqual({
+      ok: true,
+    });
+    expect(change(state, { type: 'instance-set', uuid: 'i-1', changes: { primaryNode: 'n-2' } })).toEqual({
+      ok: true,
+    });
+  });
+
   it('keeps instances across a snapshot and restore', () => {
     const state = cluster();
     change(state, web1);

@@ -1,6 +1,8 @@
 import type { CommandModule } from 'yargs';
-import { allocPolicies } from '../../cluster/model.js';
+import { allocPolicies, diskTemplates, groupTemplates } from '../../cluster/model.js';
+import type { Opcode } from '../../cluster/opcodes.js';
 import type { ConfigView, GroupView } from '../../cluster/views.js';
+import { CorralError } from '../../common/errors.js';
 import {
   type ConnectionArgs,
   connectionOptions,
@@ -31,6 +33,11 @@ const groupFields: Field<GroupRow>[] = [
   { name: 'name', title: 'Group', get: (r) => r.group.name },
   { name: 'uuid', title: 'UUID', get: (r) => r.group.uuid },
   { name: 'alloc_policy', title: 'AllocPolicy', get: (r) => r.group.allocPolicy },
+  {
+    name: 'ipolicy/disk-templates',
+    title: 'DiskTemplates',
+    get: (r) => groupTemplates(r.config.cluster.enabledDiskTemplates, r.group).join(','),
+  },
   { name: 'node_cnt', title: 'Nodes', get: (r) => members(r).length },
   { name: 'node_list', title: 'NodeList', get: members },
   { name: 'pinst_cnt', title: 'Instances', get: () => 0 },
@@ -63,9 +70,27 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { groups: string[]
   },
 };
 
+/** A comma-separated list of disk templates, each one known. */
+function templateList(value: string): (typeof diskTemplates)[number][] {
+  const names = value.split(',').filter((name) => name.length > 0);
+  for (const name of names)
+    if (!(diskTemplates as readonly string[]).includes(name))
+      throw new CorralError(
+        'bad_request',
+        `--ipolicy-disk-templates: unknown disk template ${name}; known: ${diskTemplates.join(', ')}`,
+      );
+  if (names.length === 0)
+    throw new CorralError('bad_request', '--ipolicy-disk-templates: name at least one template');
+  return names as (typeof diskTemplates)[number][];
+}
+
 const policy = { choices: allocPolicies, describe: 'preferred, last_resort or unallocable' } as const;
 
-type PolicyArgs = JobArgs & { group: string; 'alloc-policy'?: (typeof allocPolicies)[number] };
+type PolicyArgs = JobArgs & {
+  group: string;
+  'alloc-policy'?: (typeof allocPolicies)[number];
+  'ipolicy-disk-templates'?: string;
+};
 
 /** add and modify take the same options and differ only in their opcode. */
 function policyCommand(
@@ -79,14 +104,21 @@ function policyCommand(
     builder: (yargs) =>
       jobOptions(yargs)
         .positional('group', { type: 'string', demandOption: true })
-        .option('alloc-policy', policy) as never,
+        .option('alloc-policy', policy)
+        .option('ipolicy-disk-templates', {
+          type: 'string',
+          describe: 'comma-separated disk templates the nodes of the group may hold instances of',
+        }) as never,
     handler: async (args) => {
       await runOps(args, [
         {
           OP_ID: opId,
           group_name: args.group,
           ...(args['alloc-policy'] && { alloc_policy: args['alloc-policy'] }),
-        },
+          ...(args['ipolicy-disk-templates'] !== undefined && {
+            ipolicy_disk_templates: templateList(args['ipolicy-disk-templates']),
+          }),
+        } as Opcode,
       ]);
     },
   };
