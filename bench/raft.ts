@@ -12,6 +12,7 @@ import { untilAborted } from '../src/common/abort.js';
 import { percentile } from '../src/common/stats.js';
 import { waitFor } from '../src/common/wait.js';
 import { DaemonProcess, type SpawnOptions, startLocalCluster } from '../src/daemon/local-cluster.js';
+import { ensureDebianPackage } from './debian.js';
 
 const MEMBERS = 3;
 const SEQUENTIAL_WRITES = 1000;
@@ -280,21 +281,6 @@ async function measure(system: System) {
   };
 }
 
-function ensureEtcd(): void {
-  try {
-    execFileSync('sh', ['-c', 'command -v etcd'], { stdio: 'ignore' });
-  } catch {
-    log('installing etcd-server with apt-get…');
-    execFileSync(
-      'sh',
-      ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server'],
-      {
-        stdio: 'inherit',
-      },
-    );
-  }
-}
-
 async function run<T extends System>(start: (dir: string) => Promise<T>) {
   const baseDir = await mkdtemp(join(tmpdir(), 'corral-bench-raft-'));
   const system = await start(baseDir);
@@ -306,7 +292,7 @@ async function run<T extends System>(start: (dir: string) => Promise<T>) {
   }
 }
 
-ensureEtcd();
+ensureDebianPackage('etcd', 'etcd-server');
 const etcdVersion = execFileSync('etcd', ['--version']).toString().split('\n')[0]?.trim();
 const etcd = await run((dir) => Etcd.start(dir));
 const corral = await run((dir) => Corral.start(dir));

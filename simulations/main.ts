@@ -1,4 +1,7 @@
 import { runMembershipSimulation } from './membership-sim.js';
+import type { PartitionMode } from './partition-net.js';
+import { type ScenarioName, scenarioNames } from './partition-scenarios.js';
+import { runPartitionSimulation } from './partition-sim.js';
 import { runRaftSimulation } from './raft-sim.js';
 
 /**
@@ -8,9 +11,10 @@ import { runRaftSimulation } from './raft-sim.js';
 async function main(argv: readonly string[]): Promise<number> {
   const [simulation, ...rest] = argv;
   if (simulation === 'membership') return membership(rest);
+  if (simulation === 'partition') return partition(rest);
   if (simulation !== 'raft') {
     process.stderr.write(
-      'usage: npm run sim -- raft --seeds N [--nodes K] [--seed S]\n       npm run sim -- membership [--nodes N] [--seed S]\n',
+      `usage: npm run sim -- raft --seeds N [--nodes K] [--seed S]\n       npm run sim -- membership [--nodes N] [--seed S]\n       ${partitionUsage}\n`,
     );
     return 2;
   }
@@ -65,6 +69,46 @@ async function membership(args: readonly string[]): Promise<number> {
   });
   process.stdout.write(`${JSON.stringify(result)}\n`);
   return result.converged && result.falseDead === 0 && result.undetectedBy === 0 ? 0 : 1;
+}
+
+const partitionUsage = `npm run sim -- partition ${scenarioNames.join('|')} [--nodes K] [--seed S] [--mode netns|gater]`;
+
+/**
+ * `npm run sim -- partition SCENARIO [--nodes K] [--seed S] [--mode netns|gater]`: K real daemons (7 by
+ * default) partitioned as the scenario says; prints what every node concluded and one JSON line of figures,
+ * and exits 1 with the replay command on a violation.
+ */
+async function partition(args: readonly string[]): Promise<number> {
+  const [scenario, ...rest] = args;
+  const modeAt = rest.indexOf('--mode');
+  const mode = modeAt < 0 ? undefined : rest[modeAt + 1];
+  const flags = parseFlags(modeAt < 0 ? rest : [...rest.slice(0, modeAt), ...rest.slice(modeAt + 2)]);
+  if (
+    !scenarioNames.includes(scenario as ScenarioName) ||
+    flags === undefined ||
+    (mode !== undefined && mode !== 'netns' && mode !== 'gater')
+  ) {
+    process.stderr.write(`usage: ${partitionUsage}\n`);
+    return 2;
+  }
+  const aborted = new AbortController();
+  const abort = () => aborted.abort(new Error('interrupted'));
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
+  const result = await runPartitionSimulation({
+    scenario: scenario as ScenarioName,
+    nodes: flags.get('nodes') ?? 7,
+    seed: flags.get('seed') ?? Date.now() % 1_000_000,
+    ...(mode !== undefined && { mode: mode as PartitionMode }),
+    out: (line) => process.stdout.write(`${line}\n`),
+    signal: aborted.signal,
+  });
+  process.off('SIGINT', abort);
+  process.off('SIGTERM', abort);
+  for (const violation of result.violations) process.stdout.write(`violation: ${violation}\n`);
+  if (result.violations.length > 0) process.stdout.write(`replay: ${result.replay}\n`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  return result.violations.length === 0 ? 0 : 1;
 }
 
 function parseFlags(args: readonly string[]): Map<string, number> | undefined {

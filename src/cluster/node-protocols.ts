@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { bytesSchema } from '../peer/codec.js';
 import { requestProtocol } from '../peer/protocol.js';
 import { nameSchema } from './model.js';
+import { nodeAddOpSchema } from './opcodes.js';
 
 /** What the master asks of a node's daemon to bring it into the cluster, or to let it go. */
 
@@ -32,6 +33,23 @@ export const admitProtocol = requestProtocol({
   request: z.object({ cluster: clusterRef, secret: bytesSchema, members: memberList }),
   response: z.object({}),
   maxFrameBytes: 1024 * 1024,
+});
+
+/**
+ * A node that holds a join token asks any member to have it added: the member checks the token against the
+ * caller's peer ID, submits the node add (with that peer ID, whatever the request says) and answers when the
+ * job has ended, by which time the master has admitted the caller.
+ */
+export const joinProtocol = requestProtocol({
+  name: 'join',
+  major: 1,
+  request: z.object({
+    token: z.string().min(1).max(512),
+    add: nodeAddOpSchema.omit({ peer_id: true }),
+  }),
+  response: z.object({ cluster: clusterRef, node: nameSchema, job: z.number().int().positive() }),
+  // A node add probes and admits the joiner: it may wait behind other jobs holding the big lock.
+  timeoutMs: 120_000,
 });
 
 /** Tells a removed node to forget the cluster: it drops its replica and waits to be added again. */

@@ -79,21 +79,26 @@ const exportName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,252}$/, 'an ins
 /** Ganeti's -I: an allocator program's name or path; '.' is the built-in one (the cluster default). */
 const iallocator = z.string().min(1).max(4096);
 
+/** Ganeti's node add; also what a joining node asks a member to submit for it. */
+export const nodeAddOpSchema = z.object({
+  OP_ID: z.literal('OP_NODE_ADD'),
+  node_name: nameSchema,
+  /** Where the master finds the node's unjoined daemon. */
+  address: multiaddr,
+  /** The peer ID the administrator checked, as Ganeti checks an SSH host key. */
+  peer_id: z.string().min(1).max(128).optional(),
+  primary_ip: ip.optional(),
+  secondary_ip: ip.optional(),
+  group: nameSchema.optional(),
+  master_candidate: yes.optional(),
+  master_capable: yes.optional(),
+  vm_capable: yes.optional(),
+});
+
+export type NodeAddOp = z.infer<typeof nodeAddOpSchema>;
+
 export const opcodeSchema = z.discriminatedUnion('OP_ID', [
-  z.object({
-    OP_ID: z.literal('OP_NODE_ADD'),
-    node_name: nameSchema,
-    /** Where the master finds the node's unjoined daemon. */
-    address: multiaddr,
-    /** The peer ID the administrator checked, as Ganeti checks an SSH host key. */
-    peer_id: z.string().min(1).max(128).optional(),
-    primary_ip: ip.optional(),
-    secondary_ip: ip.optional(),
-    group: nameSchema.optional(),
-    master_candidate: yes.optional(),
-    master_capable: yes.optional(),
-    vm_capable: yes.optional(),
-  }),
+  nodeAddOpSchema,
   z.object({ OP_ID: z.literal('OP_NODE_REMOVE'), node_name: nameSchema }),
   z.object({
     OP_ID: z.literal('OP_NODE_SET_PARAMS'),

@@ -2,8 +2,10 @@ import { z } from 'zod';
 import { agentProtocols, osDiagnosisSchema } from '../cluster/agent-protocols.js';
 import { configAnswerSchema, configQuerySchema, MAX_QUERY_NODES } from '../cluster/config-query.js';
 import { diskTemplates, hypervisors, nameSchema } from '../cluster/model.js';
+import { nodeAddOpSchema } from '../cluster/opcodes.js';
 import { masterRequestSchema, masterResponseSchemas } from '../master/master-protocol.js';
 import { healthRowSchema } from '../membership/health-view.js';
+import { eventNameSchema, eventPayloadSchema, receivedEventSchema } from '../membership/user-events.js';
 import { bytesSchema } from '../peer/codec.js';
 
 /** What the CLI may ask of its local daemon over the unix socket. */
@@ -31,6 +33,15 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
     intervalMs: z.number().int().min(0).max(60_000),
   }),
   z.object({ op: z.literal('debug-probe-stats') }),
+  /**
+   * Drops every connection to these peers and refuses new ones until the next call; an empty list heals.
+   * For partition simulations run without root.
+   */
+  z.object({ op: z.literal('debug-partition'), peers: z.array(z.string().min(1).max(128)).max(1024) }),
+  /** A user event (serf's): a name and a small payload sent over gossip to every node. */
+  z.object({ op: z.literal('event'), name: eventNameSchema, payload: eventPayloadSchema }),
+  /** The user events this node has received (at most the last 1,024), optionally of one name. */
+  z.object({ op: z.literal('events'), name: eventNameSchema.optional() }),
   z.object({ op: z.literal('raft-status') }),
   z.object({ op: z.literal('raft-transfer'), peer: z.string().min(1).max(128) }),
   z.object({
@@ -40,6 +51,20 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
     enabledHypervisors: z.array(z.enum(hypervisors)).min(1).max(8).optional(),
     enabledDiskTemplates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
     candidatePoolSize: z.number().int().min(1).max(99).optional(),
+  }),
+  /**
+   * Joins the cluster of the member at `member`, showing it a join token issued for this node. `add` is the
+   * node add the member submits; its name defaults to the daemon's name, its address to where it listens.
+   */
+  z.object({
+    op: z.literal('cluster-join'),
+    member: z
+      .string()
+      .min(1)
+      .max(256)
+      .startsWith('/', 'a member address is a multiaddr such as /ip4/…/tcp/…'),
+    token: z.string().min(1).max(512),
+    add: nodeAddOpSchema.omit({ OP_ID: true, peer_id: true }).partial({ node_name: true, address: true }),
   }),
   /** Sent on to the master (submit, cancel, probe, transfer). */
   z.object({ op: z.literal('master'), request: masterRequestSchema }),
@@ -97,6 +122,9 @@ export const controlResponseSchemas = {
   'debug-echo': latency.extend({ elapsedMs: z.number(), requestsPerSecond: z.number() }),
   'debug-probe': z.object({ published: z.number() }),
   'debug-probe-stats': z.object({ delaysMs: z.array(z.tuple([z.number(), z.number()])) }),
+  'debug-partition': z.object({ blocked: z.number() }),
+  event: z.object({ sentAtMs: z.number() }),
+  events: z.object({ events: z.array(receivedEventSchema) }),
   'raft-status': z.object({
     id: z.string(),
     role: z.string(),
@@ -109,6 +137,7 @@ export const controlResponseSchemas = {
   }),
   'raft-transfer': z.object({}),
   'cluster-init': z.object({ name: z.string() }),
+  'cluster-join': z.object({ cluster: z.string(), node: z.string(), job: z.number() }),
   master: z.union([masterResponseSchemas.submit, masterResponseSchemas.probe, masterResponseSchemas.cancel]),
   'master-failover': z.object({ master: z.string() }),
   config: z.object({

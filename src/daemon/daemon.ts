@@ -1,6 +1,7 @@
 import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { findInstance, nodeOfUuid } from '../cluster/config.js';
 import { asJobId } from '../cluster/model.js';
 import { toConfigView } from '../cluster/views.js';
@@ -9,15 +10,18 @@ import { CorralError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { CORRAL_VERSION } from '../common/version.js';
 import { MemberStore } from '../membership/member-store.js';
+import { createUserEvents } from '../membership/user-events.js';
 import { createHost } from '../peer/host.js';
 import { loadOrCreateIdentity, parseNodeId } from '../peer/identity.js';
-import { MAX_TOKEN_LIFETIME_MS, mintJoinToken } from '../peer/join-token.js';
+import { MAX_TOKEN_LIFETIME_MS, mintJoinToken, readJoinToken } from '../peer/join-token.js';
 import { Libp2pTransport } from '../peer/libp2p-transport.js';
+import { PeerBlocklist } from '../peer/peer-block.js';
 import type { Transport } from '../peer/transport.js';
 import { ClusterService } from './cluster-service.js';
 import { CONTROL_SOCKET_FILE, type ControlRequest, type DaemonStatus } from './control-protocol.js';
 import { serveControl } from './control-server.js';
 import { echoProtocol, ProbeRecorder, preciseWallMs, probeTopic, runEchoLoad } from './diagnostics.js';
+import { joinThrough, serveJoins } from './join-service.js';
 import { type LocalReplica, startMembership } from './membership.js';
 import { createNodeAgent, type NodeStorageOptions, storageDirs } from './node-setup.js';
 
@@ -55,19 +59,24 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const name = options.name ?? hostname();
   const log = createLogger({ node: name, level: options.logLevel ?? 'info' });
   const store = await MemberStore.open(options.dataDir, identity.nodeId);
+  const blocklist = new PeerBlocklist();
+  // Set only while `cluster join` dials a member: the gate shows it in the hello.
+  let joinToken: string | undefined;
   const host = await createHost({
+    blocklist,
     identity,
     listen: options.listen,
     gate: {
       directory: store,
       clock: systemClock,
       log: log.child({ part: 'gate' }),
-      joinToken: () => undefined,
+      joinToken: () => joinToken,
     },
   });
   const transport = new Libp2pTransport(host, log.child({ part: 'transport' }));
   transport.handle(echoProtocol, async (request) => request);
   const probes = new ProbeRecorder(transport);
+  const userEvents = createUserEvents(transport, { wallMs: preciseWallMs });
   await store.merge([{ id: transport.self, addrs: transport.listenAddresses() }]);
   let evicted!: () => void;
   const evictedPromise = new Promise<void>((resolve) => {
@@ -120,6 +129,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     observed: (node) => membership.gossip.member(node),
   });
   replica = cluster;
+  const joinDeps = { transport, members: store, clock: systemClock, log: log.child({ part: 'join' }) };
+  serveJoins({ ...joinDeps, cluster });
 
   const handle = async (request: ControlRequest): Promise<unknown> => {
     switch (request.op) {
@@ -128,6 +139,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         if (request.collectGarbage && typeof globalThis.gc === 'function') globalThis.gc();
         return status();
       case 'token-create': {
+        // Before init or admission the secret is this node's own, and no member would accept its tokens.
+        if (store.cluster === undefined)
+          throw new CorralError(
+            'not_member',
+            'this node belongs to no cluster; create the token on a member',
+          );
         if (request.lifetimeMs > MAX_TOKEN_LIFETIME_MS) {
           throw new CorralError(
             'bad_request',
@@ -141,7 +158,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           nowMs,
           request.lifetimeMs,
         );
-        return { token, expiresAtMs: nowMs + request.lifetimeMs };
+        // The token's own expiry, which is rounded up to the second.
+        return { token, expiresAtMs: readJoinToken(token).expiresMs };
       }
       case 'debug-echo':
         return runEchoLoad(transport, { ...request, peer: parseNodeId(request.peer) });
@@ -156,6 +174,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         return { published: request.count };
       case 'debug-probe-stats':
         return { delaysMs: probes.take() };
+      case 'debug-partition': {
+        const added = blocklist.replace(request.peers.map(parseNodeId));
+        await Promise.all(added.map((peer) => host.hangUp(peerIdFromString(peer)).catch(() => undefined)));
+        return { blocked: request.peers.length };
+      }
+      case 'event':
+        return { sentAtMs: await userEvents.publish(request.name, request.payload) };
+      case 'events':
+        return { events: userEvents.received(request.name) };
       case 'raft-status': {
         const status = cluster.raftStatus();
         if (status === undefined) throw new CorralError('unavailable', 'this node belongs to no cluster yet');
@@ -182,6 +209,28 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       case 'cluster-init':
         await cluster.init(request);
         return { name: request.name };
+      case 'cluster-join': {
+        const address = request.add.address ?? advertisedAddress(transport.listenAddresses());
+        if (address === undefined)
+          throw new CorralError(
+            'unavailable',
+            'this daemon listens nowhere; give the address with --address',
+          );
+        const answer = await joinThrough(
+          joinDeps,
+          {
+            set: (token) => {
+              joinToken = token;
+            },
+          },
+          request.member,
+          {
+            token: request.token,
+            add: { ...request.add, OP_ID: 'OP_NODE_ADD', node_name: request.add.node_name ?? name, address },
+          },
+        );
+        return { cluster: answer.cluster.name, node: answer.node, job: answer.job };
+      }
       case 'master':
         return cluster.forward(request.request);
       case 'master-failover': {
@@ -295,4 +344,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await transport.stop();
     },
   };
+}
+
+/**
+ * The address a joining node gives the master to reach it: a daemon listening on every interface lists
+ * loopback too, which no other machine can dial, so another address goes first when there is one.
+ */
+function advertisedAddress(addresses: readonly string[]): string | undefined {
+  const loopback = /^\/ip4\/127\.|^\/ip6\/::1\//;
+  return addresses.find((address) => !loopback.test(address)) ?? addresses[0];
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { isFinished } from '../cluster/jobs.js';
+import { isFinished, type JobStatus } from '../cluster/jobs.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { type JobView, jobViewSchema } from '../cluster/views.js';
 import { CorralError, isErrorCode } from '../common/errors.js';
@@ -53,8 +53,15 @@ export async function watchJob(
   }
 }
 
+/** What jobFailure reads of a job: a record as the replica keeps it, or a view as the CLI gets it. */
+interface EndedJob {
+  readonly id: number;
+  readonly status: JobStatus;
+  readonly ops: readonly { readonly status: JobStatus; readonly result?: unknown }[];
+}
+
 /** The error a failed job ended with, as the CLI reports it. */
-export function jobFailure(view: JobView): CorralError | undefined {
+export function jobFailure(view: EndedJob): CorralError | undefined {
   if (view.status === 'success') return undefined;
   if (view.status === 'canceled') return new CorralError('aborted', `job ${view.id} was canceled`);
   const failed = view.ops.find((op) => op.status === 'error');

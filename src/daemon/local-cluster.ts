@@ -38,6 +38,8 @@ export interface SpawnOptions {
   /** Extra `corral daemon` options (storage dirs, fake memory, …). */
   readonly daemonFlags?: readonly string[];
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** A command the daemon runs under, e.g. `ip netns exec NS`; it must exec the daemon in its place. */
+  readonly launcher?: readonly string[];
 }
 
 /** One `corral daemon` child process and the means to ask it things. */
@@ -75,7 +77,8 @@ export class DaemonProcess {
       ...(options.hooksDir !== undefined ? ['--hooks-dir', options.hooksDir] : []),
       ...(options.daemonFlags ?? []),
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', logFile.fd, logFile.fd] });
+    const [command, ...prefix] = [...(options.launcher ?? []), process.execPath];
+    const child = spawn(command!, [...prefix, ...args], { stdio: ['ignore', logFile.fd, logFile.fd] });
     await logFile.close();
     const daemon = new DaemonProcess(options, child, logPath);
     await daemon.ready();
@@ -132,13 +135,25 @@ export interface LocalClusterOptions {
   readonly enabledHypervisors?: readonly ('fake' | 'kvm')[];
   readonly enabledDiskTemplates?: readonly ('diskless' | 'file' | 'sharedfile' | 'plain')[];
   readonly daemonFlags?: readonly string[];
+  readonly launcher?: readonly string[];
+  /** Node i's listen address; by default /ip4/127.0.0.(firstHost + i)/tcp/port. */
+  readonly listenOf?: (index: number) => string;
 }
 
-/**
- * Starts every daemon, founds the cluster on node 1 (`cluster init`), adds the others through it
- * (`node add`, checking each peer ID), and waits until every candidate votes and all see all.
- */
+/** Starts every daemon and forms them into one cluster (see formLocalCluster). */
 export async function startLocalCluster(options: LocalClusterOptions): Promise<DaemonProcess[]> {
+  const daemons = await spawnLocalNodes(options);
+  try {
+    await formLocalCluster(daemons, options);
+    return daemons;
+  } catch (error) {
+    await Promise.all(daemons.map((daemon) => daemon.stop('SIGKILL')));
+    throw error;
+  }
+}
+
+/** Starts every daemon, unjoined; on a failure the ones already started are killed. */
+export async function spawnLocalNodes(options: LocalClusterOptions): Promise<DaemonProcess[]> {
   const firstHost = options.firstHost ?? 2;
   const daemons: DaemonProcess[] = [];
   try {
@@ -147,7 +162,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<D
       daemons.push(
         await DaemonProcess.spawn({
           dataDir: join(options.baseDir, name),
-          listen: `/ip4/127.0.0.${firstHost + i}/tcp/${options.port ?? DEFAULT_PORT}`,
+          listen:
+            options.listenOf?.(i) ?? `/ip4/127.0.0.${firstHost + i}/tcp/${options.port ?? DEFAULT_PORT}`,
           name,
           nodeFlags: options.nodeFlags ?? [],
           // One shared directory stands for the storage every node reaches (sharedfile disks).
@@ -160,49 +176,60 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<D
           ],
           logLevel: options.logLevel ?? 'info',
           ...(options.hooksDir !== undefined && { hooksDir: options.hooksDir }),
+          ...(options.launcher !== undefined && { launcher: options.launcher }),
         }),
       );
     }
-    const [first, ...others] = daemons;
-    if (first === undefined) throw new CorralError('bad_request', 'a cluster needs at least one node');
-    await first.call({
-      op: 'cluster-init',
-      name: options.clusterName ?? 'cluster.local',
-      enabledHypervisors: [...(options.enabledHypervisors ?? ['fake', 'kvm'])],
-      enabledDiskTemplates: [...(options.enabledDiskTemplates ?? ['diskless', 'file', 'sharedfile'])],
-    });
-    for (const daemon of others) {
-      const { nodeId } = await loadOrCreateIdentity(daemon.options.dataDir);
-      await runJob(
-        (request) => first.call(request),
-        [
-          {
-            OP_ID: 'OP_NODE_ADD',
-            node_name: daemon.options.name,
-            address: daemon.options.listen,
-            peer_id: nodeId,
-          },
-        ],
-      );
-    }
-    const candidates = Math.min(options.nodes, DEFAULT_CANDIDATE_POOL_SIZE);
-    await waitFor(
-      async () => {
-        const statuses = await Promise.all(daemons.map((daemon) => daemon.status()));
-        const raft = await first.call({ op: 'raft-status' });
-        const converged =
-          raft.voters.length === candidates &&
-          statuses.every(
-            (status) =>
-              status.members.length === options.nodes && status.members.every((member) => member.connected),
-          );
-        return converged ? true : undefined;
-      },
-      { timeoutMs: 30_000, what: `all ${options.nodes} nodes to see each other and ${candidates} to vote` },
-    );
     return daemons;
   } catch (error) {
     await Promise.all(daemons.map((daemon) => daemon.stop('SIGKILL')));
     throw error;
   }
+}
+
+/**
+ * Founds the cluster on the first daemon (`cluster init`), adds the others through it (`node add`, checking
+ * each peer ID), and waits until every candidate votes and all see all.
+ */
+export async function formLocalCluster(
+  daemons: readonly DaemonProcess[],
+  options: Pick<LocalClusterOptions, 'clusterName' | 'enabledHypervisors' | 'enabledDiskTemplates'>,
+): Promise<void> {
+  const [first, ...others] = daemons;
+  if (first === undefined) throw new CorralError('bad_request', 'a cluster needs at least one node');
+  await first.call({
+    op: 'cluster-init',
+    name: options.clusterName ?? 'cluster.local',
+    enabledHypervisors: [...(options.enabledHypervisors ?? ['fake', 'kvm'])],
+    enabledDiskTemplates: [...(options.enabledDiskTemplates ?? ['diskless', 'file', 'sharedfile'])],
+  });
+  for (const daemon of others) {
+    const { nodeId } = await loadOrCreateIdentity(daemon.options.dataDir);
+    await runJob(
+      (request) => first.call(request),
+      [
+        {
+          OP_ID: 'OP_NODE_ADD',
+          node_name: daemon.options.name,
+          address: daemon.options.listen,
+          peer_id: nodeId,
+        },
+      ],
+    );
+  }
+  const candidates = Math.min(daemons.length, DEFAULT_CANDIDATE_POOL_SIZE);
+  await waitFor(
+    async () => {
+      const statuses = await Promise.all(daemons.map((daemon) => daemon.status()));
+      const raft = await first.call({ op: 'raft-status' });
+      const converged =
+        raft.voters.length === candidates &&
+        statuses.every(
+          (status) =>
+            status.members.length === daemons.length && status.members.every((member) => member.connected),
+        );
+      return converged ? true : undefined;
+    },
+    { timeoutMs: 30_000, what: `all ${daemons.length} nodes to see each other and ${candidates} to vote` },
+  );
 }

@@ -1,13 +1,15 @@
 import { type GossipsubEvents, gossipsub } from '@chainsafe/libp2p-gossipsub';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { type Identify, identify } from '@libp2p/identify';
-import type { Libp2p, PubSub } from '@libp2p/interface';
+import { isPeerId, type Libp2p, type PubSub } from '@libp2p/interface';
 import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht';
-import { type Ping, ping } from '@libp2p/ping';
-import { tcp } from '@libp2p/tcp';
+import { type Ping, type PingComponents, ping } from '@libp2p/ping';
+import { type TCPSocketOptions, tcp } from '@libp2p/tcp';
+import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { type GateInit, gatedNoise } from './gated-encrypter.js';
 import type { NodeIdentity } from './identity.js';
+import type { PeerBlocklist } from './peer-block.js';
 
 export type HostServices = {
   identify: Identify;
@@ -26,6 +28,8 @@ export interface HostOptions {
   readonly maxConnections?: number;
   /** Gossip frames larger than this are dropped on arrival. */
   readonly maxGossipBytes?: number;
+  /** Peers refused at the connection gater (partition simulations without root). */
+  readonly blocklist?: PeerBlocklist;
 }
 
 /** The libp2p node every Corral daemon runs: TCP, Noise behind the cluster gate, Yamux, gossipsub and kad-dht. */
@@ -33,7 +37,8 @@ export async function createHost(options: HostOptions): Promise<Host> {
   return createLibp2p({
     privateKey: options.identity.privateKey,
     addresses: { listen: [...options.listen] },
-    transports: [tcp()],
+    transports: [tcp({ dialOpts: dialFrom(options.listen) })],
+    ...(options.blocklist !== undefined && { connectionGater: options.blocklist.gater() }),
     connectionEncrypters: [gatedNoise(options.gate)],
     streamMuxers: [yamux()],
     connectionManager: {
@@ -45,7 +50,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     },
     services: {
       identify: identify({ protocolPrefix: 'corral' }),
-      ping: ping({ protocolPrefix: 'corral' }),
+      ping: hangUpOnTimeout(ping({ protocolPrefix: 'corral' })),
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
@@ -61,4 +66,42 @@ export async function createHost(options: HostOptions): Promise<Host> {
       }),
     },
   });
+}
+
+/**
+ * A node that listens on one specific address dials from it too, so that its peers (and firewall rules, and
+ * the partition simulations' iptables rules) see one address per node; otherwise the kernel picks the source.
+ */
+function dialFrom(listen: readonly string[]): TCPSocketOptions {
+  const only = listen.length === 1 ? multiaddr(listen[0]!).toOptions() : undefined;
+  if (only === undefined || only.host === '0.0.0.0' || only.host === '::') return {};
+  // @libp2p/tcp hands these options to net.connect as they are; its type leaves localAddress out.
+  const options: TCPSocketOptions & { localAddress: string } = { localAddress: only.host };
+  return options;
+}
+
+/**
+ * A ping that times out hangs up the connections to that peer, so the next one dials afresh. After a
+ * partition heals, an old TCP connection may sit in retransmission backoff for seconds more (its timer
+ * doubles each time), which holds back the very heartbeat that would refute a suspicion; a new connection
+ * gets through at once. The connection is dropped only on a timeout, not on a refusal or a closed stream.
+ */
+function hangUpOnTimeout(
+  factory: (components: PingComponents) => Ping,
+): (components: PingComponents) => Ping {
+  return (components) => {
+    const service = factory(components);
+    const inner = service.ping.bind(service);
+    // Patched on the instance, not wrapped: libp2p starts and stops the service object itself.
+    service.ping = async (peer, options) => {
+      try {
+        return await inner(peer, options);
+      } catch (error) {
+        if (options?.signal?.aborted && isPeerId(peer))
+          void components.connectionManager.closeConnections(peer).catch(() => undefined);
+        throw error;
+      }
+    };
+    return service;
+  };
 }

@@ -25,27 +25,38 @@ export function mintJoinToken(secret: Uint8Array, peer: NodeId, nowMs: number, l
   return `${prefix}:${peer}:${expiresSec}:${mac(secret, peer, expiresSec)}`;
 }
 
-/** Throws a CorralError saying exactly why the token does not admit this peer now. */
-export function verifyJoinToken(secret: Uint8Array, token: string, peer: NodeId, nowMs: number): void {
-  const parts = token.split(':');
-  const [tag, tokenPeer, expiresText, givenMac] = parts;
-  if (
-    parts.length !== 4 ||
-    tag !== prefix ||
-    !tokenPeer ||
-    !expiresText ||
-    !givenMac ||
-    !/^\d{1,12}$/.test(expiresText)
-  ) {
+interface TokenParts {
+  readonly peer: string;
+  readonly expiresSec: number;
+  readonly mac: string;
+}
+
+function parseJoinToken(token: string): TokenParts {
+  const [tag, peer, expiresText, mac, ...rest] = token.split(':');
+  if (tag !== prefix || !peer || !expiresText || !mac || rest.length > 0 || !/^\d{1,12}$/.test(expiresText)) {
     throw new CorralError(
       'bad_token',
       'malformed join token: ask a member for a new one with `corral token create`',
     );
   }
+  return { peer, expiresSec: Number(expiresText), mac };
+}
+
+/**
+ * What a token says without the secret to check it: the node it was issued for and when it expires. A joining
+ * node reads it to refuse, before it dials anyone, a token meant for another node or already expired.
+ */
+export function readJoinToken(token: string): { readonly peer: string; readonly expiresMs: number } {
+  const { peer, expiresSec } = parseJoinToken(token);
+  return { peer, expiresMs: expiresSec * 1000 };
+}
+
+/** Throws a CorralError saying exactly why the token does not admit this peer now. */
+export function verifyJoinToken(secret: Uint8Array, token: string, peer: NodeId, nowMs: number): void {
+  const { peer: tokenPeer, expiresSec, mac: givenMac } = parseJoinToken(token);
   if (tokenPeer !== peer) {
     throw new CorralError('bad_token', `join token was issued for ${tokenPeer}, not for ${peer}`);
   }
-  const expiresSec = Number(expiresText);
   const expected = Buffer.from(mac(secret, peer, expiresSec), 'base64url');
   const given = Buffer.from(givenMac, 'base64url');
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) {

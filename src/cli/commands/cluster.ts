@@ -11,6 +11,7 @@ import {
   runOps,
 } from '../cluster-client.js';
 import { localTime } from '../fields.js';
+import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
 import { tagCommands } from './tags.js';
 
 function known<T extends string>(
@@ -62,6 +63,44 @@ const init: CommandModule<object, InitArgs> = {
   },
 };
 
+interface JoinArgs extends ConnectionArgs, NodeAddArgs {
+  member: string;
+  token: string;
+  name?: string;
+  address?: string;
+}
+
+const join: CommandModule<object, JoinArgs> = {
+  command: 'join <member>',
+  describe: 'join the cluster of the member at this address, with a join token issued for this node',
+  builder: (yargs) =>
+    nodeAddOptions(connectionOptions(yargs))
+      .positional('member', { type: 'string', demandOption: true, describe: 'multiaddr of any member' })
+      .option('token', {
+        type: 'string',
+        demandOption: true,
+        describe: "from 'corral token create ID' on a member, ID being what 'corral identity' shows here",
+      })
+      .option('name', { type: 'string', describe: "this node's name in the cluster (default: the daemon's)" })
+      .option('address', {
+        type: 'string',
+        describe: 'multiaddr the master reaches this daemon at',
+      }) as never,
+  handler: async (args) => {
+    const answer = await daemonCall(args)({
+      op: 'cluster-join',
+      member: args.member,
+      token: args.token,
+      add: {
+        ...(args.name !== undefined && { node_name: args.name }),
+        ...(args.address !== undefined && { address: args.address }),
+        ...nodeAddFields(args),
+      },
+    });
+    process.stdout.write(`Joined cluster ${answer.cluster} as ${answer.node} (job ${answer.job})\n`);
+  },
+};
+
 const info: CommandModule<object, ConnectionArgs> = {
   command: ['info', 'show'],
   describe: 'the cluster: name, master, candidates, serial, policies',
@@ -83,7 +122,7 @@ const info: CommandModule<object, ConnectionArgs> = {
         `Master candidates: ${candidates.join(', ')}`,
         `Configuration serial number: ${config.serial}`,
         `Tags: ${c.tags.join(', ')}`,
-        'Default hypervisor: ' + (c.enabledHypervisors[0] ?? ''),
+        `Default hypervisor: ${c.enabledHypervisors[0] ?? ''}`,
         `Enabled hypervisors: ${c.enabledHypervisors.join(', ')}`,
         `Enabled disk templates: ${c.enabledDiskTemplates.join(', ')}`,
         'Cluster parameters:',
@@ -200,7 +239,16 @@ export const clusterCommand: CommandModule = {
   command: 'cluster <command>',
   describe: 'the cluster as a whole (gnt-cluster)',
   builder: (yargs) => {
-    for (const command of [init, info, getmaster, masterFailover, verify, modify, ...tagCommands('cluster')])
+    for (const command of [
+      init,
+      join,
+      info,
+      getmaster,
+      masterFailover,
+      verify,
+      modify,
+      ...tagCommands('cluster'),
+    ])
       yargs.command(command as CommandModule);
     return yargs.demandCommand(1);
   },

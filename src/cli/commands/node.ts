@@ -24,6 +24,7 @@ import {
   printList,
   selectFields,
 } from '../fields.js';
+import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
 import { tagCommands } from './tags.js';
 
 type Live = ControlResponse<'nodes-live'>['nodes'][number]['status'];
@@ -201,14 +202,9 @@ const info: CommandModule<object, ConnectionArgs & { nodes: string[] }> = {
   },
 };
 
-interface AddArgs extends JobArgs {
+interface AddArgs extends JobArgs, NodeAddArgs {
   node: string;
   address: string;
-  'secondary-ip'?: string;
-  'master-candidate'?: string;
-  'master-capable'?: string;
-  'vm-capable'?: string;
-  'node-group'?: string;
   'peer-id'?: string;
 }
 
@@ -216,21 +212,12 @@ const add: CommandModule<object, AddArgs> = {
   command: 'add <node>',
   describe: 'admit a running, unjoined daemon (checks its peer ID as Ganeti checks a host key)',
   builder: (yargs) =>
-    jobOptions(yargs)
+    nodeAddOptions(jobOptions(yargs))
       .positional('node', { type: 'string', demandOption: true })
       .option('address', {
         type: 'string',
         describe: 'multiaddr of its daemon (default: /dns4/NODE/tcp/7400)',
       })
-      .option('secondary-ip', { alias: 's', type: 'string' })
-      .option('master-candidate', {
-        alias: 'C',
-        type: 'string',
-        describe: 'yes|no (default: yes while the pool is short)',
-      })
-      .option('master-capable', { type: 'string', describe: 'yes|no' })
-      .option('vm-capable', { type: 'string', describe: 'yes|no' })
-      .option('node-group', { alias: ['g', 'group'], type: 'string' })
       .option('peer-id', {
         type: 'string',
         describe: "the peer ID 'corral identity' shows on that node",
@@ -241,9 +228,6 @@ const add: CommandModule<object, AddArgs> = {
     const probe = await call({ op: 'master', request: { op: 'probe', address } });
     if (!('peer' in probe)) throw new Error('the master did not say who answers there');
     process.stderr.write(`${address} is peer ${probe.peer} (corral ${probe.version} on ${probe.name})\n`);
-    const masterCandidate = yesNo(args['master-candidate'], 'master-candidate');
-    const masterCapable = yesNo(args['master-capable'], 'master-capable');
-    const vmCapable = yesNo(args['vm-capable'], 'vm-capable');
     await runOps(args, [
       {
         OP_ID: 'OP_NODE_ADD',
@@ -251,11 +235,7 @@ const add: CommandModule<object, AddArgs> = {
         address,
         // The job admits exactly the peer shown above, or the one the administrator checked by hand.
         peer_id: args['peer-id'] ?? probe.peer,
-        ...(args['secondary-ip'] !== undefined && { secondary_ip: args['secondary-ip'] }),
-        ...(args['node-group'] !== undefined && { group: args['node-group'] }),
-        ...(masterCandidate !== undefined && { master_candidate: masterCandidate }),
-        ...(masterCapable !== undefined && { master_capable: masterCapable }),
-        ...(vmCapable !== undefined && { vm_capable: vmCapable }),
+        ...nodeAddFields(args),
       },
     ]);
   },
