@@ -159,6 +159,19 @@ export class RaftNode {
     this.becomePreCandidate();
   }
 
+  /**
+   * The transport saw its connection to `node` close, as a crashed process's connections close at once. When
+   * that is our leader, its lease ends now instead of an election timeout later: the timer moves to where the
+   * lease runs out, so this node grants pre-votes from now on and campaigns after the randomized rest of its
+   * timeout, which keeps the survivors from all standing at once. It is a hint, never a verdict: voters that
+   * still hear the leader stay in its lease and refuse our pre-vote, and the leader's next message restores
+   * ours.
+   */
+  leaderConnectionLost(node: NodeId): void {
+    if (this.role !== 'follower' || this.leader !== node) return;
+    this.electionElapsed = Math.max(this.electionElapsed, this.config.electionTicks);
+  }
+
   propose(data: Uint8Array): ProposeResult {
     const refused = this.refuseProposal();
     if (refused !== undefined) return refused;

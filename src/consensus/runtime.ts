@@ -81,6 +81,7 @@ export class RaftRuntime<Result> {
   private readonly leaderHandlers = new Set<(change: LeaderChange) => void>();
   private readonly compactAfterEntries: number;
   private durableHardState: HardState;
+  private readonly unsubscribePeers: () => void;
 
   constructor(private readonly options: RaftRuntimeOptions<Result>) {
     const { transport, persisted } = options;
@@ -104,6 +105,11 @@ export class RaftRuntime<Result> {
         return;
       }
       this.raft.step(message);
+      this.pump();
+    });
+    this.unsubscribePeers = transport.onPeer((event) => {
+      if (this.stopped || event.type !== 'disconnected') return;
+      this.raft.leaderConnectionLost(event.peer);
       this.pump();
     });
     this.scheduleTick();
@@ -192,6 +198,7 @@ export class RaftRuntime<Result> {
     if (this.stopped) return;
     this.stopped = true;
     this.tickTimer?.cancel();
+    this.unsubscribePeers();
     const closed = new CorralError(
       'closed',
       'raft stopped before the operation completed; its outcome is unknown',

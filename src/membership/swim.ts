@@ -102,6 +102,8 @@ interface Member {
   incarnation: number;
   stateChangedMs: number;
   lastHeardMs: number | undefined;
+  /** When this node learned of the member: the start of its silence while it has never been heard. */
+  readonly knownSinceMs: number;
   suspicion: Suspicion | undefined;
   /** Our own probe raised or confirmed the current suspicion, so our verdict is ours to announce. */
   accused: boolean;
@@ -285,6 +287,7 @@ export class Swim {
         incarnation: 0,
         stateChangedMs: nowMs,
         lastHeardMs: undefined,
+        knownSinceMs: nowMs,
         suspicion: undefined,
         accused: false,
         lastNoticeMs: undefined,
@@ -305,12 +308,33 @@ export class Swim {
       } else if (rumor.state === 'left') {
         // Only a member itself may say that it leaves.
         if (rumor.node === from) this.onLeft(sender, rumor.incarnation, nowMs);
+      } else if (
+        rumor.state === 'dead' &&
+        this.silentThroughSuspicion(rumor.node, rumor.incarnation, nowMs)
+      ) {
+        const accused = this.members.get(rumor.node)!;
+        accused.incarnation = rumor.incarnation;
+        this.setState(accused, 'dead', nowMs);
       } else {
-        // Another member's verdict of death is a suspicion here: we declare dead only on our own timer,
-        // which the accused can still beat by refuting.
+        // Any other verdict is a suspicion here, which the accused can still beat by refuting.
         this.suspect(rumor.node, rumor.incarnation, from, nowMs);
       }
     }
+  }
+
+  /**
+   * Whether another member's verdict of death may be taken as ours: the accused has not shown itself to us,
+   * first-hand, for at least the shortest suspicion, so it had that long to refute to us too and did not.
+   * memberlist takes every dead message; waiting for our own timer instead left the slowest survivor of a
+   * 20-node cluster tens of seconds behind the first. A member we heard from lately is only suspected.
+   */
+  private silentThroughSuspicion(node: NodeId, incarnation: number, nowMs: number): boolean {
+    const member = this.members.get(node);
+    if (member === undefined || incarnation < member.incarnation) return false;
+    if (member.state === 'dead' || member.state === 'left') return false;
+    const silentSinceMs = member.lastHeardMs ?? member.knownSinceMs;
+    const floorMs = minSuspicionTimeoutMs(this.config.suspicionMult, this.size, this.config.probeIntervalMs);
+    return nowMs - silentSinceMs >= floorMs;
   }
 
   /** The sender spoke, so it was alive at that incarnation. */

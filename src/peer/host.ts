@@ -57,6 +57,11 @@ export async function createHost(options: HostOptions): Promise<Host> {
         fallbackToFloodsub: false,
         globalSignaturePolicy: 'StrictSign',
         maxInboundDataLength: options.maxGossipBytes ?? 1024 * 1024,
+        // Gossipsub's guard against Sybils on a public network scores down peers that share an IP (past 10,
+        // by the square of the surplus) until their messages are dropped. Only cluster members get past the
+        // gate here, and members may well share one address (behind NAT, in containers, on a test host):
+        // with 20 on one IP, each node heard the heartbeats of 3 others and a user event reached no one.
+        scoreParams: { IPColocationFactorWeight: 0 },
       }),
       dht: kadDHT({
         protocol: '/corral/kad/1.0.0',

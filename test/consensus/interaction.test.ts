@@ -82,6 +82,11 @@ class Interpreter {
       case 'heal':
         g().heal();
         break;
+      case 'disconnect':
+        // `disconnect n2 n1`: n2's transport reports its connection to n1 closed.
+        g().node(args[0]!).leaderConnectionLost(asNodeId(args[1]!));
+        g().process(args[0]!);
+        break;
       case 'drop':
         out.push(`dropped ${g().queue.length}`);
         g().queue = [];

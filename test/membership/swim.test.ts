@@ -268,6 +268,34 @@ describe('suspicion and death', () => {
     });
   });
 
+  it("takes another member's verdict of death once the accused has been silent here for a whole suspicion", () => {
+    const bench = new Bench(5);
+    const [, m1, m2, m3] = bench.ids;
+    const floorMs = minSuspicionTimeoutMs(4, 5, 1000);
+    bench.at(100, { type: 'gossip', from: m1!, incarnation: 0, rumors: [] });
+    bench.at(100, { type: 'gossip', from: m3!, incarnation: 0, rumors: [] });
+    const verdict = (about: NodeId, atMs: number) =>
+      bench.at(atMs, {
+        type: 'gossip',
+        from: m2!,
+        incarnation: 0,
+        rumors: [{ node: about, state: 'dead', incarnation: 0 }],
+      });
+    // Heard from a moment less than a suspicion ago: it may yet refute to us.
+    verdict(m3!, 100 + floorMs - 1);
+    expect(bench.state(m3!)).toBe('suspect');
+    // Silent here for a whole suspicion, as it was where the verdict was reached.
+    const effects = verdict(m1!, 100 + floorMs);
+    expect(bench.state(m1!)).toBe('dead');
+    expect(effects).toContainEqual({
+      type: 'changed',
+      node: m1,
+      previous: 'alive',
+      state: 'dead',
+      incarnation: 0,
+    });
+  });
+
   it('ignores suspicion at an incarnation older than the one it holds', () => {
     const bench = new Bench(5);
     const [, m1, m2] = bench.ids;
