@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { waitFor } from '../src/common/wait.js';
-import { DaemonProcess, formLocalCluster, spawnLocalNodes } from '../src/daemon/local-cluster.js';
+import { allSeeAll, DaemonProcess, formLocalCluster, spawnLocalNodes } from '../src/daemon/local-cluster.js';
 import { ensureDebianPackage } from './debian.js';
 
 const nodesAt = process.argv.indexOf('--nodes');
@@ -187,26 +187,13 @@ class Corral implements System {
     return new Corral(daemons, baseDir);
   }
 
-  private async allHeardAll(): Promise<true | undefined> {
-    const views = await Promise.all(this.daemons.map((d) => d.call({ op: 'health' })));
-    return views.every(
-      (view) =>
-        view.rows.length === N &&
-        view.rows.every(
-          (row) => row.state === 'alive' && (row.id === view.self || row.lastHeardAgeMs !== undefined),
-        ),
-    )
-      ? true
-      : undefined;
-  }
-
   async join(): Promise<number> {
     const startMs = wallMs();
     await formLocalCluster(this.daemons, {
       enabledHypervisors: ['fake'],
       enabledDiskTemplates: ['diskless'],
     });
-    await waitFor(() => this.allHeardAll(), {
+    await waitFor(async () => ((await allSeeAll(this.daemons)) ? true : undefined), {
       timeoutMs: 120_000,
       intervalMs: 100,
       what: 'corral: all see all',
@@ -237,7 +224,7 @@ class Corral implements System {
 
   async restart(victim: number): Promise<void> {
     this.daemons[victim] = await DaemonProcess.spawn(this.daemons[victim]!.options);
-    await waitFor(() => this.allHeardAll(), {
+    await waitFor(async () => ((await allSeeAll(this.daemons)) ? true : undefined), {
       timeoutMs: 60_000,
       what: 'corral: all see all after a restart',
     });

@@ -109,11 +109,18 @@ const dumpFile = z.string().min(1).max(128);
 const nodeIdText = z.string().min(1).max(128);
 const dumpRun = z.object({ run: scriptRunSchema, bytes: z.number().int().nonnegative() });
 
+/**
+ * What a node's agent serves. Everything that changes a node is the master's; reads are open to members: a
+ * node's status, OS list and parameter checks, and the chunks one node pulls from or pushes to another while
+ * it copies a disk, an export or an import for the master (the master ordered the copy and checks what
+ * arrives; the node receiving a pushed chunk keeps it in an unfinished export only the master can finalize).
+ */
 export const agentProtocols = {
   /** The node's live view: its instances, memory and storage (live fields, the watcher, placement). */
   status: requestProtocol({
     name: 'agent-status',
     major: 1,
+    callers: 'member',
     /** Storage figures cost a few tool runs (lvm's vgs): asked for only where placement needs them. */
     request: z.object({ storage: z.boolean().optional() }),
     response: z.object({
@@ -137,12 +144,14 @@ export const agentProtocols = {
   checkParams: requestProtocol({
     name: 'agent-check-params',
     major: 1,
+    callers: 'member',
     request: z.object({ hypervisor: z.enum(hypervisors), hvParams: params }),
     response: empty,
   }),
   disks: requestProtocol({
     name: 'agent-disks',
     major: 1,
+    callers: 'master',
     request: z.object({
       action: z.enum(['create', 'remove', 'check']),
       instance: z.object({ name: nameSchema, uuid }),
@@ -156,6 +165,7 @@ export const agentProtocols = {
   growDisk: requestProtocol({
     name: 'agent-grow-disk',
     major: 1,
+    callers: 'master',
     request: z.object({
       instance: z.object({ name: nameSchema, uuid }),
       template: z.enum(diskTemplates),
@@ -169,6 +179,7 @@ export const agentProtocols = {
   os: requestProtocol({
     name: 'agent-os',
     major: 1,
+    callers: 'master',
     request: osRunSchema.extend({ script: z.enum(['create', 'rename', 'verify']) }),
     response: scriptRunSchema,
     timeoutMs: 6 * 3600_000,
@@ -177,6 +188,7 @@ export const agentProtocols = {
   osDiagnose: requestProtocol({
     name: 'agent-os-diagnose',
     major: 1,
+    callers: 'member',
     request: empty,
     response: z.object({
       oses: z.array(osDiagnosisSchema).max(1024),
@@ -186,6 +198,7 @@ export const agentProtocols = {
   start: requestProtocol({
     name: 'agent-start',
     major: 1,
+    callers: 'master',
     request: z.object({ spec: runtimeSpecSchema, paused: z.boolean() }),
     response: empty,
     timeoutMs: 5 * 60_000,
@@ -193,6 +206,7 @@ export const agentProtocols = {
   stop: requestProtocol({
     name: 'agent-stop',
     major: 1,
+    callers: 'master',
     request: instanceRef.extend({ timeoutMs: z.number().int().min(0).max(86_400_000), force: z.boolean() }),
     response: empty,
     timeoutMs: 25 * 3600_000,
@@ -200,6 +214,7 @@ export const agentProtocols = {
   reboot: requestProtocol({
     name: 'agent-reboot',
     major: 1,
+    callers: 'master',
     request: instanceRef.extend({ kind: z.enum(['soft', 'hard']) }),
     response: empty,
     timeoutMs: 5 * 60_000,
@@ -207,6 +222,7 @@ export const agentProtocols = {
   migrateAccept: requestProtocol({
     name: 'agent-migrate-accept',
     major: 1,
+    callers: 'master',
     request: z.object({ spec: runtimeSpecSchema, bindHost: z.string().max(253), copyStorage: z.boolean() }),
     response: endpointSchema,
     timeoutMs: 5 * 60_000,
@@ -214,6 +230,7 @@ export const agentProtocols = {
   migrateSend: requestProtocol({
     name: 'agent-migrate-send',
     major: 1,
+    callers: 'master',
     request: instanceRef.extend({ endpoint: endpointSchema, live: z.boolean() }),
     response: z.object({ totalMs: z.number(), downtimeMs: z.number(), transferredBytes: z.number() }),
     timeoutMs: 6 * 3600_000,
@@ -221,6 +238,7 @@ export const agentProtocols = {
   migrateFinish: requestProtocol({
     name: 'agent-migrate-finish',
     major: 1,
+    callers: 'master',
     request: instanceRef.extend({ succeeded: z.boolean() }),
     response: empty,
     timeoutMs: 5 * 60_000,
@@ -229,6 +247,7 @@ export const agentProtocols = {
   readDisk: requestProtocol({
     name: 'agent-read-disk',
     major: 1,
+    callers: 'member',
     request: z.object({
       instance: z.object({ name: nameSchema, uuid }),
       template: z.enum(diskTemplates),
@@ -243,6 +262,7 @@ export const agentProtocols = {
   exportDisk: requestProtocol({
     name: 'agent-export-disk',
     major: 1,
+    callers: 'master',
     request: osRunSchema.extend({
       disk: z.number().int().min(0).max(15),
       to: nodeIdText,
@@ -257,6 +277,7 @@ export const agentProtocols = {
   exportWrite: requestProtocol({
     name: 'agent-export-write',
     major: 1,
+    callers: 'member',
     request: z.object({
       name: exportName,
       file: dumpFile,
@@ -271,6 +292,7 @@ export const agentProtocols = {
   exports: requestProtocol({
     name: 'agent-exports',
     major: 1,
+    callers: 'master',
     request: z.discriminatedUnion('action', [
       z.object({ action: z.literal('list'), name: exportName.optional() }),
       z.object({ action: z.literal('finalize'), name: exportName, info: z.string().max(64 * 1024) }),
@@ -286,6 +308,7 @@ export const agentProtocols = {
   readExport: requestProtocol({
     name: 'agent-read-export',
     major: 1,
+    callers: 'member',
     request: z.object({ name: exportName, file: dumpFile, offset: z.number().int().nonnegative() }),
     response: chunkSchema,
     maxFrameBytes: CHUNK_FRAME_BYTES,
@@ -295,6 +318,7 @@ export const agentProtocols = {
   importDisk: requestProtocol({
     name: 'agent-import-disk',
     major: 1,
+    callers: 'master',
     request: osRunSchema.extend({
       disk: z.number().int().min(0).max(15),
       from: nodeIdText,
@@ -309,6 +333,7 @@ export const agentProtocols = {
   fetchDisk: requestProtocol({
     name: 'agent-fetch-disk',
     major: 1,
+    callers: 'master',
     request: z.object({
       from: z.string().min(1).max(128),
       instance: z.object({ name: nameSchema, uuid }),

@@ -326,6 +326,7 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
               groups: [...config.groups.values()],
               nodes: [...config.nodes.values()],
               instances: [...config.instances.values()],
+              ...(config.clusterSecret !== undefined && { clusterSecret: config.clusterSecret }),
             },
       jobs: this.jobs(),
     });
@@ -360,6 +361,7 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
             groups: new Map(config.groups.map((group) => [group.uuid, group])),
             nodes: new Map(config.nodes.map((node) => [node.uuid, node])),
             instances: new Map(config.instances.map((instance) => [instance.uuid, instance])),
+            ...(config.clusterSecret !== undefined && { clusterSecret: config.clusterSecret }),
           };
     if (this.configData !== undefined) this.emit({ type: 'config', config: this.configData });
   }
@@ -375,6 +377,7 @@ interface SavedState {
     readonly groups: GroupRecord[];
     readonly nodes: NodeRecord[];
     readonly instances: InstanceRecord[];
+    readonly clusterSecret?: Uint8Array;
   } | null;
   readonly jobs: JobRecord[];
 }

@@ -44,6 +44,7 @@ export type ConfigAnswer = z.infer<typeof configAnswerSchema>;
 export const configQueryProtocol = requestProtocol({
   name: 'config-query',
   major: 1,
+  callers: 'member',
   request: configQuerySchema,
   response: configAnswerSchema,
   timeoutMs: 3_000,

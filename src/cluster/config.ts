@@ -24,6 +24,12 @@ export interface ConfigData {
   readonly instances: ReadonlyMap<InstanceUuid, InstanceRecord>;
   /** The node that last took the master role (the Raft leader that took over the job queue). */
   readonly master: NodeId | undefined;
+  /**
+   * The cluster secret join tokens are checked with, once `cluster renew-crypto` has drawn one; until then
+   * every node keeps the founder's, handed over on admission. Each node copies it into its members.cbor; no
+   * view, answer, job or gossip ever carries it.
+   */
+  readonly clusterSecret?: Uint8Array;
 }
 
 export function findNode(config: ConfigData, name: string): NodeRecord | undefined {

@@ -49,3 +49,19 @@ export const MAX_LOG_MESSAGE_CHARS = 4096;
 /** Finished jobs beyond this many are archived away, oldest first (Ganeti's autoarchive). */
 export const MAX_FINISHED_JOBS = 5000;
 export const MAX_PENDING_JOBS = 10_000;
+
+/**
+ * A job as it is shown to users: without its idempotency key, and without secret opcode fields (an enrolment
+ * code stays valid until its node joins, and job records outlive that), so that what is shown is still an
+ * opcode that parses.
+ */
+export function shownJob({ key: _key, ...job }: JobRecord): Omit<JobRecord, 'key'> {
+  return {
+    ...job,
+    ops: job.ops.map((op) => {
+      if (op.input.OP_ID !== 'OP_NODE_ADD' || op.input.enrol_code === undefined) return op;
+      const { enrol_code: _secret, ...input } = op.input;
+      return { ...op, input };
+    }),
+  };
+}

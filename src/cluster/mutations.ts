@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { CorralError } from '../common/errors.js';
 import { asNodeId } from '../common/ids.js';
+import { bytesSchema } from '../peer/codec.js';
+import { CLUSTER_SECRET_BYTES } from '../peer/join-token.js';
 import {
   type ConfigData,
   candidates,
@@ -168,6 +170,13 @@ export const mutationSchema = z.discriminatedUnion('type', [
     enabledDiskTemplates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
     maxRunningJobs: z.number().int().min(1).max(1000).optional(),
     candidateDeadGraceMs: z.number().int().min(5_000).optional(),
+  }),
+  /** A new cluster secret (renew-crypto): join tokens made with the old one stop working. */
+  z.object({
+    type: z.literal('cluster-secret'),
+    secret: bytesSchema.refine((secret) => secret.byteLength === CLUSTER_SECRET_BYTES, {
+      message: `a cluster secret is ${CLUSTER_SECRET_BYTES} bytes`,
+    }),
   }),
 ]);
 export type Mutation = z.infer<typeof mutationSchema>;
@@ -360,6 +369,8 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
       checkTemplatesInUse(config, cluster);
       return fillCandidatePool({ ...config, cluster }, nowMs);
     }
+    case 'cluster-secret':
+      return { ...config, clusterSecret: m.secret };
   }
 }
 

@@ -15,6 +15,8 @@ const memberList = z
 export const nodeInfoProtocol = requestProtocol({
   name: 'node-info',
   major: 1,
+  // A caller that is not a member sees what any fresh node shows: no cluster, no addresses, no clock.
+  callers: 'anyone',
   request: z.object({}),
   response: z.object({
     name: z.string().max(253),
@@ -22,14 +24,18 @@ export const nodeInfoProtocol = requestProtocol({
     cluster: clusterRef.optional(),
     addrs: z.array(z.string().max(256)).max(16),
     /** The node's wall clock when it answered, for the clock-skew check of cluster verify. */
-    timeMs: z.number(),
+    timeMs: z.number().optional(),
   }),
 });
 
-/** Hands an unjoined node the cluster's secret and member list; a node already in this cluster answers alike. */
+/**
+ * Hands an unjoined node the cluster's secret and member list, once the caller has shown that node's enrolment
+ * code; a node already in this cluster answers alike when the master asks again (a node add resumed).
+ */
 export const admitProtocol = requestProtocol({
   name: 'admit',
-  major: 1,
+  major: 2,
+  callers: 'admitter',
   request: z.object({ cluster: clusterRef, secret: bytesSchema, members: memberList }),
   response: z.object({}),
   maxFrameBytes: 1024 * 1024,
@@ -42,11 +48,10 @@ export const admitProtocol = requestProtocol({
  */
 export const joinProtocol = requestProtocol({
   name: 'join',
-  major: 1,
-  request: z.object({
-    token: z.string().min(1).max(512),
-    add: nodeAddOpSchema.omit({ peer_id: true }),
-  }),
+  major: 2,
+  // The token travels in the credentials, judged with the caller's peer ID before the handler runs.
+  callers: 'joiner',
+  request: z.object({ add: nodeAddOpSchema.omit({ peer_id: true }) }),
   response: z.object({ cluster: clusterRef, node: nameSchema, job: z.number().int().positive() }),
   // A node add probes and admits the joiner: it may wait behind other jobs holding the big lock.
   timeoutMs: 120_000,
@@ -55,7 +60,8 @@ export const joinProtocol = requestProtocol({
 /** Tells a removed node to forget the cluster: it drops its replica and waits to be added again. */
 export const evictProtocol = requestProtocol({
   name: 'evict',
-  major: 1,
+  major: 2,
+  callers: 'master',
   request: z.object({ cluster: clusterRef }),
   response: z.object({}),
 });
@@ -74,7 +80,8 @@ export type HookResult = z.infer<typeof hookResultSchema>;
 /** Runs one hooks phase on a node with the environment the master computed. */
 export const hooksProtocol = requestProtocol({
   name: 'hooks',
-  major: 1,
+  major: 2,
+  callers: 'master',
   request: z.object({
     hpath: z.string().regex(/^[a-z0-9-]{1,64}$/),
     phase: z.enum(['pre', 'post']),

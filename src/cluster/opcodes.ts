@@ -87,6 +87,17 @@ export const nodeAddOpSchema = z.object({
   address: multiaddr,
   /** The peer ID the administrator checked, as Ganeti checks an SSH host key. */
   peer_id: z.string().min(1).max(128).optional(),
+  /**
+   * The new node's enrolment code (`corral identity` on it): the proof, in the role of Ganeti's root SSH
+   * access, without which an unjoined daemon lets no one admit it. It names the peer to admit.
+   */
+  enrol_code: z
+    .string()
+    .regex(
+      /^corral-enrol-v1:[1-9A-HJ-NP-Za-km-z]{1,128}:[A-Za-z0-9_-]{43}$/,
+      "an enrolment code as 'corral identity' prints it on the new node",
+    )
+    .optional(),
   primary_ip: ip.optional(),
   secondary_ip: ip.optional(),
   group: nameSchema.optional(),
@@ -154,6 +165,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     candidate_dead_grace_s: z.number().int().min(5).max(86_400).optional(),
   }),
   z.object({ OP_ID: z.literal('OP_CLUSTER_VERIFY') }),
+  /** Draws a new cluster secret on the master; it is never an input, so no job record holds it. */
+  z.object({ OP_ID: z.literal('OP_CLUSTER_RENEW_CRYPTO') }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_CREATE'),
     ...instanceName,
@@ -341,6 +354,7 @@ export function opTarget(op: Opcode): string | undefined {
       return String(op.duration);
     case 'OP_CLUSTER_SET_PARAMS':
     case 'OP_CLUSTER_VERIFY':
+    case 'OP_CLUSTER_RENEW_CRYPTO':
       return undefined;
   }
 }

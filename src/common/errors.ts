@@ -5,7 +5,11 @@ export const errorCodes = [
   'frame_too_large',
   'unknown_protocol',
   'not_member',
+  /** A call only the current master may make, from a node that is not (or no longer) the master. */
+  'not_master',
   'bad_token',
+  /** An unjoined node was shown no enrolment code, or the wrong one. */
+  'bad_enrolment',
   'token_expired',
   'timeout',
   'unreachable',

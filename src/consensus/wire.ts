@@ -85,6 +85,7 @@ export const raftMessageSchema: z.ZodType<Message, unknown> = z.union([
 export const raftProtocol = messageProtocol({
   name: 'raft',
   major: 1,
+  callers: 'member',
   message: raftMessageSchema,
   maxFrameBytes: 2 * 1024 * 1024,
 });

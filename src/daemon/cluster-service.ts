@@ -29,6 +29,8 @@ import type { NodeAgentClient, NodeInfo } from '../master/op-context.js';
 import type { ObservedNode } from '../master/raft-membership.js';
 import type { RaftRoleSeen } from '../membership/health.js';
 import type { MemberStore } from '../membership/member-store.js';
+import { type Credentials, NO_CREDENTIALS } from '../peer/callers.js';
+import type { Enrolment } from '../peer/enrolment.js';
 import type { Transport } from '../peer/transport.js';
 import { ClusterHookRunner } from './hook-runner.js';
 import type { NodeAgent } from './node-agent.js';
@@ -66,6 +68,8 @@ export interface ClusterServiceDeps {
   readonly onEvicted: () => void;
   /** What gossip observes of a node: replaces dead candidates and says which voters are reachable. */
   readonly observed: (node: NodeId) => ObservedNode | undefined;
+  /** This node's enrolment code, drawn anew when the node leaves its cluster. */
+  readonly enrolment: Enrolment;
 }
 
 /** The local view of the replicated state and how old it may be. */
@@ -138,7 +142,7 @@ export class ClusterService {
   ): Promise<{ name: string; answer?: AgentResponse<K>; error?: string }[]> {
     const config = this.state.config;
     if (config === undefined) throw new CorralError('unavailable', 'this node belongs to no cluster yet');
-    const client = this.agentClient();
+    const client = this.agentClient(NO_CREDENTIALS);
     const nodes = sortedNodes(config).filter((node) => !node.offline);
     const answers = await Promise.allSettled(
       nodes.map((node) =>
@@ -157,6 +161,29 @@ export class ClusterService {
 
   raftStatus() {
     return this.raft?.status();
+  }
+
+  /** The newest term this node knows and that term's leader, for judging a master's calls. */
+  raftTerm(): { readonly term: number; readonly leader: NodeId | undefined } | undefined {
+    const status = this.raft?.status();
+    return status === undefined ? undefined : { term: status.term, leader: status.leader };
+  }
+
+  /** Resolves once this node knows the leader of `term` or has seen a newer term, or after `timeoutMs`. */
+  awaitTerm(term: number, timeoutMs: number): Promise<void> {
+    const raft = this.raft;
+    if (raft === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        unsubscribe();
+        timer.cancel();
+        resolve();
+      };
+      const unsubscribe = raft.onLeaderChange((change) => {
+        if (change.term > term || (change.term === term && change.leader !== undefined)) done();
+      });
+      const timer = this.deps.clock.setTimer(timeoutMs, done);
+    });
   }
 
   /** This node's replica of the configuration, as applied here; undefined before it joins a cluster. */
@@ -353,13 +380,15 @@ export class ClusterService {
 
   private becomeMaster(raft: RaftRuntime<ReplicaOutcome>, term: number): void {
     const { deps } = this;
+    // Every call this master makes shows its term, so that no node obeys it once a newer master is elected.
+    const credentials: Credentials = { term };
     const role = new MasterRole(
       {
         raft,
         propose: (command, signal) => this.propose(command, signal),
         state: this.state,
-        agent: this.agentClient(),
-        hooks: this.hooks,
+        agent: this.agentClient(credentials),
+        hooks: this.hooks.asMaster(credentials),
         clock: deps.clock,
         log: deps.log.child({ part: 'master' }),
         observed: (node) => deps.observed(node),
@@ -395,7 +424,9 @@ export class ClusterService {
 
   private serveNodeProtocols(): void {
     const { transport, members, log } = this.deps;
-    transport.handle(nodeInfoProtocol, async () => this.nodeInfo());
+    transport.handle(nodeInfoProtocol, async (_request, { from }) =>
+      members.isMember(from) ? this.nodeInfo() : this.publicNodeInfo(),
+    );
     transport.handle(masterProtocol, async (request) => this.handleMaster(request));
     transport.handle(admitProtocol, async ({ cluster, secret, members: list }, { from }) => {
       const current = members.cluster;
@@ -412,12 +443,10 @@ export class ClusterService {
       await this.startReplica(false);
       return {};
     });
-    transport.handle(evictProtocol, async ({ cluster }, { from }) => {
+    transport.handle(evictProtocol, async ({ cluster }) => {
       const current = members.cluster;
       if (current === undefined || current.uuid !== cluster.uuid)
         throw new CorralError('conflict', 'this node is not a member of that cluster');
-      if (from !== this.state.config?.master)
-        throw new CorralError('not_member', 'only the master may remove a node from the cluster');
       log.warn({ cluster: cluster.name }, 'removed from the cluster; forgetting it and stopping');
       // Answer first, then wipe: the master is waiting for the reply.
       setImmediate(() => void this.forget());
@@ -432,7 +461,14 @@ export class ClusterService {
     await this.stop();
     await rm(join(this.deps.dataDir, 'raft'), { recursive: true, force: true });
     await this.deps.members.leave();
+    // The code the master was shown is in its job records: the node must not be taken over with it later.
+    await this.deps.enrolment.renew();
     this.deps.onEvicted();
+  }
+
+  /** What any caller may learn: who this is, and nothing of its cluster, addresses or clock. */
+  private publicNodeInfo(): NodeInfo {
+    return { name: this.deps.name, version: CORRAL_VERSION, addrs: [] };
   }
 
   private nodeInfo(): NodeInfo {
@@ -446,7 +482,8 @@ export class ClusterService {
     };
   }
 
-  private agentClient(): NodeAgentClient {
+  /** The calls to node daemons, showing `credentials` (the master's term, or nothing for members' reads). */
+  private agentClient(credentials: Credentials): NodeAgentClient {
     const { transport, members } = this.deps;
     const self = transport.self;
     return {
@@ -457,7 +494,7 @@ export class ClusterService {
       },
       info: async (peer, signal) =>
         peer === self ? this.nodeInfo() : transport.request(peer, nodeInfoProtocol, {}, { signal }),
-      admit: async (peer, signal) => {
+      admit: async (peer, enrolment, signal) => {
         const cluster = members.cluster;
         if (cluster === undefined) throw new CorralError('internal', 'the master belongs to no cluster');
         const list = (this.state.config ? [...this.state.config.nodes.values()] : []).map((node) => ({
@@ -468,18 +505,18 @@ export class ClusterService {
           peer,
           admitProtocol,
           { cluster, secret: members.clusterSecret(), members: list },
-          { signal },
+          { signal, credentials: { ...credentials, enrolment } },
         );
       },
       evict: async (peer, signal) => {
         const cluster = members.cluster;
         if (cluster === undefined) throw new CorralError('internal', 'the master belongs to no cluster');
-        await transport.request(peer, evictProtocol, { cluster }, { signal, timeoutMs: 5_000 });
+        await transport.request(peer, evictProtocol, { cluster }, { signal, timeoutMs: 5_000, credentials });
       },
       call: (peer, kind, request, options) =>
         peer === self
           ? this.deps.agent.serve(kind, request, options.signal)
-          : transport.request(peer, agentProtocol(kind), request, options),
+          : transport.request(peer, agentProtocol(kind), request, { ...options, credentials }),
     };
   }
 
@@ -489,7 +526,11 @@ export class ClusterService {
     const { transport, members, log } = this.deps;
     const nodes = [...config.nodes.values()];
     try {
+      // Both take effect before the first await, so that of two configurations applied in a row the later
+      // one's secret and members are what stays.
+      const renewed = config.clusterSecret === undefined ? false : members.adoptSecret(config.clusterSecret);
       await members.replace(nodes.map((node) => ({ id: node.id, addrs: node.addrs })));
+      if (await renewed) log.info({ serial: config.serial }, 'took the renewed cluster secret');
       for (const node of nodes) {
         if (node.id !== transport.self && !node.offline) await transport.keepConnected(node.id, node.addrs);
       }

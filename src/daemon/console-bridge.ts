@@ -23,7 +23,13 @@ const CHUNK_BYTES = 16 * 1024;
 /** A bridge socket nobody connects to is removed after this. */
 const UNUSED_BRIDGE_MS = 30_000;
 
-export const consoleStream = streamProtocol({ name: 'console', major: 1, maxFrameBytes: FRAME_BYTES_MAX });
+/** Any member may attach: `instance console` on any node reaches the primary through its own daemon. */
+export const consoleStream = streamProtocol({
+  name: 'console',
+  major: 1,
+  callers: 'member',
+  maxFrameBytes: FRAME_BYTES_MAX,
+});
 
 /** The first frame of a console stream: whose console. */
 const consoleOpenSchema = z.object({
@@ -63,7 +69,6 @@ async function joinSocket(
 export function serveConsoles(
   transport: Transport,
   options: {
-    readonly authorize: (from: NodeId) => void;
     readonly consolePath: (open: ConsoleOpen) => string;
     readonly log: Logger;
   },
@@ -77,7 +82,6 @@ export function serveConsoles(
   });
 
   async function serveOne(stream: FrameStream, from: NodeId): Promise<void> {
-    options.authorize(from);
     const frames = stream.frames[Symbol.asyncIterator]();
     const first = await frames.next();
     if (first.done) return;

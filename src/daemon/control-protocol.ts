@@ -64,7 +64,9 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
       .max(256)
       .startsWith('/', 'a member address is a multiaddr such as /ip4/…/tcp/…'),
     token: z.string().min(1).max(512),
-    add: nodeAddOpSchema.omit({ OP_ID: true, peer_id: true }).partial({ node_name: true, address: true }),
+    add: nodeAddOpSchema
+      .omit({ OP_ID: true, peer_id: true, enrol_code: true })
+      .partial({ node_name: true, address: true }),
   }),
   /** Sent on to the master (submit, cancel, probe, transfer). */
   z.object({ op: z.literal('master'), request: masterRequestSchema }),

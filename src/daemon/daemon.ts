@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { findInstance, nodeOfUuid } from '../cluster/config.js';
+import { shownJob } from '../cluster/jobs.js';
 import { asJobId } from '../cluster/model.js';
 import { toConfigView } from '../cluster/views.js';
 import { systemClock } from '../common/clock.js';
@@ -11,18 +12,21 @@ import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { CORRAL_VERSION } from '../common/version.js';
 import { MemberStore } from '../membership/member-store.js';
 import { createUserEvents } from '../membership/user-events.js';
+import { Enrolment } from '../peer/enrolment.js';
 import { createHost } from '../peer/host.js';
 import { loadOrCreateIdentity, parseNodeId } from '../peer/identity.js';
 import { MAX_TOKEN_LIFETIME_MS, mintJoinToken, readJoinToken } from '../peer/join-token.js';
 import { Libp2pTransport } from '../peer/libp2p-transport.js';
 import { PeerBlocklist } from '../peer/peer-block.js';
 import type { Transport } from '../peer/transport.js';
+import { daemonCallerCheck } from './caller-check.js';
 import { ClusterService } from './cluster-service.js';
 import { CONTROL_SOCKET_FILE, type ControlRequest, type DaemonStatus } from './control-protocol.js';
 import { serveControl } from './control-server.js';
 import { echoProtocol, ProbeRecorder, preciseWallMs, probeTopic, runEchoLoad } from './diagnostics.js';
+import { checkSecretFiles, daemonUid, findUnsafeFiles, healthReport, secureDataDir } from './file-modes.js';
 import { joinThrough, serveJoins } from './join-service.js';
-import { type LocalReplica, startMembership } from './membership.js';
+import { startMembership } from './membership.js';
 import { createNodeAgent, type NodeStorageOptions, storageDirs } from './node-setup.js';
 
 /** Where Ganeti keeps hooks is /etc/ganeti/hooks; ours sit beside it. */
@@ -55,10 +59,20 @@ export interface Daemon {
  */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const startedMs = performance.now();
+  const uid = daemonUid();
+  const loosened = await secureDataDir(options.dataDir, uid);
+  await checkSecretFiles(options.dataDir, uid);
   const identity = await loadOrCreateIdentity(options.dataDir);
   const name = options.name ?? hostname();
   const log = createLogger({ node: name, level: options.logLevel ?? 'info' });
+  if (loosened !== undefined)
+    log.warn(
+      { dataDir: options.dataDir, was: loosened.toString(8) },
+      'the data dir was open to others; made it 0700',
+    );
+  const socketPath = options.socketPath ?? join(options.dataDir, CONTROL_SOCKET_FILE);
   const store = await MemberStore.open(options.dataDir, identity.nodeId);
+  const enrolment = await Enrolment.open(options.dataDir, identity.nodeId);
   const blocklist = new PeerBlocklist();
   // Set only while `cluster join` dials a member: the gate shows it in the hello.
   let joinToken: string | undefined;
@@ -73,7 +87,21 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       joinToken: () => joinToken,
     },
   });
-  const transport = new Libp2pTransport(host, log.child({ part: 'transport' }));
+  // The cluster service needs the transport, and the check needs the cluster service's Raft term: it reads
+  // it once there is one (until then no call that needs a term is admitted).
+  let replica: ClusterService | undefined;
+  const check = daemonCallerCheck({
+    state: () => ({
+      joined: store.cluster !== undefined,
+      isMember: (peer) => store.isMember(peer),
+      clusterSecret: store.clusterSecret(),
+      enrolmentMatches: (code) => enrolment.matches(code),
+      raft: replica?.raftTerm(),
+      nowMs: systemClock.wallMs(),
+    }),
+    awaitTerm: (term, timeoutMs) => replica?.awaitTerm(term, timeoutMs) ?? Promise.resolve(),
+  });
+  const transport = new Libp2pTransport(host, log.child({ part: 'transport' }), check);
   transport.handle(echoProtocol, async (request) => request);
   const probes = new ProbeRecorder(transport);
   const userEvents = createUserEvents(transport, { wallMs: preciseWallMs });
@@ -82,23 +110,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const evictedPromise = new Promise<void>((resolve) => {
     evicted = resolve;
   });
-  const authorizeMember = () => {
-    if (store.cluster === undefined)
-      throw new CorralError('not_member', 'this node belongs to no cluster; add it with node add first');
-  };
   const agent = createNodeAgent(
     { ...options.storage, dataDir: options.dataDir },
-    {
-      transport,
-      // The gate admits only members once the node has joined; before that it admits anyone, so refuse.
-      authorize: authorizeMember,
-      clock: systemClock,
-      log,
-    },
+    { transport, clock: systemClock, log },
   );
   agent.register();
   // Membership starts first, so the cluster service can ask it; it reads the replica once there is one.
-  let replica: LocalReplica | undefined;
   const { fileStorageDir, sharedFileStorageDir } = storageDirs({
     ...options.storage,
     dataDir: options.dataDir,
@@ -111,8 +128,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       clock: systemClock,
       log,
       agent,
-      authorize: authorizeMember,
       replica: () => replica,
+      unsafeFiles: async () =>
+        (await findUnsafeFiles({ dataDir: options.dataDir, socket: socketPath }, uid)).map(healthReport),
     },
   );
   const cluster = await ClusterService.start({
@@ -127,6 +145,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log,
     onEvicted: () => evicted(),
     observed: (node) => membership.gossip.member(node),
+    enrolment,
   });
   replica = cluster;
   const joinDeps = { transport, members: store, clock: systemClock, log: log.child({ part: 'join' }) };
@@ -216,19 +235,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             'unavailable',
             'this daemon listens nowhere; give the address with --address',
           );
-        const answer = await joinThrough(
-          joinDeps,
-          {
-            set: (token) => {
-              joinToken = token;
-            },
+        const slot = {
+          set: (token: string | undefined) => {
+            joinToken = token;
           },
-          request.member,
-          {
-            token: request.token,
-            add: { ...request.add, OP_ID: 'OP_NODE_ADD', node_name: request.add.node_name ?? name, address },
-          },
-        );
+        };
+        // The node's own enrolment code goes with the add: the master shows it back when it admits this node.
+        const add = {
+          ...request.add,
+          OP_ID: 'OP_NODE_ADD' as const,
+          node_name: request.add.node_name ?? name,
+          address,
+          enrol_code: enrolment.code(),
+        };
+        const answer = await joinThrough(joinDeps, slot, request.member, request.token, { add });
         return { cluster: answer.cluster.name, node: answer.node, job: answer.job };
       }
       case 'master':
@@ -261,7 +281,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         const jobs = view.jobs
           .jobs()
           .filter((job) => wanted === undefined || wanted.has(job.id))
-          .map(({ key: _key, ...job }) => job);
+          .map(shownJob);
         return { jobs, ...(view.staleMs !== undefined && { staleMs: view.staleMs }) };
       }
       case 'nodes-live':
@@ -288,12 +308,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         };
       }
       case 'job-wait': {
-        const { key: _key, ...job } = await cluster.waitJob(
-          asJobId(request.job),
-          request.afterVersion,
-          request.waitMs,
-        );
-        return { job };
+        const job = await cluster.waitJob(asJobId(request.job), request.afterVersion, request.waitMs);
+        return { job: shownJob(job) };
       }
     }
   };
@@ -316,7 +332,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     };
   };
 
-  const socketPath = options.socketPath ?? join(options.dataDir, CONTROL_SOCKET_FILE);
   let control: Server;
   try {
     control = await serveControl(socketPath, handle, log.child({ part: 'control' }));

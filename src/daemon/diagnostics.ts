@@ -12,6 +12,7 @@ const MAX_GOSSIP_SAMPLES = 100_000;
 export const echoProtocol = requestProtocol({
   name: 'echo',
   major: 1,
+  callers: 'member',
   request: z.object({ payload: bytesSchema }),
   response: z.object({ payload: bytesSchema }),
   maxFrameBytes: MAX_ECHO_BYTES + 64,
@@ -20,6 +21,7 @@ export const echoProtocol = requestProtocol({
 export const probeTopic = topic({
   name: 'debug-probe',
   major: 1,
+  callers: 'member',
   message: z.object({ seq: z.number().int().nonnegative(), sentAtMs: z.number() }),
 });
 

@@ -6,6 +6,7 @@ import type { Logger } from '../common/log.js';
 import { hookEnvironment, postEnvironment, runHooks } from '../master/hooks.js';
 import type { HookRunner, NodeHookReport } from '../master/job-queue.js';
 import type { HookSpec } from '../master/op-context.js';
+import { type Credentials, NO_CREDENTIALS } from '../peer/callers.js';
 import type { Transport } from '../peer/transport.js';
 
 /** Ganeti gives a hook script no time limit of its own; ours is generous but there is one. */
@@ -23,7 +24,16 @@ export interface ClusterHookRunnerDeps {
  * hooks protocol. A node that cannot be reached does not deny the operation (Ganeti's rule), it is logged.
  */
 export class ClusterHookRunner implements HookRunner {
-  constructor(private readonly deps: ClusterHookRunnerDeps) {}
+  constructor(
+    private readonly deps: ClusterHookRunnerDeps,
+    /** What the hooks protocol asks of the caller: the master's term (see peer/callers.ts). */
+    private readonly credentials: Credentials = NO_CREDENTIALS,
+  ) {}
+
+  /** The same runner, for a master acting in the term its credentials name. */
+  asMaster(credentials: Credentials): ClusterHookRunner {
+    return new ClusterHookRunner(this.deps, credentials);
+  }
 
   async run(
     spec: HookSpec,
@@ -60,8 +70,14 @@ export class ClusterHookRunner implements HookRunner {
           const results =
             id === transport.self
               ? await this.runLocal(spec.hpath, phase, env)
-              : (await transport.request(id, hooksProtocol, { hpath: spec.hpath, phase, env }, { signal }))
-                  .results;
+              : (
+                  await transport.request(
+                    id,
+                    hooksProtocol,
+                    { hpath: spec.hpath, phase, env },
+                    { signal, credentials: this.credentials },
+                  )
+                ).results;
           return results.map((result) => ({
             node: name,
             script: result.script,

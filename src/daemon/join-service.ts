@@ -9,7 +9,7 @@ import { CorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { MasterRequest, MasterResponse } from '../master/master-protocol.js';
 import type { MemberStore } from '../membership/member-store.js';
-import { readJoinToken, verifyJoinToken } from '../peer/join-token.js';
+import { readJoinToken } from '../peer/join-token.js';
 import type { Transport } from '../peer/transport.js';
 import { jobFailure } from './job-client.js';
 
@@ -37,17 +37,17 @@ export interface JoinServiceDeps {
 }
 
 /**
- * Every member answers joins, so a new node needs only one member's address and a token. The token is checked
- * here again, against the caller's peer ID (the gate let the connection in on it; this makes the join itself
- * depend on it too), and the node add goes to the master like any other job.
+ * Every member answers joins, so a new node needs only one member's address and a token. The transport has
+ * judged the token against the caller's peer ID before this runs (the join protocol's callers are joiners),
+ * and the node add goes to the master like any other job, with the joiner's own enrolment code in it.
  */
 export function serveJoins(deps: JoinServiceDeps): void {
-  const { transport, members, clock, log, cluster } = deps;
-  transport.handle(joinProtocol, async ({ token, add }, { from }) => {
+  const { transport, members, log, cluster } = deps;
+  transport.handle(joinProtocol, async ({ add }, { from, credentials }) => {
     const current = members.cluster;
-    if (current === undefined)
-      throw new CorralError('not_member', 'this node belongs to no cluster; point the join at a member');
-    verifyJoinToken(members.clusterSecret(), token, from, clock.wallMs());
+    const token = credentials.token;
+    if (current === undefined || token === undefined)
+      throw new CorralError('internal', 'a join reached its handler without a cluster or a token');
     const known = [...(cluster.localConfig()?.nodes.values() ?? [])].find((node) => node.id === from);
     if (known !== undefined)
       throw new CorralError('conflict', `${from} is already node ${known.name} of cluster ${current.name}`);
@@ -90,12 +90,13 @@ export async function joinThrough(
   deps: Pick<JoinServiceDeps, 'transport' | 'members' | 'clock' | 'log'>,
   slot: JoinTokenSlot,
   memberAddress: string,
+  token: string,
   request: JoinRequest,
 ): Promise<JoinAnswer> {
   const { transport, members, clock, log } = deps;
   if (members.cluster !== undefined)
     throw new CorralError('conflict', `this node already belongs to cluster ${members.cluster.name}`);
-  const { peer, expiresMs } = readJoinToken(request.token);
+  const { peer, expiresMs } = readJoinToken(token);
   if (peer !== transport.self)
     throw new CorralError(
       'bad_token',
@@ -103,13 +104,13 @@ export async function joinThrough(
     );
   if (expiresMs <= clock.wallMs())
     throw new CorralError('token_expired', 'this join token has expired: ask a member for a new one');
-  slot.set(request.token);
+  slot.set(token);
   try {
     const member = await transport.connect(memberAddress, { timeoutMs: DIAL_TIMEOUT_MS });
     if (member === transport.self)
       throw new CorralError('bad_request', `${memberAddress} is this node itself`);
     log.info({ member, address: memberAddress }, 'asking a member to let this node join');
-    const answer = await transport.request(member, joinProtocol, request);
+    const answer = await transport.request(member, joinProtocol, request, { credentials: { token } });
     log.info({ cluster: answer.cluster.name, node: answer.node, job: answer.job }, 'joined the cluster');
     return answer;
   } finally {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_CANDIDATE_POOL_SIZE } from '../cluster/model.js';
 import { CorralError } from '../common/errors.js';
 import { waitFor } from '../common/wait.js';
+import { Enrolment } from '../peer/enrolment.js';
 import { loadOrCreateIdentity } from '../peer/identity.js';
 import { callDaemon } from './control-client.js';
 import {
@@ -188,8 +189,8 @@ export async function spawnLocalNodes(options: LocalClusterOptions): Promise<Dae
 }
 
 /**
- * Founds the cluster on the first daemon (`cluster init`), adds the others through it (`node add`, checking
- * each peer ID), and waits until every candidate votes and all see all.
+ * Founds the cluster on the first daemon (`cluster init`), adds the others through it (`node add` with each
+ * one's enrolment code), and waits until every candidate votes and all see all.
  */
 export async function formLocalCluster(
   daemons: readonly DaemonProcess[],
@@ -204,7 +205,9 @@ export async function formLocalCluster(
     enabledDiskTemplates: [...(options.enabledDiskTemplates ?? ['diskless', 'file', 'sharedfile'])],
   });
   for (const daemon of others) {
+    // Root on this machine reads each node's enrolment code, as an administrator runs corral identity there.
     const { nodeId } = await loadOrCreateIdentity(daemon.options.dataDir);
+    const enrolment = await Enrolment.open(daemon.options.dataDir, nodeId);
     await runJob(
       (request) => first.call(request),
       [
@@ -213,6 +216,7 @@ export async function formLocalCluster(
           node_name: daemon.options.name,
           address: daemon.options.listen,
           peer_id: nodeId,
+          enrol_code: enrolment.code(),
         },
       ],
     );
@@ -220,16 +224,27 @@ export async function formLocalCluster(
   const candidates = Math.min(daemons.length, DEFAULT_CANDIDATE_POOL_SIZE);
   await waitFor(
     async () => {
-      const statuses = await Promise.all(daemons.map((daemon) => daemon.status()));
       const raft = await first.call({ op: 'raft-status' });
-      const converged =
-        raft.voters.length === candidates &&
-        statuses.every(
-          (status) =>
-            status.members.length === daemons.length && status.members.every((member) => member.connected),
-        );
-      return converged ? true : undefined;
+      return raft.voters.length === candidates && (await allSeeAll(daemons)) ? true : undefined;
     },
-    { timeoutMs: 30_000, what: `all ${daemons.length} nodes to see each other and ${candidates} to vote` },
+    {
+      // Each node add is a Raft commit and a gossip round more; a big cluster on a small host needs longer.
+      timeoutMs: 30_000 + 2_000 * daemons.length,
+      what: `all ${daemons.length} nodes to hear each other alive and ${candidates} to vote`,
+    },
+  );
+}
+
+/**
+ * Whether every daemon's gossip view holds all of them alive and heard first-hand lately. This is what a user
+ * sees in `corral health`; an open connection between every pair is not required (nothing keeps one open
+ * between two non-voters once their probes have moved on).
+ */
+export async function allSeeAll(daemons: readonly DaemonProcess[]): Promise<boolean> {
+  const views = await Promise.all(daemons.map((daemon) => daemon.call({ op: 'health' })));
+  return views.every(
+    (view) =>
+      view.rows.length === daemons.length &&
+      view.rows.every((row) => row.state === 'alive' && (row.id === view.self || !row.stale)),
   );
 }

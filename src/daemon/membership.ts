@@ -14,7 +14,7 @@ import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { seededRng } from '../common/random.js';
 import { createGossipService, type GossipService } from '../membership/gossip-service.js';
-import type { RaftRoleSeen } from '../membership/health.js';
+import type { HealthRecord, RaftRoleSeen } from '../membership/health.js';
 import { createHealthCollector } from '../membership/health-collector.js';
 import { type HealthRow, healthRows } from '../membership/health-view.js';
 import { createMonitor } from '../membership/monitor.js';
@@ -47,8 +47,8 @@ export interface MembershipDeps {
   readonly log: Logger;
   readonly agent: NodeAgent;
   readonly replica: () => LocalReplica | undefined;
-  /** Throws unless the peer may ask this node things (a member of its cluster). */
-  readonly authorize: (from: NodeId) => void;
+  /** This node's files with unsafe modes, carried in its health record for cluster verify. */
+  readonly unsafeFiles?: () => Promise<NonNullable<HealthRecord['unsafeFiles']>>;
 }
 
 export interface ConfigQueryResult {
@@ -107,6 +107,7 @@ export function startMembership(init: MembershipInit, deps: MembershipDeps): Nod
       configSerial: () => config()?.serial ?? 0,
       raftRole: () => deps.replica()?.raftRole() ?? 'none',
       monitor: () => monitor.summary(),
+      ...(deps.unsafeFiles !== undefined && { unsafeFiles: deps.unsafeFiles }),
     },
   );
   let memberIds: readonly NodeId[] = [];
@@ -135,12 +136,8 @@ export function startMembership(init: MembershipInit, deps: MembershipDeps): Nod
       void transport.keepConnected(record.id, record.addrs).catch(() => undefined);
   });
 
-  transport.handle(monitorReportsProtocol, async (_request, { from }) => {
-    deps.authorize(from);
-    return { reports: [...monitor.reports()] };
-  });
-  transport.handle(configQueryProtocol, async (query, { from }) => {
-    deps.authorize(from);
+  transport.handle(monitorReportsProtocol, async () => ({ reports: [...monitor.reports()] }));
+  transport.handle(configQueryProtocol, async (query) => {
     const current = config();
     if (current === undefined) throw new CorralError('unavailable', 'this node belongs to no cluster yet');
     return answerConfigQuery(current, query);

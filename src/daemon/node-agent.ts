@@ -46,8 +46,6 @@ export interface NodeAgentDeps {
   readonly os: OsCatalog;
   readonly exports: ExportStore;
   readonly transport: Transport;
-  /** Throws unless the peer may drive this node: a member of its cluster, and never before it has joined one. */
-  readonly authorize: (from: NodeId) => void;
   readonly log: Logger;
 }
 
@@ -77,17 +75,14 @@ export class NodeAgent {
   register(): void {
     for (const kind of Object.keys(agentProtocols) as AgentCall[]) this.registerOne(kind);
     serveConsoles(this.deps.transport, {
-      authorize: this.deps.authorize,
       consolePath: (open) => this.consolePath(open.instance, open.hypervisor),
       log: this.deps.log,
     });
   }
 
   private registerOne<K extends AgentCall>(kind: K): void {
-    const handler: RequestHandler<AgentRequest<K>, AgentResponse<K>> = async (request, context) => {
-      this.deps.authorize(context.from);
-      return this.serve(kind, request, context.signal);
-    };
+    const handler: RequestHandler<AgentRequest<K>, AgentResponse<K>> = async (request, context) =>
+      this.serve(kind, request, context.signal);
     this.deps.transport.handle(agentProtocol(kind), handler);
   }
 

@@ -1,7 +1,6 @@
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../common/clock.js';
-import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { Transport } from '../peer/transport.js';
 import { createExportStore } from '../storage/export-store.js';
@@ -44,7 +43,6 @@ export function createNodeAgent(
   options: NodeStorageOptions & { readonly dataDir: string },
   deps: {
     readonly transport: Transport;
-    readonly authorize: (from: NodeId) => void;
     readonly clock: Clock;
     readonly log: Logger;
   },
@@ -83,7 +81,6 @@ export function createNodeAgent(
     os: osCatalog(options.osSearchPath ?? DEFAULT_OS_SEARCH_PATH, join(dataDir, 'os-logs')),
     exports: createExportStore(options.exportDir ?? join(dataDir, 'export')),
     transport: deps.transport,
-    authorize: deps.authorize,
     log: deps.log.child({ part: 'agent' }),
   });
 }

@@ -37,6 +37,8 @@ export type MasterResponse<Op extends MasterRequest['op']> = z.infer<(typeof mas
 export const masterProtocol = requestProtocol({
   name: 'master',
   major: 1,
+  // Forwarded by any member's daemon for its local root user; a join-token holder may not submit.
+  callers: 'member',
   request: masterRequestSchema,
   response: z.union([
     masterResponseSchemas.submit,

@@ -193,6 +193,7 @@ export class MasterRole {
         const status = deps.raft.status();
         return { term: status.term, voters: status.membership.voters, learners: status.membership.learners };
       },
+      observed: (node) => deps.observed(node),
       log,
       newUuid: deps.newUuid,
       commit: async (mutation) => {

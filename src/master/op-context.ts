@@ -6,6 +6,7 @@ import type { Opcode, OpId } from '../cluster/opcodes.js';
 import type { Clock } from '../common/clock.js';
 import type { NodeId } from '../common/ids.js';
 import type { LockRequest } from './locks.js';
+import type { ObservedNode } from './raft-membership.js';
 
 /** What a node's daemon says of itself when the master asks (see node-protocols.ts). */
 export interface NodeInfo {
@@ -13,7 +14,8 @@ export interface NodeInfo {
   readonly version: string;
   readonly cluster?: { readonly name: string; readonly uuid: string };
   readonly addrs: readonly string[];
-  readonly timeMs: number;
+  /** Shown to members only (cluster verify's clock-skew check). */
+  readonly timeMs?: number;
 }
 
 /** The master's calls to node daemons, behind an interface so opcodes run in tests without a network. */
@@ -21,7 +23,8 @@ export interface NodeAgentClient {
   /** Connects to an address and asks who answers there. */
   probe(address: string, signal: AbortSignal): Promise<{ readonly peer: NodeId; readonly info: NodeInfo }>;
   info(peer: NodeId, signal: AbortSignal): Promise<NodeInfo>;
-  admit(peer: NodeId, signal: AbortSignal): Promise<void>;
+  /** Hands the node the cluster, showing its enrolment code (an unjoined node takes nothing else). */
+  admit(peer: NodeId, enrolment: string, signal: AbortSignal): Promise<void>;
   evict(peer: NodeId, signal: AbortSignal): Promise<void>;
   /** One node-agent request (agent-protocols.ts); rejects with the node's CorralError or unreachable/timeout. */
   call<K extends AgentCall>(
@@ -47,6 +50,8 @@ export interface OpContext {
   readonly clock: Clock;
   readonly agent: NodeAgentClient;
   raft(): RaftView;
+  /** What this node's gossip has observed of a node (state, health record); undefined for one it does not know. */
+  observed(node: NodeId): ObservedNode | undefined;
   /** Adds a message to the job's log (committed in batches). */
   log(message: string): void;
   newUuid(): string;

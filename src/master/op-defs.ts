@@ -14,6 +14,8 @@ import { applyMutation, type Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
+import { enrolmentPeer } from '../peer/enrolment.js';
+import { newClusterSecret } from '../peer/join-token.js';
 import { backupOpDefinitions } from './backup-ops.js';
 import { moveOpDefinitions } from './instance-moves.js';
 import { instanceOpDefinitions } from './instance-ops.js';
@@ -112,14 +114,27 @@ export const opDefinitions: OpDefinitions = {
       if (op.group === undefined && config.groups.size > 1 && group.name !== DEFAULT_GROUP_NAME) {
         throw new CorralError('bad_request', 'the cluster has several node groups; say which with --group');
       }
+      if (op.enrol_code === undefined) {
+        throw new CorralError(
+          'bad_enrolment',
+          `adding ${op.node_name} needs its enrolment code: run 'corral identity' there as root and pass --enrol-code`,
+        );
+      }
+      const enrolled = enrolmentPeer(op.enrol_code);
       ctx.log(`contacting the daemon at ${op.address}`);
       const { peer, info } = await ctx.agent.probe(op.address, ctx.signal);
       ctx.log(`${op.address} is peer ${peer} (corral ${info.version}, host ${info.name})`);
-      if (op.peer_id !== undefined && op.peer_id !== peer) {
-        throw new CorralError(
-          'conflict',
-          `the daemon at ${op.address} is ${peer}, not the expected ${op.peer_id}; check the address or the node`,
-        );
+      // Checked before anything is sent: whoever else answers at that address learns nothing of the cluster.
+      for (const [expected, what] of [
+        [enrolled, 'the enrolment code names'],
+        [op.peer_id, 'the expected'],
+      ] as const) {
+        if (expected !== undefined && expected !== peer) {
+          throw new CorralError(
+            'conflict',
+            `the daemon at ${op.address} is ${peer}, not ${what} ${expected}; check the address or the node`,
+          );
+        }
       }
       const cluster = config.cluster;
       if (info.cluster !== undefined && info.cluster.uuid !== cluster.uuid) {
@@ -149,7 +164,7 @@ export const opDefinitions: OpDefinitions = {
       };
       // A re-run after a master change finds the node admitted already; admission is idempotent.
       check(ctx, mutation);
-      await ctx.agent.admit(peer, ctx.signal);
+      await ctx.agent.admit(peer, op.enrol_code, ctx.signal);
       ctx.log(`admitted ${op.node_name} as ${masterCandidate ? 'a master candidate' : 'a regular node'}`);
       return { mutation, result: { node: op.node_name, peer } };
     },
@@ -368,6 +383,19 @@ export const opDefinitions: OpDefinitions = {
     onTakeover: 'resume',
     locks: () => [bglShared, nodeLocks('all', 'shared')],
     run: async (_op, ctx) => ({ result: await verifyCluster(ctx) }),
+  },
+
+  OP_CLUSTER_RENEW_CRYPTO: {
+    // A re-run draws another secret: the same effect, and the one committed last is the one in force.
+    onTakeover: 'resume',
+    locks: () => [bglExclusive],
+    async run(_op, ctx) {
+      // Drawn here, on the master, and committed with the opcode's end: it travels only in the Raft log, to
+      // every voter and learner, and each node puts it in its members.cbor. The job shows only that it ran.
+      const mutation: Mutation = { type: 'cluster-secret', secret: newClusterSecret() };
+      ctx.log('drew a new cluster secret: join tokens issued before now will be refused');
+      return { mutation, result: { renewed: ['cluster secret'] } };
+    },
   },
 
   OP_TEST_DELAY: {

@@ -2,6 +2,7 @@ import { type ConfigData, mayBeCandidate, sortedNodes } from '../cluster/config.
 import type { NodeRecord } from '../cluster/model.js';
 import type { NodeId } from '../common/ids.js';
 import type { Membership, MembershipChange } from '../consensus/types.js';
+import type { HealthRecord } from '../membership/health.js';
 
 /**
  * Makes the Raft group follow the configuration: master candidates vote, every other online node is a
@@ -33,10 +34,12 @@ export function membershipSteps(
   return steps;
 }
 
-/** What gossip has observed of a node: its state and how long it has held it. */
+/** What gossip has observed of a node: its state, how long it has held it, and the health record it sent. */
 export interface ObservedNode {
   readonly state: 'alive' | 'suspect' | 'dead' | 'left';
   readonly stateAgeMs: number;
+  /** Undefined until a record has arrived. */
+  readonly health?: HealthRecord | undefined;
 }
 
 /**

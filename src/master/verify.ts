@@ -1,4 +1,5 @@
 import { candidates, mayBeCandidate, sortedNodes } from '../cluster/config.js';
+import type { HealthRecord } from '../membership/health.js';
 import type { OpContext } from './op-context.js';
 
 /** Ganeti's limit before cluster verify calls a node's clock wrong (NODE_MAX_CLOCK_SKEW). */
@@ -15,7 +16,8 @@ export interface Finding {
 
 /**
  * Cluster verify: the configuration's own consistency, the candidate pool against its size, the Raft group
- * against the candidates, and every online node asked directly (reachable, same cluster, clock within bounds).
+ * against the candidates, every online node asked directly (reachable, same cluster, clock within bounds), and
+ * the secret files and control sockets whose modes the nodes report unsafe.
  */
 export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
   const config = ctx.config();
@@ -84,6 +86,18 @@ export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
       });
     }
   }
+  // Each node checks its own secret files and control socket and says what it found in its health record.
+  for (const node of nodes.filter((candidate) => !candidate.offline)) {
+    for (const file of ctx.observed(node.id)?.health?.unsafeFiles ?? []) {
+      add({
+        severity: 'ERROR',
+        code: 'ENODEFILECHECK',
+        domain: 'node',
+        name: node.name,
+        message: unsafeFileMessage(file),
+      });
+    }
+  }
   const quorum = Math.floor(raft.voters.length / 2) + 1;
 
   let reachableVoters = 0;
@@ -106,7 +120,8 @@ export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
               message: 'the daemon does not consider itself part of this cluster',
             });
           }
-          const skewMs = Math.abs(info.timeMs - (askedMs + answeredMs) / 2);
+          // A node that does not take the master for a member shows no clock: ENODESETUP above says why.
+          const skewMs = info.timeMs === undefined ? 0 : Math.abs(info.timeMs - (askedMs + answeredMs) / 2);
           if (skewMs > MAX_CLOCK_SKEW_MS) {
             add({
               severity: 'ERROR',
@@ -145,4 +160,11 @@ export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
     });
   }
   return findings;
+}
+
+function unsafeFileMessage(file: NonNullable<HealthRecord['unsafeFiles']>[number]): string {
+  if (file.uid !== file.wantUid)
+    return `its ${file.name} is owned by uid ${file.uid}, not by the daemon's user (uid ${file.wantUid}); chown it there`;
+  const mode = file.mode.toString(8).padStart(3, '0');
+  return `its ${file.name} is open to group or others (mode 0${mode}); chmod ${file.wantMode.toString(8)} it there`;
 }

@@ -14,6 +14,7 @@ import {
   MAX_MONITOR_SUMMARIES,
   MAX_STORAGE_DIRS,
   MAX_STORAGE_PATH_CHARS,
+  MAX_UNSAFE_FILES,
   type RaftRoleSeen,
   sumCpuTimes,
 } from './health.js';
@@ -34,6 +35,8 @@ export interface HealthCollectorComponents {
   readonly raftRole: () => RaftRoleSeen;
   /** The monitoring collectors' status codes, when the node runs them. */
   readonly monitor?: () => HealthRecord['monitor'];
+  /** This node's files with unsafe modes or owners (see daemon/file-modes.ts); none when not given. */
+  readonly unsafeFiles?: () => Promise<NonNullable<HealthRecord['unsafeFiles']>>;
 }
 
 export interface HealthCollector {
@@ -85,11 +88,22 @@ export function createHealthCollector(
     );
   }
 
+  async function unsafeFiles(): Promise<HealthRecord['unsafeFiles']> {
+    try {
+      const found = (await components.unsafeFiles?.()) ?? [];
+      return found.length === 0 ? undefined : found.slice(0, MAX_UNSAFE_FILES);
+    } catch (error) {
+      log.debug({ reason: (error as Error).message }, 'cannot check the modes of secret files');
+      return undefined;
+    }
+  }
+
   async function collect(): Promise<HealthRecord> {
     const [load1 = 0, load5 = 0, load15 = 0] = loadavg();
     const cpuInfo = cpus();
     const cpuNow = sumCpuTimes(cpuInfo);
     const instances = components.instances();
+    const unsafe = await unsafeFiles();
     const record = checkHealthSize({
       load1,
       load5,
@@ -107,6 +121,7 @@ export function createHealthCollector(
       ...(components.monitor !== undefined && {
         monitor: components.monitor()?.slice(0, MAX_MONITOR_SUMMARIES),
       }),
+      ...(unsafe !== undefined && { unsafeFiles: unsafe }),
       collectedWallMs: Math.floor(clock.wallMs()),
     });
     lastCpu = cpuNow;

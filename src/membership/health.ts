@@ -10,8 +10,11 @@ const MAX_COLLECTOR_NAME_CHARS = 32;
 /** Storage dirs one record reports at most, and the longest path it names. */
 export const MAX_STORAGE_DIRS = 8;
 export const MAX_STORAGE_PATH_CHARS = 128;
+/** Unsafe files one record reports at most (the data dir, its three secret files, the control socket), and the longest name. */
+export const MAX_UNSAFE_FILES = 5;
+export const MAX_UNSAFE_FILE_NAME_CHARS = 32;
 /** A record with every field at its largest stays under this when encoded; gossip refuses anything bigger. */
-export const MAX_HEALTH_BYTES = 2560;
+export const MAX_HEALTH_BYTES = 3072;
 
 /** A node's Raft role as it reports it; `none` when it is not a master candidate. */
 export type RaftRoleSeen = Role | 'none';
@@ -61,6 +64,24 @@ export const healthRecordSchema = z.object({
       }),
     )
     .max(MAX_MONITOR_SUMMARIES)
+    .optional(),
+  /**
+   * This node's files that someone other than the daemon's user may use: what `cluster verify` reports. Absent
+   * when there are none.
+   */
+  unsafeFiles: z
+    .array(
+      z.object({
+        /** `data dir`, `control socket`, or the secret file's name in the data dir. */
+        name: z.string().min(1).max(MAX_UNSAFE_FILE_NAME_CHARS),
+        mode: z.number().int().min(0).max(0o777),
+        uid: count.max(2 ** 32),
+        /** The mode it must have, and the user that must own it (the daemon's). */
+        wantMode: z.number().int().min(0).max(0o777),
+        wantUid: count.max(2 ** 32),
+      }),
+    )
+    .max(MAX_UNSAFE_FILES)
     .optional(),
   /** When the figures were taken, on the sender's wall clock. */
   collectedWallMs: count,

@@ -122,6 +122,16 @@ export class MemberStore implements MemberDirectory {
     await this.save();
   }
 
+  /**
+   * Takes the cluster secret the replicated configuration holds (renew-crypto changed it): in force from this
+   * call on, so of two calls in a row the later wins; resolves, once saved, with whether it was new.
+   */
+  adoptSecret(secret: Uint8Array): Promise<boolean> {
+    if (Buffer.compare(this.secret, secret) === 0) return Promise.resolve(false);
+    this.secret = secret;
+    return this.save().then(() => true);
+  }
+
   /** Makes the member list exactly the cluster's nodes (this node always stays); returns whether it changed. */
   async replace(members: readonly Member[]): Promise<boolean> {
     const next = new Map<NodeId, Member>([

@@ -23,6 +23,7 @@ export const eventPayloadSchema = z
 export const userEventTopic = topic({
   name: 'user-event',
   major: 1,
+  callers: 'member',
   message: z.object({ name: eventNameSchema, payload: eventPayloadSchema, sentAtMs: z.number() }),
   maxFrameBytes: 2 * 1024,
 });

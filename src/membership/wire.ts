@@ -29,6 +29,7 @@ export interface GossipMessage {
 export const membershipTopic = topic<GossipMessage>({
   name: 'membership',
   major: 1,
+  callers: 'member',
   message: z.object({
     incarnation,
     rumors: z.array(rumor).max(MAX_RUMORS_PER_MESSAGE),
@@ -47,6 +48,7 @@ export interface Notice {
 export const noticeProtocol = messageProtocol<Notice>({
   name: 'membership-notice',
   major: 1,
+  callers: 'member',
   message: z.object({ state: z.enum(['alive', 'suspect', 'dead', 'left']), incarnation }),
   maxFrameBytes: 128,
 });
@@ -61,6 +63,7 @@ export interface IndirectProbe {
 export const indirectProbeProtocol = requestProtocol<IndirectProbe, { readonly ack: boolean }>({
   name: 'membership-probe',
   major: 1,
+  callers: 'member',
   request: z.object({ target: nodeId, timeoutMs: z.number().int().min(1).max(10_000) }),
   response: z.object({ ack: z.boolean() }),
   timeoutMs: 10_000,
@@ -81,6 +84,7 @@ const monitorReportSchema = z.object({
 export const monitorReportsProtocol = requestProtocol({
   name: 'monitor-reports',
   major: 1,
+  callers: 'member',
   request: z.object({}),
   response: z.object({ reports: z.array(monitorReportSchema).max(16) }),
   timeoutMs: 5_000,

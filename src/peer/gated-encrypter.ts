@@ -10,6 +10,7 @@ import type { Clock } from '../common/clock.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { asNodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
+import { RefusalLog } from './callers.js';
 import { decodeFrame, encodeFrame } from './codec.js';
 import { admitInbound, gateHelloSchema, gateVerdictSchema, type MemberDirectory } from './gate.js';
 
@@ -30,11 +31,18 @@ export interface GateInit {
  */
 class GatedEncrypter implements ConnectionEncrypter {
   readonly protocol = '/corral/noise-gate/1';
+  private readonly refusals: RefusalLog;
 
   constructor(
     private readonly noise: ConnectionEncrypter,
     private readonly init: GateInit,
-  ) {}
+  ) {
+    this.refusals = new RefusalLog(
+      init.log,
+      () => init.clock.monotonicMs(),
+      'refused a connection at the gate',
+    );
+  }
 
   async secureOutbound<Stream extends SecurableStream>(
     connection: Stream,
@@ -64,10 +72,7 @@ class GatedEncrypter implements ConnectionEncrypter {
       if (admission.as === 'joiner') this.init.log.info({ peer }, 'admitted a joining node by its token');
     } catch (error) {
       const refusal = asCorralError(error, 'bad_frame');
-      this.init.log.warn(
-        { peer, code: refusal.code, reason: refusal.message },
-        'refused a connection at the gate',
-      );
+      this.refusals.note(peer, this.protocol, refusal);
       await lp
         .write(
           encodeFrame({ ok: false, code: refusal.code, reason: refusal.message }, GATE_FRAME_BYTES),

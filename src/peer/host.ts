@@ -40,22 +40,44 @@ export async function createHost(options: HostOptions): Promise<Host> {
     transports: [tcp({ dialOpts: dialFrom(options.listen) })],
     ...(options.blocklist !== undefined && { connectionGater: options.blocklist.gater() }),
     connectionEncrypters: [gatedNoise(options.gate)],
-    streamMuxers: [yamux()],
+    // Streams any one connection may carry at once, whatever their protocol (yamux's default is 1,000). A
+    // member opens a handful: one RPC channel each way, one message stream per message protocol, gossip,
+    // identify, ping, the odd DHT query, console and dump transfers. More are reset at once.
+    streamMuxers: [yamux({ maxInboundStreams: 256, maxOutboundStreams: 256 })],
     connectionManager: {
-      maxConnections: options.maxConnections ?? 512,
-      // Cluster peers on one host share an address; libp2p's default of 5 new connections a second per
-      // address would refuse members during a restart storm.
+      // Every node keeps a connection to every other (cluster-service.ts, followConfig), so a cluster at its
+      // limit of 1,024 members needs 1,023 on each node; twice that leaves room for two nodes that dial each
+      // other at once (two connections until one is pruned) and for joiners. Past it, libp2p refuses inbound
+      // connections and prunes its least valued ones.
+      maxConnections: options.maxConnections ?? 2048,
+      // Connections still in their Noise handshake. One that never finishes holds its slot for libp2p's
+      // upgrade timeout (10 s), so a stranger holding them all could keep members out that long. A handshake
+      // takes milliseconds on a LAN, so 128 at a time still let a whole 1,000-node cluster back in within a
+      // few of its reconnection retries after this node restarts.
+      maxIncomingPendingConnections: 128,
+      // New inbound connections a second from one IP address. A member opens one and keeps it; only nodes
+      // that share an address (behind NAT, in containers, on a test host) open many, and libp2p's default of 5
+      // would refuse members of such a cluster during a restart storm. 200 a second still admits a
+      // 1,000-node cluster behind one address within seconds, and keeps one host from flooding the gate.
       inboundConnectionThreshold: 200,
-      maxIncomingPendingConnections: 64,
     },
     services: {
-      identify: identify({ protocolPrefix: 'corral' }),
-      ping: hangUpOnTimeout(ping({ protocolPrefix: 'corral' })),
+      // One identify exchange each way per connection, as libp2p's defaults (and the spec) have it.
+      identify: identify({ protocolPrefix: 'corral', maxInboundStreams: 1, maxOutboundStreams: 1 }),
+      // SWIM may ping a peer for itself while it pings the same peer for another node (an indirect probe):
+      // two outbound pings per connection, and twice that inbound for the two sides' overlaps. With libp2p's
+      // default of one outbound, the second ping would fail and count as the peer not answering.
+      ping: hangUpOnTimeout(ping({ protocolPrefix: 'corral', maxInboundStreams: 4, maxOutboundStreams: 2 })),
       pubsub: gossipsub({
+        // Gossipsub keeps one stream each way per peer; the rest cover a stream replaced while the old one
+        // closes. (Left unset, libp2p would allow 32 in and 64 out.)
+        maxInboundStreams: 4,
+        maxOutboundStreams: 2,
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         fallbackToFloodsub: false,
         globalSignaturePolicy: 'StrictSign',
+        fastMsgIdFn: sourceAndSeqno,
         maxInboundDataLength: options.maxGossipBytes ?? 1024 * 1024,
         // Gossipsub's guard against Sybils on a public network scores down peers that share an IP (past 10,
         // by the square of the surplus) until their messages are dropped. Only cluster members get past the
@@ -68,9 +90,26 @@ export async function createHost(options: HostOptions): Promise<Host> {
         clientMode: false,
         // Cluster addresses are private by nature; the public DHT's filter would drop every one of them.
         peerInfoMapper: passthroughMapper,
+        // libp2p's defaults, on purpose: the routing-table refresh queries every prefix length at once, and in
+        // a small cluster those queries all go to the same few peers.
+        maxInboundStreams: 32,
+        maxOutboundStreams: 64,
       }),
     },
   });
+}
+
+/**
+ * Gossipsub checks a message's signature before it looks the message up among those already seen, unless a
+ * fast ID lets it drop the copy first: every node receives each heartbeat from several mesh peers, and
+ * verifying each copy (ed25519, 10 nodes) took a seventh of an idle daemon's CPU. Source and sequence number
+ * are what a signed message's ID is made of anyway; only a copy that passed validation is remembered, so a
+ * forgery cannot take a real message's place.
+ */
+function sourceAndSeqno(message: { from?: Uint8Array; seqno?: Uint8Array }): string {
+  const from = message.from ?? new Uint8Array();
+  const seqno = message.seqno ?? new Uint8Array();
+  return `${Buffer.from(from.buffer, from.byteOffset, from.byteLength).toString('base64')}/${Buffer.from(seqno.buffer, seqno.byteOffset, seqno.byteLength).toString('base64')}`;
 }
 
 /**
@@ -86,10 +125,12 @@ function dialFrom(listen: readonly string[]): TCPSocketOptions {
 }
 
 /**
- * A ping that times out hangs up the connections to that peer, so the next one dials afresh. After a
- * partition heals, an old TCP connection may sit in retransmission backoff for seconds more (its timer
- * doubles each time), which holds back the very heartbeat that would refute a suspicion; a new connection
- * gets through at once. The connection is dropped only on a timeout, not on a refusal or a closed stream.
+ * A peer whose pings time out twice in a row is hung up on, so the next ping dials afresh. After a partition
+ * heals, an old TCP connection may sit in retransmission backoff for seconds more (its timer doubles each
+ * time), which holds back the very heartbeat that would refute a suspicion; a new connection gets through at
+ * once. One timeout is not enough: on a loaded host pings miss their deadline now and then, and a hang-up
+ * also cuts that peer's Raft stream and every request in flight (20 daemons on 2 cores lost their leader
+ * every few seconds that way). A refusal or a closed stream never hangs up.
  */
 function hangUpOnTimeout(
   factory: (components: PingComponents) => Ping,
@@ -97,13 +138,20 @@ function hangUpOnTimeout(
   return (components) => {
     const service = factory(components);
     const inner = service.ping.bind(service);
+    const timedOutOnce = new Set<string>();
     // Patched on the instance, not wrapped: libp2p starts and stops the service object itself.
     service.ping = async (peer, options) => {
       try {
-        return await inner(peer, options);
+        const rtt = await inner(peer, options);
+        if (isPeerId(peer)) timedOutOnce.delete(peer.toString());
+        return rtt;
       } catch (error) {
-        if (options?.signal?.aborted && isPeerId(peer))
-          void components.connectionManager.closeConnections(peer).catch(() => undefined);
+        if (options?.signal?.aborted && isPeerId(peer)) {
+          const key = peer.toString();
+          if (timedOutOnce.delete(key))
+            void components.connectionManager.closeConnections(peer).catch(() => undefined);
+          else timedOutOnce.add(key);
+        }
         throw error;
       }
     };

@@ -1,5 +1,5 @@
 import type { IdentifyResult, Message, Stream } from '@libp2p/interface';
-import { KEEP_ALIVE } from '@libp2p/interface';
+import { KEEP_ALIVE, TopicValidatorResult } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { decode as decodeLengthPrefixed, encode as encodeLengthPrefixed } from 'it-length-prefixed';
@@ -10,6 +10,7 @@ import { deadline } from '../common/deadline.js';
 import { CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
+import { type CallerCheck, type Credentials, checkCaller, RefusalLog } from './callers.js';
 import { checkShape, decodeFrame, encodeFrame } from './codec.js';
 import { type Reply, replySchema } from './envelope.js';
 import { lengthPrefixedBatches } from './frame-batches.js';
@@ -73,8 +74,9 @@ export class Libp2pTransport implements Transport {
   private readonly channels = new Map<NodeId, Promise<RpcClientChannel>>();
   private readonly servers = new Map<
     string,
-    (body: Uint8Array, from: NodeId, signal: AbortSignal) => Promise<Reply>
+    (body: Uint8Array, from: NodeId, credentials: Credentials, signal: AbortSignal) => Promise<Reply>
   >();
+  private readonly refusals: RefusalLog;
   private readonly topicHandlers = new Map<string, Set<MessageHandler<unknown>>>();
   private readonly stopping = new AbortController();
   private readonly limits: Libp2pTransportLimits;
@@ -82,10 +84,13 @@ export class Libp2pTransport implements Transport {
   constructor(
     private readonly host: Host,
     private readonly log: Logger,
+    /** Judges every inbound request, message, stream and gossip author against its protocol's callers. */
+    private readonly check: CallerCheck,
     limits: Partial<Libp2pTransportLimits> = {},
   ) {
     this.self = asNodeId(host.peerId.toString());
     this.limits = { ...defaultLimits, ...limits };
+    this.refusals = new RefusalLog(log, () => performance.now());
     host.services.pubsub.addEventListener('message', (event) => this.onGossip(event.detail));
     void host.handle(
       RPC_PROTOCOL,
@@ -97,8 +102,8 @@ export class Libp2pTransport implements Transport {
           stopping: this.stopping.signal,
           log: this.log,
         };
-        serveRpcChannel(from, stream, options, (protocol, body, peer, signal) =>
-          this.serveRpc(protocol, body, peer, signal),
+        serveRpcChannel(from, stream, options, (protocol, body, peer, credentials, signal) =>
+          this.serveRpc(protocol, body, peer, credentials, signal),
         );
       },
       { maxInboundStreams: 16 },
@@ -118,7 +123,7 @@ export class Libp2pTransport implements Transport {
     let call: ReturnType<RpcClientChannel['call']> | undefined;
     try {
       const channel = await this.channelTo(peer, limit.signal);
-      call = channel.call(protocol.id, frame);
+      call = channel.call(protocol.id, frame, options.credentials);
       const replyBytes = await untilAborted(call.reply, limit.signal);
       const reply = decodeFrame(replyBytes, replySchema, protocol.maxFrameBytes);
       if (!reply.ok) throw new CorralError(reply.error.code, reply.error.message);
@@ -158,8 +163,14 @@ export class Libp2pTransport implements Transport {
 
   handle<Req, Res>(protocol: RequestProtocol<Req, Res>, handler: RequestHandler<Req, Res>): void {
     this.checkCap(protocol);
-    this.servers.set(protocol.id, async (body, from, channelSignal) => {
+    this.servers.set(protocol.id, async (body, from, credentials, channelSignal) => {
       let request: Req;
+      try {
+        // The caller's role first: a refused caller's body is never even decoded.
+        await checkCaller(this.check, this.refusals, protocol.id, protocol.callers, from, credentials);
+      } catch (error) {
+        return { ok: false, error: streamError(error, protocol.maxFrameBytes).toWire() };
+      }
       try {
         request = decodeFrame(body, protocol.request, protocol.maxFrameBytes);
       } catch (error) {
@@ -172,7 +183,7 @@ export class Libp2pTransport implements Transport {
       }
       const limit = deadline(protocol.timeoutMs, [channelSignal]);
       try {
-        return { ok: true, body: await handler(request, { from, signal: limit.signal }) };
+        return { ok: true, body: await handler(request, { from, credentials, signal: limit.signal }) };
       } catch (error) {
         const failure = streamError(error, protocol.maxFrameBytes);
         if (failure.code === 'internal') {
@@ -185,13 +196,19 @@ export class Libp2pTransport implements Transport {
     });
   }
 
-  private serveRpc(protocol: string, body: Uint8Array, from: NodeId, signal: AbortSignal): Promise<Reply> {
+  private serveRpc(
+    protocol: string,
+    body: Uint8Array,
+    from: NodeId,
+    credentials: Credentials,
+    signal: AbortSignal,
+  ): Promise<Reply> {
     const server = this.servers.get(protocol);
     if (server === undefined) {
       const message = `${this.self} does not speak ${protocol.slice(0, 128)}`;
       return Promise.resolve({ ok: false, error: { code: 'unknown_protocol', message } });
     }
-    return server(body, from, signal);
+    return server(body, from, credentials, signal);
   }
 
   private checkCap(protocol: { id: string; maxFrameBytes: number }): void {
@@ -279,6 +296,8 @@ export class Libp2pTransport implements Transport {
           (source) => decodeLengthPrefixed(source, { maxDataLength: protocol.maxFrameBytes }),
           async (frames) => {
             for await (const frame of frames) {
+              // Checked per message, not per stream: a node removed from the cluster loses its say at once.
+              await checkCaller(this.check, this.refusals, protocol.id, protocol.callers, from, {});
               handler(from, decodeFrame(frame.subarray(), protocol.message, protocol.maxFrameBytes));
             }
           },
@@ -321,8 +340,13 @@ export class Libp2pTransport implements Transport {
   handleStream(protocol: StreamProtocol, handler: StreamHandler): void {
     void this.host.handle(
       protocol.id,
-      ({ stream, connection }) =>
-        handler(framed(stream, protocol), asNodeId(connection.remotePeer.toString())),
+      ({ stream, connection }) => {
+        const from = asNodeId(connection.remotePeer.toString());
+        checkCaller(this.check, this.refusals, protocol.id, protocol.callers, from, {}).then(
+          () => handler(framed(stream, protocol), from),
+          (refusal: Error) => stream.abort(refusal),
+        );
+      },
       { maxInboundStreams: this.limits.maxInboundStreams },
     );
   }
@@ -336,6 +360,7 @@ export class Libp2pTransport implements Transport {
     if (handlers === undefined) {
       handlers = new Set();
       this.topicHandlers.set(topic.name, handlers);
+      this.validateAuthors(topic);
       this.host.services.pubsub.subscribe(topic.name);
     }
     const entry: MessageHandler<unknown> = (from, raw) => {
@@ -347,8 +372,27 @@ export class Libp2pTransport implements Transport {
       if (handlers.size === 0) {
         this.topicHandlers.delete(topic.name);
         this.host.services.pubsub.unsubscribe(topic.name);
+        this.host.services.pubsub.topicValidators.delete(topic.name);
       }
     };
+  }
+
+  /**
+   * Gossip from an author outside the topic's callers is neither delivered nor relayed. The signed author is
+   * judged, not the mesh peer that passed the message on; 'ignore' rather than 'reject', so that a member
+   * relaying a node this one has not yet heard was added loses no score for it.
+   */
+  private validateAuthors(topic: Topic<unknown>): void {
+    this.host.services.pubsub.topicValidators.set(topic.name, async (_relay, msg) => {
+      if (msg.type !== 'signed') return TopicValidatorResult.Ignore;
+      const author = asNodeId(msg.from.toString());
+      try {
+        await checkCaller(this.check, this.refusals, topic.name, topic.callers, author, {});
+        return TopicValidatorResult.Accept;
+      } catch {
+        return TopicValidatorResult.Ignore;
+      }
+    });
   }
 
   private onGossip(msg: Message): void {

@@ -5,6 +5,14 @@ import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { silentLogger } from '../common/log.js';
+import {
+  type CallerCheck,
+  type Callers,
+  type Credentials,
+  checkCallerThen,
+  NO_CREDENTIALS,
+  RefusalLog,
+} from './callers.js';
 import { checkShape, decodeFrame, encodeFrame } from './codec.js';
 import { type Reply, replySchema } from './envelope.js';
 import {
@@ -32,6 +40,7 @@ export type Packet =
       readonly kind: 'request';
       readonly id: number;
       readonly protocol: ProtocolId;
+      readonly credentials?: Credentials;
       readonly frame: Uint8Array;
     }
   | { readonly kind: 'reply'; readonly id: number; readonly frame: Uint8Array }
@@ -64,12 +73,13 @@ interface StreamInbox {
 /** Which end of a stream: the node that opened it, or the one that accepted it. */
 type StreamRole = 'opener' | 'acceptor';
 
-type Served = (from: NodeId, id: number, frame: Uint8Array) => void;
+type Served = (from: NodeId, id: number, frame: Uint8Array, credentials: Credentials) => void;
 
 /** Every in-memory transport answers this, as every libp2p host answers the ping protocol. */
 const pingProtocol = requestProtocol({
   name: 'ping',
   major: 1,
+  callers: 'anyone',
   request: z.object({}),
   response: z.object({}),
   maxFrameBytes: 64,
@@ -77,6 +87,17 @@ const pingProtocol = requestProtocol({
 
 export function memoryAddress(node: NodeId): string {
   return `/memory/${node}`;
+}
+
+/**
+ * The simulated cluster's own rule when a simulation gives none: every node of the hub is a member, and the
+ * master's term is not judged (a simulation that tests the fence injects the node's real check).
+ */
+function hubMembers(hub: MemoryHub): CallerCheck {
+  return (callers: Callers, from: NodeId) => {
+    if (callers !== 'anyone' && !hub.transports.has(from))
+      throw new CorralError('not_member', `${from} is not a node of this simulated cluster`);
+  };
 }
 
 /** Every in-memory transport of one simulated cluster, over one SimNetwork. */
@@ -87,11 +108,13 @@ export class MemoryHub {
   constructor(
     readonly network: SimNetwork<Packet>,
     private readonly log: Logger = silentLogger,
+    /** Each node's caller check, as its daemon would build it. */
+    private readonly callerCheck: (node: NodeId) => CallerCheck = () => hubMembers(this),
   ) {}
 
   /** Starts (or restarts, after a crash) the transport of one node. */
   join(node: NodeId): MemoryTransport {
-    const transport = new MemoryTransport(node, this, this.log.child({ node }));
+    const transport = new MemoryTransport(node, this, this.log.child({ node }), this.callerCheck(node));
     this.transports.set(node, transport);
     this.network.attach(node, (from, packet) => transport.receive(from, packet));
     this.announce(node, 'connected');
@@ -141,12 +164,15 @@ export class MemoryTransport implements Transport {
   private nextRequestId = 0;
   private nextStreamId = 0;
   private stopped = false;
+  private readonly refusals: RefusalLog;
 
   constructor(
     readonly self: NodeId,
     private readonly hub: MemoryHub,
     private readonly log: Logger,
+    private readonly check: CallerCheck,
   ) {
+    this.refusals = new RefusalLog(log, () => hub.network.clock.monotonicMs());
     this.handle(pingProtocol, async () => ({}));
   }
 
@@ -173,14 +199,20 @@ export class MemoryTransport implements Transport {
           once: true,
         },
       );
-      this.hub.network.send(this.self, peer, { kind: 'request', id, protocol: protocol.id, frame });
+      this.hub.network.send(this.self, peer, {
+        kind: 'request',
+        id,
+        protocol: protocol.id,
+        ...(options.credentials !== undefined && { credentials: options.credentials }),
+        frame,
+      });
     });
     if (!reply.ok) throw new CorralError(reply.error.code, reply.error.message);
     return checkShape(reply.body, protocol.response);
   }
 
   handle<Req, Res>(protocol: RequestProtocol<Req, Res>, handler: RequestHandler<Req, Res>): void {
-    this.requestHandlers.set(protocol.id, (from, id, frame) => {
+    this.requestHandlers.set(protocol.id, (from, id, frame, credentials) => {
       const reply = (answer: Reply) => {
         if (this.stopped) return;
         let bytes: Uint8Array;
@@ -191,24 +223,36 @@ export class MemoryTransport implements Transport {
         }
         this.hub.network.send(this.self, from, { kind: 'reply', id, frame: bytes });
       };
-      let request: Req;
-      try {
-        request = decodeFrame(frame, protocol.request, protocol.maxFrameBytes);
-      } catch (error) {
-        const refusal = error as CorralError;
-        this.log.warn(
-          { peer: from, protocol: protocol.id, code: refusal.code, reason: refusal.message },
-          'refused a request',
+      const serve = () => {
+        let request: Req;
+        try {
+          request = decodeFrame(frame, protocol.request, protocol.maxFrameBytes);
+        } catch (error) {
+          const refusal = error as CorralError;
+          this.log.warn(
+            { peer: from, protocol: protocol.id, code: refusal.code, reason: refusal.message },
+            'refused a request',
+          );
+          reply({ ok: false, error: refusal.toWire() });
+          return;
+        }
+        handler(request, { from, credentials, signal: new AbortController().signal }).then(
+          (body) => reply({ ok: true, body }),
+          (error: unknown) => {
+            const failure = error instanceof CorralError ? error : new CorralError('internal', String(error));
+            reply({ ok: false, error: failure.toWire() });
+          },
         );
-        reply({ ok: false, error: refusal.toWire() });
-        return;
-      }
-      handler(request, { from, signal: new AbortController().signal }).then(
-        (body) => reply({ ok: true, body }),
-        (error: unknown) => {
-          const failure = error instanceof CorralError ? error : new CorralError('internal', String(error));
-          reply({ ok: false, error: failure.toWire() });
-        },
+      };
+      checkCallerThen(
+        this.check,
+        this.refusals,
+        protocol.id,
+        protocol.callers,
+        from,
+        credentials,
+        serve,
+        (refusal) => reply({ ok: false, error: refusal.toWire() }),
       );
     });
   }
@@ -228,7 +272,9 @@ export class MemoryTransport implements Transport {
 
   onMessage<M>(protocol: MessageProtocol<M>, handler: MessageHandler<M>): void {
     this.messageHandlers.set(protocol.id, (from, frame) =>
-      handler(from, decodeFrame(frame, protocol.message, protocol.maxFrameBytes)),
+      checkCallerThen(this.check, this.refusals, protocol.id, protocol.callers, from, NO_CREDENTIALS, () =>
+        handler(from, decodeFrame(frame, protocol.message, protocol.maxFrameBytes)),
+      ),
     );
   }
 
@@ -308,7 +354,9 @@ export class MemoryTransport implements Transport {
       this.topicHandlers.set(topic.name, handlers);
     }
     const entry = (from: NodeId, frame: Uint8Array) =>
-      handler(from, decodeFrame(frame, topic.message, topic.maxFrameBytes));
+      checkCallerThen(this.check, this.refusals, topic.name, topic.callers, from, NO_CREDENTIALS, () =>
+        handler(from, decodeFrame(frame, topic.message, topic.maxFrameBytes)),
+      );
     handlers.add(entry);
     return () => {
       handlers.delete(entry);
@@ -384,7 +432,7 @@ export class MemoryTransport implements Transport {
     switch (packet.kind) {
       case 'request': {
         const served = this.requestHandlers.get(packet.protocol);
-        if (served) served(from, packet.id, packet.frame);
+        if (served) served(from, packet.id, packet.frame, packet.credentials ?? NO_CREDENTIALS);
         else {
           const error = {
             code: 'unknown_protocol',
@@ -415,9 +463,24 @@ export class MemoryTransport implements Transport {
             toOpener: true,
           });
         else
-          served.handler(
-            this.streamSide(from, packet.stream, 'acceptor', served.protocol.maxFrameBytes),
+          checkCallerThen(
+            this.check,
+            this.refusals,
+            packet.protocol,
+            served.protocol.callers,
             from,
+            NO_CREDENTIALS,
+            () =>
+              served.handler(
+                this.streamSide(from, packet.stream, 'acceptor', served.protocol.maxFrameBytes),
+                from,
+              ),
+            () =>
+              this.hub.network.send(this.self, from, {
+                kind: 'stream-end',
+                stream: packet.stream,
+                toOpener: true,
+              }),
           );
         return;
       }

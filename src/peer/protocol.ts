@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { Callers } from './callers.js';
 
 /** A versioned protocol ID: `/corral/<name>/<major>`. */
 export type ProtocolId = `/corral/${string}/${number}`;
@@ -17,6 +18,8 @@ export function protocolId(name: string, major: number): ProtocolId {
 
 interface ProtocolBase {
   readonly id: ProtocolId;
+  /** Who may call it; the transport checks before the handler runs. */
+  readonly callers: Callers;
   /** The largest frame this protocol accepts, in either direction. */
   readonly maxFrameBytes: number;
 }
@@ -47,6 +50,8 @@ export interface StreamProtocol extends ProtocolBase {
 /** A gossip topic; messages reach every subscriber that can be reached. */
 export interface Topic<M> {
   readonly kind: 'topic';
+  /** Whose messages reach the handlers: the signed author is checked, not the peer that relayed it. */
+  readonly callers: Callers;
   readonly name: `corral/${string}/${number}`;
   readonly message: z.ZodType<M>;
   readonly maxFrameBytes: number;
@@ -55,6 +60,7 @@ export interface Topic<M> {
 export function requestProtocol<Req, Res>(spec: {
   name: string;
   major: number;
+  callers: Callers;
   request: z.ZodType<Req>;
   response: z.ZodType<Res>;
   timeoutMs?: number;
@@ -63,6 +69,7 @@ export function requestProtocol<Req, Res>(spec: {
   return {
     kind: 'request',
     id: protocolId(spec.name, spec.major),
+    callers: spec.callers,
     request: spec.request,
     response: spec.response,
     timeoutMs: spec.timeoutMs ?? 10_000,
@@ -73,12 +80,14 @@ export function requestProtocol<Req, Res>(spec: {
 export function messageProtocol<M>(spec: {
   name: string;
   major: number;
+  callers: Callers;
   message: z.ZodType<M>;
   maxFrameBytes?: number;
 }): MessageProtocol<M> {
   return {
     kind: 'message',
     id: protocolId(spec.name, spec.major),
+    callers: spec.callers,
     message: spec.message,
     maxFrameBytes: spec.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
   };
@@ -87,6 +96,7 @@ export function messageProtocol<M>(spec: {
 export function topic<M>(spec: {
   name: string;
   major: number;
+  callers: Callers;
   message: z.ZodType<M>;
   maxFrameBytes?: number;
 }): Topic<M> {
@@ -94,6 +104,7 @@ export function topic<M>(spec: {
   return {
     kind: 'topic',
     name: `corral/${spec.name}/${spec.major}`,
+    callers: spec.callers,
     message: spec.message,
     maxFrameBytes: spec.maxFrameBytes ?? 64 * 1024,
   };
@@ -102,11 +113,13 @@ export function topic<M>(spec: {
 export function streamProtocol(spec: {
   name: string;
   major: number;
+  callers: Callers;
   maxFrameBytes?: number;
 }): StreamProtocol {
   return {
     kind: 'stream',
     id: protocolId(spec.name, spec.major),
+    callers: spec.callers,
     maxFrameBytes: spec.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
   };
 }

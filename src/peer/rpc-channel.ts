@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
+import { type Credentials, credentialsSchema, NO_CREDENTIALS } from './callers.js';
 import { bytesSchema, decodeFrame, encodeFrame } from './codec.js';
 import type { Reply } from './envelope.js';
 import { lengthPrefixedBatches } from './frame-batches.js';
@@ -18,11 +19,18 @@ import { streamError } from './stream-errors.js';
  * Each frame names the request's own protocol ID, so handlers stay per protocol and the body keeps its cap.
  */
 export const RPC_PROTOCOL = protocolId('rpc', 1);
-/** Room for the frame header around a body. */
-export const RPC_HEADER_BYTES = 512;
+/** Room for the frame header around a body, credentials included. */
+export const RPC_HEADER_BYTES = 1024;
 
 export const rpcFrameSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('q'), i: z.number().int().nonnegative(), p: z.string().max(128), b: bytesSchema }),
+  z.object({
+    t: z.literal('q'),
+    i: z.number().int().nonnegative(),
+    p: z.string().max(128),
+    /** The caller's credentials, judged against the protocol's callers before its handler runs. */
+    c: credentialsSchema.optional(),
+    b: bytesSchema,
+  }),
   z.object({ t: z.literal('r'), i: z.number().int().nonnegative(), b: bytesSchema }),
 ]);
 export type RpcFrame = z.infer<typeof rpcFrameSchema>;
@@ -77,7 +85,11 @@ export class RpcClientChannel {
   }
 
   /** Sends one request body; resolves to the encoded reply. The caller owns the deadline and calls cancel. */
-  call(protocol: string, body: Uint8Array): { reply: Promise<Uint8Array>; cancel: () => void } {
+  call(
+    protocol: string,
+    body: Uint8Array,
+    credentials: Credentials | undefined,
+  ): { reply: Promise<Uint8Array>; cancel: () => void } {
     const id = this.nextId++;
     const reply = new Promise<Uint8Array>((resolve, reject) => {
       if (this.closedWith) return reject(this.closedWith);
@@ -88,7 +100,10 @@ export class RpcClientChannel {
       }
       this.pending.set(id, { resolve, reject });
       this.writer.push(
-        encodeFrame({ t: 'q', i: id, p: protocol, b: body }, this.maxFrameBytes + RPC_HEADER_BYTES),
+        encodeFrame(
+          { t: 'q', i: id, p: protocol, ...(credentials !== undefined && { c: credentials }), b: body },
+          this.maxFrameBytes + RPC_HEADER_BYTES,
+        ),
       );
     });
     return { reply, cancel: () => this.pending.delete(id) };
@@ -115,6 +130,7 @@ export type ServeRequest = (
   protocol: string,
   body: Uint8Array,
   from: NodeId,
+  credentials: Credentials,
   signal: AbortSignal,
 ) => Promise<Reply>;
 
@@ -157,7 +173,7 @@ export function serveRpcChannel(
           continue;
         }
         inFlight++;
-        void serve(request.p, request.b, from, channel.signal).then((answer) => {
+        void serve(request.p, request.b, from, request.c ?? NO_CREDENTIALS, channel.signal).then((answer) => {
           inFlight--;
           reply(request.i, answer);
         });

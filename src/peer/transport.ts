@@ -1,14 +1,19 @@
 import type { NodeId } from '../common/ids.js';
+import type { Credentials } from './callers.js';
 import type { MessageProtocol, RequestProtocol, StreamProtocol, Topic } from './protocol.js';
 
 export interface RequestOptions {
   readonly signal?: AbortSignal;
   /** Overrides the protocol's default deadline. */
   readonly timeoutMs?: number;
+  /** What the protocol's callers rule asks of us (a master's term, an enrolment code, a join token). */
+  readonly credentials?: Credentials;
 }
 
 export interface RequestContext {
   readonly from: NodeId;
+  /** What the caller showed; the transport has already checked it against the protocol's callers. */
+  readonly credentials: Credentials;
   /** Aborted when the caller goes away or the transport stops. */
   readonly signal: AbortSignal;
 }
@@ -48,6 +53,7 @@ export interface Transport {
     body: Req,
     options?: RequestOptions,
   ): Promise<Res>;
+  /** Serves a protocol; each request reaches the handler only once the protocol's callers rule admits it. */
   handle<Req, Res>(protocol: RequestProtocol<Req, Res>, handler: RequestHandler<Req, Res>): void;
   /** Checks that a peer answers (libp2p ping); resolves to the round trip in ms, rejects with a CorralError. */
   ping(peer: NodeId, options?: RequestOptions): Promise<number>;

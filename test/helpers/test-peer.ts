@@ -4,16 +4,28 @@ import { join } from 'node:path';
 import { systemClock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/log.js';
 import { waitFor } from '../../src/common/wait.js';
+import type { CallerCheck } from '../../src/peer/callers.js';
 import { createHost, type Host } from '../../src/peer/host.js';
 import { loadOrCreateIdentity } from '../../src/peer/identity.js';
 import { Libp2pTransport } from '../../src/peer/libp2p-transport.js';
 
-/** A libp2p peer inside the test process, built from the daemon's own parts, with or without a join token. */
-export async function startTestPeer(token?: (self: string) => Promise<string>): Promise<{
+/** Test peers judge no caller: what they serve is not what their tests are about. */
+const admitsEveryCall: CallerCheck = () => undefined;
+
+/**
+ * A libp2p peer inside the test process, built from the daemon's own parts, with or without a join token;
+ * with a fresh identity, or the key in `dataDir` (a daemon's, to act as that node).
+ */
+export async function startTestPeer(
+  token?: (self: string) => Promise<string>,
+  dataDir?: string,
+): Promise<{
   host: Host;
   transport: Libp2pTransport;
 }> {
-  const identity = await loadOrCreateIdentity(await mkdtemp(join(tmpdir(), 'corral-test-peer-')));
+  const identity = await loadOrCreateIdentity(
+    dataDir ?? (await mkdtemp(join(tmpdir(), 'corral-test-peer-'))),
+  );
   const joinToken = token ? await token(identity.nodeId) : undefined;
   const host = await createHost({
     identity,
@@ -25,7 +37,7 @@ export async function startTestPeer(token?: (self: string) => Promise<string>): 
       joinToken: () => joinToken,
     },
   });
-  return { host, transport: new Libp2pTransport(host, silentLogger) };
+  return { host, transport: new Libp2pTransport(host, silentLogger, admitsEveryCall) };
 }
 
 /**
@@ -56,7 +68,7 @@ export async function startOpenPeer(
       joinToken: () => undefined,
     },
   });
-  return new Libp2pTransport(host, silentLogger);
+  return new Libp2pTransport(host, silentLogger, admitsEveryCall);
 }
 
 /** Waits until a daemon's log has a line matching the pattern (logs are written asynchronously). */

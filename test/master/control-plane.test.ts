@@ -6,6 +6,7 @@ import { configViewSchema, jobViewSchema } from '../../src/cluster/views.js';
 import { waitFor } from '../../src/common/wait.js';
 import { type DaemonCall, jobFailure, runJob, submitJob, watchJob } from '../../src/daemon/job-client.js';
 import { DaemonProcess, startLocalCluster } from '../../src/daemon/local-cluster.js';
+import { Enrolment } from '../../src/peer/enrolment.js';
 import { loadOrCreateIdentity } from '../../src/peer/identity.js';
 
 /** Three real daemons on 127.0.0.120-122 (and a fourth at .123 to add); the master is killed with SIGKILL. */
@@ -80,14 +81,24 @@ describe('the control plane on real daemons', () => {
     const node4 = await DaemonProcess.spawn({ dataDir, listen, name: 'node4' });
     extra.push(node4);
     const call = callOf(daemons[2]!);
+    const { nodeId } = await loadOrCreateIdentity(dataDir);
+    const enrol_code = (await Enrolment.open(dataDir, nodeId)).code();
     const wrong = (await loadOrCreateIdentity(daemons[0]!.options.dataDir)).nodeId;
     await expect(
-      runJob(call, [{ OP_ID: 'OP_NODE_ADD', node_name: 'node4', address: listen, peer_id: wrong }]),
+      runJob(call, [
+        { OP_ID: 'OP_NODE_ADD', node_name: 'node4', address: listen, peer_id: wrong, enrol_code },
+      ]),
     ).rejects.toThrow(/is 12D3\w+, not the expected/);
     expect((await node4.call({ op: 'config', consistent: false })).config).toBeUndefined();
-    const { nodeId } = await loadOrCreateIdentity(dataDir);
     await runJob(call, [
-      { OP_ID: 'OP_NODE_ADD', node_name: 'node4', address: listen, peer_id: nodeId, master_candidate: false },
+      {
+        OP_ID: 'OP_NODE_ADD',
+        node_name: 'node4',
+        address: listen,
+        peer_id: nodeId,
+        enrol_code,
+        master_candidate: false,
+      },
     ]);
     const nodes = (await config(daemons[0]!)).nodes;
     expect(nodes.find((node) => node.name === 'node4')).toMatchObject({ id: nodeId, masterCandidate: false });

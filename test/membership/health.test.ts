@@ -15,6 +15,8 @@ import {
   MAX_MONITOR_SUMMARIES,
   MAX_STORAGE_DIRS,
   MAX_STORAGE_PATH_CHARS,
+  MAX_UNSAFE_FILE_NAME_CHARS,
+  MAX_UNSAFE_FILES,
 } from '../../src/membership/health.js';
 import { createHealthCollector } from '../../src/membership/health-collector.js';
 import { encodeFrame } from '../../src/peer/codec.js';
@@ -82,6 +84,13 @@ describe('health record', () => {
       configSerial: big,
       raftRole: 'preCandidate',
       monitor: Array.from({ length: MAX_MONITOR_SUMMARIES }, () => ({ name: 'm'.repeat(32), code: 7 })),
+      unsafeFiles: Array.from({ length: MAX_UNSAFE_FILES }, () => ({
+        name: 'f'.repeat(MAX_UNSAFE_FILE_NAME_CHARS),
+        mode: 0o777,
+        uid: 2 ** 32,
+        wantMode: 0o700,
+        wantUid: 2 ** 32,
+      })),
       collectedWallMs: big,
     };
     expect(healthRecordSchema.parse(record)).toEqual(record);

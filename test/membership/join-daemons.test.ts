@@ -1,21 +1,13 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asNodeId } from '../../src/common/ids.js';
 import { waitFor } from '../../src/common/wait.js';
-import {
-  cliEntryPoint,
-  type DaemonProcess,
-  formLocalCluster,
-  spawnLocalNodes,
-} from '../../src/daemon/local-cluster.js';
+import { type DaemonProcess, formLocalCluster, spawnLocalNodes } from '../../src/daemon/local-cluster.js';
 import { mintJoinToken } from '../../src/peer/join-token.js';
-
-const run = promisify(execFile);
+import { cli, cliRefusal } from '../helpers/cli.js';
 
 /**
  * Three members on 127.0.0.170–172 and an unjoined daemon on 173 that joins through a member that is not the
@@ -44,19 +36,6 @@ describe('joining through any member with a join token', () => {
     await rm(baseDir, { recursive: true, force: true });
   });
 
-  const cli = (daemon: DaemonProcess, ...args: string[]) =>
-    run(process.execPath, [cliEntryPoint(), ...args, '--socket', daemon.socketPath]);
-  /** Runs the CLI expecting a failure; returns its one-line error. */
-  const refusal = async (daemon: DaemonProcess, ...args: string[]): Promise<string> => {
-    const failed = await cli(daemon, ...args).then(
-      () => undefined,
-      (error: { code: number; stderr: string }) => error,
-    );
-    expect(failed, `corral ${args.join(' ')} should fail`).toBeDefined();
-    expect(failed!.code).toBe(1);
-    expect(failed!.stderr.trim().split('\n')).toHaveLength(1);
-    return failed!.stderr.trim();
-  };
   const serial = async () => {
     const answer = await members[0]!.call({ op: 'config', consistent: true });
     return (answer.config as { serial: number }).serial;
@@ -65,15 +44,15 @@ describe('joining through any member with a join token', () => {
 
   it('refuses bad tokens and bad addresses with one line, and changes nothing', async () => {
     const before = await serial();
-    expect(await refusal(joiner, 'cluster', 'join', memberAddress, '--token', 'nonsense')).toMatch(
+    expect(await cliRefusal(joiner, 'cluster', 'join', memberAddress, '--token', 'nonsense')).toMatch(
       /malformed join token/,
     );
     const otherId = (await members[2]!.status()).nodeId;
     expect(
-      await refusal(joiner, 'cluster', 'join', memberAddress, '--token', await tokenFor(otherId)),
+      await cliRefusal(joiner, 'cluster', 'join', memberAddress, '--token', await tokenFor(otherId)),
     ).toMatch(/issued for .*, not for this node/);
     const forged = mintJoinToken(randomBytes(32), asNodeId(joinerId), Date.now(), 600_000);
-    expect(await refusal(joiner, 'cluster', 'join', memberAddress, '--token', forged)).toMatch(
+    expect(await cliRefusal(joiner, 'cluster', 'join', memberAddress, '--token', forged)).toMatch(
       /not issued by this cluster/,
     );
     const { token: shortLived, expiresAtMs } = await members[1]!.call({
@@ -85,12 +64,14 @@ describe('joining through any member with a join token', () => {
       timeoutMs: 5_000,
       what: 'the short-lived token to expire',
     });
-    expect(await refusal(joiner, 'cluster', 'join', memberAddress, '--token', shortLived)).toMatch(/expired/);
-    const token = await tokenFor(joinerId);
-    expect(await refusal(joiner, 'cluster', 'join', '/ip4/127.0.0.179/tcp/7400', '--token', token)).toMatch(
-      /127\.0\.0\.179/,
+    expect(await cliRefusal(joiner, 'cluster', 'join', memberAddress, '--token', shortLived)).toMatch(
+      /expired/,
     );
-    expect(await refusal(joiner, 'token', 'create', joinerId)).toMatch(/belongs to no cluster/);
+    const token = await tokenFor(joinerId);
+    expect(
+      await cliRefusal(joiner, 'cluster', 'join', '/ip4/127.0.0.179/tcp/7400', '--token', token),
+    ).toMatch(/127\.0\.0\.179/);
+    expect(await cliRefusal(joiner, 'token', 'create', joinerId)).toMatch(/belongs to no cluster/);
     expect(await serial()).toBe(before);
     expect(await joiner.call({ op: 'config', consistent: false })).not.toHaveProperty('config');
   }, 60_000);
@@ -127,7 +108,7 @@ describe('joining through any member with a join token', () => {
     const raft = await members[0]!.call({ op: 'raft-status' });
     expect([...raft.voters, ...raft.learners]).toContain(joinerId);
     expect(
-      await refusal(joiner, 'cluster', 'join', memberAddress, '--token', await tokenFor(joinerId)),
+      await cliRefusal(joiner, 'cluster', 'join', memberAddress, '--token', await tokenFor(joinerId)),
     ).toMatch(/already belongs to cluster cluster\.local/);
   }, 60_000);
 

@@ -33,9 +33,8 @@ describe('a daemon facing bad input', () => {
     const status = await target.status();
     targetId = asNodeId(status.nodeId);
     targetAddress = status.addresses[0]!;
-    client = await startTestPeer(
-      async (self) => (await target.call({ op: 'token-create', peer: self, lifetimeMs: 600_000 })).token,
-    );
+    // The client holds the second node's key: the echo protocol and the bad frames are a member's to send.
+    client = await startTestPeer(undefined, daemons[1]!.options.dataDir);
     await client.host.dial(multiaddr(targetAddress));
   });
 
@@ -96,9 +95,7 @@ describe('a daemon facing bad input', () => {
   });
 
   it('answers many concurrent first requests from a new peer over one channel', async () => {
-    const fresh = await startTestPeer(
-      async (self) => (await target.call({ op: 'token-create', peer: self, lifetimeMs: 600_000 })).token,
-    );
+    const fresh = await startTestPeer(undefined, daemons[1]!.options.dataDir);
     try {
       await fresh.host.dial(multiaddr(targetAddress));
       const payload = new Uint8Array([7]);
@@ -144,6 +141,7 @@ describe('a daemon facing bad input', () => {
     const wrongShape = requestProtocol({
       name: 'echo',
       major: 1,
+      callers: 'member',
       request: z.object({ payload: z.string() }),
       response: z.unknown(),
     });
@@ -172,6 +170,7 @@ describe('a daemon facing bad input', () => {
     const unknown = requestProtocol({
       name: 'no-such-thing',
       major: 1,
+      callers: 'member',
       request: z.object({}),
       response: z.object({}),
     });

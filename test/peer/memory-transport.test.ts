@@ -11,14 +11,25 @@ import { SimNetwork } from '../../src/peer/sim-network.js';
 const echo = requestProtocol({
   name: 'test-echo',
   major: 1,
+  callers: 'member',
   request: z.object({ text: z.string() }),
   response: z.object({ text: z.string() }),
   timeoutMs: 500,
   maxFrameBytes: 256,
 });
-const note = messageProtocol({ name: 'test-note', major: 1, message: z.object({ seq: z.number() }) });
-const shout = streamProtocol({ name: 'test-shout', major: 1, maxFrameBytes: 1024 });
-const news = topic({ name: 'test-news', major: 1, message: z.object({ headline: z.string() }) });
+const note = messageProtocol({
+  name: 'test-note',
+  major: 1,
+  callers: 'member',
+  message: z.object({ seq: z.number() }),
+});
+const shout = streamProtocol({ name: 'test-shout', major: 1, callers: 'member', maxFrameBytes: 1024 });
+const news = topic({
+  name: 'test-news',
+  major: 1,
+  callers: 'member',
+  message: z.object({ headline: z.string() }),
+});
 
 const a = asNodeId('node-a');
 const b = asNodeId('node-b');

@@ -192,6 +192,26 @@ const verify: CommandModule<object, JobArgs & { 'error-codes': boolean }> = {
   },
 };
 
+const renewCrypto: CommandModule<object, JobArgs> = {
+  command: 'renew-crypto',
+  describe: 'draw a new cluster secret: join tokens issued before are refused, members keep working',
+  builder: (yargs) =>
+    jobOptions(yargs)
+      .option('new-cluster-domain-secret', {
+        type: 'boolean',
+        describe: "Ganeti's name for what is renewed: the cluster secret join tokens are checked with",
+      })
+      .option('force', {
+        alias: 'f',
+        type: 'boolean',
+        describe: 'accepted for Ganeti compatibility; nothing is asked',
+      }) as never,
+  handler: async (args) => {
+    if ((await runOps(args, [{ OP_ID: 'OP_CLUSTER_RENEW_CRYPTO' }])) === undefined) return;
+    process.stdout.write('Renewed the cluster secret: join tokens issued before now are refused\n');
+  },
+};
+
 interface ModifyArgs extends JobArgs {
   'candidate-pool-size'?: number;
   'enabled-hypervisors'?: string;
@@ -247,6 +267,7 @@ export const clusterCommand: CommandModule = {
       masterFailover,
       verify,
       modify,
+      renewCrypto,
       ...tagCommands('cluster'),
     ])
       yargs.command(command as CommandModule);

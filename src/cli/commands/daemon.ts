@@ -82,6 +82,9 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
         return true;
       }),
   handler: async (args) => {
+    // Whatever the daemon creates (keys, the Raft log, disks, sockets) is its user's alone, whatever umask
+    // it was started with: the Raft log holds the cluster secret once renew-crypto has run.
+    process.umask(0o077);
     const daemon = await startDaemon({
       dataDir: args['data-dir'],
       listen: args.listen,

@@ -1,16 +1,34 @@
 import type { CommandModule } from 'yargs';
 import { callDaemon, controlSocketPath, DEFAULT_DATA_DIR } from '../../daemon/control-client.js';
+import { Enrolment } from '../../peer/enrolment.js';
 import { loadOrCreateIdentity } from '../../peer/identity.js';
 import { parseDurationMs } from '../duration.js';
 
-export const identityCommand: CommandModule<object, { 'data-dir': string }> = {
+interface IdentityArgs {
+  'data-dir': string;
+  id?: boolean;
+  'enrol-code'?: boolean;
+}
+
+export const identityCommand: CommandModule<object, IdentityArgs> = {
   command: 'identity',
-  describe: "print this node's ID (its libp2p peer ID), creating its key on first use",
+  describe:
+    "print this node's ID (its libp2p peer ID) and its enrolment code, creating them on first use; run as root on the node itself",
   builder: (yargs) =>
-    yargs.option('data-dir', { type: 'string', default: process.env.CORRAL_DATA_DIR ?? DEFAULT_DATA_DIR }),
+    yargs
+      .option('data-dir', { type: 'string', default: process.env.CORRAL_DATA_DIR ?? DEFAULT_DATA_DIR })
+      .option('id', { type: 'boolean', describe: 'print only the node ID' })
+      .option('enrol-code', {
+        type: 'boolean',
+        describe: 'print only the enrolment code (node add --enrol-code takes it; keep it secret)',
+      })
+      .conflicts('id', 'enrol-code'),
   handler: async (args) => {
     const identity = await loadOrCreateIdentity(args['data-dir']);
-    process.stdout.write(`${identity.nodeId}\n`);
+    const code = (await Enrolment.open(args['data-dir'], identity.nodeId)).code();
+    if (args.id) process.stdout.write(`${identity.nodeId}\n`);
+    else if (args['enrol-code']) process.stdout.write(`${code}\n`);
+    else process.stdout.write(`node ID:        ${identity.nodeId}\nenrolment code: ${code}\n`);
   },
 };
 

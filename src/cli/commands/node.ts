@@ -4,6 +4,7 @@ import type { ConfigView, NodeView } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
 import type { ControlResponse } from '../../daemon/control-protocol.js';
 import { adminStatus, combinedStatus, type HealthRow, lastHeardText } from '../../membership/health-view.js';
+import { enrolmentPeer } from '../../peer/enrolment.js';
 import {
   type ConnectionArgs,
   connectionOptions,
@@ -206,11 +207,13 @@ interface AddArgs extends JobArgs, NodeAddArgs {
   node: string;
   address: string;
   'peer-id'?: string;
+  'enrol-code'?: string;
 }
 
 const add: CommandModule<object, AddArgs> = {
   command: 'add <node>',
-  describe: 'admit a running, unjoined daemon (checks its peer ID as Ganeti checks a host key)',
+  describe:
+    "admit a running, unjoined daemon, showing the enrolment code 'corral identity' prints on it (it names the peer admitted, as Ganeti checks a host key)",
   builder: (yargs) =>
     nodeAddOptions(jobOptions(yargs))
       .positional('node', { type: 'string', demandOption: true })
@@ -218,23 +221,40 @@ const add: CommandModule<object, AddArgs> = {
         type: 'string',
         describe: 'multiaddr of its daemon (default: /dns4/NODE/tcp/7400)',
       })
+      .option('enrol-code', {
+        type: 'string',
+        describe: "the enrolment code 'corral identity' prints on that node (default: $CORRAL_ENROL_CODE)",
+      })
       .option('peer-id', {
         type: 'string',
-        describe: "the peer ID 'corral identity' shows on that node",
+        describe: "the peer ID 'corral identity' shows on that node (the enrolment code names it already)",
       }) as never,
   handler: async (args) => {
     const address = args.address ?? `/dns4/${args.node}/tcp/7400`;
+    const enrolCode = args['enrol-code'] ?? process.env.CORRAL_ENROL_CODE;
+    if (enrolCode === undefined)
+      throw new CorralError(
+        'bad_enrolment',
+        `adding ${args.node} needs its enrolment code: run 'corral identity' there as root and pass --enrol-code`,
+      );
+    const enrolled = enrolmentPeer(enrolCode);
     const call = daemonCall(args);
     const probe = await call({ op: 'master', request: { op: 'probe', address } });
     if (!('peer' in probe)) throw new Error('the master did not say who answers there');
+    if (probe.peer !== enrolled)
+      throw new CorralError(
+        'conflict',
+        `the daemon at ${address} is ${probe.peer}, not the node the enrolment code names (${enrolled}); check the address or the code`,
+      );
     process.stderr.write(`${address} is peer ${probe.peer} (corral ${probe.version} on ${probe.name})\n`);
     await runOps(args, [
       {
         OP_ID: 'OP_NODE_ADD',
         node_name: args.node,
         address,
-        // The job admits exactly the peer shown above, or the one the administrator checked by hand.
-        peer_id: args['peer-id'] ?? probe.peer,
+        // The job admits exactly the peer the enrolment code names, which must be the one shown above.
+        peer_id: args['peer-id'] ?? enrolled,
+        enrol_code: enrolCode,
         ...nodeAddFields(args),
       },
     ]);
