@@ -1,3 +1,4 @@
+import { runMasterSimulation } from './master-sim.js';
 import { runMembershipSimulation } from './membership-sim.js';
 import type { PartitionMode } from './partition-net.js';
 import { type ScenarioName, scenarioNames } from './partition-scenarios.js';
@@ -12,9 +13,10 @@ async function main(argv: readonly string[]): Promise<number> {
   const [simulation, ...rest] = argv;
   if (simulation === 'membership') return membership(rest);
   if (simulation === 'partition') return partition(rest);
+  if (simulation === 'master') return master(rest);
   if (simulation !== 'raft') {
     process.stderr.write(
-      `usage: npm run sim -- raft --seeds N [--nodes K] [--seed S]\n       npm run sim -- membership [--nodes N] [--seed S]\n       ${partitionUsage}\n`,
+      `usage: npm run sim -- raft --seeds N [--nodes K] [--seed S]\n       npm run sim -- membership [--nodes N] [--seed S]\n       ${partitionUsage}\n       ${masterUsage}\n`,
     );
     return 2;
   }
@@ -69,6 +71,47 @@ async function membership(args: readonly string[]): Promise<number> {
   });
   process.stdout.write(`${JSON.stringify(result)}\n`);
   return result.converged && result.falseDead === 0 && result.undetectedBy === 0 ? 0 : 1;
+}
+
+const masterUsage = 'npm run sim -- master [--seeds N] [--seed S] [--nodes K] [--steps M]';
+
+/**
+ * `npm run sim -- master`: the master's operations on K simulated nodes (4 by default), M random operations a
+ * seed (12) under partitions and crashes; prints each seed that ran an instance twice or did not recover,
+ * with its replay command, and ends with `seeds: N, violations: V`.
+ */
+async function master(args: readonly string[]): Promise<number> {
+  const flags = parseFlags(args);
+  if (flags === undefined) {
+    process.stderr.write(`usage: ${masterUsage} (flags take positive integers)\n`);
+    return 2;
+  }
+  const nodes = flags.get('nodes') ?? 4;
+  const steps = flags.get('steps') ?? 12;
+  const first = flags.get('seed') ?? Date.now() % 1_000_000;
+  const seeds = flags.get('seeds') ?? 1;
+  let violations = 0;
+  const started = performance.now();
+  for (let seed = first; seed < first + seeds; seed++) {
+    const result = await runMasterSimulation({ seed, nodes, steps });
+    const failed = result.violations.length > 0 || !result.recovered;
+    if (failed) violations++;
+    if (failed || seeds === 1) {
+      const jobs = result.jobs;
+      process.stdout.write(
+        `seed ${seed}: ${failed ? 'VIOLATION' : 'ok'} jobs ${jobs.success} ok, ${jobs.error} refused or failed, ${jobs.unknown} lost; ${result.instances} instances; faults [${result.faults.join(', ')}]${result.recovered ? '' : '; no job succeeded after healing'}\n`,
+      );
+      for (const violation of result.violations) process.stdout.write(`  ${violation}\n`);
+      if (failed)
+        process.stdout.write(
+          `  replay: npm run sim -- master --seed ${seed} --nodes ${nodes} --steps ${steps}\n`,
+        );
+    }
+  }
+  const perSeedMs = (performance.now() - started) / Math.max(1, seeds);
+  process.stdout.write(`(${perSeedMs.toFixed(0)} ms per seed, first seed ${first})\n`);
+  process.stdout.write(`seeds: ${seeds}, violations: ${violations}\n`);
+  return violations === 0 ? 0 : 1;
 }
 
 const partitionUsage = `npm run sim -- partition ${scenarioNames.join('|')} [--nodes K] [--seed S] [--mode netns|gater]`;

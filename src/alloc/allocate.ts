@@ -6,6 +6,7 @@ import {
   addSecondary,
   type ClusterState,
   type FailMode,
+  hasSecondary,
   type InstState,
   isFailMode,
   type NodeState,
@@ -95,7 +96,7 @@ export function allocateInGroup(
     const score = acc.trial(changes);
     found.push({ p, s, newP, newS, score, rank: dedicated ? lostAllocations(probes, changes) : [score] });
   };
-  const twoNodes = inst.template === 'drbd';
+  const twoNodes = hasSecondary(inst);
   for (const p of candidates) {
     const policyFailure = checkPolicy(inst, p.policy, p.exclusiveStorage);
     if (policyFailure !== null) {

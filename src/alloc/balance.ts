@@ -1,6 +1,6 @@
 import { optimalScore, ScoreAccumulator, scoreBreakdown } from './metrics.js';
 import { applyMove, type Move, type MoveResult, possibleMoves } from './moves.js';
-import { type ClusterState, type InstState, isFailMode, type NodeState } from './state.js';
+import { type ClusterState, hasSecondary, type InstState, isFailMode, type NodeState } from './state.js';
 
 /**
  * Rebalancing in hbal's manner: repeatedly take the instance move that lowers the cluster score
@@ -131,7 +131,7 @@ export function balanceGroup(
       if (c !== null && (best === null || c.score < best.score)) best = c;
     };
     const secondaryUsable = inGroup.has(inst.sNode) && online.includes(inst.sNode) && options.instanceMoves;
-    if (inst.template === 'drbd' && secondaryUsable) {
+    if (hasSecondary(inst) && secondaryUsable) {
       consider(evaluate(inst, { kind: 'failover' }));
     }
     const primaryOffline = (nodes[inst.pNode] as NodeState).offline;

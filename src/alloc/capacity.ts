@@ -1,7 +1,7 @@
+import { type DiskTemplate, diskTemplateTraits, needsSecondary } from '../cluster/disk-templates.js';
 import { allocate, withNewInstance } from './allocate.js';
 import { type ClusterState, type FailMode, noNode } from './state.js';
-import type { DiskTemplate, ISpec } from './types.js';
-import { asInstanceName } from './types.js';
+import { asInstanceName, type ISpec } from './types.js';
 
 /**
  * Capacity (hspace's question): how many more instances of a spec fit, placed one by one as
@@ -59,7 +59,7 @@ export function capacity(
     const [withInst, inst] = withNewInstance(state, {
       name: asInstanceName(`new-${total}`),
       memoryMiB: spec.memoryMiB,
-      diskMiB: spec.diskMiB + (options.template === 'drbd' ? 128 : 0),
+      diskMiB: spec.diskMiB + diskTemplateTraits[options.template].metadataPerDiskMiB,
       disksMiB: [spec.diskMiB],
       totalSpindles: null,
       vcpus: spec.vcpus,
@@ -77,8 +77,10 @@ export function capacity(
       locationScore: 0,
       movable: true,
     });
-    // As hspace: DRBD placements rely on the N+1 memory reservation alone.
-    const { best, attempts } = allocate(withInst, inst, { capacityChecks: options.template !== 'drbd' });
+    // As hspace: placements with a secondary (DRBD's) rely on the N+1 memory reservation alone.
+    const { best, attempts } = allocate(withInst, inst, {
+      capacityChecks: !needsSecondary(options.template),
+    });
     if (best !== null) {
       state = best.state;
       total++;

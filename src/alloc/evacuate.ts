@@ -1,9 +1,16 @@
+import { diskTemplateTraits } from '../cluster/disk-templates.js';
 import { allocate } from './allocate.js';
 import { moveToOpcodes, type OpCode } from './jobs.js';
 import { ScoreAccumulator } from './metrics.js';
 import { applyMove, type Move } from './moves.js';
-import { type ClusterState, type InstState, isFailMode, type NodeState, noNode } from './state.js';
-import { mirrorTypeOf } from './types.js';
+import {
+  type ClusterState,
+  hasSecondary,
+  type InstState,
+  isFailMode,
+  type NodeState,
+  noNode,
+} from './state.js';
 
 /**
  * Moving instances off nodes (node-evacuate) or into other groups (change-group), one
@@ -103,7 +110,7 @@ function evacuateInstance(
   options: EvacOptions,
 ): Outcome | EvacFailure {
   const force = options.force ?? false;
-  const mirror = mirrorTypeOf(inst.template);
+  const { mirror } = diskTemplateTraits[inst.template];
   if (mirror === 'none' && !(options.copyDisks ?? false))
     return new EvacFailure(`instances of type ${inst.template} cannot be relocated`);
   if (mirror !== 'internal') {
@@ -180,7 +187,7 @@ export function nodeEvacuate(
   for (const idx of idxs) {
     const i = state.instances[idx] as InstState;
     if (mode !== 'secondary-only') evacuated.add(i.pNode);
-    if (mode !== 'primary-only' && i.template === 'drbd') evacuated.add(i.sNode);
+    if (mode !== 'primary-only' && hasSecondary(i)) evacuated.add(i.sNode);
   }
   return finish(state, idxs, (current, inst) => {
     const group = current.nodes[inst.pNode]?.group ?? 0;
@@ -226,7 +233,7 @@ export function relocate(
   force = false,
 ): EvacResult {
   const inst = state.instances[idx] as InstState;
-  const mirror = mirrorTypeOf(inst.template);
+  const { mirror } = diskTemplateTraits[inst.template];
   const expected = mirror === 'internal' ? inst.sNode : inst.pNode;
   if (mirror === 'none') {
     return {

@@ -1,14 +1,15 @@
+import { diskTemplateTraits } from '../cluster/disk-templates.js';
 import { ScoreAccumulator } from './metrics.js';
 import { applyMove } from './moves.js';
 import {
   addPrimary,
   type ClusterState,
+  hasSecondary,
   type InstState,
   isFailMode,
   type NodeState,
   noNode,
 } from './state.js';
-import type { DiskTemplate } from './types.js';
 
 /**
  * htools' capacity check ("global N+1"), beyond the DRBD memory reservation: for every node, its
@@ -16,8 +17,8 @@ import type { DiskTemplate } from './types.js';
  * and its other instances could be re-created elsewhere, all at once, without other moves.
  */
 
-/** Templates whose instances can restart on any node of the group. */
-const movable: ReadonlySet<DiskTemplate> = new Set(['diskless', 'sharedfile', 'rbd', 'ext', 'gluster']);
+/** Instances that can restart on any node of the group. */
+const sharedStorage = (i: InstState): boolean => diskTemplateTraits[i.template].sharedStorage;
 
 export function redundant(state: ClusterState): boolean {
   return state.nodes.every((n) => canEvacuateNode(state, n));
@@ -26,14 +27,14 @@ export function redundant(state: ClusterState): boolean {
 function canEvacuateNode(state: ClusterState, node: NodeState): boolean {
   const nodes = [...state.nodes];
   const primaries = state.instances.filter((i) => i.pNode === node.idx && !i.forthcoming);
-  for (const inst of primaries.filter((i) => i.template === 'drbd')) {
+  for (const inst of primaries.filter(hasSecondary)) {
     const moved = applyMove(nodes, inst, { kind: 'failover' }, true);
     if (isFailMode(moved)) return false;
     for (const [, after] of moved.changes) nodes[after.idx] = after;
   }
   const escapeNodes = nodes.filter((n) => n.group === node.group && n.idx !== node.idx).map((n) => n.idx);
   const members = (): NodeState[] => nodes.filter((n) => n.group === node.group);
-  for (const inst of primaries.filter((i) => movable.has(i.template))) {
+  for (const inst of primaries.filter(sharedStorage)) {
     if (
       !placeBest(nodes, members(), escapeNodes, (target) =>
         applyMove(nodes, inst, { kind: 'failover-to-any', node: target }, true),
@@ -43,7 +44,7 @@ function canEvacuateNode(state: ClusterState, node: NodeState): boolean {
     }
   }
   const others = primaries
-    .filter((i) => i.template !== 'drbd' && !movable.has(i.template))
+    .filter((i) => !hasSecondary(i) && !sharedStorage(i))
     .sort((a, b) => b.memoryMiB - a.memoryMiB);
   for (const inst of others) {
     const recreate = (target: number) => {

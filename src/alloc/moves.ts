@@ -1,3 +1,4 @@
+import { diskTemplateTraits } from '../cluster/disk-templates.js';
 import {
   addPrimary,
   addSecondary,
@@ -183,9 +184,10 @@ export function possibleMoves(
     readonly primaryOffline: boolean;
   },
 ): Move[] {
-  if (inst.sNode === noNode && inst.template === 'drbd') return [];
-  switch (inst.template) {
-    case 'drbd': {
+  const { mirror } = diskTemplateTraits[inst.template];
+  if (inst.sNode === noNode && mirror === 'internal') return [];
+  switch (mirror) {
+    case 'internal': {
       if (!opts.diskMoves) return [];
       if (!opts.instanceMoves) return [{ kind: 'replace-secondary', node: target }];
       if (opts.restrictedMigration && !opts.primaryOffline)
@@ -204,10 +206,9 @@ export function possibleMoves(
       moves.push({ kind: 'failover-and-replace', node: target });
       return moves;
     }
-    case 'plain':
-    case 'file':
+    case 'none':
       return [];
-    default:
+    case 'external':
       return opts.instanceMoves ? [{ kind: 'failover-to-any', node: target }] : [];
   }
 }

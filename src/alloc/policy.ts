@@ -1,3 +1,4 @@
+import { takesDisks } from '../cluster/disk-templates.js';
 import type { FailMode, InstState, NodeState } from './state.js';
 import type { IPolicy, ISpec } from './types.js';
 
@@ -26,7 +27,7 @@ function compareSpec(
   if (breaks(inst.vcpus, spec.cpuCount)) return 'FailCPU';
   const spindles = exclusiveStorage ? inst.totalSpindles : inst.spindleUse;
   if (spindles === null || breaks(spindles, spec.spindleUse)) return 'FailSpindles';
-  if (inst.template !== 'diskless' && breaks(inst.disksMiB.length, spec.diskCount)) return 'FailDiskCount';
+  if (takesDisks(inst.template) && breaks(inst.disksMiB.length, spec.diskCount)) return 'FailDiskCount';
   return null;
 }
 

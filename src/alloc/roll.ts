@@ -1,4 +1,4 @@
-import { type ClusterState, noNode } from './state.js';
+import { type ClusterState, hasSecondary, noNode } from './state.js';
 
 /**
  * Rolling-reboot groups (hroller's question): nodes that can go down together without taking
@@ -24,7 +24,7 @@ export function rebootGroups(state: ClusterState, options: RollOptions = {}): st
   };
   const primariesBySecondary = new Map<number, number[]>();
   for (const inst of state.instances) {
-    if (inst.sNode === noNode || inst.template !== 'drbd') continue;
+    if (inst.sNode === noNode || !hasSecondary(inst)) continue;
     link(inst.pNode, inst.sNode);
     const list = primariesBySecondary.get(inst.sNode) ?? [];
     list.push(inst.pNode);

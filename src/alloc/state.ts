@@ -1,16 +1,13 @@
-import {
-  type ClusterSnapshot,
-  type DiskTemplate,
-  type GroupSpec,
-  type InstanceName,
-  type InstanceSpec,
-  type InstanceStatus,
-  type IPolicy,
-  type MirrorType,
-  mirrorTypeOf,
-  type NodeName,
-  type NodeSpec,
-  usesLocalStorage,
+import { type DiskTemplate, diskTemplateTraits, needsSecondary } from '../cluster/disk-templates.js';
+import type {
+  ClusterSnapshot,
+  GroupSpec,
+  InstanceName,
+  InstanceSpec,
+  InstanceStatus,
+  IPolicy,
+  NodeName,
+  NodeSpec,
 } from './types.js';
 
 /**
@@ -209,9 +206,8 @@ export function usesMemory(i: InstState): boolean {
 
 /** Whether the secondary must keep room to take this instance over. */
 export const usesSecMem = (i: InstState): boolean => !isOfflineInstance(i) && i.autoBalance;
-export const hasSecondary = (i: InstState): boolean => i.template === 'drbd';
-export const instanceMirror = (i: InstState): MirrorType => mirrorTypeOf(i.template);
-const localDisk = (i: InstState): boolean => usesLocalStorage(i.template);
+export const hasSecondary = (i: InstState): boolean => needsSecondary(i.template);
+const localDisk = (i: InstState): boolean => diskTemplateTraits[i.template].localStorage;
 
 export function unallocatedMem(n: NodeState): number {
   return Math.trunc(n.tMem) - n.nMem - n.iMem - Math.max(0, n.xMem);

@@ -1,3 +1,4 @@
+import { type DiskTemplate, diskTemplates, needsSecondary } from '../cluster/disk-templates.js';
 import { CorralError } from '../common/errors.js';
 import {
   type AllocPolicy,
@@ -6,9 +7,7 @@ import {
   asInstanceName,
   asNodeName,
   type ClusterSnapshot,
-  type DiskTemplate,
   defaultIPolicy,
-  diskTemplates,
   type GroupSpec,
   type InstanceSpec,
   type InstanceStatus,
@@ -234,9 +233,9 @@ function parseInstance(fields: string[], nodes: ReadonlyMap<string, number>): In
   if (!nodes.has(pnode)) fail(`instance ${name} names unknown primary node ${pnode}`);
   if (snode !== '' && !nodes.has(snode)) fail(`instance ${name} names unknown secondary node ${snode}`);
   const diskTemplate = oneOf(diskTemplates, template, `disk template of instance ${name}`) as DiskTemplate;
-  if (diskTemplate === 'drbd' && snode === '') fail(`drbd instance ${name} has no secondary node`);
-  if (diskTemplate === 'drbd' && snode === pnode)
-    fail(`instance ${name} has the same primary and secondary node ${pnode}`);
+  const mirrored = needsSecondary(diskTemplate);
+  if (mirrored && snode === '') fail(`${diskTemplate} instance ${name} has no secondary node`);
+  if (mirrored && snode === pnode) fail(`instance ${name} has the same primary and secondary node ${pnode}`);
   const diskMiB = size(dsk, `disk size of instance ${name}`);
   const diskSpindles =
     spindles === '-' || spindles === undefined ? null : size(spindles, `spindles of instance ${name}`);
@@ -250,8 +249,8 @@ function parseInstance(fields: string[], nodes: ReadonlyMap<string, number>): In
     status: oneOf(instanceStatuses, status, `status of instance ${name}`) as InstanceStatus,
     autoBalance: yesNo(autoBalance, `auto_balance of instance ${name}`),
     primary: asNodeName(pnode),
-    // Only DRBD has a secondary; htools ignores one given for other templates.
-    secondary: diskTemplate === 'drbd' ? (snode as NodeName) : null,
+    // Only a mirrored template (DRBD) has a secondary; htools ignores one given for the others.
+    secondary: mirrored ? (snode as NodeName) : null,
     diskTemplate,
     tags: commaList(tags),
     spindleUse: size(spindleUse ?? '1', `spindle_use of instance ${name}`),

@@ -1,9 +1,10 @@
+import { type DiskTemplate, diskTemplates } from '../cluster/disk-templates.js';
 import type { Brand } from '../common/ids.js';
 
 /**
  * The cluster as the allocator sees it: a plain, immutable snapshot. The text backend, the
- * iallocator request and (later) the live cluster all produce this shape; every function in
- * src/alloc works from it.
+ * iallocator request and the live cluster all produce this shape; every function in src/alloc
+ * works from it.
  */
 
 export type NodeName = Brand<string, 'NodeName'>;
@@ -14,49 +15,6 @@ export type GroupUuid = Brand<string, 'GroupUuid'>;
 export const asNodeName = (value: string): NodeName => value as NodeName;
 export const asInstanceName = (value: string): InstanceName => value as InstanceName;
 export const asGroupUuid = (value: string): GroupUuid => value as GroupUuid;
-
-export const diskTemplates = [
-  'diskless',
-  'file',
-  'sharedfile',
-  'plain',
-  'blockdev',
-  'drbd',
-  'rbd',
-  'ext',
-  'gluster',
-] as const;
-export type DiskTemplate = (typeof diskTemplates)[number];
-
-/** How an instance's disks survive the loss of its primary node. */
-export type MirrorType = 'none' | 'internal' | 'external';
-
-export function mirrorTypeOf(template: DiskTemplate): MirrorType {
-  switch (template) {
-    case 'drbd':
-      return 'internal';
-    case 'file':
-    case 'plain':
-      return 'none';
-    default:
-      return 'external';
-  }
-}
-
-/** Only these templates take room on the node's own volume group (htools' "local storage"). */
-export function usesLocalStorage(template: DiskTemplate): boolean {
-  return template === 'drbd' || template === 'plain';
-}
-
-/**
- * What an instance's disks take on each node holding them (Ganeti's disk_space_total): DRBD adds 128 MiB
- * of metadata per disk; diskless and blockdev take none.
- */
-export function diskSpaceMiB(template: DiskTemplate, sizesMiB: readonly number[]): number {
-  if (template === 'diskless' || template === 'blockdev') return 0;
-  const perDisk = template === 'drbd' ? 128 : 0;
-  return sizesMiB.reduce((sum, size) => sum + size + perDisk, 0);
-}
 
 /** Ganeti's instance run states, spelled as Ganeti prints them. */
 export const instanceStatuses = [

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { bytesSchema } from '../peer/codec.js';
 import { type RequestProtocol, requestProtocol } from '../peer/protocol.js';
-import { diskFormats, diskModes, diskTemplates, hypervisors, nameSchema } from './model.js';
+import { corralDiskTemplates } from './disk-templates.js';
+import { hypervisors } from './hypervisors.js';
+import { diskFormats, diskModes, nameSchema } from './model.js';
 import { nicRecordSchema } from './mutations.js';
 
 /**
@@ -30,7 +32,7 @@ export const runtimeSpecSchema = z.object({
   memoryMiB: z.number().int().positive(),
   vcpus: z.number().int().positive(),
   hvParams: params,
-  diskTemplate: z.enum(diskTemplates),
+  diskTemplate: z.enum(corralDiskTemplates),
   disks: z.array(agentDiskSchema).max(16),
   nics: z.array(nicRecordSchema).max(8),
 });
@@ -131,7 +133,7 @@ export const agentProtocols = {
       cpus: z.number(),
       storage: z.array(
         z.object({
-          template: z.enum(diskTemplates),
+          template: z.enum(corralDiskTemplates),
           available: z.boolean(),
           reason: z.string().max(1024).optional(),
           totalMiB: z.number().optional(),
@@ -155,7 +157,7 @@ export const agentProtocols = {
     request: z.object({
       action: z.enum(['create', 'remove', 'check']),
       instance: z.object({ name: nameSchema, uuid }),
-      template: z.enum(diskTemplates),
+      template: z.enum(corralDiskTemplates),
       disks: z.array(agentDiskSchema).max(16),
     }),
     /** Each disk's path on the node, in request order ('' for diskless). */
@@ -168,7 +170,7 @@ export const agentProtocols = {
     callers: 'master',
     request: z.object({
       instance: z.object({ name: nameSchema, uuid }),
-      template: z.enum(diskTemplates),
+      template: z.enum(corralDiskTemplates),
       disk: agentDiskSchema,
       newSizeMiB: z.number().int().positive(),
     }),
@@ -250,7 +252,7 @@ export const agentProtocols = {
     callers: 'member',
     request: z.object({
       instance: z.object({ name: nameSchema, uuid }),
-      template: z.enum(diskTemplates),
+      template: z.enum(corralDiskTemplates),
       disk: agentDiskSchema,
       offset: z.number().int().nonnegative(),
     }),
@@ -337,7 +339,7 @@ export const agentProtocols = {
     request: z.object({
       from: z.string().min(1).max(128),
       instance: z.object({ name: nameSchema, uuid }),
-      template: z.enum(diskTemplates),
+      template: z.enum(corralDiskTemplates),
       disk: agentDiskSchema,
     }),
     response: z.object({ bytes: z.number() }),

@@ -1,8 +1,10 @@
 import { Encoder } from 'cbor-x';
 import { z } from 'zod';
 import { errorCodes } from '../common/errors.js';
+import { corralDiskTemplates } from './disk-templates.js';
+import { hypervisors } from './hypervisors.js';
 import { MAX_LOG_MESSAGE_CHARS, MAX_OPS_PER_JOB } from './jobs.js';
-import { diskTemplates, hypervisors, nameSchema } from './model.js';
+import { nameSchema } from './model.js';
 import { mutationSchema } from './mutations.js';
 import { opcodeSchema } from './opcodes.js';
 
@@ -25,7 +27,7 @@ export const clusterCommandSchema = z.discriminatedUnion('type', [
       uuid,
       candidatePoolSize: z.number().int().min(1).max(99),
       enabledHypervisors: z.array(z.enum(hypervisors)).min(1).max(8),
-      enabledDiskTemplates: z.array(z.enum(diskTemplates)).min(1).max(16),
+      enabledDiskTemplates: z.array(z.enum(corralDiskTemplates)).min(1).max(16),
     }),
     group: z.object({ uuid, name: nameSchema }),
     node: z.object({

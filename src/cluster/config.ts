@@ -1,5 +1,6 @@
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
+import type { CorralDiskTemplate } from './disk-templates.js';
 import {
   type ClusterParams,
   type GroupRecord,
@@ -116,7 +117,7 @@ export function nodeOfUuid(config: ConfigData, uuid: NodeUuid): NodeRecord {
 export function requireTemplateAllowed(
   config: ConfigData,
   node: NodeRecord,
-  template: string,
+  template: CorralDiskTemplate,
   instance: string,
 ): void {
   const group = config.groups.get(node.group);

@@ -1,7 +1,9 @@
 import { parse } from 'ini';
 import { z } from 'zod';
 import { CorralError } from '../common/errors.js';
-import { diskTemplates, hypervisors, nicModes } from './model.js';
+import { type CorralDiskTemplate, corralDiskTemplates } from './disk-templates.js';
+import { type HypervisorName, hypervisors } from './hypervisors.js';
+import { nicModes } from './model.js';
 
 /**
  * The description of an instance export (gnt-backup), as Ganeti writes it into `config.ini` beside the disk
@@ -38,8 +40,8 @@ export interface ExportInfo {
   readonly timestampS: number;
   /** The node the instance ran on when it was exported. */
   readonly source: string;
-  readonly hypervisor: (typeof hypervisors)[number];
-  readonly diskTemplate: (typeof diskTemplates)[number];
+  readonly hypervisor: HypervisorName;
+  readonly diskTemplate: CorralDiskTemplate;
   readonly tags: readonly string[];
   readonly disks: readonly ExportedDisk[];
   readonly nics: readonly ExportedNic[];
@@ -186,7 +188,7 @@ export function parseExportInfo(text: string, where: string): ExportInfo {
     timestampS: field(exp, 'export', 'timestamp', z.coerce.number().int().min(0)),
     source: field(exp, 'export', 'source', text64),
     hypervisor: field(ins, 'instance', 'hypervisor', z.enum(hypervisors)),
-    diskTemplate: field(ins, 'instance', 'disk_template', z.enum(diskTemplates)),
+    diskTemplate: field(ins, 'instance', 'disk_template', z.enum(corralDiskTemplates)),
     tags: (ins.tags ?? '').split(' ').filter((tag) => tag !== ''),
     disks,
     nics,

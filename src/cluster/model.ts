@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { Brand, NodeId } from '../common/ids.js';
+import type { CorralDiskTemplate } from './disk-templates.js';
+import type { HypervisorName } from './hypervisors.js';
 
 /**
  * The cluster configuration as Ganeti's users know it (cluster, node groups, nodes, tags), kept as the Raft
@@ -31,8 +33,6 @@ export const tagSchema = z
   .regex(/^[\w.+*/:@-]+$/, 'a tag is letters, digits and . + * / : @ - _');
 export const MAX_TAGS = 4096;
 
-export const hypervisors = ['fake', 'kvm'] as const;
-export const diskTemplates = ['diskless', 'file', 'sharedfile', 'plain', 'drbd'] as const;
 export const allocPolicies = ['preferred', 'last_resort', 'unallocable'] as const;
 export type AllocPolicy = (typeof allocPolicies)[number];
 
@@ -44,8 +44,8 @@ export interface ClusterParams {
   /** How many master candidates (Raft voters) the cluster keeps; Ganeti's default is 10. */
   readonly candidatePoolSize: number;
   /** The first is the default. */
-  readonly enabledHypervisors: readonly string[];
-  readonly enabledDiskTemplates: readonly string[];
+  readonly enabledHypervisors: readonly HypervisorName[];
+  readonly enabledDiskTemplates: readonly CorralDiskTemplate[];
   /** Ganeti's max_running_jobs: how many jobs the master runs at once. */
   readonly maxRunningJobs: number;
   /** How long a candidate may be unreachable before another node takes its seat. */
@@ -67,7 +67,7 @@ export interface GroupRecord {
    * The group's instance policy on disk templates (Ganeti's --ipolicy-disk-templates): the templates its
    * nodes may hold instances of, within those the cluster enables; absent, every enabled one.
    */
-  readonly diskTemplates?: readonly (typeof diskTemplates)[number][];
+  readonly diskTemplates?: readonly CorralDiskTemplate[];
   readonly tags: readonly string[];
   readonly ctimeMs: number;
   readonly mtimeMs: number;
@@ -159,12 +159,12 @@ export interface InstanceRecord {
   readonly secondaryNodes: readonly NodeUuid[];
   /** `name` or `name+variant`, as configured. */
   readonly os: string;
-  readonly hypervisor: (typeof hypervisors)[number];
+  readonly hypervisor: HypervisorName;
   /** Only what the instance sets itself; the hypervisor's defaults fill the rest. */
   readonly hvParams: Readonly<Record<string, string>>;
   readonly beParams: Partial<BeParams>;
   readonly osParams: Readonly<Record<string, string>>;
-  readonly diskTemplate: (typeof diskTemplates)[number];
+  readonly diskTemplate: CorralDiskTemplate;
   readonly disks: readonly DiskRecord[];
   readonly nics: readonly NicRecord[];
   readonly adminState: AdminState;
@@ -196,9 +196,9 @@ export function filledBeParams(
 }
 
 /** The templates instances may use on the nodes of a group: the cluster's enabled ones, as the group narrows them. */
-export function groupTemplates(
-  enabled: readonly string[],
+export function groupTemplates<T extends string>(
+  enabled: readonly T[],
   group: { readonly diskTemplates?: readonly string[] | undefined },
-): string[] {
+): T[] {
   return enabled.filter((template) => group.diskTemplates?.includes(template) ?? true);
 }

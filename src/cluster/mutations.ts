@@ -17,16 +17,16 @@ import {
   sortedInstances,
   sortedNodes,
 } from './config.js';
+import { corralDiskTemplates } from './disk-templates.js';
+import { hypervisors } from './hypervisors.js';
 import {
   adminStates,
   allocPolicies,
   type ClusterParams,
   diskFormats,
   diskModes,
-  diskTemplates,
   type GroupRecord,
   type GroupUuid,
-  hypervisors,
   type InstanceRecord,
   type InstanceUuid,
   MAX_TAGS,
@@ -135,7 +135,7 @@ export const mutationSchema = z.discriminatedUnion('type', [
     uuid,
     name: nameSchema,
     allocPolicy: z.enum(allocPolicies),
-    diskTemplates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
+    diskTemplates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
   }),
   z.object({ type: z.literal('group-remove'), uuid }),
   z.object({
@@ -143,7 +143,7 @@ export const mutationSchema = z.discriminatedUnion('type', [
     uuid,
     name: nameSchema.optional(),
     allocPolicy: z.enum(allocPolicies).optional(),
-    diskTemplates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
+    diskTemplates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
   }),
   z.object({ type: z.literal('group-assign'), uuid, nodes: z.array(uuid).min(1).max(1024) }),
   z.object({
@@ -158,7 +158,7 @@ export const mutationSchema = z.discriminatedUnion('type', [
     type: z.literal('instance-add'),
     uuid,
     ...instanceFields,
-    diskTemplate: z.enum(diskTemplates),
+    diskTemplate: z.enum(corralDiskTemplates),
     tags: z.array(tagSchema).max(64),
   }),
   z.object({ type: z.literal('instance-remove'), uuid }),
@@ -167,7 +167,7 @@ export const mutationSchema = z.discriminatedUnion('type', [
     type: z.literal('cluster-set'),
     candidatePoolSize: z.number().int().min(1).max(99).optional(),
     enabledHypervisors: z.array(z.enum(hypervisors)).min(1).max(8).optional(),
-    enabledDiskTemplates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
+    enabledDiskTemplates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
     maxRunningJobs: z.number().int().min(1).max(1000).optional(),
     candidateDeadGraceMs: z.number().int().min(5_000).optional(),
   }),

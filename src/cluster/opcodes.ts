@@ -1,14 +1,7 @@
 import { z } from 'zod';
-import {
-  allocPolicies,
-  diskFormats,
-  diskModes,
-  diskTemplates,
-  hypervisors,
-  nameSchema,
-  nicModes,
-  tagSchema,
-} from './model.js';
+import { corralDiskTemplates } from './disk-templates.js';
+import { hypervisors } from './hypervisors.js';
+import { allocPolicies, diskFormats, diskModes, nameSchema, nicModes, tagSchema } from './model.js';
 
 /**
  * Opcodes as data: what a job asks for, in Ganeti's names (OP_ID and snake_case fields, so that
@@ -128,7 +121,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     group_name: nameSchema,
     alloc_policy: z.enum(allocPolicies).optional(),
     /** Ganeti's ipolicy disk-templates: the templates the group's nodes may hold. */
-    ipolicy_disk_templates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
+    ipolicy_disk_templates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
   }),
   z.object({ OP_ID: z.literal('OP_GROUP_REMOVE'), group_name: nameSchema }),
   z.object({ OP_ID: z.literal('OP_GROUP_RENAME'), group_name: nameSchema, new_name: nameSchema }),
@@ -136,7 +129,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     OP_ID: z.literal('OP_GROUP_SET_PARAMS'),
     group_name: nameSchema,
     alloc_policy: z.enum(allocPolicies).optional(),
-    ipolicy_disk_templates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
+    ipolicy_disk_templates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_GROUP_ASSIGN_NODES'),
@@ -170,7 +163,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   z.object({
     OP_ID: z.literal('OP_INSTANCE_CREATE'),
     ...instanceName,
-    disk_template: z.enum(diskTemplates),
+    disk_template: z.enum(corralDiskTemplates),
     disks: z.array(diskSpec).max(16),
     nics: z.array(nicSpec).max(8).optional(),
     os_type: z.string().min(1).max(128).optional(),

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { ConfigData } from './config.js';
+import { corralDiskTemplates } from './disk-templates.js';
+import { hypervisors } from './hypervisors.js';
 import { jobStatuses } from './jobs.js';
-import { adminStates, allocPolicies, diskTemplates, hypervisors, nicModes } from './model.js';
+import { adminStates, allocPolicies, nicModes } from './model.js';
 import { beParamsSchema, diskRecordSchema, nicRecordSchema } from './mutations.js';
 import { opcodeSchema } from './opcodes.js';
 
@@ -62,7 +64,7 @@ export const instanceViewSchema = z.object({
   hvParams: z.record(z.string(), z.string()),
   beParams: beParamsSchema.partial(),
   osParams: z.record(z.string(), z.string()),
-  diskTemplate: z.enum(diskTemplates),
+  diskTemplate: z.enum(corralDiskTemplates),
   disks: z.array(diskRecordSchema),
   nics: z.array(nicRecordSchema),
   adminState: z.enum(adminStates),

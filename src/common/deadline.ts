@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from './clock.js';
 import { CorralError } from './errors.js';
 
 export interface Deadline {
@@ -13,13 +14,17 @@ export interface Deadline {
  * work is done. (AbortSignal.timeout keeps its timer to the end, and AbortSignal.any with a long-lived parent
  * keeps every child alive as long as the parent: per request, both add up to a leak.)
  */
-export function deadline(timeoutMs: number, parents: readonly (AbortSignal | undefined)[] = []): Deadline {
+export function deadline(
+  timeoutMs: number,
+  parents: readonly (AbortSignal | undefined)[] = [],
+  clock: Clock = systemClock,
+): Deadline {
   const controller = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = clock.setTimer(timeoutMs, () => {
     timedOut = true;
     controller.abort(new CorralError('timeout', `timed out after ${timeoutMs} ms`));
-  }, timeoutMs);
+  });
   const links: (() => void)[] = [];
   for (const parent of parents) {
     if (parent === undefined) continue;
@@ -35,8 +40,16 @@ export function deadline(timeoutMs: number, parents: readonly (AbortSignal | und
     signal: controller.signal,
     expired: () => timedOut,
     dispose: () => {
-      clearTimeout(timer);
+      timer.cancel();
       for (const unlink of links) unlink();
     },
   };
+}
+
+/**
+ * AbortSignal.timeout on the given clock, so that the simulator owns the time limits of the code it runs.
+ * For calls made now and then (a commit, a probe); a hot path uses deadline() and disposes of it.
+ */
+export function timeoutSignal(clock: Clock, timeoutMs: number, parent?: AbortSignal): AbortSignal {
+  return deadline(timeoutMs, [parent], clock).signal;
 }

@@ -80,6 +80,13 @@ export class MemoryStore implements LogStore {
     this.volatile = copy(this.durable);
   }
 
+  /** The disk is wiped (the node left its cluster): nothing remains, and syncs in flight are lost. */
+  reset(): void {
+    this.epoch++;
+    this.durable = { hardState: emptyHardState, snapshot: undefined, entries: [] };
+    this.volatile = copy(this.durable);
+  }
+
   /** What a node restarting on this disk finds. */
   load(): PersistedState {
     const state = copy(this.durable);

@@ -24,8 +24,11 @@ import { raftProtocol } from './wire.js';
 /** Messages only a leader sends: they carry its log, never a promise about this node's own disk. */
 const leaderOnly: ReadonlySet<Message['type']> = new Set(['append', 'heartbeat', 'snapshot']);
 
+/** What Raft needs of the network: one-way messages to its peers, and word of a peer's connection dropping. */
+export type RaftTransport = Pick<Transport, 'self' | 'send' | 'onMessage' | 'onPeer'>;
+
 export interface RaftRuntimeOptions<Result> {
-  readonly transport: Transport;
+  readonly transport: RaftTransport;
   readonly store: LogStore;
   readonly persisted: PersistedState;
   readonly machine: StateMachine<Result>;

@@ -1,25 +1,45 @@
 import { judgeCall, type TrustState } from '../cluster/caller-policy.js';
+import type { Clock } from '../common/clock.js';
 import type { NodeId } from '../common/ids.js';
+import type { MemberStore } from '../membership/member-store.js';
 import type { CallerCheck, Callers, Credentials } from '../peer/callers.js';
+import type { Enrolment } from '../peer/enrolment.js';
 
 /** How long a call from a master of a term this node has not heard of waits for its Raft log to catch up. */
 const AWAIT_TERM_MS = 3_000;
 
-export interface CallerCheckDeps {
-  /** The node's trust state as it is now (membership, secrets, Raft term). */
-  readonly state: () => TrustState;
+/** What a node's replica tells the check: the newest term it knows, and a way to wait for a newer one. */
+export interface TermSource {
+  raftTerm(): { readonly term: number; readonly leader: NodeId | undefined } | undefined;
   /** Resolves once this node knows the leader of `term` or a newer term, or after `timeoutMs`. */
-  readonly awaitTerm: (term: number, timeoutMs: number) => Promise<void>;
+  awaitTerm(term: number, timeoutMs: number): Promise<void>;
 }
 
-/** The daemon's one CallerCheck: the pure judgement of caller-policy.ts, plus the wait it may ask for. */
-export function daemonCallerCheck(deps: CallerCheckDeps): CallerCheck {
+export interface NodeTrust {
+  readonly members: Pick<MemberStore, 'cluster' | 'isMember' | 'clusterSecret'>;
+  readonly enrolment: Pick<Enrolment, 'matches'>;
+  readonly clock: Clock;
+  /** The node's replica, once it runs one (the check is made before the cluster service exists). */
+  replica(): TermSource | undefined;
+}
+
+/** A node's one CallerCheck: the pure judgement of caller-policy.ts over its state now, plus the wait it may ask. */
+export function nodeCallerCheck(node: NodeTrust): CallerCheck {
+  const state = (): TrustState => ({
+    joined: node.members.cluster !== undefined,
+    isMember: (peer) => node.members.isMember(peer),
+    clusterSecret: node.members.clusterSecret(),
+    enrolmentMatches: (code) => node.enrolment.matches(code),
+    raft: node.replica()?.raftTerm(),
+    nowMs: node.clock.wallMs(),
+  });
   return (callers: Callers, from: NodeId, credentials: Credentials) => {
-    const verdict = judgeCall(callers, from, credentials, deps.state());
+    const verdict = judgeCall(callers, from, credentials, state());
     if (verdict.kind === 'allow') return;
     if (verdict.kind === 'refuse') throw verdict.error;
-    return deps.awaitTerm(verdict.term, AWAIT_TERM_MS).then(() => {
-      const again = judgeCall(callers, from, credentials, deps.state(), true);
+    const waited = node.replica()?.awaitTerm(verdict.term, AWAIT_TERM_MS) ?? Promise.resolve();
+    return waited.then(() => {
+      const again = judgeCall(callers, from, credentials, state(), true);
       if (again.kind === 'refuse') throw again.error;
     });
   };

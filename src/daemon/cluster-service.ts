@@ -1,28 +1,28 @@
-import { randomInt, randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { type AgentRequest, type AgentResponse, agentProtocol } from '../cluster/agent-protocols.js';
 import { type ClusterOutcome, ClusterState } from '../cluster/cluster-state.js';
 import { type ClusterCommand, encodeClusterCommand } from '../cluster/commands.js';
 import { type ConfigData, sortedNodes } from '../cluster/config.js';
+import type { CorralDiskTemplate } from '../cluster/disk-templates.js';
+import type { HypervisorName } from '../cluster/hypervisors.js';
 import { isFinished, type JobRecord } from '../cluster/jobs.js';
 import { encodeKvCommand, type KvOutcome, KvStore } from '../cluster/kv-store.js';
+import { DEFAULT_CANDIDATE_POOL_SIZE, DEFAULT_GROUP_NAME, type JobId } from '../cluster/model.js';
 import {
-  DEFAULT_CANDIDATE_POOL_SIZE,
-  DEFAULT_GROUP_NAME,
-  type diskTemplates,
-  type hypervisors,
-  type JobId,
-} from '../cluster/model.js';
-import { admitProtocol, evictProtocol, hooksProtocol, nodeInfoProtocol } from '../cluster/node-protocols.js';
+  admitProtocol,
+  evictProtocol,
+  type HookResult,
+  hooksProtocol,
+  nodeInfoProtocol,
+} from '../cluster/node-protocols.js';
 import type { Clock } from '../common/clock.js';
+import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
-import { seededRng } from '../common/random.js';
+import type { Rng } from '../common/random.js';
 import { CORRAL_VERSION } from '../common/version.js';
 import { bootstrapStore, RaftRuntime } from '../consensus/runtime.js';
-import { WalStore } from '../consensus/wal-store.js';
+import type { HookRunner } from '../master/job-queue.js';
 import { type MasterRequest, type MasterResponse, masterProtocol } from '../master/master-protocol.js';
 import { MasterRole } from '../master/master-role.js';
 import type { NodeAgentClient, NodeInfo } from '../master/op-context.js';
@@ -32,8 +32,8 @@ import type { MemberStore } from '../membership/member-store.js';
 import { type Credentials, NO_CREDENTIALS } from '../peer/callers.js';
 import type { Enrolment } from '../peer/enrolment.js';
 import type { Transport } from '../peer/transport.js';
-import { ClusterHookRunner } from './hook-runner.js';
 import type { NodeAgent } from './node-agent.js';
+import type { ReplicaLog } from './replica-log.js';
 import { ReplicaMachine, type ReplicaOutcome } from './replica-machine.js';
 
 /** etcd's defaults: a 100 ms heartbeat and a 1,000 ms election timeout (ten ticks). */
@@ -47,29 +47,43 @@ const NODE_LIVE_TIMEOUT_MS = 5_000;
 export interface ClusterInitParams {
   readonly name: string;
   readonly secondaryIp?: string;
-  readonly enabledHypervisors?: readonly (typeof hypervisors)[number][];
-  readonly enabledDiskTemplates?: readonly (typeof diskTemplates)[number][];
+  readonly enabledHypervisors?: readonly HypervisorName[];
+  readonly enabledDiskTemplates?: readonly CorralDiskTemplate[];
   readonly candidatePoolSize?: number;
+}
+
+/** The hooks of one node: its own scripts, and the runner its master role uses on every node. */
+export interface NodeHooks {
+  runLocal(hpath: string, phase: 'pre' | 'post', env: Record<string, string>): Promise<HookResult[]>;
+  /** The runner a master acting in the term `credentials` name uses for an opcode's hooks. */
+  asMaster(credentials: Credentials): HookRunner;
 }
 
 export interface ClusterServiceDeps {
   readonly transport: Transport;
   readonly members: MemberStore;
-  readonly dataDir: string;
+  /** The node's Raft log, opened when it founds or joins a cluster. */
+  readonly raftLog: ReplicaLog;
   readonly name: string;
-  readonly hooksDir: string;
+  readonly hooks: NodeHooks;
   /** How often the master's watcher checks instances (Ganeti's runs from cron every 5 minutes). */
   readonly watcherIntervalMs: number;
   /** This node's agent: disks, OS scripts and hypervisors, driven by the master. */
   readonly agent: NodeAgent;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Called when the Raft log cannot be written: the node must stop rather than go on without it. */
+  readonly onFatal: () => void;
   /** Called when this node is removed from its cluster: the daemon stops, as Ganeti's do on node remove. */
   readonly onEvicted: () => void;
   /** What gossip observes of a node: replaces dead candidates and says which voters are reachable. */
   readonly observed: (node: NodeId) => ObservedNode | undefined;
   /** This node's enrolment code, drawn anew when the node leaves its cluster. */
-  readonly enrolment: Enrolment;
+  readonly enrolment: Pick<Enrolment, 'renew'>;
+  /** Election timeouts are drawn from it: the daemon seeds it at random, the simulator from its seed. */
+  readonly rng: Rng;
+  /** UUIDs of new objects (the cluster, groups, nodes, instances): random, or seeded in the simulator. */
+  newUuid(): string;
 }
 
 /** The local view of the replicated state and how old it may be. */
@@ -88,11 +102,9 @@ export interface LocalView {
  */
 export class ClusterService {
   private raft: RaftRuntime<ReplicaOutcome> | undefined;
-  private wal: WalStore | undefined;
   private readonly state = new ClusterState();
   private readonly machine = new ReplicaMachine(this.state, new KvStore());
   private role: MasterRole | undefined;
-  private readonly hooks: ClusterHookRunner;
   private leaderSeenMs: number;
   /** Checks waiting for this node to take the master role (see until). */
   private readonly masterWaiters = new Set<() => void>();
@@ -100,12 +112,6 @@ export class ClusterService {
 
   private constructor(private readonly deps: ClusterServiceDeps) {
     this.leaderSeenMs = deps.clock.wallMs();
-    this.hooks = new ClusterHookRunner({
-      transport: deps.transport,
-      hooksDir: deps.hooksDir,
-      dataDir: deps.dataDir,
-      log: deps.log.child({ part: 'hooks' }),
-    });
   }
 
   static async start(deps: ClusterServiceDeps): Promise<ClusterService> {
@@ -147,7 +153,7 @@ export class ClusterService {
     const answers = await Promise.allSettled(
       nodes.map((node) =>
         client.call(node.id, kind, (kind === 'status' ? { storage: true } : {}) as AgentRequest<K>, {
-          signal: AbortSignal.timeout(NODE_LIVE_TIMEOUT_MS),
+          signal: timeoutSignal(this.deps.clock, NODE_LIVE_TIMEOUT_MS),
         }),
       ),
     );
@@ -202,7 +208,7 @@ export class ClusterService {
     const { deps } = this;
     if (deps.members.cluster !== undefined)
       throw new CorralError('conflict', `this node already belongs to cluster ${deps.members.cluster.name}`);
-    const uuid = randomUUID();
+    const uuid = deps.newUuid();
     const addrs = deps.transport.listenAddresses().slice(0, 16);
     await deps.members.join({ name: params.name, uuid }, deps.members.clusterSecret(), []);
     await this.startReplica(true);
@@ -219,9 +225,9 @@ export class ClusterService {
         enabledHypervisors: [...(params.enabledHypervisors ?? ['kvm', 'fake'])],
         enabledDiskTemplates: [...(params.enabledDiskTemplates ?? ['diskless', 'file', 'sharedfile'])],
       },
-      group: { uuid: randomUUID(), name: DEFAULT_GROUP_NAME },
+      group: { uuid: deps.newUuid(), name: DEFAULT_GROUP_NAME },
       node: {
-        uuid: randomUUID(),
+        uuid: deps.newUuid(),
         name: deps.name,
         id: deps.transport.self,
         addrs,
@@ -271,7 +277,7 @@ export class ClusterService {
     let staleMs: number | undefined = this.deps.clock.wallMs() - this.leaderSeenMs;
     if (raft !== undefined && consistent) {
       try {
-        await raft.readBarrier({ signal: AbortSignal.timeout(3_000) });
+        await raft.readBarrier({ signal: timeoutSignal(this.deps.clock, 3_000) });
         staleMs = undefined;
       } catch {
         // No quorum: the local replica answers, saying how old it may be.
@@ -290,8 +296,19 @@ export class ClusterService {
     if (current !== undefined && (current.version > afterVersion || isFinished(current.status)))
       return current;
     if (current === undefined) {
-      await this.raft?.readBarrier({ signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+      // Not here yet, or never: only a read the master confirms tells the two apart.
+      const confirmed = await this.requireReplica()
+        .readBarrier({ signal: timeoutSignal(this.deps.clock, 5_000) })
+        .then(
+          () => true,
+          () => false,
+        );
       const seen = this.state.job(id);
+      if (seen === undefined && !confirmed)
+        throw new CorralError(
+          'unavailable',
+          `this node cannot confirm with the master whether job ${id} exists yet; try again, or ask another node`,
+        );
       if (seen === undefined) throw new CorralError('not_found', `job ${id} does not exist or was archived`);
       if (seen.version > afterVersion) return seen;
     }
@@ -348,13 +365,12 @@ export class ClusterService {
     this.stopped = true;
     this.role?.end();
     this.raft?.stop();
-    await this.wal?.close();
+    await this.deps.raftLog.close();
   }
 
   private async startReplica(founding: boolean): Promise<void> {
     const { deps } = this;
-    const opened = await WalStore.open(join(deps.dataDir, 'raft'));
-    this.wal = opened.store;
+    const opened = await deps.raftLog.open();
     const persisted = founding ? await bootstrapStore(opened.store, [deps.transport.self]) : opened.state;
     const raft = new RaftRuntime<ReplicaOutcome>({
       transport: deps.transport,
@@ -362,10 +378,10 @@ export class ClusterService {
       persisted,
       machine: this.machine,
       clock: deps.clock,
-      rng: seededRng(randomInt(2 ** 31)),
+      rng: deps.rng.fork(),
       log: deps.log.child({ part: 'raft' }),
       tickMs: RAFT_TICK_MS,
-      onFatal: () => process.kill(process.pid, 'SIGTERM'),
+      onFatal: () => deps.onFatal(),
     });
     this.raft = raft;
     raft.onLeaderChange(({ leader, term }) => {
@@ -388,11 +404,11 @@ export class ClusterService {
         propose: (command, signal) => this.propose(command, signal),
         state: this.state,
         agent: this.agentClient(credentials),
-        hooks: this.hooks.asMaster(credentials),
+        hooks: deps.hooks.asMaster(credentials),
         clock: deps.clock,
         log: deps.log.child({ part: 'master' }),
         observed: (node) => deps.observed(node),
-        newUuid: randomUUID,
+        newUuid: () => deps.newUuid(),
         watcherIntervalMs: deps.watcherIntervalMs,
       },
       term,
@@ -453,13 +469,13 @@ export class ClusterService {
       return {};
     });
     transport.handle(hooksProtocol, async (request) => ({
-      results: await this.hooks.runLocal(request.hpath, request.phase, request.env),
+      results: await this.deps.hooks.runLocal(request.hpath, request.phase, request.env),
     }));
   }
 
   private async forget(): Promise<void> {
     await this.stop();
-    await rm(join(this.deps.dataDir, 'raft'), { recursive: true, force: true });
+    await this.deps.raftLog.wipe();
     await this.deps.members.leave();
     // The code the master was shown is in its job records: the node must not be taken over with it later.
     await this.deps.enrolment.renew();
@@ -551,7 +567,7 @@ export class ClusterService {
 
   private async propose(
     command: ClusterCommand,
-    signal: AbortSignal = AbortSignal.timeout(COMMIT_TIMEOUT_MS),
+    signal: AbortSignal = timeoutSignal(this.deps.clock, COMMIT_TIMEOUT_MS),
   ): Promise<ClusterOutcome | undefined> {
     const entry = ReplicaMachine.clusterEntry(encodeClusterCommand(command));
     return (await this.requireReplica().propose(entry, { signal })) as ClusterOutcome | undefined;
@@ -561,7 +577,7 @@ export class ClusterService {
   async kvPut(key: string, value: Uint8Array): Promise<number> {
     const entry = ReplicaMachine.kvEntry(encodeKvCommand({ op: 'put', key, value }));
     const outcome = (await this.requireReplica().propose(entry, {
-      signal: AbortSignal.timeout(10_000),
+      signal: timeoutSignal(this.deps.clock, 10_000),
     })) as KvOutcome | undefined;
     if (!outcome?.ok)
       throw new CorralError('bad_request', `the write was refused: ${outcome?.reason ?? 'no outcome'}`);
@@ -569,7 +585,8 @@ export class ClusterService {
   }
 
   async kvGet(key: string, linearizable: boolean): Promise<Uint8Array | undefined> {
-    if (linearizable) await this.requireReplica().readBarrier({ signal: AbortSignal.timeout(10_000) });
+    if (linearizable)
+      await this.requireReplica().readBarrier({ signal: timeoutSignal(this.deps.clock, 10_000) });
     return this.machine.kv.get(key);
   }
 

@@ -4,7 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { hypervisors } from '../cluster/model.js';
+import { hypervisors } from '../cluster/hypervisors.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { agentProtocols, osDiagnosisSchema } from '../cluster/agent-protocols.js';
 import { configAnswerSchema, configQuerySchema, MAX_QUERY_NODES } from '../cluster/config-query.js';
-import { diskTemplates, hypervisors, nameSchema } from '../cluster/model.js';
+import { corralDiskTemplates } from '../cluster/disk-templates.js';
+import { hypervisors } from '../cluster/hypervisors.js';
+import { nameSchema } from '../cluster/model.js';
 import { nodeAddOpSchema } from '../cluster/opcodes.js';
 import { masterRequestSchema, masterResponseSchemas } from '../master/master-protocol.js';
 import { healthRowSchema } from '../membership/health-view.js';
@@ -49,7 +51,7 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
     name: nameSchema,
     secondaryIp: z.union([z.ipv4(), z.ipv6()]).optional(),
     enabledHypervisors: z.array(z.enum(hypervisors)).min(1).max(8).optional(),
-    enabledDiskTemplates: z.array(z.enum(diskTemplates)).min(1).max(16).optional(),
+    enabledDiskTemplates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
     candidatePoolSize: z.number().int().min(1).max(99).optional(),
   }),
   /**

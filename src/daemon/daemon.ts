@@ -1,3 +1,4 @@
+import { randomInt, randomUUID } from 'node:crypto';
 import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { toConfigView } from '../cluster/views.js';
 import { systemClock } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
+import { seededRng } from '../common/random.js';
 import { CORRAL_VERSION } from '../common/version.js';
 import { MemberStore } from '../membership/member-store.js';
 import { createUserEvents } from '../membership/user-events.js';
@@ -19,15 +21,17 @@ import { MAX_TOKEN_LIFETIME_MS, mintJoinToken, readJoinToken } from '../peer/joi
 import { Libp2pTransport } from '../peer/libp2p-transport.js';
 import { PeerBlocklist } from '../peer/peer-block.js';
 import type { Transport } from '../peer/transport.js';
-import { daemonCallerCheck } from './caller-check.js';
+import { nodeCallerCheck } from './caller-check.js';
 import { ClusterService } from './cluster-service.js';
 import { CONTROL_SOCKET_FILE, type ControlRequest, type DaemonStatus } from './control-protocol.js';
 import { serveControl } from './control-server.js';
 import { echoProtocol, ProbeRecorder, preciseWallMs, probeTopic, runEchoLoad } from './diagnostics.js';
 import { checkSecretFiles, daemonUid, findUnsafeFiles, healthReport, secureDataDir } from './file-modes.js';
+import { ClusterHookRunner } from './hook-runner.js';
 import { joinThrough, serveJoins } from './join-service.js';
 import { startMembership } from './membership.js';
 import { createNodeAgent, type NodeStorageOptions, storageDirs } from './node-setup.js';
+import { walReplicaLog } from './replica-log.js';
 
 /** Where Ganeti keeps hooks is /etc/ganeti/hooks; ours sit beside it. */
 export const DEFAULT_HOOKS_DIR = '/etc/corral/hooks';
@@ -90,17 +94,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // The cluster service needs the transport, and the check needs the cluster service's Raft term: it reads
   // it once there is one (until then no call that needs a term is admitted).
   let replica: ClusterService | undefined;
-  const check = daemonCallerCheck({
-    state: () => ({
-      joined: store.cluster !== undefined,
-      isMember: (peer) => store.isMember(peer),
-      clusterSecret: store.clusterSecret(),
-      enrolmentMatches: (code) => enrolment.matches(code),
-      raft: replica?.raftTerm(),
-      nowMs: systemClock.wallMs(),
-    }),
-    awaitTerm: (term, timeoutMs) => replica?.awaitTerm(term, timeoutMs) ?? Promise.resolve(),
-  });
+  const check = nodeCallerCheck({ members: store, enrolment, clock: systemClock, replica: () => replica });
   const transport = new Libp2pTransport(host, log.child({ part: 'transport' }), check);
   transport.handle(echoProtocol, async (request) => request);
   const probes = new ProbeRecorder(transport);
@@ -136,16 +130,25 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const cluster = await ClusterService.start({
     transport,
     members: store,
-    dataDir: options.dataDir,
+    raftLog: walReplicaLog(join(options.dataDir, 'raft')),
     name,
-    hooksDir: options.hooksDir ?? DEFAULT_HOOKS_DIR,
+    hooks: new ClusterHookRunner({
+      transport,
+      hooksDir: options.hooksDir ?? DEFAULT_HOOKS_DIR,
+      dataDir: options.dataDir,
+      log: log.child({ part: 'hooks' }),
+    }),
     agent,
     watcherIntervalMs: options.watcherIntervalMs ?? DEFAULT_WATCHER_INTERVAL_MS,
     clock: systemClock,
     log,
     onEvicted: () => evicted(),
+    // The daemon's SIGTERM handler stops every part in order.
+    onFatal: () => process.kill(process.pid, 'SIGTERM'),
     observed: (node) => membership.gossip.member(node),
     enrolment,
+    rng: seededRng(randomInt(2 ** 31)),
+    newUuid: randomUUID,
   });
   replica = cluster;
   const joinDeps = { transport, members: store, clock: systemClock, log: log.child({ part: 'join' }) };

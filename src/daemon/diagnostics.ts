@@ -43,7 +43,10 @@ export interface EchoResult extends LatencySummary {
 }
 
 /** Sends `count` echo requests with `concurrency` in flight and reports their round-trip times. */
-export async function runEchoLoad(transport: Transport, load: EchoLoad): Promise<EchoResult> {
+export async function runEchoLoad(
+  transport: Pick<Transport, 'request'>,
+  load: EchoLoad,
+): Promise<EchoResult> {
   const payload = new Uint8Array(load.sizeBytes).fill(0x5a);
   const samplesMs: number[] = [];
   let issued = 0;
@@ -69,7 +72,7 @@ export async function runEchoLoad(transport: Transport, load: EchoLoad): Promise
 export class ProbeRecorder {
   private delaysMs = new Map<number, number>();
 
-  constructor(transport: Transport) {
+  constructor(transport: Pick<Transport, 'subscribe'>) {
     transport.subscribe(probeTopic, (_from, { seq, sentAtMs }) => {
       if (this.delaysMs.size < MAX_GOSSIP_SAMPLES) this.delaysMs.set(seq, preciseWallMs() - sentAtMs);
     });

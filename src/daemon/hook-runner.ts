@@ -3,11 +3,12 @@ import { type HookResult, hooksProtocol } from '../cluster/node-protocols.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { asCorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { hookEnvironment, postEnvironment, runHooks } from '../master/hooks.js';
+import { hookEnvironment, postEnvironment } from '../master/hook-env.js';
 import type { HookRunner, NodeHookReport } from '../master/job-queue.js';
 import type { HookSpec } from '../master/op-context.js';
 import { type Credentials, NO_CREDENTIALS } from '../peer/callers.js';
 import type { Transport } from '../peer/transport.js';
+import { runHooks } from './hook-scripts.js';
 
 /** Ganeti gives a hook script no time limit of its own; ours is generous but there is one. */
 const HOOK_TIMEOUT_MS = 60_000;

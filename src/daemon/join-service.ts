@@ -28,8 +28,11 @@ export interface JoinSubmitter {
   localConfig(): ConfigData | undefined;
 }
 
+/** Joining needs a request each way: served to joiners, and sent to the member a new node joins through. */
+export type JoinTransport = Pick<Transport, 'self' | 'handle' | 'request' | 'connect'>;
+
 export interface JoinServiceDeps {
-  readonly transport: Transport;
+  readonly transport: JoinTransport;
   readonly members: MemberStore;
   readonly clock: Clock;
   readonly log: Logger;

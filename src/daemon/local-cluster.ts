@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CorralDiskTemplate } from '../cluster/disk-templates.js';
+import type { HypervisorName } from '../cluster/hypervisors.js';
 import { DEFAULT_CANDIDATE_POOL_SIZE } from '../cluster/model.js';
 import { CorralError } from '../common/errors.js';
 import { waitFor } from '../common/wait.js';
@@ -133,8 +135,8 @@ export interface LocalClusterOptions {
   readonly hooksDir?: string;
   /** MiB of memory each node reports (fake hypervisor); 4096 unless given. */
   readonly fakeMemoryMiB?: number;
-  readonly enabledHypervisors?: readonly ('fake' | 'kvm')[];
-  readonly enabledDiskTemplates?: readonly ('diskless' | 'file' | 'sharedfile' | 'plain')[];
+  readonly enabledHypervisors?: readonly HypervisorName[];
+  readonly enabledDiskTemplates?: readonly CorralDiskTemplate[];
   readonly daemonFlags?: readonly string[];
   readonly launcher?: readonly string[];
   /** Node i's listen address; by default /ip4/127.0.0.(firstHost + i)/tcp/port. */

@@ -13,7 +13,11 @@ import { asCorralError, CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { seededRng } from '../common/random.js';
-import { createGossipService, type GossipService } from '../membership/gossip-service.js';
+import {
+  createGossipService,
+  type GossipService,
+  type GossipTransport,
+} from '../membership/gossip-service.js';
 import type { HealthRecord, RaftRoleSeen } from '../membership/health.js';
 import { createHealthCollector } from '../membership/health-collector.js';
 import { type HealthRow, healthRows } from '../membership/health-view.js';
@@ -39,10 +43,13 @@ export interface MembershipInit {
   readonly swim?: Partial<SwimConfig>;
 }
 
+/** Gossip's needs, and a lasting connection to each member of the config. */
+export type MembershipTransport = GossipTransport & Pick<Transport, 'keepConnected'>;
+
 export interface MembershipDeps {
   /** This node's name, for its own row before it belongs to a cluster. */
   readonly name: string;
-  readonly transport: Transport;
+  readonly transport: MembershipTransport;
   readonly clock: Clock;
   readonly log: Logger;
   readonly agent: NodeAgent;

@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises';
 import type {
   AgentCall,
   AgentDisk,
@@ -9,13 +8,16 @@ import type {
   RuntimeSpec,
 } from '../cluster/agent-protocols.js';
 import { agentProtocol, agentProtocols, DISK_CHUNK_BYTES } from '../cluster/agent-protocols.js';
+import type { CorralDiskTemplate } from '../cluster/disk-templates.js';
+import type { HypervisorName } from '../cluster/hypervisors.js';
+import type { Clock } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { RequestHandler, Transport } from '../peer/transport.js';
-import type { Availability, DiskRef, DiskTemplate, DiskTemplateName } from '../storage/disk-template.js';
+import type { Availability, DiskRef, DiskTemplate } from '../storage/disk-template.js';
 import type { ExportStore } from '../storage/export-store.js';
-import type { Hypervisor, HypervisorName, InstanceSpec } from '../vm/hypervisor.js';
+import type { Hypervisor, InstanceSpec } from '../vm/hypervisor.js';
 import { forwardConsole, serveConsoles } from './console-bridge.js';
 import { chunkedWriter, pulledChunks } from './dump-transfer.js';
 
@@ -42,10 +44,11 @@ export interface OsDump {
 export interface NodeAgentDeps {
   /** The node's hypervisors; the first one's view of memory is the node's. */
   readonly hypervisors: ReadonlyMap<HypervisorName, Hypervisor>;
-  readonly templates: ReadonlyMap<DiskTemplateName, DiskTemplate>;
+  readonly templates: ReadonlyMap<CorralDiskTemplate, DiskTemplate>;
   readonly os: OsCatalog;
   readonly exports: ExportStore;
   readonly transport: Transport;
+  readonly clock: Clock;
   readonly log: Logger;
 }
 
@@ -63,7 +66,7 @@ const AVAILABILITY_TTL_MS = 10_000;
 export class NodeAgent {
   private readonly handlers: Handlers;
   private readonly availability = new Map<
-    DiskTemplateName,
+    CorralDiskTemplate,
     { readonly atMs: number; readonly value: Availability }
   >();
 
@@ -131,15 +134,15 @@ export class NodeAgent {
     return hv;
   }
 
-  private template(name: DiskTemplateName): DiskTemplate {
+  private template(name: CorralDiskTemplate): DiskTemplate {
     const template = this.deps.templates.get(name);
     if (template === undefined)
       throw new CorralError('unavailable', `disk template ${name} is not available on this node`);
     return template;
   }
 
-  private async availabilityOf(name: DiskTemplateName, template: DiskTemplate): Promise<Availability> {
-    const nowMs = performance.now();
+  private async availabilityOf(name: CorralDiskTemplate, template: DiskTemplate): Promise<Availability> {
+    const nowMs = this.deps.clock.monotonicMs();
     const known = this.availability.get(name);
     if (known !== undefined && nowMs - known.atMs < AVAILABILITY_TTL_MS) return known.value;
     const value = await template.availability();
@@ -147,7 +150,7 @@ export class NodeAgent {
     return value;
   }
 
-  private async usableTemplate(name: DiskTemplateName): Promise<DiskTemplate> {
+  private async usableTemplate(name: CorralDiskTemplate): Promise<DiskTemplate> {
     const template = this.template(name);
     const availability = await this.availabilityOf(name, template);
     if (!availability.available)
@@ -362,17 +365,9 @@ export class NodeAgent {
       readDisk: async (request) => {
         // No availability check per chunk (it runs tools): a disk that can be opened can be read.
         const template = this.template(request.template);
-        const path = template.path(diskRef(request.instance, request.disk));
-        if (path === undefined)
-          throw new CorralError('bad_request', `${request.template} disks hold no data to copy`);
-        const file = await open(path, 'r');
-        try {
-          const buffer = new Uint8Array(DISK_CHUNK_BYTES);
-          const { bytesRead } = await file.read(buffer, 0, DISK_CHUNK_BYTES, request.offset);
-          return { data: buffer.subarray(0, bytesRead), eof: bytesRead < DISK_CHUNK_BYTES };
-        } finally {
-          await file.close();
-        }
+        const chunks = template.read(diskRef(request.instance, request.disk), request.offset);
+        const data = await firstBytes(chunks, DISK_CHUNK_BYTES);
+        return { data, eof: data.byteLength < DISK_CHUNK_BYTES };
       },
       fetchDisk: async (request, signal) => {
         const template = await this.usableTemplate(request.template);
@@ -394,6 +389,18 @@ export class NodeAgent {
       },
     };
   }
+}
+
+/** Up to `length` bytes from the start of a stream; the stream is closed after. */
+async function firstBytes(source: AsyncIterable<Uint8Array>, length: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let have = 0;
+  for await (const chunk of source) {
+    parts.push(chunk.subarray(0, length - have));
+    have += parts.at(-1)!.byteLength;
+    if (have >= length) break;
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 function diskRef(instance: { readonly name: string; readonly uuid: string }, disk: AgentDisk): DiskRef {

@@ -1,12 +1,14 @@
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { diskTemplateTraits } from '../cluster/disk-templates.js';
+import type { HypervisorName } from '../cluster/hypervisors.js';
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/log.js';
 import type { Transport } from '../peer/transport.js';
 import { createExportStore } from '../storage/export-store.js';
 import { createDiskTemplates } from '../storage/templates.js';
-import { createFakeHypervisor } from '../vm/fake-hypervisor.js';
-import type { Hypervisor, HypervisorName } from '../vm/hypervisor.js';
+import { createFakeHypervisor, fakeStatesInDir } from '../vm/fake-hypervisor.js';
+import type { Hypervisor } from '../vm/hypervisor.js';
 import { createKvmHypervisor } from '../vm/kvm-hypervisor.js';
 import { DEFAULT_OS_SEARCH_PATH, diagnoseOses, loadOs } from '../vm/os-definitions.js';
 import { osEnvironment, runOsScript } from '../vm/os-scripts.js';
@@ -49,7 +51,7 @@ export function createNodeAgent(
 ): NodeAgent {
   const { dataDir } = options;
   const fake = createFakeHypervisor({
-    stateDir: join(dataDir, 'fake-hv'),
+    states: fakeStatesInDir(join(dataDir, 'fake-hv')),
     memoryTotalMiB: options.fakeMemoryMiB ?? Math.floor(totalmem() / MIB),
     cpus: cpus().length,
     clock: deps.clock,
@@ -81,6 +83,7 @@ export function createNodeAgent(
     os: osCatalog(options.osSearchPath ?? DEFAULT_OS_SEARCH_PATH, join(dataDir, 'os-logs')),
     exports: createExportStore(options.exportDir ?? join(dataDir, 'export')),
     transport: deps.transport,
+    clock: deps.clock,
     log: deps.log.child({ part: 'agent' }),
   });
 }
@@ -132,7 +135,7 @@ function osCatalog(searchPath: readonly string[], logDir: string): OsCatalog {
             sizeMiB: disk.sizeMiB,
             access: disk.mode,
             // Ganeti's names: image files go through its default file driver, volumes are block devices.
-            backendType: spec.diskTemplate === 'plain' ? 'block' : 'file:loop',
+            backendType: diskTemplateTraits[spec.diskTemplate].disks === 'block' ? 'block' : 'file:loop',
           })),
           nics: spec.nics.map((nic) => ({
             mac: nic.mac,

@@ -5,18 +5,13 @@ import {
   requireNode,
   sortedNodes,
 } from '../cluster/config.js';
+import { corralDiskTemplates, disksOnOneNode, diskTemplateTraits } from '../cluster/disk-templates.js';
+import { copiesDisksLive, hypervisors, hypervisorTraits } from '../cluster/hypervisors.js';
 import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster/model.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { chooseTarget, type PlacementNeed, planMoves, requireRoom } from './instance-placement.js';
-import {
-  agentDisks,
-  copiesDisksLive,
-  instanceHooks,
-  primaryOf,
-  requireFitNode,
-  runtimeSpec,
-} from './instance-runtime.js';
+import { agentDisks, instanceHooks, primaryOf, requireFitNode, runtimeSpec } from './instance-runtime.js';
 import {
   bestEffort,
   call,
@@ -32,10 +27,13 @@ import {
 } from './instance-steps.js';
 import type { OpContext, OpDefinitions } from './op-context.js';
 
-/** Templates whose disks every node reaches: the instance can run anywhere without copying them. */
-const SHARED_TEMPLATES: readonly string[] = ['diskless', 'sharedfile'];
-/** Templates whose disks live on one node and can be copied to another. */
-const COPYABLE_TEMPLATES: readonly string[] = ['file', 'plain'];
+/** Whether every node reaches the instance's disks: it can run anywhere without copying them. */
+const sharedStorage = (instance: InstanceRecord): boolean =>
+  diskTemplateTraits[instance.diskTemplate].sharedStorage;
+/** The templates and hypervisors of each kind, for the operator's messages. */
+const SHARED_TEMPLATES = corralDiskTemplates.filter((template) => diskTemplateTraits[template].sharedStorage);
+const ONE_NODE_TEMPLATES = corralDiskTemplates.filter(disksOnOneNode);
+const LIVE_COPY_HYPERVISORS = hypervisors.filter((name) => hypervisorTraits[name].copiesDisksLive);
 
 /** Ganeti's node evacuation modes as the iallocator protocol spells them. */
 const EVAC_MODES = { primary: 'primary-only', secondary: 'secondary-only', all: 'all' } as const;
@@ -48,23 +46,23 @@ type MoveOpId =
   | 'OP_NODE_EVACUATE';
 
 function requireShared(instance: InstanceRecord, what: string): void {
-  if (!SHARED_TEMPLATES.includes(instance.diskTemplate))
+  if (!sharedStorage(instance))
     throw new CorralError(
       'conflict',
-      `${what} needs storage both nodes can see (diskless or sharedfile); the ${instance.diskTemplate} disks of ${instance.name} live on one node: use instance move`,
+      `${what} needs storage both nodes can see (${SHARED_TEMPLATES.join(' or ')}); the ${instance.diskTemplate} disks of ${instance.name} live on one node: use instance move`,
     );
 }
 
 /**
  * What a live migration does with the instance's disks: nothing, when both nodes see them, or copy them as
- * the guest runs, which QEMU can (kvm) and the fake hypervisor cannot.
+ * the guest runs, which only some hypervisors can.
  */
 function migrationStorage(instance: InstanceRecord): 'shared' | 'copy' {
-  if (SHARED_TEMPLATES.includes(instance.diskTemplate)) return 'shared';
+  if (sharedStorage(instance)) return 'shared';
   if (copiesDisksLive(instance)) return 'copy';
   throw new CorralError(
     'conflict',
-    `live migration of ${instance.diskTemplate} disks needs the kvm hypervisor, which copies them while the guest runs; ${instance.name} uses ${instance.hypervisor}: use instance move`,
+    `live migration of ${instance.diskTemplate} disks needs the ${LIVE_COPY_HYPERVISORS.join(' or ')} hypervisor, which copies them while the guest runs; ${instance.name} uses ${instance.hypervisor}: use instance move`,
   );
 }
 
@@ -73,9 +71,7 @@ function need(config: ConfigData, instance: InstanceRecord, running: boolean): P
     instance: instance.name,
     memoryMiB: running ? filledBeParams(config.cluster, instance).maxmemMiB : 0,
     template: instance.diskTemplate,
-    diskMiB: SHARED_TEMPLATES.includes(instance.diskTemplate)
-      ? 0
-      : instance.disks.reduce((sum, disk) => sum + disk.sizeMiB, 0),
+    diskMiB: sharedStorage(instance) ? 0 : instance.disks.reduce((sum, disk) => sum + disk.sizeMiB, 0),
   };
 }
 
@@ -182,7 +178,7 @@ async function removeStrayDisks(
   instance: InstanceRecord,
   keeper: NodeRecord,
 ) {
-  if (!COPYABLE_TEMPLATES.includes(instance.diskTemplate)) return;
+  if (!disksOnOneNode(instance.diskTemplate)) return;
   for (const node of sortedNodes(config)) {
     if (node.uuid === keeper.uuid || node.offline || !node.vmCapable) continue;
     await bestEffort(ctx, `remove stray disks of ${instance.name} on ${node.name}`, () =>
@@ -197,14 +193,18 @@ async function fenceSource(ctx: OpContext, source: NodeRecord, instance: Instanc
     ctx.log(`${source.name} is declared offline; not contacting it`);
     return;
   }
+  const refuse = (why: string) =>
+    new CorralError(
+      'conflict',
+      `could not stop ${instance.name} on ${source.name} (${why}); it may still run there. ` +
+        `If that node is down, declare it offline (node modify --offline yes ${source.name}) and fail over again`,
+    );
+  // Gossip already holds the node dead: a stop sent there would only wait out its timeout to say the same.
+  if (ctx.observed(source.id)?.state === 'dead') throw refuse('gossip holds the node dead');
   try {
     await stopOn(ctx, source, instance, timeoutS);
   } catch (error) {
-    throw new CorralError(
-      'conflict',
-      `could not stop ${instance.name} on ${source.name} (${asCorralError(error).message}); it may still run there. ` +
-        `If that node is down, declare it offline (node modify --offline yes ${source.name}) and fail over again`,
-    );
+    throw refuse(asCorralError(error).message);
   }
 }
 
@@ -216,10 +216,10 @@ async function move(
   timeoutS: number,
 ) {
   const config = ctx.config();
-  if (!COPYABLE_TEMPLATES.includes(instance.diskTemplate))
+  if (!disksOnOneNode(instance.diskTemplate))
     throw new CorralError(
       'conflict',
-      `instance move copies file or plain disks; ${instance.name} uses ${instance.diskTemplate}: use instance failover or migrate`,
+      `instance move copies ${ONE_NODE_TEMPLATES.join(' or ')} disks; ${instance.name} uses ${instance.diskTemplate}: use instance failover or migrate`,
     );
   const source = primaryOf(config, instance);
   if (source.offline)

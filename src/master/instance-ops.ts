@@ -1,4 +1,5 @@
 import { findInstance, requireInstance, requireNode, sortedInstances } from '../cluster/config.js';
+import { needsSecondary, takesDisks } from '../cluster/disk-templates.js';
 import { type DiskRecord, filledBeParams, type InstanceRecord, type NicRecord } from '../cluster/model.js';
 import type { Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
@@ -150,11 +151,11 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         );
       if (op.disk_template === 'drbd')
         throw new CorralError('unavailable', 'the mirrored template (drbd) is not available yet');
-      if (op.snode !== undefined)
+      if (op.snode !== undefined && !needsSecondary(op.disk_template))
         throw new CorralError('bad_request', 'a secondary node is only for the mirrored template (drbd)');
-      if (op.disk_template === 'diskless' && op.disks.length > 0)
-        throw new CorralError('bad_request', 'a diskless instance takes no disks');
-      if (op.disk_template !== 'diskless' && op.disks.length === 0)
+      if (!takesDisks(op.disk_template) && op.disks.length > 0)
+        throw new CorralError('bad_request', `a ${op.disk_template} instance takes no disks`);
+      if (takesDisks(op.disk_template) && op.disks.length === 0)
         throw new CorralError('bad_request', 'give at least one disk (-s SIZE or --disk 0:size=SIZE)');
       if (!op.no_install && op.os_type === undefined)
         throw new CorralError('bad_request', 'say which OS to install (-o OS), or add --no-install');
@@ -177,7 +178,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         instance: op.instance_name,
         memoryMiB: start ? be.maxmemMiB : 0,
         template: op.disk_template,
-        diskMiB: op.disk_template === 'diskless' ? 0 : diskTotalMiB(disks),
+        diskMiB: takesDisks(op.disk_template) ? diskTotalMiB(disks) : 0,
       };
       if (op.pnode !== undefined && op.iallocator !== undefined)
         throw new CorralError('bad_request', 'give a node (-n) or an allocator (-I), not both');
@@ -431,8 +432,11 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         changes.adminState = 'down';
       }
       if (op.disks_add !== undefined && op.disks_add.length > 0) {
-        if (instance.diskTemplate === 'diskless')
-          throw new CorralError('conflict', `${instance.name} is diskless; it takes no disks`);
+        if (!takesDisks(instance.diskTemplate))
+          throw new CorralError(
+            'conflict',
+            `${instance.name} is ${instance.diskTemplate}; it takes no disks`,
+          );
         if (instance.disks.length + op.disks_add.length > 16)
           throw new CorralError('conflict', `${instance.name} would have more than 16 disks`);
         const added = newDisks(ctx, op.disks_add);

@@ -1,23 +1,29 @@
 import type { EvacMode } from '../alloc/evacuate.js';
-import { resolveAllocator, runExternalAllocator } from '../alloc/iallocator/external.js';
 import type { IAllocRequest } from '../alloc/iallocator/request.js';
 import { answerRequest } from '../alloc/iallocator/respond.js';
 import { writeIAllocMessage } from '../alloc/iallocator/write.js';
-import { type ClusterSnapshot, type DiskTemplate, diskSpaceMiB, usesLocalStorage } from '../alloc/types.js';
+import { liveSnapshot } from '../alloc/live-snapshot.js';
+import type { ClusterSnapshot } from '../alloc/types.js';
 import type { AgentResponse } from '../cluster/agent-protocols.js';
-import { type ConfigData, requireNode, requireTemplateAllowed, sortedNodes } from '../cluster/config.js';
-import type { InstanceRecord, NodeRecord } from '../cluster/model.js';
-import type { Opcode } from '../cluster/opcodes.js';
-import { toConfigView } from '../cluster/views.js';
-import { asCorralError, CorralError } from '../common/errors.js';
 import {
   type AllocatorAnswer,
   allocationNodes,
   type ConvertOptions,
   evacuationJobs,
-} from './alloc-answers.js';
-import { copiesDisksLive, unfitForInstances } from './instance-runtime.js';
-import { liveSnapshot } from './live-snapshot.js';
+} from '../cluster/alloc-answers.js';
+import { type ConfigData, requireNode, requireTemplateAllowed, sortedNodes } from '../cluster/config.js';
+import {
+  type CorralDiskTemplate,
+  diskSpaceMiB,
+  diskTemplateTraits,
+  requiredNodes,
+} from '../cluster/disk-templates.js';
+import type { InstanceRecord, NodeRecord } from '../cluster/model.js';
+import type { Opcode } from '../cluster/opcodes.js';
+import { toConfigView } from '../cluster/views.js';
+import { asCorralError, CorralError } from '../common/errors.js';
+import { resolveAllocator, runExternalAllocator } from './external-allocator.js';
+import { unfitForInstances } from './instance-runtime.js';
 import type { OpContext } from './op-context.js';
 
 const STATUS_TIMEOUT_MS = 5_000;
@@ -34,7 +40,7 @@ export interface PlacementNeed {
   readonly instance: string;
   /** Free memory the node must have (0 when the instance will not run there yet). */
   readonly memoryMiB: number;
-  readonly template: string;
+  readonly template: CorralDiskTemplate;
   /** Total disk space the node's storage for the template must have free. */
   readonly diskMiB: number;
 }
@@ -115,7 +121,7 @@ const nodeNames = (config: ConfigData): Set<string> => new Set(sortedNodes(confi
 /** A new instance as the allocator needs it. */
 export interface NewInstance {
   readonly name: string;
-  readonly template: DiskTemplate;
+  readonly template: CorralDiskTemplate;
   readonly disksMiB: readonly number[];
   readonly memoryMiB: number;
   readonly vcpus: number;
@@ -158,7 +164,7 @@ export async function placeInstance(
     spindle_use: spec.spindleUse,
     tags: [...spec.tags],
     nics: Array.from({ length: spec.nicCount }, () => ({})),
-    required_nodes: spec.template === 'drbd' ? 2 : 1,
+    required_nodes: requiredNodes(spec.template),
     group_name: null,
     ...(passedOver.length > 0 && { 'restrict-to-nodes': usable.map((node) => node.name) }),
   };
@@ -190,7 +196,7 @@ export async function planMoves(
 ): Promise<Opcode[][]> {
   if (instances.length === 0) return [];
   // Only node-local storage (plain) counts in the allocator's disk figures.
-  const local = instances.find((i) => usesLocalStorage(i.diskTemplate))?.diskTemplate;
+  const local = instances.find((i) => diskTemplateTraits[i.diskTemplate].localStorage)?.diskTemplate;
   const { snapshot } = await snapshotOf(ctx, config, local, local !== undefined);
   const request: IAllocRequest = {
     type: 'node-evacuate',
@@ -204,9 +210,7 @@ export async function planMoves(
     options.iallocator,
     options.copyDisks,
   );
-  const targets = new Map(
-    instances.map((i) => [i.name, { template: i.diskTemplate, copiesDisksLive: copiesDisksLive(i) }]),
-  );
+  const targets = new Map(instances.map((i) => [i.name, i]));
   const jobs = evacuationJobs(answer, who, targets, nodeNames(config), options);
   ctx.log(`${who}: ${answer.info}`);
   return jobs;

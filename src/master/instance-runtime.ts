@@ -143,13 +143,3 @@ export function generateMac(prefix: string, uuid: string): string {
     .toLowerCase();
   return `${prefix}:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}`;
 }
-
-/**
- * Whether a live migration can copy the instance's one-node disks (file, plain) as it runs: QEMU mirrors
- * them over NBD; the fake hypervisor has no guest I/O to follow and cannot.
- */
-export function copiesDisksLive(instance: Pick<InstanceRecord, 'diskTemplate' | 'hypervisor'>): boolean {
-  return (
-    (instance.diskTemplate === 'file' || instance.diskTemplate === 'plain') && instance.hypervisor === 'kvm'
-  );
-}

@@ -222,7 +222,14 @@ export class JobQueue {
       { ok: true, result: outcome.result ?? null },
       outcome.mutation,
     );
-    if (!applied) return false;
+    if (applied?.ok !== true) {
+      // Refused: the job was canceled meanwhile, or the state machine would not take the change. Then the
+      // opcode ends with the reason, rather than leave the job running for ever.
+      const current = deps.state.job(job.id);
+      if (applied?.ok === false && current !== undefined && !isFinished(current.status))
+        await end({ ok: false, code: applied.code, message: `the change was refused: ${applied.message}` });
+      return false;
+    }
     if (spec !== undefined) {
       const after = deps.state.config ?? config;
       const reports = await deps.hooks.run(spec, 'post', op, after, signal, specAfter(def, op, after));
@@ -233,13 +240,13 @@ export class JobQueue {
     return true;
   }
 
-  private async commitEnd(
+  private commitEnd(
     job: JobId,
     op: number,
     outcome: OpEndOutcome,
     mutation?: Mutation,
-  ): Promise<boolean> {
-    return this.accepted({
+  ): Promise<ClusterOutcome | undefined> {
+    return this.deps.commit({
       type: 'op-end',
       atMs: this.deps.clock.wallMs(),
       job,
@@ -267,7 +274,15 @@ export class JobQueue {
         job,
         entries: [{ type, message: message.slice(0, 4000) }],
       })
-      .catch(() => undefined);
+      .then(
+        (outcome) => {
+          if (outcome?.ok === false)
+            this.deps.log.warn({ job, reason: outcome.message }, 'a job log line was refused');
+        },
+        // Lost with the master role (the log is the job's, not the operation's): say so, do not fail the job.
+        (error: unknown) =>
+          this.deps.log.warn({ job, err: asCorralError(error) }, 'could not commit a job log line'),
+      );
   }
 }
 

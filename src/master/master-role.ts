@@ -3,6 +3,7 @@ import type { ClusterCommand } from '../cluster/commands.js';
 import { nodeById } from '../cluster/config.js';
 import type { JobId } from '../cluster/model.js';
 import type { Clock, Timer } from '../common/clock.js';
+import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
@@ -152,7 +153,7 @@ export class MasterRole {
         return {};
       }
       case 'probe': {
-        const { peer, info } = await deps.agent.probe(request.address, AbortSignal.timeout(10_000));
+        const { peer, info } = await deps.agent.probe(request.address, timeoutSignal(deps.clock, 10_000));
         return {
           peer,
           name: info.name,
@@ -220,7 +221,7 @@ export class MasterRole {
 
   private async commit(command: ClusterCommand): Promise<ClusterOutcome | undefined> {
     if (this.ended) throw new CorralError('not_leader', 'this node is no longer the master');
-    return this.deps.propose(command, AbortSignal.timeout(COMMIT_TIMEOUT_MS));
+    return this.deps.propose(command, timeoutSignal(this.deps.clock, COMMIT_TIMEOUT_MS));
   }
 
   private scheduleReconcile(): void {
@@ -258,7 +259,7 @@ export class MasterRole {
       const latest = deps.state.config ?? config;
       for (const step of membershipSteps(latest, deps.raft.status().membership, self)) {
         try {
-          await deps.raft.changeMembership(step, { signal: AbortSignal.timeout(COMMIT_TIMEOUT_MS) });
+          await deps.raft.changeMembership(step, { signal: timeoutSignal(deps.clock, COMMIT_TIMEOUT_MS) });
           deps.log.info({ step }, 'raft membership follows the candidate pool');
           break;
         } catch (error) {

@@ -9,6 +9,8 @@ import {
   sortedGroups,
   sortedNodes,
 } from '../cluster/config.js';
+import { corralDiskTemplates } from '../cluster/disk-templates.js';
+import { hypervisors } from '../cluster/hypervisors.js';
 import { DEFAULT_GROUP_NAME, type NodeRecord } from '../cluster/model.js';
 import { applyMutation, type Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
@@ -359,14 +361,10 @@ export const opDefinitions: OpDefinitions = {
         type: 'cluster-set',
         ...(op.candidate_pool_size !== undefined && { candidatePoolSize: op.candidate_pool_size }),
         ...(op.enabled_hypervisors !== undefined && {
-          enabledHypervisors: known(op.enabled_hypervisors, ['fake', 'kvm'] as const, 'hypervisor'),
+          enabledHypervisors: known(op.enabled_hypervisors, hypervisors, 'hypervisor'),
         }),
         ...(op.enabled_disk_templates !== undefined && {
-          enabledDiskTemplates: known(
-            op.enabled_disk_templates,
-            ['diskless', 'file', 'sharedfile', 'plain', 'drbd'] as const,
-            'disk template',
-          ),
+          enabledDiskTemplates: known(op.enabled_disk_templates, corralDiskTemplates, 'disk template'),
         }),
         ...(op.max_running_jobs !== undefined && { maxRunningJobs: op.max_running_jobs }),
         ...(op.candidate_dead_grace_s !== undefined && {

@@ -1,4 +1,5 @@
 import { candidates, mayBeCandidate, sortedNodes } from '../cluster/config.js';
+import { timeoutSignal } from '../common/deadline.js';
 import type { HealthRecord } from '../membership/health.js';
 import type { OpContext } from './op-context.js';
 
@@ -105,7 +106,7 @@ export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
     nodes
       .filter((node) => !node.offline)
       .map(async (node) => {
-        const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]);
+        const signal = timeoutSignal(ctx.clock, PROBE_TIMEOUT_MS, ctx.signal);
         const askedMs = ctx.clock.wallMs();
         try {
           const info = await ctx.agent.info(node.id, signal);

@@ -5,6 +5,7 @@ import { isFinished } from '../cluster/jobs.js';
 import type { InstanceUuid } from '../cluster/model.js';
 import { type Opcode, opTarget } from '../cluster/opcodes.js';
 import type { Clock, Timer } from '../common/clock.js';
+import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { NodeAgentClient } from './op-context.js';
@@ -61,7 +62,7 @@ export class Watcher {
     const nodes = sortedNodes(config).filter((node) => !node.offline);
     const answers = await Promise.allSettled(
       nodes.map((node) =>
-        deps.agent.call(node.id, 'status', {}, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) }),
+        deps.agent.call(node.id, 'status', {}, { signal: timeoutSignal(deps.clock, STATUS_TIMEOUT_MS) }),
       ),
     );
     const reports = new Map<string, NodeReport>(

@@ -12,8 +12,17 @@ export interface GossipServiceInit {
   readonly config?: Partial<SwimConfig>;
 }
 
+/**
+ * What SWIM needs of the network: pings and indirect probes (answered as well as asked), notices to one
+ * member, and the membership topic.
+ */
+export type GossipTransport = Pick<
+  Transport,
+  'self' | 'ping' | 'request' | 'handle' | 'send' | 'onMessage' | 'publish' | 'subscribe'
+>;
+
 export interface GossipServiceComponents {
-  readonly transport: Transport;
+  readonly transport: GossipTransport;
   readonly clock: Clock;
   readonly rng: Rng;
   readonly log: Logger;

@@ -37,7 +37,8 @@ const cbor = new Encoder({ useRecords: false, mapsAsObjects: true });
  */
 export class MemberStore implements MemberDirectory {
   private constructor(
-    private readonly path: string,
+    /** Writes the encoded store where it lasts: a file for the daemon, nowhere in the simulator. */
+    private readonly persist: (encoded: Uint8Array) => Promise<void>,
     private readonly self: NodeId,
     private secret: Uint8Array,
     private members: Map<NodeId, Member>,
@@ -53,14 +54,9 @@ export class MemberStore implements MemberDirectory {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
+    const persist = (encoded: Uint8Array) => writeFileDurably(path, encoded);
     if (raw === undefined) {
-      const store = new MemberStore(
-        path,
-        self,
-        newClusterSecret(),
-        new Map([[self, { id: self, addrs: [] }]]),
-        undefined,
-      );
+      const store = MemberStore.fresh(persist, self);
       await store.save();
       return store;
     }
@@ -74,7 +70,22 @@ export class MemberStore implements MemberDirectory {
     const members = new Map<NodeId, Member>();
     for (const member of parsed.data.members)
       members.set(asNodeId(member.id), { id: asNodeId(member.id), addrs: member.addrs });
-    return new MemberStore(path, self, parsed.data.secret, members, parsed.data.cluster);
+    return new MemberStore(persist, self, parsed.data.secret, members, parsed.data.cluster);
+  }
+
+  /** A store kept only in memory: a simulated node's, which the simulation keeps across its restarts. */
+  static inMemory(self: NodeId): MemberStore {
+    return MemberStore.fresh(async () => undefined, self);
+  }
+
+  private static fresh(persist: (encoded: Uint8Array) => Promise<void>, self: NodeId): MemberStore {
+    return new MemberStore(
+      persist,
+      self,
+      newClusterSecret(),
+      new Map([[self, { id: self, addrs: [] }]]),
+      undefined,
+    );
   }
 
   isMember(peer: NodeId): boolean {
@@ -170,8 +181,7 @@ export class MemberStore implements MemberDirectory {
   private async write(): Promise<void> {
     const members = this.list().map((member) => ({ id: member.id, addrs: [...member.addrs] }));
     const cluster = this.clusterRef;
-    await writeFileDurably(
-      this.path,
+    await this.persist(
       cbor.encode({ v: 1, secret: this.secret, members, ...(cluster !== undefined && { cluster }) }),
     );
   }

@@ -50,7 +50,10 @@ export interface UserEvents {
  * Serf's user events over the cluster's gossip: a name and a small payload sent once to every node, with the
  * times each node received it. Only members can publish, since the connection gate admits only members.
  */
-export function createUserEvents(transport: Transport, clock: Pick<Clock, 'wallMs'>): UserEvents {
+/** User events ride one gossip topic. */
+export type UserEventTransport = Pick<Transport, 'self' | 'publish' | 'subscribe'>;
+
+export function createUserEvents(transport: UserEventTransport, clock: Pick<Clock, 'wallMs'>): UserEvents {
   const kept: ReceivedEvent[] = [];
   const keep = (event: ReceivedEvent) => {
     kept.push(event);

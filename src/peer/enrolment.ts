@@ -17,7 +17,8 @@ const SECRET_BYTES = 32;
 
 export class Enrolment {
   private constructor(
-    private readonly path: string,
+    /** Keeps a new secret where it lasts: the file, or nowhere for a simulated node. */
+    private readonly persist: (secret: Buffer) => Promise<void>,
     private readonly self: NodeId,
     private secret: Buffer,
   ) {}
@@ -25,21 +26,31 @@ export class Enrolment {
   /** Loads the node's enrolment secret, creating it (mode 0600) on first start. */
   static async open(dataDir: string, self: NodeId): Promise<Enrolment> {
     const path = join(dataDir, ENROLMENT_FILE);
+    const persist = async (secret: Buffer) => {
+      const fresh = `${path}.new`;
+      await writeFile(fresh, secret, { mode: 0o600 });
+      await rename(fresh, path);
+    };
+    let secret: Buffer;
     try {
-      const secret = await readFile(path);
-      if (secret.length !== SECRET_BYTES)
-        throw new CorralError(
-          'internal',
-          `${path} is damaged; remove it and restart the daemon for a new code`,
-        );
-      return new Enrolment(path, self, secret);
+      secret = await readFile(path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      secret = randomBytes(SECRET_BYTES);
+      // 'wx' so that two processes starting on one data dir cannot both write a secret.
+      await writeFile(path, secret, { mode: 0o600, flag: 'wx' });
     }
-    const secret = randomBytes(SECRET_BYTES);
-    // 'wx' so that two processes starting on one data dir cannot both write a secret.
-    await writeFile(path, secret, { mode: 0o600, flag: 'wx' });
-    return new Enrolment(path, self, secret);
+    if (secret.length !== SECRET_BYTES)
+      throw new CorralError(
+        'internal',
+        `${path} is damaged; remove it and restart the daemon for a new code`,
+      );
+    return new Enrolment(persist, self, secret);
+  }
+
+  /** A simulated node's code, kept in memory across its simulated restarts. */
+  static inMemory(self: NodeId): Enrolment {
+    return new Enrolment(async () => undefined, self, randomBytes(SECRET_BYTES));
   }
 
   /** What `corral identity` shows and `node add --enrol-code` takes. */
@@ -58,9 +69,7 @@ export class Enrolment {
   /** Draws a new secret: the node left its cluster, and any code shown before must stop working. */
   async renew(): Promise<void> {
     const secret = randomBytes(SECRET_BYTES);
-    const fresh = `${this.path}.new`;
-    await writeFile(fresh, secret, { mode: 0o600 });
-    await rename(fresh, this.path);
+    await this.persist(secret);
     this.secret = secret;
   }
 }

@@ -68,11 +68,10 @@ export async function createHost(options: HostOptions): Promise<Host> {
       // two outbound pings per connection, and twice that inbound for the two sides' overlaps. With libp2p's
       // default of one outbound, the second ping would fail and count as the peer not answering.
       ping: hangUpOnTimeout(ping({ protocolPrefix: 'corral', maxInboundStreams: 4, maxOutboundStreams: 2 })),
+      // Gossipsub's own stream limits stay libp2p's (32 in, 64 out a connection): it keeps one stream each
+      // way per peer, but after a partition heals it opens new ones while stale ones may still count, and a
+      // tight limit there could keep a healed node out of the gossip until its connection is replaced.
       pubsub: gossipsub({
-        // Gossipsub keeps one stream each way per peer; the rest cover a stream replaced while the old one
-        // closes. (Left unset, libp2p would allow 32 in and 64 out.)
-        maxInboundStreams: 4,
-        maxOutboundStreams: 2,
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         fallbackToFloodsub: false,

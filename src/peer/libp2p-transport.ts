@@ -6,13 +6,13 @@ import { decode as decodeLengthPrefixed, encode as encodeLengthPrefixed } from '
 import { pipe } from 'it-pipe';
 import { type Pushable, pushable } from 'it-pushable';
 import { untilAborted } from '../common/abort.js';
+import { systemClock } from '../common/clock.js';
 import { deadline } from '../common/deadline.js';
-import { CorralError } from '../common/errors.js';
+import { asCorralError, CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { type CallerCheck, type Credentials, checkCaller, RefusalLog } from './callers.js';
-import { checkShape, decodeFrame, encodeFrame } from './codec.js';
-import { type Reply, replySchema } from './envelope.js';
+import { decodeFrame, encodeFrame } from './codec.js';
 import { lengthPrefixedBatches } from './frame-batches.js';
 import type { Host } from './host.js';
 import {
@@ -23,6 +23,13 @@ import {
   type Topic,
 } from './protocol.js';
 import { RPC_PROTOCOL, RpcClientChannel, serveRpcChannel } from './rpc-channel.js';
+import {
+  answerOf,
+  type IncomingRequest,
+  type ServingNode,
+  serveRequest,
+  unknownProtocolReply,
+} from './serve-request.js';
 import { streamError } from './stream-errors.js';
 import type {
   FrameStream,
@@ -72,11 +79,9 @@ export class Libp2pTransport implements Transport {
   readonly self: NodeId;
   private readonly outbound = new Map<string, OutboundMessages>();
   private readonly channels = new Map<NodeId, Promise<RpcClientChannel>>();
-  private readonly servers = new Map<
-    string,
-    (body: Uint8Array, from: NodeId, credentials: Credentials, signal: AbortSignal) => Promise<Reply>
-  >();
+  private readonly servers = new Map<string, (incoming: IncomingRequest) => Promise<Uint8Array>>();
   private readonly refusals: RefusalLog;
+  private readonly serving: ServingNode;
   private readonly topicHandlers = new Map<string, Set<MessageHandler<unknown>>>();
   private readonly stopping = new AbortController();
   private readonly limits: Libp2pTransportLimits;
@@ -91,6 +96,7 @@ export class Libp2pTransport implements Transport {
     this.self = asNodeId(host.peerId.toString());
     this.limits = { ...defaultLimits, ...limits };
     this.refusals = new RefusalLog(log, () => performance.now());
+    this.serving = { self: this.self, check, refusals: this.refusals, log, clock: systemClock };
     host.services.pubsub.addEventListener('message', (event) => this.onGossip(event.detail));
     void host.handle(
       RPC_PROTOCOL,
@@ -122,16 +128,18 @@ export class Libp2pTransport implements Transport {
     const limit = deadline(timeoutMs, [this.stopping.signal, options.signal]);
     let call: ReturnType<RpcClientChannel['call']> | undefined;
     try {
+      // A call already abandoned is not sent, even on a channel that is open.
+      limit.signal.throwIfAborted();
       const channel = await this.channelTo(peer, limit.signal);
+      limit.signal.throwIfAborted();
       call = channel.call(protocol.id, frame, options.credentials);
-      const replyBytes = await untilAborted(call.reply, limit.signal);
-      const reply = decodeFrame(replyBytes, replySchema, protocol.maxFrameBytes);
-      if (!reply.ok) throw new CorralError(reply.error.code, reply.error.message);
-      return checkShape(reply.body, protocol.response);
+      return answerOf(await untilAborted(call.reply, limit.signal), protocol);
     } catch (error) {
       if (limit.expired()) {
         throw new CorralError('timeout', `${peer} did not answer ${protocol.id} within ${timeoutMs} ms`);
       }
+      // The caller gave up, or this transport is stopping: say so, not what the abort interrupted.
+      if (limit.signal.aborted) throw asCorralError(limit.signal.reason, 'aborted');
       throw streamError(error, protocol.maxFrameBytes);
     } finally {
       call?.cancel();
@@ -163,37 +171,11 @@ export class Libp2pTransport implements Transport {
 
   handle<Req, Res>(protocol: RequestProtocol<Req, Res>, handler: RequestHandler<Req, Res>): void {
     this.checkCap(protocol);
-    this.servers.set(protocol.id, async (body, from, credentials, channelSignal) => {
-      let request: Req;
-      try {
-        // The caller's role first: a refused caller's body is never even decoded.
-        await checkCaller(this.check, this.refusals, protocol.id, protocol.callers, from, credentials);
-      } catch (error) {
-        return { ok: false, error: streamError(error, protocol.maxFrameBytes).toWire() };
-      }
-      try {
-        request = decodeFrame(body, protocol.request, protocol.maxFrameBytes);
-      } catch (error) {
-        const refusal = streamError(error, protocol.maxFrameBytes);
-        this.log.warn(
-          { peer: from, protocol: protocol.id, code: refusal.code, reason: refusal.message },
-          'refused a request',
-        );
-        return { ok: false, error: refusal.toWire() };
-      }
-      const limit = deadline(protocol.timeoutMs, [channelSignal]);
-      try {
-        return { ok: true, body: await handler(request, { from, credentials, signal: limit.signal }) };
-      } catch (error) {
-        const failure = streamError(error, protocol.maxFrameBytes);
-        if (failure.code === 'internal') {
-          this.log.error({ peer: from, protocol: protocol.id, err: error }, 'request handler failed');
-        }
-        return { ok: false, error: failure.toWire() };
-      } finally {
-        limit.dispose();
-      }
-    });
+    this.servers.set(
+      protocol.id,
+      (incoming) =>
+        new Promise((respond) => serveRequest(this.serving, protocol, handler, incoming, respond)),
+    );
   }
 
   private serveRpc(
@@ -202,13 +184,10 @@ export class Libp2pTransport implements Transport {
     from: NodeId,
     credentials: Credentials,
     signal: AbortSignal,
-  ): Promise<Reply> {
+  ): Promise<Uint8Array> {
     const server = this.servers.get(protocol);
-    if (server === undefined) {
-      const message = `${this.self} does not speak ${protocol.slice(0, 128)}`;
-      return Promise.resolve({ ok: false, error: { code: 'unknown_protocol', message } });
-    }
-    return server(body, from, credentials, signal);
+    if (server === undefined) return Promise.resolve(unknownProtocolReply(this.self, protocol));
+    return server({ from, credentials, body, signal });
   }
 
   private checkCap(protocol: { id: string; maxFrameBytes: number }): void {
@@ -331,7 +310,11 @@ export class Libp2pTransport implements Transport {
     } catch (error) {
       if (limit.expired())
         throw new CorralError('timeout', `${peer} did not open ${protocol.id} within ${timeoutMs} ms`);
-      throw streamError(error, protocol.maxFrameBytes);
+      if (limit.signal.aborted) throw asCorralError(limit.signal.reason, 'aborted');
+      const failure = streamError(error, protocol.maxFrameBytes);
+      if (failure.code === 'unknown_protocol')
+        throw new CorralError('unknown_protocol', `${peer} does not speak ${protocol.id}`);
+      throw failure;
     } finally {
       limit.dispose();
     }
@@ -539,25 +522,44 @@ export class Libp2pTransport implements Transport {
   }
 }
 
-/** A libp2p stream as frames: each one length-prefixed, none over the protocol's cap. */
+/**
+ * A libp2p stream as frames: each one length-prefixed, none over the protocol's cap either way. A frame over
+ * the cap, sent or received, breaks the stream for both sides, as a malformed frame closes any other stream.
+ */
 function framed(stream: Stream, protocol: StreamProtocol): FrameStream {
+  const cap = protocol.maxFrameBytes;
+  const broken = (error: unknown) => {
+    const reason = streamError(error, cap);
+    stream.abort(reason);
+    return reason;
+  };
   async function* frames(): AsyncGenerator<Uint8Array> {
     try {
-      for await (const frame of decodeLengthPrefixed(stream.source, {
-        maxDataLength: protocol.maxFrameBytes,
-      }))
+      for await (const frame of decodeLengthPrefixed(stream.source, { maxDataLength: cap }))
         yield frame.subarray();
     } catch (error) {
-      throw streamError(error, protocol.maxFrameBytes);
+      throw broken(error);
+    }
+  }
+  async function* capped(outgoing: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for await (const frame of outgoing) {
+      if (frame.byteLength > cap)
+        throw new CorralError(
+          'frame_too_large',
+          `a frame of ${frame.byteLength} bytes exceeds the ${cap}-byte limit of ${protocol.id}`,
+        );
+      yield frame;
     }
   }
   return {
     frames: frames(),
     send: async (outgoing) => {
+      // Past an abort or reset, libp2p fails the write with an error of its own making; ours says why.
+      if (stream.status !== 'open') throw new CorralError('closed', 'the stream is closed');
       try {
-        await stream.sink(encodeLengthPrefixed(outgoing));
+        await stream.sink(encodeLengthPrefixed(capped(outgoing)));
       } catch (error) {
-        throw streamError(error, protocol.maxFrameBytes);
+        throw stream.status === 'open' ? broken(error) : streamError(error, cap);
       }
     },
     abort: (reason) => stream.abort(reason),

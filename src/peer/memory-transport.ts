@@ -1,7 +1,9 @@
-import { type Pushable, pushable } from 'it-pushable';
+import { multiaddr } from '@multiformats/multiaddr';
 import { z } from 'zod';
-import type { Timer } from '../common/clock.js';
-import { CorralError } from '../common/errors.js';
+import { untilAborted } from '../common/abort.js';
+import type { Clock } from '../common/clock.js';
+import { deadline } from '../common/deadline.js';
+import { asCorralError, CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { silentLogger } from '../common/log.js';
@@ -13,8 +15,8 @@ import {
   NO_CREDENTIALS,
   RefusalLog,
 } from './callers.js';
-import { checkShape, decodeFrame, encodeFrame } from './codec.js';
-import { type Reply, replySchema } from './envelope.js';
+import { decodeFrame, encodeFrame } from './codec.js';
+import { MemoryStreams, type StreamPacket } from './memory-streams.js';
 import {
   type MessageProtocol,
   type ProtocolId,
@@ -23,7 +25,9 @@ import {
   type StreamProtocol,
   type Topic,
 } from './protocol.js';
+import { answerOf, type ServingNode, serveRequest, unknownProtocolReply } from './serve-request.js';
 import type { SimNetwork } from './sim-network.js';
+import { streamError } from './stream-errors.js';
 import type {
   FrameStream,
   MessageHandler,
@@ -46,34 +50,7 @@ export type Packet =
   | { readonly kind: 'reply'; readonly id: number; readonly frame: Uint8Array }
   | { readonly kind: 'message'; readonly protocol: ProtocolId; readonly frame: Uint8Array }
   | { readonly kind: 'gossip'; readonly topic: string; readonly frame: Uint8Array }
-  | { readonly kind: 'stream-open'; readonly stream: number; readonly protocol: ProtocolId }
-  | {
-      readonly kind: 'stream-frame';
-      readonly stream: number;
-      readonly toOpener: boolean;
-      readonly seq: number;
-      readonly frame: Uint8Array;
-    }
-  /** `frames`: how many frames came before the end; absent for an abort. */
-  | {
-      readonly kind: 'stream-end';
-      readonly stream: number;
-      readonly toOpener: boolean;
-      readonly frames?: number;
-    };
-
-/** The receiving end of a stream: frames put back in order, as the simulated network may reorder them. */
-interface StreamInbox {
-  readonly queue: Pushable<Uint8Array>;
-  next: number;
-  readonly held: Map<number, Uint8Array>;
-  endAt?: number;
-}
-
-/** Which end of a stream: the node that opened it, or the one that accepted it. */
-type StreamRole = 'opener' | 'acceptor';
-
-type Served = (from: NodeId, id: number, frame: Uint8Array, credentials: Credentials) => void;
+  | StreamPacket;
 
 /** Every in-memory transport answers this, as every libp2p host answers the ping protocol. */
 const pingProtocol = requestProtocol({
@@ -121,9 +98,11 @@ export class MemoryHub {
     return transport;
   }
 
+  /** The node's process is gone: as a closed connection, its peers' calls and streams with it end at once. */
   leave(node: NodeId): void {
     if (!this.transports.delete(node)) return;
     this.network.detach(node);
+    for (const transport of this.transports.values()) transport.peerLeft(node);
     this.announce(node, 'disconnected');
   }
 
@@ -140,40 +119,68 @@ export class MemoryHub {
 }
 
 interface PendingRequest {
-  readonly resolve: (reply: Reply) => void;
+  readonly peer: NodeId;
+  readonly resolve: (reply: Uint8Array) => void;
   readonly reject: (error: CorralError) => void;
-  readonly timer: Timer;
+}
+
+/** A request being served: its handler's signal aborts when the caller leaves or this transport stops. */
+interface ServedCall {
+  readonly from: NodeId;
+  readonly controller: AbortController;
+}
+
+/** Handlers of one topic, and the callers rule of the first subscription, as libp2p's topic validator has. */
+interface TopicHandlers {
+  readonly callers: Callers;
+  readonly entries: Set<(from: NodeId, frame: Uint8Array) => void>;
 }
 
 /**
- * The Transport for the deterministic simulator. Frames take the same codec, caps and schema checks as on
- * libp2p. Messages travel as datagrams (lost, duplicated or reordered as the network's faults say), which is
- * harsher than a stream that breaks and reconnects, so a protocol that survives here survives there.
+ * The Transport for the deterministic simulator. It behaves as the libp2p transport does: the same codec,
+ * caps, schema and caller checks, errors and deadlines, held to it by the compliance suite in test/peer. Two
+ * differences remain, both in one-way messages. They travel as datagrams, lost, duplicated or reordered as
+ * the network's faults say, which is harsher than a stream that breaks and reconnects, so a protocol that
+ * survives here survives there. And a malformed or refused message costs only itself, where libp2p closes
+ * the stream it came on and loses what was queued behind it: best effort either way.
  */
 export class MemoryTransport implements Transport {
-  private readonly requestHandlers = new Map<ProtocolId, Served>();
-  private readonly messageHandlers = new Map<ProtocolId, (from: NodeId, frame: Uint8Array) => void>();
-  private readonly topicHandlers = new Map<string, Set<(from: NodeId, frame: Uint8Array) => void>>();
-  private readonly pending = new Map<number, PendingRequest>();
-  private readonly streamHandlers = new Map<
+  private readonly requestHandlers = new Map<
     ProtocolId,
-    { protocol: StreamProtocol; handler: StreamHandler }
+    (from: NodeId, id: number, frame: Uint8Array, credentials: Credentials) => void
   >();
-  /** The frames arriving on each open stream, by peer, role and stream number. */
-  private readonly inboxes = new Map<string, StreamInbox>();
+  private readonly messageHandlers = new Map<ProtocolId, (from: NodeId, frame: Uint8Array) => void>();
+  private readonly topicHandlers = new Map<string, TopicHandlers>();
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly served = new Set<ServedCall>();
+  private readonly streams: MemoryStreams;
+  private readonly stopping = new AbortController();
+  private readonly serving: ServingNode;
+  private readonly clock: Clock;
   private nextRequestId = 0;
-  private nextStreamId = 0;
-  private stopped = false;
-  private readonly refusals: RefusalLog;
 
   constructor(
     readonly self: NodeId,
     private readonly hub: MemoryHub,
     private readonly log: Logger,
-    private readonly check: CallerCheck,
+    check: CallerCheck,
   ) {
-    this.refusals = new RefusalLog(log, () => hub.network.clock.monotonicMs());
+    this.clock = hub.network.clock;
+    const refusals = new RefusalLog(log, () => this.clock.monotonicMs());
+    this.serving = { self, check, refusals, log, clock: this.clock };
+    this.streams = new MemoryStreams({
+      self,
+      clock: this.clock,
+      check,
+      refusals,
+      stopping: this.stopping.signal,
+      send: (to, packet) => this.sendPacket(to, packet),
+    });
     this.handle(pingProtocol, async () => ({}));
+  }
+
+  private get stopped(): boolean {
+    return this.stopping.signal.aborted;
   }
 
   async request<Req, Res>(
@@ -182,159 +189,99 @@ export class MemoryTransport implements Transport {
     body: Req,
     options: RequestOptions = {},
   ): Promise<Res> {
-    if (this.stopped) throw new CorralError('closed', 'the transport is stopped');
     const frame = encodeFrame(body, protocol.maxFrameBytes);
     const timeoutMs = options.timeoutMs ?? protocol.timeoutMs;
+    const limit = deadline(timeoutMs, [this.stopping.signal, options.signal], this.clock);
     const id = this.nextRequestId++;
-    const reply = await new Promise<Reply>((resolve, reject) => {
-      const timer = this.hub.network.clock.setTimer(timeoutMs, () => {
-        this.pending.delete(id);
-        reject(new CorralError('timeout', `${peer} did not answer ${protocol.id} within ${timeoutMs} ms`));
-      });
-      this.pending.set(id, { resolve, reject, timer });
-      options.signal?.addEventListener(
-        'abort',
-        () => this.settle(id)?.reject(new CorralError('aborted', 'the request was aborted')),
-        {
-          once: true,
-        },
+    try {
+      // A call already abandoned is not sent.
+      limit.signal.throwIfAborted();
+      this.mustBeRunning(peer);
+      const reply = new Promise<Uint8Array>((resolve, reject) =>
+        this.pending.set(id, { peer, resolve, reject }),
       );
-      this.hub.network.send(this.self, peer, {
+      this.sendPacket(peer, {
         kind: 'request',
         id,
         protocol: protocol.id,
         ...(options.credentials !== undefined && { credentials: options.credentials }),
         frame,
       });
-    });
-    if (!reply.ok) throw new CorralError(reply.error.code, reply.error.message);
-    return checkShape(reply.body, protocol.response);
+      return answerOf(await untilAborted(reply, limit.signal), protocol);
+    } catch (error) {
+      if (limit.expired())
+        throw new CorralError('timeout', `${peer} did not answer ${protocol.id} within ${timeoutMs} ms`);
+      if (limit.signal.aborted) throw asCorralError(limit.signal.reason, 'aborted');
+      throw error;
+    } finally {
+      this.pending.delete(id);
+      limit.dispose();
+    }
+  }
+
+  /** A peer whose process is not running refuses the connection at once, as a closed TCP port does. */
+  private mustBeRunning(peer: NodeId): void {
+    if (!this.hub.transports.has(peer))
+      throw new CorralError('unreachable', `cannot reach ${peer}: not running`);
   }
 
   handle<Req, Res>(protocol: RequestProtocol<Req, Res>, handler: RequestHandler<Req, Res>): void {
-    this.requestHandlers.set(protocol.id, (from, id, frame, credentials) => {
-      const reply = (answer: Reply) => {
-        if (this.stopped) return;
-        let bytes: Uint8Array;
-        try {
-          bytes = encodeFrame(answer, protocol.maxFrameBytes);
-        } catch (error) {
-          bytes = encodeFrame({ ok: false, error: (error as CorralError).toWire() }, protocol.maxFrameBytes);
-        }
-        this.hub.network.send(this.self, from, { kind: 'reply', id, frame: bytes });
-      };
-      const serve = () => {
-        let request: Req;
-        try {
-          request = decodeFrame(frame, protocol.request, protocol.maxFrameBytes);
-        } catch (error) {
-          const refusal = error as CorralError;
-          this.log.warn(
-            { peer: from, protocol: protocol.id, code: refusal.code, reason: refusal.message },
-            'refused a request',
-          );
-          reply({ ok: false, error: refusal.toWire() });
-          return;
-        }
-        handler(request, { from, credentials, signal: new AbortController().signal }).then(
-          (body) => reply({ ok: true, body }),
-          (error: unknown) => {
-            const failure = error instanceof CorralError ? error : new CorralError('internal', String(error));
-            reply({ ok: false, error: failure.toWire() });
-          },
-        );
-      };
-      checkCallerThen(
-        this.check,
-        this.refusals,
-        protocol.id,
-        protocol.callers,
-        from,
-        credentials,
-        serve,
-        (refusal) => reply({ ok: false, error: refusal.toWire() }),
+    this.requestHandlers.set(protocol.id, (from, id, body, credentials) => {
+      const call: ServedCall = { from, controller: new AbortController() };
+      this.served.add(call);
+      serveRequest(
+        this.serving,
+        protocol,
+        handler,
+        { from, credentials, body, signal: call.controller.signal },
+        (reply) => {
+          this.served.delete(call);
+          this.sendPacket(from, { kind: 'reply', id, frame: reply });
+        },
       );
     });
   }
 
   async ping(peer: NodeId, options: RequestOptions = {}): Promise<number> {
-    const clock = this.hub.network.clock;
-    const startedMs = clock.monotonicMs();
+    const startedMs = this.clock.monotonicMs();
     await this.request(peer, pingProtocol, {}, options);
-    return clock.monotonicMs() - startedMs;
+    return this.clock.monotonicMs() - startedMs;
   }
 
   send<M>(peer: NodeId, protocol: MessageProtocol<M>, message: M): void {
-    if (this.stopped) return;
-    const frame = encodeFrame(message, protocol.maxFrameBytes);
-    this.hub.network.send(this.self, peer, { kind: 'message', protocol: protocol.id, frame });
+    let frame: Uint8Array;
+    try {
+      frame = encodeFrame(message, protocol.maxFrameBytes);
+    } catch (error) {
+      this.log.error({ peer, protocol: protocol.id, err: error }, 'dropped an unencodable message');
+      return;
+    }
+    this.sendPacket(peer, { kind: 'message', protocol: protocol.id, frame });
   }
 
   onMessage<M>(protocol: MessageProtocol<M>, handler: MessageHandler<M>): void {
+    const { check, refusals } = this.serving;
     this.messageHandlers.set(protocol.id, (from, frame) =>
-      checkCallerThen(this.check, this.refusals, protocol.id, protocol.callers, from, NO_CREDENTIALS, () =>
-        handler(from, decodeFrame(frame, protocol.message, protocol.maxFrameBytes)),
+      checkCallerThen(check, refusals, protocol.id, protocol.callers, from, NO_CREDENTIALS, () =>
+        this.deliver(from, { protocol: protocol.id }, () =>
+          handler(from, decodeFrame(frame, protocol.message, protocol.maxFrameBytes)),
+        ),
       ),
     );
   }
 
-  async openStream(peer: NodeId, protocol: StreamProtocol): Promise<FrameStream> {
+  async openStream(
+    peer: NodeId,
+    protocol: StreamProtocol,
+    options: RequestOptions = {},
+  ): Promise<FrameStream> {
     if (this.stopped) throw new CorralError('closed', 'the transport is stopped');
-    const id = this.nextStreamId++;
-    const side = this.streamSide(peer, id, 'opener', protocol.maxFrameBytes);
-    this.hub.network.send(this.self, peer, { kind: 'stream-open', stream: id, protocol: protocol.id });
-    return side;
+    this.mustBeRunning(peer);
+    return this.streams.open(peer, protocol, options);
   }
 
   handleStream(protocol: StreamProtocol, handler: StreamHandler): void {
-    this.streamHandlers.set(protocol.id, { protocol, handler });
-  }
-
-  /**
-   * One end of a stream over the simulated network. Frames travel as packets, so a stream is only as reliable
-   * as the simulated links: nothing in the simulations streams, and the real transport runs over TCP.
-   */
-  private streamSide(peer: NodeId, id: number, role: StreamRole, maxFrameBytes: number): FrameStream {
-    const key = streamKey(peer, role, id);
-    const queue = pushable<Uint8Array>();
-    this.inboxes.set(key, { queue, next: 0, held: new Map() });
-    const toOpener = role === 'acceptor';
-    return {
-      frames: queue,
-      send: async (frames) => {
-        let seq = 0;
-        for await (const frame of frames) {
-          if (frame.byteLength > maxFrameBytes)
-            throw new CorralError('frame_too_large', `frame exceeds the ${maxFrameBytes}-byte limit`);
-          this.hub.network.send(this.self, peer, {
-            kind: 'stream-frame',
-            stream: id,
-            toOpener,
-            seq: seq++,
-            frame,
-          });
-        }
-        this.hub.network.send(this.self, peer, { kind: 'stream-end', stream: id, toOpener, frames: seq });
-      },
-      abort: () => {
-        this.endInbox(key);
-        this.hub.network.send(this.self, peer, { kind: 'stream-end', stream: id, toOpener });
-      },
-    };
-  }
-
-  private endInbox(key: string): void {
-    this.inboxes.get(key)?.queue.end();
-    this.inboxes.delete(key);
-  }
-
-  /** Delivers what is now in order; ends the stream once every frame before its end has come. */
-  private drain(key: string, inbox: StreamInbox): void {
-    for (let frame = inbox.held.get(inbox.next); frame !== undefined; frame = inbox.held.get(inbox.next)) {
-      inbox.held.delete(inbox.next++);
-      inbox.queue.push(frame);
-    }
-    if (inbox.endAt !== undefined && inbox.next >= inbox.endAt) this.endInbox(key);
+    this.streams.handle(protocol, handler);
   }
 
   async publish<M>(topic: Topic<M>, message: M): Promise<void> {
@@ -342,7 +289,7 @@ export class MemoryTransport implements Transport {
     const frame = encodeFrame(message, topic.maxFrameBytes);
     for (const [node, transport] of this.hub.transports) {
       if (node !== this.self && transport.subscribes(topic.name)) {
-        this.hub.network.send(this.self, node, { kind: 'gossip', topic: topic.name, frame });
+        this.sendPacket(node, { kind: 'gossip', topic: topic.name, frame });
       }
     }
   }
@@ -350,17 +297,15 @@ export class MemoryTransport implements Transport {
   subscribe<M>(topic: Topic<M>, handler: MessageHandler<M>): () => void {
     let handlers = this.topicHandlers.get(topic.name);
     if (handlers === undefined) {
-      handlers = new Set();
+      handlers = { callers: topic.callers, entries: new Set() };
       this.topicHandlers.set(topic.name, handlers);
     }
     const entry = (from: NodeId, frame: Uint8Array) =>
-      checkCallerThen(this.check, this.refusals, topic.name, topic.callers, from, NO_CREDENTIALS, () =>
-        handler(from, decodeFrame(frame, topic.message, topic.maxFrameBytes)),
-      );
-    handlers.add(entry);
+      handler(from, decodeFrame(frame, topic.message, topic.maxFrameBytes));
+    handlers.entries.add(entry);
     return () => {
-      handlers.delete(entry);
-      if (handlers.size === 0) this.topicHandlers.delete(topic.name);
+      handlers.entries.delete(entry);
+      if (handlers.entries.size === 0) this.topicHandlers.delete(topic.name);
     };
   }
 
@@ -382,6 +327,14 @@ export class MemoryTransport implements Transport {
   }
 
   async connect(address: string): Promise<NodeId> {
+    try {
+      multiaddr(address);
+    } catch {
+      throw new CorralError(
+        'bad_request',
+        `not a multiaddr: ${address} (expected e.g. ${memoryAddress(this.self)})`,
+      );
+    }
     const peer = [...this.hub.transports.keys()].find((node) => memoryAddress(node) === address);
     if (peer === undefined || !this.hub.network.canReach(this.self, peer)) {
       throw new CorralError('unreachable', `cannot connect to ${address}`);
@@ -404,14 +357,24 @@ export class MemoryTransport implements Transport {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    for (const id of [...this.pending.keys()]) {
-      this.settle(id)?.reject(new CorralError('closed', 'the transport stopped'));
-    }
-    for (const inbox of this.inboxes.values())
-      inbox.queue.end(new CorralError('closed', 'the transport stopped'));
-    this.inboxes.clear();
-    this.hub.leave(this.self);
+    if (this.stopped) return;
+    const stopping = new CorralError('closed', 'the transport is stopping');
+    // Pending requests and stream opens end through their deadlines, which follow this signal.
+    this.stopping.abort(stopping);
+    for (const call of this.served) call.controller.abort(stopping);
+    this.streams.stop();
+    // A node restarted since has a transport of its own, which stays.
+    if (this.hub.transports.get(this.self) === this) this.hub.leave(this.self);
+  }
+
+  /** Called by the hub when a peer's process is gone: what this node had going with it ends now. */
+  peerLeft(peer: NodeId): void {
+    const gone = `the connection to ${peer} closed`;
+    for (const pending of this.pending.values())
+      if (pending.peer === peer) pending.reject(new CorralError('unreachable', gone));
+    for (const call of this.served)
+      if (call.from === peer) call.controller.abort(new CorralError('closed', gone));
+    this.streams.peerLeft(peer);
   }
 
   /** Called by the hub for every packet that reaches this node. */
@@ -420,7 +383,7 @@ export class MemoryTransport implements Transport {
     try {
       this.dispatch(from, packet);
     } catch (error) {
-      const reason = error instanceof CorralError ? error : new CorralError('internal', String(error));
+      const reason = streamError(error, 0);
       this.log.warn(
         { peer: from, kind: packet.kind, code: reason.code, reason: reason.message },
         'dropped a packet',
@@ -428,94 +391,63 @@ export class MemoryTransport implements Transport {
     }
   }
 
+  private sendPacket(to: NodeId, packet: Packet): void {
+    if (!this.stopped) this.hub.network.send(this.self, to, packet);
+  }
+
   private dispatch(from: NodeId, packet: Packet): void {
     switch (packet.kind) {
       case 'request': {
         const served = this.requestHandlers.get(packet.protocol);
         if (served) served(from, packet.id, packet.frame, packet.credentials ?? NO_CREDENTIALS);
-        else {
-          const error = {
-            code: 'unknown_protocol',
-            message: `${this.self} does not speak ${packet.protocol}`,
-          } as const;
-          const frame = encodeFrame({ ok: false, error }, 1024);
-          this.hub.network.send(this.self, from, { kind: 'reply', id: packet.id, frame });
-        }
+        else
+          this.sendPacket(from, {
+            kind: 'reply',
+            id: packet.id,
+            frame: unknownProtocolReply(this.self, packet.protocol),
+          });
         return;
       }
-      case 'reply': {
+      case 'reply':
         // A duplicate or late reply finds nothing pending and is ignored.
-        this.settle(packet.id)?.resolve(decodeFrame(packet.frame, replySchema, packet.frame.byteLength));
+        this.pending.get(packet.id)?.resolve(packet.frame);
         return;
-      }
       case 'message':
         this.messageHandlers.get(packet.protocol)?.(from, packet.frame);
         return;
       case 'gossip':
-        for (const handler of this.topicHandlers.get(packet.topic) ?? []) handler(from, packet.frame);
+        this.deliverGossip(from, packet.topic, packet.frame);
         return;
-      case 'stream-open': {
-        const served = this.streamHandlers.get(packet.protocol);
-        if (served === undefined)
-          this.hub.network.send(this.self, from, {
-            kind: 'stream-end',
-            stream: packet.stream,
-            toOpener: true,
-          });
-        else
-          checkCallerThen(
-            this.check,
-            this.refusals,
-            packet.protocol,
-            served.protocol.callers,
-            from,
-            NO_CREDENTIALS,
-            () =>
-              served.handler(
-                this.streamSide(from, packet.stream, 'acceptor', served.protocol.maxFrameBytes),
-                from,
-              ),
-            () =>
-              this.hub.network.send(this.self, from, {
-                kind: 'stream-end',
-                stream: packet.stream,
-                toOpener: true,
-              }),
-          );
-        return;
-      }
-      case 'stream-frame': {
-        const key = streamKey(from, packet.toOpener ? 'opener' : 'acceptor', packet.stream);
-        const inbox = this.inboxes.get(key);
-        // A duplicate of a frame already delivered is dropped.
-        if (inbox === undefined || packet.seq < inbox.next) return;
-        inbox.held.set(packet.seq, packet.frame);
-        this.drain(key, inbox);
-        return;
-      }
-      case 'stream-end': {
-        const key = streamKey(from, packet.toOpener ? 'opener' : 'acceptor', packet.stream);
-        const inbox = this.inboxes.get(key);
-        if (inbox === undefined) return;
-        if (packet.frames === undefined) this.endInbox(key);
-        else {
-          inbox.endAt = packet.frames;
-          this.drain(key, inbox);
-        }
-        return;
-      }
+      default:
+        this.streams.receive(from, packet);
     }
   }
 
-  private settle(id: number): PendingRequest | undefined {
-    const pending = this.pending.get(id);
-    if (pending === undefined) return undefined;
-    this.pending.delete(id);
-    pending.timer.cancel();
-    return pending;
+  /** The author is judged once per message, as libp2p's topic validator does; each handler decodes for itself. */
+  private deliverGossip(from: NodeId, topicName: string, frame: Uint8Array): void {
+    const handlers = this.topicHandlers.get(topicName);
+    if (handlers === undefined) return;
+    const { check, refusals } = this.serving;
+    checkCallerThen(check, refusals, topicName, handlers.callers, from, NO_CREDENTIALS, () => {
+      for (const entry of handlers.entries)
+        this.deliver(from, { topic: topicName }, () => entry(from, frame));
+    });
   }
-}
 
-function streamKey(peer: NodeId, role: StreamRole, id: number): string {
-  return `${peer} ${role} ${id}`;
+  /**
+   * Hands one message to its handler; one that is malformed, or that its handler throws at, is logged and
+   * dropped. (Delivery may come after an asynchronous caller check, where nothing else would catch it.)
+   */
+  private deliver(
+    from: NodeId,
+    what: { protocol: ProtocolId } | { topic: string },
+    deliver: () => void,
+  ): void {
+    try {
+      deliver();
+    } catch (error) {
+      const reason = streamError(error, 0);
+      this.log.warn({ peer: from, ...what, code: reason.code, reason: reason.message }, 'dropped a message');
+    }
+  }
 }

@@ -8,7 +8,7 @@ import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { type Credentials, credentialsSchema, NO_CREDENTIALS } from './callers.js';
 import { bytesSchema, decodeFrame, encodeFrame } from './codec.js';
-import type { Reply } from './envelope.js';
+import { encodeError } from './envelope.js';
 import { lengthPrefixedBatches } from './frame-batches.js';
 import { protocolId } from './protocol.js';
 import { streamError } from './stream-errors.js';
@@ -125,14 +125,14 @@ export class RpcClientChannel {
   }
 }
 
-/** Answers one request; resolves to the reply envelope (never rejects). */
+/** Answers one request; resolves to the encoded reply envelope, capped by its protocol (never rejects). */
 export type ServeRequest = (
   protocol: string,
   body: Uint8Array,
   from: NodeId,
   credentials: Credentials,
   signal: AbortSignal,
-) => Promise<Reply>;
+) => Promise<Uint8Array>;
 
 /** The answering side of a channel: runs up to maxInFlight requests at once and writes replies as they finish. */
 export function serveRpcChannel(
@@ -147,14 +147,8 @@ export function serveRpcChannel(
   options.stopping.addEventListener('abort', onStop, { once: true });
   const writer = frameWriter(stream, () => channel.abort(new CorralError('closed', 'channel closed')));
   let inFlight = 0;
-  const reply = (id: number, answer: Reply) => {
+  const reply = (id: number, body: Uint8Array) => {
     if (channel.signal.aborted) return;
-    let body: Uint8Array;
-    try {
-      body = encodeFrame(answer, maxFrameBytes);
-    } catch (error) {
-      body = encodeFrame({ ok: false, error: streamError(error, maxFrameBytes).toWire() }, maxFrameBytes);
-    }
     writer.push(encodeFrame({ t: 'r', i: id, b: body }, maxFrameBytes + RPC_HEADER_BYTES));
   };
   void pipe(
@@ -166,10 +160,8 @@ export function serveRpcChannel(
         if (request.t !== 'q')
           throw new CorralError('bad_frame', 'a reply frame arrived on the answering side');
         if (inFlight >= options.maxInFlight) {
-          reply(request.i, {
-            ok: false,
-            error: { code: 'unavailable', message: `busy: ${inFlight} requests in flight` },
-          });
+          const busy = { code: 'unavailable', message: `busy: ${inFlight} requests in flight` } as const;
+          reply(request.i, encodeError(busy));
           continue;
         }
         inFlight++;

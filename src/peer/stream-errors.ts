@@ -16,6 +16,9 @@ export function streamError(error: unknown, maxFrameBytes: number): CorralError 
     case 'StreamResetError':
     case 'StreamStateError':
       return new CorralError('closed', 'the stream was closed by the other side');
+    // multistream-select found no protocol both sides speak.
+    case 'UnsupportedProtocolError':
+      return new CorralError('unknown_protocol', 'the peer does not speak that protocol');
     default:
       return asCorralError(error);
   }

@@ -14,7 +14,7 @@ export interface RequestContext {
   readonly from: NodeId;
   /** What the caller showed; the transport has already checked it against the protocol's callers. */
   readonly credentials: Credentials;
-  /** Aborted when the caller goes away or the transport stops. */
+  /** Aborted at the protocol's deadline, when the caller goes away, or when the transport stops. */
   readonly signal: AbortSignal;
 }
 
@@ -29,10 +29,9 @@ export type PeerEvent =
   | { readonly type: 'identified'; readonly peer: NodeId; readonly addresses: readonly string[] };
 
 /**
- * How the layers above the peer layer talk to other nodes. Every payload is a validated, size-capped
- * CBOR frame; the libp2p and in-memory implementations behave alike, so the simulator runs the real code.
+ * One side of a stream of frames: what the peer sends, and a way to send ours. A frame over the protocol's
+ * cap, either way, or an abort breaks the stream: the peer's frames then fail with closed.
  */
-/** One side of a stream of frames: what the peer sends, and a way to send ours. */
 export interface FrameStream {
   /** The peer's frames, in order, until it ends its side; fails when the stream breaks. */
   readonly frames: AsyncIterable<Uint8Array>;
@@ -44,6 +43,11 @@ export interface FrameStream {
 
 export type StreamHandler = (stream: FrameStream, from: NodeId) => void;
 
+/**
+ * How the layers above the peer layer talk to other nodes. Every payload is a validated, size-capped
+ * CBOR frame; the libp2p and in-memory implementations behave alike (test/peer/transport-compliance.ts holds
+ * both to it), so the simulator runs the real code.
+ */
 export interface Transport {
   readonly self: NodeId;
   /** Sends one request and waits for its answer; rejects with a CorralError (timeout, unreachable, or the remote's error). */
@@ -60,10 +64,14 @@ export interface Transport {
   /**
    * Queues a one-way message on the long-lived stream to that peer. Delivery is best effort: messages are
    * kept in order while the stream lives and dropped when it breaks or its queue is full, as with datagrams.
+   * A message over the protocol's cap is logged and dropped here.
    */
   send<M>(peer: NodeId, protocol: MessageProtocol<M>, message: M): void;
   onMessage<M>(protocol: MessageProtocol<M>, handler: MessageHandler<M>): void;
-  /** Opens a stream of frames to that peer; it is the peer's handler for the protocol that answers. */
+  /**
+   * Opens a stream of frames to that peer; it is the peer's handler for the protocol that answers. Rejects
+   * with unknown_protocol when the peer serves none; a caller the peer refuses sees the stream reset.
+   */
   openStream(peer: NodeId, protocol: StreamProtocol, options?: RequestOptions): Promise<FrameStream>;
   handleStream(protocol: StreamProtocol, handler: StreamHandler): void;
   publish<M>(topic: Topic<M>, message: M): Promise<void>;

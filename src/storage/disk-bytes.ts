@@ -12,13 +12,14 @@ const SPARSE_BLOCK_BYTES = 64 * 1024;
 const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK_BYTES);
 
 /**
- * Reads the file or device from the start, up to `lengthBytes` when given (a volume may hold more than its
+ * Reads the file or device from `startBytes`, up to `lengthBytes` when given (a volume may hold more than its
  * disk: LVM rounds up to whole extents); `missing` says what to throw when it is not there.
  */
 export async function* readChunks(
   path: string,
   missing: () => CorralError,
   lengthBytes = Number.POSITIVE_INFINITY,
+  startBytes = 0,
 ): AsyncGenerator<Uint8Array> {
   let handle: FileHandle;
   try {
@@ -28,7 +29,7 @@ export async function* readChunks(
     throw error;
   }
   try {
-    for (let position = 0; ; ) {
+    for (let position = startBytes; ; ) {
       // A fresh buffer per chunk: the consumer may keep it past the next read.
       const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
       const wanted = Math.min(CHUNK_BYTES, lengthBytes - position);

@@ -1,12 +1,11 @@
+import type { CorralDiskTemplate } from '../cluster/disk-templates.js';
+
 /**
  * Disk templates behind one interface: where an instance's disks live on a node and how they are made,
  * grown, copied and removed. One implementation per template (`diskless`, `file`, `sharedfile`, `plain`);
  * all pass the same compliance suite (test/storage/template-compliance.ts). The mirrored template (Ganeti's
  * drbd) will take a primary and a secondary node through `DiskRef.nodes`.
  */
-
-export const diskTemplateNames = ['diskless', 'file', 'sharedfile', 'plain', 'drbd'] as const;
-export type DiskTemplateName = (typeof diskTemplateNames)[number];
 
 /** One disk of one instance, as the config knows it. */
 export interface DiskRef {
@@ -29,10 +28,10 @@ export interface StorageSpace {
 }
 
 export interface DiskTemplate {
-  readonly name: DiskTemplateName;
+  readonly name: CorralDiskTemplate;
   /**
-   * True when every node of the cluster reaches the same storage (sharedfile): migration and failover need
-   * no copy, and removal must happen once, not per node.
+   * True when every node of the cluster reaches the same storage (sharedfile), as the template's sharedStorage
+   * trait says: migration and failover need no copy, and removal must happen once, not per node.
    */
   readonly shared: boolean;
   /** Whether this node can use the template, with the reason when it cannot ("lvm2 is not installed", …). */
@@ -46,8 +45,11 @@ export interface DiskTemplate {
   exists(disk: DiskRef): Promise<boolean>;
   /** Grows to newSizeMiB (never shrinks; equal is a no-op, smaller is refused). */
   grow(disk: DiskRef, newSizeMiB: number): Promise<void>;
-  /** The disk's bytes, for copying it to another node (instance move); the instance must be stopped. */
-  read(disk: DiskRef): AsyncIterable<Uint8Array>;
+  /**
+   * The disk's bytes from `offsetBytes` on, for copying it to another node (instance move) a chunk at a time;
+   * the instance must be stopped. Rejects with not_found when the disk is missing.
+   */
+  read(disk: DiskRef, offsetBytes?: number): AsyncIterable<Uint8Array>;
   /** Creates the disk from bytes read elsewhere; replaces a partial copy left by an interrupted move. */
   write(disk: DiskRef, source: AsyncIterable<Uint8Array>): Promise<void>;
   /** Space of the storage this template draws from on this node. */

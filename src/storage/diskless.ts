@@ -1,17 +1,18 @@
+import { diskTemplateTraits } from '../cluster/disk-templates.js';
 import { CorralError } from '../common/errors.js';
 import type { DiskTemplate } from './disk-template.js';
 
 /**
  * Ganeti's `diskless`: the instance has no disks (it boots from the network or a kernel given by path).
- * There is nothing to make, find or remove; asking to grow or copy a disk is refused. It counts as shared,
- * as Ganeti counts it externally mirrored: migration and failover have nothing to copy.
+ * There is nothing to make, find or remove; asking to grow or copy a disk is refused. It counts as shared
+ * storage: migration and failover have nothing to copy.
  */
 export function createDisklessTemplate(): DiskTemplate {
   const refuse = (what: string) =>
     new CorralError('bad_request', `diskless instances have no disks to ${what}; use another disk template`);
   return {
     name: 'diskless',
-    shared: true,
+    shared: diskTemplateTraits.diskless.sharedStorage,
     async availability() {
       return { available: true };
     },

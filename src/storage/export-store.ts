@@ -167,3 +167,72 @@ export function createExportStore(dir: string): ExportStore {
     },
   };
 }
+
+interface MemoryExport {
+  readonly dumps: Map<string, Uint8Array>;
+  info?: string;
+}
+
+/**
+ * The same store in memory, for the simulator: the same names are refused, chunks must come in order, and an
+ * export is visible only once finalized, replacing any older one whole.
+ */
+export function createMemoryExportStore(): ExportStore {
+  const complete = new Map<string, MemoryExport>();
+  const staging = new Map<string, MemoryExport>();
+  const exportOf = (name: string) => {
+    const found = complete.get(checkName(name));
+    if (found === undefined) throw new CorralError('not_found', `there is no export of ${name} on this node`);
+    return found;
+  };
+  return {
+    dir: '/memory/export',
+    async list(name) {
+      if (name !== undefined) {
+        const found = complete.get(checkName(name));
+        return found === undefined ? [] : [{ name, info: found.info ?? '' }];
+      }
+      return [...complete.keys()].sort((a, b) => a.localeCompare(b)).map((entry) => ({ name: entry }));
+    },
+    async writeDump(name, file, offset, data) {
+      checkDumpFile(file);
+      if (offset === 0 && !staging.has(checkName(name))) staging.set(name, { dumps: new Map() });
+      const made = staging.get(name);
+      const current = made?.dumps.get(file) ?? (offset === 0 ? new Uint8Array(0) : undefined);
+      if (made === undefined || current === undefined)
+        throw new CorralError(
+          'conflict',
+          `no export of ${name} is being written here (${file} at ${offset})`,
+        );
+      if (current.byteLength !== offset)
+        throw new CorralError(
+          'conflict',
+          `${file} of the export of ${name} is not ${offset} bytes long: chunk out of order`,
+        );
+      const grown = new Uint8Array(offset + data.byteLength);
+      grown.set(current);
+      grown.set(data, offset);
+      made.dumps.set(file, grown);
+    },
+    async finalize(name, info) {
+      if (Buffer.byteLength(info) > INFO_BYTES_MAX)
+        throw new CorralError('bad_request', `the config.ini of ${name} is over ${INFO_BYTES_MAX} bytes`);
+      const made = staging.get(checkName(name)) ?? { dumps: new Map() };
+      staging.delete(name);
+      complete.set(name, { ...made, info });
+    },
+    async abort(name) {
+      staging.delete(checkName(name));
+    },
+    async remove(name) {
+      return complete.delete(checkName(name));
+    },
+    async readDump(name, file, offset, length) {
+      const dump = exportOf(name).dumps.get(checkDumpFile(file));
+      if (dump === undefined)
+        throw new CorralError('not_found', `there is no ${file} in the export of ${name} on this node`);
+      const data = dump.slice(offset, offset + length);
+      return { data, eof: data.byteLength < length };
+    },
+  };
+}

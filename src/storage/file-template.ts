@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { diskTemplateTraits } from '../cluster/disk-templates.js';
 import { CorralError } from '../common/errors.js';
 import { readChunks, writeChunks } from './disk-bytes.js';
 import { checkDiskNames, checkSizeMiB } from './disk-names.js';
@@ -91,7 +92,7 @@ export function createFileTemplate(init: FileTemplateInit): DiskTemplate {
 
   return {
     name: init.name,
-    shared: init.name === 'sharedfile',
+    shared: diskTemplateTraits[init.name].sharedStorage,
 
     async availability(): Promise<Availability> {
       try {
@@ -163,8 +164,8 @@ export function createFileTemplate(init: FileTemplateInit): DiskTemplate {
       await runTool('qemu-img', ['resize', '-q', '-f', disk.format, diskPath(disk), `${newSizeMiB}M`], tool);
     },
 
-    read(disk) {
-      return readChunks(diskPath(disk), () => missing(disk));
+    read(disk, offsetBytes) {
+      return readChunks(diskPath(disk), () => missing(disk), Number.POSITIVE_INFINITY, offsetBytes);
     },
 
     async write(disk, source) {

@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { diskTemplateTraits } from '../cluster/disk-templates.js';
 import { CorralError } from '../common/errors.js';
 import { readChunks, writeChunks } from './disk-bytes.js';
 import { checkDiskNames, checkSizeMiB } from './disk-names.js';
@@ -69,7 +70,7 @@ export function createPlainTemplate(init: PlainTemplateInit): DiskTemplate {
 
   const template: DiskTemplate = {
     name: 'plain',
-    shared: false,
+    shared: diskTemplateTraits.plain.sharedStorage,
 
     async availability(): Promise<Availability> {
       let version: string;
@@ -137,8 +138,8 @@ export function createPlainTemplate(init: PlainTemplateInit): DiskTemplate {
       await lvm('lvextend', ['-L', `${newSizeMiB}m`, `${vg}/${volumeName(disk)}`]);
     },
 
-    read(disk) {
-      return readChunks(devicePath(disk), () => missing(disk), disk.sizeMiB * MIB);
+    read(disk, offsetBytes) {
+      return readChunks(devicePath(disk), () => missing(disk), disk.sizeMiB * MIB, offsetBytes);
     },
 
     async write(disk, source) {

@@ -1,4 +1,5 @@
-import type { DiskTemplate, DiskTemplateName } from './disk-template.js';
+import type { CorralDiskTemplate } from '../cluster/disk-templates.js';
+import type { DiskTemplate } from './disk-template.js';
 import { createDisklessTemplate } from './diskless.js';
 import { createFileTemplate } from './file-template.js';
 import { createPlainTemplate } from './plain.js';
@@ -16,8 +17,8 @@ export interface StorageInit {
  * Every disk template this node knows; each says through availability() whether the node can use it. The
  * mirrored template (drbd) is not here yet: the node agent refuses it as unknown.
  */
-export function createDiskTemplates(init: StorageInit): ReadonlyMap<DiskTemplateName, DiskTemplate> {
-  return new Map<DiskTemplateName, DiskTemplate>([
+export function createDiskTemplates(init: StorageInit): ReadonlyMap<CorralDiskTemplate, DiskTemplate> {
+  return new Map<CorralDiskTemplate, DiskTemplate>([
     ['diskless', createDisklessTemplate()],
     ['file', createFileTemplate({ name: 'file', dir: init.fileStorageDir })],
     ['sharedfile', createFileTemplate({ name: 'sharedfile', dir: init.sharedFileStorageDir })],

@@ -15,14 +15,14 @@ import type {
 } from './hypervisor.js';
 
 /**
- * Ganeti's fake hypervisor: no VM runs, but every instance has a state file, so that the cluster behaves as
+ * Ganeti's fake hypervisor: no VM runs, but every instance has a state record, so that the cluster behaves as
  * with real guests (memory is accounted, a restarted daemon finds its instances, migration moves them). For
- * tests, demos and large simulations.
+ * tests, demos and large simulations: the daemon keeps the records in files, the simulator in memory.
  */
 
 export interface FakeHypervisorInit {
-  /** Where the state files live; one file per instance. */
-  readonly stateDir: string;
+  /** Where the instances' state records live. */
+  readonly states: FakeStates;
   /** The memory the node pretends to have, so that tests can run out of it. */
   readonly memoryTotalMiB: number;
   readonly cpus: number;
@@ -37,47 +37,83 @@ const stateSchema = z.object({
   vcpus: z.number(),
   startedMs: z.number(),
 });
-type FakeState = z.infer<typeof stateSchema>;
+export type FakeState = z.infer<typeof stateSchema>;
+
+/** The fake hypervisor's record of each instance it runs (or is receiving), by instance name. */
+export interface FakeStates {
+  read(name: string): Promise<FakeState | undefined>;
+  write(state: FakeState): Promise<void>;
+  remove(name: string): Promise<void>;
+  all(): Promise<FakeState[]>;
+}
+
+/** One file per instance in `stateDir`, written durably, so that a restarted daemon finds its instances. */
+export function fakeStatesInDir(stateDir: string): FakeStates {
+  const file = (name: string) => join(stateDir, `${name}.json`);
+  const states: FakeStates = {
+    async read(name) {
+      try {
+        return stateSchema.parse(JSON.parse(await readFile(file(name), 'utf8')));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw new CorralError(
+          'internal',
+          `fake hypervisor state of ${name} is unreadable: ${(error as Error).message}`,
+        );
+      }
+    },
+    async write(state) {
+      await mkdir(stateDir, { recursive: true });
+      await writeFileDurably(file(state.name), new TextEncoder().encode(JSON.stringify(state)));
+    },
+    async remove(name) {
+      await rm(file(name), { force: true });
+    },
+    async all() {
+      let names: string[];
+      try {
+        names = await readdir(stateDir);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw error;
+      }
+      const found = await Promise.all(
+        names.filter((n) => n.endsWith('.json')).map((n) => states.read(n.slice(0, -'.json'.length))),
+      );
+      return found.filter((state): state is FakeState => state !== undefined);
+    },
+  };
+  return states;
+}
+
+/** Records in a map: the simulator's, where a node's instances are lost with its process as a host's are. */
+export function fakeStatesInMemory(): FakeStates & { readonly records: ReadonlyMap<string, FakeState> } {
+  const records = new Map<string, FakeState>();
+  return {
+    records,
+    async read(name) {
+      return records.get(name);
+    },
+    async write(state) {
+      records.set(state.name, { ...state });
+    },
+    async remove(name) {
+      records.delete(name);
+    },
+    async all() {
+      return [...records.values()];
+    },
+  };
+}
 
 /** Fake takes no parameters of its own; it accepts Ganeti's common ones and ignores them. */
 const acceptedParams = new Set(['boot_order', 'kernel_path', 'kernel_args', 'initrd_path', 'accel']);
 
 export function createFakeHypervisor(init: FakeHypervisorInit): Hypervisor {
-  const file = (name: string) => join(init.stateDir, `${name}.json`);
-
-  async function read(name: string): Promise<FakeState | undefined> {
-    try {
-      return stateSchema.parse(JSON.parse(await readFile(file(name), 'utf8')));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new CorralError(
-        'internal',
-        `fake hypervisor state of ${name} is unreadable: ${(error as Error).message}`,
-      );
-    }
-  }
-
-  async function write(state: FakeState): Promise<void> {
-    await mkdir(init.stateDir, { recursive: true });
-    await writeFileDurably(file(state.name), new TextEncoder().encode(JSON.stringify(state)));
-  }
-
-  async function all(): Promise<FakeState[]> {
-    let names: string[];
-    try {
-      names = await readdir(init.stateDir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    const states = await Promise.all(
-      names.filter((n) => n.endsWith('.json')).map((n) => read(n.slice(0, -'.json'.length))),
-    );
-    return states.filter((s): s is FakeState => s !== undefined);
-  }
+  const { states } = init;
 
   async function stateFor(spec: InstanceSpec, state: FakeState['state']): Promise<FakeState> {
-    const running = await all();
+    const running = await states.all();
     const used = running.reduce((sum, s) => sum + s.memoryMiB, 0);
     if (used + spec.memoryMiB > init.memoryTotalMiB) {
       throw new CorralError(
@@ -108,28 +144,28 @@ export function createFakeHypervisor(init: FakeHypervisorInit): Hypervisor {
       }
     },
     async start(spec, options) {
-      const existing = await read(spec.name);
+      const existing = await states.read(spec.name);
       if (existing !== undefined && existing.state !== 'incoming')
         throw new CorralError('conflict', `${spec.name} is already running on this node`);
-      await write(await stateFor(spec, options?.paused ? 'paused' : 'running'));
+      await states.write(await stateFor(spec, options?.paused ? 'paused' : 'running'));
     },
     async stop(name) {
-      await rm(file(name), { force: true });
+      await states.remove(name);
     },
     async reboot(name) {
-      const state = await read(name);
+      const state = await states.read(name);
       if (state === undefined) throw new CorralError('conflict', `${name} is not running on this node`);
-      await write({ ...state, state: 'running', startedMs: init.clock.wallMs() });
+      await states.write({ ...state, state: 'running', startedMs: init.clock.wallMs() });
     },
     async status(name) {
-      const state = await read(name);
+      const state = await states.read(name);
       return state === undefined ? undefined : status(state);
     },
     async list() {
-      return (await all()).map(status);
+      return (await states.all()).map(status);
     },
     async resources(): Promise<NodeResources> {
-      const used = (await all()).reduce((sum, s) => sum + s.memoryMiB, 0);
+      const used = (await states.all()).reduce((sum, s) => sum + s.memoryMiB, 0);
       return {
         memoryTotalMiB: init.memoryTotalMiB,
         memoryFreeMiB: init.memoryTotalMiB - used,
@@ -144,26 +180,26 @@ export function createFakeHypervisor(init: FakeHypervisorInit): Hypervisor {
           'conflict',
           `the fake hypervisor cannot copy disks during a migration; move ${spec.name} with instance move`,
         );
-      if ((await read(spec.name))?.state === 'running')
+      if ((await states.read(spec.name))?.state === 'running')
         throw new CorralError('conflict', `${spec.name} is already running on the target node`);
-      await write(await stateFor(spec, 'incoming'));
+      await states.write(await stateFor(spec, 'incoming'));
       return { host: bindHost, port: 0 };
     },
     async migrate(name): Promise<MigrationResult> {
-      const state = await read(name);
+      const state = await states.read(name);
       if (state === undefined) throw new CorralError('conflict', `${name} is not running on this node`);
       const startMs = init.clock.monotonicMs();
-      await rm(file(name), { force: true });
+      await states.remove(name);
       return { totalMs: init.clock.monotonicMs() - startMs, downtimeMs: 0, transferredBytes: 0 };
     },
     async finishMigration(name, succeeded) {
-      const state = await read(name);
+      const state = await states.read(name);
       if (state === undefined) {
         if (succeeded) throw new CorralError('conflict', `${name} was not being received on this node`);
         return;
       }
-      if (succeeded) await write({ ...state, state: 'running' });
-      else if (state.state === 'incoming') await rm(file(name), { force: true });
+      if (succeeded) await states.write({ ...state, state: 'running' });
+      else if (state.state === 'incoming') await states.remove(name);
     },
     consolePath() {
       return undefined;

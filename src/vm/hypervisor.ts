@@ -1,11 +1,10 @@
+import type { HypervisorName } from '../cluster/hypervisors.js';
+
 /**
  * What a node agent asks of a hypervisor. One implementation per hypervisor (`fake`, `kvm`); both pass the
  * same compliance suite (test/vm/hypervisor-compliance.ts). Instances are named by their instance name, which
  * the cluster keeps unique; the UUID travels along so that a renamed instance is still recognised.
  */
-
-export const hypervisorNames = ['fake', 'kvm'] as const;
-export type HypervisorName = (typeof hypervisorNames)[number];
 
 export interface AttachedDisk {
   /** A file or block device the hypervisor opens. */

@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { asNodeId } from '../../src/common/ids.js';
 import type { Entry, Message } from '../../src/consensus/types.js';
+import { checkTrace } from '../helpers/datadriven.js';
 import { Group } from './harness.js';
 
 /**
@@ -124,63 +125,11 @@ class Interpreter {
   }
 }
 
-interface Block {
-  readonly command: string;
-  readonly expected: string;
-}
-
-function parse(text: string): { preamble: string[]; blocks: Block[] } {
-  const preamble: string[] = [];
-  const blocks: Block[] = [];
-  const lines = text.split('\n');
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i]!;
-    if (line.trim() === '' || line.startsWith('#')) {
-      if (blocks.length === 0) preamble.push(line);
-      i++;
-      continue;
-    }
-    if (lines[i + 1] !== '----') throw new Error(`expected ---- after "${line}"`);
-    const expected: string[] = [];
-    i += 2;
-    while (i < lines.length && lines[i] !== '') expected.push(lines[i++]!);
-    blocks.push({ command: line, expected: expected.join('\n') });
-  }
-  return { preamble, blocks };
-}
-
 describe('interaction traces', () => {
   for (const file of readdirSync(dataDir).filter((name) => name.endsWith('.txt'))) {
-    it(file, () => {
-      const path = join(dataDir, file);
-      const text = readFileSync(path, 'utf8');
+    it(file, async () => {
       const interpreter = new Interpreter();
-      const comments = new Map<number, string[]>();
-      // Comments before each block are kept when rewriting.
-      let pending: string[] = [];
-      const lines = text.split('\n');
-      const commandLines: number[] = [];
-      for (const [n, line] of lines.entries()) {
-        if (line.startsWith('#')) pending.push(line);
-        else if (lines[n + 1] === '----') {
-          comments.set(commandLines.length, pending);
-          commandLines.push(n);
-          pending = [];
-        }
-      }
-      const { blocks } = parse(text);
-      const actual = blocks.map((block) => interpreter.run(block.command).join('\n'));
-      if (process.env.REWRITE === '1') {
-        const rewritten = blocks
-          .map((block, i) => [...(comments.get(i) ?? []), block.command, '----', actual[i]].join('\n'))
-          .join('\n\n');
-        writeFileSync(path, `${rewritten}\n`);
-        return;
-      }
-      for (const [i, block] of blocks.entries()) {
-        expect(`${block.command}\n${actual[i]}`).toBe(`${block.command}\n${block.expected}`);
-      }
+      await checkTrace(join(dataDir, file), async (command) => interpreter.run(command));
     });
   }
 });

@@ -2,7 +2,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../src/common/clock.js';
-import { silentLogger } from '../../src/common/log.js';
+import { type Logger, silentLogger } from '../../src/common/log.js';
 import { waitFor } from '../../src/common/wait.js';
 import type { CallerCheck } from '../../src/peer/callers.js';
 import { createHost, type Host } from '../../src/peer/host.js';
@@ -43,12 +43,15 @@ export async function startTestPeer(
 /**
  * A peer that lets anyone in (the gate is not what its tests are about), or only the peers `admits` names,
  * on the given address; the same data dir gives the same identity, so a peer can come back elsewhere as itself.
+ * Its transport judges callers with `check` (by default it admits every call) and logs to `log`.
  */
 export async function startOpenPeer(
   options: {
     readonly dataDir?: string;
     readonly listen?: string;
     readonly admits?: (peer: string) => boolean;
+    readonly check?: CallerCheck;
+    readonly log?: Logger;
   } = {},
 ): Promise<Libp2pTransport> {
   const identity = await loadOrCreateIdentity(
@@ -68,7 +71,7 @@ export async function startOpenPeer(
       joinToken: () => undefined,
     },
   });
-  return new Libp2pTransport(host, silentLogger, admitsEveryCall);
+  return new Libp2pTransport(host, options.log ?? silentLogger, options.check ?? admitsEveryCall);
 }
 
 /** Waits until a daemon's log has a line matching the pattern (logs are written asynchronously). */

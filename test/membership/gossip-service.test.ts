@@ -7,7 +7,7 @@ import { MemoryHub, type Packet } from '../../src/peer/memory-transport.js';
 import { SimNetwork } from '../../src/peer/sim-network.js';
 
 describe('in-memory ping', () => {
-  it('measures the round trip, and times out on a node that is gone', async () => {
+  it('measures the round trip, times out across a partition, and fails at once on a node that is gone', async () => {
     const clock = new SimClock();
     const hub = new MemoryHub(
       new SimNetwork<Packet>(clock, seededRng(1), {
@@ -24,10 +24,14 @@ describe('in-memory ping', () => {
       clock.step();
     }
     await expect(rtt).resolves.toBe(14);
-    await b.stop();
+    hub.network.partition([a.self], [b.self]);
     const lost = a.ping(b.self, { timeoutMs: 100 });
     clock.advanceBy(100);
     await expect(lost).rejects.toMatchObject({ code: 'timeout' });
+    hub.network.heal();
+    // A stopped process refuses the connection, as a closed port does on libp2p.
+    await b.stop();
+    await expect(a.ping(b.self, { timeoutMs: 100 })).rejects.toMatchObject({ code: 'unreachable' });
   });
 });
 

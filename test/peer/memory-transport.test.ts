@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { CorralError } from '../../src/common/errors.js';
-import { asNodeId, type NodeId } from '../../src/common/ids.js';
+import type { CorralError } from '../../src/common/errors.js';
+import { asNodeId } from '../../src/common/ids.js';
 import { seededRng } from '../../src/common/random.js';
 import { SimClock } from '../../src/common/sim-clock.js';
 import { MemoryHub, type Packet } from '../../src/peer/memory-transport.js';
@@ -76,30 +76,11 @@ async function settle<T>(clock: SimClock, promise: Promise<T>): Promise<{ value?
   return outcome;
 }
 
+/**
+ * What only the simulator's transport does: faults, partitions, reordering and crashes on a seeded network.
+ * What it shares with libp2p's is held to the compliance suite (transport-compliance-memory.test.ts).
+ */
 describe('in-memory transport', () => {
-  it('answers requests and carries typed errors back', async () => {
-    const { clock, nodes } = cluster(1);
-    const [na, nb] = nodes as [ReturnType<MemoryHub['join']>, ReturnType<MemoryHub['join']>];
-    nb.handle(echo, async ({ text }, { from }) => {
-      if (text === 'fail') throw new CorralError('conflict', 'name taken');
-      return { text: `${text} from ${from}` };
-    });
-    expect((await settle(clock, na.request(b, echo, { text: 'hi' }))).value).toEqual({
-      text: 'hi from node-a',
-    });
-    const failed = await settle(clock, na.request(b, echo, { text: 'fail' }));
-    expect([failed.error?.code, failed.error?.message]).toEqual(['conflict', 'name taken']);
-  });
-
-  it('refuses oversized requests at the sender and unknown protocols at the receiver', async () => {
-    const { clock, nodes } = cluster(2);
-    const na = nodes[0]!;
-    const oversized = await settle(clock, na.request(b, echo, { text: 'x'.repeat(300) }));
-    expect(oversized.error?.message).toMatch(/frame limit/);
-    const unknown = await settle(clock, na.request(c, echo, { text: 'hi' }));
-    expect(unknown.error?.code).toBe('unknown_protocol');
-  });
-
   it('times out across a partition and recovers after healing', async () => {
     const { clock, network, nodes } = cluster(3);
     const [na, nb] = nodes as [ReturnType<MemoryHub['join']>, ReturnType<MemoryHub['join']>];
@@ -136,17 +117,6 @@ describe('in-memory transport', () => {
     expect(await trace(12)).not.toEqual(first);
   });
 
-  it('drops a malformed message without stopping the receiver', async () => {
-    const { clock, network, nodes } = cluster(4);
-    const seen: number[] = [];
-    nodes[1]!.onMessage(note, (_from, { seq }) => seen.push(seq));
-    const garbage = new Uint8Array([0xff, 0x00, 0x13]);
-    network.send(a as NodeId, b, { kind: 'message', protocol: note.id, frame: garbage });
-    nodes[0]!.send(b, note, { seq: 1 });
-    await run(clock, 100);
-    expect(seen).toEqual([1]);
-  });
-
   it('carries a stream of frames both ways, in order over a network that reorders them, to its end', async () => {
     const { clock, nodes } = cluster(7);
     const [na, nb] = nodes as [ReturnType<MemoryHub['join']>, ReturnType<MemoryHub['join']>];
@@ -171,16 +141,31 @@ describe('in-memory transport', () => {
     })();
     await settle(clock, reading);
     expect(heard).toEqual(words.map((w) => w.toUpperCase()));
+  });
 
-    // A protocol the peer does not serve ends the stream at once.
-    const refused = (await settle(clock, na.openStream(b, { ...shout, id: '/corral/test-none/1' }))).value!;
-    const nothing: Uint8Array[] = [];
-    await settle(
-      clock,
-      (async () => {
-        for await (const frame of refused.frames) nothing.push(frame);
-      })(),
-    );
-    expect(nothing).toEqual([]);
+  it('fails the calls and streams a node had with a peer the moment that peer goes, not at their deadlines', async () => {
+    const { clock, hub, nodes } = cluster(8);
+    const [na, nb] = nodes as [ReturnType<MemoryHub['join']>, ReturnType<MemoryHub['join']>];
+    nb.handle(echo, () => new Promise(() => undefined));
+    nb.handleStream(shout, () => undefined);
+    const stream = (await settle(clock, na.openStream(b, shout))).value!;
+    const call = na.request(b, echo, { text: 'hi' }, { timeoutMs: 60_000 });
+    const reading = (async () => {
+      for await (const _ of stream.frames);
+    })();
+    await run(clock, clock.monotonicMs() + 100);
+    const goneAtMs = clock.monotonicMs();
+    hub.leave(b);
+    await expect(call).rejects.toMatchObject({ code: 'unreachable' });
+    await expect(reading).rejects.toMatchObject({ code: 'closed' });
+    expect(clock.monotonicMs()).toBe(goneAtMs);
+  });
+
+  it('times out opening a stream across a partition', async () => {
+    const { clock, network, nodes } = cluster(9);
+    nodes[1]!.handleStream(shout, () => undefined);
+    network.partition([a], [b]);
+    const opening = await settle(clock, nodes[0]!.openStream(b, shout, { timeoutMs: 200 }));
+    expect(opening.error?.code).toBe('timeout');
   });
 });

@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerRequest } from '../../src/alloc/iallocator/respond.js';
+import { liveSnapshot, type NodeFigures } from '../../src/alloc/live-snapshot.js';
 import type { Opcode } from '../../src/cluster/opcodes.js';
 import { configViewSchema, jobViewSchema } from '../../src/cluster/views.js';
 import { waitFor } from '../../src/common/wait.js';
 import { type DaemonCall, runJob } from '../../src/daemon/job-client.js';
 import { cliEntryPoint, type DaemonProcess, startLocalCluster } from '../../src/daemon/local-cluster.js';
-import { liveSnapshot, type NodeFigures } from '../../src/master/live-snapshot.js';
 
 const run = promisify(execFile);
 const HAIL = '/usr/lib/ganeti/iallocators/hail';

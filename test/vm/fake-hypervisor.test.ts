@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { systemClock } from '../../src/common/clock.js';
-import { createFakeHypervisor } from '../../src/vm/fake-hypervisor.js';
+import { createFakeHypervisor, fakeStatesInDir, fakeStatesInMemory } from '../../src/vm/fake-hypervisor.js';
 import type { InstanceSpec } from '../../src/vm/hypervisor.js';
 import { hypervisorCompliance } from './hypervisor-compliance.js';
 
@@ -16,7 +16,7 @@ hypervisorCompliance('fake', async () => {
   return {
     make: (index) =>
       createFakeHypervisor({
-        stateDir: join(dir, `node${index}`),
+        states: fakeStatesInDir(join(dir, `node${index}`)),
         memoryTotalMiB: 1024,
         cpus: 2,
         clock: systemClock,
@@ -27,10 +27,34 @@ hypervisorCompliance('fake', async () => {
   };
 });
 
+// The simulator's form: the same behaviour with its records in memory, one map per node.
+hypervisorCompliance('fake in memory', async () => {
+  const nodes = new Map<number, ReturnType<typeof fakeStatesInMemory>>();
+  return {
+    make: (index) => {
+      if (!nodes.has(index)) nodes.set(index, fakeStatesInMemory());
+      return createFakeHypervisor({
+        states: nodes.get(index)!,
+        memoryTotalMiB: 1024,
+        cpus: 2,
+        clock: systemClock,
+      });
+    },
+    spec: (name) => spec(name),
+    bindHost: '127.0.0.1',
+    cleanup: async () => undefined,
+  };
+});
+
 it('the fake hypervisor accounts memory and refuses what does not fit', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'corral-fake-hv-'));
   try {
-    const hv = createFakeHypervisor({ stateDir: dir, memoryTotalMiB: 512, cpus: 2, clock: systemClock });
+    const hv = createFakeHypervisor({
+      states: fakeStatesInDir(dir),
+      memoryTotalMiB: 512,
+      cpus: 2,
+      clock: systemClock,
+    });
     await hv.start(spec('a', 384));
     expect(await hv.resources()).toMatchObject({ memoryFreeMiB: 128, memoryInstancesMiB: 384 });
     await expect(hv.start(spec('b', 256))).rejects.toThrow(

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { diskTemplates, needsSecondary } from '../../cluster/disk-templates.js';
 import { CorralError } from '../../common/errors.js';
 import {
   allocPolicies,
@@ -7,7 +8,6 @@ import {
   asNodeName,
   type ClusterSnapshot,
   defaultIPolicy,
-  diskTemplates,
   type GroupSpec,
   type InstanceSpec,
   type IPolicy,
@@ -201,7 +201,7 @@ export function parseIAllocRequest(text: string, fileName: string): ParsedReques
       status: i.admin_state === 'up' ? 'running' : i.admin_state === 'down' ? 'ADMIN_down' : 'ADMIN_offline',
       autoBalance: true,
       primary: asNodeName(primary),
-      secondary: i.disk_template === 'drbd' && secondary !== undefined ? asNodeName(secondary) : null,
+      secondary: needsSecondary(i.disk_template) && secondary !== undefined ? asNodeName(secondary) : null,
       forthcoming: i.forthcoming,
     };
   });

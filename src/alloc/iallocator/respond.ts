@@ -2,7 +2,15 @@ import { allocate, describeFailures, type GroupAttempt, withNewInstance } from '
 import { changeGroup, type EvacResult, nodeEvacuate, relocate } from '../evacuate.js';
 import type { OpCode } from '../jobs.js';
 import { ScoreAccumulator } from '../metrics.js';
-import { addSecondary, buildState, type ClusterState, type InstState, isFailMode, noNode } from '../state.js';
+import {
+  addSecondary,
+  buildState,
+  type ClusterState,
+  hasSecondary,
+  type InstState,
+  isFailMode,
+  noNode,
+} from '../state.js';
 import { instanceFields, type NewInstanceRequest, type ParsedRequest } from './request.js';
 
 /** An iallocator answer: `{"success", "info", "result"}` with the result shaped per request type. */
@@ -81,7 +89,7 @@ export function answerRequest(parsed: ParsedRequest, options: AnswerOptions = {}
       const problem = result.failed[0];
       if (problem !== undefined) return failure(problem.reason);
       const after = result.state.instances[idx] as InstState;
-      const node = after.template === 'drbd' ? after.sNode : after.pNode;
+      const node = hasSecondary(after) ? after.sNode : after.pNode;
       return { success: true, info: 'Request successful: success', result: names([node]) };
     }
     case 'node-evacuate': {

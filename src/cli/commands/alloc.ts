@@ -4,6 +4,7 @@ import { balanceGroup, defaultBalanceOptions } from '../../alloc/balance.js';
 import { capacity, specOf } from '../../alloc/capacity.js';
 import { parseIAllocRequest } from '../../alloc/iallocator/request.js';
 import { answerRequest } from '../../alloc/iallocator/respond.js';
+import { liveSnapshot, type NodeFigures } from '../../alloc/live-snapshot.js';
 import { findViolations } from '../../alloc/policy.js';
 import { balanceJson, commandLines, jobSetOpcodes, stepLines } from '../../alloc/report.js';
 import { rebootGroups } from '../../alloc/roll.js';
@@ -15,14 +16,12 @@ import {
   toSnapshot,
 } from '../../alloc/state.js';
 import { parseTextBackend, serializeTextBackend } from '../../alloc/text-backend.js';
-import { type DiskTemplate, diskTemplates } from '../../alloc/types.js';
+import { corralOpcode } from '../../cluster/alloc-answers.js';
+import { type DiskTemplate, diskTemplates, needsSecondary } from '../../cluster/disk-templates.js';
 import type { Opcode } from '../../cluster/opcodes.js';
 import { type ConfigView, configViewSchema } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
 import { type DaemonCall, submitJob } from '../../daemon/job-client.js';
-import { corralOpcode } from '../../master/alloc-answers.js';
-import { copiesDisksLive } from '../../master/instance-runtime.js';
-import { liveSnapshot, type NodeFigures } from '../../master/live-snapshot.js';
 import { type ConnectionArgs, connectionOptions, daemonCall, follow } from '../cluster-client.js';
 
 interface SourceArgs extends ConnectionArgs {
@@ -59,7 +58,7 @@ type Loaded =
 
 /** Instances whose moves the live cluster cannot carry out: replacing a secondary needs drbd. */
 const unmovable = (config: ConfigView): string[] =>
-  config.instances.filter((i) => i.diskTemplate === 'drbd').map((i) => i.name);
+  config.instances.filter((i) => needsSecondary(i.diskTemplate)).map((i) => i.name);
 
 async function load(args: SourceArgs, options: LoadOptions = {}): Promise<Loaded> {
   if (args.t !== undefined)
@@ -97,9 +96,7 @@ async function executeJobSets(call: DaemonCall, config: ConfigView, sets: readon
 
 /** The balancing moves as Corral's opcodes, refused if any is one the cluster cannot do. */
 function balanceJobs(state: ClusterState, config: ConfigView, result: ReturnType<typeof balanceGroup>) {
-  const instances = new Map(
-    config.instances.map((i) => [i.name, { template: i.diskTemplate, copiesDisksLive: copiesDisksLive(i) }]),
-  );
+  const instances = new Map(config.instances.map((i) => [i.name, i]));
   const nodes = new Set(config.nodes.map((n) => n.name));
   return jobSetOpcodes(state, result).map((set) =>
     set.map((job) => job.map((op) => corralOpcode(op, 'balance', instances, nodes))),

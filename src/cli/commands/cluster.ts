@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { diskTemplates, hypervisors } from '../../cluster/model.js';
+import { corralDiskTemplates } from '../../cluster/disk-templates.js';
+import { hypervisors } from '../../cluster/hypervisors.js';
 import { CorralError } from '../../common/errors.js';
 import {
   type ConnectionArgs,
@@ -45,12 +46,12 @@ const init: CommandModule<object, InitArgs> = {
       .option('enabled-hypervisors', { type: 'string', describe: `comma list of ${hypervisors.join(', ')}` })
       .option('enabled-disk-templates', {
         type: 'string',
-        describe: `comma list of ${diskTemplates.join(', ')}`,
+        describe: `comma list of ${corralDiskTemplates.join(', ')}`,
       })
       .option('candidate-pool-size', { alias: 'C', type: 'number' }) as never,
   handler: async (args) => {
     const hvs = known(args['enabled-hypervisors'], hypervisors, 'hypervisor');
-    const templates = known(args['enabled-disk-templates'], diskTemplates, 'disk template');
+    const templates = known(args['enabled-disk-templates'], corralDiskTemplates, 'disk template');
     await daemonCall(args)({
       op: 'cluster-init',
       name: args.name,

@@ -1,5 +1,10 @@
 import type { CommandModule } from 'yargs';
-import { allocPolicies, diskTemplates, groupTemplates } from '../../cluster/model.js';
+import {
+  type CorralDiskTemplate,
+  corralDiskTemplates,
+  isCorralDiskTemplate,
+} from '../../cluster/disk-templates.js';
+import { allocPolicies, groupTemplates } from '../../cluster/model.js';
 import type { Opcode } from '../../cluster/opcodes.js';
 import type { ConfigView, GroupView } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
@@ -71,17 +76,17 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { groups: string[]
 };
 
 /** A comma-separated list of disk templates, each one known. */
-function templateList(value: string): (typeof diskTemplates)[number][] {
+function templateList(value: string): CorralDiskTemplate[] {
   const names = value.split(',').filter((name) => name.length > 0);
   for (const name of names)
-    if (!(diskTemplates as readonly string[]).includes(name))
+    if (!isCorralDiskTemplate(name))
       throw new CorralError(
         'bad_request',
-        `--ipolicy-disk-templates: unknown disk template ${name}; known: ${diskTemplates.join(', ')}`,
+        `--ipolicy-disk-templates: unknown disk template ${name}; known: ${corralDiskTemplates.join(', ')}`,
       );
   if (names.length === 0)
     throw new CorralError('bad_request', '--ipolicy-disk-templates: name at least one template');
-  return names as (typeof diskTemplates)[number][];
+  return names as CorralDiskTemplate[];
 }
 
 const policy = { choices: allocPolicies, describe: 'preferred, last_resort or unallocable' } as const;

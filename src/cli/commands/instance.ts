@@ -1,5 +1,7 @@
 import { connect } from 'node:net';
 import type { Argv, CommandModule } from 'yargs';
+import { corralDiskTemplates, isCorralDiskTemplate } from '../../cluster/disk-templates.js';
+import { type HypervisorName, hypervisors, isHypervisor } from '../../cluster/hypervisors.js';
 import { instanceStatus, type NodeReport, nodeReport } from '../../cluster/instance-status.js';
 import type { BeParamsInput, NicSpecInput, Opcode } from '../../cluster/opcodes.js';
 import type { ConfigView, InstanceView } from '../../cluster/views.js';
@@ -285,7 +287,7 @@ function beParams(values: readonly string[]): BeParamsInput | undefined {
 }
 
 function hvOptions(values: readonly string[]): {
-  hypervisor?: 'fake' | 'kvm';
+  hypervisor?: HypervisorName;
   params?: Record<string, string>;
 } {
   if (values.length === 0) return {};
@@ -300,8 +302,11 @@ function hvOptions(values: readonly string[]): {
     }
     Object.assign(params, parsed.params);
   }
-  if (hypervisor !== undefined && hypervisor !== 'fake' && hypervisor !== 'kvm')
-    throw new CorralError('bad_request', `-H: unknown hypervisor ${hypervisor}; known: fake, kvm`);
+  if (hypervisor !== undefined && !isHypervisor(hypervisor))
+    throw new CorralError(
+      'bad_request',
+      `-H: unknown hypervisor ${hypervisor}; known: ${hypervisors.join(', ')}`,
+    );
   return { ...(hypervisor !== undefined && { hypervisor }), params };
 }
 
@@ -368,10 +373,10 @@ export function addOptions<T>(yargs: Argv<T>, templateRequired: boolean) {
 /** The create opcode of instance add's options; only what was given is set, so that an import can fill the rest. */
 export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTANCE_CREATE' }> {
   const template = args['disk-template'];
-  if (!['diskless', 'file', 'sharedfile', 'plain', 'drbd'].includes(template))
+  if (!isCorralDiskTemplate(template))
     throw new CorralError(
       'bad_request',
-      `-t: unknown disk template ${template}; known: diskless, file, sharedfile, plain, drbd`,
+      `-t: unknown disk template ${template}; known: ${corralDiskTemplates.join(', ')}`,
     );
   if (args['os-size'] !== undefined && args.disk.length > 0)
     throw new CorralError('bad_request', 'give either -s or --disk, not both');
@@ -387,7 +392,7 @@ export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTAN
   return {
     OP_ID: 'OP_INSTANCE_CREATE',
     instance_name: args.instance,
-    disk_template: template as 'file',
+    disk_template: template,
     disks,
     ...(args['no-nics'] ? { nics: [] } : args.net.length > 0 ? { nics: nicSpecs(args.net) } : {}),
     ...(args['os-type'] !== undefined && { os_type: args['os-type'] }),

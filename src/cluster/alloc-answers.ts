@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { type DiskTemplate, mirrorTypeOf } from '../alloc/types.js';
-import type { Opcode } from '../cluster/opcodes.js';
 import { CorralError } from '../common/errors.js';
+import { type DiskTemplate, disksOnOneNode } from './disk-templates.js';
+import { copiesDisksLive, type HypervisorName } from './hypervisors.js';
+import type { Opcode } from './opcodes.js';
 
 /**
  * What an allocator's answer (src/alloc's own, or an external program's such as hail) means for Corral:
@@ -65,10 +66,10 @@ export function allocationNodes(
   return chosen.data;
 }
 
+/** What decides how an instance leaves its node: where its disks live, and whether its hypervisor copies them live. */
 export interface MoveTarget {
-  readonly template: DiskTemplate;
-  /** One-node disks that a live migration copies as the guest runs (kvm): it migrates, not moves. */
-  readonly copiesDisksLive: boolean;
+  readonly diskTemplate: DiskTemplate;
+  readonly hypervisor: HypervisorName;
 }
 
 export interface ConvertOptions {
@@ -98,7 +99,7 @@ export function corralOpcode(
   const target = op.target_node;
   if (target !== undefined && !nodes.has(target))
     throw new CorralError('bad_request', `${who} chose node ${target}, which is not in the cluster`);
-  if (mirrorTypeOf(instance.template) === 'none' && !instance.copiesDisksLive) {
+  if (disksOnOneNode(instance.diskTemplate) && !copiesDisksLive(instance)) {
     if (target === undefined)
       throw new CorralError('bad_request', `${who} names no target node for ${op.instance_name}`);
     return { OP_ID: 'OP_INSTANCE_MOVE', instance_name: op.instance_name, target_node: target };

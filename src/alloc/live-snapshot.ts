@@ -1,20 +1,18 @@
+import type { AgentResponse } from '../cluster/agent-protocols.js';
+import { type DiskTemplate, diskSpaceMiB, diskTemplates, needsSecondary } from '../cluster/disk-templates.js';
+import { instanceStatus, type NodeReport, nodeReport } from '../cluster/instance-status.js';
+import { filledBeParams, groupTemplates } from '../cluster/model.js';
+import type { ConfigView, InstanceView } from '../cluster/views.js';
 import {
   asGroupUuid,
   asInstanceName,
   asNodeName,
   type ClusterSnapshot,
-  type DiskTemplate,
   defaultIPolicy,
-  diskSpaceMiB,
-  diskTemplates,
   type InstanceSpec,
   type IPolicy,
   type NodeSpec,
-} from '../alloc/types.js';
-import type { AgentResponse } from '../cluster/agent-protocols.js';
-import { instanceStatus, type NodeReport, nodeReport } from '../cluster/instance-status.js';
-import { filledBeParams, groupTemplates } from '../cluster/model.js';
-import type { ConfigView, InstanceView } from '../cluster/views.js';
+} from './types.js';
 
 /**
  * The live cluster as src/alloc sees it: the replicated config plus what each node reported of itself
@@ -144,7 +142,7 @@ function instanceSpec(
     ),
     autoBalance: be.autoBalance,
     primary: asNodeName(primary?.name ?? ''),
-    secondary: i.diskTemplate === 'drbd' && secondary !== undefined ? asNodeName(secondary) : null,
+    secondary: needsSecondary(i.diskTemplate) && secondary !== undefined ? asNodeName(secondary) : null,
     diskTemplate: i.diskTemplate,
     tags: i.tags,
     spindleUse: be.spindleUse,

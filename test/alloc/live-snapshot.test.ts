@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { livePolicy, liveSnapshot, type NodeFigures } from '../../src/alloc/live-snapshot.js';
 import { buildState } from '../../src/alloc/state.js';
 import { DEFAULT_BE_PARAMS } from '../../src/cluster/model.js';
 import type { ConfigView } from '../../src/cluster/views.js';
-import { livePolicy, liveSnapshot, type NodeFigures } from '../../src/master/live-snapshot.js';
 
 const times = { ctimeMs: 0, mtimeMs: 0 };
 const node = (

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { corralOpcode, type MoveTarget } from '../../src/master/alloc-answers.js';
+import { corralOpcode, type MoveTarget } from '../../src/cluster/alloc-answers.js';
 
 const nodes = new Set(['node1', 'node2']);
 const instances = new Map<string, MoveTarget>([
-  ['shared', { template: 'sharedfile', copiesDisksLive: false }],
-  ['kvmfile', { template: 'file', copiesDisksLive: true }],
-  ['fakefile', { template: 'file', copiesDisksLive: false }],
+  ['shared', { diskTemplate: 'sharedfile', hypervisor: 'fake' }],
+  ['kvmfile', { diskTemplate: 'file', hypervisor: 'kvm' }],
+  ['fakefile', { diskTemplate: 'file', hypervisor: 'fake' }],
 ]);
 const migrate = (instance_name: string) =>
   ({ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name, target_node: 'node2' }) as const;

@@ -3,8 +3,10 @@ import { constants } from 'node:fs';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CorralError } from '../../common/errors.js';
-import type { IAllocRequest } from './request.js';
+import type { IAllocRequest } from '../alloc/iallocator/request.js';
+import type { AllocatorAnswer } from '../cluster/alloc-answers.js';
+import { requiredNodes } from '../cluster/disk-templates.js';
+import { CorralError } from '../common/errors.js';
 
 /**
  * Calling an external allocator (e.g. Ganeti's hail) with Ganeti's protocol: the request goes
@@ -40,12 +42,6 @@ export async function resolveAllocator(
   );
 }
 
-export interface ExternalAnswer {
-  readonly success: boolean;
-  readonly info: string;
-  readonly result: unknown;
-}
-
 export interface RunOptions {
   readonly args?: readonly string[];
   readonly timeoutMs?: number;
@@ -57,7 +53,7 @@ export async function runExternalAllocator(
   program: string,
   message: { readonly request: IAllocRequest } & Record<string, unknown>,
   options: RunOptions = {},
-): Promise<ExternalAnswer> {
+): Promise<AllocatorAnswer> {
   const dir = await mkdtemp(join(tmpdir(), 'corral-ialloc-'));
   const file = join(dir, 'request.json');
   try {
@@ -85,7 +81,7 @@ export async function runExternalAllocator(
   }
 }
 
-export function validateAnswer(program: string, stdout: string, request: IAllocRequest): ExternalAnswer {
+export function validateAnswer(program: string, stdout: string, request: IAllocRequest): AllocatorAnswer {
   const bad = (what: string): never => {
     throw new CorralError('bad_request', `iallocator ${program} gave an invalid answer: ${what}`);
   };
@@ -112,7 +108,7 @@ const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every(
 function checkResult(request: IAllocRequest, result: unknown, bad: (what: string) => never): void {
   switch (request.type) {
     case 'allocate': {
-      const wanted = request.required_nodes ?? (request.disk_template === 'drbd' ? 2 : 1);
+      const wanted = request.required_nodes ?? requiredNodes(request.disk_template);
       if (!isStringList(result) || result.length !== wanted) bad(`result must list ${wanted} node names`);
       return;
     }

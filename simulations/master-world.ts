@@ -1,0 +1,322 @@
+import type { JobRecord } from '../src/cluster/jobs.js';
+import { DEFAULT_CANDIDATE_POOL_SIZE, type JobId } from '../src/cluster/model.js';
+import type { Opcode } from '../src/cluster/opcodes.js';
+import { CorralError } from '../src/common/errors.js';
+import { asNodeId, type NodeId } from '../src/common/ids.js';
+import { silentLogger } from '../src/common/log.js';
+import { type Rng, seededRng } from '../src/common/random.js';
+import { SimClock } from '../src/common/sim-clock.js';
+import { MemoryStore } from '../src/consensus/memory-store.js';
+import { nodeCallerCheck } from '../src/daemon/caller-check.js';
+import { ClusterService, type NodeHooks } from '../src/daemon/cluster-service.js';
+import { NodeAgent } from '../src/daemon/node-agent.js';
+import { memoryReplicaLog } from '../src/daemon/replica-log.js';
+import type { MasterRequest } from '../src/master/master-protocol.js';
+import { MemberStore } from '../src/membership/member-store.js';
+import { Enrolment } from '../src/peer/enrolment.js';
+import type { MemoryTransport } from '../src/peer/memory-transport.js';
+import { MemoryHub, memoryAddress, type Packet } from '../src/peer/memory-transport.js';
+import { type NetworkFaults, SimNetwork } from '../src/peer/sim-network.js';
+import { createDisklessTemplate } from '../src/storage/diskless.js';
+import { createMemoryExportStore, type ExportStore } from '../src/storage/export-store.js';
+import { createMemoryTemplate, MemoryStorage } from '../src/storage/memory-template.js';
+import { createFakeHypervisor, type FakeState, fakeStatesInMemory } from '../src/vm/fake-hypervisor.js';
+import { simOsCatalog } from './sim-os.js';
+
+/** A simulated node's disk: every sync takes this long, so a crash can lose what was being written. */
+const DISK_SYNC_MS = 2;
+const MIB_PER_NODE = 4096;
+const STORAGE_MIB_PER_NODE = 64 * 1024;
+const FORM_LIMIT_MS = 60_000;
+/** How long a simulated client waits before it asks again. */
+const RETRY_PAUSE_MS = 200;
+
+/** Hooks are Ganeti's scripts on each node; the simulated nodes have none. */
+const noHooks: NodeHooks = {
+  runLocal: async () => [],
+  asMaster: () => ({ run: async () => [] }),
+};
+
+/**
+ * One simulated machine. What a host keeps across a crash stays here (its Raft log as synced, its member
+ * list, its enrolment code, its local disks and exports); what dies with it is its guests and its daemon.
+ */
+class SimMachine {
+  readonly disk: MemoryStore;
+  readonly members: MemberStore;
+  readonly enrolment: Enrolment;
+  readonly localDisks = new MemoryStorage(STORAGE_MIB_PER_NODE);
+  readonly exports: ExportStore = createMemoryExportStore();
+  guests = fakeStatesInMemory();
+  transport: MemoryTransport | undefined;
+  service: ClusterService | undefined;
+
+  constructor(
+    readonly id: NodeId,
+    clock: SimClock,
+  ) {
+    this.disk = new MemoryStore((callback) => clock.setTimer(DISK_SYNC_MS, callback));
+    this.members = MemberStore.inMemory(id);
+    this.enrolment = Enrolment.inMemory(id);
+  }
+
+  get up(): boolean {
+    return this.service !== undefined;
+  }
+}
+
+export interface MasterWorldOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly watcherIntervalMs?: number;
+}
+
+/**
+ * Corral's control plane on simulated nodes: each runs the daemon's own cluster service (Raft, the master role,
+ * the job queue and every opcode) and node agent (the fake hypervisor, disk templates in memory) over the
+ * in-memory transport, on one simulated network and clock. A seed decides everything; the same seed replays
+ * the same run.
+ */
+export class MasterWorld {
+  readonly clock = new SimClock();
+  readonly rng: Rng;
+  readonly network: SimNetwork<Packet>;
+  readonly hub: MemoryHub;
+  readonly machines: SimMachine[];
+  /** Storage every node reaches, as sharedfile's directory is. */
+  private readonly shared = new MemoryStorage(STORAGE_MIB_PER_NODE);
+  private uuids = 0;
+  /** Called after every instant of simulated time, once its events and their promise callbacks have run. */
+  afterInstant: () => void = () => undefined;
+
+  constructor(private readonly options: MasterWorldOptions) {
+    this.rng = seededRng(options.seed);
+    this.network = new SimNetwork<Packet>(this.clock, this.rng.fork());
+    this.machines = Array.from(
+      { length: options.nodes },
+      (_, i) => new SimMachine(asNodeId(`node${i + 1}`), this.clock),
+    );
+    this.hub = new MemoryHub(this.network, silentLogger, (id) => {
+      const machine = this.machine(id);
+      return nodeCallerCheck({
+        members: machine.members,
+        enrolment: machine.enrolment,
+        clock: this.clock,
+        replica: () => machine.service,
+      });
+    });
+  }
+
+  machine(id: NodeId | string): SimMachine {
+    const found = this.machines.find((machine) => machine.id === id);
+    if (found === undefined) throw new RangeError(`no node ${id}`);
+    return found;
+  }
+
+  /** Boots a machine's daemon: its agent and its cluster service, which rejoins its cluster if it had one. */
+  async boot(id: NodeId): Promise<void> {
+    const machine = this.machine(id);
+    if (machine.up) throw new RangeError(`${id} is already up`);
+    const transport = this.hub.join(id);
+    machine.transport = transport;
+    const agent = new NodeAgent({
+      hypervisors: new Map([
+        [
+          'fake',
+          createFakeHypervisor({
+            states: machine.guests,
+            memoryTotalMiB: MIB_PER_NODE,
+            cpus: 4,
+            clock: this.clock,
+          }),
+        ],
+      ]),
+      templates: new Map([
+        ['diskless', createDisklessTemplate()],
+        ['file', createMemoryTemplate({ name: 'file', shared: false, storage: machine.localDisks })],
+        ['sharedfile', createMemoryTemplate({ name: 'sharedfile', shared: true, storage: this.shared })],
+      ]),
+      os: simOsCatalog(),
+      exports: machine.exports,
+      transport,
+      clock: this.clock,
+      log: silentLogger,
+    });
+    agent.register();
+    machine.service = await this.settle(
+      ClusterService.start({
+        transport,
+        members: machine.members,
+        raftLog: memoryReplicaLog(machine.disk),
+        name: id,
+        hooks: noHooks,
+        agent,
+        watcherIntervalMs: this.options.watcherIntervalMs ?? 5_000,
+        clock: this.clock,
+        log: silentLogger,
+        onFatal: () => this.crash(id),
+        onEvicted: () => this.crash(id),
+        observed: (peer) => this.observed(id, peer),
+        enrolment: machine.enrolment,
+        rng: this.rng.fork(),
+        newUuid: () => `uuid-${this.options.seed}-${++this.uuids}`,
+      }),
+    );
+  }
+
+  /** The host loses power: its daemon and guests are gone, and its disk keeps only what was synced. */
+  crash(id: NodeId): void {
+    const machine = this.machine(id);
+    if (!machine.up) return;
+    this.hub.leave(id);
+    void machine.service?.stop();
+    void machine.transport?.stop();
+    machine.service = undefined;
+    machine.transport = undefined;
+    machine.disk.crash();
+    machine.guests = fakeStatesInMemory();
+  }
+
+  /** Founds the cluster on the first node and adds the others, each with its enrolment code. */
+  async form(): Promise<void> {
+    for (const machine of this.machines) await this.boot(machine.id);
+    const [first, ...others] = this.machines;
+    await this.settle(
+      first!.service!.init({
+        name: 'sim.cluster',
+        enabledHypervisors: ['fake'],
+        enabledDiskTemplates: ['diskless', 'file', 'sharedfile'],
+      }),
+    );
+    for (const [i, machine] of others.entries()) {
+      const job = await this.submit(first!.id, [
+        {
+          OP_ID: 'OP_NODE_ADD',
+          node_name: machine.id,
+          address: memoryAddress(machine.id),
+          // A memory address names no IP; the node record needs one, and nothing is ever sent to it.
+          primary_ip: `127.0.1.${i + 2}`,
+          enrol_code: machine.enrolment.code(),
+        },
+      ]);
+      const ended = await this.waitJob(first!.id, job);
+      if (ended.status !== 'success')
+        throw new CorralError('internal', `adding ${machine.id} ended ${ended.status}: ${lastLog(ended)}`);
+    }
+    // Settled: every node holds the whole configuration and the candidates vote, as formLocalCluster waits.
+    const voters = Math.min(this.machines.length, DEFAULT_CANDIDATE_POOL_SIZE);
+    await this.until(
+      () =>
+        this.machines.every(
+          (machine) => machine.service?.localConfig()?.nodes.size === this.machines.length,
+        ) && first!.service!.raftStatus()?.membership.voters.length === voters,
+      FORM_LIMIT_MS,
+      `all ${this.machines.length} nodes to hold the configuration and ${voters} to vote`,
+    );
+  }
+
+  /** Runs the clock until `holds()` is true, or fails after `limitMs` of simulated time. */
+  async until(holds: () => boolean, limitMs: number, what: string): Promise<void> {
+    await this.runUntil(this.clock.monotonicMs() + limitMs, holds);
+    if (!holds()) throw new CorralError('timeout', `gave up after ${limitMs} ms waiting for ${what}`);
+  }
+
+  /** Submits a job through a node, as its CLI would; resolves with the job's ID once the master has it. */
+  async submit(via: NodeId, ops: readonly Opcode[]): Promise<JobId> {
+    const service = this.machine(via).service;
+    if (service === undefined) throw new CorralError('unreachable', `${via} is down`);
+    const request: Extract<MasterRequest, { op: 'submit' }> = {
+      op: 'submit',
+      key: `sim-submit-${this.options.seed}-${++this.uuids}`,
+      priority: 0,
+      ops: [...ops],
+    };
+    const { job } = await this.settle(service.forward(request));
+    return job as JobId;
+  }
+
+  /** Follows a job from a node's replica until it ends, or until `limitMs` of simulated time have passed. */
+  async waitJob(via: NodeId, id: JobId, limitMs = 120_000): Promise<JobRecord> {
+    const deadlineMs = this.clock.monotonicMs() + limitMs;
+    let version = -1;
+    while (this.clock.monotonicMs() < deadlineMs) {
+      const service = this.machine(via).service;
+      if (service === undefined) throw new CorralError('unreachable', `${via} went down`);
+      const job = await this.settle(service.waitJob(id, version, 1_000), limitMs).catch((error: unknown) => {
+        // A node still catching up cannot say yet; a client asks again, as `job watch` does.
+        if (error instanceof CorralError && error.code === 'unavailable') return undefined;
+        throw error;
+      });
+      if (job === undefined) {
+        await this.runFor(RETRY_PAUSE_MS);
+        continue;
+      }
+      if (job.status === 'success' || job.status === 'error' || job.status === 'canceled') return job;
+      version = job.version;
+    }
+    throw new CorralError('timeout', `job ${id} did not end within ${limitMs} ms of simulated time`);
+  }
+
+  /** Every guest the simulated hypervisors run, by node. */
+  guests(): { readonly node: NodeId; readonly guest: FakeState }[] {
+    return this.machines.flatMap((machine) =>
+      [...machine.guests.records.values()].map((guest) => ({ node: machine.id, guest })),
+    );
+  }
+
+  setFaults(faults: NetworkFaults): void {
+    this.network.setFaults(faults);
+  }
+
+  /**
+   * Drives the clock until `work` settles, or fails after `limitMs` of simulated time. Between instants,
+   * promise callbacks run before time moves on, as they would on a real event loop.
+   */
+  async settle<T>(work: Promise<T>, limitMs = 60_000): Promise<T> {
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+    work.then(
+      (value) => {
+        outcome = { ok: true, value };
+      },
+      (error: unknown) => {
+        outcome = { ok: false, error };
+      },
+    );
+    await this.runUntil(this.clock.monotonicMs() + limitMs, () => outcome !== undefined);
+    if (outcome === undefined)
+      throw new CorralError('timeout', `gave up after ${limitMs} ms of simulated time`);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
+  }
+
+  async runFor(durationMs: number): Promise<void> {
+    await this.runUntil(this.clock.monotonicMs() + durationMs);
+  }
+
+  private async runUntil(untilMs: number, stop: () => boolean = () => false): Promise<void> {
+    for (;;) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.afterInstant();
+      if (stop()) return;
+      const dueMs = this.clock.nextDueMs();
+      if (dueMs === undefined || dueMs > untilMs) break;
+      while (this.clock.nextDueMs() === dueMs) this.clock.step();
+    }
+    this.clock.advanceTo(untilMs);
+  }
+
+  /**
+   * What gossip would say of `peer` as seen from `from`: alive while both are up and can reach each other.
+   * An oracle, not the gossip service (the membership simulation tests that); its age is always zero, so the
+   * master never replaces a candidate here.
+   */
+  private observed(from: NodeId, peer: NodeId) {
+    const alive =
+      this.machine(peer).up && this.network.canReach(from, peer) && this.network.canReach(peer, from);
+    return { state: alive ? ('alive' as const) : ('dead' as const), stateAgeMs: 0 };
+  }
+}
+
+function lastLog(job: JobRecord): string {
+  return job.log.at(-1)?.message ?? 'no log';
+}
