@@ -9,15 +9,18 @@
  *   Ganeti's default bandwidth (32 MiB/s);
  * - live migration of a kvm guest on a 1 GiB `file` disk, which only its node holds, so that the disk is
  *   copied as the guest runs (NBD mirror), at 256 MiB/s: total time (disk and memory) and downtime;
- * - 100 fake instance adds submitted at once: time until all are running.
+ * - 100 fake instance adds submitted at once: time until all are running;
+ * - `instance move` of a running fake instance whose 2 GiB file disk holds 100 MiB: the time it is down
+ *   (stopped, copied, started on the other node), which holes crossing as their length alone keep short.
  *
  * Ganeti cannot be set up here (it needs real machines with its daemons), so its figures are constants
  * quoted from measurements on this kind of machine. The last line printed is one JSON object.
  */
 
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +36,9 @@ const FAKE_ADDS = 20;
 const CONCURRENT_ADDS = 100;
 const FILE_DISK_MIB = 1024;
 const FILE_MIGRATION_MIBPS = 256;
+const SPARSE_DISK_MIB = 2048;
+/** Written in 1 MiB pieces spread over the disk, so that data and holes alternate as in a used filesystem. */
+const SPARSE_DATA_MIB = 100;
 const GUEST_DIR = process.env.CORRAL_TEST_GUEST_DIR ?? '/var/cache/corral/test-guest';
 const READY_MARKER = 'CORRAL-GUEST-READY';
 /** Ganeti's figures on this kind of machine, quoted: a diskless instance add end to end, 60 adds at once. */
@@ -146,6 +152,37 @@ async function migrate(call: DaemonCall, instance: string) {
   return job.ops[0]?.result as { totalMs: number; downtimeMs: number; transferredBytes: number };
 }
 
+/** Moves a running fake instance whose sparse 2 GiB disk holds 100 MiB to another node; its downtime in s. */
+async function sparseMove(daemons: DaemonProcess[], call: DaemonCall): Promise<number> {
+  await runJob(call, [
+    {
+      OP_ID: 'OP_INSTANCE_CREATE',
+      instance_name: 'sparse1',
+      disk_template: 'file',
+      disks: [{ size: SPARSE_DISK_MIB }],
+      hypervisor: 'fake',
+      no_install: true,
+      start: true,
+      beparams: { memory: 32 },
+      pnode: 'node1',
+    },
+  ]);
+  const storage = join(daemons[0]!.options.dataDir, 'file-storage');
+  const [instanceDir] = await readdir(storage);
+  const [diskFile] = await readdir(join(storage, instanceDir!));
+  const disk = await open(join(storage, instanceDir!, diskFile!), 'r+');
+  try {
+    const stride = Math.floor(SPARSE_DISK_MIB / SPARSE_DATA_MIB);
+    for (let i = 0; i < SPARSE_DATA_MIB; i++)
+      await disk.write(randomBytes(1024 * 1024), 0, 1024 * 1024, i * stride * 1024 * 1024);
+  } finally {
+    await disk.close();
+  }
+  const started = performance.now();
+  await runJob(call, [{ OP_ID: 'OP_INSTANCE_MOVE', instance_name: 'sparse1', target_node: 'node3' }]);
+  return round((performance.now() - started) / 1000);
+}
+
 async function main(): Promise<object> {
   const baseDir = await mkdtemp(join(tmpdir(), 'corral-bench-instances-'));
   let daemons: DaemonProcess[] = [];
@@ -198,6 +235,12 @@ async function main(): Promise<object> {
     const burstS = round((performance.now() - burstStart) / 1000);
     log(`  ${burstS} s`);
 
+    log(
+      `fake: move of a running instance with a ${SPARSE_DISK_MIB} MiB disk holding ${SPARSE_DATA_MIB} MiB…`,
+    );
+    const moveSparseS = await sparseMove(daemons, call);
+    log(`  down for ${moveSparseS} s`);
+
     log('kvm under TCG: add, boot, live migration…');
     const kvm = await kvmFigures(daemons, call).catch((error: Error) => ({ kvm_error: error.message }));
 
@@ -206,6 +249,7 @@ async function main(): Promise<object> {
         fake_add_to_running_p50_ms: fakeP50,
         fake_add_to_running_max_ms: round(Math.max(...addMs)),
         [`fake_${CONCURRENT_ADDS}_concurrent_adds_s`]: burstS,
+        move_sparse_2g_downtime_s: moveSparseS,
         ...kvm,
       },
       ganeti_reference: {

@@ -90,7 +90,12 @@ const instanceRef = z.object({ name: nameSchema, hypervisor: z.enum(hypervisors)
 /** Copying a disk moves it in chunks of this size; each chunk is one request. */
 export const DISK_CHUNK_BYTES = 1024 * 1024;
 /** A chunk of a disk or a dump, read from another node, and whether it was the last. */
-const chunkSchema = z.object({ data: bytesSchema, eof: z.boolean() });
+const chunkSchema = z.object({
+  data: bytesSchema,
+  eof: z.boolean(),
+  /** A chunk that held only zeros comes as their count, without its bytes (a hole in a sparse disk). */
+  zeros: z.number().int().positive().max(DISK_CHUNK_BYTES).optional(),
+});
 const CHUNK_FRAME_BYTES = DISK_CHUNK_BYTES + 64 * 1024;
 
 /** An OS script run: the instance as its scripts see it, and how long it may take. */

@@ -7,6 +7,22 @@
 export interface Chunk {
   readonly data: Uint8Array;
   readonly eof: boolean;
+  /** A chunk of nothing but zeros travels as their count instead of `data`: a hole in a sparse disk. */
+  readonly zeros?: number;
+}
+
+/** Zero-filled, never written: what a hole reads as on the receiving side. */
+const ZEROS = new Uint8Array(1024 * 1024);
+
+/**
+ * The chunk to send for `data`: as it is, or, when it holds only zeros, as their count. A 2 GiB disk holding
+ * 100 MiB is mostly holes, which then cross the network as a few bytes each; the writer keeps them sparse.
+ */
+export function compactChunk(data: Uint8Array, eof: boolean): Chunk {
+  const zero = data.byteLength > 0 && data.byteLength <= ZEROS.byteLength;
+  if (zero && Buffer.compare(data, ZEROS.subarray(0, data.byteLength)) === 0)
+    return { data: new Uint8Array(0), eof, zeros: data.byteLength };
+  return { data, eof };
 }
 
 /** How many chunk reads are in flight: enough to hide the round trips. */
@@ -28,8 +44,9 @@ export async function* pulledChunks(
   let next = inFlight.length;
   for (;;) {
     const chunk = await inFlight.shift()!;
-    tally.bytes += chunk.data.byteLength;
-    if (chunk.data.byteLength > 0) yield chunk.data;
+    const data = chunk.zeros !== undefined ? ZEROS.subarray(0, chunk.zeros) : chunk.data;
+    tally.bytes += data.byteLength;
+    if (data.byteLength > 0) yield data;
     if (chunk.eof) return;
     inFlight.push(start(next++));
   }

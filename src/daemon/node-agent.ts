@@ -19,7 +19,7 @@ import type { Availability, DiskRef, DiskTemplate } from '../storage/disk-templa
 import type { ExportStore } from '../storage/export-store.js';
 import type { Hypervisor, InstanceSpec } from '../vm/hypervisor.js';
 import { forwardConsole, serveConsoles } from './console-bridge.js';
-import { chunkedWriter, pulledChunks } from './dump-transfer.js';
+import { chunkedWriter, compactChunk, pulledChunks } from './dump-transfer.js';
 
 /** The node's OS definitions as the agent uses them; the daemon adapts the OS-interface modules to this. */
 export interface OsCatalog {
@@ -367,7 +367,7 @@ export class NodeAgent {
         const template = this.template(request.template);
         const chunks = template.read(diskRef(request.instance, request.disk), request.offset);
         const data = await firstBytes(chunks, DISK_CHUNK_BYTES);
-        return { data, eof: data.byteLength < DISK_CHUNK_BYTES };
+        return compactChunk(data, data.byteLength < DISK_CHUNK_BYTES);
       },
       fetchDisk: async (request, signal) => {
         const template = await this.usableTemplate(request.template);

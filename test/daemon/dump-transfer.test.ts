@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chunkedWriter, pulledChunks } from '../../src/daemon/dump-transfer.js';
+import { chunkedWriter, compactChunk, pulledChunks } from '../../src/daemon/dump-transfer.js';
 
 const bytes = (length: number) => Uint8Array.from({ length }, (_, i) => i % 251);
 
@@ -74,5 +74,24 @@ describe('chunked transfers', () => {
       for await (const _ of pulledChunks(failing, 10));
     };
     await expect(iterate()).rejects.toThrow('peer gone');
+  });
+
+  it('sends a chunk of zeros as its length alone, and reads it back as zeros', async () => {
+    const disk = new Uint8Array(40);
+    disk.set(bytes(10), 20);
+    const sent: number[] = [];
+    const read = async (offset: number) => {
+      const chunk = compactChunk(disk.slice(offset, offset + 10), offset + 10 >= disk.length);
+      sent.push(chunk.data.byteLength);
+      return chunk;
+    };
+    const tally = { bytes: 0 };
+    const received: number[] = [];
+    for await (const piece of pulledChunks(read, 10, tally)) received.push(...piece);
+    expect(Uint8Array.from(received)).toEqual(disk);
+    expect(tally.bytes).toBe(40);
+    // Only the one chunk that held data crossed with its bytes.
+    expect(sent.slice(0, 4)).toEqual([0, 0, 10, 0]);
+    expect(compactChunk(new Uint8Array(0), true)).toEqual({ data: new Uint8Array(0), eof: true });
   });
 });
