@@ -15,6 +15,7 @@
  * failover is the figure bench:raft measures on this machine. The last line printed is one JSON object.
  */
 
+import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,7 +25,12 @@ import { untilAborted } from '../src/common/abort.js';
 import { percentile } from '../src/common/stats.js';
 import { waitFor } from '../src/common/wait.js';
 import { type DaemonCall, runJob } from '../src/daemon/job-client.js';
-import { DaemonProcess, type SpawnOptions, startLocalCluster } from '../src/daemon/local-cluster.js';
+import {
+  cliEntryPoint,
+  DaemonProcess,
+  type SpawnOptions,
+  startLocalCluster,
+} from '../src/daemon/local-cluster.js';
 
 const NODES = 3;
 /** Nodes listen on 127.0.0.190–192: the addresses set aside for this benchmark. */
@@ -32,6 +38,8 @@ const FIRST_HOST = 190;
 const WARMUP_JOBS = 20;
 const LATENCY_JOBS = 200;
 const GETMASTER_READS = 100;
+/** Whole `corral cluster getmaster` processes timed, after two that fill V8's compile cache. */
+const CLI_CALLS = 20;
 const THROUGHPUT_SECONDS = 5;
 const FAILOVER_TRIALS = 5;
 /** Submitters kept busy on each surviving node while the master is killed. */
@@ -255,6 +263,32 @@ async function getmaster(call: DaemonCall): Promise<{ p50: number; p99: number }
   return { p50: round(percentile(samples, 0.5)), p99: round(percentile(samples, 0.99)) };
 }
 
+/**
+ * A user's CLI call as a whole process, from start to exit: `corral cluster getmaster` against a node that is
+ * not the master, beside `node -e 0` (the floor any Node program pays) on the same machine.
+ */
+async function cliCalls(socketPath: string): Promise<{ p50: number; nodeFloorP50: number }> {
+  const time = async (args: readonly string[]) => {
+    const started = performance.now();
+    await new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, args, (error) => (error ? reject(error) : resolve())),
+    );
+    return performance.now() - started;
+  };
+  const getmaster = [cliEntryPoint(), 'cluster', 'getmaster', '--socket', socketPath];
+  await time(getmaster);
+  await time(getmaster);
+  const cli: number[] = [];
+  const floor: number[] = [];
+  for (let i = 0; i < CLI_CALLS; i++) {
+    cli.push(await time(getmaster));
+    floor.push(await time(['-e', '0']));
+  }
+  cli.sort((a, b) => a - b);
+  floor.sort((a, b) => a - b);
+  return { p50: round(percentile(cli, 0.5)), nodeFloorP50: round(percentile(floor, 0.5)) };
+}
+
 interface LoadStats {
   completed: number;
   failed: number;
@@ -366,6 +400,9 @@ async function main(): Promise<object> {
     log(`getmaster: ${GETMASTER_READS} leader-confirmed config reads…`);
     const read = await getmaster(call);
     log(`  p50 ${read.p50} ms, p99 ${read.p99} ms`);
+    log(`cli: ${CLI_CALLS} whole 'corral cluster getmaster' processes…`);
+    const cli = await cliCalls(cluster.daemons[submitter]!.socketPath);
+    log(`  p50 ${cli.p50} ms (node -e 0: ${cli.nodeFloorP50} ms)`);
 
     const rates: Record<string, number> = {};
     for (const [name, work] of [
@@ -409,6 +446,8 @@ async function main(): Promise<object> {
         tag_job_e2e_p99_ms: tagLatency.p99,
         getmaster_p50_ms: read.p50,
         getmaster_p99_ms: read.p99,
+        cli_call_p50_ms: cli.p50,
+        node_startup_p50_ms: cli.nodeFloorP50,
         ...rates,
         failover_ms_median: failoverMedian,
         failover_ms_trials: trials.map((t) => t ?? null),
@@ -426,6 +465,7 @@ async function main(): Promise<object> {
         latency_tenth_of_ganeti: delayLatency.p50 <= GANETI_REFERENCE.job_e2e_ms / 10,
         tag_jobs_1000_per_s_32: tagRate32 >= 1000,
         failover_as_fast_as_etcd: measured.length === FAILOVER_TRIALS && failoverMedian <= ETCD_FAILOVER_MS,
+        cli_call_150_ms: cli.p50 <= 150,
       },
     };
   } finally {

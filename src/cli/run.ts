@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { basename } from 'node:path';
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -23,7 +22,13 @@ async function main(argv: string[]): Promise<void> {
       if (error) throw error;
       fail(message ?? 'invalid arguments', 2);
     });
-  for (const command of commands) parser.command(command as CommandModule);
+  // Only the command named is loaded; the others are listed, so that help and suggestions still know them.
+  const named = argv.find((arg) => !arg.startsWith('-'));
+  for (const entry of commands) {
+    if (entry.command.split(' ')[0] === named)
+      parser.command({ ...(await entry.load()), describe: entry.describe } as CommandModule);
+    else parser.command(entry.command, entry.describe);
+  }
   await parser.parseAsync();
 }
 

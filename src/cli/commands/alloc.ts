@@ -147,7 +147,6 @@ interface BalanceArgs extends SourceArgs {
 
 export const balanceCommand: CommandModule<object, BalanceArgs> = {
   command: 'balance',
-  describe: "rebalance a node group in hbal's manner: print the moves that lower the cluster score",
   builder: (yargs) =>
     source(yargs)
       .option('execute', { alias: 'X', type: 'boolean', default: false, describe: 'carry the moves out' })
@@ -261,7 +260,6 @@ function parseSpec(text: string, option: string) {
 
 export const capacityCommand: CommandModule<object, CapacityArgs> = {
   command: 'capacity',
-  describe: "how many more instances of a spec fit, and which resource runs out first (hspace's question)",
   builder: (yargs) =>
     source(yargs)
       .option('spec', {
@@ -310,7 +308,6 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
 
 export const rollCommand: CommandModule<object, SourceArgs> = {
   command: 'roll',
-  describe: "groups of nodes that can be rebooted together (hroller's question)",
   builder: (yargs) => source(yargs),
   handler: async (args) => {
     const { state } = await load(args);
@@ -329,7 +326,6 @@ interface IAllocatorArgs {
 
 export const iallocatorCommand: CommandModule<object, IAllocatorArgs> = {
   command: 'iallocator <request>',
-  describe: "answer a Ganeti iallocator request (a drop-in for hail); '-' reads stdin",
   builder: (yargs) =>
     yargs
       .positional('request', { type: 'string', demandOption: true, describe: 'the request JSON file' })
@@ -351,7 +347,6 @@ interface CheckArgs extends SourceArgs {}
 
 export const checkCommand: CommandModule<object, CheckArgs> = {
   command: 'alloc-check',
-  describe: 'list what breaks N+1, the group policy or the exclusion tags, with the group score',
   builder: (yargs) => source(yargs),
   handler: async (args) => {
     const { state } = await load(args);

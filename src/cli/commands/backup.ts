@@ -150,7 +150,6 @@ const remove = simple(
 
 export const backupCommand: CommandModule = {
   command: 'backup <command>',
-  describe: 'instance exports and imports (gnt-backup)',
   builder: (yargs) =>
     yargs
       .command(exportCommand)

@@ -258,7 +258,6 @@ const modify: CommandModule<object, ModifyArgs> = {
 
 export const clusterCommand: CommandModule = {
   command: 'cluster <command>',
-  describe: 'the cluster as a whole (gnt-cluster)',
   builder: (yargs) => {
     for (const command of [
       init,

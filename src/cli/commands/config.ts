@@ -74,7 +74,6 @@ const query: CommandModule<object, QueryArgs> = {
 
 export const configCommand: CommandModule = {
   command: 'config <command>',
-  describe: 'questions about the replicated configuration, answered by the nodes themselves',
   builder: (yargs) => yargs.command(query as CommandModule).demandCommand(1),
   handler: () => undefined,
 };

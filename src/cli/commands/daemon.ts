@@ -20,7 +20,6 @@ interface DaemonArgs {
 
 export const daemonCommand: CommandModule<object, DaemonArgs> = {
   command: 'daemon',
-  describe: 'run this node (the one long-running Corral process)',
   builder: (yargs) =>
     yargs
       .option('data-dir', {

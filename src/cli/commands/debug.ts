@@ -97,7 +97,6 @@ const delay: CommandModule<object, JobArgs & { duration: number; 'on-nodes'?: st
 
 export const debugCommand: CommandModule = {
   command: 'debug <command>',
-  describe: 'diagnostics of the paths real traffic takes (gnt-debug in spirit)',
   builder: (yargs) =>
     yargs
       .command(echo as CommandModule)

@@ -179,7 +179,6 @@ const assign: CommandModule<object, JobArgs & { group: string; nodes: string[]; 
 
 export const groupCommand: CommandModule = {
   command: 'group <command>',
-  describe: 'node groups (gnt-group)',
   builder: (yargs) => {
     for (const command of [add, modify, remove, rename, assign, list, ...tagCommands('nodegroup')])
       yargs.command(command as CommandModule);

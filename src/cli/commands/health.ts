@@ -47,7 +47,6 @@ export function healthTable(rows: readonly HealthRow[]): string {
 
 export const healthCommand: CommandModule<object, HealthArgs> = {
   command: 'health [node]',
-  describe: "every node's observed state and health as this node's gossip sees it (no master needed)",
   builder: (yargs) =>
     connectionOptions(yargs)
       .positional('node', { type: 'string', describe: 'one node, by name or peer ID' })

@@ -774,7 +774,6 @@ const instanceCommands: CommandModule[] = [
 
 export const instanceCommand: CommandModule = {
   command: 'instance <command>',
-  describe: 'instances: virtual machines (gnt-instance)',
   builder: (yargs) => {
     for (const command of instanceCommands) yargs.command(command);
     return yargs.demandCommand(1);

@@ -113,7 +113,6 @@ const cancel: CommandModule<object, ConnectionArgs & { ids: number[] }> = {
 
 export const jobCommand: CommandModule = {
   command: 'job <command>',
-  describe: 'the job queue (gnt-job)',
   builder: (yargs) => {
     for (const command of [list, info, watch, cancel]) yargs.command(command as CommandModule);
     return yargs.demandCommand(1);

@@ -12,8 +12,6 @@ interface IdentityArgs {
 
 export const identityCommand: CommandModule<object, IdentityArgs> = {
   command: 'identity',
-  describe:
-    "print this node's ID (its libp2p peer ID) and its enrolment code, creating them on first use; run as root on the node itself",
   builder: (yargs) =>
     yargs
       .option('data-dir', { type: 'string', default: process.env.CORRAL_DATA_DIR ?? DEFAULT_DATA_DIR })
@@ -41,7 +39,6 @@ interface TokenArgs {
 
 export const tokenCommand: CommandModule<object, TokenArgs> = {
   command: 'token create <node>',
-  describe: 'issue a join token for the node with this ID (run on a member)',
   builder: (yargs) =>
     yargs
       .positional('node', {

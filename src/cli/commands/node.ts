@@ -409,7 +409,6 @@ const evacuate: CommandModule<
 
 export const nodeCommand: CommandModule = {
   command: 'node <command>',
-  describe: 'nodes of the cluster (gnt-node)',
   builder: (yargs) => {
     for (const command of [
       add,

@@ -102,7 +102,6 @@ const info: CommandModule<object, ConnectionArgs & { os?: string }> = {
 
 export const osCommand: CommandModule = {
   command: 'os <command>',
-  describe: 'guest OS definitions (gnt-os)',
   builder: (yargs) => {
     for (const command of [list, diagnoseCommand, info]) yargs.command(command as CommandModule);
     return yargs.demandCommand(1);

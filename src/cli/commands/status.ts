@@ -10,7 +10,6 @@ interface StatusArgs {
 
 export const statusCommand: CommandModule<object, StatusArgs> = {
   command: 'status',
-  describe: 'show the local daemon: its ID, addresses and the members it knows',
   builder: (yargs) =>
     yargs
       .option('socket', { type: 'string', describe: 'control socket path' })
