@@ -12,6 +12,7 @@ import { ClusterService, type NodeHooks } from '../src/daemon/cluster-service.js
 import { NodeAgent } from '../src/daemon/node-agent.js';
 import { memoryReplicaLog } from '../src/daemon/replica-log.js';
 import type { MasterRequest } from '../src/master/master-protocol.js';
+import { defaultControlTimings } from '../src/master/timings.js';
 import { MemberStore } from '../src/membership/member-store.js';
 import { Enrolment } from '../src/peer/enrolment.js';
 import type { MemoryTransport } from '../src/peer/memory-transport.js';
@@ -151,7 +152,7 @@ export class MasterWorld {
         name: id,
         hooks: noHooks,
         agent,
-        watcherIntervalMs: this.options.watcherIntervalMs ?? 5_000,
+        timings: { ...defaultControlTimings, watcherIntervalMs: this.options.watcherIntervalMs ?? 5_000 },
         clock: this.clock,
         log: silentLogger,
         onFatal: () => this.crash(id),

@@ -87,7 +87,7 @@ describe('named scenarios', () => {
       const result = runRaftSimulation({
         seed,
         nodes: 5,
-        compactAfterEntries: 8,
+        config: { compactAfterEntries: 8 },
         scenario: followerNeedsSnapshot,
       });
       expect(result.violations).toEqual([]);

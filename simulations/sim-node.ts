@@ -31,8 +31,6 @@ export interface SimNodeOptions {
   readonly rng: Rng;
   /** How long this node's disk takes to sync, drawn per sync: slow disks draw long delays. */
   readonly diskDelayMs: () => number;
-  /** Compact the log once this many applied entries sit above the last snapshot. */
-  readonly compactAfterEntries: number;
   readonly initial: PersistedState | undefined;
   readonly checker: InvariantChecker;
   readonly hooks: NodeHooks;
@@ -78,7 +76,6 @@ export class SimNode {
       log: silentLogger,
       config: this.options.config,
       tickMs: this.options.tickMs,
-      compactAfterEntries: this.options.compactAfterEntries,
       observer: {
         persisting: (rd, core) => checker.onWrite(core, rd.entries, now()),
         restored: (meta) => {

@@ -14,7 +14,6 @@ export interface WorldOptions {
   readonly nodes: number;
   /** Nodes that start as voters; the others start empty, outside the cluster, ready to be added. */
   readonly voters?: number;
-  readonly compactAfterEntries?: number;
   readonly clients?: number;
   /** Overrides of the Raft configuration; otherwise batch and window sizes are drawn from the seed. */
   readonly config?: Partial<RaftConfig>;
@@ -23,7 +22,10 @@ export interface WorldOptions {
 /** A healthy run takes some tens of thousands of events. */
 const maxEventsPerRun = 2_000_000;
 
-/** Raft timing in the simulator: 10 ms ticks, elections after 100–200 ms, heartbeats every 20 ms. */
+/**
+ * Raft timing in the simulator: 10 ms ticks, elections after 100–200 ms, heartbeats every 20 ms; small
+ * batches, chunks and a short log, so that snapshots and compaction happen in short runs.
+ */
 export const simTickMs = 10;
 export const simRaftConfig: RaftConfig = {
   ...defaultRaftConfig,
@@ -33,6 +35,7 @@ export const simRaftConfig: RaftConfig = {
   maxInflightAppends: 4,
   snapshotChunkBytes: 64,
   promoteLagEntries: 8,
+  compactAfterEntries: 64,
 };
 
 /**
@@ -87,7 +90,6 @@ export class World {
         tickMs: simTickMs,
         rng: this.rng.fork(),
         diskDelayMs: () => (this.slowDisks.has(id) ? diskRng.between(5, 80) : diskRng.between(0, 2)),
-        compactAfterEntries: options.compactAfterEntries ?? 64,
         initial,
         checker: this.checker,
         hooks: {

@@ -1,3 +1,4 @@
+import { invariant } from '../common/invariant.js';
 import type { Entry } from './types.js';
 
 /** Rough wire size of an entry, for the byte limits on appends. */
@@ -91,9 +92,10 @@ export class RaftLog {
   /**
    * §5.3: entries after prevIndex from a leader. Entries already present with the same term are kept; the
    * first that conflicts and everything after it is replaced. Returns the index from which the log changed
-   * (lastIndex + 1 when nothing changed). The caller has checked that prevIndex matches.
+   * (lastIndex + 1 when nothing changed). The caller has checked that prevIndex matches. Nothing at or below
+   * `commit` is ever replaced: a leader holds every committed entry (§5.4), so a conflict there is a bug.
    */
-  appendAfter(prevIndex: number, entries: readonly Entry[]): number {
+  appendAfter(prevIndex: number, entries: readonly Entry[], commit: number): number {
     let i = 0;
     while (i < entries.length) {
       const entry = entries[i]!;
@@ -108,6 +110,12 @@ export class RaftLog {
     if (i === entries.length) return this.lastIndex() + 1;
     const firstNew = entries[i]!.index;
     if (firstNew !== prevIndex + 1 + i) throw new RangeError('entries are not contiguous');
+    invariant(
+      firstNew > commit,
+      () =>
+        `committed entries are never replaced: entry ${firstNew} (term ${entries[i]!.term}) conflicts with ` +
+        `term ${this.term(firstNew)} there, at or below commit ${commit}`,
+    );
     this.entries.length = firstNew - this.snapshotIndex - 1;
     for (const entry of entries.slice(i)) this.entries.push(entry);
     return firstNew;

@@ -1,7 +1,7 @@
-import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
+import { invariant } from '../common/invariant.js';
 import type { Rng } from '../common/random.js';
-import type { RaftConfig } from './config.js';
+import { checkRaftConfig, type RaftConfig } from './config.js';
 import { RaftLog } from './log.js';
 import {
   applyChange,
@@ -117,10 +117,12 @@ export class RaftNode {
   private readStates: ReadState[] = [];
   private failedReads: number[] = [];
   private awaitingAdvance = false;
+  /** The commit index at the last check: it never goes back. */
+  private checkedCommit: number;
 
   constructor(options: RaftNodeOptions) {
     this.id = options.id;
-    this.config = options.config;
+    this.config = checkRaftConfig(options.config);
     this.rng = options.rng;
     const { hardState, snapshot, entries } = options.persisted;
     this.term = hardState.term;
@@ -129,6 +131,7 @@ export class RaftNode {
     const snapshotIndex = snapshot?.meta.index ?? 0;
     this.log = new RaftLog(snapshotIndex, snapshot?.meta.term ?? 0, entries);
     this.commit = Math.min(Math.max(hardState.commit, snapshotIndex), this.log.lastIndex());
+    this.checkedCommit = this.commit;
     this.membership = emptyMembership;
     this.recomputeMembership();
     this.applied = snapshotIndex;
@@ -144,13 +147,11 @@ export class RaftNode {
   tick(): void {
     if (this.role === 'leader') {
       this.tickLeader();
-      return;
-    }
-    this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTicks) {
+    } else if (++this.electionElapsed >= this.randomizedElectionTicks) {
       this.electionElapsed = 0;
       this.campaign();
     }
+    this.checkIndexes();
   }
 
   /** Starts an election now (a follower whose timer ran out does the same). Non-voters never campaign. */
@@ -222,8 +223,10 @@ export class RaftNode {
    * it. The snapshot comes out of the next Ready to be persisted.
    */
   compact(index: number, data: Uint8Array): void {
-    if (index > this.applied)
-      throw new CorralError('internal', `cannot compact to ${index} beyond applied ${this.applied}`);
+    invariant(
+      index <= this.applied,
+      () => `only applied entries are compacted: compact to ${index} with applied ${this.applied}`,
+    );
     if (index <= this.log.firstIndex() - 1) return;
     const meta: SnapshotMeta = { index, term: this.log.term(index)!, membership: this.membershipAt(index) };
     this.snapshot = { meta, data };
@@ -232,6 +235,11 @@ export class RaftNode {
   }
 
   step(m: Message): void {
+    this.receive(m);
+    this.checkIndexes();
+  }
+
+  private receive(m: Message): void {
     if (m.to !== this.id || m.from === this.id) return;
     if (m.term > this.term) {
       if (m.type === 'preVote' || m.type === 'vote') {
@@ -303,7 +311,7 @@ export class RaftNode {
   }
 
   ready(): Ready {
-    if (this.awaitingAdvance) throw new CorralError('internal', 'ready() called again before advance()');
+    invariant(!this.awaitingAdvance, () => 'one Ready at a time: ready() called again before advance()');
     this.awaitingAdvance = true;
     const hardState = this.hardState();
     const snapshot = this.snapshotToPersist;
@@ -332,7 +340,7 @@ export class RaftNode {
 
   /** The caller has persisted, sent and applied everything in `rd`. */
   advance(rd: Ready): void {
-    if (!this.awaitingAdvance) throw new CorralError('internal', 'advance() without a ready()');
+    invariant(this.awaitingAdvance, () => 'one Ready at a time: advance() without a ready()');
     this.awaitingAdvance = false;
     if (rd.snapshot !== undefined) this.stableIndex = Math.max(this.stableIndex, rd.snapshot.meta.index);
     const last = rd.entries.at(-1);
@@ -343,6 +351,18 @@ export class RaftNode {
     const restored = rd.restoreSnapshot && rd.snapshot !== undefined ? rd.snapshot.meta.index : 0;
     this.applied = Math.max(this.applied, lastApplied, restored);
     if (this.role === 'leader' && this.maybeCommit()) this.broadcastAppend();
+    this.checkIndexes();
+  }
+
+  /** Checked after each message, tick and advance, where the indexes move, so a bug stops the run at its step. */
+  private checkIndexes(): void {
+    assertIndexOrder(this.id, this.checkedCommit, {
+      snapshot: this.log.firstIndex() - 1,
+      applied: this.applied,
+      commit: this.commit,
+      last: this.log.lastIndex(),
+    });
+    this.checkedCommit = this.commit;
   }
 
   // ---- Read-only views (status, invariant checks) ----
@@ -670,7 +690,7 @@ export class RaftNode {
   }
 
   private startSnapshot(to: NodeId, pr: Progress): void {
-    if (this.snapshot === undefined) throw new CorralError('internal', 'log compacted without a snapshot');
+    invariant(this.snapshot !== undefined, () => `log compacted without a snapshot on ${this.id}`);
     pr.becomeSnapshot(this.snapshot.meta.index);
     this.sendSnapshotChunk(to, 0);
   }
@@ -833,7 +853,7 @@ export class RaftNode {
       });
       return;
     }
-    const changedFrom = this.log.appendAfter(m.prevIndex, m.entries);
+    const changedFrom = this.log.appendAfter(m.prevIndex, m.entries, this.commit);
     if (changedFrom <= this.log.lastIndex() || changedFrom < this.unstableFrom) {
       this.unstableFrom = Math.min(this.unstableFrom, changedFrom);
       this.stableIndex = Math.min(this.stableIndex, changedFrom - 1);
@@ -958,6 +978,27 @@ export class RaftNode {
       }
     }
   }
+}
+
+/** Where a node's log stands: its snapshot's last index, what it applied, committed, and holds last. */
+export interface RaftIndexes {
+  readonly snapshot: number;
+  readonly applied: number;
+  readonly commit: number;
+  readonly last: number;
+}
+
+/**
+ * What every input must leave true: a snapshot holds only committed entries, only committed entries are
+ * applied, the commit index is in the log, and it never goes back (`commitBefore` is its last checked value).
+ */
+export function assertIndexOrder(node: NodeId, commitBefore: number, at: RaftIndexes): void {
+  invariant(
+    at.snapshot <= at.commit && at.applied <= at.commit && at.commit <= at.last && at.commit >= commitBefore,
+    () =>
+      `raft indexes out of order on ${node}: need snapshot ≤ commit, applied ≤ commit ≤ last, commit never ` +
+      `back; have snapshot ${at.snapshot}, applied ${at.applied}, commit ${at.commit} (was ${commitBefore}), last ${at.last}`,
+  );
 }
 
 /** A message before the core stamps its sender. */

@@ -2,6 +2,7 @@ import { untilAborted } from '../common/abort.js';
 import type { Clock, Timer } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
+import { invariant } from '../common/invariant.js';
 import type { Logger } from '../common/log.js';
 import type { Rng } from '../common/random.js';
 import type { Transport } from '../peer/transport.js';
@@ -38,8 +39,6 @@ export interface RaftRuntimeOptions<Result> {
   readonly config?: RaftConfig;
   /** One tick of the core; with the default config, heartbeats every tick and elections after ten. */
   readonly tickMs: number;
-  /** Snapshot the machine and compact the log once this many applied entries have piled up. */
-  readonly compactAfterEntries?: number;
   /** A failed sync leaves the node unable to promise anything: the owner should stop the process. */
   readonly onFatal?: (error: Error) => void;
   /** What the simulator's invariant checker watches; nothing in production needs it. */
@@ -83,19 +82,18 @@ export class RaftRuntime<Result> {
   private lastLeader: LeaderChange = { leader: undefined, term: 0 };
   private readonly leaderHandlers = new Set<(change: LeaderChange) => void>();
   private readonly compactAfterEntries: number;
+  /** The last entry the machine has: each committed entry goes to it once, in order, with no gap. */
+  private machineIndex: number;
   private durableHardState: HardState;
   private readonly unsubscribePeers: () => void;
 
   constructor(private readonly options: RaftRuntimeOptions<Result>) {
     const { transport, persisted } = options;
-    this.raft = new RaftNode({
-      id: transport.self,
-      config: options.config ?? defaultRaftConfig,
-      rng: options.rng,
-      persisted,
-    });
-    this.compactAfterEntries = options.compactAfterEntries ?? 10_000;
+    const config = options.config ?? defaultRaftConfig;
+    this.raft = new RaftNode({ id: transport.self, config, rng: options.rng, persisted });
+    this.compactAfterEntries = config.compactAfterEntries;
     this.durableHardState = persisted.hardState;
+    this.machineIndex = persisted.snapshot?.meta.index ?? 0;
     if (persisted.snapshot !== undefined) options.machine.restore(persisted.snapshot.data);
     transport.onMessage(raftProtocol, (from, message) => {
       if (this.stopped || message.to !== transport.self) return;
@@ -318,9 +316,16 @@ export class RaftRuntime<Result> {
     const observer = this.options.observer;
     if (rd.restoreSnapshot && rd.snapshot !== undefined) {
       machine.restore(rd.snapshot.data);
+      this.machineIndex = rd.snapshot.meta.index;
       observer?.restored(rd.snapshot.meta);
     }
     for (const entry of rd.committed) {
+      invariant(
+        entry.index === this.machineIndex + 1,
+        () =>
+          `committed entries are applied once, in order: ${this.self} was given ${entry.index} after ${this.machineIndex}`,
+      );
+      this.machineIndex = entry.index;
       const result = entry.type === 'normal' ? machine.apply(entry) : undefined;
       observer?.applied(entry, result);
       const waiter = this.proposals.get(entry.index);

@@ -5,14 +5,14 @@ import type { MemberStore } from '../membership/member-store.js';
 import type { CallerCheck, Callers, Credentials } from '../peer/callers.js';
 import type { Enrolment } from '../peer/enrolment.js';
 
-/** How long a call from a master of a term this node has not heard of waits for its Raft log to catch up. */
-const AWAIT_TERM_MS = 3_000;
-
 /** What a node's replica tells the check: the newest term it knows, and a way to wait for a newer one. */
 export interface TermSource {
   raftTerm(): { readonly term: number; readonly leader: NodeId | undefined } | undefined;
-  /** Resolves once this node knows the leader of `term` or a newer term, or after `timeoutMs`. */
-  awaitTerm(term: number, timeoutMs: number): Promise<void>;
+  /**
+   * Resolves once this node knows the leader of `term` or a newer term, or after the replica's awaitTermMs
+   * (a call from a master of a term not heard of yet waits this long for the Raft log to catch up).
+   */
+  awaitTerm(term: number): Promise<void>;
 }
 
 export interface NodeTrust {
@@ -37,7 +37,7 @@ export function nodeCallerCheck(node: NodeTrust): CallerCheck {
     const verdict = judgeCall(callers, from, credentials, state());
     if (verdict.kind === 'allow') return;
     if (verdict.kind === 'refuse') throw verdict.error;
-    const waited = node.replica()?.awaitTerm(verdict.term, AWAIT_TERM_MS) ?? Promise.resolve();
+    const waited = node.replica()?.awaitTerm(verdict.term) ?? Promise.resolve();
     return waited.then(() => {
       const again = judgeCall(callers, from, credentials, state(), true);
       if (again.kind === 'refuse') throw again.error;

@@ -27,6 +27,7 @@ import { type MasterRequest, type MasterResponse, masterProtocol } from '../mast
 import { MasterRole } from '../master/master-role.js';
 import type { NodeAgentClient, NodeInfo } from '../master/op-context.js';
 import type { ObservedNode } from '../master/raft-membership.js';
+import { type ControlTimings, checkControlTimings } from '../master/timings.js';
 import type { RaftRoleSeen } from '../membership/health.js';
 import type { MemberStore } from '../membership/member-store.js';
 import { type Credentials, NO_CREDENTIALS } from '../peer/callers.js';
@@ -35,14 +36,6 @@ import type { Transport } from '../peer/transport.js';
 import type { NodeAgent } from './node-agent.js';
 import type { ReplicaLog } from './replica-log.js';
 import { ReplicaMachine, type ReplicaOutcome } from './replica-machine.js';
-
-/** etcd's defaults: a 100 ms heartbeat and a 1,000 ms election timeout (ten ticks). */
-const RAFT_TICK_MS = 100;
-/** How long a forwarded call keeps looking for a master before it says there is none. */
-const FORWARD_DEADLINE_MS = 30_000;
-const COMMIT_TIMEOUT_MS = 30_000;
-/** How long a live query waits for each node before showing it as unanswered. */
-const NODE_LIVE_TIMEOUT_MS = 5_000;
 
 export interface ClusterInitParams {
   readonly name: string;
@@ -66,8 +59,8 @@ export interface ClusterServiceDeps {
   readonly raftLog: ReplicaLog;
   readonly name: string;
   readonly hooks: NodeHooks;
-  /** How often the master's watcher checks instances (Ganeti's runs from cron every 5 minutes). */
-  readonly watcherIntervalMs: number;
+  /** Raft's tick and every wait of the replica and the master role; checked at start. */
+  readonly timings: ControlTimings;
   /** This node's agent: disks, OS scripts and hypervisors, driven by the master. */
   readonly agent: NodeAgent;
   readonly clock: Clock;
@@ -115,6 +108,7 @@ export class ClusterService {
   }
 
   static async start(deps: ClusterServiceDeps): Promise<ClusterService> {
+    checkControlTimings(deps.timings);
     const service = new ClusterService(deps);
     service.serveNodeProtocols();
     service.state.onChange((change) => {
@@ -153,7 +147,7 @@ export class ClusterService {
     const answers = await Promise.allSettled(
       nodes.map((node) =>
         client.call(node.id, kind, (kind === 'status' ? { storage: true } : {}) as AgentRequest<K>, {
-          signal: timeoutSignal(this.deps.clock, NODE_LIVE_TIMEOUT_MS),
+          signal: timeoutSignal(this.deps.clock, this.deps.timings.nodeCallTimeoutMs),
         }),
       ),
     );
@@ -175,8 +169,8 @@ export class ClusterService {
     return status === undefined ? undefined : { term: status.term, leader: status.leader };
   }
 
-  /** Resolves once this node knows the leader of `term` or has seen a newer term, or after `timeoutMs`. */
-  awaitTerm(term: number, timeoutMs: number): Promise<void> {
+  /** Resolves once this node knows the leader of `term` or has seen a newer term, or after awaitTermMs. */
+  awaitTerm(term: number): Promise<void> {
     const raft = this.raft;
     if (raft === undefined) return Promise.resolve();
     return new Promise((resolve) => {
@@ -188,7 +182,7 @@ export class ClusterService {
       const unsubscribe = raft.onLeaderChange((change) => {
         if (change.term > term || (change.term === term && change.leader !== undefined)) done();
       });
-      const timer = this.deps.clock.setTimer(timeoutMs, done);
+      const timer = this.deps.clock.setTimer(this.deps.timings.awaitTermMs, done);
     });
   }
 
@@ -251,7 +245,8 @@ export class ClusterService {
     request: Extract<MasterRequest, { op: Op }>,
   ): Promise<MasterResponse<Op>> {
     const raft = this.requireReplica();
-    const deadline = this.deps.clock.monotonicMs() + FORWARD_DEADLINE_MS;
+    const { forwardDeadlineMs, forwardRetryMs } = this.deps.timings;
+    const deadline = this.deps.clock.monotonicMs() + forwardDeadlineMs;
     let lastError: CorralError | undefined;
     for (;;) {
       const leader = raft.status().leader;
@@ -259,7 +254,7 @@ export class ClusterService {
         if (leader === raft.self) return (await this.handleMaster(request)) as MasterResponse<Op>;
         if (leader !== undefined) {
           return (await this.deps.transport.request(leader, masterProtocol, request, {
-            timeoutMs: FORWARD_DEADLINE_MS,
+            timeoutMs: forwardDeadlineMs,
           })) as MasterResponse<Op>;
         }
       } catch (error) {
@@ -267,7 +262,7 @@ export class ClusterService {
         if (!retryable(lastError)) throw lastError;
       }
       if (this.deps.clock.monotonicMs() >= deadline) throw this.noMaster(lastError);
-      await pause(this.deps.clock, 50);
+      await pause(this.deps.clock, forwardRetryMs);
     }
   }
 
@@ -277,7 +272,9 @@ export class ClusterService {
     let staleMs: number | undefined = this.deps.clock.wallMs() - this.leaderSeenMs;
     if (raft !== undefined && consistent) {
       try {
-        await raft.readBarrier({ signal: timeoutSignal(this.deps.clock, 3_000) });
+        await raft.readBarrier({
+          signal: timeoutSignal(this.deps.clock, this.deps.timings.readConfirmTimeoutMs),
+        });
         staleMs = undefined;
       } catch {
         // No quorum: the local replica answers, saying how old it may be.
@@ -298,7 +295,7 @@ export class ClusterService {
     if (current === undefined) {
       // Not here yet, or never: only a read the master confirms tells the two apart.
       const confirmed = await this.requireReplica()
-        .readBarrier({ signal: timeoutSignal(this.deps.clock, 5_000) })
+        .readBarrier({ signal: timeoutSignal(this.deps.clock, this.deps.timings.jobConfirmTimeoutMs) })
         .then(
           () => true,
           () => false,
@@ -338,7 +335,8 @@ export class ClusterService {
   }
 
   /** Resolves once `holds()` is true, checking again whenever the leader changes or this node takes the master role. */
-  private until(holds: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  private until(holds: () => boolean, what: string): Promise<void> {
+    const timeoutMs = this.deps.timings.roleWaitTimeoutMs;
     const raft = this.requireReplica();
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -380,7 +378,8 @@ export class ClusterService {
       clock: deps.clock,
       rng: deps.rng.fork(),
       log: deps.log.child({ part: 'raft' }),
-      tickMs: RAFT_TICK_MS,
+      config: deps.timings.raft,
+      tickMs: deps.timings.raftTickMs,
       onFatal: () => deps.onFatal(),
     });
     this.raft = raft;
@@ -409,7 +408,7 @@ export class ClusterService {
         log: deps.log.child({ part: 'master' }),
         observed: (node) => deps.observed(node),
         newUuid: () => deps.newUuid(),
-        watcherIntervalMs: deps.watcherIntervalMs,
+        timings: deps.timings,
       },
       term,
     );
@@ -527,7 +526,12 @@ export class ClusterService {
       evict: async (peer, signal) => {
         const cluster = members.cluster;
         if (cluster === undefined) throw new CorralError('internal', 'the master belongs to no cluster');
-        await transport.request(peer, evictProtocol, { cluster }, { signal, timeoutMs: 5_000, credentials });
+        await transport.request(
+          peer,
+          evictProtocol,
+          { cluster },
+          { signal, timeoutMs: this.deps.timings.nodeCallTimeoutMs, credentials },
+        );
       },
       call: (peer, kind, request, options) =>
         peer === self
@@ -567,7 +571,7 @@ export class ClusterService {
 
   private async propose(
     command: ClusterCommand,
-    signal: AbortSignal = timeoutSignal(this.deps.clock, COMMIT_TIMEOUT_MS),
+    signal: AbortSignal = timeoutSignal(this.deps.clock, this.deps.timings.commitTimeoutMs),
   ): Promise<ClusterOutcome | undefined> {
     const entry = ReplicaMachine.clusterEntry(encodeClusterCommand(command));
     return (await this.requireReplica().propose(entry, { signal })) as ClusterOutcome | undefined;
@@ -577,7 +581,7 @@ export class ClusterService {
   async kvPut(key: string, value: Uint8Array): Promise<number> {
     const entry = ReplicaMachine.kvEntry(encodeKvCommand({ op: 'put', key, value }));
     const outcome = (await this.requireReplica().propose(entry, {
-      signal: timeoutSignal(this.deps.clock, 10_000),
+      signal: timeoutSignal(this.deps.clock, this.deps.timings.kvTimeoutMs),
     })) as KvOutcome | undefined;
     if (!outcome?.ok)
       throw new CorralError('bad_request', `the write was refused: ${outcome?.reason ?? 'no outcome'}`);
@@ -586,7 +590,9 @@ export class ClusterService {
 
   async kvGet(key: string, linearizable: boolean): Promise<Uint8Array | undefined> {
     if (linearizable)
-      await this.requireReplica().readBarrier({ signal: timeoutSignal(this.deps.clock, 10_000) });
+      await this.requireReplica().readBarrier({
+        signal: timeoutSignal(this.deps.clock, this.deps.timings.kvTimeoutMs),
+      });
     return this.machine.kv.get(key);
   }
 

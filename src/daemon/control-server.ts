@@ -5,9 +5,22 @@ import type { Logger } from '../common/log.js';
 import { decodeFrame, encodeFrame } from '../peer/codec.js';
 import type { Reply } from '../peer/envelope.js';
 import { readOneFrame, writeFrame } from '../peer/socket-framing.js';
-import { CONTROL_FRAME_BYTES, type ControlRequest, controlRequestSchema } from './control-protocol.js';
+import {
+  CONTROL_FRAME_BYTES,
+  type ControlRequest,
+  type ControlResponse,
+  controlRequestSchema,
+} from './control-protocol.js';
 
-export type ControlHandler = (request: ControlRequest) => Promise<unknown>;
+type ControlOp = ControlRequest['op'];
+
+/**
+ * The daemon's answer to each control request, one handler per op: as with the master's opcode table, a
+ * missing handler, or one that takes or gives the wrong shape, does not compile.
+ */
+export type ControlHandlers = {
+  readonly [Op in ControlOp]: (request: Extract<ControlRequest, { op: Op }>) => Promise<ControlResponse<Op>>;
+};
 
 /**
  * How long a client has to send its whole request. The CLI sends it at once; only the answer may take long
@@ -30,7 +43,7 @@ const DROP_LOG_WINDOW_MS = 60_000;
  * its owner can open (mode 0600, whatever the umask), so local root is the authority, as with Ganeti's master
  * socket.
  */
-export async function serveControl(path: string, handler: ControlHandler, log: Logger): Promise<Server> {
+export async function serveControl(path: string, handlers: ControlHandlers, log: Logger): Promise<Server> {
   // A socket file left by a daemon that was killed would make listen fail.
   await rm(path, { force: true });
   const drops = dropLog(log);
@@ -44,7 +57,7 @@ export async function serveControl(path: string, handler: ControlHandler, log: L
     }
     open++;
     socket.once('close', () => open--);
-    void answer(socket, handler, log, () =>
+    void answer(socket, handlers, log, () =>
       drops(
         'idle',
         `dropped control connections that sent no whole request in ${CONTROL_REQUEST_TIMEOUT_MS} ms`,
@@ -76,14 +89,14 @@ async function listenPrivately(server: Server, path: string): Promise<void> {
 
 async function answer(
   socket: Socket,
-  handler: ControlHandler,
+  handlers: ControlHandlers,
   log: Logger,
   onIdle: () => void,
 ): Promise<void> {
   let reply: Reply;
   try {
     const request = await readRequest(socket, onIdle);
-    reply = { ok: true, body: await handler(request) };
+    reply = { ok: true, body: await dispatch(handlers, request) };
   } catch (error) {
     // Dropped for idling, or the client went away: there is no one to answer.
     if (socket.destroyed) return;
@@ -97,6 +110,12 @@ async function answer(
     log.debug({ reason: (error as Error).message }, 'control client went away');
   }
   socket.end();
+}
+
+/** TypeScript cannot pair a request with its own op's handler in a table lookup; the table's type does. */
+function dispatch(handlers: ControlHandlers, request: ControlRequest): Promise<unknown> {
+  const handler = handlers[request.op] as (request: ControlRequest) => Promise<unknown>;
+  return handler(request);
 }
 
 /** The request, or the connection is destroyed (and so the read fails) once the client has had its time. */

@@ -3,40 +3,39 @@ import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { findInstance, nodeOfUuid } from '../cluster/config.js';
-import { shownJob } from '../cluster/jobs.js';
-import { asJobId } from '../cluster/model.js';
-import { toConfigView } from '../cluster/views.js';
 import { systemClock } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { seededRng } from '../common/random.js';
-import { CORRAL_VERSION } from '../common/version.js';
+import { defaultControlTimings } from '../master/timings.js';
 import { MemberStore } from '../membership/member-store.js';
 import { createUserEvents } from '../membership/user-events.js';
 import { Enrolment } from '../peer/enrolment.js';
 import { createHost } from '../peer/host.js';
-import { loadOrCreateIdentity, parseNodeId } from '../peer/identity.js';
-import { MAX_TOKEN_LIFETIME_MS, mintJoinToken, readJoinToken } from '../peer/join-token.js';
+import { loadOrCreateIdentity } from '../peer/identity.js';
 import { Libp2pTransport } from '../peer/libp2p-transport.js';
 import { PeerBlocklist } from '../peer/peer-block.js';
 import type { Transport } from '../peer/transport.js';
 import { nodeCallerCheck } from './caller-check.js';
+import { clusterControls } from './cluster-controls.js';
 import { ClusterService } from './cluster-service.js';
-import { CONTROL_SOCKET_FILE, type ControlRequest, type DaemonStatus } from './control-protocol.js';
-import { serveControl } from './control-server.js';
-import { echoProtocol, ProbeRecorder, preciseWallMs, probeTopic, runEchoLoad } from './diagnostics.js';
+import { CONTROL_SOCKET_FILE } from './control-protocol.js';
+import { type ControlHandlers, serveControl } from './control-server.js';
+import { debugControls } from './debug-controls.js';
+import { echoProtocol, ProbeRecorder, preciseWallMs } from './diagnostics.js';
 import { checkSecretFiles, daemonUid, findUnsafeFiles, healthReport, secureDataDir } from './file-modes.js';
+import { gossipControls } from './gossip-controls.js';
 import { ClusterHookRunner } from './hook-runner.js';
-import { joinThrough, serveJoins } from './join-service.js';
+import { joinControls } from './join-controls.js';
+import { serveJoins } from './join-service.js';
 import { startMembership } from './membership.js';
 import { createNodeAgent, type NodeStorageOptions, storageDirs } from './node-setup.js';
+import { raftControls } from './raft-controls.js';
 import { walReplicaLog } from './replica-log.js';
+import { statusControl } from './status-control.js';
 
 /** Where Ganeti keeps hooks is /etc/ganeti/hooks; ours sit beside it. */
 export const DEFAULT_HOOKS_DIR = '/etc/corral/hooks';
-/** Ganeti's watcher runs every 5 minutes from cron; ours runs in the master, so it can look more often. */
-const DEFAULT_WATCHER_INTERVAL_MS = 30_000;
 
 export interface DaemonOptions {
   readonly dataDir: string;
@@ -46,6 +45,7 @@ export interface DaemonOptions {
   readonly hooksDir?: string;
   readonly logLevel?: LogLevel;
   readonly storage?: NodeStorageOptions;
+  /** `--watcher-interval`; every other timing is defaultControlTimings'. */
   readonly watcherIntervalMs?: number;
 }
 
@@ -139,7 +139,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       log: log.child({ part: 'hooks' }),
     }),
     agent,
-    watcherIntervalMs: options.watcherIntervalMs ?? DEFAULT_WATCHER_INTERVAL_MS,
+    timings: {
+      ...defaultControlTimings,
+      ...(options.watcherIntervalMs !== undefined && { watcherIntervalMs: options.watcherIntervalMs }),
+    },
     clock: systemClock,
     log,
     onEvicted: () => evicted(),
@@ -154,190 +157,41 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const joinDeps = { transport, members: store, clock: systemClock, log: log.child({ part: 'join' }) };
   serveJoins({ ...joinDeps, cluster });
 
-  const handle = async (request: ControlRequest): Promise<unknown> => {
-    switch (request.op) {
-      case 'status':
-        // For memory checks: a heap figure after a full collection says what is really retained.
-        if (request.collectGarbage && typeof globalThis.gc === 'function') globalThis.gc();
-        return status();
-      case 'token-create': {
-        // Before init or admission the secret is this node's own, and no member would accept its tokens.
-        if (store.cluster === undefined)
-          throw new CorralError(
-            'not_member',
-            'this node belongs to no cluster; create the token on a member',
-          );
-        if (request.lifetimeMs > MAX_TOKEN_LIFETIME_MS) {
-          throw new CorralError(
-            'bad_request',
-            `a token lives at most ${MAX_TOKEN_LIFETIME_MS / 3_600_000} h`,
-          );
-        }
-        const nowMs = systemClock.wallMs();
-        const token = mintJoinToken(
-          store.clusterSecret(),
-          parseNodeId(request.peer),
-          nowMs,
-          request.lifetimeMs,
-        );
-        // The token's own expiry, which is rounded up to the second.
-        return { token, expiresAtMs: readJoinToken(token).expiresMs };
-      }
-      case 'debug-echo':
-        return runEchoLoad(transport, { ...request, peer: parseNodeId(request.peer) });
-      case 'debug-probe':
-        for (let seq = 0; seq < request.count; seq++) {
-          await transport.publish(probeTopic, { seq, sentAtMs: preciseWallMs() });
-          if (request.intervalMs > 0)
-            await new Promise((resolve) =>
-              systemClock.setTimer(request.intervalMs, () => resolve(undefined)),
-            );
-        }
-        return { published: request.count };
-      case 'debug-probe-stats':
-        return { delaysMs: probes.take() };
-      case 'debug-partition': {
-        const added = blocklist.replace(request.peers.map(parseNodeId));
-        await Promise.all(added.map((peer) => host.hangUp(peerIdFromString(peer)).catch(() => undefined)));
-        return { blocked: request.peers.length };
-      }
-      case 'event':
-        return { sentAtMs: await userEvents.publish(request.name, request.payload) };
-      case 'events':
-        return { events: userEvents.received(request.name) };
-      case 'raft-status': {
-        const status = cluster.raftStatus();
-        if (status === undefined) throw new CorralError('unavailable', 'this node belongs to no cluster yet');
-        return {
-          id: status.id,
-          role: status.role,
-          term: status.term,
-          ...(status.leader !== undefined && { leader: status.leader }),
-          commit: status.commit,
-          applied: status.applied,
-          voters: [...status.membership.voters],
-          learners: [...status.membership.learners],
-        };
-      }
-      case 'raft-transfer':
-        await cluster.forward({ op: 'transfer', to: request.peer });
-        return {};
-      case 'kv-put':
-        return { revision: await cluster.kvPut(request.key, request.value) };
-      case 'kv-get': {
-        const value = await cluster.kvGet(request.key, request.linearizable);
-        return value === undefined ? {} : { value };
-      }
-      case 'cluster-init':
-        await cluster.init(request);
-        return { name: request.name };
-      case 'cluster-join': {
-        const address = request.add.address ?? advertisedAddress(transport.listenAddresses());
-        if (address === undefined)
-          throw new CorralError(
-            'unavailable',
-            'this daemon listens nowhere; give the address with --address',
-          );
-        const slot = {
-          set: (token: string | undefined) => {
-            joinToken = token;
-          },
-        };
-        // The node's own enrolment code goes with the add: the master shows it back when it admits this node.
-        const add = {
-          ...request.add,
-          OP_ID: 'OP_NODE_ADD' as const,
-          node_name: request.add.node_name ?? name,
-          address,
-          enrol_code: enrolment.code(),
-        };
-        const answer = await joinThrough(joinDeps, slot, request.member, request.token, { add });
-        return { cluster: answer.cluster.name, node: answer.node, job: answer.job };
-      }
-      case 'master':
-        return cluster.forward(request.request);
-      case 'master-failover': {
-        await cluster.takeMasterRole();
-        return { master: name };
-      }
-      case 'config': {
-        const view = await cluster.view(request.consistent);
-        const raft = cluster.raftStatus();
-        return {
-          ...(view.config !== undefined && { config: toConfigView(view.config) }),
-          ...(view.master !== undefined && { master: view.master }),
-          ...(view.staleMs !== undefined && { staleMs: view.staleMs }),
-          self: transport.self,
-          ...(raft !== undefined && {
-            raft: {
-              role: raft.role,
-              term: raft.term,
-              voters: [...raft.membership.voters],
-              learners: [...raft.membership.learners],
-            },
-          }),
-        };
-      }
-      case 'jobs': {
-        const view = await cluster.view(request.consistent);
-        const wanted = request.ids === undefined ? undefined : new Set(request.ids);
-        const jobs = view.jobs
-          .jobs()
-          .filter((job) => wanted === undefined || wanted.has(job.id))
-          .map(shownJob);
-        return { jobs, ...(view.staleMs !== undefined && { staleMs: view.staleMs }) };
-      }
-      case 'nodes-live':
-        return { nodes: await cluster.nodesLive() };
-      case 'health':
-        return { self: transport.self, rows: membership.health(request.node) };
-      case 'monitor-reports':
-        return membership.reports(request.node);
-      case 'config-query':
-        return membership.configQuery(request.query, request.nodes);
-      case 'os-diagnose':
-        return { nodes: await cluster.osDiagnose() };
-      case 'console': {
-        const view = await cluster.view(false);
-        const instance = view.config === undefined ? undefined : findInstance(view.config, request.instance);
-        if (view.config === undefined || instance === undefined)
-          throw new CorralError('not_found', `instance ${request.instance} does not exist`);
-        const primary = nodeOfUuid(view.config, instance.primaryNode);
-        if (primary.id === transport.self)
-          return { path: agent.consolePath(instance.name, instance.hypervisor) };
-        const open = { instance: instance.name, hypervisor: instance.hypervisor };
-        return {
-          path: await agent.remoteConsole(primary.id, primary.name, open, join(options.dataDir, 'console')),
-        };
-      }
-      case 'job-wait': {
-        const job = await cluster.waitJob(asJobId(request.job), request.afterVersion, request.waitMs);
-        return { job: shownJob(job) };
-      }
-    }
-  };
-
-  const status = (): DaemonStatus => {
-    const connected = new Set(transport.connectedPeers());
-    const memory = process.memoryUsage();
-    return {
-      nodeId: transport.self,
+  // Each part answers the control requests about it, given only what it needs; the table's type makes sure
+  // that every request has its handler.
+  const handlers: ControlHandlers = {
+    ...statusControl({ transport, members: store, name, startedMs }),
+    ...debugControls({
+      transport,
+      probes,
+      blocklist,
+      hangUp: (peer) => host.hangUp(peerIdFromString(peer)),
+      clock: systemClock,
+    }),
+    ...gossipControls({ self: transport.self, userEvents, membership }),
+    ...raftControls({ cluster, name }),
+    ...clusterControls({
+      self: transport.self,
+      cluster,
+      agent,
+      consoleDir: join(options.dataDir, 'console'),
+    }),
+    ...joinControls({
+      join: joinDeps,
+      listenAddresses: () => transport.listenAddresses(),
+      enrolment,
+      tokenSlot: {
+        set: (token) => {
+          joinToken = token;
+        },
+      },
       name,
-      version: CORRAL_VERSION,
-      addresses: transport.listenAddresses(),
-      uptimeMs: Math.round(performance.now() - startedMs),
-      members: store.list().map((member) => ({
-        id: member.id,
-        addrs: [...member.addrs],
-        connected: member.id === transport.self || connected.has(member.id),
-      })),
-      memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
-    };
+    }),
   };
 
   let control: Server;
   try {
-    control = await serveControl(socketPath, handle, log.child({ part: 'control' }));
+    control = await serveControl(socketPath, handlers, log.child({ part: 'control' }));
   } catch (error) {
     await membership.stop();
     await cluster.stop();
@@ -362,13 +216,4 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await transport.stop();
     },
   };
-}
-
-/**
- * The address a joining node gives the master to reach it: a daemon listening on every interface lists
- * loopback too, which no other machine can dial, so another address goes first when there is one.
- */
-function advertisedAddress(addresses: readonly string[]): string | undefined {
-  const loopback = /^\/ip4\/127\.|^\/ip6\/::1\//;
-  return addresses.find((address) => !loopback.test(address)) ?? addresses[0];
 }

@@ -45,27 +45,39 @@ export interface SpawnOptions {
   readonly launcher?: readonly string[];
 }
 
+/** How a daemon process ended: its exit code, or the signal that killed it. */
+export interface DaemonExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
 /** One `corral daemon` child process and the means to ask it things. */
 export class DaemonProcess {
-  private exited: Promise<number | null>;
+  private exited: Promise<DaemonExit>;
 
   private constructor(
     readonly options: SpawnOptions,
     readonly child: ChildProcess,
     readonly logPath: string,
   ) {
-    this.exited = new Promise((resolvePromise) => child.once('exit', (code) => resolvePromise(code)));
+    this.exited = new Promise((resolvePromise) =>
+      child.once('exit', (code, signal) => resolvePromise({ code, signal })),
+    );
   }
 
   get socketPath(): string {
     return join(this.options.dataDir, CONTROL_SOCKET_FILE);
   }
 
-  static async spawn(options: SpawnOptions): Promise<DaemonProcess> {
-    await mkdir(options.dataDir, { recursive: true });
-    const logPath = join(options.dataDir, 'daemon.log');
-    const logFile = await open(logPath, 'a');
-    const args = [
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** The command that runs this daemon, launcher first: what `spawn` runs, and what to run by hand. */
+  static commandLine(options: SpawnOptions): string[] {
+    return [
+      ...(options.launcher ?? []),
+      process.execPath,
       ...(options.nodeFlags ?? []),
       cliEntryPoint(),
       'daemon',
@@ -80,11 +92,23 @@ export class DaemonProcess {
       ...(options.hooksDir !== undefined ? ['--hooks-dir', options.hooksDir] : []),
       ...(options.daemonFlags ?? []),
     ];
-    const [command, ...prefix] = [...(options.launcher ?? []), process.execPath];
-    const child = spawn(command!, [...prefix, ...args], { stdio: ['ignore', logFile.fd, logFile.fd] });
+  }
+
+  static async spawn(options: SpawnOptions): Promise<DaemonProcess> {
+    await mkdir(options.dataDir, { recursive: true });
+    const logPath = join(options.dataDir, 'daemon.log');
+    const logFile = await open(logPath, 'a');
+    const [command, ...args] = DaemonProcess.commandLine(options);
+    const child = spawn(command!, args, { stdio: ['ignore', logFile.fd, logFile.fd] });
     await logFile.close();
     const daemon = new DaemonProcess(options, child, logPath);
-    await daemon.ready();
+    try {
+      await daemon.ready();
+    } catch (error) {
+      // One that never answered must not linger unseen, holding its address and data dir.
+      await daemon.stop('SIGKILL');
+      throw error;
+    }
     return daemon;
   }
 
@@ -99,9 +123,12 @@ export class DaemonProcess {
   /** Waits until the daemon answers on its control socket, or fails as soon as the daemon exits. */
   private async ready(): Promise<void> {
     let started = false;
-    const exited = this.exited.then((code) => {
+    const exited = this.exited.then((exit) => {
       if (!started)
-        throw new CorralError('unavailable', `${this.options.name} exited with ${code}; see ${this.logPath}`);
+        throw new CorralError(
+          'unavailable',
+          `${this.options.name} exited with ${exit.code ?? exit.signal}; see ${this.logPath}`,
+        );
     });
     const answering = waitFor(() => (this.isRunning() ? this.status() : undefined), {
       timeoutMs: 30_000,
@@ -115,10 +142,15 @@ export class DaemonProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Stops the daemon (SIGTERM, or SIGKILL for crash tests) and waits for it to exit. */
+  /** Resolves when the process has exited, for whatever reason. */
+  whenExited(): Promise<DaemonExit> {
+    return this.exited;
+  }
+
+  /** Stops the daemon (SIGTERM, or SIGKILL for crash tests) and waits for it to exit; resolves to its code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.isRunning()) this.child.kill(signal);
-    return this.exited;
+    return (await this.exited).code;
   }
 }
 

@@ -41,6 +41,11 @@ export function storageDirs(options: NodeStorageOptions & { readonly dataDir: st
   };
 }
 
+/** Where the kvm hypervisor keeps the runtime dirs of this node's guests. */
+export function kvmRunDir(dataDir: string): string {
+  return join(dataDir, 'kvm');
+}
+
 export function createNodeAgent(
   options: NodeStorageOptions & { readonly dataDir: string },
   deps: {
@@ -57,7 +62,7 @@ export function createNodeAgent(
     clock: deps.clock,
   });
   const kvm = createKvmHypervisor({
-    runDir: join(dataDir, 'kvm'),
+    runDir: kvmRunDir(dataDir),
     clock: deps.clock,
     log: deps.log.child({ part: 'kvm' }),
   });

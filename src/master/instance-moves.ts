@@ -130,7 +130,9 @@ async function cleanupMigration(ctx: OpContext, instance: InstanceRecord) {
   const config = ctx.config();
   const source = primaryOf(config, instance);
   const others = sortedNodes(config).filter((node) => node.uuid !== source.uuid && !node.offline);
-  const statuses = await Promise.allSettled(others.map((node) => call(ctx, node, 'status', {}, 5_000)));
+  const statuses = await Promise.allSettled(
+    others.map((node) => call(ctx, node, 'status', {}, ctx.timings.nodeCallTimeoutMs)),
+  );
   const onSource = !source.offline && (await runsOn(ctx, source, instance));
   let runningOn: NodeRecord | undefined;
   for (const [i, answer] of statuses.entries()) {

@@ -26,13 +26,16 @@ import { resolveAllocator, runExternalAllocator } from './external-allocator.js'
 import { unfitForInstances } from './instance-runtime.js';
 import type { OpContext } from './op-context.js';
 
-const STATUS_TIMEOUT_MS = 5_000;
-
 export type NodeStatus = AgentResponse<'status'>;
 
 /** The node's memory, and its storage when asked (those figures cost a few tool runs), as it reports them. */
 async function nodeStatus(ctx: OpContext, node: NodeRecord, storage: boolean): Promise<NodeStatus> {
-  return ctx.agent.call(node.id, 'status', { storage }, { signal: ctx.signal, timeoutMs: STATUS_TIMEOUT_MS });
+  return ctx.agent.call(
+    node.id,
+    'status',
+    { storage },
+    { signal: ctx.signal, timeoutMs: ctx.timings.nodeCallTimeoutMs },
+  );
 }
 
 /** What a placement needs of a node. */

@@ -118,7 +118,7 @@ export async function checkDisks(
 
 /** The instance's state on a node: running (or paused), or not there. */
 export async function runsOn(ctx: OpContext, node: NodeRecord, instance: InstanceRecord): Promise<boolean> {
-  const status = await call(ctx, node, 'status', {}, 5_000);
+  const status = await call(ctx, node, 'status', {}, ctx.timings.nodeCallTimeoutMs);
   return runningNames(status.instances).has(instance.name);
 }
 

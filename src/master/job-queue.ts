@@ -8,6 +8,7 @@ import type { Opcode } from '../cluster/opcodes.js';
 import type { Clock } from '../common/clock.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
+import { InvariantError } from '../common/invariant.js';
 import type { Logger } from '../common/log.js';
 import type { LockManager, LockRequest } from './locks.js';
 import type { HookSpec, OpContext, OpDefinition, OpDefinitions, OpOutcome } from './op-context.js';
@@ -137,6 +138,8 @@ export class JobQueue {
         if (current === undefined || isFinished(current.status)) return;
       }
     } catch (error) {
+      // A broken invariant (the lock order) is a bug: it surfaces, to stop the simulator, rather than be logged.
+      if (error instanceof InvariantError) throw error;
       // Losing leadership or the job being canceled ends the run here; anything else is logged.
       const failure = asCorralError(error);
       if (!signal.aborted && failure.code !== 'not_leader' && failure.code !== 'closed')
@@ -294,11 +297,17 @@ function definitionOf(defs: OpDefinitions, op: Opcode): OpDefinition<Opcode> {
 }
 
 /** The hooks spec on the new configuration; none when the object is gone (a removed instance or node). */
+/**
+ * The hook spec recomputed on the configuration after the opcode, for the post phase's variables; undefined
+ * when what it describes is gone (an instance removed, a node renamed away), which is not an error. Anything
+ * else thrown is a bug in the spec and surfaces.
+ */
 function specAfter(def: OpDefinition<Opcode>, op: Opcode, config: ConfigData): HookSpec | undefined {
   try {
     return def.hooks?.(op, config);
-  } catch {
-    return undefined;
+  } catch (error) {
+    if (error instanceof CorralError && error.code === 'not_found') return undefined;
+    throw error;
   }
 }
 

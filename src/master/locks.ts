@@ -1,4 +1,5 @@
 import { CorralError } from '../common/errors.js';
+import { invariant } from '../common/invariant.js';
 
 /** Ganeti's lock levels, in the one order every owner takes them in, so that no two owners can deadlock. */
 export const lockLevels = ['cluster', 'instance', 'group', 'node'] as const;
@@ -66,7 +67,8 @@ interface Acquisition {
  */
 export class LockManager {
   private readonly locks = new Map<string, Lock>();
-  private readonly owned = new Map<number, Set<string>>();
+  /** What each owner holds, in the order taken: that is lock order, so the last is the highest. */
+  private readonly owned = new Map<number, string[]>();
   private readonly acquiring = new Map<number, Acquisition>();
 
   /** Takes the whole set now if no holder or waiter stands in the way; otherwise takes nothing. */
@@ -130,7 +132,7 @@ export class LockManager {
     return [...this.locks.entries()]
       .sort(([a], [b]) => compareKeys(a, b))
       .map(([key, lock]) => ({
-        lock: key.includes('/') ? key : `${key}/*`,
+        lock: shownKey(key),
         owners: [...lock.holders].map(([owner, mode]) => ({ owner, mode })),
         pending: lock.queue.map((waiter) => ({ owner: waiter.owner, mode: currentStep(waiter).mode })),
       }));
@@ -138,8 +140,12 @@ export class LockManager {
 
   /** Taking locks out of order could deadlock, so an owner asks for its whole set at once. */
   private assertIdle(owner: number): void {
-    if (this.owned.has(owner) || this.acquiring.has(owner))
-      throw new CorralError('internal', `job ${owner} asked for locks while holding or awaiting others`);
+    const held = this.owned.get(owner) ?? [];
+    invariant(
+      held.length === 0 && !this.acquiring.has(owner),
+      () =>
+        `lock order: job ${owner} asked for more locks while ${held.length > 0 ? `holding ${held.map(shownKey).join(', ')}` : 'awaiting others'}; an owner asks for its whole set at once`,
+    );
   }
 
   /** Takes steps while the next lock is free; otherwise queues for it and returns. */
@@ -148,6 +154,7 @@ export class LockManager {
       const step = currentStep(acquisition);
       const lock = this.lock(step.key);
       if (lock.queue.length > 0 || !fits(lock, step.mode)) {
+        assertInLockOrder(acquisition.owner, this.owned.get(acquisition.owner)?.at(-1), step.key);
         lock.queue.push(acquisition);
         return;
       }
@@ -199,9 +206,10 @@ export class LockManager {
   }
 
   private take(owner: number, step: Step): void {
+    const keys = this.owned.get(owner) ?? [];
+    assertInLockOrder(owner, keys.at(-1), step.key);
     this.lock(step.key).holders.set(owner, step.mode);
-    const keys = this.owned.get(owner) ?? new Set<string>();
-    keys.add(step.key);
+    keys.push(step.key);
     this.owned.set(owner, keys);
   }
 
@@ -227,9 +235,26 @@ function fits(lock: Lock, mode: HoldMode): boolean {
 
 function currentStep(acquisition: Acquisition): Step {
   const step = acquisition.steps[acquisition.next];
-  if (step === undefined)
-    throw new CorralError('internal', `job ${acquisition.owner} has no lock left to take`);
+  invariant(step !== undefined, () => `job ${acquisition.owner} has no lock left to take`);
   return step;
+}
+
+/**
+ * The promise that makes deadlock impossible: an owner takes (or waits for) a lock only when it comes after
+ * every lock it holds, in level order (cluster, instance, group, node), the level-wide lock before the
+ * level's named ones, then by name. `last` is the highest lock the owner holds.
+ */
+export function assertInLockOrder(owner: number, last: string | undefined, key: string): void {
+  invariant(
+    last === undefined || compareKeys(last, key) < 0,
+    () =>
+      `lock order: job ${owner} asked for ${shownKey(key)} while holding ${shownKey(last ?? '')}, which does not come before it`,
+  );
+}
+
+/** A level-wide lock is keyed by its bare level and shown as `<level>/*`. */
+function shownKey(key: string): string {
+  return key.includes('/') ? key : `${key}/*`;
 }
 
 function abortedError(owner: number, signal: AbortSignal | undefined): CorralError {

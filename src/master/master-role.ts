@@ -15,10 +15,8 @@ import type { MasterRequest, MasterResponse } from './master-protocol.js';
 import type { NodeAgentClient, OpContext } from './op-context.js';
 import { opDefinitions } from './op-defs.js';
 import { candidatesToReplace, membershipSteps, type ObservedNode } from './raft-membership.js';
+import type { ControlTimings } from './timings.js';
 import { Watcher } from './watcher.js';
-
-const COMMIT_TIMEOUT_MS = 30_000;
-const RECONCILE_INTERVAL_MS = 500;
 
 /** The parts of the Raft runtime the master uses. */
 export interface RaftControl {
@@ -40,8 +38,8 @@ export interface MasterRoleDeps {
   /** What this node's gossip has observed of a peer; undefined for one it does not know yet. */
   observed(node: NodeId): ObservedNode | undefined;
   newUuid(): string;
-  /** How often the watcher checks that instances run where they should. */
-  readonly watcherIntervalMs: number;
+  /** How long commits, probes and node calls may take, and how often to reconcile and to watch instances. */
+  readonly timings: ControlTimings;
 }
 
 /**
@@ -110,7 +108,7 @@ export class MasterRole {
       agent: deps.agent,
       clock: deps.clock,
       log: deps.log.child({ part: 'watcher' }),
-      intervalMs: deps.watcherIntervalMs,
+      timings: deps.timings,
       submit: async (key, ops) => {
         const outcome = await this.commit({
           type: 'submit',
@@ -153,7 +151,10 @@ export class MasterRole {
         return {};
       }
       case 'probe': {
-        const { peer, info } = await deps.agent.probe(request.address, timeoutSignal(deps.clock, 10_000));
+        const { peer, info } = await deps.agent.probe(
+          request.address,
+          timeoutSignal(deps.clock, deps.timings.dialTimeoutMs),
+        );
         return {
           peer,
           name: info.name,
@@ -189,6 +190,7 @@ export class MasterRole {
       self: deps.raft.self,
       signal,
       clock: deps.clock,
+      timings: deps.timings,
       agent: deps.agent,
       raft: () => {
         const status = deps.raft.status();
@@ -221,12 +223,12 @@ export class MasterRole {
 
   private async commit(command: ClusterCommand): Promise<ClusterOutcome | undefined> {
     if (this.ended) throw new CorralError('not_leader', 'this node is no longer the master');
-    return this.deps.propose(command, timeoutSignal(this.deps.clock, COMMIT_TIMEOUT_MS));
+    return this.deps.propose(command, timeoutSignal(this.deps.clock, this.deps.timings.commitTimeoutMs));
   }
 
   private scheduleReconcile(): void {
     if (this.ended) return;
-    this.reconcileTimer = this.deps.clock.setTimer(RECONCILE_INTERVAL_MS, () => {
+    this.reconcileTimer = this.deps.clock.setTimer(this.deps.timings.reconcileIntervalMs, () => {
       void this.reconcile().finally(() => this.scheduleReconcile());
     });
   }
@@ -259,7 +261,9 @@ export class MasterRole {
       const latest = deps.state.config ?? config;
       for (const step of membershipSteps(latest, deps.raft.status().membership, self)) {
         try {
-          await deps.raft.changeMembership(step, { signal: timeoutSignal(deps.clock, COMMIT_TIMEOUT_MS) });
+          await deps.raft.changeMembership(step, {
+            signal: timeoutSignal(deps.clock, deps.timings.commitTimeoutMs),
+          });
           deps.log.info({ step }, 'raft membership follows the candidate pool');
           break;
         } catch (error) {

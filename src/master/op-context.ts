@@ -7,6 +7,7 @@ import type { Clock } from '../common/clock.js';
 import type { NodeId } from '../common/ids.js';
 import type { LockRequest } from './locks.js';
 import type { ObservedNode } from './raft-membership.js';
+import type { ControlTimings } from './timings.js';
 
 /** What a node's daemon says of itself when the master asks (see node-protocols.ts). */
 export interface NodeInfo {
@@ -48,6 +49,8 @@ export interface OpContext {
   readonly self: NodeId;
   readonly signal: AbortSignal;
   readonly clock: Clock;
+  /** How long a short call to a node may take (a status, a clock reading) before it counts as unanswered. */
+  readonly timings: Pick<ControlTimings, 'nodeCallTimeoutMs'>;
   readonly agent: NodeAgentClient;
   raft(): RaftView;
   /** What this node's gossip has observed of a node (state, health record); undefined for one it does not know. */

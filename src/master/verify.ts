@@ -5,7 +5,6 @@ import type { OpContext } from './op-context.js';
 
 /** Ganeti's limit before cluster verify calls a node's clock wrong (NODE_MAX_CLOCK_SKEW). */
 export const MAX_CLOCK_SKEW_MS = 150_000;
-const PROBE_TIMEOUT_MS = 5_000;
 
 export interface Finding {
   readonly severity: 'ERROR' | 'WARNING';
@@ -106,7 +105,7 @@ export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
     nodes
       .filter((node) => !node.offline)
       .map(async (node) => {
-        const signal = timeoutSignal(ctx.clock, PROBE_TIMEOUT_MS, ctx.signal);
+        const signal = timeoutSignal(ctx.clock, ctx.timings.nodeCallTimeoutMs, ctx.signal);
         const askedMs = ctx.clock.wallMs();
         try {
           const info = await ctx.agent.info(node.id, signal);

@@ -9,17 +9,17 @@ import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { NodeAgentClient } from './op-context.js';
+import type { ControlTimings } from './timings.js';
 
 /** Ganeti's watcher gives up on an instance after this many restarts that did not keep it up. */
 export const MAX_RESTART_ATTEMPTS = 5;
-const STATUS_TIMEOUT_MS = 5_000;
 
 export interface WatcherDeps {
   readonly state: ClusterState;
   readonly agent: NodeAgentClient;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly intervalMs: number;
+  readonly timings: Pick<ControlTimings, 'watcherIntervalMs' | 'nodeCallTimeoutMs'>;
   /** Submits a job as the watcher (Ganeti tags these with source gnt:watcher). */
   submit(key: string, ops: Opcode[]): Promise<void>;
 }
@@ -48,7 +48,7 @@ export class Watcher {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = this.deps.clock.setTimer(this.deps.intervalMs, () => {
+    this.timer = this.deps.clock.setTimer(this.deps.timings.watcherIntervalMs, () => {
       void this.pass()
         .catch((error) => this.deps.log.warn({ err: asCorralError(error) }, 'watcher pass failed'))
         .finally(() => this.schedule());
@@ -62,7 +62,12 @@ export class Watcher {
     const nodes = sortedNodes(config).filter((node) => !node.offline);
     const answers = await Promise.allSettled(
       nodes.map((node) =>
-        deps.agent.call(node.id, 'status', {}, { signal: timeoutSignal(deps.clock, STATUS_TIMEOUT_MS) }),
+        deps.agent.call(
+          node.id,
+          'status',
+          {},
+          { signal: timeoutSignal(deps.clock, deps.timings.nodeCallTimeoutMs) },
+        ),
       ),
     );
     const reports = new Map<string, NodeReport>(

@@ -5,6 +5,7 @@ import type { Clock } from '../common/clock.js';
 import { deadline } from '../common/deadline.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
+import { InvariantError } from '../common/invariant.js';
 import type { Logger } from '../common/log.js';
 import { silentLogger } from '../common/log.js';
 import {
@@ -383,6 +384,7 @@ export class MemoryTransport implements Transport {
     try {
       this.dispatch(from, packet);
     } catch (error) {
+      if (error instanceof InvariantError) throw error;
       const reason = streamError(error, 0);
       this.log.warn(
         { peer: from, kind: packet.kind, code: reason.code, reason: reason.message },
@@ -436,7 +438,8 @@ export class MemoryTransport implements Transport {
 
   /**
    * Hands one message to its handler; one that is malformed, or that its handler throws at, is logged and
-   * dropped. (Delivery may come after an asynchronous caller check, where nothing else would catch it.)
+   * dropped. (Delivery may come after an asynchronous caller check, where nothing else would catch it.) A
+   * broken invariant is not the message's fault: it goes on up, to stop the simulation that runs this hub.
    */
   private deliver(
     from: NodeId,
@@ -446,6 +449,7 @@ export class MemoryTransport implements Transport {
     try {
       deliver();
     } catch (error) {
+      if (error instanceof InvariantError) throw error;
       const reason = streamError(error, 0);
       this.log.warn({ peer: from, ...what, code: reason.code, reason: reason.message }, 'dropped a message');
     }

@@ -5,6 +5,7 @@ import { asNodeId, type NodeId } from '../../src/common/ids.js';
 import { silentLogger } from '../../src/common/log.js';
 import { seededRng } from '../../src/common/random.js';
 import { SimClock } from '../../src/common/sim-clock.js';
+import { defaultRaftConfig } from '../../src/consensus/config.js';
 import { MemoryStore } from '../../src/consensus/memory-store.js';
 import { bootstrapState, RaftRuntime } from '../../src/consensus/runtime.js';
 import { raftMessageSchema } from '../../src/consensus/wire.js';
@@ -43,7 +44,7 @@ function cluster(seed: number) {
       rng: rng.fork(),
       log: silentLogger,
       tickMs: 100,
-      compactAfterEntries: 50,
+      config: { ...defaultRaftConfig, compactAfterEntries: 50 },
     });
     nodes.set(id, { runtime, machine, transport });
   }

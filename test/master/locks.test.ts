@@ -1,7 +1,14 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { InvariantError } from '../../src/common/invariant.js';
 import { type Rng, seededRng } from '../../src/common/random.js';
-import { type LockLevel, LockManager, type LockMode, type LockRequest } from '../../src/master/locks.js';
+import {
+  assertInLockOrder,
+  type LockLevel,
+  LockManager,
+  type LockMode,
+  type LockRequest,
+} from '../../src/master/locks.js';
 
 const bgl = (mode: LockMode): LockRequest => ({ level: 'cluster', names: ['BGL'], mode });
 const nodes = (names: string[] | 'all', mode: LockMode): LockRequest => ({ level: 'node', names, mode });
@@ -166,11 +173,33 @@ describe('the master lock manager', () => {
   it('refuses a second request from an owner that holds locks, and names other than BGL at the cluster level', async () => {
     const locks = new LockManager();
     locks.tryAcquire(1, [nodes(['a'], 'shared')]);
-    expect(() => locks.tryAcquire(1, [bgl('shared')])).toThrow(expect.objectContaining({ code: 'internal' }));
-    await expect(locks.acquire(1, [bgl('shared')])).rejects.toMatchObject({ code: 'internal' });
+    // The BGL comes before every node lock: asking for it now breaks the lock order, which is a bug.
+    expect(() => locks.tryAcquire(1, [bgl('shared')])).toThrow(
+      new InvariantError(
+        'lock order: job 1 asked for more locks while holding node/*, node/a; an owner asks for its whole set at once',
+      ),
+    );
+    await expect(locks.acquire(1, [bgl('shared')])).rejects.toThrow(InvariantError);
     expect(() => locks.tryAcquire(2, [{ level: 'cluster', names: ['other'], mode: 'shared' }])).toThrow(
       expect.objectContaining({ code: 'bad_request' }),
     );
+  });
+
+  it('takes or awaits a lock only after every lock its owner holds, in level order, level-wide first, then by name', () => {
+    const inOrder: [string | undefined, string][] = [
+      [undefined, 'node/a'],
+      ['cluster/BGL', 'instance'],
+      ['instance/web', 'node'],
+      ['node', 'node/a'],
+      ['node/a', 'node/b'],
+    ];
+    for (const [last, key] of inOrder) expect(() => assertInLockOrder(1, last, key)).not.toThrow();
+    expect(() => assertInLockOrder(7, 'node/a', 'instance/web')).toThrow(
+      'lock order: job 7 asked for instance/web while holding node/a, which does not come before it',
+    );
+    expect(() => assertInLockOrder(7, 'node/a', 'node')).toThrow(/asked for node\/\* while holding node\/a/);
+    expect(() => assertInLockOrder(7, 'node/b', 'node/a')).toThrow(InvariantError);
+    expect(() => assertInLockOrder(7, 'node/a', 'node/a')).toThrow(InvariantError);
   });
 
   it('never deadlocks or lets conflicting jobs in together, whatever order they name their locks in', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { CorralError } from '../../src/common/errors.js';
 import { asNodeId } from '../../src/common/ids.js';
+import { InvariantError, invariant } from '../../src/common/invariant.js';
 import { seededRng } from '../../src/common/random.js';
 import { SimClock } from '../../src/common/sim-clock.js';
 import { MemoryHub, type Packet } from '../../src/peer/memory-transport.js';
@@ -167,5 +168,17 @@ describe('in-memory transport', () => {
     network.partition([a], [b]);
     const opening = await settle(clock, nodes[0]!.openStream(b, shout, { timeoutMs: 200 }));
     expect(opening.error?.code).toBe('timeout');
+  });
+  it('drops a message its handler throws at, but lets a broken invariant through to stop the simulation', () => {
+    const { clock, nodes } = cluster(5);
+    const [na, nb] = nodes as [ReturnType<MemoryHub['join']>, ReturnType<MemoryHub['join']>];
+    nb.onMessage(note, (_from, { seq }) => {
+      if (seq === 1) throw new Error('a handler bug the node survives');
+      invariant(seq !== 2, () => 'note 2 breaks an invariant');
+    });
+    na.send(b, note, { seq: 1 });
+    clock.advanceBy(100);
+    na.send(b, note, { seq: 2 });
+    expect(() => clock.advanceBy(100)).toThrow(new InvariantError('note 2 breaks an invariant'));
   });
 });

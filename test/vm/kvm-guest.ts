@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { CorralError } from '../../src/common/errors.js';
@@ -89,4 +89,14 @@ export async function attachConsole(path: string): Promise<ConsoleReader> {
     write: (text) => socket.write(text),
     close: () => socket.destroy(),
   };
+}
+
+/** Whether the process runs: an exited QEMU whose parent is gone may linger as a zombie until init reaps it. */
+export function processRuns(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
 }
