@@ -194,6 +194,8 @@ async function main(): Promise<object> {
       firstHost: FIRST_HOST,
       logLevel: 'warn',
       fakeMemoryMiB: 64 * 1024,
+      // 100 one-vCPU instances on 3 nodes: the allocator's vCPU ratio (4 per CPU) needs more than 2 CPUs each.
+      fakeCpus: 32,
       enabledHypervisors: ['fake', 'kvm'],
     });
     const call: DaemonCall = (request) => daemons[1]!.call(request);

@@ -167,6 +167,8 @@ export interface LocalClusterOptions {
   readonly hooksDir?: string;
   /** MiB of memory each node reports (fake hypervisor); 4096 unless given. */
   readonly fakeMemoryMiB?: number;
+  /** CPUs each node reports (fake hypervisor); this machine's unless given. */
+  readonly fakeCpus?: number;
   readonly enabledHypervisors?: readonly HypervisorName[];
   readonly enabledDiskTemplates?: readonly CorralDiskTemplate[];
   readonly daemonFlags?: readonly string[];
@@ -207,6 +209,7 @@ export async function spawnLocalNodes(options: LocalClusterOptions): Promise<Dae
             join(options.baseDir, 'shared-file-storage'),
             '--fake-memory',
             String(options.fakeMemoryMiB ?? 4096),
+            ...(options.fakeCpus !== undefined ? ['--fake-cpus', String(options.fakeCpus)] : []),
             ...(options.daemonFlags ?? []),
           ],
           logLevel: options.logLevel ?? 'info',

@@ -26,6 +26,8 @@ export interface NodeStorageOptions {
   readonly osSearchPath?: readonly string[];
   /** Memory the fake hypervisor reports; when set, it is also the node's memory for placement (tests, demos). */
   readonly fakeMemoryMiB?: number;
+  /** CPUs the fake hypervisor reports, which the allocator's vCPU ratio counts against (this machine's if unset). */
+  readonly fakeCpus?: number;
 }
 
 const MIB = 1024 * 1024;
@@ -58,7 +60,7 @@ export function createNodeAgent(
   const fake = createFakeHypervisor({
     states: fakeStatesInDir(join(dataDir, 'fake-hv')),
     memoryTotalMiB: options.fakeMemoryMiB ?? Math.floor(totalmem() / MIB),
-    cpus: cpus().length,
+    cpus: options.fakeCpus ?? cpus().length,
     clock: deps.clock,
   });
   const kvm = createKvmHypervisor({

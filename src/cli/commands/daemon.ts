@@ -15,6 +15,7 @@ interface DaemonArgs {
   'volume-group'?: string;
   'os-search-path'?: string;
   'fake-memory'?: number;
+  'fake-cpus'?: number;
   'watcher-interval'?: number;
 }
 
@@ -67,6 +68,10 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
         type: 'number',
         describe: 'MiB of memory the node reports (fake hypervisor; tests and demos)',
       })
+      .option('fake-cpus', {
+        type: 'number',
+        describe: 'CPUs the node reports (fake hypervisor; tests and demos that place many instances)',
+      })
       .option('watcher-interval', {
         type: 'number',
         describe: 'seconds between the watcher passes that restart instances which should run (default 30)',
@@ -78,6 +83,9 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
         const memory = args['fake-memory'];
         if (memory !== undefined && (!Number.isInteger(memory) || memory <= 0))
           throw new Error('--fake-memory is a positive number of MiB');
+        const cpus = args['fake-cpus'];
+        if (cpus !== undefined && (!Number.isInteger(cpus) || cpus <= 0 || cpus > 4096))
+          throw new Error('--fake-cpus is a whole number of CPUs, 1 to 4096');
         return true;
       }),
   handler: async (args) => {
@@ -103,6 +111,7 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
           osSearchPath: args['os-search-path'].split(':').filter((dir) => dir.length > 0),
         }),
         ...(args['fake-memory'] !== undefined && { fakeMemoryMiB: args['fake-memory'] }),
+        ...(args['fake-cpus'] !== undefined && { fakeCpus: args['fake-cpus'] }),
       },
     });
     process.on('unhandledRejection', (reason) => daemon.log.error({ err: reason }, 'unhandled rejection'));
