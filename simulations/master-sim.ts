@@ -20,6 +20,8 @@ export interface MasterSimResult {
   readonly violations: readonly string[];
   /** How the submitted jobs ended: success, error (a refusal or a failure), or unknown (lost in a fault). */
   readonly jobs: { readonly success: number; readonly error: number; readonly unknown: number };
+  /** The opcodes that succeeded, by name: what the run really exercised. */
+  readonly succeeded: Readonly<Record<string, number>>;
   readonly faults: readonly string[];
   /** The instances at the end, and that a job submitted once everything healed succeeded. */
   readonly instances: number;
@@ -32,7 +34,8 @@ const JOB_LIMIT_MS = 60_000;
 const HEAL_MS = 20_000;
 
 /**
- * Random instance operations, submitted through random nodes, while nodes are cut off and crash and come
+ * Random instance operations (every instance opcode, node migrate and evacuate, export and import),
+ * submitted through random nodes, while nodes are cut off and crash and come
  * back; after every instant of simulated time, no instance may run on two nodes. Once everything heals, the
  * cluster must take a job again. One seed, one run: a violation replays exactly.
  */
@@ -41,6 +44,7 @@ export async function runMasterSimulation(options: MasterSimOptions): Promise<Ma
   const violations: string[] = [];
   const faults: string[] = [];
   const jobs = { success: 0, error: 0, unknown: 0 };
+  const succeeded: Record<string, number> = {};
   const seen = new Set<string>();
   world.afterInstant = () => {
     const found = runningTwice(world);
@@ -70,6 +74,7 @@ export async function runMasterSimulation(options: MasterSimOptions): Promise<Ma
             throw error;
           },
         );
+      if (outcome === 'success') succeeded[op.OP_ID] = (succeeded[op.OP_ID] ?? 0) + 1;
       if (outcome === 'success') jobs.success++;
       else if (outcome === 'unknown') jobs.unknown++;
       else jobs.error++;
@@ -91,6 +96,7 @@ export async function runMasterSimulation(options: MasterSimOptions): Promise<Ma
     seed: options.seed,
     violations,
     jobs,
+    succeeded,
     faults,
     instances: world.machine(via).service?.localConfig()?.instances.size ?? 0,
     recovered: last?.status === 'success',
@@ -141,6 +147,32 @@ function randomOp(rng: Rng, config: ConfigData, nodes: readonly NodeId[], newNam
         ? { OP_ID: 'OP_INSTANCE_FAILOVER', instance_name, ...(rng.chance(0.5) && { target_node: other() }) }
         : { OP_ID: 'OP_INSTANCE_MOVE', instance_name, target_node: other() },
     () => ({ OP_ID: 'OP_NODE_MIGRATE', node_name: other() }),
+    () => ({ OP_ID: 'OP_NODE_EVACUATE', node_name: other(), mode: 'all' }),
+    () => ({
+      OP_ID: 'OP_INSTANCE_SET_PARAMS',
+      instance_name,
+      beparams: { memory: rng.pick([64, 128, 256]) },
+    }),
+    () =>
+      instance.diskTemplate === 'diskless'
+        ? { OP_ID: 'OP_INSTANCE_REINSTALL', instance_name }
+        : { OP_ID: 'OP_INSTANCE_GROW_DISK', instance_name, disk: 0, amount: 1 },
+    () => ({ OP_ID: 'OP_INSTANCE_RENAME', instance_name, new_name: newName() }),
+    () => ({ OP_ID: 'OP_INSTANCE_DEACTIVATE_DISKS', instance_name }),
+    () => ({ OP_ID: 'OP_INSTANCE_ACTIVATE_DISKS', instance_name }),
+    () => ({ OP_ID: 'OP_BACKUP_EXPORT', instance_name, target_node: other(), shutdown: true }),
+    () => ({
+      OP_ID: 'OP_INSTANCE_CREATE',
+      instance_name: newName(),
+      disk_template: instance.diskTemplate === 'diskless' ? 'file' : instance.diskTemplate,
+      disks: [{ size: 1 }],
+      os_type: SIM_OS,
+      beparams: { memory: 128 },
+      mode: 'import',
+      src_node: other(),
+      src_path: instance_name,
+    }),
+    () => ({ OP_ID: 'OP_BACKUP_REMOVE', instance_name }),
   ];
   return rng.pick(choices)();
 }
