@@ -1,4 +1,3 @@
-import ora from 'ora';
 import type { Argv } from 'yargs';
 import type { Opcode } from '../cluster/opcodes.js';
 import { type ConfigView, configViewSchema } from '../cluster/views.js';
@@ -66,8 +65,9 @@ export async function runOps(args: JobArgs, ops: readonly Opcode[]): Promise<unk
 
 /** Follows a job to its end, printing its log; returns each opcode's result. */
 export async function follow(call: DaemonCall, job: number): Promise<unknown[]> {
+  // Loaded only for a terminal that shows it: ora and its dependencies are a seventh of a call's start-up.
   const spinner = process.stderr.isTTY
-    ? ora({ text: `job ${job} queued`, stream: process.stderr }).start()
+    ? (await import('ora')).default({ text: `job ${job} queued`, stream: process.stderr }).start()
     : undefined;
   try {
     const view = await watchJob(
