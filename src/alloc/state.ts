@@ -69,6 +69,20 @@ export interface InstState {
   readonly movable: boolean;
 }
 
+/**
+ * A node as htools' Node.hs models it, with htools' field names so that the two read side by side. The
+ * prefixes say what a figure is:
+ * - `t` total (tMem, tDsk, tCpu, tSpindles): what the node has;
+ * - `n` the node's own (nMem: memory the node itself uses; nCpu: CPUs kept for the node);
+ * - `f` free (fMem, fDsk, fSpindles), `u` used (uCpu: vCPUs of its primaries);
+ * - `i` its instances' (iMem: memory of primaries by our records; instSpindles);
+ * - `x` unaccounted (xMem: memory in use that no instance of ours explains);
+ * - `r` reserved (rMem: the memory to keep free so that the largest peer's instances can fail over here, N+1);
+ * - `lo`/`hi` the policy's watermarks (loDsk: free disk never to go below; hiSpindles: spindles never to
+ *   exceed);
+ * - `p`/`s` primary/secondary (pCount, sCount, pTags: exclusion tags of its primaries);
+ * - a `Forth` suffix counts forthcoming instances (reserved, not yet created) as well.
+ */
 export interface NodeState {
   readonly idx: number;
   readonly name: NodeName;
