@@ -36,7 +36,13 @@ export const admitProtocol = requestProtocol({
   name: 'admit',
   major: 2,
   callers: 'admitter',
-  request: z.object({ cluster: clusterRef, secret: bytesSchema, members: memberList }),
+  request: z.object({
+    cluster: clusterRef,
+    secret: bytesSchema,
+    members: memberList,
+    /** The serial of the configuration the member list is of: older ones met while replaying are ignored. */
+    serial: z.number().int().nonnegative(),
+  }),
   response: z.object({}),
   maxFrameBytes: 1024 * 1024,
 });

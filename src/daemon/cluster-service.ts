@@ -204,7 +204,7 @@ export class ClusterService {
       throw new CorralError('conflict', `this node already belongs to cluster ${deps.members.cluster.name}`);
     const uuid = deps.newUuid();
     const addrs = deps.transport.listenAddresses().slice(0, 16);
-    await deps.members.join({ name: params.name, uuid }, deps.members.clusterSecret(), []);
+    await deps.members.join({ name: params.name, uuid }, deps.members.clusterSecret(), [], 0);
     await this.startReplica(true);
     const primaryIp = /^\/ip[46]\/([^/]+)/.exec(addrs[0] ?? '')?.[1] ?? '127.0.0.1';
     const raft = this.raft!;
@@ -443,7 +443,7 @@ export class ClusterService {
       members.isMember(from) ? this.nodeInfo() : this.publicNodeInfo(),
     );
     transport.handle(masterProtocol, async (request) => this.handleMaster(request));
-    transport.handle(admitProtocol, async ({ cluster, secret, members: list }, { from }) => {
+    transport.handle(admitProtocol, async ({ cluster, secret, members: list, serial }, { from }) => {
       const current = members.cluster;
       if (current !== undefined) {
         if (current.uuid === cluster.uuid) return {};
@@ -453,6 +453,7 @@ export class ClusterService {
         cluster,
         secret,
         list.map((member) => ({ id: asNodeId(member.id), addrs: member.addrs })),
+        serial,
       );
       log.info({ cluster: cluster.name, by: from }, 'admitted to the cluster');
       await this.startReplica(false);
@@ -519,7 +520,7 @@ export class ClusterService {
         await transport.request(
           peer,
           admitProtocol,
-          { cluster, secret: members.clusterSecret(), members: list },
+          { cluster, secret: members.clusterSecret(), members: list, serial: this.state.config?.serial ?? 0 },
           { signal, credentials: { ...credentials, enrolment } },
         );
       },
@@ -544,12 +545,18 @@ export class ClusterService {
   private async followConfig(config: ConfigData): Promise<void> {
     if (this.stopped || this.deps.members.cluster === undefined) return;
     const { transport, members, log } = this.deps;
+    // A node replaying its log passes through older configurations: they must neither shrink its member list
+    // (it would refuse the newer members) nor bring an old secret back.
+    if (config.serial < members.configSerial) return;
     const nodes = [...config.nodes.values()];
     try {
       // Both take effect before the first await, so that of two configurations applied in a row the later
       // one's secret and members are what stays.
       const renewed = config.clusterSecret === undefined ? false : members.adoptSecret(config.clusterSecret);
-      await members.replace(nodes.map((node) => ({ id: node.id, addrs: node.addrs })));
+      await members.replace(
+        nodes.map((node) => ({ id: node.id, addrs: node.addrs })),
+        config.serial,
+      );
       if (await renewed) log.info({ serial: config.serial }, 'took the renewed cluster secret');
       for (const node of nodes) {
         if (node.id !== transport.self && !node.offline) await transport.keepConnected(node.id, node.addrs);

@@ -26,6 +26,7 @@ const fileSchema = z.object({
   secret: bytesSchema,
   members: z.array(memberSchema).max(MAX_MEMBERS),
   cluster: clusterRefSchema.optional(),
+  serial: z.number().int().nonnegative().optional(),
 });
 
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true });
@@ -43,6 +44,8 @@ export class MemberStore implements MemberDirectory {
     private secret: Uint8Array,
     private members: Map<NodeId, Member>,
     private clusterRef: ClusterRef | undefined,
+    /** The serial of the configuration the member list was last taken from (see replace). */
+    private serial = 0,
   ) {}
 
   /** Opens the store, or starts a cluster of one; the caller records its own addresses once it listens. */
@@ -70,7 +73,14 @@ export class MemberStore implements MemberDirectory {
     const members = new Map<NodeId, Member>();
     for (const member of parsed.data.members)
       members.set(asNodeId(member.id), { id: asNodeId(member.id), addrs: member.addrs });
-    return new MemberStore(persist, self, parsed.data.secret, members, parsed.data.cluster);
+    return new MemberStore(
+      persist,
+      self,
+      parsed.data.secret,
+      members,
+      parsed.data.cluster,
+      parsed.data.serial ?? 0,
+    );
   }
 
   /** A store kept only in memory: a simulated node's, which the simulation keeps across its restarts. */
@@ -125,10 +135,21 @@ export class MemberStore implements MemberDirectory {
     return changed;
   }
 
-  /** Founding or joining a cluster: from now on only its members get in. */
-  async join(cluster: ClusterRef, secret: Uint8Array, members: readonly Member[]): Promise<void> {
+  /** The serial of the configuration the member list follows. */
+  get configSerial(): number {
+    return this.serial;
+  }
+
+  /** Founding or joining a cluster: from now on only its members, those of configuration `serial`, get in. */
+  async join(
+    cluster: ClusterRef,
+    secret: Uint8Array,
+    members: readonly Member[],
+    serial: number,
+  ): Promise<void> {
     this.clusterRef = cluster;
     this.secret = secret;
+    this.serial = serial;
     for (const member of members) this.members.set(member.id, member);
     await this.save();
   }
@@ -143,8 +164,15 @@ export class MemberStore implements MemberDirectory {
     return this.save().then(() => true);
   }
 
-  /** Makes the member list exactly the cluster's nodes (this node always stays); returns whether it changed. */
-  async replace(members: readonly Member[]): Promise<boolean> {
+  /**
+   * Makes the member list exactly the nodes of configuration `serial` (this node always stays); returns whether
+   * it changed. An older configuration than the one followed is ignored: a node replaying its log after it
+   * was admitted, or after a restart, passes through configurations that lack the newer members.
+   */
+  async replace(members: readonly Member[], serial: number): Promise<boolean> {
+    if (serial < this.serial) return false;
+    const newer = serial > this.serial;
+    this.serial = serial;
     const next = new Map<NodeId, Member>([
       [this.self, this.members.get(this.self) ?? { id: this.self, addrs: [] }],
     ]);
@@ -155,7 +183,10 @@ export class MemberStore implements MemberDirectory {
         const known = this.members.get(member.id);
         return known !== undefined && sameAddrs(known.addrs, member.addrs);
       });
-    if (same) return false;
+    if (same) {
+      if (newer) await this.save();
+      return false;
+    }
     this.members = next;
     await this.save();
     return true;
@@ -165,6 +196,7 @@ export class MemberStore implements MemberDirectory {
   async leave(): Promise<void> {
     this.clusterRef = undefined;
     this.secret = newClusterSecret();
+    this.serial = 0;
     this.members = new Map([[this.self, this.members.get(this.self) ?? { id: this.self, addrs: [] }]]);
     await this.save();
   }
@@ -182,7 +214,13 @@ export class MemberStore implements MemberDirectory {
     const members = this.list().map((member) => ({ id: member.id, addrs: [...member.addrs] }));
     const cluster = this.clusterRef;
     await this.persist(
-      cbor.encode({ v: 1, secret: this.secret, members, ...(cluster !== undefined && { cluster }) }),
+      cbor.encode({
+        v: 1,
+        secret: this.secret,
+        members,
+        ...(cluster !== undefined && { cluster }),
+        serial: this.serial,
+      }),
     );
   }
 }
