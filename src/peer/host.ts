@@ -124,12 +124,10 @@ function dialFrom(listen: readonly string[]): TCPSocketOptions {
 }
 
 /**
- * A peer whose pings time out twice in a row is hung up on, so the next ping dials afresh. After a partition
- * heals, an old TCP connection may sit in retransmission backoff for seconds more (its timer doubles each
- * time), which holds back the very heartbeat that would refute a suspicion; a new connection gets through at
- * once. One timeout is not enough: on a loaded host pings miss their deadline now and then, and a hang-up
- * also cuts that peer's Raft stream and every request in flight (20 daemons on 2 cores lost their leader
- * every few seconds that way). A refusal or a closed stream never hangs up.
+ * A ping that times out hangs up the connections to that peer, so the next one dials afresh. After a
+ * partition heals, an old TCP connection may sit in retransmission backoff for seconds more (its timer
+ * doubles each time), which holds back the very heartbeat that would refute a suspicion; a new connection
+ * gets through at once. The connection is dropped only on a timeout, not on a refusal or a closed stream.
  */
 function hangUpOnTimeout(
   factory: (components: PingComponents) => Ping,
@@ -137,20 +135,13 @@ function hangUpOnTimeout(
   return (components) => {
     const service = factory(components);
     const inner = service.ping.bind(service);
-    const timedOutOnce = new Set<string>();
     // Patched on the instance, not wrapped: libp2p starts and stops the service object itself.
     service.ping = async (peer, options) => {
       try {
-        const rtt = await inner(peer, options);
-        if (isPeerId(peer)) timedOutOnce.delete(peer.toString());
-        return rtt;
+        return await inner(peer, options);
       } catch (error) {
-        if (options?.signal?.aborted && isPeerId(peer)) {
-          const key = peer.toString();
-          if (timedOutOnce.delete(key))
-            void components.connectionManager.closeConnections(peer).catch(() => undefined);
-          else timedOutOnce.add(key);
-        }
+        if (options?.signal?.aborted && isPeerId(peer))
+          void components.connectionManager.closeConnections(peer).catch(() => undefined);
         throw error;
       }
     };

@@ -98,8 +98,9 @@ const memberCalls = everyProtocol
 const roleRefusals = ['not_member', 'not_master', 'bad_enrolment', 'bad_token', 'conflict'];
 
 /**
- * One call's answer or refusal. A call the connection dropped under is tried again: the suite's peers hold
- * real nodes' keys, and a node may hang up on that identity when the real one (paused) misses its pings.
+ * One call's answer or refusal. A call the connection dropped under is tried again on a new connection to
+ * `address`: the suite's peers hold real nodes' keys, and a node hangs up on that identity whenever the real
+ * one (paused) misses a ping, which closes the impostor's connection too.
  */
 async function outcome(
   transport: Libp2pTransport,
@@ -107,6 +108,7 @@ async function outcome(
   protocol: RequestProtocol<unknown, unknown>,
   body: unknown,
   credentials?: Credentials,
+  address?: string,
 ): Promise<{ ok: true; body: unknown } | { ok: false; error: CorralError }> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -119,8 +121,9 @@ async function outcome(
       };
     } catch (error) {
       const failure = asCorralError(error);
-      if (attempt < 5 && (failure.code === 'unreachable' || failure.code === 'closed')) continue;
-      return { ok: false, error: failure };
+      if (attempt >= 10 || (failure.code !== 'unreachable' && failure.code !== 'closed'))
+        return { ok: false, error: failure };
+      if (address !== undefined) await transport.connect(address).catch(() => undefined);
     }
   }
 }
@@ -201,7 +204,14 @@ describe('trust on every path, tried by hostile peers against real daemons', () 
   ): Promise<void> {
     for (const { name, protocol, body } of everyProtocol) {
       if (allowed.includes(name)) continue;
-      const answer = await outcome(transport, idOf(target), protocol, body, credentials);
+      const answer = await outcome(
+        transport,
+        idOf(target),
+        protocol,
+        body,
+        credentials,
+        target.options.listen,
+      );
       expect(answer.ok, `${name} should be refused`).toBe(false);
       if (!answer.ok) expect(roleRefusals, `${name}: ${answer.error.message}`).toContain(answer.error.code);
     }
@@ -309,7 +319,14 @@ describe('trust on every path, tried by hostile peers against real daemons', () 
       await expectRefusedOutside(member, second, memberCalls, { term });
       // A term from the future is not taken on trust: the node waits to hear of it, then refuses.
       const disks = everyProtocol.find((entry) => entry.name === 'disks')!;
-      const future = await outcome(member, idOf(second), disks.protocol, disks.body, { term: term + 5 });
+      const future = await outcome(
+        member,
+        idOf(second),
+        disks.protocol,
+        disks.body,
+        { term: term + 5 },
+        second.options.listen,
+      );
       expect(future.ok ? undefined : future.error.message).toMatch(
         /has not yet heard from .* as master of term/,
       );
@@ -353,7 +370,14 @@ describe('trust on every path, tried by hostile peers against real daemons', () 
           await deposed.connect(node.options.listen);
           await expectRefusedOutside(deposed, node, memberCalls, { term: oldTerm });
           const stop = everyProtocol.find((entry) => entry.name === 'stop')!;
-          const answer = await outcome(deposed, idOf(node), stop.protocol, stop.body, { term: oldTerm });
+          const answer = await outcome(
+            deposed,
+            idOf(node),
+            stop.protocol,
+            stop.body,
+            { term: oldTerm },
+            node.options.listen,
+          );
           expect(answer.ok ? undefined : answer.error.message).toMatch(
             new RegExp(
               `is no longer the master: it acts in term ${oldTerm}, and this node has seen term \\d+`,
