@@ -134,8 +134,8 @@ export class MasterWorld {
       ]),
       templates: new Map([
         ['diskless', createDisklessTemplate()],
-        ['file', createMemoryTemplate({ name: 'file', shared: false, storage: machine.localDisks })],
-        ['sharedfile', createMemoryTemplate({ name: 'sharedfile', shared: true, storage: this.shared })],
+        ['file', createMemoryTemplate({ name: 'file', storage: machine.localDisks })],
+        ['sharedfile', createMemoryTemplate({ name: 'sharedfile', storage: this.shared })],
       ]),
       os: simOsCatalog(),
       exports: machine.exports,

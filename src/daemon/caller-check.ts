@@ -25,21 +25,31 @@ export interface NodeTrust {
 
 /** A node's one CallerCheck: the pure judgement of caller-policy.ts over its state now, plus the wait it may ask. */
 export function nodeCallerCheck(node: NodeTrust): CallerCheck {
-  const state = (): TrustState => ({
-    joined: node.members.cluster !== undefined,
+  // One object whose fields read the node as it is at each call: it is judged for every Raft message and
+  // gossip, and a member check reads two of them.
+  const current: TrustState = {
+    get joined() {
+      return node.members.cluster !== undefined;
+    },
     isMember: (peer) => node.members.isMember(peer),
-    clusterSecret: node.members.clusterSecret(),
+    get clusterSecret() {
+      return node.members.clusterSecret();
+    },
     enrolmentMatches: (code) => node.enrolment.matches(code),
-    raft: node.replica()?.raftTerm(),
-    nowMs: node.clock.wallMs(),
-  });
+    get raft() {
+      return node.replica()?.raftTerm();
+    },
+    get nowMs() {
+      return node.clock.wallMs();
+    },
+  };
   return (callers: Callers, from: NodeId, credentials: Credentials) => {
-    const verdict = judgeCall(callers, from, credentials, state());
+    const verdict = judgeCall(callers, from, credentials, current);
     if (verdict.kind === 'allow') return;
     if (verdict.kind === 'refuse') throw verdict.error;
     const waited = node.replica()?.awaitTerm(verdict.term) ?? Promise.resolve();
     return waited.then(() => {
-      const again = judgeCall(callers, from, credentials, state(), true);
+      const again = judgeCall(callers, from, credentials, current, true);
       if (again.kind === 'refuse') throw again.error;
     });
   };

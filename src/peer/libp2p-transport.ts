@@ -25,6 +25,7 @@ import {
 import { RPC_PROTOCOL, RpcClientChannel, serveRpcChannel } from './rpc-channel.js';
 import {
   answerOf,
+  encodeMessage,
   type IncomingRequest,
   type ServingNode,
   serveRequest,
@@ -214,13 +215,8 @@ export class Libp2pTransport implements Transport {
   }
 
   send<M>(peer: NodeId, protocol: MessageProtocol<M>, message: M): void {
-    let frame: Uint8Array;
-    try {
-      frame = encodeFrame(message, protocol.maxFrameBytes);
-    } catch (error) {
-      this.log.error({ peer, protocol: protocol.id, err: error }, 'dropped an unencodable message');
-      return;
-    }
+    const frame = encodeMessage(this.log, peer, protocol, message);
+    if (frame === undefined) return;
     const key = `${peer} ${protocol.id}`;
     let outbound = this.outbound.get(key);
     if (outbound === undefined) {

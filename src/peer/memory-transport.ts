@@ -26,7 +26,13 @@ import {
   type StreamProtocol,
   type Topic,
 } from './protocol.js';
-import { answerOf, type ServingNode, serveRequest, unknownProtocolReply } from './serve-request.js';
+import {
+  answerOf,
+  encodeMessage,
+  type ServingNode,
+  serveRequest,
+  unknownProtocolReply,
+} from './serve-request.js';
 import type { SimNetwork } from './sim-network.js';
 import { streamError } from './stream-errors.js';
 import type {
@@ -250,13 +256,8 @@ export class MemoryTransport implements Transport {
   }
 
   send<M>(peer: NodeId, protocol: MessageProtocol<M>, message: M): void {
-    let frame: Uint8Array;
-    try {
-      frame = encodeFrame(message, protocol.maxFrameBytes);
-    } catch (error) {
-      this.log.error({ peer, protocol: protocol.id, err: error }, 'dropped an unencodable message');
-      return;
-    }
+    const frame = encodeMessage(this.log, peer, protocol, message);
+    if (frame === undefined) return;
     this.sendPacket(peer, { kind: 'message', protocol: protocol.id, frame });
   }
 

@@ -6,7 +6,7 @@ import type { Logger } from '../common/log.js';
 import { type CallerCheck, type Credentials, checkCallerThen, type RefusalLog } from './callers.js';
 import { checkShape, decodeFrame, encodeFrame } from './codec.js';
 import { decodeReply, encodeError } from './envelope.js';
-import type { RequestProtocol } from './protocol.js';
+import type { MessageProtocol, RequestProtocol } from './protocol.js';
 import { streamError } from './stream-errors.js';
 import type { RequestHandler } from './transport.js';
 
@@ -103,4 +103,22 @@ export function answerOf<Req, Res>(reply: Uint8Array, protocol: RequestProtocol<
   const decoded = decodeReply(reply, protocol.maxFrameBytes);
   if (!decoded.ok) throw new CorralError(decoded.error.code, decoded.error.message);
   return checkShape(decoded.body, protocol.response);
+}
+
+/**
+ * A one-way message's frame, or undefined when it cannot be encoded under its protocol's cap: a message is a
+ * datagram, so it is dropped (and the bug logged), as a message lost on the way would be.
+ */
+export function encodeMessage<M>(
+  log: Logger,
+  peer: NodeId,
+  protocol: MessageProtocol<M>,
+  message: M,
+): Uint8Array | undefined {
+  try {
+    return encodeFrame(message, protocol.maxFrameBytes);
+  } catch (error) {
+    log.error({ peer, protocol: protocol.id, err: error }, 'dropped an unencodable message');
+    return undefined;
+  }
 }

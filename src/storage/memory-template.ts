@@ -1,4 +1,4 @@
-import type { CorralDiskTemplate } from '../cluster/disk-templates.js';
+import { type CorralDiskTemplate, diskTemplateTraits } from '../cluster/disk-templates.js';
 import { CorralError } from '../common/errors.js';
 import type { DiskRef, DiskTemplate } from './disk-template.js';
 
@@ -36,7 +36,6 @@ export class MemoryStorage {
  */
 export function createMemoryTemplate(init: {
   readonly name: CorralDiskTemplate;
-  readonly shared: boolean;
   readonly storage: MemoryStorage;
 }): DiskTemplate {
   const { name, storage } = init;
@@ -58,7 +57,7 @@ export function createMemoryTemplate(init: {
 
   const template: DiskTemplate = {
     name,
-    shared: init.shared,
+    shared: diskTemplateTraits[name].sharedStorage,
     async availability() {
       return { available: true };
     },

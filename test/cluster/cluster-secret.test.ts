@@ -1,42 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ClusterState } from '../../src/cluster/cluster-state.js';
-import {
-  type ClusterCommand,
-  decodeClusterCommand,
-  encodeClusterCommand,
-} from '../../src/cluster/commands.js';
+import { decodeClusterCommand, encodeClusterCommand } from '../../src/cluster/commands.js';
 import { toConfigView } from '../../src/cluster/views.js';
+import { applyCommand, foundedCluster } from '../helpers/cluster-state.js';
 
-let index = 0;
-function apply(state: ClusterState, command: ClusterCommand) {
-  return state.apply({ type: 'normal', index: ++index, term: 1, data: encodeClusterCommand(command) });
-}
-
-function founded(): ClusterState {
-  const state = new ClusterState();
-  apply(state, {
-    type: 'init',
-    atMs: 1,
-    cluster: {
-      name: 'c1',
-      uuid: 'u-c',
-      candidatePoolSize: 3,
-      enabledHypervisors: ['fake'],
-      enabledDiskTemplates: ['diskless'],
-    },
-    group: { uuid: 'g-default', name: 'default' },
-    node: {
-      uuid: 'n-1',
-      name: 'node1',
-      id: 'peer1',
-      addrs: ['/ip4/127.0.0.2/tcp/1'],
-      primaryIp: '127.0.0.2',
-      secondaryIp: '127.0.0.2',
-    },
-  });
-  return state;
-}
+const founded = () => foundedCluster();
 
 /** Every form the secret could be shown in: bytes as hex, base64 (plain or URL-safe), or a list of numbers. */
 function forms(secret: Uint8Array): string[] {
@@ -54,7 +23,7 @@ describe('the cluster secret in the replicated configuration', () => {
     const state = founded();
     expect(state.config?.clusterSecret).toBeUndefined();
     const secret = randomBytes(32);
-    const { job } = apply(state, {
+    const { job } = applyCommand(state, {
       type: 'submit',
       atMs: 2,
       key: 'renew-crypto-1',
@@ -63,7 +32,7 @@ describe('the cluster secret in the replicated configuration', () => {
     }) as { job: number };
     const serial = state.config!.serial;
     expect(
-      apply(state, {
+      applyCommand(state, {
         type: 'op-end',
         atMs: 3,
         job,
@@ -82,7 +51,7 @@ describe('the cluster secret in the replicated configuration', () => {
   it('survives a snapshot, so that a learner restored from one has it too', () => {
     const state = founded();
     const secret = randomBytes(32);
-    apply(state, { type: 'config', atMs: 2, mutation: { type: 'cluster-secret', secret } });
+    applyCommand(state, { type: 'config', atMs: 2, mutation: { type: 'cluster-secret', secret } });
     const restored = new ClusterState();
     const seen: Uint8Array[] = [];
     restored.onChange((change) => {

@@ -1,36 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ClusterState } from '../../src/cluster/cluster-state.js';
-import { type ClusterCommand, encodeClusterCommand } from '../../src/cluster/commands.js';
 import { findNode } from '../../src/cluster/config.js';
 import type { Mutation } from '../../src/cluster/mutations.js';
-
-let index = 0;
-function apply(state: ClusterState, command: ClusterCommand) {
-  return state.apply({ type: 'normal', index: ++index, term: 1, data: encodeClusterCommand(command) });
-}
+import { applyCommand, foundedCluster } from '../helpers/cluster-state.js';
 
 function founded(pool = 3): ClusterState {
-  const state = new ClusterState();
-  apply(state, {
-    type: 'init',
-    atMs: 1,
-    cluster: {
-      name: 'c1',
-      uuid: 'u-c',
-      candidatePoolSize: pool,
-      enabledHypervisors: ['fake'],
-      enabledDiskTemplates: ['diskless'],
-    },
-    group: { uuid: 'g-default', name: 'default' },
-    node: {
-      uuid: 'n-1',
-      name: 'node1',
-      id: 'peer1',
-      addrs: ['/ip4/127.0.0.2/tcp/1'],
-      primaryIp: '127.0.0.2',
-      secondaryIp: '127.0.0.2',
-    },
-  });
+  const state = foundedCluster({ pool });
   for (const n of [2, 3, 4]) {
     change(state, {
       type: 'node-add',
@@ -52,7 +27,7 @@ function founded(pool = 3): ClusterState {
 }
 
 function change(state: ClusterState, mutation: Mutation) {
-  return apply(state, { type: 'config', atMs: 2, mutation });
+  return applyCommand(state, { type: 'config', atMs: 2, mutation });
 }
 
 const node = (state: ClusterState, name: string) => findNode(state.config!, name)!;
@@ -69,7 +44,7 @@ describe('the replicated cluster configuration', () => {
     const state = founded();
     const serial = state.config!.serial;
     expect(
-      apply(state, {
+      applyCommand(state, {
         type: 'init',
         atMs: 3,
         cluster: {
@@ -189,7 +164,7 @@ describe('the replicated cluster configuration', () => {
 
 describe('the replicated job table', () => {
   const submit = (state: ClusterState, key: string) =>
-    apply(state, {
+    applyCommand(state, {
       type: 'submit',
       atMs: 5,
       key,
@@ -212,9 +187,9 @@ describe('the replicated job table', () => {
     const state = founded();
     const job = 1;
     submit(state, 'key-0001');
-    apply(state, { type: 'op-status', atMs: 6, job, op: 0, status: 'running' });
+    applyCommand(state, { type: 'op-status', atMs: 6, job, op: 0, status: 'running' });
     const serial = state.config!.serial;
-    const refused = apply(state, {
+    const refused = applyCommand(state, {
       type: 'op-end',
       atMs: 7,
       job,
@@ -234,10 +209,15 @@ describe('the replicated job table', () => {
     const state = founded();
     submit(state, 'key-0001');
     submit(state, 'key-0002');
-    apply(state, { type: 'op-status', atMs: 6, job: 2, op: 0, status: 'running' });
-    expect(apply(state, { type: 'cancel', atMs: 7, job: 1 })).toEqual({ ok: true });
-    expect(apply(state, { type: 'cancel', atMs: 7, job: 2 })).toMatchObject({ ok: false, code: 'conflict' });
-    expect(apply(state, { type: 'op-status', atMs: 8, job: 1, op: 0, status: 'running' })).toMatchObject({
+    applyCommand(state, { type: 'op-status', atMs: 6, job: 2, op: 0, status: 'running' });
+    expect(applyCommand(state, { type: 'cancel', atMs: 7, job: 1 })).toEqual({ ok: true });
+    expect(applyCommand(state, { type: 'cancel', atMs: 7, job: 2 })).toMatchObject({
+      ok: false,
+      code: 'conflict',
+    });
+    expect(
+      applyCommand(state, { type: 'op-status', atMs: 8, job: 1, op: 0, status: 'running' }),
+    ).toMatchObject({
       ok: false,
     });
   });
@@ -251,7 +231,7 @@ describe('the replicated job table', () => {
     expect([...copy.config!.nodes.values()]).toEqual([...state.config!.nodes.values()]);
     expect(copy.jobByKey('key-0001')?.id).toBe(1);
     expect(
-      apply(copy, {
+      applyCommand(copy, {
         type: 'submit',
         atMs: 9,
         key: 'key-0003',

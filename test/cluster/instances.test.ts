@@ -1,39 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { ClusterState } from '../../src/cluster/cluster-state.js';
-import { type ClusterCommand, encodeClusterCommand } from '../../src/cluster/commands.js';
 import { findInstance } from '../../src/cluster/config.js';
 import { instanceStatus, type NodeReport, type StatusInput } from '../../src/cluster/instance-status.js';
 import type { Mutation } from '../../src/cluster/mutations.js';
+import { applyCommand, foundedCluster } from '../helpers/cluster-state.js';
 
-let index = 0;
-function apply(state: ClusterState, command: ClusterCommand) {
-  return state.apply({ type: 'normal', index: ++index, term: 1, data: encodeClusterCommand(command) });
-}
 const change = (state: ClusterState, mutation: Mutation) =>
-  apply(state, { type: 'config', atMs: 5, mutation });
+  applyCommand(state, { type: 'config', atMs: 5, mutation });
 
 function cluster(): ClusterState {
-  const state = new ClusterState();
-  apply(state, {
-    type: 'init',
-    atMs: 1,
-    cluster: {
-      name: 'c1',
-      uuid: 'u-c',
-      candidatePoolSize: 3,
-      enabledHypervisors: ['fake'],
-      enabledDiskTemplates: ['diskless', 'file'],
-    },
-    group: { uuid: 'g-default', name: 'default' },
-    node: {
-      uuid: 'n-1',
-      name: 'node1',
-      id: 'peer1',
-      addrs: ['/ip4/127.0.0.2/tcp/1'],
-      primaryIp: '127.0.0.2',
-      secondaryIp: '127.0.0.2',
-    },
-  });
+  const state = foundedCluster({ templates: ['diskless', 'file'] });
   change(state, {
     type: 'node-add',
     uuid: 'n-2',

@@ -6,7 +6,7 @@ const MIB = 1024 * 1024;
 
 /** The simulator's stand-in for file storage owes the node agent what the file templates do. */
 templateCompliance('memory', async () => {
-  const template = createMemoryTemplate({ name: 'file', shared: false, storage: new MemoryStorage(1024) });
+  const template = createMemoryTemplate({ name: 'file', storage: new MemoryStorage(1024) });
   return {
     template,
     cleanup: async () => undefined,
@@ -17,8 +17,8 @@ templateCompliance('memory', async () => {
 describe('memory template', () => {
   it('refuses what its storage cannot hold, and one storage serves every node that shares it', async () => {
     const shared = new MemoryStorage(16);
-    const onNode1 = createMemoryTemplate({ name: 'sharedfile', shared: true, storage: shared });
-    const onNode2 = createMemoryTemplate({ name: 'sharedfile', shared: true, storage: shared });
+    const onNode1 = createMemoryTemplate({ name: 'sharedfile', storage: shared });
+    const onNode2 = createMemoryTemplate({ name: 'sharedfile', storage: shared });
     await onNode1.create(disk('raw', { sizeMiB: 8 }));
     expect(await onNode2.exists(disk('raw', { sizeMiB: 8 }))).toBe(true);
     await expect(onNode2.create(disk('raw', { diskUuid: 'other', sizeMiB: 10 }))).rejects.toMatchObject({
