@@ -1,0 +1,54 @@
+import { type FileHandle, open } from 'node:fs/promises';
+import type { BlockStore } from './block-store.js';
+
+const ZERO_CHUNK = 1024 * 1024;
+
+/** A copy kept in an image file of fixed size (sparse where never written). */
+export class FileBlockStore implements BlockStore {
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly sizeBytes: number,
+  ) {}
+
+  static async open(path: string): Promise<FileBlockStore> {
+    const handle = await open(path, 'r+');
+    const { size } = await handle.stat();
+    return new FileBlockStore(handle, size);
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const buffer = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done);
+      if (bytesRead === 0) {
+        buffer.fill(0, done);
+        break;
+      }
+      done += bytesRead;
+    }
+    return buffer;
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < data.byteLength) {
+      const { bytesWritten } = await this.handle.write(data, done, data.byteLength - done, offset + done);
+      done += bytesWritten;
+    }
+  }
+
+  async writeZeroes(offset: number, length: number): Promise<void> {
+    const zeros = Buffer.alloc(Math.min(length, ZERO_CHUNK));
+    for (let at = 0; at < length; at += zeros.byteLength)
+      await this.write(offset + at, zeros.subarray(0, Math.min(zeros.byteLength, length - at)));
+  }
+
+  async flush(): Promise<void> {
+    await this.handle.datasync();
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
