@@ -9,6 +9,7 @@ import { SimClock } from '../src/common/sim-clock.js';
 import { MemoryStore } from '../src/consensus/memory-store.js';
 import { nodeCallerCheck } from '../src/daemon/caller-check.js';
 import { ClusterService, type NodeHooks } from '../src/daemon/cluster-service.js';
+import { copyRecordsInMemory, MirrorService } from '../src/daemon/mirror-service.js';
 import { NodeAgent } from '../src/daemon/node-agent.js';
 import { memoryReplicaLog } from '../src/daemon/replica-log.js';
 import type { MasterRequest } from '../src/master/master-protocol.js';
@@ -139,6 +140,16 @@ export class MasterWorld {
       ]),
       os: simOsCatalog(),
       exports: machine.exports,
+      mirror: new MirrorService({
+        transport,
+        openStore: async () => {
+          throw new CorralError('unavailable', 'the simulated nodes hold no mirrored disks yet');
+        },
+        records: copyRecordsInMemory(),
+        reporter: () => undefined,
+        clock: this.clock,
+        log: silentLogger,
+      }),
       transport,
       clock: this.clock,
       log: silentLogger,

@@ -86,6 +86,27 @@ export const osDiagnosisSchema = z.object({
 });
 
 const empty = z.object({});
+const instanceIdent = z.object({ name: nameSchema, uuid });
+const generation = z.number().int().nonnegative();
+const mirrorDiskStatusSchema = z.object({
+  uuid,
+  index: z.number().int().min(0).max(15),
+  role: z.enum(['primary', 'secondary']),
+  peer: z.string().max(128),
+  copy: z.object({ generation, consistent: z.boolean() }),
+  primary: z
+    .object({
+      connection: z.enum(['connected', 'syncing', 'disconnected']),
+      peerOutdated: z.boolean(),
+      generation,
+      dirtyBytes: z.number().nonnegative(),
+      syncPercent: z.number().min(0).max(100),
+      resyncBytesSent: z.number().nonnegative(),
+      failed: z.string().max(1024).optional(),
+    })
+    .optional(),
+});
+export type MirrorDiskStatusView = z.infer<typeof mirrorDiskStatusSchema>;
 const instanceRef = z.object({ name: nameSchema, hypervisor: z.enum(hypervisors) });
 /** Copying a disk moves it in chunks of this size; each chunk is one request. */
 export const DISK_CHUNK_BYTES = 1024 * 1024;
@@ -132,6 +153,10 @@ export const agentProtocols = {
     request: z.object({ storage: z.boolean().optional() }),
     response: z.object({
       instances: z.array(instanceStatusSchema).max(4096),
+      /** The mirrored disks attached here, and in which role (the watcher re-attaches missing ones). */
+      mirrors: z
+        .array(z.object({ instance: uuid, disk: uuid, role: z.enum(['primary', 'secondary']) }))
+        .max(4096),
       memoryTotalMiB: z.number(),
       memoryFreeMiB: z.number(),
       memoryInstancesMiB: z.number(),
@@ -249,6 +274,31 @@ export const agentProtocols = {
     request: instanceRef.extend({ succeeded: z.boolean() }),
     response: empty,
     timeoutMs: 5 * 60_000,
+  }),
+  /**
+   * Attaches an instance's mirrored (drbd) disks here in a role, detaches them, or reports them. The primary
+   * links to the peer named and serves the disks to the hypervisor; the secondary takes that peer's link only.
+   */
+  mirror: requestProtocol({
+    name: 'agent-mirror',
+    major: 1,
+    callers: 'master',
+    request: z.discriminatedUnion('action', [
+      z.object({
+        action: z.literal('attach'),
+        instance: instanceIdent,
+        disks: z.array(agentDiskSchema).max(16),
+        role: z.enum(['primary', 'secondary']),
+        peer: z.string().min(1).max(128),
+        generation,
+        peerCurrent: z.boolean(),
+        force: z.boolean(),
+      }),
+      z.object({ action: z.literal('detach'), instance: instanceIdent }),
+      z.object({ action: z.literal('status'), instance: instanceIdent }),
+    ]),
+    response: z.object({ disks: z.array(mirrorDiskStatusSchema).max(16) }),
+    timeoutMs: 60_000,
   }),
   /** Reads one chunk of a disk, for copying it to another node. */
   readDisk: requestProtocol({

@@ -89,12 +89,12 @@ const traits = {
     countsSpace: false,
     metadataPerDiskMiB: 0,
   },
-  // Its storage is still to come: a cluster may enable it, but instance add refuses it (master/instance-ops.ts).
+  // Corral's mirror keeps each copy in an image file on its node (notes/mirror.md), which OS scripts see as one.
   drbd: {
     corral: true,
     mirror: 'internal',
     sharedStorage: false,
-    disks: 'block',
+    disks: 'file',
     localStorage: true,
     countsSpace: true,
     metadataPerDiskMiB: 128,

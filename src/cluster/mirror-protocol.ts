@@ -61,3 +61,6 @@ export const toPrimarySchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('e'), s: seq, m: z.string().max(1024) }),
 ]);
 export type ToPrimary = z.infer<typeof toPrimarySchema>;
+
+/** The secondary's first frame: it holds an attached copy of that disk mirrored from the caller. */
+export const mirrorWelcomeSchema = z.object({ accepted: z.literal(true) });

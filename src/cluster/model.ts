@@ -151,12 +151,25 @@ export interface NicRecord extends NicParams {
   readonly ip?: string;
 }
 
+/**
+ * Which copies of a mirrored (drbd) instance's disks hold every write acknowledged to its guest. The primary
+ * bumps the generation, through the master, before it acknowledges a write its secondary missed, and the
+ * secondary joins `current` again when a resync has brought it level: a copy outside `current` never starts
+ * the instance (unless an operator says --ignore-consistency), so a failover never loses an acknowledged write.
+ */
+export interface MirrorState {
+  readonly generation: number;
+  readonly current: readonly NodeUuid[];
+}
+
 export interface InstanceRecord {
   readonly uuid: InstanceUuid;
   readonly name: string;
   readonly primaryNode: NodeUuid;
   /** The mirrored template's second node; empty for the others. */
   readonly secondaryNodes: readonly NodeUuid[];
+  /** Only for the mirrored template. */
+  readonly mirror?: MirrorState;
   /** `name` or `name+variant`, as configured. */
   readonly os: string;
   readonly hypervisor: HypervisorName;

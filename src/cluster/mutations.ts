@@ -17,7 +17,7 @@ import {
   sortedInstances,
   sortedNodes,
 } from './config.js';
-import { corralDiskTemplates } from './disk-templates.js';
+import { corralDiskTemplates, needsSecondary } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
 import {
   adminStates,
@@ -30,6 +30,7 @@ import {
   type InstanceRecord,
   type InstanceUuid,
   MAX_TAGS,
+  type MirrorState,
   type NodeRecord,
   type NodeUuid,
   nameSchema,
@@ -108,6 +109,7 @@ const instanceFields = {
   adminState: z.enum(adminStates),
   adminStateSource: z.enum(['admin', 'user']),
   disksActive: z.boolean(),
+  mirror: z.object({ generation: z.number().int().nonnegative(), current: z.array(uuid).max(2) }).optional(),
 };
 
 export const mutationSchema = z.discriminatedUnion('type', [
@@ -163,6 +165,14 @@ export const mutationSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('instance-remove'), uuid }),
   z.object({ type: z.literal('instance-set'), uuid, changes: z.object(instanceFields).partial() }),
+  /**
+   * The primary of a mirrored instance (`by`, a node UUID) could not reach its secondary at `generation`:
+   * from the next generation on, only the primary's copy is current. Refused unless `by` is the primary and
+   * its copy is current: a deposed primary must take no more writes.
+   */
+  z.object({ type: z.literal('mirror-outdate'), uuid, by: uuid, generation: z.number().int().nonnegative() }),
+  /** The primary's resync brought the secondary level at `generation`: both copies are current again. */
+  z.object({ type: z.literal('mirror-synced'), uuid, by: uuid, generation: z.number().int().nonnegative() }),
   z.object({
     type: z.literal('cluster-set'),
     candidatePoolSize: z.number().int().min(1).max(99).optional(),
@@ -320,9 +330,10 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         throw new CorralError('conflict', `hypervisor ${m.hypervisor} is not enabled in this cluster`);
       if (!config.cluster.enabledDiskTemplates.includes(m.diskTemplate))
         throw new CorralError('conflict', `disk template ${m.diskTemplate} is not enabled in this cluster`);
-      const { type: _type, ...fields } = m;
+      const { type: _type, mirror, ...fields } = m;
       const instance: InstanceRecord = {
         ...fields,
+        ...(mirror !== undefined && { mirror: mirrorState(mirror) }),
         uuid: m.uuid as InstanceUuid,
         primaryNode: m.primaryNode as NodeUuid,
         secondaryNodes: m.secondaryNodes as NodeUuid[],
@@ -344,17 +355,25 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
     }
     case 'instance-set': {
       const instance = instanceByUuid(config, m.uuid);
-      const { primaryNode, secondaryNodes, ...rest } = m.changes;
+      const { primaryNode, secondaryNodes, mirror, ...rest } = m.changes;
       const updated = bumpInstance(
         {
           ...instance,
           ...rest,
           ...(primaryNode !== undefined && { primaryNode: primaryNode as NodeUuid }),
           ...(secondaryNodes !== undefined && { secondaryNodes: secondaryNodes as NodeUuid[] }),
+          ...(mirror !== undefined && { mirror: mirrorState(mirror) }),
         },
         nowMs,
       );
       checkInstance(config, updated);
+      return { ...config, instances: new Map(config.instances).set(instance.uuid, updated) };
+    }
+    case 'mirror-outdate':
+    case 'mirror-synced': {
+      const instance = instanceByUuid(config, m.uuid);
+      const mirror = mirrorReport(instance, m);
+      const updated = bumpInstance({ ...instance, mirror }, nowMs);
       return { ...config, instances: new Map(config.instances).set(instance.uuid, updated) };
     }
     case 'cluster-set': {
@@ -375,6 +394,55 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
 }
 
 /** Ganeti's rules for an instance: a unique name, existing vm-capable nodes, a secondary apart from the primary. */
+function mirrorState(mirror: {
+  readonly generation: number;
+  readonly current: readonly string[];
+}): MirrorState {
+  return { generation: mirror.generation, current: mirror.current as NodeUuid[] };
+}
+
+/**
+ * The mirror state after a primary's report, or a refusal. An outdate repeated after it was applied (the
+ * primary's retry) changes nothing; one from a node whose copy is no longer current is refused, since that
+ * node was deposed by a failover.
+ */
+function mirrorReport(
+  instance: InstanceRecord,
+  report: {
+    readonly type: 'mirror-outdate' | 'mirror-synced';
+    readonly by: string;
+    readonly generation: number;
+  },
+): MirrorState {
+  const { mirror } = instance;
+  if (mirror === undefined)
+    throw new CorralError(
+      'bad_request',
+      `${instance.name} is not mirrored (its template is ${instance.diskTemplate})`,
+    );
+  const by = report.by as NodeUuid;
+  if (instance.primaryNode !== by || !mirror.current.includes(by))
+    throw new CorralError(
+      'conflict',
+      `the reporting node is not the primary of ${instance.name} with a current copy; it was failed over`,
+    );
+  if (report.generation > mirror.generation)
+    throw new CorralError(
+      'conflict',
+      `${instance.name} is at mirror generation ${mirror.generation}, not ${report.generation}`,
+    );
+  if (report.type === 'mirror-outdate')
+    return report.generation < mirror.generation && mirror.current.length === 1
+      ? mirror
+      : { generation: mirror.generation + 1, current: [by] };
+  if (report.generation < mirror.generation)
+    throw new CorralError(
+      'conflict',
+      `${instance.name} moved on to mirror generation ${mirror.generation}; the resync of ${report.generation} is stale`,
+    );
+  return { generation: mirror.generation, current: [by, ...instance.secondaryNodes] };
+}
+
 function checkInstance(config: ConfigData, instance: InstanceRecord): void {
   const holder = findInstance(config, instance.name);
   if (holder !== undefined && holder.uuid !== instance.uuid)
@@ -399,6 +467,25 @@ function checkInstance(config: ConfigData, instance: InstanceRecord): void {
   const diskUuids = new Set(instance.disks.map((disk) => disk.uuid));
   if (diskUuids.size !== instance.disks.length)
     throw new CorralError('conflict', `${instance.name} lists a disk twice`);
+  checkMirror(instance);
+}
+
+/** A mirrored instance has one secondary and a mirror state naming only its two nodes; the others neither. */
+function checkMirror(instance: InstanceRecord): void {
+  const mirrored = needsSecondary(instance.diskTemplate);
+  if (!mirrored) {
+    if (instance.secondaryNodes.length > 0 || instance.mirror !== undefined)
+      throw new CorralError(
+        'conflict',
+        `${instance.name} uses ${instance.diskTemplate}, which has no secondary node; only drbd has one`,
+      );
+    return;
+  }
+  if (instance.secondaryNodes.length !== 1)
+    throw new CorralError('conflict', `${instance.name} uses drbd, which needs exactly one secondary node`);
+  const holders = [instance.primaryNode, ...instance.secondaryNodes];
+  if (instance.mirror === undefined || instance.mirror.current.some((node) => !holders.includes(node)))
+    throw new CorralError('conflict', `the mirror state of ${instance.name} names a node that holds no copy`);
 }
 
 /** Every instance on the group's nodes uses a template the group allows (refused, like Ganeti's templates in use). */

@@ -173,6 +173,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     hvparams: params.optional(),
     pnode: nameSchema.optional(),
     snode: nameSchema.optional(),
+    /** For drbd: wait until the new disks are in sync before the job ends (Ganeti's default). */
+    wait_for_sync: yes.optional(),
     iallocator: iallocator.optional(),
     start: yes.optional(),
     no_install: yes.optional(),

@@ -70,6 +70,7 @@ export const instanceViewSchema = z.object({
   adminState: z.enum(adminStates),
   adminStateSource: z.enum(['admin', 'user']),
   disksActive: z.boolean(),
+  mirror: z.object({ generation: z.number(), current: z.array(z.string()) }).optional(),
   tags: z.array(z.string()),
   ...times,
   serial: z.number(),
@@ -104,9 +105,12 @@ export function toConfigView(config: ConfigData): ConfigView {
       addrs: [...node.addrs],
       tags: [...node.tags],
     })),
-    instances: [...config.instances.values()].map((instance) => ({
+    instances: [...config.instances.values()].map(({ mirror, ...instance }) => ({
       ...instance,
       secondaryNodes: [...instance.secondaryNodes],
+      ...(mirror !== undefined && {
+        mirror: { generation: mirror.generation, current: [...mirror.current] },
+      }),
       disks: [...instance.disks],
       nics: [...instance.nics],
       tags: [...instance.tags],

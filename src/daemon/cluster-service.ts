@@ -251,7 +251,7 @@ export class ClusterService {
     for (;;) {
       const leader = raft.status().leader;
       try {
-        if (leader === raft.self) return (await this.handleMaster(request)) as MasterResponse<Op>;
+        if (leader === raft.self) return (await this.handleMaster(request, raft.self)) as MasterResponse<Op>;
         if (leader !== undefined) {
           return (await this.deps.transport.request(leader, masterProtocol, request, {
             timeoutMs: forwardDeadlineMs,
@@ -425,7 +425,10 @@ export class ClusterService {
     );
   }
 
-  private async handleMaster(request: MasterRequest): Promise<MasterResponse<MasterRequest['op']>> {
+  private async handleMaster(
+    request: MasterRequest,
+    from: NodeId,
+  ): Promise<MasterResponse<MasterRequest['op']>> {
     const role = this.role;
     if (role === undefined) {
       const leader = this.raft?.status().leader;
@@ -434,7 +437,7 @@ export class ClusterService {
         leader ? `the master is ${leader}` : 'there is no master right now',
       );
     }
-    return role.handle(request);
+    return role.handle(request, from);
   }
 
   private serveNodeProtocols(): void {
@@ -442,7 +445,7 @@ export class ClusterService {
     transport.handle(nodeInfoProtocol, async (_request, { from }) =>
       members.isMember(from) ? this.nodeInfo() : this.publicNodeInfo(),
     );
-    transport.handle(masterProtocol, async (request) => this.handleMaster(request));
+    transport.handle(masterProtocol, async (request, { from }) => this.handleMaster(request, from));
     transport.handle(admitProtocol, async ({ cluster, secret, members: list, serial }, { from }) => {
       const current = members.cluster;
       if (current !== undefined) {

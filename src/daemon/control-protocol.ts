@@ -5,7 +5,7 @@ import { corralDiskTemplates } from '../cluster/disk-templates.js';
 import { hypervisors } from '../cluster/hypervisors.js';
 import { nameSchema } from '../cluster/model.js';
 import { nodeAddOpSchema } from '../cluster/opcodes.js';
-import { masterRequestSchema, masterResponseSchemas } from '../master/master-protocol.js';
+import { masterResponseSchemas, userMasterRequestSchema } from '../master/master-protocol.js';
 import { healthRowSchema } from '../membership/health-view.js';
 import { eventNameSchema, eventPayloadSchema, receivedEventSchema } from '../membership/user-events.js';
 import { bytesSchema } from '../peer/codec.js';
@@ -71,7 +71,7 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
       .partial({ node_name: true, address: true }),
   }),
   /** Sent on to the master (submit, cancel, probe, transfer). */
-  z.object({ op: z.literal('master'), request: masterRequestSchema }),
+  z.object({ op: z.literal('master'), request: userMasterRequestSchema }),
   z.object({ op: z.literal('master-failover') }),
   /** The configuration as this node has it; `consistent` asks the leader to confirm it first. */
   z.object({ op: z.literal('config'), consistent: z.boolean() }),

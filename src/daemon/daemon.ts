@@ -29,7 +29,8 @@ import { ClusterHookRunner } from './hook-runner.js';
 import { joinControls } from './join-controls.js';
 import { serveJoins } from './join-service.js';
 import { startMembership } from './membership.js';
-import { createNodeAgent, type NodeStorageOptions, storageDirs } from './node-setup.js';
+import { reportingToMaster } from './mirror-service.js';
+import { createNodeAgent, mirrorDir, type NodeStorageOptions, storageDirs } from './node-setup.js';
 import { raftControls } from './raft-controls.js';
 import { walReplicaLog } from './replica-log.js';
 import { statusControl } from './status-control.js';
@@ -104,11 +105,25 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const evictedPromise = new Promise<void>((resolve) => {
     evicted = resolve;
   });
+  const mirrorReporter = reportingToMaster(
+    (request) => {
+      if (replica === undefined)
+        throw new CorralError('unavailable', 'the cluster service is not running yet');
+      return replica.forward(request);
+    },
+    log.child({ part: 'mirror' }),
+  );
   const agent = createNodeAgent(
     { ...options.storage, dataDir: options.dataDir },
-    { transport, clock: systemClock, log },
+    {
+      transport,
+      clock: systemClock,
+      log,
+      mirrorReporter: () => (replica === undefined ? undefined : mirrorReporter),
+    },
   );
   agent.register();
+  await agent.serveLocal(join(mirrorDir(options.dataDir), 'nbd.sock'));
   // Membership starts first, so the cluster service can ask it; it reads the replica once there is one.
   const { fileStorageDir, sharedFileStorageDir } = storageDirs({
     ...options.storage,
@@ -213,6 +228,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await membership.stop();
       // Lets a write already handed to the log finish before the process exits.
       await cluster.stop();
+      await agent.stop();
       await transport.stop();
     },
   };

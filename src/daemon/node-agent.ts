@@ -20,6 +20,7 @@ import type { ExportStore } from '../storage/export-store.js';
 import type { Hypervisor, InstanceSpec } from '../vm/hypervisor.js';
 import { forwardConsole, serveConsoles } from './console-bridge.js';
 import { chunkedWriter, compactChunk, pulledChunks } from './dump-transfer.js';
+import type { MirrorService } from './mirror-service.js';
 
 /** The node's OS definitions as the agent uses them; the daemon adapts the OS-interface modules to this. */
 export interface OsCatalog {
@@ -47,6 +48,8 @@ export interface NodeAgentDeps {
   readonly templates: ReadonlyMap<CorralDiskTemplate, DiskTemplate>;
   readonly os: OsCatalog;
   readonly exports: ExportStore;
+  /** The mirrored (drbd) disks attached on this node. */
+  readonly mirror: MirrorService;
   readonly transport: Transport;
   readonly clock: Clock;
   readonly log: Logger;
@@ -77,10 +80,21 @@ export class NodeAgent {
   /** Serves the agent protocols to the other nodes of the cluster (the connection gate admits only them). */
   register(): void {
     for (const kind of Object.keys(agentProtocols) as AgentCall[]) this.registerOne(kind);
+    this.deps.mirror.register();
     serveConsoles(this.deps.transport, {
       consolePath: (open) => this.consolePath(open.instance, open.hypervisor),
       log: this.deps.log,
     });
+  }
+
+  /** Serves this node's mirrored disks to its hypervisors over NBD, on a unix socket at `nbdSocket`. */
+  async serveLocal(nbdSocket: string): Promise<void> {
+    await this.deps.mirror.serveNbd(nbdSocket);
+  }
+
+  /** Detaches the mirrored disks (flushing them to their peers) and closes the NBD socket. */
+  async stop(): Promise<void> {
+    await this.deps.mirror.stop();
   }
 
   private registerOne<K extends AgentCall>(kind: K): void {
@@ -169,20 +183,43 @@ export class NodeAgent {
       memoryMiB: spec.memoryMiB,
       vcpus: spec.vcpus,
       disks: spec.disks.map((disk) => {
-        const path = template.path(diskRef(spec, disk));
+        const readOnly = disk.mode === 'ro';
+        if (template.name === 'drbd')
+          return { ...this.mirroredDisk(spec, disk), format: disk.format, readOnly };
+        const path = template.path(agentDiskRef(spec, disk));
         if (path === undefined)
           throw new CorralError('internal', `disk ${disk.index} of ${spec.name} has no path`);
-        return { path, format: disk.format, readOnly: disk.mode === 'ro' };
+        return { path, format: disk.format, readOnly };
       }),
       nics: spec.nics.map((nic) => ({ mac: nic.mac, mode: nic.mode, link: nic.link })),
       hvParams: spec.hvParams,
     };
   }
 
-  /** The instance's disks as paths on this node (undefined for a template whose disks have none). */
+  /** Where the hypervisor reaches a mirrored disk: the engine attached here, over NBD. */
+  private mirroredDisk(spec: RuntimeSpec, disk: AgentDisk): { path: string; nbdExport: string } {
+    const socket = this.deps.mirror.nbdSocket;
+    if (!this.deps.mirror.isAttached(disk.uuid) || socket === undefined)
+      throw new CorralError(
+        'conflict',
+        `disk ${disk.index} of ${spec.name} is not attached on this node; its mirror must be attached first`,
+      );
+    return { path: socket, nbdExport: disk.uuid };
+  }
+
+  /**
+   * The instance's disks as paths on this node (undefined for a template whose disks have none), for the OS
+   * scripts, which write the image itself: a mirrored disk must not be attached, or its peer would miss it.
+   */
   private diskPaths(spec: RuntimeSpec): (string | undefined)[] {
     const template = this.template(spec.diskTemplate);
-    return spec.disks.map((disk) => template.path(diskRef(spec, disk)));
+    const attached = spec.disks.find((disk) => this.deps.mirror.isAttached(disk.uuid));
+    if (attached !== undefined)
+      throw new CorralError(
+        'conflict',
+        `disk ${attached.index} of ${spec.name} is attached to its mirror; stop the instance or deactivate its disks first`,
+      );
+    return spec.disks.map((disk) => template.path(agentDiskRef(spec, disk)));
   }
 
   /** The path of the disk an import or export script works on; refuses a disk that is not there. */
@@ -226,7 +263,8 @@ export class NodeAgent {
               startedMs: status.startedMs,
             });
         const storage = request.storage ? await this.storageStatus() : [];
-        return { instances, ...resources, storage };
+        const mirrors = this.deps.mirror.attachments();
+        return { instances, mirrors, ...resources, storage };
       },
       checkParams: async (request) => {
         this.hypervisor(request.hypervisor).checkParams(request.hvParams);
@@ -234,7 +272,11 @@ export class NodeAgent {
       },
       disks: async (request) => {
         const template = await this.usableTemplate(request.template);
-        const refs = request.disks.map((disk) => diskRef(request.instance, disk));
+        const refs = request.disks.map((disk) => agentDiskRef(request.instance, disk));
+        if (request.action === 'remove' && template.name === 'drbd') {
+          await this.deps.mirror.detach(request.instance.uuid);
+          for (const ref of refs) await this.deps.mirror.forget(ref.diskUuid);
+        }
         for (const ref of refs) {
           if (request.action === 'create') await template.create(ref);
           else if (request.action === 'remove') await template.remove(ref);
@@ -248,7 +290,7 @@ export class NodeAgent {
       },
       growDisk: async (request) => {
         const template = await this.usableTemplate(request.template);
-        await template.grow(diskRef(request.instance, request.disk), request.newSizeMiB);
+        await template.grow(agentDiskRef(request.instance, request.disk), request.newSizeMiB);
         return {};
       },
       os: async (request, signal) =>
@@ -362,10 +404,25 @@ export class NodeAgent {
         await this.hypervisor(request.hypervisor).finishMigration(request.name, request.succeeded);
         return {};
       },
+      mirror: async (request) => {
+        const { mirror } = this.deps;
+        switch (request.action) {
+          case 'attach':
+            await this.usableTemplate('drbd');
+            return {
+              disks: await mirror.attach({ ...request, peer: asNodeId(request.peer) }),
+            };
+          case 'detach':
+            await mirror.detach(request.instance.uuid);
+            return { disks: [] };
+          case 'status':
+            return { disks: mirror.status(request.instance.uuid) };
+        }
+      },
       readDisk: async (request) => {
         // No availability check per chunk (it runs tools): a disk that can be opened can be read.
         const template = this.template(request.template);
-        const chunks = template.read(diskRef(request.instance, request.disk), request.offset);
+        const chunks = template.read(agentDiskRef(request.instance, request.disk), request.offset);
         const data = await firstBytes(chunks, DISK_CHUNK_BYTES);
         return compactChunk(data, data.byteLength < DISK_CHUNK_BYTES);
       },
@@ -382,7 +439,7 @@ export class NodeAgent {
             { signal },
           );
         await template.write(
-          diskRef(request.instance, request.disk),
+          agentDiskRef(request.instance, request.disk),
           pulledChunks(read, DISK_CHUNK_BYTES, tally),
         );
         return { bytes: tally.bytes };
@@ -403,7 +460,11 @@ async function firstBytes(source: AsyncIterable<Uint8Array>, length: number): Pr
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
-function diskRef(instance: { readonly name: string; readonly uuid: string }, disk: AgentDisk): DiskRef {
+/** A disk of the instance as a template names it on this node. */
+export function agentDiskRef(
+  instance: { readonly name: string; readonly uuid: string },
+  disk: AgentDisk,
+): DiskRef {
   return {
     instanceName: instance.name,
     instanceUuid: instance.uuid,

@@ -6,13 +6,15 @@ import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/log.js';
 import type { Transport } from '../peer/transport.js';
 import { createExportStore } from '../storage/export-store.js';
+import { FileBlockStore } from '../storage/mirror/file-block-store.js';
 import { createDiskTemplates } from '../storage/templates.js';
 import { createFakeHypervisor, fakeStatesInDir } from '../vm/fake-hypervisor.js';
 import type { Hypervisor } from '../vm/hypervisor.js';
 import { createKvmHypervisor } from '../vm/kvm-hypervisor.js';
 import { DEFAULT_OS_SEARCH_PATH, diagnoseOses, loadOs } from '../vm/os-definitions.js';
 import { osEnvironment, runOsScript } from '../vm/os-scripts.js';
-import { NodeAgent, type OsCatalog } from './node-agent.js';
+import { copyRecordsInDir, type MirrorReporter, MirrorService } from './mirror-service.js';
+import { agentDiskRef, NodeAgent, type OsCatalog } from './node-agent.js';
 
 /** Where a node keeps instance data, and what it pretends to have under the fake hypervisor. */
 export interface NodeStorageOptions {
@@ -32,15 +34,22 @@ export interface NodeStorageOptions {
 
 const MIB = 1024 * 1024;
 
-/** Where file and sharedfile disks live on this node. */
+/** Where file and sharedfile disks, and this node's copies of drbd disks, live on this node. */
 export function storageDirs(options: NodeStorageOptions & { readonly dataDir: string }): {
   readonly fileStorageDir: string;
   readonly sharedFileStorageDir: string;
+  readonly mirrorStorageDir: string;
 } {
   return {
     fileStorageDir: options.fileStorageDir ?? join(options.dataDir, 'file-storage'),
     sharedFileStorageDir: options.sharedFileStorageDir ?? join(options.dataDir, 'shared-file-storage'),
+    mirrorStorageDir: join(options.dataDir, 'mirror-storage'),
   };
+}
+
+/** Where the node keeps its mirrored copies' records and the NBD socket QEMU reaches them by. */
+export function mirrorDir(dataDir: string): string {
+  return join(dataDir, 'mirror');
 }
 
 /** Where the kvm hypervisor keeps the runtime dirs of this node's guests. */
@@ -54,6 +63,8 @@ export function createNodeAgent(
     readonly transport: Transport;
     readonly clock: Clock;
     readonly log: Logger;
+    /** How mirrored disks reach the master; undefined until the node has a cluster. */
+    mirrorReporter(): MirrorReporter | undefined;
   },
 ): NodeAgent {
   const { dataDir } = options;
@@ -84,9 +95,19 @@ export function createNodeAgent(
     ...storageDirs(options),
     volumeGroup: options.volumeGroup ?? 'xenvg',
   });
+  const drbd = templates.get('drbd')!;
+  const mirror = new MirrorService({
+    transport: deps.transport,
+    openStore: (instance, disk) => FileBlockStore.open(drbd.path(agentDiskRef(instance, disk))!),
+    records: copyRecordsInDir(mirrorDir(dataDir)),
+    reporter: deps.mirrorReporter,
+    clock: deps.clock,
+    log: deps.log.child({ part: 'mirror' }),
+  });
   return new NodeAgent({
     hypervisors,
     templates,
+    mirror,
     os: osCatalog(options.osSearchPath ?? DEFAULT_OS_SEARCH_PATH, join(dataDir, 'os-logs')),
     exports: createExportStore(options.exportDir ?? join(dataDir, 'export')),
     transport: deps.transport,

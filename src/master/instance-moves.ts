@@ -1,11 +1,17 @@
 import {
   type ConfigData,
   instancesOfNode,
+  nodeOfUuid,
   requireInstance,
   requireNode,
   sortedNodes,
 } from '../cluster/config.js';
-import { corralDiskTemplates, disksOnOneNode, diskTemplateTraits } from '../cluster/disk-templates.js';
+import {
+  corralDiskTemplates,
+  disksOnOneNode,
+  diskTemplateTraits,
+  needsSecondary,
+} from '../cluster/disk-templates.js';
 import { copiesDisksLive, hypervisors, hypervisorTraits } from '../cluster/hypervisors.js';
 import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster/model.js';
 import type { Opcode } from '../cluster/opcodes.js';
@@ -21,6 +27,7 @@ import {
   instanceRef,
   lockInstance,
   removeDisks,
+  requireMirror,
   runsOn,
   startOn,
   stopOn,
@@ -356,13 +363,13 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
         IGNORE_CONSISTENCY: op.ignore_consistency ? 'True' : 'False',
         SHUTDOWN_TIMEOUT: String(op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
       }),
-    run: (op, ctx) =>
-      failover(
-        ctx,
-        requireInstance(ctx.config(), op.instance_name),
-        op.target_node,
-        op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S,
-      ),
+    run: (op, ctx) => {
+      const instance = requireInstance(ctx.config(), op.instance_name);
+      const timeoutS = op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S;
+      return needsSecondary(instance.diskTemplate)
+        ? failoverToSecondary(ctx, instance, op.target_node, timeoutS, op.ignore_consistency ?? false)
+        : failover(ctx, instance, op.target_node, timeoutS);
+    },
   },
 
   OP_INSTANCE_MOVE: {
@@ -459,6 +466,58 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
     },
   },
 };
+
+/**
+ * Fails a mirrored instance over to its secondary, which holds its disks: nothing is copied. The old primary
+ * becomes the secondary, and the config says so before the guest starts, so that from then on the old
+ * primary's reports are refused and its copy takes no more writes. Only a current copy may take over, unless
+ * the operator accepts losing what it missed (--ignore-consistency).
+ */
+async function failoverToSecondary(
+  ctx: OpContext,
+  instance: InstanceRecord,
+  named: string | undefined,
+  timeoutS: number,
+  ignoreConsistency: boolean,
+) {
+  const config = ctx.config();
+  const source = primaryOf(config, instance);
+  const [secondary] = instance.secondaryNodes;
+  if (secondary === undefined)
+    throw new CorralError('internal', `${instance.name} uses drbd but has no secondary node`);
+  const target = nodeOfUuid(config, secondary);
+  if (named !== undefined && requireNode(config, named).uuid !== target.uuid)
+    throw new CorralError(
+      'bad_request',
+      `${instance.name} fails over to its secondary ${target.name}; to run it elsewhere, replace its secondary first (instance replace-disks -n)`,
+    );
+  const mirror = requireMirror(instance);
+  const stale = !mirror.current.includes(target.uuid);
+  if (stale && !ignoreConsistency)
+    throw new CorralError(
+      'conflict',
+      `the copy of the disks of ${instance.name} on ${target.name} is not current (a resync has not finished, or ${source.name} took writes it missed); add --ignore-consistency to fail over to it anyway and lose those writes`,
+    );
+  requireFitNode(target);
+  const wasUp = instance.adminState === 'up';
+  await requireRoom(ctx, target, need(config, instance, wasUp));
+  // Stopping it there detaches its mirror on both nodes.
+  await fenceSource(ctx, source, instance, timeoutS);
+  if (stale) ctx.log(`failing over to the stale copy on ${target.name}, as --ignore-consistency asks`);
+  await ctx.commit({
+    type: 'instance-set',
+    uuid: instance.uuid,
+    changes: {
+      primaryNode: target.uuid,
+      secondaryNodes: [source.uuid],
+      ...(stale && { mirror: { generation: mirror.generation + 1, current: [target.uuid] } }),
+    },
+  });
+  const moved = requireInstance(ctx.config(), instance.name);
+  if (wasUp) await startOn(ctx, ctx.config(), target, moved);
+  ctx.log(`${instance.name} failed over from ${source.name} to ${target.name}`);
+  return { result: { instance: instance.name, node: target.name } };
+}
 
 async function failover(
   ctx: OpContext,

@@ -5,7 +5,7 @@ import type { Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { CorralError } from '../common/errors.js';
 import { importDefaults, importDisks, importSource, requireRoomForExport } from './backup-ops.js';
-import { placeInstance, requireRoom } from './instance-placement.js';
+import { type Placement, placeInstance, requireRoom } from './instance-placement.js';
 import {
   beParamsFromInput,
   generateMac,
@@ -14,15 +14,18 @@ import {
   requireFitNode,
 } from './instance-runtime.js';
 import {
+  attachMirror,
   bestEffort,
   call,
   checkDisks,
   createDisks,
   DEFAULT_SHUTDOWN_TIMEOUT_S,
+  detachMirror,
   diskNodes,
   instanceLocks,
   instanceRef,
   lockInstance,
+  primaryCopyOnly,
   removeDisks,
   removeInstance,
   requireOs,
@@ -30,6 +33,7 @@ import {
   runsOn,
   startOn,
   stopOn,
+  waitForSync,
 } from './instance-steps.js';
 import type { OpContext, OpDefinitions } from './op-context.js';
 
@@ -108,6 +112,20 @@ function mergeParams(
   return merged;
 }
 
+/** The nodes an operator named for a new instance (`-n PRIMARY[:SECONDARY]`). */
+function namedPlacement(
+  config: Parameters<typeof requireNode>[0],
+  pnode: string,
+  snode: string | undefined,
+): Placement {
+  const primary = requireNode(config, pnode);
+  if (snode === undefined) return { primary };
+  const secondary = requireNode(config, snode);
+  if (secondary.uuid === primary.uuid)
+    throw new CorralError('bad_request', `${primary.name} cannot be both the primary and the secondary node`);
+  return { primary, secondary };
+}
+
 export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
   OP_INSTANCE_CREATE: {
     // A create cut short by a master change may have left disks: the record stays for instance remove.
@@ -120,7 +138,11 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         'exclusive',
         // An import without a source node looks for the export on every node.
         op.pnode !== undefined && (op.mode !== 'import' || op.src_node !== undefined)
-          ? [op.pnode, ...(op.src_node !== undefined ? [op.src_node] : [])]
+          ? [
+              op.pnode,
+              ...(op.snode !== undefined ? [op.snode] : []),
+              ...(op.src_node !== undefined ? [op.src_node] : []),
+            ]
           : 'all',
       ),
     async run(given, ctx) {
@@ -149,10 +171,19 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
           'conflict',
           `disk template ${op.disk_template} is not enabled in this cluster (enabled: ${cluster.enabledDiskTemplates.join(', ')})`,
         );
-      if (op.disk_template === 'drbd')
-        throw new CorralError('unavailable', 'the mirrored template (drbd) is not available yet');
-      if (op.snode !== undefined && !needsSecondary(op.disk_template))
+      const mirrored = needsSecondary(op.disk_template);
+      if (op.snode !== undefined && !mirrored)
         throw new CorralError('bad_request', 'a secondary node is only for the mirrored template (drbd)');
+      if (mirrored && op.pnode !== undefined && op.snode === undefined)
+        throw new CorralError(
+          'bad_request',
+          'a drbd instance needs a secondary node: give -n PRIMARY:SECONDARY, or let an allocator (-I) choose both',
+        );
+      if (mirrored && op.disks.some((disk) => (disk.format ?? 'raw') !== 'raw'))
+        throw new CorralError(
+          'bad_request',
+          'drbd disks are raw: the mirror copies their bytes, not an image format',
+        );
       if (!takesDisks(op.disk_template) && op.disks.length > 0)
         throw new CorralError('bad_request', `a ${op.disk_template} instance takes no disks`);
       if (takesDisks(op.disk_template) && op.disks.length === 0)
@@ -182,12 +213,17 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       };
       if (op.pnode !== undefined && op.iallocator !== undefined)
         throw new CorralError('bad_request', 'give a node (-n) or an allocator (-I), not both');
-      let pnode = op.pnode !== undefined ? requireNode(config, op.pnode) : undefined;
-      if (pnode !== undefined) {
-        requireFitNode(pnode);
-        await requireRoom(ctx, pnode, need);
+      let placement: Placement;
+      if (op.pnode !== undefined) {
+        placement = namedPlacement(config, op.pnode, op.snode);
+        requireFitNode(placement.primary);
+        await requireRoom(ctx, placement.primary, need);
+        if (placement.secondary !== undefined) {
+          requireFitNode(placement.secondary);
+          await requireRoom(ctx, placement.secondary, { ...need, memoryMiB: 0 });
+        }
       } else {
-        pnode = await placeInstance(
+        placement = await placeInstance(
           ctx,
           config,
           {
@@ -203,7 +239,9 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
           op.iallocator,
         );
       }
-      await call(ctx, pnode, 'checkParams', { hypervisor, hvParams: op.hvparams ?? {} });
+      const { primary: pnode, secondary: snode } = placement;
+      for (const node of [pnode, ...(snode !== undefined ? [snode] : [])])
+        await call(ctx, node, 'checkParams', { hypervisor, hvParams: op.hvparams ?? {} });
       if (!op.no_install && op.os_type !== undefined) await requireOs(ctx, pnode, op.os_type);
 
       const uuid = ctx.newUuid();
@@ -212,7 +250,9 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         uuid,
         name: op.instance_name,
         primaryNode: pnode.uuid,
-        secondaryNodes: [],
+        secondaryNodes: snode !== undefined ? [snode.uuid] : [],
+        // New copies are alike (zeros on both nodes) until something writes the primary's.
+        ...(snode !== undefined && { mirror: { generation: 1, current: [pnode.uuid, snode.uuid] } }),
         os: op.os_type ?? '',
         hypervisor,
         hvParams: op.hvparams ?? {},
@@ -226,18 +266,29 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         disksActive: false,
         tags: op.tags ?? [],
       });
-      const instance = requireInstance(ctx.config(), op.instance_name);
+      let instance = requireInstance(ctx.config(), op.instance_name);
       try {
         await createDisks(ctx, pnode, instance);
+        const writesDisks = imported !== undefined || !op.no_install;
+        // The OS scripts write the primary's copy alone: the secondary catches up by a resync.
+        if (mirrored && writesDisks) instance = await primaryCopyOnly(ctx, instance);
         if (imported !== undefined) await importDisks(ctx, pnode, instance, imported.node, imported.info);
         else if (!op.no_install) await runOsScript(ctx, ctx.config(), pnode, instance, 'create');
         if (start) await startOn(ctx, ctx.config(), pnode, instance);
+        if (mirrored && writesDisks && (op.wait_for_sync ?? true)) {
+          if (!start) await attachMirror(ctx, ctx.config(), instance, pnode);
+          await waitForSync(ctx, instance);
+          if (!start) await detachMirror(ctx, instance, pnode);
+        }
       } catch (error) {
         // Ganeti removes what a failed create made: disks first, then the record.
         ctx.log(`creating ${instance.name} failed; removing what was made`);
-        const node = pnode;
-        await bestEffort(ctx, `stop ${instance.name}`, () => stopOn(ctx, node, instance, 10));
-        await bestEffort(ctx, `remove the disks of ${instance.name}`, () => removeDisks(ctx, node, instance));
+        const made = instance;
+        await bestEffort(ctx, `stop ${made.name}`, () => stopOn(ctx, pnode, made, 10));
+        for (const node of diskNodes(ctx.config(), made))
+          await bestEffort(ctx, `remove the disks of ${made.name} on ${node.name}`, () =>
+            removeDisks(ctx, node, made),
+          );
         await bestEffort(ctx, `remove the record of ${instance.name}`, () =>
           ctx.commit({ type: 'instance-remove', uuid: instance.uuid }),
         );
@@ -245,7 +296,11 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       }
       return {
         mutation: instanceSet(instance, { disksActive: true, adminState: start ? 'up' : 'down' }),
-        result: { instance: instance.name, pnode: pnode.name },
+        result: {
+          instance: instance.name,
+          pnode: pnode.name,
+          ...(snode !== undefined && { snode: snode.name }),
+        },
       };
     },
     hooks: (op, config) => {
@@ -557,6 +612,9 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       const instance = requireInstance(config, op.instance_name);
       const pnode = primaryOf(config, instance);
       const paths = await checkDisks(ctx, pnode, instance);
+      // A mirrored disk is served over NBD by its primary once attached (the watcher re-attaches a secondary
+      // that restarted this way, as Ganeti's watcher reactivates DRBD after a reboot).
+      if (needsSecondary(instance.diskTemplate)) await attachMirror(ctx, config, instance, pnode);
       // Ganeti's output: node:disk/N:path.
       const lines = paths.map((path, index) => `${pnode.name}:disk/${index}:${path}`);
       for (const line of lines) ctx.log(line);
@@ -570,6 +628,8 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
     async run(op, ctx) {
       const instance = requireInstance(ctx.config(), op.instance_name);
       if (!op.force) await requireStopped(ctx, instance);
+      if (needsSecondary(instance.diskTemplate))
+        await detachMirror(ctx, instance, primaryOf(ctx.config(), instance));
       return { mutation: instanceSet(instance, { disksActive: false }), result: { instance: instance.name } };
     },
   },

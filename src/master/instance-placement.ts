@@ -138,12 +138,18 @@ export interface NewInstance {
  * storage is missing or full are left out first, as the allocator does not know each node's templates;
  * a refusal names the constraint that failed and on how many nodes, and the nodes left out.
  */
+/** Where the allocator put a new instance: its primary, and its secondary when the template mirrors. */
+export interface Placement {
+  readonly primary: NodeRecord;
+  readonly secondary?: NodeRecord;
+}
+
 export async function placeInstance(
   ctx: OpContext,
   config: ConfigData,
   spec: NewInstance,
   iallocator: string | undefined,
-): Promise<NodeRecord> {
+): Promise<Placement> {
   const diskMiB = diskSpaceMiB(spec.template, spec.disksMiB);
   const { snapshot, figures } = await snapshotOf(ctx, config, spec.template, diskMiB > 0);
   const passedOver: string[] = [];
@@ -172,12 +178,25 @@ export async function placeInstance(
     ...(passedOver.length > 0 && { 'restrict-to-nodes': usable.map((node) => node.name) }),
   };
   const { who, answer } = await askAllocator(config, snapshot, request, iallocator, false);
-  const [primary] = allocationNodes(answer, who, spec.name, nodeNames(config), passedOver);
-  const node = requireNode(config, primary!);
-  const unfit = unfitForInstances(node);
-  if (unfit !== undefined) throw new CorralError('conflict', `${who} chose ${node.name}, but ${unfit}`);
-  ctx.log(`${who} placed ${spec.name} on ${node.name} (${answer.info})`);
-  return node;
+  const chosen = allocationNodes(answer, who, spec.name, nodeNames(config), passedOver);
+  if (chosen.length < requiredNodes(spec.template))
+    throw new CorralError(
+      'bad_request',
+      `${who} chose ${chosen.length} node(s) for ${spec.name}, which needs ${requiredNodes(spec.template)}`,
+    );
+  const [primary, secondary] = chosen.slice(0, requiredNodes(spec.template)).map((name) => {
+    const node = requireNode(config, name);
+    const unfit = unfitForInstances(node);
+    if (unfit !== undefined) throw new CorralError('conflict', `${who} chose ${node.name}, but ${unfit}`);
+    return node;
+  });
+  if (primary !== undefined && secondary !== undefined && primary.uuid === secondary.uuid)
+    throw new CorralError(
+      'bad_request',
+      `${who} chose ${primary.name} as both primary and secondary of ${spec.name}`,
+    );
+  ctx.log(`${who} placed ${spec.name} on ${chosen.join(':')} (${answer.info})`);
+  return { primary: primary!, ...(secondary !== undefined && { secondary }) };
 }
 
 export interface MovePlanOptions extends ConvertOptions {

@@ -1,7 +1,8 @@
 import type { AgentCall, AgentRequest, AgentResponse, AgentScriptRun } from '../cluster/agent-protocols.js';
 import { type ConfigData, nodeOfUuid, requireInstance, sortedNodes } from '../cluster/config.js';
+import { needsSecondary } from '../cluster/disk-templates.js';
 import { runningNames } from '../cluster/instance-status.js';
-import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster/model.js';
+import { filledBeParams, type InstanceRecord, type MirrorState, type NodeRecord } from '../cluster/model.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { agentDisks, primaryOf, runtimeSpec } from './instance-runtime.js';
 import type { LockRequest } from './locks.js';
@@ -77,7 +78,13 @@ export function diskNodes(config: ConfigData, instance: InstanceRecord): NodeRec
   return [instance.primaryNode, ...instance.secondaryNodes].map((uuid) => nodeOfUuid(config, uuid));
 }
 
+/** Creates the instance's disks on `node`, and on its secondary too for the mirrored template. */
 export async function createDisks(ctx: OpContext, node: NodeRecord, instance: InstanceRecord): Promise<void> {
+  if (!needsSecondary(instance.diskTemplate)) return createDisksOn(ctx, node, instance);
+  for (const holder of diskNodes(ctx.config(), instance)) await createDisksOn(ctx, holder, instance);
+}
+
+async function createDisksOn(ctx: OpContext, node: NodeRecord, instance: InstanceRecord): Promise<void> {
   if (instance.disks.length === 0) return;
   const { paths } = await call(ctx, node, 'disks', {
     action: 'create',
@@ -153,8 +160,118 @@ export async function startOn(
       'conflict',
       `${instance.name} is running on ${elsewhere.name}, not on its primary ${node.name}; stop it there or run instance migrate --cleanup`,
     );
+  if (needsSecondary(instance.diskTemplate)) await attachMirror(ctx, config, instance, node);
   await call(ctx, node, 'start', { spec: runtimeSpec(config, instance), paused });
   ctx.log(`started ${instance.name} on ${node.name}`);
+}
+
+/** The other node holding a mirrored instance's disks than `node`. */
+function mirrorPeer(config: ConfigData, instance: InstanceRecord, node: NodeRecord): NodeRecord {
+  const peer = [instance.primaryNode, ...instance.secondaryNodes].find((uuid) => uuid !== node.uuid);
+  if (peer === undefined)
+    throw new CorralError('internal', `${instance.name} has no mirror peer for ${node.name}`);
+  return nodeOfUuid(config, peer);
+}
+
+/**
+ * Attaches a mirrored instance's disks with `primary` serving them: its peer's copy first, so that the
+ * primary's link finds it, then the primary's. A peer that cannot be reached is left out; the primary runs
+ * degraded, once the master has recorded the peer's copy as stale. Only a current copy may serve.
+ */
+export async function attachMirror(
+  ctx: OpContext,
+  config: ConfigData,
+  instance: InstanceRecord,
+  primary: NodeRecord,
+): Promise<void> {
+  const mirror = requireMirror(instance);
+  if (!mirror.current.includes(primary.uuid)) {
+    const holders = mirror.current.map((uuid) => nodeOfUuid(config, uuid).name).join(', ');
+    throw new CorralError(
+      'conflict',
+      `the copy of the disks of ${instance.name} on ${primary.name} is stale (generation ${mirror.generation} is current on ${holders || 'no node'}); fail it over to a current copy, or use instance failover --ignore-consistency`,
+    );
+  }
+  const peer = mirrorPeer(config, instance, primary);
+  const attach = (role: 'primary' | 'secondary', node: NodeRecord, other: NodeRecord) =>
+    call(ctx, node, 'mirror', {
+      action: 'attach',
+      instance: instanceRef(instance),
+      disks: agentDisks(instance),
+      role,
+      peer: other.id,
+      generation: mirror.generation,
+      peerCurrent: mirror.current.includes(other.uuid),
+      force: false,
+    });
+  if (peer.offline) ctx.log(`${peer.name} is offline; ${instance.name} runs without its mirror`);
+  else
+    await bestEffort(ctx, `attach the mirror of ${instance.name} on ${peer.name}`, () =>
+      attach('secondary', peer, primary),
+    );
+  await attach('primary', primary, peer);
+  ctx.log(`attached the mirrored disks of ${instance.name}: ${primary.name} serves, ${peer.name} mirrors`);
+}
+
+/** Detaches a mirrored instance's disks on `node`, and on its peer when `node` served them. */
+export async function detachMirror(
+  ctx: OpContext,
+  instance: InstanceRecord,
+  node: NodeRecord,
+): Promise<void> {
+  const config = ctx.config();
+  const detach = (on: NodeRecord) =>
+    call(ctx, on, 'mirror', { action: 'detach', instance: instanceRef(instance) });
+  await detach(node);
+  const current = config.instances.get(instance.uuid) ?? instance;
+  if (current.primaryNode !== node.uuid) return;
+  const peer = mirrorPeer(config, current, node);
+  if (!peer.offline)
+    await bestEffort(ctx, `detach the mirror of ${instance.name} on ${peer.name}`, () => detach(peer));
+}
+
+/** Waits until the config holds both copies of a mirrored instance current: its resync is done. */
+export async function waitForSync(ctx: OpContext, instance: InstanceRecord): Promise<void> {
+  ctx.log(`waiting for the disks of ${instance.name} to sync`);
+  const deadline = ctx.clock.monotonicMs() + ctx.timings.mirrorSyncTimeoutMs;
+  for (;;) {
+    const latest = ctx.config().instances.get(instance.uuid);
+    if (latest === undefined) throw new CorralError('not_found', `${instance.name} is gone`);
+    if (requireMirror(latest).current.length === 2) break;
+    if (ctx.clock.monotonicMs() >= deadline)
+      throw new CorralError(
+        'timeout',
+        `the disks of ${instance.name} did not sync within ${ctx.timings.mirrorSyncTimeoutMs / 1000} s; see instance info, the resync goes on`,
+      );
+    ctx.signal.throwIfAborted();
+    await new Promise((resolve) => ctx.clock.setTimer(MIRROR_SYNC_POLL_MS, () => resolve(undefined)));
+  }
+  ctx.log(`the disks of ${instance.name} are in sync`);
+}
+
+const MIRROR_SYNC_POLL_MS = 200;
+
+/**
+ * Records that only the primary's copy of a mirrored instance is current, before something writes it
+ * without the mirror (an OS script, an import): its secondary is brought level by the next resync.
+ */
+export async function primaryCopyOnly(ctx: OpContext, instance: InstanceRecord): Promise<InstanceRecord> {
+  const mirror = requireMirror(instance);
+  await ctx.commit({
+    type: 'instance-set',
+    uuid: instance.uuid,
+    changes: { mirror: { generation: mirror.generation + 1, current: [instance.primaryNode] } },
+  });
+  return requireInstance(ctx.config(), instance.name);
+}
+
+export function requireMirror(instance: InstanceRecord): MirrorState {
+  if (instance.mirror === undefined)
+    throw new CorralError(
+      'internal',
+      `${instance.name} uses ${instance.diskTemplate} but has no mirror state`,
+    );
+  return instance.mirror;
 }
 
 export async function stopOn(
@@ -171,6 +288,7 @@ export async function stopOn(
     timeoutS * 1000 + 60_000,
   );
   ctx.log(`${instance.name} is stopped on ${node.name}`);
+  if (needsSecondary(instance.diskTemplate)) await detachMirror(ctx, instance, node);
 }
 
 /** The environment OS scripts get of the instance besides what the node fills in (disk paths). */

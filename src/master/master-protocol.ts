@@ -3,8 +3,8 @@ import { MAX_OPS_PER_JOB } from '../cluster/jobs.js';
 import { opcodeSchema } from '../cluster/opcodes.js';
 import { requestProtocol } from '../peer/protocol.js';
 
-/** What any node forwards to the master: the calls that change the cluster or need the master's reach. */
-export const masterRequestSchema = z.discriminatedUnion('op', [
+/** What a user's command asks the master, through any node: the calls that change the cluster or need its reach. */
+const userRequests = [
   z.object({
     op: z.literal('submit'),
     /** Chosen by the submitter; a retry with the same key finds the job the first try made. */
@@ -17,6 +17,22 @@ export const masterRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('probe'), address: z.string().min(1).max(256) }),
   /** Hands the master role to `to` through Raft leadership transfer. */
   z.object({ op: z.literal('transfer'), to: z.string().min(1).max(128) }),
+] as const;
+export const userMasterRequestSchema = z.discriminatedUnion('op', [...userRequests]);
+
+/** What a node's daemon forwards to the master: its users' requests, and its own reports. */
+export const masterRequestSchema = z.discriminatedUnion('op', [
+  ...userRequests,
+  /**
+   * The primary of a mirrored instance reports on its peer's copies: they missed a write (outdate), or a
+   * resync brought them level (synced). Only the instance's primary, by the caller's peer ID, is heard.
+   */
+  z.object({
+    op: z.literal('mirror'),
+    report: z.enum(['outdate', 'synced']),
+    instance: z.string().min(1).max(64),
+    generation: z.number().int().nonnegative(),
+  }),
 ]);
 export type MasterRequest = z.infer<typeof masterRequestSchema>;
 
@@ -30,6 +46,7 @@ export const masterResponseSchemas = {
     cluster: z.object({ name: z.string(), uuid: z.string() }).optional(),
   }),
   transfer: z.object({}),
+  mirror: z.object({ generation: z.number().int().nonnegative() }),
 } satisfies Record<MasterRequest['op'], z.ZodType>;
 
 export type MasterResponse<Op extends MasterRequest['op']> = z.infer<(typeof masterResponseSchemas)[Op]>;
@@ -44,6 +61,7 @@ export const masterProtocol = requestProtocol({
     masterResponseSchemas.submit,
     masterResponseSchemas.probe,
     masterResponseSchemas.cancel,
+    masterResponseSchemas.mirror,
   ]),
   timeoutMs: 30_000,
   maxFrameBytes: 1024 * 1024,

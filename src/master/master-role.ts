@@ -1,7 +1,7 @@
 import type { ClusterOutcome, ClusterState } from '../cluster/cluster-state.js';
 import type { ClusterCommand } from '../cluster/commands.js';
 import { nodeById } from '../cluster/config.js';
-import type { JobId } from '../cluster/model.js';
+import type { InstanceUuid, JobId } from '../cluster/model.js';
 import type { Clock, Timer } from '../common/clock.js';
 import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError, CorralError } from '../common/errors.js';
@@ -130,7 +130,8 @@ export class MasterRole {
     this.reconcileTimer?.cancel();
   }
 
-  async handle(request: MasterRequest): Promise<MasterResponse<MasterRequest['op']>> {
+  /** Serves what a node forwarded; `from` is the node whose daemon sent it (this one for local calls). */
+  async handle(request: MasterRequest, from: NodeId): Promise<MasterResponse<MasterRequest['op']>> {
     if (!this.ready) throw new CorralError('not_leader', 'this node is still taking over the master role');
     const { deps } = this;
     switch (request.op) {
@@ -176,7 +177,34 @@ export class MasterRole {
         deps.raft.transferLeadership(to);
         return {};
       }
+      case 'mirror':
+        return this.mirrorReport(request, from);
     }
+  }
+
+  /** Records a primary's report on its mirror; the state machine checks that the caller is that primary. */
+  private async mirrorReport(
+    request: Extract<MasterRequest, { op: 'mirror' }>,
+    from: NodeId,
+  ): Promise<MasterResponse<'mirror'>> {
+    const config = this.deps.state.config;
+    const node = config === undefined ? undefined : nodeById(config, from);
+    if (node === undefined) throw new CorralError('not_member', `${from} is not a node of the cluster`);
+    const outcome = await this.commit({
+      type: 'config',
+      atMs: this.deps.clock.wallMs(),
+      mutation: {
+        type: request.report === 'outdate' ? 'mirror-outdate' : 'mirror-synced',
+        uuid: request.instance,
+        by: node.uuid,
+        generation: request.generation,
+      },
+    });
+    if (!outcome?.ok) throw refusal(outcome);
+    const generation = this.deps.state.config?.instances.get(request.instance as InstanceUuid)?.mirror
+      ?.generation;
+    if (generation === undefined) throw new CorralError('not_found', `instance ${request.instance} is gone`);
+    return { generation };
   }
 
   private context(signal: AbortSignal, log: (message: string) => void, origin: OpOrigin): OpContext {

@@ -50,7 +50,7 @@ export interface OpContext {
   readonly signal: AbortSignal;
   readonly clock: Clock;
   /** How long a short call to a node may take (a status, a clock reading) before it counts as unanswered. */
-  readonly timings: Pick<ControlTimings, 'nodeCallTimeoutMs'>;
+  readonly timings: Pick<ControlTimings, 'nodeCallTimeoutMs' | 'mirrorSyncTimeoutMs'>;
   readonly agent: NodeAgentClient;
   raft(): RaftView;
   /** What this node's gossip has observed of a node (state, health record); undefined for one it does not know. */

@@ -66,6 +66,11 @@ export interface ControlTimings {
    * there is counted, not waited out, so it gives up sooner than commitTimeoutMs. Default 10 s.
    */
   readonly kvTimeoutMs: number;
+  /**
+   * How long instance add (without --no-wait-for-sync) waits for a new mirrored instance's disks to sync
+   * before it reports a timeout; the resync goes on. Default 1 hour, as a full copy of a large disk takes.
+   */
+  readonly mirrorSyncTimeoutMs: number;
 }
 
 export const defaultControlTimings: ControlTimings = {
@@ -83,6 +88,7 @@ export const defaultControlTimings: ControlTimings = {
   reconcileIntervalMs: 500,
   watcherIntervalMs: 30_000,
   kvTimeoutMs: 10_000,
+  mirrorSyncTimeoutMs: 3_600_000,
 };
 
 /** The waits an election must fit in, and what goes wrong when one does not. */

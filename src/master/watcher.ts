@@ -1,8 +1,9 @@
 import type { ClusterState } from '../cluster/cluster-state.js';
 import { nodeOfUuid, sortedInstances, sortedNodes } from '../cluster/config.js';
+import { needsSecondary } from '../cluster/disk-templates.js';
 import { instanceStatus, type NodeReport, nodeReport } from '../cluster/instance-status.js';
 import { isFinished } from '../cluster/jobs.js';
-import type { InstanceUuid } from '../cluster/model.js';
+import type { InstanceRecord, InstanceUuid } from '../cluster/model.js';
 import { type Opcode, opTarget } from '../cluster/opcodes.js';
 import type { Clock, Timer } from '../common/clock.js';
 import { timeoutSignal } from '../common/deadline.js';
@@ -10,6 +11,20 @@ import { asCorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { NodeAgentClient } from './op-context.js';
 import type { ControlTimings } from './timings.js';
+
+/**
+ * Whether a running mirrored instance misses its mirror on a node that answered: its primary's or its
+ * secondary's daemon restarted (as Ganeti's watcher finds DRBD unconfigured after a node reboot).
+ */
+function mirrorDetached(
+  instance: InstanceRecord,
+  attached: ReadonlyMap<string, Set<string> | undefined>,
+): boolean {
+  if (!needsSecondary(instance.diskTemplate)) return false;
+  return [instance.primaryNode, ...instance.secondaryNodes].some(
+    (node) => attached.get(node)?.has(instance.uuid) === false,
+  );
+}
 
 /** Ganeti's watcher gives up on an instance after this many restarts that did not keep it up. */
 export const MAX_RESTART_ATTEMPTS = 5;
@@ -76,6 +91,15 @@ export class Watcher {
         return [node.name, nodeReport(answer.status === 'fulfilled' ? answer.value.instances : undefined)];
       }),
     );
+    const attached = new Map<string, Set<string> | undefined>(
+      nodes.map((node, i) => {
+        const answer = answers[i]!;
+        return [
+          node.uuid,
+          answer.status === 'fulfilled' ? new Set(answer.value.mirrors.map((m) => m.instance)) : undefined,
+        ];
+      }),
+    );
     const busy = new Set(
       deps.state
         .jobs()
@@ -86,7 +110,15 @@ export class Watcher {
       const primary = nodeOfUuid(config, instance.primaryNode);
       const status = instanceStatus({ ...instance, primary }, reports);
       if (status === 'running') this.attempts.delete(instance.uuid);
-      if (status !== 'ERROR_down' || busy.has(instance.name) || this.stopped) continue;
+      if (busy.has(instance.name) || this.stopped) continue;
+      if (status === 'running' && mirrorDetached(instance, attached)) {
+        deps.log.info({ instance: instance.name }, 'reattaching the mirror of a running instance');
+        await deps.submit(`watcher-${instance.uuid}-${deps.clock.wallMs()}-${this.submissions++}`, [
+          { OP_ID: 'OP_INSTANCE_ACTIVATE_DISKS', instance_name: instance.name },
+        ]);
+        continue;
+      }
+      if (status !== 'ERROR_down') continue;
       const attempt = (this.attempts.get(instance.uuid) ?? 0) + 1;
       if (attempt > MAX_RESTART_ATTEMPTS) {
         if (attempt === MAX_RESTART_ATTEMPTS + 1)

@@ -11,7 +11,7 @@ import { runTool } from './run-tool.js';
 import { filesystemSpace } from './storage-space.js';
 
 /**
- * Ganeti's `file` and `sharedfile` templates: one image per disk, made with qemu-img under the storage dir,
+ * Ganeti's `file` and `sharedfile` templates, and each node's copies of `drbd` disks: one image per disk, made with qemu-img under the storage dir,
  * in a directory per instance. Both are named by UUID (`<dir>/<instance uuid>/<disk uuid>`), so that renaming
  * an instance or reordering its disks moves no file. `sharedfile` is the same code over a directory that every
  * node reaches, so migration and failover copy nothing.
@@ -21,7 +21,7 @@ import { filesystemSpace } from './storage-space.js';
  */
 
 export interface FileTemplateInit {
-  readonly name: 'file' | 'sharedfile';
+  readonly name: 'file' | 'sharedfile' | 'drbd';
   readonly dir: string;
   /** Where qemu-img is looked up; the default tool path unless a test says otherwise. */
   readonly toolPath?: string;

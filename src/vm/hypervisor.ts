@@ -7,8 +7,10 @@ import type { HypervisorName } from '../cluster/hypervisors.js';
  */
 
 export interface AttachedDisk {
-  /** A file or block device the hypervisor opens. */
+  /** A file or block device the hypervisor opens, or the unix socket of an NBD server when nbdExport is set. */
   readonly path: string;
+  /** The export to open on the NBD server at `path` (a mirrored disk, served by this node's daemon). */
+  readonly nbdExport?: string;
   readonly format: 'raw' | 'qcow2';
   readonly readOnly: boolean;
 }

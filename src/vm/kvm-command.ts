@@ -96,11 +96,29 @@ export function driveId(index: number): string {
   return `disk${index}`;
 }
 
+/**
+ * How long QEMU holds a mirrored disk's requests while it reconnects to the daemon's NBD server (a daemon
+ * restart), before it fails them to the guest.
+ */
+const NBD_RECONNECT_DELAY_S = 60;
+
+/** Where QEMU opens a disk: its image, or the export of this node's NBD server (a mirrored disk). */
+function driveSource(disk: InstanceSpec['disks'][number]): string[] {
+  if (disk.nbdExport === undefined) return [`file=${qemuOptionValue(disk.path)}`];
+  return [
+    'file.driver=nbd',
+    'file.server.type=unix',
+    `file.server.path=${qemuOptionValue(disk.path)}`,
+    `file.export=${qemuOptionValue(disk.nbdExport)}`,
+    `file.reconnect-delay=${NBD_RECONNECT_DELAY_S}`,
+  ];
+}
+
 function diskArgs(spec: InstanceSpec, params: KvmParams): string[] {
   const drives = spec.disks.flatMap((disk, index) => [
     '-drive',
     [
-      `file=${qemuOptionValue(disk.path)}`,
+      ...driveSource(disk),
       `format=${disk.format}`,
       `if=${diskInterfaces[params.diskType]}`,
       `index=${index}`,

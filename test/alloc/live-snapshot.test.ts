@@ -86,6 +86,7 @@ const figures = (running: { name: string; memoryMiB: number }[], freeMiB: number
     vcpus: 1,
     startedMs: 0,
   })),
+  mirrors: [],
   memoryTotalMiB: 1024,
   memoryFreeMiB: freeMiB,
   memoryInstancesMiB: running.reduce((s, r) => s + r.memoryMiB, 0),

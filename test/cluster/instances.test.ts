@@ -195,3 +195,84 @@ describe("Ganeti's derived instance status", () => {
       expect(instanceStatus(instance, new Map(reports))).toBe(expected);
     });
 });
+
+describe('the mirror state of drbd instances', () => {
+  function mirrored(): ClusterState {
+    const state = foundedCluster({ templates: ['drbd'] });
+    change(state, {
+      type: 'node-add',
+      uuid: 'n-2',
+      name: 'node2',
+      id: 'peer2',
+      addrs: ['/ip4/127.0.0.3/tcp/1'],
+      primaryIp: '127.0.0.3',
+      secondaryIp: '127.0.0.3',
+      group: 'g-default',
+      masterCandidate: true,
+      masterCapable: true,
+      vmCapable: true,
+      drained: false,
+      offline: false,
+    });
+    expect(
+      change(state, {
+        ...web1,
+        diskTemplate: 'drbd',
+        secondaryNodes: ['n-2'],
+        mirror: { generation: 1, current: ['n-1', 'n-2'] },
+      }),
+    ).toEqual({ ok: true });
+    return state;
+  }
+  const mirrorOf = (state: ClusterState) => findInstance(state.config!, 'web1')!.mirror;
+  const report = (type: 'mirror-outdate' | 'mirror-synced', by: string, generation: number): Mutation => ({
+    type,
+    uuid: 'i-1',
+    by,
+    generation,
+  });
+
+  it('lets the primary outdate its peer once, and a retry changes nothing more', () => {
+    const state = mirrored();
+    expect(change(state, report('mirror-outdate', 'n-1', 1))).toEqual({ ok: true });
+    expect(mirrorOf(state)).toEqual({ generation: 2, current: ['n-1'] });
+    expect(change(state, report('mirror-outdate', 'n-1', 1))).toEqual({ ok: true });
+    expect(mirrorOf(state)).toEqual({ generation: 2, current: ['n-1'] });
+  });
+
+  it('refuses reports from the secondary, and a resync report older than the generation', () => {
+    const state = mirrored();
+    expect(change(state, report('mirror-outdate', 'n-2', 1))).toMatchObject({ ok: false, code: 'conflict' });
+    change(state, report('mirror-outdate', 'n-1', 1));
+    expect(change(state, report('mirror-synced', 'n-1', 1))).toMatchObject({ ok: false, code: 'conflict' });
+    expect(mirrorOf(state)).toEqual({ generation: 2, current: ['n-1'] });
+    expect(change(state, report('mirror-synced', 'n-1', 2))).toEqual({ ok: true });
+    expect(mirrorOf(state)).toEqual({ generation: 2, current: ['n-1', 'n-2'] });
+  });
+
+  it('deposes a primary whose copy is no longer current', () => {
+    const state = mirrored();
+    change(state, report('mirror-outdate', 'n-1', 1));
+    // A failover with --ignore-consistency to the stale copy on n-2.
+    change(state, {
+      type: 'instance-set',
+      uuid: 'i-1',
+      changes: { primaryNode: 'n-2', secondaryNodes: ['n-1'], mirror: { generation: 3, current: ['n-2'] } },
+    });
+    expect(change(state, report('mirror-outdate', 'n-1', 2))).toMatchObject({ ok: false, code: 'conflict' });
+  });
+
+  it('holds a drbd instance to one secondary and a mirror state naming its nodes only', () => {
+    const state = mirrored();
+    expect(
+      change(state, { type: 'instance-set', uuid: 'i-1', changes: { secondaryNodes: [] } }),
+    ).toMatchObject({ ok: false, message: expect.stringMatching(/exactly one secondary/) });
+    expect(
+      change(state, {
+        type: 'instance-set',
+        uuid: 'i-1',
+        changes: { mirror: { generation: 2, current: ['n-9'] } },
+      }),
+    ).toMatchObject({ ok: false, message: expect.stringMatching(/names a node that holds no copy/) });
+  });
+});

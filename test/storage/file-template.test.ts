@@ -111,13 +111,14 @@ describe('file disk template', () => {
 });
 
 describe('createDiskTemplates', () => {
-  it('gives every template but drbd, each under its name, sharedfile and diskless as shared', () => {
+  it('gives every template, each under its name, sharedfile and diskless as shared', () => {
     const templates = createDiskTemplates({
       fileStorageDir: '/srv/ganeti/file-storage',
       sharedFileStorageDir: '/srv/ganeti/shared-file-storage',
       volumeGroup: 'xenvg',
+      mirrorStorageDir: '/var/lib/corral/mirror-storage',
     });
-    expect([...templates.keys()]).toEqual(['diskless', 'file', 'sharedfile', 'plain']);
+    expect([...templates.keys()]).toEqual(['diskless', 'file', 'sharedfile', 'plain', 'drbd']);
     for (const [name, template] of templates) expect(template.name).toBe(name);
     expect([...templates].filter(([, t]) => t.shared).map(([name]) => name)).toEqual([
       'diskless',

@@ -1,0 +1,437 @@
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { pushable } from 'it-pushable';
+import type { AgentDisk } from '../cluster/agent-protocols.js';
+import {
+  type MirrorHello,
+  mirrorHelloSchema,
+  mirrorStream,
+  mirrorWelcomeSchema,
+  type ToPrimary,
+  type ToSecondary,
+  toPrimarySchema,
+  toSecondarySchema,
+} from '../cluster/mirror-protocol.js';
+import type { Clock } from '../common/clock.js';
+import { writeFileDurably } from '../common/durable-file.js';
+import { asCorralError, CorralError } from '../common/errors.js';
+import type { NodeId } from '../common/ids.js';
+import type { Logger } from '../common/log.js';
+import { decodeFrame, encodeFrame } from '../peer/codec.js';
+import type { FrameStream, Transport } from '../peer/transport.js';
+import type { BlockStore } from '../storage/mirror/block-store.js';
+import { type NbdExport, type NbdServer, serveNbd } from '../storage/mirror/nbd-server.js';
+import {
+  MirrorPrimary,
+  type OutdateAnswer,
+  type PrimaryLink,
+  type PrimaryStatus,
+} from '../storage/mirror/primary.js';
+import { type CopyState, MirrorSecondary } from '../storage/mirror/secondary.js';
+
+/** How a primary reaches the master about its disks (through the cluster's forwarding to the master). */
+export interface MirrorReporter {
+  /** Records the peer's copies of the instance's disks as stale; resolves with the new generation. */
+  outdate(instance: string, generation: number): Promise<OutdateAnswer>;
+  synced(instance: string, generation: number): Promise<void>;
+}
+
+export interface MirrorAttach {
+  readonly instance: { readonly name: string; readonly uuid: string };
+  readonly disks: readonly AgentDisk[];
+  readonly role: 'primary' | 'secondary';
+  readonly peer: NodeId;
+  readonly generation: number;
+  /** Whether the config holds the peer's copy as current (a primary then sends it nothing to catch up). */
+  readonly peerCurrent: boolean;
+  /** Attach as primary even if this copy's own record says a resync into it did not finish. */
+  readonly force: boolean;
+}
+
+export interface MirrorDiskStatus {
+  readonly uuid: string;
+  readonly index: number;
+  readonly role: 'primary' | 'secondary';
+  readonly peer: string;
+  /** This copy's own record: whether a resync into it was left unfinished, and at which generation. */
+  readonly copy: CopyState;
+  /** The primary's view of the link and the peer's copy; absent on the secondary. */
+  readonly primary?: PrimaryStatus;
+}
+
+/** The master's side of a report, as the cluster service forwards it. */
+export type MirrorReportForward = (request: {
+  readonly op: 'mirror';
+  readonly report: 'outdate' | 'synced';
+  readonly instance: string;
+  readonly generation: number;
+}) => Promise<{ readonly generation: number }>;
+
+/**
+ * Reports through the master. The master refuses (conflict) a report from a node that is not the instance's
+ * primary with a current copy: for an outdate that means this copy was deposed; for a resync, that it is
+ * stale and the next one will tell.
+ */
+export function reportingToMaster(forward: MirrorReportForward, log: Logger): MirrorReporter {
+  return {
+    async outdate(instance, generation) {
+      try {
+        return {
+          outcome: 'outdated',
+          ...(await forward({ op: 'mirror', report: 'outdate', instance, generation })),
+        };
+      } catch (error) {
+        const reason = asCorralError(error);
+        if (reason.code === 'conflict' || reason.code === 'not_found')
+          return { outcome: 'deposed', reason: reason.message };
+        throw reason;
+      }
+    },
+    async synced(instance, generation) {
+      try {
+        await forward({ op: 'mirror', report: 'synced', instance, generation });
+      } catch (error) {
+        const reason = asCorralError(error);
+        if (reason.code !== 'conflict') throw reason;
+        log.info({ instance, reason: reason.message }, 'the master did not take a resync report');
+      }
+    },
+  };
+}
+
+/** What each copy on this node records of its own state, kept across restarts. */
+export interface CopyRecords {
+  read(diskUuid: string): Promise<CopyState | undefined>;
+  write(diskUuid: string, state: CopyState): Promise<void>;
+  forget(diskUuid: string): Promise<void>;
+}
+
+/** Copy records as small files in a directory of the daemon's. */
+export function copyRecordsInDir(dir: string): CopyRecords {
+  const path = (diskUuid: string) => join(dir, `${diskUuid}.state`);
+  return {
+    async read(diskUuid) {
+      let saved: Partial<CopyState>;
+      try {
+        saved = JSON.parse(await readFile(path(diskUuid), 'utf8')) as Partial<CopyState>;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+      return typeof saved.generation === 'number' && typeof saved.consistent === 'boolean'
+        ? { generation: saved.generation, consistent: saved.consistent }
+        : undefined;
+    },
+    async write(diskUuid, state) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFileDurably(path(diskUuid), Buffer.from(JSON.stringify(state)));
+    },
+    async forget(diskUuid) {
+      await rm(path(diskUuid), { force: true });
+    },
+  };
+}
+
+/** Copy records kept in memory: the simulator's, where a node's disk outlives its daemon in this map. */
+export function copyRecordsInMemory(saved = new Map<string, CopyState>()): CopyRecords {
+  return {
+    read: async (diskUuid) => saved.get(diskUuid),
+    write: async (diskUuid, state) => void saved.set(diskUuid, state),
+    forget: async (diskUuid) => void saved.delete(diskUuid),
+  };
+}
+
+export interface MirrorServiceDeps {
+  readonly transport: Transport;
+  /** Opens the copy of a disk on this node (the drbd template's image file). */
+  openStore(instance: { readonly name: string; readonly uuid: string }, disk: AgentDisk): Promise<BlockStore>;
+  readonly records: CopyRecords;
+  reporter(): MirrorReporter | undefined;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+interface Attached {
+  readonly instance: { readonly name: string; readonly uuid: string };
+  readonly disk: AgentDisk;
+  readonly peer: NodeId;
+  readonly store: BlockStore;
+  readonly role: 'primary' | 'secondary';
+  readonly primary: MirrorPrimary | undefined;
+  readonly secondary: MirrorSecondary | undefined;
+  copy: CopyState;
+  stopped: boolean;
+}
+
+const LINK_RETRY_MIN_MS = 100;
+const LINK_RETRY_MAX_MS = 2_000;
+const HELLO_FRAME_BYTES = 1024;
+
+/**
+ * The mirrored disks attached on this node: the primary's engines, served to QEMU over NBD and linked to
+ * their secondaries, and the secondaries' engines, fed by their primaries. The master attaches a disk on
+ * both nodes when the instance starts (or its disks are activated) and detaches it when it stops; the link
+ * is the primary's to dial and to redial. A secondary accepts a link only from the node the master named.
+ */
+export class MirrorService {
+  private readonly attached = new Map<string, Attached>();
+  private nbd: NbdServer | undefined;
+
+  constructor(private readonly deps: MirrorServiceDeps) {}
+
+  /** Serves the links of the disks attached here as secondaries. */
+  register(): void {
+    this.deps.transport.handleStream(mirrorStream, (stream, from) => {
+      void this.serveLink(stream, from).catch((error: unknown) => {
+        const reason = asCorralError(error);
+        this.deps.log.warn({ peer: from, reason: reason.message }, 'refused a mirror link');
+        stream.abort(reason);
+      });
+    });
+  }
+
+  /**
+   * Serves the attached disks to QEMU over NBD on a unix socket (0600, in a 0700 directory): a primary's
+   * disk through its engine, a secondary's read-only until it is promoted.
+   */
+  async serveNbd(socketPath: string): Promise<void> {
+    await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 });
+    this.nbd = await serveNbd(socketPath, (name) => this.nbdExport(name), this.deps.log);
+  }
+
+  get nbdSocket(): string | undefined {
+    return this.nbd?.path;
+  }
+
+  async stop(): Promise<void> {
+    for (const uuid of [...this.attached.keys()]) await this.detachDisk(uuid);
+    await this.nbd?.close();
+  }
+
+  /** Attaches the instance's disks in a role; attaching again in the same role with the same peer is a no-op. */
+  async attach(request: MirrorAttach): Promise<MirrorDiskStatus[]> {
+    for (const disk of request.disks) {
+      const known = this.attached.get(disk.uuid);
+      if (known !== undefined) {
+        if (known.role === request.role && known.peer === request.peer) continue;
+        throw new CorralError(
+          'conflict',
+          `disk ${disk.index} of ${request.instance.name} is attached here as ${known.role}; detach it first`,
+        );
+      }
+      await this.attachDisk(request, disk);
+    }
+    return this.status(request.instance.uuid);
+  }
+
+  async detach(instanceUuid: string): Promise<void> {
+    for (const [uuid, entry] of [...this.attached])
+      if (entry.instance.uuid === instanceUuid) await this.detachDisk(uuid);
+  }
+
+  /** Every disk attached here, by instance, and in which role. */
+  attachments(): { instance: string; disk: string; role: 'primary' | 'secondary' }[] {
+    return [...this.attached.values()].map((entry) => ({
+      instance: entry.instance.uuid,
+      disk: entry.disk.uuid,
+      role: entry.role,
+    }));
+  }
+
+  isAttached(diskUuid: string): boolean {
+    return this.attached.has(diskUuid);
+  }
+
+  status(instanceUuid?: string): MirrorDiskStatus[] {
+    return [...this.attached.values()]
+      .filter((entry) => instanceUuid === undefined || entry.instance.uuid === instanceUuid)
+      .sort((a, b) => a.disk.index - b.disk.index)
+      .map((entry) => ({
+        uuid: entry.disk.uuid,
+        index: entry.disk.index,
+        role: entry.role,
+        peer: entry.peer,
+        copy: entry.copy,
+        ...(entry.primary !== undefined && { primary: entry.primary.status() }),
+      }));
+  }
+
+  /** Forgets a removed disk's record. */
+  async forget(diskUuid: string): Promise<void> {
+    await this.deps.records.forget(diskUuid);
+  }
+
+  private async attachDisk(request: MirrorAttach, disk: AgentDisk): Promise<void> {
+    const { instance, role, peer } = request;
+    // A copy with no record was made whole by its creation (zeros on both nodes).
+    const copy = (await this.deps.records.read(disk.uuid)) ?? {
+      generation: request.generation,
+      consistent: true,
+    };
+    if (role === 'primary' && !copy.consistent && !request.force)
+      throw new CorralError(
+        'conflict',
+        `the copy of disk ${disk.index} of ${instance.name} on this node is inconsistent (a resync into it did not finish); start it on its peer, or use --ignore-consistency`,
+      );
+    const store = await this.deps.openStore(instance, disk);
+    if (store.sizeBytes !== disk.sizeMiB * 1024 * 1024) {
+      await store.close();
+      throw new CorralError(
+        'conflict',
+        `the copy of disk ${disk.index} of ${instance.name} on this node has ${store.sizeBytes} bytes, not ${disk.sizeMiB} MiB`,
+      );
+    }
+    const log = this.deps.log.child({ instance: instance.name, disk: disk.index });
+    const entry: Attached = {
+      instance,
+      disk,
+      peer,
+      store,
+      role,
+      copy,
+      stopped: false,
+      primary:
+        role === 'primary'
+          ? new MirrorPrimary({
+              store,
+              generation: request.generation,
+              peerCurrent: request.peerCurrent,
+              outdatePeer: (generation) => this.reporter().outdate(instance.uuid, generation),
+              peerSynced: (generation) => this.reporter().synced(instance.uuid, generation),
+              clock: this.deps.clock,
+              log,
+            })
+          : undefined,
+      secondary:
+        role === 'secondary'
+          ? new MirrorSecondary(store, async (state) => {
+              await this.deps.records.write(disk.uuid, state);
+              entry.copy = state;
+            })
+          : undefined,
+    };
+    this.attached.set(disk.uuid, entry);
+    log.info({ role, peer }, 'attached a mirrored disk');
+    if (entry.primary !== undefined) void this.keepLinked(entry, entry.primary);
+  }
+
+  private reporter(): MirrorReporter {
+    const reporter = this.deps.reporter();
+    if (reporter === undefined) throw new CorralError('unavailable', 'this node is not in a cluster yet');
+    return reporter;
+  }
+
+  private async detachDisk(diskUuid: string): Promise<void> {
+    const entry = this.attached.get(diskUuid);
+    if (entry === undefined) return;
+    entry.stopped = true;
+    this.attached.delete(diskUuid);
+    await entry.primary?.close();
+    await entry.store.close();
+    this.deps.log.info({ instance: entry.instance.name, disk: entry.disk.index }, 'detached a mirrored disk');
+  }
+
+  /** The primary's side: dials the secondary, carries the link until it breaks, and dials again. */
+  private async keepLinked(entry: Attached, primary: MirrorPrimary): Promise<void> {
+    let delayMs = LINK_RETRY_MIN_MS;
+    while (!entry.stopped) {
+      try {
+        const link = await this.dial(entry);
+        delayMs = LINK_RETRY_MIN_MS;
+        await primary.runLink(link);
+      } catch (error) {
+        this.deps.log.debug(
+          { peer: entry.peer, reason: (error as Error).message },
+          'cannot link to the mirror peer',
+        );
+      }
+      if (entry.stopped) return;
+      await new Promise((resolve) => this.deps.clock.setTimer(delayMs, () => resolve(undefined)));
+      delayMs = Math.min(delayMs * 2, LINK_RETRY_MAX_MS);
+    }
+  }
+
+  private async dial(entry: Attached): Promise<PrimaryLink> {
+    const stream = await this.deps.transport.openStream(entry.peer, mirrorStream);
+    const outgoing = pushable<Uint8Array>();
+    const hello: MirrorHello = {
+      instance: entry.instance.uuid,
+      disk: entry.disk.uuid,
+      sizeBytes: entry.store.sizeBytes,
+      generation: entry.primary?.status().generation ?? 0,
+    };
+    outgoing.push(encodeFrame(hello, HELLO_FRAME_BYTES));
+    void stream.send(outgoing).catch(() => undefined);
+    const frames = stream.frames[Symbol.asyncIterator]();
+    const welcome = await frames.next();
+    if (welcome.done) throw new CorralError('closed', 'the mirror peer hung up before accepting the link');
+    decodeFrame(welcome.value, mirrorWelcomeSchema, HELLO_FRAME_BYTES);
+    const { maxFrameBytes } = mirrorStream;
+    return {
+      send: (frame: ToSecondary) => outgoing.push(encodeFrame(frame, maxFrameBytes)),
+      replies: decoded({ [Symbol.asyncIterator]: () => frames }, (bytes) =>
+        decodeFrame(bytes, toPrimarySchema, maxFrameBytes),
+      ),
+      close: (reason: Error) => {
+        outgoing.end();
+        stream.abort(reason);
+      },
+    };
+  }
+
+  /** The secondary's side: a link from the primary the master named, for a disk attached here. */
+  private async serveLink(stream: FrameStream, from: NodeId): Promise<void> {
+    const frames = stream.frames[Symbol.asyncIterator]();
+    const first = await frames.next();
+    if (first.done) return;
+    const hello = decodeFrame(first.value, mirrorHelloSchema, HELLO_FRAME_BYTES);
+    const entry = this.attached.get(hello.disk);
+    if (entry?.secondary === undefined || entry.instance.uuid !== hello.instance || entry.peer !== from)
+      throw new CorralError(
+        'conflict',
+        `this node holds no secondary copy of disk ${hello.disk} mirrored from ${from}`,
+      );
+    if (hello.sizeBytes !== entry.store.sizeBytes)
+      throw new CorralError(
+        'conflict',
+        `the primary's copy has ${hello.sizeBytes} bytes and this one ${entry.store.sizeBytes}; grow both alike`,
+      );
+    const { maxFrameBytes } = mirrorStream;
+    const outgoing = pushable<Uint8Array>();
+    outgoing.push(encodeFrame({ accepted: true }, HELLO_FRAME_BYTES));
+    const sending = stream.send(outgoing).catch(() => undefined);
+    await entry.secondary.serve({
+      frames: decoded({ [Symbol.asyncIterator]: () => frames }, (bytes) =>
+        decodeFrame(bytes, toSecondarySchema, maxFrameBytes),
+      ),
+      reply: (frame: ToPrimary) => outgoing.push(encodeFrame(frame, maxFrameBytes)),
+    });
+    outgoing.end();
+    await sending;
+  }
+
+  /** The NBD view of a disk: the primary's engine; a secondary's copy reads, and refuses writes. */
+  private nbdExport(diskUuid: string): NbdExport | undefined {
+    const entry = this.attached.get(diskUuid);
+    if (entry === undefined) return undefined;
+    if (entry.primary !== undefined) return entry.primary;
+    const { store } = entry;
+    const refuse = async () => {
+      throw new CorralError('conflict', 'this copy is the secondary: it takes writes from its primary only');
+    };
+    return {
+      sizeBytes: store.sizeBytes,
+      read: (offset, length) => store.read(offset, length),
+      write: refuse,
+      writeZeroes: refuse,
+      flush: async () => undefined,
+    };
+  }
+}
+
+async function* decoded<T>(
+  frames: AsyncIterable<Uint8Array>,
+  decode: (bytes: Uint8Array) => T,
+): AsyncIterable<T> {
+  for await (const bytes of frames) yield decode(bytes);
+}
