@@ -255,7 +255,13 @@ export const agentProtocols = {
     name: 'agent-migrate-accept',
     major: 1,
     callers: 'master',
-    request: z.object({ spec: runtimeSpecSchema, bindHost: z.string().max(253), copyStorage: z.boolean() }),
+    request: z.object({
+      spec: runtimeSpecSchema,
+      bindHost: z.string().max(253),
+      copyStorage: z.boolean(),
+      /** The guest stays paused until migrate-finish (a mirrored disk changes roles in between). */
+      holdPaused: z.boolean().optional(),
+    }),
     response: endpointSchema,
     timeoutMs: 5 * 60_000,
   }),

@@ -410,21 +410,39 @@ export class MirrorService {
     await sending;
   }
 
-  /** The NBD view of a disk: the primary's engine; a secondary's copy reads, and refuses writes. */
+  /**
+   * The NBD view of a disk, looked up at every request, so that a connection outlives a change of role (a
+   * migration target's QEMU connects while its copy is the secondary, and runs once it is the primary): the
+   * primary's engine serves it; a secondary's copy reads, and refuses writes; a detached disk fails.
+   */
   private nbdExport(diskUuid: string): NbdExport | undefined {
-    const entry = this.attached.get(diskUuid);
-    if (entry === undefined) return undefined;
-    if (entry.primary !== undefined) return entry.primary;
-    const { store } = entry;
-    const refuse = async () => {
-      throw new CorralError('conflict', 'this copy is the secondary: it takes writes from its primary only');
+    const first = this.attached.get(diskUuid);
+    if (first === undefined) return undefined;
+    const current = (): Attached => {
+      const entry = this.attached.get(diskUuid);
+      if (entry === undefined) throw new CorralError('closed', 'the disk is no longer attached on this node');
+      return entry;
+    };
+    const writable = (): MirrorPrimary => {
+      const { primary } = current();
+      if (primary === undefined)
+        throw new CorralError(
+          'conflict',
+          'this copy is the secondary: it takes writes from its primary only',
+        );
+      return primary;
     };
     return {
-      sizeBytes: store.sizeBytes,
-      read: (offset, length) => store.read(offset, length),
-      write: refuse,
-      writeZeroes: refuse,
-      flush: async () => undefined,
+      sizeBytes: first.store.sizeBytes,
+      read: (offset, length) => {
+        const entry = current();
+        return entry.primary?.read(offset, length) ?? entry.store.read(offset, length);
+      },
+      write: (offset, data, fua) => writable().write(offset, data, fua),
+      writeZeroes: (offset, length, fua) => writable().writeZeroes(offset, length, fua),
+      flush: async () => {
+        await current().primary?.flush();
+      },
     };
   }
 }

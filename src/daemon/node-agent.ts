@@ -396,7 +396,7 @@ export class NodeAgent {
         this.hypervisor(request.spec.hypervisor).acceptMigration(
           this.instanceSpec(request.spec),
           request.bindHost,
-          { copyStorage: request.copyStorage },
+          { copyStorage: request.copyStorage, holdPaused: request.holdPaused ?? false },
         ),
       migrateSend: async (request) =>
         this.hypervisor(request.hypervisor).migrate(request.name, request.endpoint, { live: request.live }),

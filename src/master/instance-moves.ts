@@ -19,11 +19,13 @@ import { asCorralError, CorralError } from '../common/errors.js';
 import { chooseTarget, type PlacementNeed, planMoves, requireRoom } from './instance-placement.js';
 import { agentDisks, instanceHooks, primaryOf, requireFitNode, runtimeSpec } from './instance-runtime.js';
 import {
+  attachMirror,
   bestEffort,
   call,
   checkDisks,
   createDisks,
   DEFAULT_SHUTDOWN_TIMEOUT_S,
+  detachMirror,
   instanceRef,
   lockInstance,
   removeDisks,
@@ -281,6 +283,7 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
       const config = ctx.config();
       const instance = requireInstance(config, op.instance_name);
       if (op.cleanup) return cleanupMigration(ctx, instance);
+      if (needsSecondary(instance.diskTemplate)) return migrateToSecondary(ctx, instance, op);
       const storage = migrationStorage(instance);
       const source = primaryOf(config, instance);
       if (source.offline || !(await runsOn(ctx, source, instance))) {
@@ -467,6 +470,100 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
   },
 };
 
+/** The secondary of a mirrored instance, checked against the node the operator named, if any. */
+function secondaryTarget(
+  config: ConfigData,
+  instance: InstanceRecord,
+  named: string | undefined,
+  what: string,
+): NodeRecord {
+  const [secondary] = instance.secondaryNodes;
+  if (secondary === undefined)
+    throw new CorralError('internal', `${instance.name} uses drbd but has no secondary node`);
+  const target = nodeOfUuid(config, secondary);
+  if (named !== undefined && requireNode(config, named).uuid !== target.uuid)
+    throw new CorralError(
+      'bad_request',
+      `${instance.name} ${what} to its secondary ${target.name}, which holds its disks; to run it elsewhere, replace its secondary first (instance replace-disks -n)`,
+    );
+  return target;
+}
+
+/**
+ * Live-migrates a mirrored instance to its secondary, copying no disk: the target's QEMU opens the disks of
+ * its own copy (then the secondary, read-only) and stays paused when the memory has moved. The source's
+ * QEMU flushed its writes through the mirror as it ended; the copies then change roles, the config names
+ * the new primary, and the guest resumes there.
+ */
+async function migrateToSecondary(
+  ctx: OpContext,
+  instance: InstanceRecord,
+  op: Extract<Opcode, { OP_ID: 'OP_INSTANCE_MIGRATE' }>,
+) {
+  const config = ctx.config();
+  const source = primaryOf(config, instance);
+  const target = secondaryTarget(config, instance, op.target_node, 'migrates');
+  if (source.offline || !(await runsOn(ctx, source, instance))) {
+    if (!op.allow_failover)
+      throw new CorralError(
+        'conflict',
+        `${instance.name} is not running on ${source.name}; fail it over instead (instance failover), or add --allow-failover`,
+      );
+    ctx.log(`${instance.name} is not running; failing over instead`);
+    return failoverToSecondary(ctx, instance, op.target_node, DEFAULT_SHUTDOWN_TIMEOUT_S, false);
+  }
+  if (!requireMirror(instance).current.includes(target.uuid))
+    throw new CorralError(
+      'conflict',
+      `the disks of ${instance.name} on ${target.name} are not in sync; wait for the resync to end (instance info), or fail over with --ignore-consistency`,
+    );
+  requireFitNode(target);
+  await requireRoom(ctx, target, need(config, instance, true));
+  let figures: { totalMs: number; downtimeMs: number; transferredBytes: number };
+  try {
+    const endpoint = await call(ctx, target, 'migrateAccept', {
+      spec: runtimeSpec(config, instance),
+      bindHost: target.secondaryIp,
+      copyStorage: false,
+      holdPaused: true,
+    });
+    figures = await call(ctx, source, 'migrateSend', {
+      name: instance.name,
+      hypervisor: instance.hypervisor,
+      endpoint,
+      live: op.mode !== 'non-live',
+    });
+  } catch (error) {
+    await bestEffort(ctx, `drop the half-received copy on ${target.name}`, () =>
+      call(ctx, target, 'migrateFinish', {
+        name: instance.name,
+        hypervisor: instance.hypervisor,
+        succeeded: false,
+      }),
+    );
+    throw new CorralError(
+      'conflict',
+      `migrating ${instance.name} failed (${asCorralError(error).message}); it still runs on ${source.name}`,
+    );
+  }
+  await detachMirror(ctx, instance, source);
+  await ctx.commit({
+    type: 'instance-set',
+    uuid: instance.uuid,
+    changes: { primaryNode: target.uuid, secondaryNodes: [source.uuid] },
+  });
+  await attachMirror(ctx, ctx.config(), requireInstance(ctx.config(), instance.name), target);
+  await call(ctx, target, 'migrateFinish', {
+    name: instance.name,
+    hypervisor: instance.hypervisor,
+    succeeded: true,
+  });
+  ctx.log(
+    `migrated ${instance.name} to ${target.name} in ${Math.round(figures.totalMs)} ms (downtime ${Math.round(figures.downtimeMs)} ms, ${figures.transferredBytes} bytes of memory; no disk copied)`,
+  );
+  return { result: { instance: instance.name, node: target.name, ...figures } };
+}
+
 /**
  * Fails a mirrored instance over to its secondary, which holds its disks: nothing is copied. The old primary
  * becomes the secondary, and the config says so before the guest starts, so that from then on the old
@@ -482,15 +579,7 @@ async function failoverToSecondary(
 ) {
   const config = ctx.config();
   const source = primaryOf(config, instance);
-  const [secondary] = instance.secondaryNodes;
-  if (secondary === undefined)
-    throw new CorralError('internal', `${instance.name} uses drbd but has no secondary node`);
-  const target = nodeOfUuid(config, secondary);
-  if (named !== undefined && requireNode(config, named).uuid !== target.uuid)
-    throw new CorralError(
-      'bad_request',
-      `${instance.name} fails over to its secondary ${target.name}; to run it elsewhere, replace its secondary first (instance replace-disks -n)`,
-    );
+  const target = secondaryTarget(config, instance, named, 'fails over');
   const mirror = requireMirror(instance);
   const stale = !mirror.current.includes(target.uuid);
   if (stale && !ignoreConsistency)

@@ -101,12 +101,13 @@ export interface Hypervisor {
   /**
    * Target side: prepares to receive a migration (for kvm, a QEMU waiting with -incoming). With copyStorage,
    * the spec's disks exist here empty and the source copies their contents while the guest runs; a
-   * hypervisor that cannot do that refuses.
+   * hypervisor that cannot do that refuses. With holdPaused, the guest does not resume when the migration
+   * ends, but at finishMigration (a mirrored disk must change roles first); copyStorage implies it.
    */
   acceptMigration(
     spec: InstanceSpec,
     bindHost: string,
-    options: { readonly copyStorage: boolean },
+    options: { readonly copyStorage: boolean; readonly holdPaused?: boolean },
   ): Promise<MigrationEndpoint>;
   /**
    * Source side: sends the running instance to the endpoint (and its disks, when the endpoint takes them);

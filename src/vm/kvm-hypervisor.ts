@@ -460,8 +460,12 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
       if (isIP(bindHost) === 0) {
         throw new CorralError('bad_request', `migration bind host ${bindHost} is not an IP address`);
       }
-      // With disks to receive, the guest must not resume before the source has finished writing them.
-      const p = await launch(spec, { paused: options.copyStorage, incoming: true });
+      // With disks to receive, the guest must not resume before the source has finished writing them; a
+      // mirrored disk's copy here must become the primary first.
+      const p = await launch(spec, {
+        paused: options.copyStorage || options.holdPaused === true,
+        incoming: true,
+      });
       try {
         // Port 0, read back from QEMU: no window in which another process could take a port picked here.
         const { info, storage } = await qmp(p, async (q) => {

@@ -147,18 +147,28 @@ describe('mirrored disks (drbd) on a real cluster', () => {
     expect(await mirrorOf('db1')).toEqual({ generation: 3, current: ['node1', 'node2'] });
   });
 
-  it('refuses a failover to a stale copy unless told to ignore consistency', async () => {
-    const node1 = daemons[0]!;
-    await node1.stop('SIGKILL');
-    await guestWrite('node2', 'db1', 0x11, '4M');
-    expect(await mirrorOf('db1')).toMatchObject({ current: ['node2'] });
-    await ok([{ OP_ID: 'OP_NODE_SET_PARAMS', node_name: 'node1', offline: true }]).catch(() => undefined);
+  it('live-migrates back to the secondary without copying its disks', async () => {
+    await ok([{ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'db1' }]);
+    const db1 = await instance('db1');
+    expect(await nodeNames([db1.primaryNode, ...db1.secondaryNodes])).toEqual(['node1', 'node2']);
+    await guestWrite('node1', 'db1', 0x42, '5M');
+    expect((await image('node2', 'db1'))[5 * 1024 * 1024]).toBe(0x42);
+    expect((await image('node1', 'db1')).equals(await image('node2', 'db1'))).toBe(true);
+  });
+
+  it('refuses a failover or migration to a stale copy unless told to ignore consistency', async () => {
+    const node2 = daemons[1]!;
+    await node2.stop('SIGKILL');
+    await guestWrite('node1', 'db1', 0x11, '4M');
+    expect(await mirrorOf('db1')).toMatchObject({ current: ['node1'] });
+    await ok([{ OP_ID: 'OP_NODE_SET_PARAMS', node_name: 'node2', offline: true }]);
     await refused({ OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: 'db1' }, /is not current/);
-    daemons[0] = await DaemonProcess.spawn(node1.options);
+    await refused({ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'db1' }, /not in sync/);
+    daemons[1] = await DaemonProcess.spawn(node2.options);
   });
 
   it('removes the disks on both nodes', async () => {
-    await ok([{ OP_ID: 'OP_NODE_SET_PARAMS', node_name: 'node1', offline: false }]);
+    await ok([{ OP_ID: 'OP_NODE_SET_PARAMS', node_name: 'node2', offline: false }]);
     const db1 = await instance('db1');
     await ok([{ OP_ID: 'OP_INSTANCE_REMOVE', instance_name: 'db1' }]);
     for (const node of ['node1', 'node2'])

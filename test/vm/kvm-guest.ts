@@ -53,6 +53,8 @@ export interface ConsoleReader {
   waitFor(text: string, timeoutMs: number, count?: number): Promise<void>;
   /** Types into the guest's shell on the console. */
   write(text: string): void;
+  /** Everything the guest printed since the reader attached. */
+  output(): string;
   close(): void;
 }
 
@@ -87,6 +89,7 @@ export async function attachConsole(path: string): Promise<ConsoleReader> {
       });
     },
     write: (text) => socket.write(text),
+    output: () => output,
     close: () => socket.destroy(),
   };
 }
