@@ -89,6 +89,7 @@ const empty = z.object({});
 const instanceIdent = z.object({ name: nameSchema, uuid });
 const generation = z.number().int().nonnegative();
 const mirrorDiskStatusSchema = z.object({
+  instance: uuid,
   uuid,
   index: z.number().int().min(0).max(15),
   role: z.enum(['primary', 'secondary']),
@@ -153,10 +154,8 @@ export const agentProtocols = {
     request: z.object({ storage: z.boolean().optional() }),
     response: z.object({
       instances: z.array(instanceStatusSchema).max(4096),
-      /** The mirrored disks attached here, and in which role (the watcher re-attaches missing ones). */
-      mirrors: z
-        .array(z.object({ instance: uuid, disk: uuid, role: z.enum(['primary', 'secondary']) }))
-        .max(4096),
+      /** The mirrored disks attached here: role, link and sync (the watcher re-attaches missing ones). */
+      mirrors: z.array(mirrorDiskStatusSchema).max(4096),
       memoryTotalMiB: z.number(),
       memoryFreeMiB: z.number(),
       memoryInstancesMiB: z.number(),
@@ -302,6 +301,13 @@ export const agentProtocols = {
       }),
       z.object({ action: z.literal('detach'), instance: instanceIdent }),
       z.object({ action: z.literal('status'), instance: instanceIdent }),
+      /** The primary mirrors to a new or remade copy on `peer`, stale at `generation` (replace-disks). */
+      z.object({
+        action: z.literal('retarget'),
+        instance: instanceIdent,
+        peer: z.string().min(1).max(128),
+        generation,
+      }),
     ]),
     response: z.object({ disks: z.array(mirrorDiskStatusSchema).max(16) }),
     timeoutMs: 60_000,

@@ -91,11 +91,19 @@ export function corralOpcode(
   const instance = instances.get(op.instance_name);
   if (instance === undefined)
     throw new CorralError('bad_request', `${who} moves ${op.instance_name}, which it was not asked to move`);
-  if (op.OP_ID === 'OP_INSTANCE_REPLACE_DISKS')
-    throw new CorralError(
-      'unavailable',
-      `${who} asks to replace the disks of ${op.instance_name}, which needs the mirrored template (drbd), not available yet`,
-    );
+  if (op.OP_ID === 'OP_INSTANCE_REPLACE_DISKS') {
+    if (op.remote_node === undefined || !nodes.has(op.remote_node))
+      throw new CorralError(
+        'bad_request',
+        `${who} names no node of the cluster as the new secondary of ${op.instance_name}`,
+      );
+    return {
+      OP_ID: 'OP_INSTANCE_REPLACE_DISKS',
+      instance_name: op.instance_name,
+      mode: 'replace_new_secondary',
+      remote_node: op.remote_node,
+    };
+  }
   const target = op.target_node;
   if (target !== undefined && !nodes.has(target))
     throw new CorralError('bad_request', `${who} chose node ${target}, which is not in the cluster`);

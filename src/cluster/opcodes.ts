@@ -21,6 +21,13 @@ export const tagKinds = ['cluster', 'nodegroup', 'node', 'instance'] as const;
 export type TagKind = (typeof tagKinds)[number];
 
 const instanceName = { instance_name: nameSchema };
+/** Ganeti's replace-disks modes: remake a copy on the primary or the secondary, move to a new secondary, or fix what is stale. */
+export const replaceDisksModes = [
+  'replace_on_primary',
+  'replace_on_secondary',
+  'replace_new_secondary',
+  'replace_auto',
+] as const;
 const params = z.record(
   z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'parameter names are lower case'),
   z.string().max(1024),
@@ -254,6 +261,17 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   }),
   z.object({ OP_ID: z.literal('OP_INSTANCE_RENAME'), ...instanceName, new_name: nameSchema }),
   z.object({ OP_ID: z.literal('OP_INSTANCE_ACTIVATE_DISKS'), ...instanceName }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_REPLACE_DISKS'),
+    ...instanceName,
+    mode: z.enum(replaceDisksModes),
+    /** Which disks; Corral replaces an instance's disks together, so only all of them (or none named). */
+    disks: z.array(z.number().int().min(0).max(15)).max(16).optional(),
+    remote_node: nameSchema.optional(),
+    iallocator: iallocator.optional(),
+    early_release: yes.optional(),
+    ignore_ipolicy: yes.optional(),
+  }),
   z.object({ OP_ID: z.literal('OP_INSTANCE_DEACTIVATE_DISKS'), ...instanceName, force: yes.optional() }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_MIGRATE'),
@@ -327,6 +345,7 @@ export function opTarget(op: Opcode): string | undefined {
     case 'OP_INSTANCE_REINSTALL':
     case 'OP_INSTANCE_RENAME':
     case 'OP_INSTANCE_ACTIVATE_DISKS':
+    case 'OP_INSTANCE_REPLACE_DISKS':
     case 'OP_INSTANCE_DEACTIVATE_DISKS':
     case 'OP_INSTANCE_MIGRATE':
     case 'OP_INSTANCE_FAILOVER':

@@ -49,6 +49,7 @@ export interface MirrorAttach {
 }
 
 export interface MirrorDiskStatus {
+  readonly instance: string;
   readonly uuid: string;
   readonly index: number;
   readonly role: 'primary' | 'secondary';
@@ -154,7 +155,7 @@ export interface MirrorServiceDeps {
 interface Attached {
   readonly instance: { readonly name: string; readonly uuid: string };
   readonly disk: AgentDisk;
-  readonly peer: NodeId;
+  peer: NodeId;
   readonly store: BlockStore;
   readonly role: 'primary' | 'secondary';
   readonly primary: MirrorPrimary | undefined;
@@ -224,18 +225,25 @@ export class MirrorService {
     return this.status(request.instance.uuid);
   }
 
+  /**
+   * Points the primary's copies of the instance's disks at a new peer (or at a copy of the same one made
+   * anew), which the config holds as stale at `generation`: they bring it level with a full checksummed pass.
+   */
+  retarget(instanceUuid: string, peer: NodeId, generation: number): MirrorDiskStatus[] {
+    const entries = [...this.attached.values()].filter((entry) => entry.instance.uuid === instanceUuid);
+    const primaries = entries.filter((entry) => entry.primary !== undefined);
+    if (primaries.length === 0)
+      throw new CorralError('conflict', 'the disks of that instance are not attached here as its primary');
+    for (const entry of primaries) {
+      entry.peer = peer;
+      entry.primary!.resetPeer(generation);
+    }
+    return this.status(instanceUuid);
+  }
+
   async detach(instanceUuid: string): Promise<void> {
     for (const [uuid, entry] of [...this.attached])
       if (entry.instance.uuid === instanceUuid) await this.detachDisk(uuid);
-  }
-
-  /** Every disk attached here, by instance, and in which role. */
-  attachments(): { instance: string; disk: string; role: 'primary' | 'secondary' }[] {
-    return [...this.attached.values()].map((entry) => ({
-      instance: entry.instance.uuid,
-      disk: entry.disk.uuid,
-      role: entry.role,
-    }));
   }
 
   isAttached(diskUuid: string): boolean {
@@ -247,6 +255,7 @@ export class MirrorService {
       .filter((entry) => instanceUuid === undefined || entry.instance.uuid === instanceUuid)
       .sort((a, b) => a.disk.index - b.disk.index)
       .map((entry) => ({
+        instance: entry.instance.uuid,
         uuid: entry.disk.uuid,
         index: entry.disk.index,
         role: entry.role,

@@ -263,7 +263,7 @@ export class NodeAgent {
               startedMs: status.startedMs,
             });
         const storage = request.storage ? await this.storageStatus() : [];
-        const mirrors = this.deps.mirror.attachments();
+        const mirrors = this.deps.mirror.status();
         return { instances, mirrors, ...resources, storage };
       },
       checkParams: async (request) => {
@@ -417,6 +417,10 @@ export class NodeAgent {
             return { disks: [] };
           case 'status':
             return { disks: mirror.status(request.instance.uuid) };
+          case 'retarget':
+            return {
+              disks: mirror.retarget(request.instance.uuid, asNodeId(request.peer), request.generation),
+            };
         }
       },
       readDisk: async (request) => {

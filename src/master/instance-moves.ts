@@ -450,17 +450,27 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
       const { primary, secondary } = instancesOfNode(config, node.uuid);
       if (op.remote_node !== undefined && op.mode === 'primary')
         throw new CorralError('bad_request', 'a new secondary node (-n) goes with secondary evacuation (-s)');
-      if (op.remote_node !== undefined && secondary.length > 0)
-        throw new CorralError(
-          'unavailable',
-          'replacing secondaries needs the mirrored template (drbd), not available yet',
-        );
+      const named = op.remote_node;
+      if (named !== undefined && op.iallocator !== undefined)
+        throw new CorralError('bad_request', 'give a new secondary (-n) or an allocator (-I), not both');
       const moving = { primary, secondary, all: [...primary, ...secondary] }[op.mode];
-      // One plan for all, so that two instances do not both count on the same room.
-      const ops = await planMoves(ctx, config, moving, EVAC_MODES[op.mode], {
-        copyDisks: true,
-        ...(op.iallocator !== undefined && { iallocator: op.iallocator }),
-      });
+      const options = { copyDisks: true, ...(op.iallocator !== undefined && { iallocator: op.iallocator }) };
+      // One plan for all, so that two instances do not both count on the same room; with a new secondary
+      // named, Ganeti's way: one replace-disks per instance it mirrors.
+      const ops: Opcode[][] =
+        named === undefined
+          ? await planMoves(ctx, config, moving, EVAC_MODES[op.mode], options)
+          : [
+              ...(op.mode === 'all' ? await planMoves(ctx, config, primary, 'primary-only', options) : []),
+              ...secondary.map((instance): Opcode[] => [
+                {
+                  OP_ID: 'OP_INSTANCE_REPLACE_DISKS',
+                  instance_name: instance.name,
+                  mode: 'replace_new_secondary',
+                  remote_node: requireNode(config, named).name,
+                },
+              ]),
+            ];
       const jobs = await ctx.submitJobs(ops);
       ctx.log(
         `submitted ${jobs.length} job(s) to move instances off ${node.name}: ${jobs.join(', ') || 'none needed'}`,

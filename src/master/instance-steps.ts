@@ -84,7 +84,11 @@ export async function createDisks(ctx: OpContext, node: NodeRecord, instance: In
   for (const holder of diskNodes(ctx.config(), instance)) await createDisksOn(ctx, holder, instance);
 }
 
-async function createDisksOn(ctx: OpContext, node: NodeRecord, instance: InstanceRecord): Promise<void> {
+export async function createDisksOn(
+  ctx: OpContext,
+  node: NodeRecord,
+  instance: InstanceRecord,
+): Promise<void> {
   if (instance.disks.length === 0) return;
   const { paths } = await call(ctx, node, 'disks', {
     action: 'create',

@@ -22,6 +22,7 @@ import { backupOpDefinitions } from './backup-ops.js';
 import { moveOpDefinitions } from './instance-moves.js';
 import { instanceOpDefinitions } from './instance-ops.js';
 import type { LockRequest } from './locks.js';
+import { mirrorOpDefinitions } from './mirror-ops.js';
 import type { HookSpec, OpContext, OpDefinitions } from './op-context.js';
 import { verifyCluster } from './verify.js';
 
@@ -88,6 +89,7 @@ function checkPoolAfterDemotion(
 export const opDefinitions: OpDefinitions = {
   ...instanceOpDefinitions,
   ...moveOpDefinitions,
+  ...mirrorOpDefinitions,
   ...backupOpDefinitions,
   OP_NODE_ADD: {
     onTakeover: 'resume',

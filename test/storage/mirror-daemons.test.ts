@@ -176,6 +176,77 @@ describe('mirrored disks (drbd) on a real cluster', () => {
         readFile(join(baseDir, node, 'mirror-storage', db1.uuid, db1.disks[0]!.uuid)),
       ).rejects.toThrow(/ENOENT/);
   });
+
+  it('moves the secondary to another node, remakes a copy, and evacuates a node of its secondaries', async () => {
+    await ok([
+      {
+        OP_ID: 'OP_INSTANCE_CREATE',
+        instance_name: 'db2',
+        disk_template: 'drbd',
+        disks: [{ size: 16 }],
+        no_install: true,
+        start: true,
+        hypervisor: 'fake',
+        beparams: { memory: 128 },
+        pnode: 'node1',
+        snode: 'node2',
+      },
+    ]);
+    await guestWrite('node1', 'db2', 0x21, '1M');
+    const holders = async () => {
+      const db2 = await instance('db2');
+      return nodeNames([db2.primaryNode, ...db2.secondaryNodes]);
+    };
+    const copy = (node: string) => image(node, 'db2');
+
+    await ok([
+      {
+        OP_ID: 'OP_INSTANCE_REPLACE_DISKS',
+        instance_name: 'db2',
+        mode: 'replace_new_secondary',
+        remote_node: 'node3',
+      },
+    ]);
+    expect(await holders()).toEqual(['node1', 'node3']);
+    expect((await copy('node3')).equals(await copy('node1'))).toBe(true);
+    await expect(copy('node2')).rejects.toThrow(/ENOENT/);
+    await guestWrite('node1', 'db2', 0x22, '2M');
+    expect((await copy('node3'))[2 * 1024 * 1024]).toBe(0x22);
+
+    await ok([{ OP_ID: 'OP_INSTANCE_REPLACE_DISKS', instance_name: 'db2', mode: 'replace_on_secondary' }]);
+    expect((await copy('node3')).equals(await copy('node1'))).toBe(true);
+    expect(await mirrorOf('db2')).toMatchObject({ current: ['node1', 'node3'] });
+
+    await refused(
+      { OP_ID: 'OP_INSTANCE_REPLACE_DISKS', instance_name: 'db2', mode: 'replace_on_primary' },
+      /stop it first/,
+    );
+    await ok([{ OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name: 'db2' }]);
+    await ok([{ OP_ID: 'OP_INSTANCE_REPLACE_DISKS', instance_name: 'db2', mode: 'replace_on_primary' }]);
+    expect(await holders()).toEqual(['node1', 'node3']);
+    expect((await copy('node1'))[2 * 1024 * 1024]).toBe(0x22);
+    expect((await copy('node3')).equals(await copy('node1'))).toBe(true);
+
+    const evacuation = await ok([
+      { OP_ID: 'OP_NODE_EVACUATE', node_name: 'node3', mode: 'secondary', remote_node: 'node2' },
+    ]);
+    const [job] = (evacuation.ops[0]!.result as { jobs: number[] }).jobs;
+    await waitFor(async () => ((await holders()).includes('node2') ? true : undefined), {
+      timeoutMs: 30_000,
+      what: `the replace-disks job ${job} to move the secondary to node2`,
+    });
+    expect(await holders()).toEqual(['node1', 'node2']);
+    expect((await copy('node2')).equals(await copy('node1'))).toBe(true);
+    await refused(
+      {
+        OP_ID: 'OP_INSTANCE_REPLACE_DISKS',
+        instance_name: 'db2',
+        mode: 'replace_on_secondary',
+        remote_node: 'node3',
+      },
+      /goes with replace_new_secondary/,
+    );
+  });
 });
 
 async function writeTestOs(dir: string): Promise<void> {

@@ -17,7 +17,7 @@ import {
 } from '../../alloc/state.js';
 import { parseTextBackend, serializeTextBackend } from '../../alloc/text-backend.js';
 import { corralOpcode } from '../../cluster/alloc-answers.js';
-import { type DiskTemplate, diskTemplates, needsSecondary } from '../../cluster/disk-templates.js';
+import { type DiskTemplate, diskTemplates } from '../../cluster/disk-templates.js';
 import type { Opcode } from '../../cluster/opcodes.js';
 import { type ConfigView, configViewSchema } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
@@ -56,10 +56,6 @@ type Loaded =
   | { readonly source: 'file'; readonly state: ClusterState }
   | { readonly source: 'live'; readonly state: ClusterState; readonly config: ConfigView };
 
-/** Instances whose moves the live cluster cannot carry out: replacing a secondary needs drbd. */
-const unmovable = (config: ConfigView): string[] =>
-  config.instances.filter((i) => needsSecondary(i.diskTemplate)).map((i) => i.name);
-
 async function load(args: SourceArgs, options: LoadOptions = {}): Promise<Loaded> {
   if (args.t !== undefined)
     return { source: 'file', state: buildState(parseTextBackend(readFile(args.t), args.t), options) };
@@ -68,8 +64,7 @@ async function load(args: SourceArgs, options: LoadOptions = {}): Promise<Loaded
   const figures = new Map<string, NodeFigures>();
   for (const node of (await call({ op: 'nodes-live' })).nodes)
     if (node.status !== undefined) figures.set(node.name, node.status);
-  const excluded = [...(options.excludedInstances ?? []), ...unmovable(config)];
-  const state = buildState(liveSnapshot(config, figures), { ...options, excludedInstances: excluded });
+  const state = buildState(liveSnapshot(config, figures), options);
   return { source: 'live', state, config };
 }
 
@@ -218,11 +213,6 @@ export const balanceCommand: CommandModule<object, BalanceArgs> = {
       `Loaded ${state.nodes.length} nodes, ${state.instances.length} instances`,
       `Group size ${members.length} nodes, ${state.instances.filter((i) => members.includes(i.pNode)).length} instances`,
       `Selected node group: ${groupName}`,
-      ...(loaded.source === 'live' && unmovable(loaded.config).length > 0
-        ? [
-            `Not moving ${unmovable(loaded.config).join(', ')}: replacing a secondary needs the mirrored template (drbd), not available yet`,
-          ]
-        : []),
       `Initial score: ${result.initialScore.toFixed(8)}`,
       'Trying to minimize the CV...',
       ...stepLines(state, result),

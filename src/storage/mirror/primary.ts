@@ -214,6 +214,19 @@ export class MirrorPrimary {
   }
 
   /**
+   * The peer's copy is now another one (a new secondary, or one made anew), which the config already holds
+   * as stale at `generation`: the link to the old one is dropped, and the next link brings the new one level
+   * by a checksummed pass over the whole disk.
+   */
+  resetPeer(generation: number): void {
+    this.generation = generation;
+    this.peerOutdated = true;
+    this.verifying = true;
+    this.bitmap.markAll();
+    this.active?.link.close(new CorralError('closed', 'the mirror peer was replaced'));
+  }
+
+  /**
    * Detaches: the last writes reach the peer's disk durably when it is connected. Later calls fail, and
    * the link is closed.
    */
