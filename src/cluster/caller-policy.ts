@@ -50,7 +50,7 @@ export function judgeCall(
       return judgeMember(from, state);
     case 'admitter':
       if (!state.joined) return judgeEnrolment(credentials, state);
-      return judgeMaster(from, credentials, state, waited);
+      return judgeReadmission(from, credentials, state, waited);
     case 'master':
       return judgeMaster(from, credentials, state, waited);
   }
@@ -89,6 +89,26 @@ function judgeEnrolment(credentials: Credentials, state: TrustState): CallVerdic
       "that is not this node's enrolment code: run 'corral identity' on it again (a node draws a new code when it leaves a cluster)",
     );
   return allow;
+}
+
+/**
+ * Admission of a node that holds a cluster already: only the master's, as a re-run of node add. A node removed
+ * while it was down still holds its cluster when it comes back, and hears from no master (the members no
+ * longer take its calls), so it cannot tell the master's term: there a master that also shows the node's
+ * enrolment code, which only the node's administrator gives, is believed, and node add can take it back.
+ */
+function judgeReadmission(
+  from: NodeId,
+  credentials: Credentials,
+  state: TrustState,
+  waited: boolean,
+): CallVerdict {
+  const verdict = judgeMaster(from, credentials, state, waited);
+  const unheardOf =
+    verdict.kind === 'await-term' || (verdict.kind === 'refuse' && verdict.error.code === 'unavailable');
+  if (unheardOf && credentials.enrolment !== undefined && state.enrolmentMatches(credentials.enrolment))
+    return allow;
+  return verdict;
 }
 
 function judgeMaster(

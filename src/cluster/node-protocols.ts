@@ -91,7 +91,8 @@ export const hooksProtocol = requestProtocol({
   request: z.object({
     hpath: z.string().regex(/^[a-z0-9-]{1,64}$/),
     phase: z.enum(['pre', 'post']),
-    env: z.record(z.string().regex(/^GANETI_[A-Z0-9_]{1,64}$/), z.string().max(4096)),
+    // Ganeti's names keep parameter keys as they are: GANETI_INSTANCE_BE_maxmem, GANETI_INSTANCE_HV_kernel_path.
+    env: z.record(z.string().regex(/^GANETI_[A-Za-z0-9_]{1,64}$/), z.string().max(4096)),
   }),
   response: z.object({ results: z.array(hookResultSchema).max(256) }),
   timeoutMs: 120_000,

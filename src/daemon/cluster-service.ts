@@ -448,16 +448,15 @@ export class ClusterService {
     transport.handle(masterProtocol, async (request, { from }) => this.handleMaster(request, from));
     transport.handle(admitProtocol, async ({ cluster, secret, members: list, serial }, { from }) => {
       const current = members.cluster;
+      const listed = list.map((member) => ({ id: asNodeId(member.id), addrs: member.addrs }));
       if (current !== undefined) {
-        if (current.uuid === cluster.uuid) return {};
-        throw new CorralError('conflict', `this node already belongs to cluster ${current.name}`);
+        if (current.uuid !== cluster.uuid)
+          throw new CorralError('conflict', `this node already belongs to cluster ${current.name}`);
+        // Added back after a removal it missed while down: it must take the members of now to hear from them.
+        await members.replace(listed, serial);
+        return {};
       }
-      await members.join(
-        cluster,
-        secret,
-        list.map((member) => ({ id: asNodeId(member.id), addrs: member.addrs })),
-        serial,
-      );
+      await members.join(cluster, secret, listed, serial);
       log.info({ cluster: cluster.name, by: from }, 'admitted to the cluster');
       await this.startReplica(false);
       return {};

@@ -123,7 +123,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     },
   );
   agent.register();
-  await agent.serveLocal(join(mirrorDir(options.dataDir), 'nbd.sock'));
   // Membership starts first, so the cluster service can ask it; it reads the replica once there is one.
   const { fileStorageDir, sharedFileStorageDir } = storageDirs({
     ...options.storage,
@@ -169,6 +168,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     newUuid: randomUUID,
   });
   replica = cluster;
+  // Once the cluster service has connected to the members, so that mirrored disks attached again link at once.
+  await agent.serveLocal(join(mirrorDir(options.dataDir), 'nbd.sock'));
   const joinDeps = { transport, members: store, clock: systemClock, log: log.child({ part: 'join' }) };
   serveJoins({ ...joinDeps, cluster });
 

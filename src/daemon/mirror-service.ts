@@ -1,7 +1,8 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pushable } from 'it-pushable';
-import type { AgentDisk } from '../cluster/agent-protocols.js';
+import { z } from 'zod';
+import { type AgentDisk, agentDiskSchema } from '../cluster/agent-protocols.js';
 import {
   type MirrorHello,
   mirrorHelloSchema,
@@ -15,7 +16,7 @@ import {
 import type { Clock } from '../common/clock.js';
 import { writeFileDurably } from '../common/durable-file.js';
 import { asCorralError, CorralError } from '../common/errors.js';
-import type { NodeId } from '../common/ids.js';
+import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { decodeFrame, encodeFrame } from '../peer/codec.js';
 import type { FrameStream, Transport } from '../peer/transport.js';
@@ -46,6 +47,8 @@ export interface MirrorAttach {
   readonly peerCurrent: boolean;
   /** Attach as primary even if this copy's own record says a resync into it did not finish. */
   readonly force: boolean;
+  /** The copies may differ where writes were in flight when the daemon died: compare them all. */
+  readonly verifyAll?: boolean;
 }
 
 export interface MirrorDiskStatus {
@@ -100,45 +103,89 @@ export function reportingToMaster(forward: MirrorReportForward, log: Logger): Mi
   };
 }
 
-/** What each copy on this node records of its own state, kept across restarts. */
+/** The disks attached on this node, as a restarted daemon finds them. */
+export interface SavedAttachments {
+  /** Whether the daemon stopped cleanly, its last writes flushed to both copies. */
+  readonly clean: boolean;
+  readonly disks: readonly (Omit<MirrorAttach, 'disks' | 'force' | 'peer' | 'verifyAll'> & {
+    readonly disk: AgentDisk;
+    readonly peer: string;
+    /** A primary had nothing owed to its peer: no dirty granule, and a link up. */
+    readonly inSync: boolean;
+  })[];
+}
+
+/** What each copy on this node records of its own state, and which disks are attached, kept across restarts. */
 export interface CopyRecords {
   read(diskUuid: string): Promise<CopyState | undefined>;
   write(diskUuid: string, state: CopyState): Promise<void>;
   forget(diskUuid: string): Promise<void>;
+  readAttachments(): Promise<SavedAttachments | undefined>;
+  writeAttachments(saved: SavedAttachments): Promise<void>;
 }
+
+const savedAttachmentsSchema = z.object({
+  clean: z.boolean(),
+  disks: z.array(
+    z.object({
+      instance: z.object({ name: z.string(), uuid: z.string() }),
+      disk: agentDiskSchema,
+      role: z.enum(['primary', 'secondary']),
+      peer: z.string(),
+      generation: z.number().int().nonnegative(),
+      peerCurrent: z.boolean(),
+      inSync: z.boolean(),
+    }),
+  ),
+});
 
 /** Copy records as small files in a directory of the daemon's. */
 export function copyRecordsInDir(dir: string): CopyRecords {
-  const path = (diskUuid: string) => join(dir, `${diskUuid}.state`);
+  const path = (name: string) => join(dir, name);
+  const readJson = async (name: string): Promise<unknown> => {
+    try {
+      return JSON.parse(await readFile(path(name), 'utf8'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  };
+  const writeJson = async (name: string, value: unknown) => {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFileDurably(path(name), Buffer.from(JSON.stringify(value)));
+  };
   return {
     async read(diskUuid) {
-      let saved: Partial<CopyState>;
-      try {
-        saved = JSON.parse(await readFile(path(diskUuid), 'utf8')) as Partial<CopyState>;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw error;
-      }
-      return typeof saved.generation === 'number' && typeof saved.consistent === 'boolean'
-        ? { generation: saved.generation, consistent: saved.consistent }
-        : undefined;
+      const saved = copyStateSchema.safeParse(await readJson(`${diskUuid}.state`));
+      return saved.success ? saved.data : undefined;
     },
-    async write(diskUuid, state) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFileDurably(path(diskUuid), Buffer.from(JSON.stringify(state)));
-    },
+    write: (diskUuid, state) => writeJson(`${diskUuid}.state`, state),
     async forget(diskUuid) {
-      await rm(path(diskUuid), { force: true });
+      await rm(path(`${diskUuid}.state`), { force: true });
     },
+    async readAttachments() {
+      const saved = savedAttachmentsSchema.safeParse(await readJson('attached.json'));
+      return saved.success ? saved.data : undefined;
+    },
+    writeAttachments: (saved) => writeJson('attached.json', saved),
   };
 }
 
-/** Copy records kept in memory: the simulator's, where a node's disk outlives its daemon in this map. */
-export function copyRecordsInMemory(saved = new Map<string, CopyState>()): CopyRecords {
+const copyStateSchema = z.object({ generation: z.number().int().nonnegative(), consistent: z.boolean() });
+
+/** Copy records kept in memory: the simulator's, where a node's disk outlives its daemon in these maps. */
+export function copyRecordsInMemory(
+  saved = new Map<string, CopyState>(),
+  attachments: { value?: SavedAttachments } = {},
+): CopyRecords {
   return {
     read: async (diskUuid) => saved.get(diskUuid),
     write: async (diskUuid, state) => void saved.set(diskUuid, state),
     forget: async (diskUuid) => void saved.delete(diskUuid),
+    readAttachments: async () => attachments.value,
+    writeAttachments: async (value) => {
+      attachments.value = value;
+    },
   };
 }
 
@@ -165,6 +212,10 @@ interface Attached {
 }
 
 const LINK_RETRY_MIN_MS = 100;
+/** A dial that hangs (a peer not yet known where it listens) is retried rather than waited out. */
+const DIAL_TIMEOUT_MS = 2_000;
+/** How long a newly attached primary's writes wait for its first link (a restarted daemon's peer to answer). */
+const FIRST_LINK_GRACE_MS = 5_000;
 const LINK_RETRY_MAX_MS = 2_000;
 const HELLO_FRAME_BYTES = 1024;
 
@@ -204,9 +255,67 @@ export class MirrorService {
     return this.nbd?.path;
   }
 
+  /**
+   * Attaches again what was attached when the daemon stopped, so that running guests find their disks when
+   * QEMU reconnects. After a crash, a primary cannot know which writes in flight reached its peer, so it
+   * brings the peer level by a checksummed pass (the master still decides whether this copy may serve).
+   */
+  async restore(): Promise<void> {
+    const saved = await this.deps.records.readAttachments();
+    if (saved === undefined) return;
+    for (const entry of saved.disks) {
+      const request: MirrorAttach = {
+        instance: entry.instance,
+        disks: [entry.disk],
+        role: entry.role,
+        peer: asNodeId(entry.peer),
+        generation: entry.generation,
+        peerCurrent: entry.peerCurrent,
+        force: false,
+        verifyAll: !(saved.clean && entry.inSync),
+      };
+      try {
+        await this.attach(request);
+      } catch (error) {
+        this.deps.log.warn(
+          { instance: entry.instance.name, reason: asCorralError(error).message },
+          'could not attach a mirrored disk again after a restart',
+        );
+      }
+    }
+    await this.saveAttachments(false);
+  }
+
+  /** Flushes and closes every attached disk, recording them for the next start. */
   async stop(): Promise<void> {
-    for (const uuid of [...this.attached.keys()]) await this.detachDisk(uuid);
+    const disks = this.savedDisks();
+    for (const entry of [...this.attached.values()]) await this.closeDisk(entry);
+    this.attached.clear();
+    await this.deps.records.writeAttachments({ clean: true, disks });
     await this.nbd?.close();
+  }
+
+  /**
+   * The attached disks as a restart would attach them: whether the config holds a primary's peer current
+   * (as far as its engine knows), and whether nothing was owed to the peer.
+   */
+  private savedDisks(): SavedAttachments['disks'] {
+    return [...this.attached.values()].map((entry) => {
+      const primary = entry.primary?.status();
+      return {
+        instance: entry.instance,
+        disk: entry.disk,
+        role: entry.role,
+        peer: entry.peer,
+        generation: primary?.generation ?? entry.copy.generation,
+        peerCurrent: primary === undefined || !primary.peerOutdated,
+        inSync: primary === undefined || primary.connection === 'connected',
+      };
+    });
+  }
+
+  private async saveAttachments(clean: boolean): Promise<void> {
+    await this.deps.records.writeAttachments({ clean, disks: this.savedDisks() });
   }
 
   /** Attaches the instance's disks in a role; attaching again in the same role with the same peer is a no-op. */
@@ -222,6 +331,7 @@ export class MirrorService {
       }
       await this.attachDisk(request, disk);
     }
+    await this.saveAttachments(false);
     return this.status(request.instance.uuid);
   }
 
@@ -238,12 +348,19 @@ export class MirrorService {
       entry.peer = peer;
       entry.primary!.resetPeer(generation);
     }
+    void this.saveAttachments(false).catch((error: unknown) =>
+      this.deps.log.warn({ reason: asCorralError(error).message }, 'could not record the mirror attachments'),
+    );
     return this.status(instanceUuid);
   }
 
   async detach(instanceUuid: string): Promise<void> {
     for (const [uuid, entry] of [...this.attached])
-      if (entry.instance.uuid === instanceUuid) await this.detachDisk(uuid);
+      if (entry.instance.uuid === instanceUuid) {
+        this.attached.delete(uuid);
+        await this.closeDisk(entry);
+      }
+    await this.saveAttachments(false);
   }
 
   isAttached(diskUuid: string): boolean {
@@ -305,6 +422,8 @@ export class MirrorService {
               store,
               generation: request.generation,
               peerCurrent: request.peerCurrent,
+              verifyAll: request.verifyAll === true,
+              firstLinkGraceMs: FIRST_LINK_GRACE_MS,
               outdatePeer: (generation) => this.reporter().outdate(instance.uuid, generation),
               peerSynced: (generation) => this.reporter().synced(instance.uuid, generation),
               clock: this.deps.clock,
@@ -330,11 +449,8 @@ export class MirrorService {
     return reporter;
   }
 
-  private async detachDisk(diskUuid: string): Promise<void> {
-    const entry = this.attached.get(diskUuid);
-    if (entry === undefined) return;
+  private async closeDisk(entry: Attached): Promise<void> {
     entry.stopped = true;
-    this.attached.delete(diskUuid);
     await entry.primary?.close();
     await entry.store.close();
     this.deps.log.info({ instance: entry.instance.name, disk: entry.disk.index }, 'detached a mirrored disk');
@@ -343,15 +459,20 @@ export class MirrorService {
   /** The primary's side: dials the secondary, carries the link until it breaks, and dials again. */
   private async keepLinked(entry: Attached, primary: MirrorPrimary): Promise<void> {
     let delayMs = LINK_RETRY_MIN_MS;
+    let failures = 0;
     while (!entry.stopped) {
       try {
         const link = await this.dial(entry);
         delayMs = LINK_RETRY_MIN_MS;
+        failures = 0;
         await primary.runLink(link);
       } catch (error) {
-        this.deps.log.debug(
+        // The first failure of a streak says why; the retries after it would only repeat it.
+        const log =
+          failures++ === 0 ? this.deps.log.warn.bind(this.deps.log) : this.deps.log.debug.bind(this.deps.log);
+        log(
           { peer: entry.peer, reason: (error as Error).message },
-          'cannot link to the mirror peer',
+          'cannot link to the mirror peer; retrying',
         );
       }
       if (entry.stopped) return;
@@ -361,7 +482,9 @@ export class MirrorService {
   }
 
   private async dial(entry: Attached): Promise<PrimaryLink> {
-    const stream = await this.deps.transport.openStream(entry.peer, mirrorStream);
+    const stream = await this.deps.transport.openStream(entry.peer, mirrorStream, {
+      timeoutMs: DIAL_TIMEOUT_MS,
+    });
     const outgoing = pushable<Uint8Array>();
     const hello: MirrorHello = {
       instance: entry.instance.uuid,

@@ -57,11 +57,12 @@ export const masterProtocol = requestProtocol({
   // Forwarded by any member's daemon for its local root user; a join-token holder may not submit.
   callers: 'member',
   request: masterRequestSchema,
+  // The first shape that fits wins, and the empty one fits anything (dropping its fields): it comes last.
   response: z.union([
     masterResponseSchemas.submit,
     masterResponseSchemas.probe,
-    masterResponseSchemas.cancel,
     masterResponseSchemas.mirror,
+    masterResponseSchemas.cancel,
   ]),
   timeoutMs: 30_000,
   maxFrameBytes: 1024 * 1024,

@@ -140,6 +140,16 @@ export const opDefinitions: OpDefinitions = {
           );
         }
       }
+      // A node removed a moment ago wiped its Raft log, but until the master takes it out of the Raft group its
+      // old place there counts: the leader would take the entries it held for still held, and its vote would
+      // count with an empty log. It comes back only once it has left.
+      const raft = ctx.raft();
+      if (raft.voters.includes(peer) || raft.learners.includes(peer)) {
+        throw new CorralError(
+          'unavailable',
+          `${op.node_name} is still leaving the Raft group after its removal; add it again in a few seconds`,
+        );
+      }
       const cluster = config.cluster;
       if (info.cluster !== undefined && info.cluster.uuid !== cluster.uuid) {
         throw new CorralError(

@@ -537,14 +537,15 @@ function framed(stream: Stream, protocol: StreamProtocol): FrameStream {
       throw broken(error);
     }
   }
-  async function* capped(outgoing: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  /** Each frame with its length prefix as one chunk: one muxer frame and one encryption, not two. */
+  async function* prefixed(outgoing: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     for await (const frame of outgoing) {
       if (frame.byteLength > cap)
         throw new CorralError(
           'frame_too_large',
           `a frame of ${frame.byteLength} bytes exceeds the ${cap}-byte limit of ${protocol.id}`,
         );
-      yield frame;
+      yield encodeLengthPrefixed.single(frame).subarray();
     }
   }
   return {
@@ -553,7 +554,7 @@ function framed(stream: Stream, protocol: StreamProtocol): FrameStream {
       // Past an abort or reset, libp2p fails the write with an error of its own making; ours says why.
       if (stream.status !== 'open') throw new CorralError('closed', 'the stream is closed');
       try {
-        await stream.sink(encodeLengthPrefixed(capped(outgoing)));
+        await stream.sink(prefixed(outgoing));
       } catch (error) {
         throw stream.status === 'open' ? broken(error) : streamError(error, cap);
       }

@@ -53,6 +53,12 @@ describe('who may call what', () => {
     expect(judge('admitter', stranger, { enrolment: code }, joined())).toMatch(/^not_member/);
     expect(judge('admitter', member, { enrolment: code }, joined())).toMatch(/^not_master/);
     expect(judge('admitter', master, { term: 7 }, joined())).toBe('allow');
+    // A node removed while down hears from no master: the master's term with the code is believed, the term alone not.
+    const cutOff = joined({ raft: { term: 7, leader: undefined } });
+    expect(judge('admitter', master, { term: 7 }, cutOff, true)).toMatch(/^unavailable: .*not yet heard/);
+    expect(judge('admitter', master, { term: 7, enrolment: code }, cutOff)).toBe('allow');
+    expect(judge('admitter', master, { term: 6, enrolment: code }, cutOff)).toMatch(/^not_master/);
+    expect(judge('admitter', member, { enrolment: code }, cutOff)).toMatch(/^not_master/);
   });
 
   it('lets a token holder join, only with a token for itself', () => {

@@ -123,6 +123,24 @@ describe('mirrored disks (drbd) on a real cluster', () => {
     expect((await image('node2', 'db1'))[1024 * 1024]).toBe(0xab);
   });
 
+  it('serves the disks again when the primary daemon restarts, cleanly or not', async () => {
+    for (const [signal, pattern] of [
+      ['SIGTERM', 0x71],
+      ['SIGKILL', 0x72],
+    ] as const) {
+      const node1 = daemons[0]!;
+      await node1.stop(signal);
+      daemons[0] = await DaemonProcess.spawn(node1.options);
+      await guestWrite('node1', 'db1', pattern, '6M');
+      await waitFor(
+        async () => ((await image('node1', 'db1')).equals(await image('node2', 'db1')) ? true : undefined),
+        { timeoutMs: 30_000, what: `the copies to match after a ${signal}` },
+      );
+      expect((await image('node2', 'db1'))[6 * 1024 * 1024]).toBe(pattern);
+    }
+    expect(await mirrorOf('db1')).toEqual({ generation: 2, current: ['node1', 'node2'] });
+  });
+
   it('goes on without a dead secondary once the master records it stale, and resyncs it when it returns', async () => {
     const node2 = daemons[1]!;
     await node2.stop('SIGKILL');
@@ -231,9 +249,9 @@ describe('mirrored disks (drbd) on a real cluster', () => {
       { OP_ID: 'OP_NODE_EVACUATE', node_name: 'node3', mode: 'secondary', remote_node: 'node2' },
     ]);
     const [job] = (evacuation.ops[0]!.result as { jobs: number[] }).jobs;
-    await waitFor(async () => ((await holders()).includes('node2') ? true : undefined), {
+    await waitFor(async () => ((await mirrorOf('db2')).current.join() === 'node1,node2' ? true : undefined), {
       timeoutMs: 30_000,
-      what: `the replace-disks job ${job} to move the secondary to node2`,
+      what: `the replace-disks job ${job} to sync the new secondary on node2`,
     });
     expect(await holders()).toEqual(['node1', 'node2']);
     expect((await copy('node2')).equals(await copy('node1'))).toBe(true);

@@ -37,6 +37,16 @@ export interface MirrorPrimaryDeps {
    */
   readonly peerCurrent: boolean;
   /**
+   * Whether the copies may differ where writes were in flight when this node last stopped (a crash): the
+   * first link then compares the whole disk by checksums, though the peer still counts as current.
+   */
+  readonly verifyAll?: boolean;
+  /**
+   * How long writes wait for the first link after the disk is attached before the peer is given up (DRBD's
+   * wfc-timeout): a daemon that restarts links again within it, without degrading its mirror. 0 by default.
+   */
+  readonly firstLinkGraceMs?: number;
+  /**
    * Asks the master to record the peer's copy as stale (a newer generation held by this node alone). Writes
    * that could not reach the peer are acknowledged only once it answers: DRBD's resource fencing, which
    * keeps a failover from ever starting the guest on a copy that misses an acknowledged write.
@@ -110,15 +120,20 @@ export class MirrorPrimary {
   private failed: CorralError | undefined;
   private closed = false;
   private resyncBytesSent = 0;
+  private readonly attachedAtMs: number;
+  /** Whether a link has come up since the disk was attached. */
+  private linked = false;
+  private readonly linkWaiters: (() => void)[] = [];
   /** The resync of the previous link: the next waits for it, so that one runs at a time. */
   private resyncDone: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: MirrorPrimaryDeps) {
     this.bitmap = new DirtyBitmap(deps.store.sizeBytes, MIRROR_GRANULE_BYTES);
     this.generation = deps.generation;
+    this.attachedAtMs = deps.clock.monotonicMs();
     this.peerOutdated = !deps.peerCurrent;
-    this.verifying = !deps.peerCurrent;
-    if (!deps.peerCurrent) this.bitmap.markAll();
+    this.verifying = !deps.peerCurrent || deps.verifyAll === true;
+    if (this.verifying) this.bitmap.markAll();
   }
 
   get sizeBytes(): number {
@@ -174,6 +189,7 @@ export class MirrorPrimary {
 
   async flush(): Promise<void> {
     this.checkUsable(0, 0);
+    await this.firstLink();
     const remote = this.toPeer(undefined, (s) => ({ t: 'f', s }));
     await this.deps.store.flush();
     if ((await remote) === 'lost') await this.peerMustBeOutdated();
@@ -191,6 +207,8 @@ export class MirrorPrimary {
     }
     const active: ActiveLink = { link, pending: [], epochs: [[]], nextSeq: 0 };
     this.active = active;
+    this.linked = true;
+    for (const wake of this.linkWaiters.splice(0)) wake();
     this.resyncDone = this.resyncDone.then(() => this.resync(active));
     try {
       for await (const reply of link.replies) {
@@ -267,6 +285,7 @@ export class MirrorPrimary {
   ): Promise<void> {
     const release = await this.locks.acquire(range.offset, range.length);
     let remote: Promise<Outcome>;
+    await this.firstLink();
     try {
       remote = this.toPeer(range, frame);
       await local();
@@ -274,6 +293,20 @@ export class MirrorPrimary {
       release();
     }
     if ((await remote) === 'lost') await this.peerMustBeOutdated();
+  }
+
+  /** Waits, within the grace after attaching, for the first link, unless the peer is known stale. */
+  private async firstLink(): Promise<void> {
+    if (this.linked || this.peerOutdated) return;
+    const leftMs = (this.deps.firstLinkGraceMs ?? 0) - (this.deps.clock.monotonicMs() - this.attachedAtMs);
+    if (leftMs <= 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = this.deps.clock.setTimer(leftMs, resolve);
+      this.linkWaiters.push(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
   }
 
   /** Sends a frame when a link is up; 'lost' (with the range marked dirty) when there is none or it broke. */

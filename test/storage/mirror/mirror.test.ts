@@ -29,7 +29,12 @@ function jittered(store: MemoryBlockStore, rng: Rng | undefined): BlockStore {
 }
 
 function setup(
-  options: { peerCurrent?: boolean; outdate?: (g: number) => Promise<OutdateAnswer>; rng?: Rng } = {},
+  options: {
+    peerCurrent?: boolean;
+    verifyAll?: boolean;
+    outdate?: (g: number) => Promise<OutdateAnswer>;
+    rng?: Rng;
+  } = {},
 ) {
   const local = new MemoryBlockStore(SIZE);
   const remote = new MemoryBlockStore(SIZE);
@@ -40,6 +45,7 @@ function setup(
     store: jittered(local, options.rng),
     generation: 1,
     peerCurrent: options.peerCurrent ?? true,
+    verifyAll: options.verifyAll ?? false,
     outdatePeer:
       options.outdate ??
       (async (generation) => {
@@ -153,6 +159,18 @@ describe('mirrored disk (protocol C)', () => {
     expectSameCopies(world);
     expect(world.primary.status().resyncBytesSent).toBe(2 * 4096);
     expect(world.synced).toEqual([1]);
+  });
+
+  it('after a crash, compares every granule with a peer that still counts as current, and reports nothing', async () => {
+    const world = setup({ verifyAll: true });
+    await world.local.write(0, fill(SIZE, 5));
+    await world.remote.write(0, fill(SIZE, 5));
+    await world.remote.write(8 * 4096, fill(4096, 6));
+    world.connect();
+    await untilSynced(world.primary);
+    expectSameCopies(world);
+    expect(world.primary.status()).toMatchObject({ peerOutdated: false, resyncBytesSent: 4096 });
+    expect(world.synced).toEqual([]);
   });
 
   it('refuses all I/O once the master says another copy took over', async () => {
