@@ -62,5 +62,18 @@ export const toPrimarySchema = z.discriminatedUnion('t', [
 ]);
 export type ToPrimary = z.infer<typeof toPrimarySchema>;
 
-/** The secondary's first frame: it holds an attached copy of that disk mirrored from the caller. */
-export const mirrorWelcomeSchema = z.object({ accepted: z.literal(true) });
+/**
+ * The secondary's first frame: it holds an attached copy of that disk mirrored from the caller. With `data`,
+ * the frames travel on a TLS connection with this one-time pre-shared key instead of this stream.
+ */
+export const mirrorWelcomeSchema = z.object({
+  accepted: z.literal(true),
+  data: z
+    .object({
+      host: z.string().min(1).max(253),
+      port: z.number().int().min(1).max(65_535),
+      identity: z.string().min(1).max(64),
+      key: bytesSchema.refine((key) => key.byteLength === 32, 'a key is 32 bytes'),
+    })
+    .optional(),
+});

@@ -120,6 +120,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       clock: systemClock,
       log,
       mirrorReporter: () => (replica === undefined ? undefined : mirrorReporter),
+      mirrorHost: hostOf(transport.listenAddresses()),
     },
   );
   agent.register();
@@ -233,4 +234,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await transport.stop();
     },
   };
+}
+
+/** The first concrete IP among the node's listen addresses, where its mirror data plane listens too. */
+function hostOf(addresses: readonly string[]): string | undefined {
+  for (const address of addresses) {
+    const ip = /^\/ip[46]\/([^/]+)\//.exec(address)?.[1];
+    if (ip !== undefined && ip !== '0.0.0.0' && ip !== '::') return ip;
+  }
+  return undefined;
 }

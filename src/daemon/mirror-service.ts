@@ -29,6 +29,7 @@ import {
   type PrimaryStatus,
 } from '../storage/mirror/primary.js';
 import { type CopyState, MirrorSecondary } from '../storage/mirror/secondary.js';
+import { connectDataPlane, type DataPlaneServer } from './mirror-data-plane.js';
 
 /** How a primary reaches the master about its disks (through the cluster's forwarding to the master). */
 export interface MirrorReporter {
@@ -194,6 +195,8 @@ export interface MirrorServiceDeps {
   /** Opens the copy of a disk on this node (the drbd template's image file). */
   openStore(instance: { readonly name: string; readonly uuid: string }, disk: AgentDisk): Promise<BlockStore>;
   readonly records: CopyRecords;
+  /** Where secondaries here take their primaries' frames over TLS; without one, over the libp2p stream. */
+  readonly dataPlane?: DataPlaneServer;
   reporter(): MirrorReporter | undefined;
   readonly clock: Clock;
   readonly log: Logger;
@@ -244,11 +247,14 @@ export class MirrorService {
 
   /**
    * Serves the attached disks to QEMU over NBD on a unix socket (0600, in a 0700 directory): a primary's
-   * disk through its engine, a secondary's read-only until it is promoted.
+   * disk through its engine, a secondary's read-only until it is promoted. Opens the data plane, and
+   * attaches again what was attached when the daemon stopped.
    */
-  async serveNbd(socketPath: string): Promise<void> {
-    await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 });
-    this.nbd = await serveNbd(socketPath, (name) => this.nbdExport(name), this.deps.log);
+  async start(nbdSocket: string): Promise<void> {
+    await mkdir(dirname(nbdSocket), { recursive: true, mode: 0o700 });
+    this.nbd = await serveNbd(nbdSocket, (name) => this.nbdExport(name), this.deps.log);
+    await this.deps.dataPlane?.start();
+    await this.restore();
   }
 
   get nbdSocket(): string | undefined {
@@ -260,7 +266,7 @@ export class MirrorService {
    * QEMU reconnects. After a crash, a primary cannot know which writes in flight reached its peer, so it
    * brings the peer level by a checksummed pass (the master still decides whether this copy may serve).
    */
-  async restore(): Promise<void> {
+  private async restore(): Promise<void> {
     const saved = await this.deps.records.readAttachments();
     if (saved === undefined) return;
     for (const entry of saved.disks) {
@@ -292,6 +298,7 @@ export class MirrorService {
     for (const entry of [...this.attached.values()]) await this.closeDisk(entry);
     this.attached.clear();
     await this.deps.records.writeAttachments({ clean: true, disks });
+    await this.deps.dataPlane?.stop();
     await this.nbd?.close();
   }
 
@@ -497,8 +504,19 @@ export class MirrorService {
     const frames = stream.frames[Symbol.asyncIterator]();
     const welcome = await frames.next();
     if (welcome.done) throw new CorralError('closed', 'the mirror peer hung up before accepting the link');
-    decodeFrame(welcome.value, mirrorWelcomeSchema, HELLO_FRAME_BYTES);
+    const { data } = decodeFrame(welcome.value, mirrorWelcomeSchema, HELLO_FRAME_BYTES);
     const { maxFrameBytes } = mirrorStream;
+    if (data !== undefined) {
+      const socket = await connectDataPlane(data, maxFrameBytes).finally(() => {
+        outgoing.end();
+        stream.abort(new CorralError('closed', 'the mirror link moved to its data connection'));
+      });
+      return {
+        send: (frame: ToSecondary) => socket.send(encodeFrame(frame, maxFrameBytes)),
+        replies: decoded(socket.frames, (bytes) => decodeFrame(bytes, toPrimarySchema, maxFrameBytes)),
+        close: () => socket.close(),
+      };
+    }
     return {
       send: (frame: ToSecondary) => outgoing.push(encodeFrame(frame, maxFrameBytes)),
       replies: decoded({ [Symbol.asyncIterator]: () => frames }, (bytes) =>
@@ -530,6 +548,20 @@ export class MirrorService {
       );
     const { maxFrameBytes } = mirrorStream;
     const outgoing = pushable<Uint8Array>();
+    const { dataPlane } = this.deps;
+    if (dataPlane !== undefined) {
+      const { offer, connection } = dataPlane.offer();
+      outgoing.push(encodeFrame({ accepted: true, data: offer }, HELLO_FRAME_BYTES));
+      const sending = stream.send(outgoing).catch(() => undefined);
+      const socket = await connection.finally(() => outgoing.end());
+      await sending;
+      await entry.secondary.serve({
+        frames: decoded(socket.frames, (bytes) => decodeFrame(bytes, toSecondarySchema, maxFrameBytes)),
+        reply: (frame: ToPrimary) => socket.send(encodeFrame(frame, maxFrameBytes)),
+      });
+      socket.close();
+      return;
+    }
     outgoing.push(encodeFrame({ accepted: true }, HELLO_FRAME_BYTES));
     const sending = stream.send(outgoing).catch(() => undefined);
     await entry.secondary.serve({

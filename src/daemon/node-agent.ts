@@ -89,8 +89,7 @@ export class NodeAgent {
 
   /** Serves this node's mirrored disks to its hypervisors over NBD, on a unix socket at `nbdSocket`. */
   async serveLocal(nbdSocket: string): Promise<void> {
-    await this.deps.mirror.serveNbd(nbdSocket);
-    await this.deps.mirror.restore();
+    await this.deps.mirror.start(nbdSocket);
   }
 
   /** Detaches the mirrored disks (flushing them to their peers) and closes the NBD socket. */

@@ -2,6 +2,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { diskTemplateTraits } from '../cluster/disk-templates.js';
 import type { HypervisorName } from '../cluster/hypervisors.js';
+import { mirrorStream } from '../cluster/mirror-protocol.js';
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/log.js';
 import type { Transport } from '../peer/transport.js';
@@ -13,6 +14,7 @@ import type { Hypervisor } from '../vm/hypervisor.js';
 import { createKvmHypervisor } from '../vm/kvm-hypervisor.js';
 import { DEFAULT_OS_SEARCH_PATH, diagnoseOses, loadOs } from '../vm/os-definitions.js';
 import { osEnvironment, runOsScript } from '../vm/os-scripts.js';
+import { DataPlaneServer } from './mirror-data-plane.js';
 import { copyRecordsInDir, type MirrorReporter, MirrorService } from './mirror-service.js';
 import { agentDiskRef, NodeAgent, type OsCatalog } from './node-agent.js';
 
@@ -65,6 +67,11 @@ export function createNodeAgent(
     readonly log: Logger;
     /** How mirrored disks reach the master; undefined until the node has a cluster. */
     mirrorReporter(): MirrorReporter | undefined;
+    /**
+     * The address secondaries here take mirror data connections on (the node's own listen address); without
+     * one, mirror frames travel on the libp2p stream.
+     */
+    readonly mirrorHost: string | undefined;
   },
 ): NodeAgent {
   const { dataDir } = options;
@@ -100,6 +107,13 @@ export function createNodeAgent(
     transport: deps.transport,
     openStore: (instance, disk) => FileBlockStore.open(drbd.path(agentDiskRef(instance, disk))!),
     records: copyRecordsInDir(mirrorDir(dataDir)),
+    ...(deps.mirrorHost !== undefined && {
+      dataPlane: new DataPlaneServer(
+        deps.mirrorHost,
+        mirrorStream.maxFrameBytes,
+        deps.log.child({ part: 'mirror' }),
+      ),
+    }),
     reporter: deps.mirrorReporter,
     clock: deps.clock,
     log: deps.log.child({ part: 'mirror' }),
