@@ -85,6 +85,12 @@ class ScenarioRunner {
           .sort();
         return lines.length > 0 ? lines : ['none'];
       }
+      case 'write': {
+        const [instance = '', offset = '0', value = '1'] = args;
+        return [`${at()} ${await world.guestWrite(instance, Number(offset), Number(value))}`];
+      }
+      case 'copies':
+        return world.copies(args[0] ?? '');
       default:
         throw new Error(`unknown command ${command}`);
     }

@@ -1,5 +1,6 @@
+import type { ConfigData } from '../src/cluster/config.js';
 import type { JobRecord } from '../src/cluster/jobs.js';
-import { DEFAULT_CANDIDATE_POOL_SIZE, type JobId } from '../src/cluster/model.js';
+import { DEFAULT_CANDIDATE_POOL_SIZE, type JobId, type NodeUuid } from '../src/cluster/model.js';
 import type { Opcode } from '../src/cluster/opcodes.js';
 import { CorralError } from '../src/common/errors.js';
 import { asNodeId, type NodeId } from '../src/common/ids.js';
@@ -9,8 +10,8 @@ import { SimClock } from '../src/common/sim-clock.js';
 import { MemoryStore } from '../src/consensus/memory-store.js';
 import { nodeCallerCheck } from '../src/daemon/caller-check.js';
 import { ClusterService, type NodeHooks } from '../src/daemon/cluster-service.js';
-import { copyRecordsInMemory, MirrorService } from '../src/daemon/mirror-service.js';
-import { NodeAgent } from '../src/daemon/node-agent.js';
+import { copyRecordsInMemory, MirrorService, reportingToMaster } from '../src/daemon/mirror-service.js';
+import { agentDiskRef, NodeAgent } from '../src/daemon/node-agent.js';
 import { memoryReplicaLog } from '../src/daemon/replica-log.js';
 import type { MasterRequest } from '../src/master/master-protocol.js';
 import { defaultControlTimings } from '../src/master/timings.js';
@@ -21,7 +22,7 @@ import { MemoryHub, memoryAddress, type Packet } from '../src/peer/memory-transp
 import { type NetworkFaults, SimNetwork } from '../src/peer/sim-network.js';
 import { createDisklessTemplate } from '../src/storage/diskless.js';
 import { createMemoryExportStore, type ExportStore } from '../src/storage/export-store.js';
-import { createMemoryTemplate, MemoryStorage } from '../src/storage/memory-template.js';
+import { createMemoryTemplate, MemoryStorage, memoryBlockStore } from '../src/storage/memory-template.js';
 import { createFakeHypervisor, type FakeState, fakeStatesInMemory } from '../src/vm/fake-hypervisor.js';
 import { simOsCatalog } from './sim-os.js';
 
@@ -49,7 +50,10 @@ class SimMachine {
   readonly enrolment: Enrolment;
   readonly localDisks = new MemoryStorage(STORAGE_MIB_PER_NODE);
   readonly exports: ExportStore = createMemoryExportStore();
+  /** What the mirror service records on the host's disk: its copies' states and its attachments. */
+  readonly mirrorRecords = copyRecordsInMemory();
   guests = fakeStatesInMemory();
+  mirror: MirrorService | undefined;
   transport: MemoryTransport | undefined;
   service: ClusterService | undefined;
 
@@ -88,6 +92,8 @@ export class MasterWorld {
   /** Storage every node reaches, as sharedfile's directory is. */
   private readonly shared = new MemoryStorage(STORAGE_MIB_PER_NODE);
   private uuids = 0;
+  /** Every write a simulated guest had acknowledged, per instance: offset to byte, the last one winning. */
+  readonly acknowledged = new Map<string, Map<number, number>>();
   /** Called after every instant of simulated time, once its events and their promise callbacks have run. */
   afterInstant: () => void = () => undefined;
 
@@ -121,6 +127,19 @@ export class MasterWorld {
     if (machine.up) throw new RangeError(`${id} is already up`);
     const transport = this.hub.join(id);
     machine.transport = transport;
+    const reporter = reportingToMaster((request) => {
+      if (machine.service === undefined) throw new CorralError('unavailable', `${id} is not running`);
+      return machine.service.forward(request);
+    }, silentLogger);
+    const mirror = new MirrorService({
+      transport,
+      openStore: async (instance, disk) => memoryBlockStore(machine.localDisks, agentDiskRef(instance, disk)),
+      records: machine.mirrorRecords,
+      reporter: () => (machine.service === undefined ? undefined : reporter),
+      clock: this.clock,
+      log: silentLogger,
+    });
+    machine.mirror = mirror;
     const agent = new NodeAgent({
       hypervisors: new Map([
         [
@@ -137,19 +156,11 @@ export class MasterWorld {
         ['diskless', createDisklessTemplate()],
         ['file', createMemoryTemplate({ name: 'file', storage: machine.localDisks })],
         ['sharedfile', createMemoryTemplate({ name: 'sharedfile', storage: this.shared })],
+        ['drbd', createMemoryTemplate({ name: 'drbd', storage: machine.localDisks })],
       ]),
       os: simOsCatalog(),
       exports: machine.exports,
-      mirror: new MirrorService({
-        transport,
-        openStore: async () => {
-          throw new CorralError('unavailable', 'the simulated nodes hold no mirrored disks yet');
-        },
-        records: copyRecordsInMemory(),
-        reporter: () => undefined,
-        clock: this.clock,
-        log: silentLogger,
-      }),
+      mirror,
       transport,
       clock: this.clock,
       log: silentLogger,
@@ -174,6 +185,7 @@ export class MasterWorld {
         newUuid: () => `uuid-${this.options.seed}-${++this.uuids}`,
       }),
     );
+    await this.settle(agent.serveLocal(undefined));
   }
 
   /** The host loses power: its daemon and guests are gone, and its disk keeps only what was synced. */
@@ -186,6 +198,8 @@ export class MasterWorld {
     machine.service = undefined;
     machine.transport = undefined;
     machine.disk.crash();
+    machine.mirror?.halt();
+    machine.mirror = undefined;
     machine.guests = fakeStatesInMemory();
   }
 
@@ -197,7 +211,7 @@ export class MasterWorld {
       first!.service!.init({
         name: 'sim.cluster',
         enabledHypervisors: ['fake'],
-        enabledDiskTemplates: ['diskless', 'file', 'sharedfile'],
+        enabledDiskTemplates: ['diskless', 'file', 'sharedfile', 'drbd'],
       }),
     );
     for (const [i, machine] of others.entries()) {
@@ -270,6 +284,54 @@ export class MasterWorld {
   }
 
   /** Every guest the simulated hypervisors run, by node. */
+  /**
+   * Writes one byte through the node that serves the instance's mirrored disk, as its guest would, with
+   * FUA; says where, and whether the write was acknowledged within `limitMs` of simulated time.
+   */
+  async guestWrite(instance: string, offset: number, value: number, limitMs = 10_000): Promise<string> {
+    const config = this.machines.find((machine) => machine.up)?.service?.localConfig();
+    const record = [...(config?.instances.values() ?? [])].find((i) => i.name === instance);
+    const disk = record?.disks[0];
+    if (record === undefined || disk === undefined) return `${instance} has no disk`;
+    const serving = this.machines.find((machine) =>
+      machine.mirror?.status(record.uuid).some((entry) => entry.role === 'primary'),
+    );
+    const target = serving?.mirror?.diskExport(disk.uuid);
+    if (serving === undefined || target === undefined) return `no node serves ${instance}`;
+    const outcome = await this.settle(
+      target.write(offset, new Uint8Array([value]), true).then(
+        () => 'acknowledged',
+        (error: Error) => `failed: ${error.message}`,
+      ),
+      limitMs,
+    ).catch(() => 'not acknowledged yet');
+    if (outcome === 'acknowledged') {
+      const writes = this.acknowledged.get(instance) ?? new Map<number, number>();
+      writes.set(offset, value);
+      this.acknowledged.set(instance, writes);
+    }
+    return `${outcome} by ${serving.id}`;
+  }
+
+  /** For each node holding a copy of the instance's first disk: whether it holds every acknowledged write. */
+  copies(instance: string): string[] {
+    const writes = this.acknowledged.get(instance) ?? new Map<number, number>();
+    const config = this.machines.find((machine) => machine.up)?.service?.localConfig();
+    const record = [...(config?.instances.values() ?? [])].find((i) => i.name === instance);
+    const disk = record?.disks[0];
+    if (record === undefined || disk === undefined) return [`${instance} has no disk`];
+    return this.machines.flatMap((machine) => {
+      const copy = machine.localDisks.disks.get(`${record.uuid}/${disk.uuid}`);
+      if (copy === undefined) return [];
+      const missing = [...writes].filter(([offset, value]) => (copy.data[offset] ?? 0) !== value).length;
+      const uuid = nodeUuidOf(config, machine.id);
+      const current = uuid !== undefined && record.mirror?.current.includes(uuid) === true;
+      return [
+        `${machine.id}: ${current ? 'current' : 'stale'}, ${missing === 0 ? 'holds every acknowledged write' : `misses ${missing}`}`,
+      ];
+    });
+  }
+
   guests(): { readonly node: NodeId; readonly guest: FakeState }[] {
     return this.machines.flatMap((machine) =>
       [...machine.guests.records.values()].map((guest) => ({ node: machine.id, guest })),
@@ -331,4 +393,9 @@ export class MasterWorld {
 
 function lastLog(job: JobRecord): string {
   return job.log.at(-1)?.message ?? 'no log';
+}
+
+/** The config's UUID of the node with this peer ID. */
+function nodeUuidOf(config: ConfigData | undefined, id: NodeId): NodeUuid | undefined {
+  return [...(config?.nodes.values() ?? [])].find((node) => node.id === id)?.uuid;
 }

@@ -250,15 +250,19 @@ export class MirrorService {
    * disk through its engine, a secondary's read-only until it is promoted. Opens the data plane, and
    * attaches again what was attached when the daemon stopped.
    */
-  async start(nbdSocket: string): Promise<void> {
-    await mkdir(dirname(nbdSocket), { recursive: true, mode: 0o700 });
-    this.nbd = await serveNbd(nbdSocket, (name) => this.nbdExport(name), this.deps.log);
+  async start(nbdSocket: string | undefined): Promise<void> {
+    // The simulator's nodes serve no NBD: their fake guests open no disk.
+    if (nbdSocket !== undefined) {
+      await mkdir(dirname(nbdSocket), { recursive: true, mode: 0o700 });
+      this.nbd = await serveNbd(nbdSocket, (name) => this.diskExport(name), this.deps.log);
+    }
     await this.deps.dataPlane?.start();
     await this.restore();
   }
 
-  get nbdSocket(): string | undefined {
-    return this.nbd?.path;
+  /** Where the hypervisor reaches the attached disks: the NBD socket, or '' where none is served. */
+  get nbdSocket(): string {
+    return this.nbd?.path ?? '';
   }
 
   /**
@@ -290,6 +294,15 @@ export class MirrorService {
       }
     }
     await this.saveAttachments(false);
+  }
+
+  /** The simulator's crash: the engines stop where they are, and the records stay as they were written. */
+  halt(): void {
+    for (const entry of this.attached.values()) {
+      entry.stopped = true;
+      entry.primary?.halt();
+    }
+    this.attached.clear();
   }
 
   /** Flushes and closes every attached disk, recording them for the next start. */
@@ -325,16 +338,18 @@ export class MirrorService {
     await this.deps.records.writeAttachments({ clean, disks: this.savedDisks() });
   }
 
-  /** Attaches the instance's disks in a role; attaching again in the same role with the same peer is a no-op. */
+  /**
+   * Attaches the instance's disks in a role; attaching again in the same role with the same peer is a no-op.
+   * A disk attached in another role or to another peer is detached first: the master decides the roles (a
+   * failover out of a dead primary promotes the copy here, which was its secondary).
+   */
   async attach(request: MirrorAttach): Promise<MirrorDiskStatus[]> {
     for (const disk of request.disks) {
       const known = this.attached.get(disk.uuid);
       if (known !== undefined) {
         if (known.role === request.role && known.peer === request.peer) continue;
-        throw new CorralError(
-          'conflict',
-          `disk ${disk.index} of ${request.instance.name} is attached here as ${known.role}; detach it first`,
-        );
+        this.attached.delete(disk.uuid);
+        await this.closeDisk(known);
       }
       await this.attachDisk(request, disk);
     }
@@ -579,7 +594,7 @@ export class MirrorService {
    * migration target's QEMU connects while its copy is the secondary, and runs once it is the primary): the
    * primary's engine serves it; a secondary's copy reads, and refuses writes; a detached disk fails.
    */
-  private nbdExport(diskUuid: string): NbdExport | undefined {
+  diskExport(diskUuid: string): NbdExport | undefined {
     const first = this.attached.get(diskUuid);
     if (first === undefined) return undefined;
     const current = (): Attached => {

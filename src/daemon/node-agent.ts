@@ -88,7 +88,7 @@ export class NodeAgent {
   }
 
   /** Serves this node's mirrored disks to its hypervisors over NBD, on a unix socket at `nbdSocket`. */
-  async serveLocal(nbdSocket: string): Promise<void> {
+  async serveLocal(nbdSocket: string | undefined): Promise<void> {
     await this.deps.mirror.start(nbdSocket);
   }
 
@@ -198,13 +198,12 @@ export class NodeAgent {
 
   /** Where the hypervisor reaches a mirrored disk: the engine attached here, over NBD. */
   private mirroredDisk(spec: RuntimeSpec, disk: AgentDisk): { path: string; nbdExport: string } {
-    const socket = this.deps.mirror.nbdSocket;
-    if (!this.deps.mirror.isAttached(disk.uuid) || socket === undefined)
+    if (!this.deps.mirror.isAttached(disk.uuid))
       throw new CorralError(
         'conflict',
         `disk ${disk.index} of ${spec.name} is not attached on this node; its mirror must be attached first`,
       );
-    return { path: socket, nbdExport: disk.uuid };
+    return { path: this.deps.mirror.nbdSocket, nbdExport: disk.uuid };
   }
 
   /**

@@ -603,13 +603,16 @@ async function failoverToSecondary(
   // Stopping it there detaches its mirror on both nodes.
   await fenceSource(ctx, source, instance, timeoutS);
   if (stale) ctx.log(`failing over to the stale copy on ${target.name}, as --ignore-consistency asks`);
+  // A primary that was not stopped (declared offline) may hold writes in flight that never reached the
+  // target: its copy is no longer counted current, and a full comparison brings it level when it returns.
+  const dropSource = stale || source.offline;
   await ctx.commit({
     type: 'instance-set',
     uuid: instance.uuid,
     changes: {
       primaryNode: target.uuid,
       secondaryNodes: [source.uuid],
-      ...(stale && { mirror: { generation: mirror.generation + 1, current: [target.uuid] } }),
+      ...(dropSource && { mirror: { generation: mirror.generation + 1, current: [target.uuid] } }),
     },
   });
   const moved = requireInstance(ctx.config(), instance.name);

@@ -12,17 +12,24 @@ import type { Logger } from '../common/log.js';
 import type { NodeAgentClient } from './op-context.js';
 import type { ControlTimings } from './timings.js';
 
+type MirrorRole = 'primary' | 'secondary';
+
 /**
- * Whether a running mirrored instance misses its mirror on a node that answered: its primary's or its
- * secondary's daemon restarted (as Ganeti's watcher finds DRBD unconfigured after a node reboot).
+ * Whether a running mirrored instance misses its mirror, or has it in the wrong role, on a node that
+ * answered: its secondary's daemon restarted (as Ganeti's watcher finds DRBD unconfigured after a reboot),
+ * or an old primary came back after a failover still serving.
  */
 function mirrorDetached(
   instance: InstanceRecord,
-  attached: ReadonlyMap<string, Set<string> | undefined>,
+  attached: ReadonlyMap<string, ReadonlyMap<string, MirrorRole> | undefined>,
 ): boolean {
   if (!needsSecondary(instance.diskTemplate)) return false;
-  return [instance.primaryNode, ...instance.secondaryNodes].some(
-    (node) => attached.get(node)?.has(instance.uuid) === false,
+  const wrong = (node: string, role: MirrorRole) => {
+    const roles = attached.get(node);
+    return roles !== undefined && roles.get(instance.uuid) !== role;
+  };
+  return (
+    wrong(instance.primaryNode, 'primary') || instance.secondaryNodes.some((node) => wrong(node, 'secondary'))
   );
 }
 
@@ -91,12 +98,14 @@ export class Watcher {
         return [node.name, nodeReport(answer.status === 'fulfilled' ? answer.value.instances : undefined)];
       }),
     );
-    const attached = new Map<string, Set<string> | undefined>(
+    const attached = new Map<string, Map<string, MirrorRole> | undefined>(
       nodes.map((node, i) => {
         const answer = answers[i]!;
         return [
           node.uuid,
-          answer.status === 'fulfilled' ? new Set(answer.value.mirrors.map((m) => m.instance)) : undefined,
+          answer.status === 'fulfilled'
+            ? new Map(answer.value.mirrors.map((m) => [m.instance, m.role]))
+            : undefined,
         ];
       }),
     );

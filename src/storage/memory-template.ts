@@ -1,6 +1,7 @@
 import { type CorralDiskTemplate, diskTemplateTraits } from '../cluster/disk-templates.js';
 import { CorralError } from '../common/errors.js';
 import type { DiskRef, DiskTemplate } from './disk-template.js';
+import type { BlockStore } from './mirror/block-store.js';
 
 const MIB = 1024 * 1024;
 /** Chunks a read yields, as the file templates' reads do. */
@@ -29,6 +30,38 @@ export class MemoryStorage {
   }
 }
 
+const memoryDiskKey = (disk: DiskRef) => `${disk.instanceUuid}/${disk.diskUuid}`;
+
+/**
+ * The copy of a disk held in memory as a mirror engine's block store: the simulator's drbd copies. Writes
+ * count as durable, as a daemon's crash keeps what reached the host's page cache.
+ */
+export function memoryBlockStore(storage: MemoryStorage, disk: DiskRef): BlockStore {
+  const found = storage.disks.get(memoryDiskKey(disk));
+  if (found === undefined)
+    throw new CorralError(
+      'not_found',
+      `disk ${disk.index} of ${disk.instanceName} does not exist on this node`,
+    );
+  const sizeBytes = found.sizeMiB * MIB;
+  const whole = () => {
+    if (found.data.byteLength < sizeBytes) {
+      const data = new Uint8Array(sizeBytes);
+      data.set(found.data);
+      found.data = data;
+    }
+    return found.data;
+  };
+  return {
+    sizeBytes,
+    read: async (offset, length) => whole().slice(offset, offset + length),
+    write: async (offset, data) => whole().set(data, offset),
+    writeZeroes: async (offset, length) => void whole().fill(0, offset, offset + length),
+    flush: async () => undefined,
+    close: async () => undefined,
+  };
+}
+
 /**
  * A disk template whose disks live in memory: the simulator's stand-in for file and sharedfile, with the same
  * rules (idempotent create, grow never shrinks, a copy cut short is refused). Disks hold raw bytes; a qcow2
@@ -39,7 +72,7 @@ export function createMemoryTemplate(init: {
   readonly storage: MemoryStorage;
 }): DiskTemplate {
   const { name, storage } = init;
-  const key = (disk: DiskRef) => `${disk.instanceUuid}/${disk.diskUuid}`;
+  const key = memoryDiskKey;
   const label = (disk: DiskRef) => `disk ${disk.index} of ${disk.instanceName}`;
   const find = (disk: DiskRef): MemoryDisk => {
     const found = storage.disks.get(key(disk));

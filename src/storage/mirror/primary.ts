@@ -244,6 +244,12 @@ export class MirrorPrimary {
     this.active?.link.close(new CorralError('closed', 'the mirror peer was replaced'));
   }
 
+  /** The node died with this disk attached (the simulator's crash): everything stops, nothing is flushed. */
+  halt(): void {
+    this.closed = true;
+    this.active?.link.close(new CorralError('closed', 'the node died'));
+  }
+
   /**
    * Detaches: the last writes reach the peer's disk durably when it is connected. Later calls fail, and
    * the link is closed.
