@@ -526,6 +526,17 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
           'not_found',
           `${instance.name} has no disk ${op.disk} (it has ${instance.disks.length})`,
         );
+      if (needsSecondary(instance.diskTemplate)) {
+        const served = await call(ctx, primaryOf(config, instance), 'mirror', {
+          action: 'status',
+          instance: instanceRef(instance),
+        });
+        if (served.disks.length > 0)
+          throw new CorralError(
+            'conflict',
+            `the disks of ${instance.name} are attached to their mirror (it runs, or its disks are active); stop it and deactivate its disks to grow them`,
+          );
+      }
       const newSizeMiB = op.absolute ? op.amount : disk.sizeMiB + op.amount;
       if (newSizeMiB <= disk.sizeMiB)
         throw new CorralError(

@@ -239,7 +239,13 @@ describe('mirrored disks (drbd) on a real cluster', () => {
       { OP_ID: 'OP_INSTANCE_REPLACE_DISKS', instance_name: 'db2', mode: 'replace_on_primary' },
       /stop it first/,
     );
+    await refused(
+      { OP_ID: 'OP_INSTANCE_GROW_DISK', instance_name: 'db2', disk: 0, amount: 16 },
+      /stop it and deactivate its disks to grow them/,
+    );
     await ok([{ OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name: 'db2' }]);
+    await ok([{ OP_ID: 'OP_INSTANCE_GROW_DISK', instance_name: 'db2', disk: 0, amount: 16 }]);
+    for (const node of ['node1', 'node3']) expect((await copy(node)).byteLength).toBe(32 * 1024 * 1024);
     await ok([{ OP_ID: 'OP_INSTANCE_REPLACE_DISKS', instance_name: 'db2', mode: 'replace_on_primary' }]);
     expect(await holders()).toEqual(['node1', 'node3']);
     expect((await copy('node1'))[2 * 1024 * 1024]).toBe(0x22);
