@@ -1,9 +1,13 @@
-import type { ConfigData } from '../src/cluster/config.js';
-import type { InstanceRecord } from '../src/cluster/model.js';
-import type { Opcode } from '../src/cluster/opcodes.js';
+import type { ClusterState } from '../src/cluster/cluster-state.js';
+import { type ConfigData, sortedGroups, sortedNodes } from '../src/cluster/config.js';
+import { isFinished, type JobRecord, type JobStatus } from '../src/cluster/jobs.js';
+import { allocPolicies, type InstanceRecord, type JobId, type NodeRecord } from '../src/cluster/model.js';
+import type { Opcode, TagKind } from '../src/cluster/opcodes.js';
 import { CorralError } from '../src/common/errors.js';
 import type { NodeId } from '../src/common/ids.js';
 import type { Rng } from '../src/common/random.js';
+import type { ClusterService } from '../src/daemon/cluster-service.js';
+import { memoryAddress } from '../src/peer/memory-transport.js';
 import { healthyNetwork } from '../src/peer/sim-network.js';
 import { MasterWorld } from './master-world.js';
 import { SIM_OS } from './sim-os.js';
@@ -20,7 +24,8 @@ export interface MasterSimResult {
   readonly violations: readonly string[];
   /** How the submitted jobs ended: success, error (a refusal or a failure), or unknown (lost in a fault). */
   readonly jobs: { readonly success: number; readonly error: number; readonly unknown: number };
-  /** The opcodes that succeeded, by name: what the run really exercised. */
+  /** The opcodes submitted, and those that succeeded, by name: what the run really exercised. */
+  readonly submitted: Readonly<Record<string, number>>;
   readonly succeeded: Readonly<Record<string, number>>;
   readonly faults: readonly string[];
   /** The instances at the end, and that a job submitted once everything healed succeeded. */
@@ -32,20 +37,36 @@ const INSTANCES_MAX = 5;
 const JOB_LIMIT_MS = 60_000;
 /** Long enough for the watcher to restart what should run, and for a new master to settle in. */
 const HEAL_MS = 20_000;
+/**
+ * How long the healed cluster has to add a node back and to end every job it accepted: longer than any one call
+ * may wait (a stop waits 3 minutes), since a job can hold its locks that long and the others queue behind it.
+ */
+const QUIESCE_MS = 300_000;
+/** The share of operations on the cluster, its groups and nodes, tags and the queue rather than on instances. */
+const CLUSTER_OP_SHARE = 0.3;
+/** Node removal stops here, so that a crash still leaves a majority. */
+const MIN_MEMBERS = 3;
+const SIM_TEMPLATES = ['diskless', 'file', 'sharedfile'] as const;
+/** How often a daemon's gossip pings each peer, and hangs up on one that does not answer (a few probe rounds). */
+const PING_ROUND_MS = 3_000;
+const TAGS = ['red', 'green', 'blue'] as const;
 
 /**
- * Random instance operations (every instance opcode, node migrate and evacuate, export and import),
- * submitted through random nodes, while nodes are cut off and crash and come
- * back; after every instant of simulated time, no instance may run on two nodes. Once everything heals, the
- * cluster must take a job again. One seed, one run: a violation replays exactly.
+ * Random operations (every opcode: instances, nodes, groups, the cluster, tags, exports and imports, the test
+ * delay), submitted through random nodes, while nodes are cut off and crash and come back, and are removed and
+ * added again; after every instant of simulated time, no instance may run on two nodes. Once everything heals,
+ * the cluster must take a job again and every job it accepted must have ended, once, the same on every node.
+ * One seed, one run: a violation replays exactly.
  */
 export async function runMasterSimulation(options: MasterSimOptions): Promise<MasterSimResult> {
   const world = new MasterWorld({ seed: options.seed, nodes: options.nodes ?? 4, watcherIntervalMs: 2_000 });
   const violations: string[] = [];
   const faults: string[] = [];
   const jobs = { success: 0, error: 0, unknown: 0 };
+  const submitted: Record<string, number> = {};
   const succeeded: Record<string, number> = {};
   const seen = new Set<string>();
+  const ledger = new JobLedger(violations);
   world.afterInstant = () => {
     const found = runningTwice(world);
     // Each double run once, when it began: it lasts until something stops one copy.
@@ -54,53 +75,250 @@ export async function runMasterSimulation(options: MasterSimOptions): Promise<Ma
     violations.push(`t=${(world.clock.monotonicMs() / 1000).toFixed(1)}s ${found}`);
   };
   await world.form();
+  const fleet = new Fleet(world, ledger);
+  for (const id of fleet.ids) await ledger.watch(id, world.machine(id).service);
+  hangUpCutLinks(world, fleet.ids);
   const rng = world.rng.fork();
-  const ids = world.machines.map((machine) => machine.id);
-  const crashed = new Set<NodeId>();
   let serial = 0;
+  const exports: Made[] = [];
+  const newName = (prefix: string) => `${prefix}${++serial}`;
+  /** Submits a job through a node and follows it from there; undefined when a fault lost it. */
+  const run = (via: NodeId, ops: readonly Opcode[], limitMs = JOB_LIMIT_MS): Promise<JobRecord | undefined> =>
+    world
+      .submit(via, ops)
+      .then((job) => {
+        ledger.accepted.add(job);
+        return world.waitJob(via, job, limitMs);
+      })
+      .catch((error: unknown) => {
+        if (error instanceof CorralError) return undefined;
+        throw error;
+      });
+  const count = (ops: readonly Opcode[], outcome: JobStatus | 'unknown') => {
+    for (const op of ops) {
+      submitted[op.OP_ID] = (submitted[op.OP_ID] ?? 0) + 1;
+      if (outcome === 'success') succeeded[op.OP_ID] = (succeeded[op.OP_ID] ?? 0) + 1;
+    }
+    if (outcome === 'success') jobs.success++;
+    else if (outcome === 'unknown') jobs.unknown++;
+    else jobs.error++;
+  };
 
   for (let step = 0; step < (options.steps ?? 12); step++) {
-    const via = rng.pick(ids.filter((id) => !crashed.has(id)));
-    const config = world.machine(via).service?.localConfig();
+    const via = rng.pick(fleet.ids.filter((id) => fleet.config(id) !== undefined));
+    const config = fleet.config(via);
     if (config !== undefined) {
-      const op = randomOp(rng, config, ids, () => `inst${++serial}`);
-      const outcome = await world
-        .submit(via, [op])
-        .then((job) => world.waitJob(via, job, JOB_LIMIT_MS))
-        .then(
-          (job) => job.status,
-          (error: unknown) => {
-            if (error instanceof CorralError) return 'unknown' as const;
-            throw error;
-          },
-        );
-      if (outcome === 'success') succeeded[op.OP_ID] = (succeeded[op.OP_ID] ?? 0) + 1;
-      if (outcome === 'success') jobs.success++;
-      else if (outcome === 'unknown') jobs.unknown++;
-      else jobs.error++;
+      const ops = [
+        rng.chance(CLUSTER_OP_SHARE)
+          ? clusterOp(rng, config, fleet, newName)
+          : instanceOp(rng, config, fleet.ids, exports, () => newName('inst')),
+      ].flat();
+      // A node added back runs its daemon first, unjoined, as an administrator would start it.
+      for (const op of ops) if (op.OP_ID === 'OP_NODE_ADD') await fleet.start(op.node_name as NodeId);
+      const outcome = (await run(via, ops))?.status ?? 'unknown';
+      // An offline mark that may still land must not find the node running guests again (issue 21's hazard).
+      for (const op of ops)
+        if (op.OP_ID === 'OP_NODE_SET_PARAMS' && op.offline === true && outcome === 'unknown')
+          fleet.heldDown.add(op.node_name as NodeId);
+      count(ops, outcome);
+      if (outcome === 'success') noteExports(exports, ops);
     }
-    if (rng.chance(0.4)) faults.push(await injectFault(world, rng, ids, crashed));
+    if (rng.chance(0.4)) faults.push(await injectFault(world, rng, fleet));
   }
 
-  // Heal: every link open, every node back; the watcher puts instances back where they should run.
+  // Heal: every link open, every crashed node back; the watcher puts instances back where they should run.
   world.network.heal();
   world.setFaults(healthyNetwork);
-  for (const id of crashed) await world.boot(id);
+  for (const id of [...fleet.crashed]) await fleet.start(id);
   await world.runFor(HEAL_MS);
-  const via = rng.pick(ids);
-  const last = await world
-    .submit(via, [{ OP_ID: 'OP_TAGS_SET', kind: 'cluster', tags: [`healed${options.seed}`] }])
-    .then((job) => world.waitJob(via, job, JOB_LIMIT_MS))
-    .catch(() => undefined);
+  // A removed node can come back: every machine the cluster lost is added again.
+  for (const id of fleet.ids) {
+    const config = fleet.newest();
+    if (config === undefined || memberOf(config, id)) continue;
+    await fleet.start(id);
+    const groups = sortedGroups(config);
+    const add = [fleet.addOp(id, groups.length > 1 ? rng.pick(groups).name : undefined)];
+    const added = await run(rng.pick(fleet.members()), add, QUIESCE_MS);
+    count(add, added?.status ?? 'unknown');
+    if (added?.status !== 'success')
+      violations.push(`${id} could not be added back once healed: ${added?.log.at(-1)?.message ?? 'lost'}`);
+  }
+  const members = fleet.members();
+  const via = rng.pick(members);
+  const last = await run(via, [{ OP_ID: 'OP_TAGS_SET', kind: 'cluster', tags: [`healed${options.seed}`] }]);
+  await world.until(() => ledger.quiet(members), QUIESCE_MS, 'every job to end').catch(() => undefined);
+  ledger.check(members);
   return {
     seed: options.seed,
     violations,
     jobs,
+    submitted,
     succeeded,
     faults,
-    instances: world.machine(via).service?.localConfig()?.instances.size ?? 0,
+    instances: fleet.config(via)?.instances.size ?? 0,
     recovered: last?.status === 'success',
   };
+}
+
+/**
+ * Every accepted job ends exactly once: follows the job table of every replica (each daemon's life apart,
+ * since a restarted node replays its log), and says when a job ends in two ways, on one node or on two, and,
+ * once the healed cluster has quiesced, which accepted job some member lost or never ended.
+ */
+class JobLedger {
+  readonly accepted = new Set<JobId>();
+  /** The first final status any replica gave each job. */
+  private readonly ended = new Map<JobId, JobStatus>();
+  /** The job table of each node's current daemon. */
+  private readonly replicas = new Map<NodeId, ClusterState>();
+
+  constructor(private readonly violations: string[]) {}
+
+  async watch(node: NodeId, service: ClusterService | undefined): Promise<void> {
+    if (service === undefined) return;
+    const { jobs: state } = await service.view(false);
+    this.replicas.set(node, state);
+    const last = new Map<JobId, JobStatus>();
+    state.onChange((change) => {
+      if (change.type !== 'job') return;
+      const { id, status } = change.job;
+      const before = last.get(id);
+      last.set(id, status);
+      if (before !== undefined && isFinished(before) && before !== status)
+        this.violations.push(`job ${id} ended ${before} on ${node}, then became ${status}`);
+      if (!isFinished(status)) return;
+      const first = this.ended.get(id);
+      if (first === undefined) this.ended.set(id, status);
+      else if (first !== status)
+        this.violations.push(`job ${id} ended ${first} on one node and ${status} on ${node}`);
+    });
+  }
+
+  /** True once every member holds every accepted job, and no job unended. */
+  quiet(members: readonly NodeId[]): boolean {
+    return members.every((node) => this.unended(node).length === 0);
+  }
+
+  check(members: readonly NodeId[]): void {
+    for (const node of members) {
+      const state = this.replicas.get(node);
+      for (const id of this.accepted)
+        if (state?.job(id) === undefined)
+          this.violations.push(`job ${id} was accepted, but ${node} has no record of it`);
+      for (const job of state?.jobs() ?? [])
+        if (!isFinished(job.status))
+          this.violations.push(
+            `job ${job.id} is still ${job.status} on ${node} after healing: ${job.log.at(-1)?.message ?? 'no log'}`,
+          );
+    }
+  }
+
+  private unended(node: NodeId): readonly JobId[] {
+    const state = this.replicas.get(node);
+    if (state === undefined) return [...this.accepted];
+    return [
+      ...[...this.accepted].filter((id) => state.job(id) === undefined),
+      ...state
+        .jobs()
+        .filter((job) => !isFinished(job.status))
+        .map((job) => job.id),
+    ];
+  }
+}
+
+/** The machines as the simulation drives them: which it crashed, which it keeps down, which belong to the cluster. */
+class Fleet {
+  readonly ids: readonly NodeId[];
+  /** Crashed by a fault; back with a later fault or at the heal. */
+  readonly crashed = new Set<NodeId>();
+  /** Crashed nodes an offline mark may still reach: back only at the heal. */
+  readonly heldDown = new Set<NodeId>();
+
+  constructor(
+    private readonly world: MasterWorld,
+    private readonly ledger: JobLedger,
+  ) {
+    this.ids = world.machines.map((machine) => machine.id);
+  }
+
+  config(id: NodeId): ConfigData | undefined {
+    return this.world.machine(id).service?.localConfig();
+  }
+
+  up(id: NodeId): boolean {
+    return this.world.machine(id).up;
+  }
+
+  /** The newest configuration any running node holds. */
+  newest(): ConfigData | undefined {
+    let newest: ConfigData | undefined;
+    for (const id of this.ids) {
+      const config = this.config(id);
+      if (config !== undefined && (newest === undefined || config.serial > newest.serial)) newest = config;
+    }
+    return newest;
+  }
+
+  /** The running nodes the newest configuration holds online: those that replicate its log. */
+  members(): NodeId[] {
+    const config = this.newest();
+    if (config === undefined) return [];
+    return sortedNodes(config)
+      .filter((node) => !node.offline && this.up(node.id))
+      .map((node) => node.id);
+  }
+
+  /** Starts a machine's daemon (again) if it is down, and follows its job table. */
+  async start(id: NodeId): Promise<void> {
+    this.crashed.delete(id);
+    this.heldDown.delete(id);
+    if (this.up(id)) return;
+    await this.world.boot(id);
+    await this.ledger.watch(id, this.world.machine(id).service);
+  }
+
+  /** Node add for a machine: its memory address, an IP of its own, its enrolment code now, and a group. */
+  addOp(id: NodeId, group?: string): Opcode {
+    return {
+      OP_ID: 'OP_NODE_ADD',
+      node_name: id,
+      address: memoryAddress(id),
+      primary_ip: `127.0.1.${this.ids.indexOf(id) + 1}`,
+      enrol_code: this.world.machine(id).enrolment.code(),
+      ...(group !== undefined && { group }),
+    };
+  }
+}
+
+function memberOf(config: ConfigData, id: NodeId): boolean {
+  return [...config.nodes.values()].some((node) => node.id === id);
+}
+
+/**
+ * The daemon's gossip pings its peers and hangs up on one whose ping times out, which fails the calls in flight
+ * to it; the simulated nodes have no gossip service, so this does it for every link a partition cuts. Without
+ * it, a call lost in a partition holds its job (and the locks it holds) for the call's whole timeout.
+ */
+function hangUpCutLinks(world: MasterWorld, ids: readonly NodeId[]): void {
+  const round = () => {
+    for (const at of ids)
+      for (const peer of ids)
+        if (at !== peer && !(world.network.canReach(at, peer) && world.network.canReach(peer, at)))
+          world.hub.hangUp(at, peer);
+    world.clock.setTimer(PING_ROUND_MS, round);
+  };
+  world.clock.setTimer(PING_ROUND_MS, round);
+}
+
+/** Keeps the list of the run's exports: what an export made, and what a removal took away. */
+function noteExports(exports: Made[], ops: readonly Opcode[]): void {
+  for (const op of ops) {
+    if (op.OP_ID === 'OP_BACKUP_EXPORT')
+      exports.push({ name: op.instance_name, node: op.target_node as NodeId });
+    if (op.OP_ID !== 'OP_BACKUP_REMOVE') continue;
+    const left = exports.filter(({ name }) => name !== op.instance_name);
+    exports.splice(0, exports.length, ...left);
+  }
 }
 
 /** The first instance found running (or paused) on more than one node, described; undefined when none is. */
@@ -115,7 +333,23 @@ function runningTwice(world: MasterWorld): string | undefined {
   return undefined;
 }
 
-function randomOp(rng: Rng, config: ConfigData, nodes: readonly NodeId[], newName: () => string): Opcode {
+/** An export the run made: the instance's name, and the node that holds it. */
+interface Made {
+  readonly name: string;
+  readonly node: NodeId;
+}
+
+/**
+ * An operation on an instance, or an instance created (from scratch or from an export). Imports and export
+ * removals mostly name an export the run made, so that they do not all fail.
+ */
+function instanceOp(
+  rng: Rng,
+  config: ConfigData,
+  nodes: readonly NodeId[],
+  exports: readonly Made[],
+  newName: () => string,
+): Opcode {
   const instances = [...config.instances.values()];
   if (instances.length === 0 || (instances.length < INSTANCES_MAX && rng.chance(0.3))) {
     const template = rng.pick(['diskless', 'file', 'sharedfile'] as const);
@@ -133,6 +367,8 @@ function randomOp(rng: Rng, config: ConfigData, nodes: readonly NodeId[], newNam
   const instance_name = instance.name;
   const shared = instance.diskTemplate !== 'file';
   const other = () => rng.pick(nodes);
+  const made = (): Made =>
+    exports.length > 0 && rng.chance(0.8) ? rng.pick(exports) : { name: instance_name, node: other() };
   const choices: (() => Opcode)[] = [
     () => ({ OP_ID: 'OP_INSTANCE_STARTUP', instance_name }),
     () => ({ OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name, timeout: 0 }),
@@ -159,42 +395,201 @@ function randomOp(rng: Rng, config: ConfigData, nodes: readonly NodeId[], newNam
         : { OP_ID: 'OP_INSTANCE_GROW_DISK', instance_name, disk: 0, amount: 1 },
     () => ({ OP_ID: 'OP_INSTANCE_RENAME', instance_name, new_name: newName() }),
     () => ({ OP_ID: 'OP_INSTANCE_DEACTIVATE_DISKS', instance_name }),
+    // What wants the instance stopped, on one that is: most of the instances run.
+    () => {
+      const stopped = instances.filter(({ adminState }) => adminState === 'down');
+      if (stopped.length === 0) return { OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name, timeout: 0 };
+      const { name } = rng.pick(stopped);
+      const opcodes: Opcode[] = [
+        { OP_ID: 'OP_INSTANCE_REINSTALL', instance_name: name },
+        { OP_ID: 'OP_INSTANCE_RENAME', instance_name: name, new_name: newName() },
+        { OP_ID: 'OP_INSTANCE_DEACTIVATE_DISKS', instance_name: name },
+      ];
+      return rng.pick(opcodes);
+    },
     () => ({ OP_ID: 'OP_INSTANCE_ACTIVATE_DISKS', instance_name }),
+    // Refused: the simulated nodes hold no mirrored disks (yet), and only those have disks to replace.
+    () => ({ OP_ID: 'OP_INSTANCE_REPLACE_DISKS', instance_name, mode: 'replace_auto' }),
     () => ({ OP_ID: 'OP_BACKUP_EXPORT', instance_name, target_node: other(), shutdown: true }),
-    () => ({
-      OP_ID: 'OP_INSTANCE_CREATE',
-      instance_name: newName(),
-      disk_template: instance.diskTemplate === 'diskless' ? 'file' : instance.diskTemplate,
-      disks: [{ size: 1 }],
-      os_type: SIM_OS,
-      beparams: { memory: 128 },
-      mode: 'import',
-      src_node: other(),
-      src_path: instance_name,
-    }),
-    () => ({ OP_ID: 'OP_BACKUP_REMOVE', instance_name }),
+    () => {
+      const { name, node } = made();
+      return {
+        OP_ID: 'OP_INSTANCE_CREATE',
+        instance_name: newName(),
+        disk_template: instance.diskTemplate === 'diskless' ? 'file' : instance.diskTemplate,
+        disks: [{ size: 1 }],
+        os_type: SIM_OS,
+        beparams: { memory: 128 },
+        mode: 'import',
+        src_node: node,
+        src_path: name,
+      };
+    },
+    () => ({ OP_ID: 'OP_BACKUP_REMOVE', instance_name: made().name }),
+    // Exports are few (an export needs disks, and the instance stopped): once there is one, use it more.
+    () =>
+      exports.length > 0
+        ? { OP_ID: 'OP_BACKUP_REMOVE', instance_name: made().name }
+        : { OP_ID: 'OP_BACKUP_EXPORT', instance_name, target_node: other(), shutdown: true },
   ];
   return rng.pick(choices)();
 }
 
-/** Cuts a node off, crashes one, brings a crashed one back, or heals the network; says which. */
-async function injectFault(
-  world: MasterWorld,
+/**
+ * An operation on the cluster rather than an instance: its parameters and verify, node groups, node flags,
+ * removal and addition, tags, the export list and the test delay. Declared offline are only nodes the
+ * simulation crashed: marking a live node offline is the hazard issue 21 removes, not something to find again.
+ */
+function clusterOp(
   rng: Rng,
-  ids: readonly NodeId[],
-  crashed: Set<NodeId>,
-): Promise<string> {
-  const upNodes = ids.filter((id) => !crashed.has(id));
+  config: ConfigData,
+  fleet: Fleet,
+  newName: (prefix: string) => string,
+): Opcode | Opcode[] {
+  const nodes = sortedNodes(config);
+  const node = () => rng.pick(nodes);
+  const group = () => rng.pick(sortedGroups(config)).name;
+  const instances = [...config.instances.values()];
+  /** Everything that takes tags, with the tags it has. */
+  const taggable: { target: { kind: TagKind; name?: string }; tags: readonly string[] }[] = [
+    { target: { kind: 'cluster' }, tags: config.cluster.tags },
+    ...nodes.map(({ name, tags }) => ({ target: { kind: 'node' as const, name }, tags })),
+    ...sortedGroups(config).map(({ name, tags }) => ({ target: { kind: 'nodegroup' as const, name }, tags })),
+    ...instances.map(({ name, tags }) => ({ target: { kind: 'instance' as const, name }, tags })),
+  ];
+  /** Deletes a tag an object has, or one it does not; with nothing tagged, sets one first in the same job. */
+  const untag = (): Opcode[] => {
+    const tagged = taggable.filter(({ tags }) => tags.length > 0);
+    if (tagged.length === 0) {
+      const { target } = rng.pick(taggable);
+      const tags = [rng.pick(TAGS)];
+      return [
+        { OP_ID: 'OP_TAGS_SET', ...target, tags },
+        { OP_ID: 'OP_TAGS_DEL', ...target, tags },
+      ];
+    }
+    const { target, tags } = rng.chance(0.8) ? rng.pick(tagged) : { ...rng.pick(taggable), tags: TAGS };
+    return [{ OP_ID: 'OP_TAGS_DEL', ...target, tags: [rng.pick(tags)] }];
+  };
+  const choices: (() => Opcode | Opcode[])[] = [
+    () => ({ OP_ID: 'OP_CLUSTER_VERIFY' }),
+    () => ({ OP_ID: 'OP_CLUSTER_SET_PARAMS', ...clusterParams(rng) }),
+    () => ({ OP_ID: 'OP_CLUSTER_RENEW_CRYPTO' }),
+    () => ({
+      OP_ID: 'OP_GROUP_ADD',
+      group_name: newName('group'),
+      alloc_policy: rng.pick(allocPolicies),
+      ...(rng.chance(0.3) && { ipolicy_disk_templates: [rng.pick(SIM_TEMPLATES)] }),
+    }),
+    () => ({ OP_ID: 'OP_GROUP_RENAME', group_name: group(), new_name: newName('group') }),
+    () =>
+      rng.chance(0.7)
+        ? { OP_ID: 'OP_GROUP_SET_PARAMS', group_name: group(), alloc_policy: rng.pick(allocPolicies) }
+        : { OP_ID: 'OP_GROUP_SET_PARAMS', group_name: group(), ipolicy_disk_templates: [...SIM_TEMPLATES] },
+    () => ({
+      OP_ID: 'OP_GROUP_ASSIGN_NODES',
+      group_name: group(),
+      nodes: [node().name],
+      ...(rng.chance(0.5) && { force: true }),
+    }),
+    // Mostly a group that holds no node, which is what may be removed; with none, one made in the same job.
+    () => {
+      const empty = sortedGroups(config).filter(({ uuid }) => !nodes.some((node) => node.group === uuid));
+      if (empty.length === 0) {
+        const group_name = newName('group');
+        return [
+          { OP_ID: 'OP_GROUP_ADD', group_name },
+          { OP_ID: 'OP_GROUP_REMOVE', group_name },
+        ];
+      }
+      return { OP_ID: 'OP_GROUP_REMOVE', group_name: rng.chance(0.8) ? rng.pick(empty).name : group() };
+    },
+    () => nodeFlags(rng, nodes, fleet),
+    () => nodeFlags(rng, nodes, fleet),
+    () => nodeMembership(rng, config, fleet),
+    () => nodeMembership(rng, config, fleet),
+    () => ({ OP_ID: 'OP_TAGS_SET', ...rng.pick(taggable).target, tags: [rng.pick(TAGS)] }),
+    untag,
+    () => ({
+      OP_ID: 'OP_BACKUP_QUERY',
+      ...(rng.chance(0.5) && { nodes: [node().name] }),
+      ...(instances.length > 0 && rng.chance(0.5) && { instance_name: rng.pick(instances).name }),
+    }),
+    () => ({
+      OP_ID: 'OP_TEST_DELAY',
+      duration: rng.pick([0, 0.5, 2]),
+      ...(rng.chance(0.5) && { on_nodes: [node().name] }),
+      ...(rng.chance(0.3) && { on_master: true }),
+      ...(rng.chance(0.3) && { repeat: 2 }),
+    }),
+  ];
+  return rng.pick(choices)();
+}
+
+function clusterParams(rng: Rng): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER_SET_PARAMS' }>, 'OP_ID'> {
+  const dropped = rng.pick(SIM_TEMPLATES);
+  return rng.pick([
+    { candidate_pool_size: rng.pick([3, 10]) },
+    { max_running_jobs: rng.pick([1, 4, 20]) },
+    { candidate_dead_grace_s: rng.pick([30, 600]) },
+    { enabled_hypervisors: ['fake'] },
+    { enabled_disk_templates: [...SIM_TEMPLATES] },
+    { enabled_disk_templates: SIM_TEMPLATES.filter((template) => template !== dropped) },
+  ]);
+}
+
+/** Offline for a crashed node or back online, drained or not, a master candidate or not. */
+function nodeFlags(rng: Rng, nodes: readonly NodeRecord[], fleet: Fleet): Opcode {
+  const down = nodes.filter((node) => fleet.crashed.has(node.id) && !node.offline);
+  const offline = nodes.filter((node) => node.offline);
+  if (down.length > 0 && rng.chance(0.5))
+    return { OP_ID: 'OP_NODE_SET_PARAMS', node_name: rng.pick(down).name, offline: true };
+  if (offline.length > 0 && rng.chance(0.5))
+    return { OP_ID: 'OP_NODE_SET_PARAMS', node_name: rng.pick(offline).name, offline: false };
+  const node = rng.pick(nodes);
+  return rng.chance(0.5)
+    ? { OP_ID: 'OP_NODE_SET_PARAMS', node_name: node.name, drained: !node.drained }
+    : {
+        OP_ID: 'OP_NODE_SET_PARAMS',
+        node_name: node.name,
+        master_candidate: !node.masterCandidate,
+        ...(rng.chance(0.5) && { auto_promote: true }),
+      };
+}
+
+/** Adds back a machine the cluster does not hold, or removes a node (preferring one that hosts nothing). */
+function nodeMembership(rng: Rng, config: ConfigData, fleet: Fleet): Opcode {
+  const absent = fleet.ids.filter((id) => !memberOf(config, id));
+  if (absent.length > 0 && (config.nodes.size <= MIN_MEMBERS || rng.chance(0.7))) {
+    // Without a group while there are several, it is refused: that is exercised too.
+    const groups = sortedGroups(config);
+    return fleet.addOp(rng.pick(absent), rng.chance(0.7) ? rng.pick(groups).name : undefined);
+  }
+  if (config.nodes.size <= MIN_MEMBERS) return { OP_ID: 'OP_CLUSTER_VERIFY' };
+  const hosting = new Set(
+    [...config.instances.values()].flatMap((instance) => [instance.primaryNode, ...instance.secondaryNodes]),
+  );
+  const nodes = sortedNodes(config).filter((node) => node.id !== config.master);
+  const idle = nodes.filter((node) => !hosting.has(node.uuid));
+  return { OP_ID: 'OP_NODE_REMOVE', node_name: rng.pick(idle.length > 0 ? idle : nodes).name };
+}
+
+/**
+ * Cuts a node off, crashes one, brings a crashed one back, or heals the network; says which. A crash leaves
+ * a majority of the voters up, so that the cluster can make progress once the network heals.
+ */
+async function injectFault(world: MasterWorld, rng: Rng, fleet: Fleet): Promise<string> {
+  const { ids, crashed } = fleet;
   const roll = rng.next();
-  if (roll < 0.3 && crashed.size > 0) {
-    const back = rng.pick([...crashed]);
-    crashed.delete(back);
-    await world.boot(back);
+  const restartable = [...crashed].filter((id) => !fleet.heldDown.has(id));
+  if (roll < 0.3 && restartable.length > 0) {
+    const back = rng.pick(restartable);
+    await fleet.start(back);
     return `restart ${back}`;
   }
-  // A majority stays up, so that the cluster can make progress once the network heals.
-  if (roll < 0.6 && crashed.size + 1 < Math.ceil(ids.length / 2)) {
-    const victim = rng.pick(upNodes);
+  const victims = crashable(fleet);
+  if (roll < 0.6 && crashed.size + 1 < Math.ceil(ids.length / 2) && victims.length > 0) {
+    const victim = rng.pick(victims);
     world.crash(victim);
     crashed.add(victim);
     return `crash ${victim}`;
@@ -209,4 +604,18 @@ async function injectFault(
   }
   world.network.heal();
   return 'heal';
+}
+
+/** The running nodes whose crash leaves a majority of the voters (online master candidates) up. */
+function crashable(fleet: Fleet): NodeId[] {
+  const config = fleet.newest();
+  if (config === undefined) return [];
+  const voters = sortedNodes(config)
+    .filter((node) => node.masterCandidate && !node.offline)
+    .map((node) => node.id);
+  return fleet.ids.filter((victim) => {
+    if (!fleet.up(victim)) return false;
+    const left = voters.filter((id) => id !== victim && fleet.up(id)).length;
+    return left * 2 > voters.length;
+  });
 }

@@ -312,6 +312,23 @@ export const agentProtocols = {
     response: z.object({ disks: z.array(mirrorDiskStatusSchema).max(16) }),
     timeoutMs: 60_000,
   }),
+  /**
+   * Converts the instance's disks from one template to another on this node (instance modify -t): each is
+   * copied into the new template, then removed from the old. The instance is stopped and its disks detached.
+   */
+  convertDisks: requestProtocol({
+    name: 'agent-convert-disks',
+    major: 1,
+    callers: 'master',
+    request: z.object({
+      instance: instanceIdent,
+      from: z.enum(corralDiskTemplates),
+      to: z.enum(corralDiskTemplates),
+      disks: z.array(agentDiskSchema).max(16),
+    }),
+    response: z.object({ bytes: z.number().nonnegative() }),
+    timeoutMs: 24 * 3600_000,
+  }),
   /** Reads one chunk of a disk, for copying it to another node. */
   readDisk: requestProtocol({
     name: 'agent-read-disk',

@@ -164,7 +164,12 @@ export const mutationSchema = z.discriminatedUnion('type', [
     tags: z.array(tagSchema).max(64),
   }),
   z.object({ type: z.literal('instance-remove'), uuid }),
-  z.object({ type: z.literal('instance-set'), uuid, changes: z.object(instanceFields).partial() }),
+  z.object({
+    type: z.literal('instance-set'),
+    uuid,
+    // A new template comes with the nodes and mirror state it needs; leaving drbd drops the mirror state.
+    changes: z.object({ ...instanceFields, diskTemplate: z.enum(corralDiskTemplates) }).partial(),
+  }),
   /**
    * The primary of a mirrored instance (`by`, a node UUID) could not reach its secondary at `generation`:
    * from the next generation on, only the primary's copy is current. Refused unless `by` is the primary and
@@ -356,7 +361,7 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
     case 'instance-set': {
       const instance = instanceByUuid(config, m.uuid);
       const { primaryNode, secondaryNodes, mirror, ...rest } = m.changes;
-      const updated = bumpInstance(
+      const changed = bumpInstance(
         {
           ...instance,
           ...rest,
@@ -366,6 +371,8 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         },
         nowMs,
       );
+      const { mirror: _dropped, ...unmirrored } = changed;
+      const updated = needsSecondary(changed.diskTemplate) ? changed : unmirrored;
       checkInstance(config, updated);
       return { ...config, instances: new Map(config.instances).set(instance.uuid, updated) };
     }

@@ -245,6 +245,10 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     os_name: z.string().min(1).max(128).optional(),
     disks_add: z.array(diskSpec).max(16).optional(),
     offline: yes.optional(),
+    /** Converts the disks to another template (drbd from or to a one-node template), the instance stopped. */
+    disk_template: z.enum(corralDiskTemplates).optional(),
+    /** The secondary node of a conversion to drbd. */
+    remote_node: nameSchema.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_GROW_DISK'),

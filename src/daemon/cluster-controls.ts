@@ -4,6 +4,7 @@ import { asJobId } from '../cluster/model.js';
 import { toConfigView } from '../cluster/views.js';
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
+import type { ControlTimings } from '../master/timings.js';
 import type { ClusterService } from './cluster-service.js';
 import type { ControlHandlers } from './control-server.js';
 import type { NodeAgent } from './node-agent.js';
@@ -27,11 +28,13 @@ export interface ClusterControlDeps {
   readonly agent: Pick<NodeAgent, 'consolePath' | 'remoteConsole'>;
   /** Where the local ends of consoles bridged from other nodes are made. */
   readonly consoleDir: string;
+  /** nodeCallTimeoutMs: how long the node running an instance has to say so before its console is bridged. */
+  readonly timings: Pick<ControlTimings, 'nodeCallTimeoutMs'>;
 }
 
 /** The cluster as this node's replica has it, and the changes it sends on to the master. */
 export function clusterControls(deps: ClusterControlDeps): Pick<ControlHandlers, ClusterOp> {
-  const { self, cluster, agent, consoleDir } = deps;
+  const { self, cluster, agent, consoleDir, timings } = deps;
   return {
     async 'cluster-init'(request) {
       await cluster.init(request);
@@ -79,7 +82,14 @@ export function clusterControls(deps: ClusterControlDeps): Pick<ControlHandlers,
       const primary = nodeOfUuid(view.config, instance.primaryNode);
       if (primary.id === self) return { path: agent.consolePath(instance.name, instance.hypervisor) };
       const open = { instance: instance.name, hypervisor: instance.hypervisor };
-      return { path: await agent.remoteConsole(primary.id, primary.name, open, consoleDir) };
+      const path = await agent.remoteConsole(
+        primary.id,
+        primary.name,
+        open,
+        consoleDir,
+        timings.nodeCallTimeoutMs,
+      );
+      return { path };
     },
   };
 }

@@ -7,7 +7,7 @@ import { systemClock } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { seededRng } from '../common/random.js';
-import { defaultControlTimings } from '../master/timings.js';
+import { type ControlTimings, defaultControlTimings } from '../master/timings.js';
 import { MemberStore } from '../membership/member-store.js';
 import { createUserEvents } from '../membership/user-events.js';
 import { Enrolment } from '../peer/enrolment.js';
@@ -142,6 +142,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         (await findUnsafeFiles({ dataDir: options.dataDir, socket: socketPath }, uid)).map(healthReport),
     },
   );
+  const timings: ControlTimings = {
+    ...defaultControlTimings,
+    ...(options.watcherIntervalMs !== undefined && { watcherIntervalMs: options.watcherIntervalMs }),
+  };
   const cluster = await ClusterService.start({
     transport,
     members: store,
@@ -154,10 +158,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       log: log.child({ part: 'hooks' }),
     }),
     agent,
-    timings: {
-      ...defaultControlTimings,
-      ...(options.watcherIntervalMs !== undefined && { watcherIntervalMs: options.watcherIntervalMs }),
-    },
+    timings,
     clock: systemClock,
     log,
     onEvicted: () => evicted(),
@@ -171,7 +172,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   replica = cluster;
   // Once the cluster service has connected to the members, so that mirrored disks attached again link at once.
   await agent.serveLocal(join(mirrorDir(options.dataDir), 'nbd.sock'));
-  const joinDeps = { transport, members: store, clock: systemClock, log: log.child({ part: 'join' }) };
+  const joinDeps = {
+    transport,
+    members: store,
+    clock: systemClock,
+    log: log.child({ part: 'join' }),
+    timings,
+  };
   serveJoins({ ...joinDeps, cluster });
 
   // Each part answers the control requests about it, given only what it needs; the table's type makes sure
@@ -192,6 +199,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       cluster,
       agent,
       consoleDir: join(options.dataDir, 'console'),
+      timings,
     }),
     ...joinControls({
       join: joinDeps,

@@ -8,6 +8,12 @@ import type { ControlRequest, ControlResponse } from './control-protocol.js';
 /** Calls one daemon's control socket. */
 export type DaemonCall = <R extends ControlRequest>(request: R) => Promise<ControlResponse<R['op']>>;
 
+/**
+ * How long one wait for a job's next change lasts before the follower asks again: a long poll, not a deadline,
+ * short enough that a follower notices a daemon that went away.
+ */
+export const JOB_WAIT_POLL_MS = 10_000;
+
 /** Ganeti's priorities by name. */
 export const priorities = { low: 10, normal: 0, high: -10 } as const;
 
@@ -39,7 +45,7 @@ export async function watchJob(
   let version = -1;
   let logged = 0;
   for (;;) {
-    const response = await call({ op: 'job-wait', job, afterVersion: version, waitMs: 10_000 });
+    const response = await call({ op: 'job-wait', job, afterVersion: version, waitMs: JOB_WAIT_POLL_MS });
     const view = jobViewSchema.parse(response.job);
     for (const entry of view.log) {
       if (entry.serial > logged) {

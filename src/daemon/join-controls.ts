@@ -7,7 +7,7 @@ import { type JoinServiceDeps, type JoinTokenSlot, joinThrough } from './join-se
 
 export interface JoinControlDeps {
   /** What joining through a member needs; its member store and clock also mint tokens. */
-  readonly join: Pick<JoinServiceDeps, 'transport' | 'members' | 'clock' | 'log'>;
+  readonly join: Pick<JoinServiceDeps, 'transport' | 'members' | 'clock' | 'log' | 'timings'>;
   /** Where this daemon listens, for an add that gives no address. */
   readonly listenAddresses: () => readonly string[];
   readonly enrolment: Pick<Enrolment, 'code'>;

@@ -8,15 +8,11 @@ import type { Clock } from '../common/clock.js';
 import { CorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { MasterRequest, MasterResponse } from '../master/master-protocol.js';
+import type { ControlTimings } from '../master/timings.js';
 import type { MemberStore } from '../membership/member-store.js';
 import { readJoinToken } from '../peer/join-token.js';
 import type { Transport } from '../peer/transport.js';
-import { jobFailure } from './job-client.js';
-
-/** How long a joining node tries to reach the member it was pointed at. */
-const DIAL_TIMEOUT_MS = 10_000;
-/** How long each wait for the node-add job lasts before it looks again. */
-const JOB_POLL_MS = 10_000;
+import { JOB_WAIT_POLL_MS, jobFailure } from './job-client.js';
 
 export type JoinRequest = z.infer<typeof joinProtocol.request>;
 export type JoinAnswer = z.infer<typeof joinProtocol.response>;
@@ -37,6 +33,8 @@ export interface JoinServiceDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly cluster: JoinSubmitter;
+  /** dialTimeoutMs: how long a joining node tries to reach the member it was pointed at. */
+  readonly timings: Pick<ControlTimings, 'dialTimeoutMs'>;
 }
 
 /**
@@ -73,7 +71,7 @@ export function serveJoins(deps: JoinServiceDeps): void {
 async function untilEnded(cluster: JoinSubmitter, id: JobId): Promise<JobRecord> {
   let version = -1;
   for (;;) {
-    const job = await cluster.waitJob(id, version, JOB_POLL_MS);
+    const job = await cluster.waitJob(id, version, JOB_WAIT_POLL_MS);
     if (isFinished(job.status)) return job;
     version = job.version;
   }
@@ -90,13 +88,13 @@ export interface JoinTokenSlot {
  * once the job has ended; by then the master has handed this node the cluster's secret and member list.
  */
 export async function joinThrough(
-  deps: Pick<JoinServiceDeps, 'transport' | 'members' | 'clock' | 'log'>,
+  deps: Pick<JoinServiceDeps, 'transport' | 'members' | 'clock' | 'log' | 'timings'>,
   slot: JoinTokenSlot,
   memberAddress: string,
   token: string,
   request: JoinRequest,
 ): Promise<JoinAnswer> {
-  const { transport, members, clock, log } = deps;
+  const { transport, members, clock, log, timings } = deps;
   if (members.cluster !== undefined)
     throw new CorralError('conflict', `this node already belongs to cluster ${members.cluster.name}`);
   const { peer, expiresMs } = readJoinToken(token);
@@ -109,7 +107,7 @@ export async function joinThrough(
     throw new CorralError('token_expired', 'this join token has expired: ask a member for a new one');
   slot.set(token);
   try {
-    const member = await transport.connect(memberAddress, { timeoutMs: DIAL_TIMEOUT_MS });
+    const member = await transport.connect(memberAddress, { timeoutMs: timings.dialTimeoutMs });
     if (member === transport.self)
       throw new CorralError('bad_request', `${memberAddress} is this node itself`);
     log.info({ member, address: memberAddress }, 'asking a member to let this node join');

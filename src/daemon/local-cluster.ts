@@ -20,6 +20,10 @@ import {
 import { runJob } from './job-client.js';
 
 export const DEFAULT_PORT = 7400;
+/** How long a dev daemon has to answer on its socket once spawned, and the base of the whole cluster's forming. */
+const START_TIMEOUT_MS = 30_000;
+/** What forming the dev cluster may take more for each node. */
+const FORM_MS_PER_NODE = 2_000;
 
 /** The compiled CLI, whether this module runs from dist/ or from the sources under vitest. */
 export function cliEntryPoint(): string {
@@ -131,7 +135,7 @@ export class DaemonProcess {
         );
     });
     const answering = waitFor(() => (this.isRunning() ? this.status() : undefined), {
-      timeoutMs: 30_000,
+      timeoutMs: START_TIMEOUT_MS,
       what: `${this.options.name} to start`,
     });
     await Promise.race([answering, exited]);
@@ -266,7 +270,7 @@ export async function formLocalCluster(
     },
     {
       // Each node add is a Raft commit and a gossip round more; a big cluster on a small host needs longer.
-      timeoutMs: 30_000 + 2_000 * daemons.length,
+      timeoutMs: START_TIMEOUT_MS + FORM_MS_PER_NODE * daemons.length,
       what: `all ${daemons.length} nodes to hear each other alive and ${candidates} to vote`,
     },
   );

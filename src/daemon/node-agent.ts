@@ -126,16 +126,17 @@ export class NodeAgent {
 
   /**
    * The console of an instance running on another node (`where` names it), through a one-time socket in `dir`
-   * joined to it over libp2p.
+   * joined to it over libp2p; that node has `timeoutMs` to say it runs the instance.
    */
   async remoteConsole(
     peer: NodeId,
     where: string,
     open: { readonly instance: string; readonly hypervisor: HypervisorName },
     dir: string,
+    timeoutMs: number,
   ): Promise<string> {
     const { transport } = this.deps;
-    const status = await transport.request(peer, agentProtocols.status, {}, { timeoutMs: 5_000 });
+    const status = await transport.request(peer, agentProtocols.status, {}, { timeoutMs });
     if (!status.instances.some((i) => i.name === open.instance && i.state !== 'incoming'))
       throw new CorralError('conflict', `${open.instance} is not running on ${where}, so it has no console`);
     return forwardConsole({ transport, peer, open, dir, log: this.deps.log });
@@ -422,6 +423,27 @@ export class NodeAgent {
             };
         }
       },
+      convertDisks: async (request) => {
+        const from = await this.usableTemplate(request.from);
+        const to = await this.usableTemplate(request.to);
+        const attached = request.disks.find((disk) => this.deps.mirror.isAttached(disk.uuid));
+        if (attached !== undefined)
+          throw new CorralError(
+            'conflict',
+            `disk ${attached.index} of ${request.instance.name} is attached to its mirror; deactivate its disks first`,
+          );
+        let bytes = 0;
+        for (const disk of request.disks) {
+          const ref = agentDiskRef(request.instance, disk);
+          await to.write(
+            ref,
+            counted(from.read(ref), (n) => (bytes += n)),
+          );
+          await from.remove(ref);
+          if (from.name === 'drbd') await this.deps.mirror.forget(disk.uuid);
+        }
+        return { bytes };
+      },
       readDisk: async (request) => {
         // No availability check per chunk (it runs tools): a disk that can be opened can be read.
         const template = this.template(request.template);
@@ -448,6 +470,17 @@ export class NodeAgent {
         return { bytes: tally.bytes };
       },
     };
+  }
+}
+
+/** The chunks of a stream, each counted as it passes. */
+async function* counted(
+  source: AsyncIterable<Uint8Array>,
+  count: (bytes: number) => void,
+): AsyncIterable<Uint8Array> {
+  for await (const chunk of source) {
+    count(chunk.byteLength);
+    yield chunk;
   }
 }
 

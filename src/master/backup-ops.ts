@@ -31,7 +31,6 @@ import type { OpContext, OpDefinitions } from './op-context.js';
 type BackupOpId = 'OP_BACKUP_EXPORT' | 'OP_BACKUP_REMOVE' | 'OP_BACKUP_QUERY';
 
 const bglShared: LockRequest = { level: 'cluster', names: ['BGL'], mode: 'shared' };
-const LIST_TIMEOUT_MS = 10_000;
 
 /** Python's str() of a parameter, as Ganeti writes it into an export. */
 function pythonText(value: string | number | boolean): string {
@@ -71,7 +70,13 @@ function exportInfo(config: ConfigData, instance: InstanceRecord, nowMs: number)
 async function listExports(ctx: OpContext, nodes: readonly NodeRecord[], name?: string) {
   const answers = await Promise.allSettled(
     nodes.map((node) =>
-      call(ctx, node, 'exports', { action: 'list', ...(name !== undefined && { name }) }, LIST_TIMEOUT_MS),
+      call(
+        ctx,
+        node,
+        'exports',
+        { action: 'list', ...(name !== undefined && { name }) },
+        ctx.timings.nodeCallTimeoutMs,
+      ),
     ),
   );
   const found: { node: NodeRecord; name: string; info?: string }[] = [];
@@ -88,7 +93,13 @@ const onlineNodes = (config: ConfigData) => sortedNodes(config).filter((node) =>
 
 /** The description of the export of `name` kept on `node`, read and checked. */
 export async function readExportInfo(ctx: OpContext, node: NodeRecord, name: string): Promise<ExportInfo> {
-  const { exports } = await call(ctx, node, 'exports', { action: 'list', name }, LIST_TIMEOUT_MS);
+  const { exports } = await call(
+    ctx,
+    node,
+    'exports',
+    { action: 'list', name },
+    ctx.timings.nodeCallTimeoutMs,
+  );
   const info = exports[0]?.info;
   if (info === undefined)
     throw new CorralError('not_found', `${node.name} has no export of ${name} (see backup list)`);

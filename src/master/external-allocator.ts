@@ -42,6 +42,9 @@ export async function resolveAllocator(
   );
 }
 
+/** How long an allocator program may run before it is killed, unless told otherwise; hail takes a second or two. */
+const ALLOCATOR_TIMEOUT_MS = 60_000;
+
 export interface RunOptions {
   readonly args?: readonly string[];
   readonly timeoutMs?: number;
@@ -62,7 +65,10 @@ export async function runExternalAllocator(
       execFile(
         program,
         [file, ...(options.args ?? [])],
-        { timeout: options.timeoutMs ?? 60_000, maxBuffer: options.maxOutputBytes ?? 16 * 1024 * 1024 },
+        {
+          timeout: options.timeoutMs ?? ALLOCATOR_TIMEOUT_MS,
+          maxBuffer: options.maxOutputBytes ?? 16 * 1024 * 1024,
+        },
         (error, out, err) => {
           if (error) {
             const detail = (err || out).trim().split('\n')[0] || error.message;

@@ -1,5 +1,16 @@
-import { findInstance, requireInstance, requireNode, sortedInstances } from '../cluster/config.js';
-import { needsSecondary, takesDisks } from '../cluster/disk-templates.js';
+import {
+  findInstance,
+  nodeOfUuid,
+  requireInstance,
+  requireNode,
+  sortedInstances,
+} from '../cluster/config.js';
+import {
+  type CorralDiskTemplate,
+  disksOnOneNode,
+  needsSecondary,
+  takesDisks,
+} from '../cluster/disk-templates.js';
 import { type DiskRecord, filledBeParams, type InstanceRecord, type NicRecord } from '../cluster/model.js';
 import type { Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
@@ -7,6 +18,7 @@ import { CorralError } from '../common/errors.js';
 import { importDefaults, importDisks, importSource, requireRoomForExport } from './backup-ops.js';
 import { type Placement, placeInstance, requireRoom } from './instance-placement.js';
 import {
+  agentDisks,
   beParamsFromInput,
   generateMac,
   instanceHooks,
@@ -19,6 +31,7 @@ import {
   call,
   checkDisks,
   createDisks,
+  createDisksOn,
   DEFAULT_SHUTDOWN_TIMEOUT_S,
   detachMirror,
   diskNodes,
@@ -35,7 +48,7 @@ import {
   stopOn,
   waitForSync,
 } from './instance-steps.js';
-import type { OpContext, OpDefinitions } from './op-context.js';
+import type { OpContext, OpDefinitions, OpOutcome } from './op-context.js';
 
 type InstanceOpId =
   | 'OP_INSTANCE_CREATE'
@@ -110,6 +123,100 @@ function mergeParams(
     if (value === 'default') delete merged[key];
     else merged[key] = value;
   return merged;
+}
+
+/**
+ * Converts a stopped instance's disks between drbd and a template that keeps them on the primary alone
+ * (Ganeti's plain to drbd and back): the primary's copy changes template in place, and a new secondary is
+ * brought level by a full resync, or the old secondary's copy is dropped.
+ */
+async function convertTemplate(
+  ctx: OpContext,
+  instance: InstanceRecord,
+  to: CorralDiskTemplate,
+  op: Extract<Opcode, { OP_ID: 'OP_INSTANCE_SET_PARAMS' }>,
+): Promise<OpOutcome> {
+  const config = ctx.config();
+  const { disk_template: _template, remote_node: _node, instance_name: _name, OP_ID: _id, ...others } = op;
+  if (Object.keys(others).length > 0)
+    throw new CorralError('bad_request', 'convert the disk template on its own, with no other change');
+  const from = instance.diskTemplate;
+  const toMirror = needsSecondary(to);
+  if (!(toMirror ? disksOnOneNode(from) : needsSecondary(from) && disksOnOneNode(to)))
+    throw new CorralError(
+      'bad_request',
+      `Corral converts between drbd and a template whose disks live on one node (file, plain), not ${from} to ${to}`,
+    );
+  if (!config.cluster.enabledDiskTemplates.includes(to))
+    throw new CorralError('conflict', `disk template ${to} is not enabled in this cluster`);
+  if (toMirror !== (op.remote_node !== undefined))
+    throw new CorralError(
+      'bad_request',
+      toMirror
+        ? 'a conversion to drbd needs its secondary node (-n NODE)'
+        : 'a new secondary (-n) is only for drbd',
+    );
+  await requireStopped(ctx, instance);
+  const pnode = primaryOf(config, instance);
+  const disks = agentDisks(instance);
+  if (toMirror) {
+    const snode = requireNode(config, op.remote_node!);
+    if (snode.uuid === pnode.uuid)
+      throw new CorralError(
+        'bad_request',
+        `${snode.name} is the primary; name another node as the secondary`,
+      );
+    requireFitNode(snode);
+    await requireRoom(ctx, snode, {
+      instance: instance.name,
+      memoryMiB: 0,
+      template: to,
+      diskMiB: diskTotalMiB(instance.disks),
+    });
+    const { bytes } = await call(ctx, pnode, 'convertDisks', {
+      instance: instanceRef(instance),
+      from,
+      to,
+      disks,
+    });
+    ctx.log(`converted the disks of ${instance.name} on ${pnode.name} to ${to} (${bytes} bytes)`);
+    await ctx.commit({
+      type: 'instance-set',
+      uuid: instance.uuid,
+      changes: {
+        diskTemplate: to,
+        secondaryNodes: [snode.uuid],
+        mirror: { generation: 1, current: [pnode.uuid] },
+        disksActive: false,
+      },
+    });
+    const mirrored = requireInstance(ctx.config(), instance.name);
+    await createDisksOn(ctx, snode, mirrored);
+    await attachMirror(ctx, ctx.config(), mirrored, pnode);
+    await waitForSync(ctx, mirrored);
+    await detachMirror(ctx, mirrored, pnode);
+    return { result: { instance: instance.name, template: to, secondary: snode.name } };
+  }
+  await detachMirror(ctx, instance, pnode);
+  const { bytes } = await call(ctx, pnode, 'convertDisks', {
+    instance: instanceRef(instance),
+    from,
+    to,
+    disks,
+  });
+  ctx.log(`converted the disks of ${instance.name} on ${pnode.name} to ${to} (${bytes} bytes)`);
+  const [secondary] = instance.secondaryNodes;
+  await ctx.commit({
+    type: 'instance-set',
+    uuid: instance.uuid,
+    changes: { diskTemplate: to, secondaryNodes: [], disksActive: false },
+  });
+  if (secondary !== undefined) {
+    const old = nodeOfUuid(ctx.config(), secondary);
+    if (old.offline) ctx.log(`${old.name} is offline; its drbd copy of ${instance.name} stays there`);
+    else await bestEffort(ctx, `remove the drbd copy on ${old.name}`, () => removeDisks(ctx, old, instance));
+  }
+  return { result: { instance: instance.name, template: to } };
 }
 
 /** The nodes an operator named for a new instance (`-n PRIMARY[:SECONDARY]`). */
@@ -451,6 +558,10 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       const config = ctx.config();
       const instance = requireInstance(config, op.instance_name);
       const pnode = primaryOf(config, instance);
+      if (op.disk_template !== undefined && op.disk_template !== instance.diskTemplate)
+        return convertTemplate(ctx, instance, op.disk_template, op);
+      if (op.remote_node !== undefined)
+        throw new CorralError('bad_request', 'a new secondary (-n) goes with a conversion to drbd (-t drbd)');
       const changes: Extract<Mutation, { type: 'instance-set' }>['changes'] = {};
       if (op.beparams !== undefined) {
         const beParams = { ...instance.beParams, ...beParamsFromInput(op.beparams) };

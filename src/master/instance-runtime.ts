@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AgentDisk, RuntimeSpec } from '../cluster/agent-protocols.js';
 import { type ConfigData, nodeOfUuid } from '../cluster/config.js';
 import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster/model.js';
@@ -134,12 +135,12 @@ export function instanceHooks(
   };
 }
 
-/** A MAC under the cluster's prefix from three random bytes (drawn from a fresh UUID's hex). */
+/**
+ * A MAC under the cluster's prefix from three bytes of a fresh UUID's hash: any two UUIDs give unrelated bytes,
+ * so a caller that draws again on a taken MAC soon finds a free one, whatever its UUIDs look like (the
+ * simulator's are a seed and a counter, whose first six hex digits were the same for every draw).
+ */
 export function generateMac(prefix: string, uuid: string): string {
-  const hex = uuid
-    .replace(/[^0-9a-f]/gi, '')
-    .slice(0, 6)
-    .padEnd(6, '0')
-    .toLowerCase();
+  const hex = createHash('sha256').update(uuid).digest('hex');
   return `${prefix}:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}`;
 }

@@ -12,6 +12,8 @@ import type { OpContext, OpOutcome } from './op-context.js';
 
 /** How long an OS script may run (debootstrap can take a while). */
 const OS_SCRIPT_TIMEOUT_MS = 60 * 60_000;
+/** What the master allows a node's answer beyond the limit the node keeps to itself (a stop's, a script's). */
+const ANSWER_SLACK_MS = 60_000;
 
 export function call<K extends AgentCall>(
   ctx: OpContext,
@@ -289,7 +291,7 @@ export async function stopOn(
     node,
     'stop',
     { name: instance.name, hypervisor: instance.hypervisor, timeoutMs: timeoutS * 1000, force: false },
-    timeoutS * 1000 + 60_000,
+    timeoutS * 1000 + ANSWER_SLACK_MS,
   );
   ctx.log(`${instance.name} is stopped on ${node.name}`);
   if (needsSecondary(instance.diskTemplate)) await detachMirror(ctx, instance, node);
@@ -327,7 +329,7 @@ export function osRun(config: ConfigData, instance: InstanceRecord, extraEnv: Re
 }
 
 /** How long the master waits for a node's answer to a script run: the script's limit, and some. */
-export const OS_SCRIPT_CALL_TIMEOUT_MS = OS_SCRIPT_TIMEOUT_MS + 60_000;
+export const OS_SCRIPT_CALL_TIMEOUT_MS = OS_SCRIPT_TIMEOUT_MS + ANSWER_SLACK_MS;
 
 /** Puts a script's output into the job log; a script that failed ends the opcode. */
 export function checkScriptRun(

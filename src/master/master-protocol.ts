@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { MAX_OPS_PER_JOB } from '../cluster/jobs.js';
 import { opcodeSchema } from '../cluster/opcodes.js';
 import { requestProtocol } from '../peer/protocol.js';
+import { defaultControlTimings } from './timings.js';
 
 /** What a user's command asks the master, through any node: the calls that change the cluster or need its reach. */
 const userRequests = [
@@ -64,6 +65,7 @@ export const masterProtocol = requestProtocol({
     masterResponseSchemas.mirror,
     masterResponseSchemas.cancel,
   ]),
-  timeoutMs: 30_000,
+  // Callers pass their own forwardDeadlineMs; this is its default, for a call that does not.
+  timeoutMs: defaultControlTimings.forwardDeadlineMs,
   maxFrameBytes: 1024 * 1024,
 });

@@ -47,11 +47,15 @@ export interface ControlTimings {
    */
   readonly awaitTermMs: number;
   /**
-   * A short call to one node (its status, its clock for cluster verify, its eviction); a node that does not
-   * answer in time is shown as unanswered, and the watcher leaves its instances alone. Default 5 s.
+   * A short call to one node (its status, its clock for cluster verify, its eviction, its list of exports, the
+   * check that it runs an instance whose console is asked for); a node that does not answer in time is shown
+   * as unanswered, and the watcher leaves its instances alone. Default 5 s.
    */
   readonly nodeCallTimeoutMs: number;
-  /** Connecting to an address that is not yet a node of the cluster and asking who answers there (node add's probe). Default 10 s. */
+  /**
+   * Connecting to an address that is not yet a node of the cluster and asking who answers there (node add's
+   * probe), and, on a joining node, reaching the member it was pointed at. Default 10 s.
+   */
   readonly dialTimeoutMs: number;
   /** How often the master brings the Raft voters in line with the candidate pool and replaces dead candidates. Default 500 ms. */
   readonly reconcileIntervalMs: number;

@@ -1,4 +1,4 @@
-import { candidates, mayBeCandidate, sortedNodes } from '../cluster/config.js';
+import { candidates, mayBeCandidate, nodeOfUuid, sortedInstances, sortedNodes } from '../cluster/config.js';
 import { timeoutSignal } from '../common/deadline.js';
 import type { HealthRecord } from '../membership/health.js';
 import type { OpContext } from './op-context.js';
@@ -9,7 +9,7 @@ export const MAX_CLOCK_SKEW_MS = 150_000;
 export interface Finding {
   readonly severity: 'ERROR' | 'WARNING';
   readonly code: string;
-  readonly domain: 'cluster' | 'node';
+  readonly domain: 'cluster' | 'node' | 'instance';
   readonly name: string;
   readonly message: string;
 }
@@ -97,6 +97,19 @@ export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
         message: unsafeFileMessage(file),
       });
     }
+  }
+  for (const instance of sortedInstances(config)) {
+    const stale = [instance.primaryNode, ...instance.secondaryNodes].filter(
+      (node) => instance.mirror !== undefined && !instance.mirror.current.includes(node),
+    );
+    if (stale.length > 0)
+      add({
+        severity: 'WARNING',
+        code: 'EINSTANCEFAULTYDISK',
+        domain: 'instance',
+        name: instance.name,
+        message: `its mirror is degraded: the copy on ${stale.map((uuid) => nodeOfUuid(config, uuid).name).join(', ')} is stale (generation ${instance.mirror?.generation}); a resync brings it level once both copies are attached (instance activate-disks), or replace it (instance replace-disks)`,
+      });
   }
   const quorum = Math.floor(raft.voters.length / 2) + 1;
 

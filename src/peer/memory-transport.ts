@@ -113,6 +113,15 @@ export class MemoryHub {
     this.announce(node, 'disconnected');
   }
 
+  /**
+   * `at` gives up on its connection to `peer`, as a daemon does when its gossip's ping times out (host.ts): the
+   * calls in flight between them fail at once rather than wait out their timeouts. A simulation without the
+   * gossip service calls it for the links a partition cuts.
+   */
+  hangUp(at: NodeId, peer: NodeId): void {
+    this.transports.get(at)?.peerLeft(peer);
+  }
+
   onPeer(handler: (event: PeerEvent, at: NodeId) => void): () => void {
     this.peerHandlers.add(handler);
     return () => this.peerHandlers.delete(handler);

@@ -9,6 +9,7 @@ import { configViewSchema } from '../../src/cluster/views.js';
 import { waitFor } from '../../src/common/wait.js';
 import { type DaemonCall, runJob } from '../../src/daemon/job-client.js';
 import { DaemonProcess, startLocalCluster } from '../../src/daemon/local-cluster.js';
+import { cli, cliRefusal } from '../helpers/cli.js';
 
 const run = promisify(execFile);
 
@@ -270,6 +271,79 @@ describe('mirrored disks (drbd) on a real cluster', () => {
       },
       /goes with replace_new_secondary/,
     );
+  });
+
+  it('converts a stopped file instance to drbd with a new secondary, and back', async () => {
+    await ok([
+      {
+        OP_ID: 'OP_INSTANCE_CREATE',
+        instance_name: 'web3',
+        disk_template: 'file',
+        disks: [{ size: 8 }],
+        os_type: 'testos',
+        start: false,
+        hypervisor: 'fake',
+        beparams: { memory: 128 },
+        pnode: 'node1',
+      },
+    ]);
+    const fileCopy = async () => {
+      const web3 = await instance('web3');
+      return readFile(join(baseDir, 'node1', 'file-storage', web3.uuid, web3.disks[0]!.uuid));
+    };
+    await refused(
+      { OP_ID: 'OP_INSTANCE_SET_PARAMS', instance_name: 'web3', disk_template: 'drbd' },
+      /needs its secondary node/,
+    );
+    await ok([
+      { OP_ID: 'OP_INSTANCE_SET_PARAMS', instance_name: 'web3', disk_template: 'drbd', remote_node: 'node3' },
+    ]);
+    expect(await mirrorOf('web3')).toEqual({ generation: 1, current: ['node1', 'node3'] });
+    expect((await image('node3', 'web3')).toString('latin1')).toContain('INSTANCE_NAME=web3');
+    expect((await image('node3', 'web3')).equals(await image('node1', 'web3'))).toBe(true);
+    await ok([{ OP_ID: 'OP_INSTANCE_SET_PARAMS', instance_name: 'web3', disk_template: 'file' }]);
+    const web3 = await instance('web3');
+    expect({ template: web3.diskTemplate, secondaries: web3.secondaryNodes, mirror: web3.mirror }).toEqual({
+      template: 'file',
+      secondaries: [],
+      mirror: undefined,
+    });
+    expect((await fileCopy()).toString('latin1')).toContain('INSTANCE_NAME=web3');
+    await expect(image('node3', 'web3')).rejects.toThrow(/ENOENT/);
+  });
+
+  it('does the same from the command line, as a Ganeti administrator would', async () => {
+    const node3 = daemons[2]!;
+    await cli(
+      node3,
+      'instance',
+      'add',
+      '-t',
+      'drbd',
+      '-n',
+      'node2:node3',
+      '-s',
+      '16M',
+      '-H',
+      'fake',
+      '--no-install',
+      '--start',
+      'db4',
+    );
+    const info = (await cli(node3, 'instance', 'info', 'db4')).stdout;
+    expect(info).toContain('Disk template: drbd');
+    expect(info).toMatch(/disk\/0: drbd, size 16M.*in sync/);
+    expect(info).toContain('Mirror: generation 1, current on node2, node3');
+    await cli(node3, 'instance', 'replace-disks', '-n', 'node1', 'db4');
+    expect((await cli(node3, 'instance', 'info', 'db4')).stdout).toContain('    - secondaries: node1');
+    expect(await cliRefusal(node3, 'instance', 'replace-disks', '-s', '-p', 'db4')).toMatch(
+      /give exactly one of -p, -s, -n NODE, -I NAME, -a/,
+    );
+    await cli(node3, 'node', 'failover', 'node2');
+    expect((await cli(node3, 'instance', 'info', 'db4')).stdout).toContain('    - primary: node1');
+    await cli(node3, 'instance', 'migrate', 'db4');
+    expect((await cli(node3, 'instance', 'info', 'db4')).stdout).toContain('    - primary: node2');
+    await cli(node3, 'instance', 'remove', 'db4');
   });
 });
 

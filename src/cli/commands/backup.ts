@@ -13,6 +13,7 @@ import {
   minutes,
   type NamedArgs,
   simple,
+  templateOption,
   timeoutOption,
 } from './instance.js';
 
@@ -51,7 +52,7 @@ const exportCommand = simple(
           default: false,
           describe: 'remove the instance once exported',
         })
-        .option('ignore-remove-failures', { type: 'boolean', default: false }) as never,
+        .option('ignore-remove-failures', { type: 'boolean', default: false }),
     ),
   (a) => ({
     OP_ID: 'OP_BACKUP_EXPORT',
@@ -67,7 +68,8 @@ const exportCommand = simple(
   }),
 );
 
-interface ImportArgs extends AddArgs {
+interface ImportArgs extends Omit<AddArgs, 'disk-template'> {
+  'disk-template'?: string;
   'src-node'?: string;
   'src-dir'?: string;
 }
@@ -76,7 +78,7 @@ const importCommand: CommandModule<object, ImportArgs> = {
   command: 'import <instance>',
   describe: 'create an instance from an export; what is not given comes from the export (gnt-backup import)',
   builder: (yargs) =>
-    addOptions(yargs, false)
+    addOptions(yargs, templateOption)
       .option('src-node', {
         type: 'string',
         describe: 'the node holding the export (default: the newest export)',
@@ -84,7 +86,7 @@ const importCommand: CommandModule<object, ImportArgs> = {
       .option('src-dir', {
         type: 'string',
         describe: "the export's name, or its directory on the source node (default: the instance's name)",
-      }) as never,
+      }),
   handler: async (args) => {
     // Ganeti names the export by its directory; its last part is the exported instance's name.
     const source = args['src-dir']?.replace(/\/+$/, '').split('/').pop() || args.instance;
@@ -126,7 +128,7 @@ const list: CommandModule<object, ConnectionArgs & { node: string[]; headers: bo
         type: 'boolean',
         default: true,
         describe: '--no-headers: leave out the header line',
-      }) as never,
+      }),
   handler: async (args) => {
     const found = await queryExports(args, {
       OP_ID: 'OP_BACKUP_QUERY',

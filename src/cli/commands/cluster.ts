@@ -48,7 +48,7 @@ const init: CommandModule<object, InitArgs> = {
         type: 'string',
         describe: `comma list of ${corralDiskTemplates.join(', ')}`,
       })
-      .option('candidate-pool-size', { alias: 'C', type: 'number' }) as never,
+      .option('candidate-pool-size', { alias: 'C', type: 'number' }),
   handler: async (args) => {
     const hvs = known(args['enabled-hypervisors'], hypervisors, 'hypervisor');
     const templates = known(args['enabled-disk-templates'], corralDiskTemplates, 'disk template');
@@ -86,7 +86,7 @@ const join: CommandModule<object, JoinArgs> = {
       .option('address', {
         type: 'string',
         describe: 'multiaddr the master reaches this daemon at',
-      }) as never,
+      }),
   handler: async (args) => {
     const answer = await daemonCall(args)({
       op: 'cluster-join',
@@ -105,7 +105,7 @@ const join: CommandModule<object, JoinArgs> = {
 const info: CommandModule<object, ConnectionArgs> = {
   command: ['info', 'show'],
   describe: 'the cluster: name, master, candidates, serial, policies',
-  builder: (yargs) => connectionOptions(yargs) as never,
+  builder: (yargs) => connectionOptions(yargs),
   handler: async (args) => {
     const { config, masterName } = await readConfig(args);
     const c = config.cluster;
@@ -143,7 +143,7 @@ const info: CommandModule<object, ConnectionArgs> = {
 const getmaster: CommandModule<object, ConnectionArgs> = {
   command: 'getmaster',
   describe: 'print the master node name',
-  builder: (yargs) => connectionOptions(yargs) as never,
+  builder: (yargs) => connectionOptions(yargs),
   handler: async (args) => {
     const { masterName } = await readConfig(args);
     if (masterName === undefined) throw new CorralError('unavailable', 'the cluster has no master right now');
@@ -160,7 +160,7 @@ const masterFailover: CommandModule<object, ConnectionArgs> = {
         type: 'boolean',
         describe: 'accepted for Ganeti compatibility; Raft always votes',
       })
-      .option('yes-do-it', { type: 'boolean' }) as never,
+      .option('yes-do-it', { type: 'boolean' }),
   handler: async (args) => {
     const { master } = await daemonCall(args)({ op: 'master-failover' });
     process.stdout.write(`${master} is now the master\n`);
@@ -170,7 +170,7 @@ const masterFailover: CommandModule<object, ConnectionArgs> = {
 const verify: CommandModule<object, JobArgs & { 'error-codes': boolean }> = {
   command: 'verify',
   describe: 'check the configuration, the candidate pool, Raft and every node',
-  builder: (yargs) => jobOptions(yargs).option('error-codes', { type: 'boolean', default: false }) as never,
+  builder: (yargs) => jobOptions(yargs).option('error-codes', { type: 'boolean', default: false }),
   handler: async (args) => {
     const results = await runOps(args, [{ OP_ID: 'OP_CLUSTER_VERIFY' }]);
     if (results === undefined) return;
@@ -206,7 +206,7 @@ const renewCrypto: CommandModule<object, JobArgs> = {
         alias: 'f',
         type: 'boolean',
         describe: 'accepted for Ganeti compatibility; nothing is asked',
-      }) as never,
+      }),
   handler: async (args) => {
     if ((await runOps(args, [{ OP_ID: 'OP_CLUSTER_RENEW_CRYPTO' }])) === undefined) return;
     process.stdout.write('Renewed the cluster secret: join tokens issued before now are refused\n');
@@ -233,7 +233,7 @@ const modify: CommandModule<object, ModifyArgs> = {
       .option('candidate-dead-grace', {
         type: 'number',
         describe: 'seconds gossip may hold a candidate dead before another node takes its seat',
-      }) as never,
+      }),
   handler: async (args) => {
     await runOps(args, [
       {

@@ -45,7 +45,7 @@ const query: CommandModule<object, QueryArgs> = {
         type: 'boolean',
         default: false,
         describe: 'print the answer and every reply as JSON',
-      }) as never,
+      }),
   handler: async (args) => {
     if (!Number.isInteger(args.nodes) || args.nodes < 1 || args.nodes > MAX_QUERY_NODES)
       throw new CorralError('bad_request', `--nodes is a whole number from 1 to ${MAX_QUERY_NODES}`);

@@ -82,7 +82,7 @@ const delay: CommandModule<object, JobArgs & { duration: number; 'on-nodes'?: st
         describe: "also hold these nodes' locks",
       })
       .option('no-master', { type: 'boolean', describe: 'accepted for Ganeti compatibility' })
-      .option('repeat', { type: 'number', default: 0 }) as never,
+      .option('repeat', { type: 'number', default: 0 }),
   handler: async (args) => {
     await runOps(args, [
       {

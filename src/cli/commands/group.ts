@@ -113,7 +113,7 @@ function policyCommand(
         .option('ipolicy-disk-templates', {
           type: 'string',
           describe: 'comma-separated disk templates the nodes of the group may hold instances of',
-        }) as never,
+        }),
     handler: async (args) => {
       await runOps(args, [
         {
@@ -139,7 +139,7 @@ const modify = policyCommand(
 const remove: CommandModule<object, JobArgs & { group: string }> = {
   command: 'remove <group>',
   describe: 'remove an empty node group',
-  builder: (yargs) => jobOptions(yargs).positional('group', { type: 'string', demandOption: true }) as never,
+  builder: (yargs) => jobOptions(yargs).positional('group', { type: 'string', demandOption: true }),
   handler: async (args) => {
     await runOps(args, [{ OP_ID: 'OP_GROUP_REMOVE', group_name: args.group }]);
   },
@@ -151,7 +151,7 @@ const rename: CommandModule<object, JobArgs & { group: string; 'new-name': strin
   builder: (yargs) =>
     jobOptions(yargs)
       .positional('group', { type: 'string', demandOption: true })
-      .positional('new-name', { type: 'string', demandOption: true }) as never,
+      .positional('new-name', { type: 'string', demandOption: true }),
   handler: async (args) => {
     await runOps(args, [{ OP_ID: 'OP_GROUP_RENAME', group_name: args.group, new_name: args['new-name'] }]);
   },
@@ -164,7 +164,7 @@ const assign: CommandModule<object, JobArgs & { group: string; nodes: string[]; 
     jobOptions(yargs)
       .positional('group', { type: 'string', demandOption: true })
       .positional('nodes', { type: 'string', array: true, demandOption: true })
-      .option('force', { type: 'boolean', default: false }) as never,
+      .option('force', { type: 'boolean', default: false }),
   handler: async (args) => {
     await runOps(args, [
       {

@@ -55,7 +55,7 @@ export const healthCommand: CommandModule<object, HealthArgs> = {
         type: 'boolean',
         default: false,
         describe: "the node's full monitoring reports (Ganeti mond's /1/report/all), as JSON",
-      }) as never,
+      }),
   handler: async (args) => {
     const call = daemonCall(args);
     if (args.reports) {

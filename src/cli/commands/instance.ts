@@ -1,6 +1,10 @@
 import { connect } from 'node:net';
-import type { Argv, CommandModule } from 'yargs';
-import { corralDiskTemplates, isCorralDiskTemplate } from '../../cluster/disk-templates.js';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import {
+  type CorralDiskTemplate,
+  corralDiskTemplates,
+  isCorralDiskTemplate,
+} from '../../cluster/disk-templates.js';
 import { type HypervisorName, hypervisors, isHypervisor } from '../../cluster/hypervisors.js';
 import { instanceStatus, type NodeReport, nodeReport } from '../../cluster/instance-status.js';
 import type { BeParamsInput, NicSpecInput, Opcode } from '../../cluster/opcodes.js';
@@ -62,6 +66,21 @@ function status(row: InstanceRow): string | undefined {
   const primary = row.config.nodes.find((n) => n.uuid === row.instance.primaryNode);
   if (primary === undefined) return undefined;
   return instanceStatus({ ...row.instance, primary }, reports(row.live));
+}
+
+/** How a mirrored disk's primary sees its peer: in sync, syncing (how far), or degraded; '' for the others. */
+function mirrorState(row: InstanceRow, disk: string): string {
+  if (row.instance.mirror === undefined || row.live === undefined) return '';
+  const pnode = nodeName(row.config, row.instance.primaryNode);
+  const entry = row.live.find((n) => n.name === pnode)?.status?.mirrors.find((m) => m.uuid === disk);
+  const primary = entry?.primary;
+  if (primary === undefined) return ', not attached (the instance is stopped)';
+  if (primary.failed !== undefined) return `, failed: ${primary.failed}`;
+  const degraded = primary.peerOutdated ? ', degraded (the secondary copy is stale)' : '';
+  if (primary.connection === 'connected') return `, in sync${degraded}`;
+  if (primary.connection === 'syncing')
+    return `, syncing ${primary.syncPercent}% (${Math.ceil(primary.dirtyBytes / 1048576)} MiB to go)${degraded}`;
+  return `, secondary not connected${degraded}`;
 }
 
 function be(row: InstanceRow) {
@@ -224,8 +243,13 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
         '  Disks:',
         ...instance.disks.map(
           (disk, n) =>
-            `    - disk/${n}: ${instance.diskTemplate}, size ${disk.sizeMiB}M, mode ${disk.mode}, format ${disk.format}${disk.name ? `, name ${disk.name}` : ''}`,
+            `    - disk/${n}: ${instance.diskTemplate}, size ${disk.sizeMiB}M, mode ${disk.mode}, format ${disk.format}${disk.name ? `, name ${disk.name}` : ''}${mirrorState(row, disk.uuid)}`,
         ),
+        ...(instance.mirror !== undefined
+          ? [
+              `  Mirror: generation ${instance.mirror.generation}, current on ${instance.mirror.current.map((u) => nodeName(config, u)).join(', ') || 'no node'}`,
+            ]
+          : []),
         `  Tags: ${instance.tags.join(', ')}`,
         '',
       ];
@@ -250,6 +274,7 @@ export interface AddArgs extends JobArgs {
   tags?: string;
   start?: boolean;
   install: boolean;
+  'wait-for-sync': boolean;
 }
 
 const DISK_KEYS = ['size', 'mode', 'name', 'format'];
@@ -326,7 +351,12 @@ function nicSpecs(values: readonly string[]): NicSpecInput[] {
  * An option given once or several times (`--disk 0:… --disk 1:…`). Not a yargs array option: those take every
  * following word, so `-B memory=1G web1` would swallow the instance name; a repeated flag collects instead.
  */
-function repeatable<T>(yargs: Argv<T>, name: string, alias: string | undefined, describe: string) {
+function repeatable<T, K extends string>(
+  yargs: Argv<T>,
+  name: K,
+  alias: string | undefined,
+  describe: string,
+) {
   return yargs.option(name, {
     ...(alias !== undefined && { alias }),
     type: 'string',
@@ -336,16 +366,21 @@ function repeatable<T>(yargs: Argv<T>, name: string, alias: string | undefined, 
   });
 }
 
-/** The options of instance add, which backup import shares (there the template may come from the export). */
-export function addOptions<T>(yargs: Argv<T>, templateRequired: boolean) {
-  let y = jobOptions(yargs)
+/** Instance add's -t, which it demands; backup import takes it too, but there it may come from the export. */
+export const templateOption = {
+  alias: 't',
+  type: 'string',
+  describe: 'diskless, file, sharedfile, plain, drbd (with -n PRIMARY:SECONDARY)',
+} as const;
+
+/** The options of instance add, which backup import shares; `template` is -t's, demanded or not. */
+export function addOptions<T, const O extends typeof templateOption & { demandOption?: boolean }>(
+  yargs: Argv<T>,
+  template: O,
+) {
+  const y = jobOptions(yargs)
     .positional('instance', { type: 'string', demandOption: true })
-    .option('disk-template', {
-      alias: 't',
-      type: 'string',
-      demandOption: templateRequired,
-      describe: 'diskless, file, sharedfile, plain',
-    })
+    .option('disk-template', template)
     .option('os-size', { alias: 's', type: 'string', describe: 'one disk of this size (512M, 10G)' })
     .option('os-type', { alias: 'o', type: 'string', describe: 'OS[+variant]' })
     .option('node', { alias: 'n', type: 'string', describe: 'primary node (default: the allocator picks)' })
@@ -361,23 +396,31 @@ export function addOptions<T>(yargs: Argv<T>, templateRequired: boolean) {
       type: 'boolean',
       default: true,
       describe: '--no-install: skip the OS create script',
+    })
+    .option('wait-for-sync', {
+      type: 'boolean',
+      default: true,
+      describe: "--no-wait-for-sync: end before a drbd instance's new disks are in sync",
     });
-  y = repeatable(y, 'disk', undefined, 'N:size=SIZE[,mode=rw|ro][,name=X][,format=raw|qcow2]');
-  y = repeatable(y, 'net', undefined, 'N:[mac=X|generate][,ip=IP][,mode=M][,link=L][,name=X]');
-  y = repeatable(y, 'backend', 'B', 'memory=SIZE,vcpus=N,…');
-  y = repeatable(y, 'hypervisor', 'H', '[hv:]k=v,…');
-  y = repeatable(y, 'os-parameters', 'O', 'k=v,…');
-  return y;
+  const disks = repeatable(y, 'disk', undefined, 'N:size=SIZE[,mode=rw|ro][,name=X][,format=raw|qcow2]');
+  const nets = repeatable(disks, 'net', undefined, 'N:[mac=X|generate][,ip=IP][,mode=M][,link=L][,name=X]');
+  const backend = repeatable(nets, 'backend', 'B', 'memory=SIZE,vcpus=N,…');
+  return repeatable(repeatable(backend, 'hypervisor', 'H', '[hv:]k=v,…'), 'os-parameters', 'O', 'k=v,…');
 }
 
-/** The create opcode of instance add's options; only what was given is set, so that an import can fill the rest. */
-export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTANCE_CREATE' }> {
-  const template = args['disk-template'];
+/** -t's value, checked. */
+function templateName(template: string): CorralDiskTemplate {
   if (!isCorralDiskTemplate(template))
     throw new CorralError(
       'bad_request',
       `-t: unknown disk template ${template}; known: ${corralDiskTemplates.join(', ')}`,
     );
+  return template;
+}
+
+/** The create opcode of instance add's options; only what was given is set, so that an import can fill the rest. */
+export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTANCE_CREATE' }> {
+  const template = templateName(args['disk-template']);
   if (args['os-size'] !== undefined && args.disk.length > 0)
     throw new CorralError('bad_request', 'give either -s or --disk, not both');
   const disks =
@@ -405,6 +448,7 @@ export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTAN
     ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
     ...(args.tags !== undefined && { tags: args.tags.split(',').filter((t) => t.length > 0) }),
     ...(!args.install && { no_install: true }),
+    ...(!args['wait-for-sync'] && { wait_for_sync: false }),
     // Ganeti: --no-install implies --no-start unless a start is asked for.
     start: args.start ?? args.install,
   };
@@ -413,7 +457,7 @@ export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTAN
 const add: CommandModule<object, AddArgs> = {
   command: 'add <instance>',
   describe: 'create an instance: disks, OS install, start (gnt-instance add)',
-  builder: (yargs) => addOptions(yargs, true) as never,
+  builder: (yargs) => addOptions(yargs, { ...templateOption, demandOption: true }),
   handler: async (args) => {
     await runOps(args, [createOpcode(args)]);
   },
@@ -421,19 +465,20 @@ const add: CommandModule<object, AddArgs> = {
 
 export type NamedArgs = JobArgs & { instance: string };
 
-export function simple(
+/** A command on one instance whose options make one opcode: `opcode` builds it from the options as typed. */
+export function simple<A extends NamedArgs>(
   command: string | string[],
   describe: string,
-  options: (yargs: Argv<NamedArgs>) => Argv<NamedArgs>,
-  opcode: (args: NamedArgs & Record<string, unknown>) => Opcode,
-): CommandModule<object, NamedArgs> {
+  options: (yargs: Argv<NamedArgs>) => Argv<A>,
+  opcode: (args: ArgumentsCamelCase<A>) => Opcode,
+): CommandModule<object, A> {
   return {
     command,
     describe,
     builder: (yargs) =>
-      options(jobOptions(yargs).positional('instance', { type: 'string', demandOption: true }) as never),
+      options(jobOptions(yargs).positional('instance', { type: 'string', demandOption: true })),
     handler: async (args) => {
-      const results = await runOps(args, [opcode(args as NamedArgs & Record<string, unknown>)]);
+      const results = await runOps(args, [opcode(args)]);
       for (const result of results ?? []) {
         const disks = (result as { disks?: unknown })?.disks;
         if (Array.isArray(disks)) for (const line of disks) process.stdout.write(`${String(line)}\n`);
@@ -442,11 +487,13 @@ export function simple(
   };
 }
 
-export const timeoutOption = (name: string) => (yargs: Argv<NamedArgs>) =>
-  yargs.option(name, {
-    type: 'number',
-    describe: 'minutes before the instance is killed (default 2)',
-  }) as never;
+export const timeoutOption =
+  <K extends string>(name: K) =>
+  <T extends NamedArgs>(yargs: Argv<T>) =>
+    yargs.option(name, {
+      type: 'number',
+      describe: 'minutes before the instance is killed (default 2)',
+    });
 
 export function minutes(value: unknown, option: string): number | undefined {
   if (value === undefined) return undefined;
@@ -458,10 +505,7 @@ export function minutes(value: unknown, option: string): number | undefined {
 const remove = simple(
   'remove <instance>',
   'remove an instance and its disks',
-  (y) =>
-    timeoutOption('shutdown-timeout')(
-      y.option('ignore-failures', { type: 'boolean', default: false }) as never,
-    ),
+  (y) => timeoutOption('shutdown-timeout')(y.option('ignore-failures', { type: 'boolean', default: false })),
   (a) => ({
     OP_ID: 'OP_INSTANCE_REMOVE',
     instance_name: a.instance,
@@ -479,7 +523,7 @@ const startup = simple(
     y
       .option('force', { type: 'boolean', default: false })
       .option('no-remember', { type: 'boolean', default: false })
-      .option('paused', { type: 'boolean', default: false }) as never,
+      .option('paused', { type: 'boolean', default: false }),
   (a) => ({
     OP_ID: 'OP_INSTANCE_STARTUP',
     instance_name: a.instance,
@@ -492,7 +536,7 @@ const startup = simple(
 const shutdown = simple(
   ['shutdown <instance>', 'stop'],
   'shut an instance down (clean, then forced after the timeout)',
-  (y) => timeoutOption('timeout')(y.option('no-remember', { type: 'boolean', default: false }) as never),
+  (y) => timeoutOption('timeout')(y.option('no-remember', { type: 'boolean', default: false })),
   (a) => ({
     OP_ID: 'OP_INSTANCE_SHUTDOWN',
     instance_name: a.instance,
@@ -506,12 +550,12 @@ const reboot = simple(
   'reboot an instance (soft, hard or full)',
   (y) =>
     timeoutOption('shutdown-timeout')(
-      y.option('type', { alias: 't', choices: ['soft', 'hard', 'full'] as const, default: 'hard' }) as never,
+      y.option('type', { alias: 't', choices: ['soft', 'hard', 'full'] as const, default: 'hard' as const }),
     ),
   (a) => ({
     OP_ID: 'OP_INSTANCE_REBOOT',
     instance_name: a.instance,
-    reboot_type: a.type as 'hard',
+    reboot_type: a.type,
     ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
       shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
     }),
@@ -522,18 +566,26 @@ const modify = simple(
   'modify <instance>',
   'change parameters, add disks, mark offline or online (most changes apply at the next start)',
   (y) => {
-    let o = y as Argv<NamedArgs>;
-    o = repeatable(o, 'backend', 'B', 'memory=SIZE,vcpus=N,…') as never;
-    o = repeatable(o, 'hypervisor', 'H', 'k=v,… (value default drops a setting)') as never;
-    o = repeatable(o, 'os-parameters', 'O', 'k=v,…') as never;
-    o = repeatable(o, 'disk', undefined, 'add:size=SIZE[,mode=…][,name=…]') as never;
-    return o
+    const backend = repeatable(y, 'backend', 'B', 'memory=SIZE,vcpus=N,…');
+    const hv = repeatable(backend, 'hypervisor', 'H', 'k=v,… (value default drops a setting)');
+    return repeatable(
+      repeatable(hv, 'os-parameters', 'O', 'k=v,…'),
+      'disk',
+      undefined,
+      'add:size=SIZE[,mode=…][,name=…]',
+    )
       .option('os-type', { alias: 'o', type: 'string' })
+      .option('disk-template', {
+        alias: 't',
+        type: 'string',
+        describe: 'convert the stopped instance to drbd (with -n) or back to file or plain',
+      })
+      .option('node', { alias: 'n', type: 'string', describe: 'the secondary node of a conversion to drbd' })
       .option('offline', { type: 'boolean', describe: 'mark the stopped instance offline' })
-      .option('online', { type: 'boolean', describe: 'bring an offline instance back (as down)' }) as never;
+      .option('online', { type: 'boolean', describe: 'bring an offline instance back (as down)' });
   },
   (a) => {
-    const disks = (a.disk as string[]).map((value) => {
+    const disks = a.disk.map((value) => {
       const match = /^(?:add|\d+:add)(?::|,)?(.*)$/.exec(value);
       if (match === null)
         throw new CorralError(
@@ -542,11 +594,11 @@ const modify = simple(
         );
       return diskSpecs([`0:${match[1]}`])[0]!;
     });
-    const hv = hvOptions(a.hypervisor as string[]);
+    const hv = hvOptions(a.hypervisor);
     if (hv.hypervisor !== undefined)
       throw new CorralError('bad_request', 'the hypervisor of an instance cannot change; give -H k=v only');
-    const be = beParams(a.backend as string[]);
-    const osParams = a['os-parameters'] as string[];
+    const be = beParams(a.backend);
+    const osParams = a['os-parameters'];
     if (a.offline === true && a.online === true)
       throw new CorralError('bad_request', 'give --offline or --online, not both');
     return {
@@ -557,6 +609,8 @@ const modify = simple(
       ...(osParams.length > 0 && { osparams: parseKeyValues(osParams.join(','), '-O') }),
       ...(typeof a['os-type'] === 'string' && { os_name: a['os-type'] }),
       ...(disks.length > 0 && { disks_add: disks }),
+      ...(a['disk-template'] !== undefined && { disk_template: templateName(a['disk-template']) }),
+      ...(a.node !== undefined && { remote_node: a.node }),
       ...(a.offline === true && { offline: true }),
       ...(a.online === true && { offline: false }),
     };
@@ -571,7 +625,7 @@ const growDisk: CommandModule<object, NamedArgs & { disk: number; amount: string
       .positional('instance', { type: 'string', demandOption: true })
       .positional('disk', { type: 'number', demandOption: true })
       .positional('amount', { type: 'string', demandOption: true })
-      .option('absolute', { type: 'boolean', default: false }) as never,
+      .option('absolute', { type: 'boolean', default: false }),
   handler: async (args) => {
     if (!Number.isInteger(args.disk) || args.disk < 0)
       throw new CorralError('bad_request', `disk index ${args.disk} is not a whole number`);
@@ -590,16 +644,13 @@ const growDisk: CommandModule<object, NamedArgs & { disk: number; amount: string
 const reinstall = simple(
   'reinstall <instance>',
   'run the OS create script again (the instance must be stopped)',
-  (y) => {
-    const o = repeatable(y, 'os-parameters', 'O', 'k=v,…') as Argv<NamedArgs>;
-    return o.option('os-type', { alias: 'o', type: 'string' }) as never;
-  },
+  (y) => repeatable(y, 'os-parameters', 'O', 'k=v,…').option('os-type', { alias: 'o', type: 'string' }),
   (a) => ({
     OP_ID: 'OP_INSTANCE_REINSTALL',
     instance_name: a.instance,
     ...(typeof a['os-type'] === 'string' && { os_type: a['os-type'] }),
-    ...((a['os-parameters'] as string[]).length > 0 && {
-      osparams: parseKeyValues((a['os-parameters'] as string[]).join(','), '-O'),
+    ...(a['os-parameters'].length > 0 && {
+      osparams: parseKeyValues(a['os-parameters'].join(','), '-O'),
     }),
   }),
 );
@@ -610,7 +661,7 @@ const rename: CommandModule<object, NamedArgs & { 'new-name': string }> = {
   builder: (yargs) =>
     jobOptions(yargs)
       .positional('instance', { type: 'string', demandOption: true })
-      .positional('new-name', { type: 'string', demandOption: true }) as never,
+      .positional('new-name', { type: 'string', demandOption: true }),
   handler: async (args) => {
     await runOps(args, [
       { OP_ID: 'OP_INSTANCE_RENAME', instance_name: args.instance, new_name: args['new-name'] },
@@ -628,7 +679,7 @@ const activateDisks = simple(
 const deactivateDisks = simple(
   'deactivate-disks <instance>',
   'mark the disks of a stopped instance inactive',
-  (y) => y.option('force', { alias: 'f', type: 'boolean', default: false }) as never,
+  (y) => y.option('force', { alias: 'f', type: 'boolean', default: false }),
   (a) => ({
     OP_ID: 'OP_INSTANCE_DEACTIVATE_DISKS',
     instance_name: a.instance,
@@ -649,11 +700,11 @@ const migrate = simple(
         default: false,
         describe: 'settle a migration a master crash cut short',
       })
-      .option('allow-failover', { type: 'boolean', default: false }) as never,
+      .option('allow-failover', { type: 'boolean', default: false }),
   (a) => ({
     OP_ID: 'OP_INSTANCE_MIGRATE',
     instance_name: a.instance,
-    mode: a['non-live'] === true ? 'non-live' : ((a['migration-mode'] as 'live' | undefined) ?? 'live'),
+    mode: a['non-live'] === true ? 'non-live' : (a['migration-mode'] ?? 'live'),
     ...(typeof a['target-node'] === 'string' && { target_node: a['target-node'] }),
     ...(a.cleanup === true && { cleanup: true }),
     ...(a['allow-failover'] === true && { allow_failover: true }),
@@ -667,7 +718,7 @@ const failover = simple(
     timeoutOption('shutdown-timeout')(
       y
         .option('target-node', { alias: 'n', type: 'string' })
-        .option('ignore-consistency', { type: 'boolean', default: false }) as never,
+        .option('ignore-consistency', { type: 'boolean', default: false }),
     ),
   (a) => ({
     OP_ID: 'OP_INSTANCE_FAILOVER',
@@ -680,17 +731,63 @@ const failover = simple(
   }),
 );
 
+const replaceDisks = simple(
+  'replace-disks <instance>',
+  "remake a copy of a drbd instance's disks, or move its secondary to another node",
+  (y) =>
+    y
+      .option('on-primary', { alias: 'p', type: 'boolean', default: false })
+      .option('on-secondary', { alias: 's', type: 'boolean', default: false })
+      .option('new-secondary', { alias: 'n', type: 'string' })
+      .option('iallocator', { alias: 'I', type: 'string' })
+      .option('auto', { alias: 'a', type: 'boolean', default: false })
+      .option('disks', { type: 'string', describe: 'all the disks, as 0,1,…: Corral replaces them together' })
+      .option('early-release', { type: 'boolean', default: false })
+      .option('ignore-ipolicy', { type: 'boolean', default: false }),
+  (a) => {
+    const modes = [
+      a['on-primary'] && ('replace_on_primary' as const),
+      a['on-secondary'] && ('replace_on_secondary' as const),
+      (a['new-secondary'] !== undefined || a.iallocator !== undefined) && ('replace_new_secondary' as const),
+      a.auto && ('replace_auto' as const),
+    ].filter((mode) => mode !== false);
+    const [mode] = modes;
+    if (modes.length !== 1 || mode === undefined)
+      throw new CorralError('bad_request', 'give exactly one of -p, -s, -n NODE, -I NAME, -a');
+    return {
+      OP_ID: 'OP_INSTANCE_REPLACE_DISKS',
+      instance_name: a.instance,
+      mode,
+      ...(a['new-secondary'] !== undefined && { remote_node: a['new-secondary'] }),
+      ...(a.iallocator !== undefined && { iallocator: a.iallocator }),
+      ...(a.disks !== undefined && { disks: diskIndices(a.disks) }),
+      ...(a['early-release'] && { early_release: true }),
+      ...(a['ignore-ipolicy'] && { ignore_ipolicy: true }),
+    };
+  },
+);
+
+/** `--disks 0,2`: disk indices. */
+function diskIndices(value: string): number[] {
+  return value.split(',').map((part) => {
+    const index = Number(part);
+    if (!/^\d+$/.test(part) || index > 15)
+      throw new CorralError('bad_request', `--disks takes disk indices such as 0,1, not ${value}`);
+    return index;
+  });
+}
+
 const move = simple(
   'move <instance>',
   "copy the instance's disks to another node and start it there",
   (y) =>
     timeoutOption('shutdown-timeout')(
-      y.option('target-node', { alias: 'n', type: 'string', demandOption: true }) as never,
+      y.option('target-node', { alias: 'n', type: 'string', demandOption: true }),
     ),
   (a) => ({
     OP_ID: 'OP_INSTANCE_MOVE',
     instance_name: a.instance,
-    target_node: String(a['target-node']),
+    target_node: a['target-node'],
     ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
       shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
     }),
@@ -707,7 +804,7 @@ const consoleCommand: CommandModule<object, ConnectionArgs & { instance: string;
         type: 'boolean',
         default: false,
         describe: 'print the command instead',
-      }) as never,
+      }),
   handler: async (args) => {
     const { path } = await daemonCall(args)({ op: 'console', instance: args.instance });
     if (args['show-cmd']) {
@@ -764,6 +861,7 @@ const instanceCommands: CommandModule[] = [
   deactivateDisks,
   migrate,
   failover,
+  replaceDisks,
   move,
   consoleCommand,
   list,

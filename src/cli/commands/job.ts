@@ -48,7 +48,7 @@ const list: CommandModule<
       .option('pending', { type: 'boolean', default: false })
       .option('running', { type: 'boolean', default: false })
       .option('error', { type: 'boolean', default: false })
-      .option('finished', { type: 'boolean', default: false }) as never,
+      .option('finished', { type: 'boolean', default: false }),
   handler: async (args) => {
     const wanted = (Object.keys(statusFilters) as (keyof typeof statusFilters)[])
       .filter((key) => args[key])
@@ -63,7 +63,7 @@ const info: CommandModule<object, ConnectionArgs & { ids: number[] }> = {
   command: ['info <ids..>', 'show'],
   describe: 'per-opcode details of jobs',
   builder: (yargs) =>
-    connectionOptions(yargs).positional('ids', { type: 'number', array: true, demandOption: true }) as never,
+    connectionOptions(yargs).positional('ids', { type: 'number', array: true, demandOption: true }),
   handler: async (args) => {
     for (const job of await jobs(args, args.ids)) {
       const lines = [
@@ -90,8 +90,7 @@ const info: CommandModule<object, ConnectionArgs & { ids: number[] }> = {
 const watch: CommandModule<object, ConnectionArgs & { id: number }> = {
   command: 'watch <id>',
   describe: "follow a job's log until it ends (across a master failover)",
-  builder: (yargs) =>
-    connectionOptions(yargs).positional('id', { type: 'number', demandOption: true }) as never,
+  builder: (yargs) => connectionOptions(yargs).positional('id', { type: 'number', demandOption: true }),
   handler: async (args) => {
     await follow(daemonCall(args), args.id);
   },
@@ -101,7 +100,7 @@ const cancel: CommandModule<object, ConnectionArgs & { ids: number[] }> = {
   command: 'cancel <ids..>',
   describe: 'cancel queued or waiting jobs',
   builder: (yargs) =>
-    connectionOptions(yargs).positional('ids', { type: 'number', array: true, demandOption: true }) as never,
+    connectionOptions(yargs).positional('ids', { type: 'number', array: true, demandOption: true }),
   handler: async (args) => {
     const call = daemonCall(args);
     for (const id of args.ids) {

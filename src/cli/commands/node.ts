@@ -3,6 +3,7 @@ import type { Opcode } from '../../cluster/opcodes.js';
 import type { ConfigView, NodeView } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
 import type { ControlResponse } from '../../daemon/control-protocol.js';
+import { type DaemonCall, submitJob } from '../../daemon/job-client.js';
 import { adminStatus, combinedStatus, type HealthRow, lastHeardText } from '../../membership/health-view.js';
 import { enrolmentPeer } from '../../peer/enrolment.js';
 import {
@@ -205,7 +206,7 @@ const info: CommandModule<object, ConnectionArgs & { nodes: string[] }> = {
 
 interface AddArgs extends JobArgs, NodeAddArgs {
   node: string;
-  address: string;
+  address?: string;
   'peer-id'?: string;
   'enrol-code'?: string;
 }
@@ -228,7 +229,7 @@ const add: CommandModule<object, AddArgs> = {
       .option('peer-id', {
         type: 'string',
         describe: "the peer ID 'corral identity' shows on that node (the enrolment code names it already)",
-      }) as never,
+      }),
   handler: async (args) => {
     const address = args.address ?? `/dns4/${args.node}/tcp/7400`;
     const enrolCode = args['enrol-code'] ?? process.env.CORRAL_ENROL_CODE;
@@ -264,7 +265,7 @@ const add: CommandModule<object, AddArgs> = {
 const remove: CommandModule<object, JobArgs & { node: string }> = {
   command: 'remove <node>',
   describe: 'remove a node from the cluster (it forgets the cluster and its daemon stops)',
-  builder: (yargs) => jobOptions(yargs).positional('node', { type: 'string', demandOption: true }) as never,
+  builder: (yargs) => jobOptions(yargs).positional('node', { type: 'string', demandOption: true }),
   handler: async (args) => {
     await runOps(args, [{ OP_ID: 'OP_NODE_REMOVE', node_name: args.node }]);
   },
@@ -297,7 +298,7 @@ const modify: CommandModule<object, ModifyArgs> = {
       .option('vm-capable', { type: 'string', describe: 'yes|no' })
       .option('secondary-ip', { alias: 's', type: 'string' })
       .option('auto-promote', { type: 'boolean', default: false })
-      .option('force', { alias: 'f', type: 'boolean', default: false }) as never,
+      .option('force', { alias: 'f', type: 'boolean', default: false }),
   handler: async (args) => {
     const online = args.online === '' ? true : yesNo(args.online, 'online');
     const offline = yesNo(args.offline, 'offline') ?? (online === undefined ? undefined : !online);
@@ -329,7 +330,11 @@ const iallocatorHelp = "plan with this iallocator program (name or path, e.g. ha
 async function runAndFollowChildren(args: JobArgs, op: Opcode): Promise<void> {
   const results = await runOps(args, [op]);
   const jobs = (results?.[0] as { jobs?: number[] } | undefined)?.jobs ?? [];
-  const call = daemonCall(args);
+  await followAll(daemonCall(args), jobs);
+}
+
+/** Follows the jobs one after the other; fails at the end, saying which failed and why. */
+async function followAll(call: DaemonCall, jobs: readonly number[]): Promise<void> {
   const failures: string[] = [];
   for (const job of jobs) {
     try {
@@ -363,7 +368,7 @@ const migrate: CommandModule<
       .option('target-node', { alias: 'n', type: 'string' })
       .option('non-live', { type: 'boolean', default: false })
       .option('migration-mode', { choices: ['live', 'non-live'] as const })
-      .option('iallocator', { alias: 'I', type: 'string', describe: iallocatorHelp }) as never,
+      .option('iallocator', { alias: 'I', type: 'string', describe: iallocatorHelp }),
   handler: async (args) => {
     await runAndFollowChildren(args, {
       OP_ID: 'OP_NODE_MIGRATE',
@@ -372,6 +377,44 @@ const migrate: CommandModule<
       ...(args['target-node'] !== undefined && { target_node: args['target-node'] }),
       ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
     });
+  },
+};
+
+/**
+ * Ganeti's node failover: one failover job per instance whose primary is the node, each to its secondary
+ * (the mirrored template's copy), followed to its end.
+ */
+const failover: CommandModule<object, JobArgs & { node: string; 'ignore-consistency': boolean }> = {
+  command: 'failover <node>',
+  describe: 'fail over every drbd instance of the node to its secondary (one job per instance)',
+  builder: (yargs) =>
+    jobOptions(yargs)
+      .positional('node', { type: 'string', demandOption: true })
+      .option('ignore-consistency', { type: 'boolean', default: false }),
+  handler: async (args) => {
+    const { config } = await readConfig(args);
+    const node = config.nodes.find((n) => n.name === args.node);
+    if (node === undefined) throw new CorralError('not_found', `node ${args.node} does not exist`);
+    const primaries = config.instances.filter((i) => i.primaryNode === node.uuid);
+    const unmirrored = primaries.filter((i) => i.secondaryNodes.length === 0).map((i) => i.name);
+    if (unmirrored.length > 0)
+      throw new CorralError(
+        'conflict',
+        `${unmirrored.join(', ')} have no secondary to fail over to; use node evacuate or node migrate for them`,
+      );
+    const call = daemonCall(args);
+    const jobs: number[] = [];
+    for (const instance of primaries)
+      jobs.push(
+        await submitJob(call, [
+          {
+            OP_ID: 'OP_INSTANCE_FAILOVER',
+            instance_name: instance.name,
+            ...(args['ignore-consistency'] && { ignore_consistency: true }),
+          },
+        ]),
+      );
+    await followAll(call, jobs);
   },
 };
 
@@ -393,7 +436,7 @@ const evacuate: CommandModule<
       .option('primary-only', { alias: 'p', type: 'boolean', default: false })
       .option('secondary-only', { alias: 's', type: 'boolean', default: false })
       .option('new-secondary', { alias: 'n', type: 'string' })
-      .option('iallocator', { alias: 'I', type: 'string', describe: iallocatorHelp }) as never,
+      .option('iallocator', { alias: 'I', type: 'string', describe: iallocatorHelp }),
   handler: async (args) => {
     if (args['primary-only'] && args['secondary-only'])
       throw new CorralError('bad_request', 'give -p or -s, not both');
@@ -415,6 +458,7 @@ export const nodeCommand: CommandModule = {
       remove,
       modify,
       migrate,
+      failover,
       evacuate,
       list,
       listFields,

@@ -19,7 +19,7 @@ export function tagCommands(kind: TagKind): CommandModule[] {
     command: `${how}-tags${target} <tags..>`,
     describe: `${how} tags ${how === 'add' ? 'to' : 'from'} the ${kind}`,
     builder: (yargs) =>
-      jobOptions(yargs).positional('tags', { type: 'string', array: true, demandOption: true }) as never,
+      jobOptions(yargs).positional('tags', { type: 'string', array: true, demandOption: true }),
     handler: async (args) => {
       await runOps(args, [
         {
@@ -34,7 +34,7 @@ export function tagCommands(kind: TagKind): CommandModule[] {
   const list: CommandModule<object, ConnectionArgs & { name?: string }> = {
     command: `list-tags${target}`,
     describe: `list the tags of the ${kind}`,
-    builder: (yargs) => connectionOptions(yargs) as never,
+    builder: (yargs) => connectionOptions(yargs),
     handler: async (args) => {
       const { config } = await readConfig(args);
       const holder =
