@@ -67,7 +67,7 @@ async function joinSocket(
 
 /** Serves console streams on this node: each one joined to the console socket `consolePath` names. */
 export function serveConsoles(
-  transport: Transport,
+  transport: Pick<Transport, 'handleStream'>,
   options: {
     readonly consolePath: (open: ConsoleOpen) => string;
     readonly log: Logger;
@@ -98,7 +98,7 @@ export function serveConsoles(
  * resolves with the socket's path. The socket goes away once used, or unused after a while.
  */
 export async function forwardConsole(options: {
-  readonly transport: Transport;
+  readonly transport: Pick<Transport, 'openStream'>;
   readonly peer: NodeId;
   readonly open: ConsoleOpen;
   readonly dir: string;

@@ -13,8 +13,11 @@ import { runHooks } from './hook-scripts.js';
 /** Ganeti gives a hook script no time limit of its own; ours is generous but there is one. */
 const HOOK_TIMEOUT_MS = 60_000;
 
+/** What running hooks asks of the transport: this node's ID, and requests to the others. */
+export type HookTransport = Pick<Transport, 'self' | 'request'>;
+
 export interface ClusterHookRunnerDeps {
-  readonly transport: Transport;
+  readonly transport: HookTransport;
   readonly hooksDir: string;
   readonly dataDir: string;
   readonly log: Logger;

@@ -191,7 +191,8 @@ export function copyRecordsInMemory(
 }
 
 export interface MirrorServiceDeps {
-  readonly transport: Transport;
+  /** Streams only: the link to a peer's copy, whose frames then move to the data plane. */
+  readonly transport: Pick<Transport, 'openStream' | 'handleStream'>;
   /** Opens the copy of a disk on this node (the drbd template's image file). */
   openStore(instance: { readonly name: string; readonly uuid: string }, disk: AgentDisk): Promise<BlockStore>;
   readonly records: CopyRecords;

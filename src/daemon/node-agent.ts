@@ -42,6 +42,9 @@ export interface OsDump {
   readonly stdout?: (chunk: Uint8Array) => Promise<void> | undefined;
 }
 
+/** What the agent asks of the transport: serving its calls, calling other agents, and consoles' streams. */
+export type AgentTransport = Pick<Transport, 'self' | 'request' | 'handle' | 'openStream' | 'handleStream'>;
+
 export interface NodeAgentDeps {
   /** The node's hypervisors; the first one's view of memory is the node's. */
   readonly hypervisors: ReadonlyMap<HypervisorName, Hypervisor>;
@@ -50,7 +53,7 @@ export interface NodeAgentDeps {
   readonly exports: ExportStore;
   /** The mirrored (drbd) disks attached on this node. */
   readonly mirror: MirrorService;
-  readonly transport: Transport;
+  readonly transport: AgentTransport;
   readonly clock: Clock;
   readonly log: Logger;
 }

@@ -316,20 +316,10 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
             removeDisks(ctx, target, instance),
           );
       };
-      let figures: { totalMs: number; downtimeMs: number; transferredBytes: number };
+      let figures: MigrationFigures;
       try {
-        const endpoint = await call(ctx, target, 'migrateAccept', {
-          spec: runtimeSpec(config, instance),
-          bindHost: target.secondaryIp,
+        figures = await sendInstance(ctx, config, instance, source, target, {
           copyStorage: storage === 'copy',
-        });
-        ctx.log(
-          `${target.name} waits for ${instance.name} at ${endpoint.host}:${endpoint.port}${endpoint.storage ? ` and for its disks at port ${endpoint.storage.port}` : ''}`,
-        );
-        figures = await call(ctx, source, 'migrateSend', {
-          name: instance.name,
-          hypervisor: instance.hypervisor,
-          endpoint,
           live: op.mode !== 'non-live',
         });
       } catch (error) {
@@ -480,6 +470,34 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
   },
 };
 
+type MigrationFigures = { totalMs: number; downtimeMs: number; transferredBytes: number };
+
+/** The target readies a QEMU waiting for the instance, and the source sends it there (memory, and disks to copy). */
+async function sendInstance(
+  ctx: OpContext,
+  config: ConfigData,
+  instance: InstanceRecord,
+  source: NodeRecord,
+  target: NodeRecord,
+  options: { readonly copyStorage: boolean; readonly holdPaused?: boolean; readonly live: boolean },
+): Promise<MigrationFigures> {
+  const endpoint = await call(ctx, target, 'migrateAccept', {
+    spec: runtimeSpec(config, instance),
+    bindHost: target.secondaryIp,
+    copyStorage: options.copyStorage,
+    ...(options.holdPaused !== undefined && { holdPaused: options.holdPaused }),
+  });
+  ctx.log(
+    `${target.name} waits for ${instance.name} at ${endpoint.host}:${endpoint.port}${endpoint.storage ? ` and for its disks at port ${endpoint.storage.port}` : ''}`,
+  );
+  return call(ctx, source, 'migrateSend', {
+    name: instance.name,
+    hypervisor: instance.hypervisor,
+    endpoint,
+    live: options.live,
+  });
+}
+
 /** The secondary of a mirrored instance, checked against the node the operator named, if any. */
 function secondaryTarget(
   config: ConfigData,
@@ -529,18 +547,11 @@ async function migrateToSecondary(
     );
   requireFitNode(target);
   await requireRoom(ctx, target, need(config, instance, true));
-  let figures: { totalMs: number; downtimeMs: number; transferredBytes: number };
+  let figures: MigrationFigures;
   try {
-    const endpoint = await call(ctx, target, 'migrateAccept', {
-      spec: runtimeSpec(config, instance),
-      bindHost: target.secondaryIp,
+    figures = await sendInstance(ctx, config, instance, source, target, {
       copyStorage: false,
       holdPaused: true,
-    });
-    figures = await call(ctx, source, 'migrateSend', {
-      name: instance.name,
-      hypervisor: instance.hypervisor,
-      endpoint,
       live: op.mode !== 'non-live',
     });
   } catch (error) {

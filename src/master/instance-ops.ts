@@ -158,7 +158,16 @@ async function convertTemplate(
     );
   await requireStopped(ctx, instance);
   const pnode = primaryOf(config, instance);
-  const disks = agentDisks(instance);
+  const convert = async () => {
+    const disks = agentDisks(instance);
+    const { bytes } = await call(ctx, pnode, 'convertDisks', {
+      instance: instanceRef(instance),
+      from,
+      to,
+      disks,
+    });
+    ctx.log(`converted the disks of ${instance.name} on ${pnode.name} to ${to} (${bytes} bytes)`);
+  };
   if (toMirror) {
     const snode = requireNode(config, op.remote_node!);
     if (snode.uuid === pnode.uuid)
@@ -173,13 +182,7 @@ async function convertTemplate(
       template: to,
       diskMiB: diskTotalMiB(instance.disks),
     });
-    const { bytes } = await call(ctx, pnode, 'convertDisks', {
-      instance: instanceRef(instance),
-      from,
-      to,
-      disks,
-    });
-    ctx.log(`converted the disks of ${instance.name} on ${pnode.name} to ${to} (${bytes} bytes)`);
+    await convert();
     await ctx.commit({
       type: 'instance-set',
       uuid: instance.uuid,
@@ -198,13 +201,7 @@ async function convertTemplate(
     return { result: { instance: instance.name, template: to, secondary: snode.name } };
   }
   await detachMirror(ctx, instance, pnode);
-  const { bytes } = await call(ctx, pnode, 'convertDisks', {
-    instance: instanceRef(instance),
-    from,
-    to,
-    disks,
-  });
-  ctx.log(`converted the disks of ${instance.name} on ${pnode.name} to ${to} (${bytes} bytes)`);
+  await convert();
   const [secondary] = instance.secondaryNodes;
   await ctx.commit({
     type: 'instance-set',

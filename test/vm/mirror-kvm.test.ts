@@ -19,7 +19,8 @@ const SEQ_SECTOR = 16384;
  * A real guest (QEMU, TCG) on a mirrored disk, on three daemons (127.0.0.144-146): it writes a sequence
  * number with a flush after each and prints it once the flush returns. Its secondary's daemon is killed and
  * comes back (the guest runs on, degraded, then resyncs); it live-migrates to the secondary with no disk
- * copied; and a failover back leaves on the disk at least the last number it printed.
+ * copied; a failover back leaves on the disk at least the last number it printed; and it gets a new
+ * secondary while it runs, then live-migrates there.
  */
 describe('a QEMU guest on a mirrored disk', () => {
   let baseDir: string;
@@ -71,7 +72,7 @@ describe('a QEMU guest on a mirrored disk', () => {
     });
   const openConsole = async () => attachConsole((await call({ op: 'console', instance: 'vm1' })).path);
 
-  it('survives its secondary, migrates without a disk copy, and loses no printed write', {
+  it('survives its secondary, migrates without a disk copy, loses no printed write, and moves to a new secondary', {
     timeout: 300_000,
   }, async () => {
     await runJob(call, [
@@ -129,6 +130,27 @@ describe('a QEMU guest on a mirrored disk', () => {
     expect(await nodeName((await vm()).primaryNode)).toBe('node1');
     expect(await seqOnDisk('node1')).toBeGreaterThanOrEqual(printed);
     expect(printed).toBeGreaterThan(0);
+
+    // The failover booted the guest afresh on node1; once its shell is up it gets a new secondary on node3
+    // while it runs (a full resync), then live-migrates there.
+    const rebooted = await openConsole();
+    await rebooted.waitFor(guestReadyMarker, 90_000);
+    rebooted.close();
+    await runJob(call, [
+      {
+        OP_ID: 'OP_INSTANCE_REPLACE_DISKS',
+        instance_name: 'vm1',
+        mode: 'replace_new_secondary',
+        remote_node: 'node3',
+      },
+    ]);
+    await runJob(call, [{ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'vm1' }]);
+    expect(await nodeName((await vm()).primaryNode)).toBe('node3');
+    const third = await openConsole();
+    third.write('echo ALIVE-$((40+2))\n');
+    await third.waitFor('ALIVE-42', 30_000);
+    third.close();
+    expect(await seqOnDisk('node3')).toBeGreaterThanOrEqual(printed);
 
     await runJob(call, [{ OP_ID: 'OP_INSTANCE_REMOVE', instance_name: 'vm1' }]);
   });
