@@ -295,6 +295,8 @@ export const agentProtocols = {
         disks: z.array(agentDiskSchema).max(16),
         role: z.enum(['primary', 'secondary']),
         peer: z.string().min(1).max(128),
+        /** The peer's address on the replication network (its secondary IP), where its data port is. */
+        peerHost: z.string().min(1).max(253),
         generation,
         peerCurrent: z.boolean(),
         force: z.boolean(),
@@ -306,6 +308,7 @@ export const agentProtocols = {
         action: z.literal('retarget'),
         instance: instanceIdent,
         peer: z.string().min(1).max(128),
+        peerHost: z.string().min(1).max(253),
         generation,
       }),
     ]),

@@ -70,7 +70,6 @@ export const mirrorWelcomeSchema = z.object({
   accepted: z.literal(true),
   data: z
     .object({
-      host: z.string().min(1).max(253),
       port: z.number().int().min(1).max(65_535),
       identity: z.string().min(1).max(64),
       key: bytesSchema.refine((key) => key.byteLength === 32, 'a key is 32 bytes'),

@@ -120,7 +120,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       clock: systemClock,
       log,
       mirrorReporter: () => (replica === undefined ? undefined : mirrorReporter),
-      mirrorHost: hostOf(transport.listenAddresses()),
+      mirrorBind: dataPlaneBind(transport.listenAddresses()),
     },
   );
   agent.register();
@@ -244,11 +244,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
 }
 
-/** The first concrete IP among the node's listen addresses, where its mirror data plane listens too. */
-function hostOf(addresses: readonly string[]): string | undefined {
-  for (const address of addresses) {
-    const ip = /^\/ip[46]\/([^/]+)\//.exec(address)?.[1];
-    if (ip !== undefined && ip !== '0.0.0.0' && ip !== '::') return ip;
-  }
-  return undefined;
+/**
+ * Where the mirror's data plane listens: every address of the node's family, since its peers reach it on
+ * the replication network (its secondary IP), which need not be where libp2p listens.
+ */
+function dataPlaneBind(addresses: readonly string[]): string {
+  return addresses[0]?.startsWith('/ip6/') ? '::' : '0.0.0.0';
 }

@@ -13,9 +13,11 @@ import { SocketReader } from '../storage/mirror/socket-reader.js';
  * measured round trip of a 4 KiB write is about a quarter of libp2p's here (notes/mirror.md).
  */
 
-/** What the secondary offers the primary: where to connect, and the one-time credentials to show. */
+/**
+ * What the secondary offers the primary: its data port, and the one-time credentials to show. The primary
+ * connects to the secondary's address on the replication network (its secondary IP, from the config).
+ */
 export interface DataOffer {
-  readonly host: string;
   readonly port: number;
   readonly identity: string;
   readonly key: Uint8Array;
@@ -50,7 +52,7 @@ export class DataPlaneServer {
   private port = 0;
 
   constructor(
-    private readonly host: string,
+    private readonly bindHost: string,
     private readonly maxFrameBytes: number,
     private readonly log: Logger,
   ) {}
@@ -73,7 +75,7 @@ export class DataPlaneServer {
     );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, this.host, () => resolve());
+      server.listen(0, this.bindHost, () => resolve());
     });
     const address = server.address();
     this.port = typeof address === 'object' && address !== null ? address.port : 0;
@@ -92,7 +94,7 @@ export class DataPlaneServer {
       timer.unref();
       this.pending.set(identity, { key, resolve, reject, timer });
     });
-    return { offer: { host: this.host, port: this.port, identity, key }, connection };
+    return { offer: { port: this.port, identity, key }, connection };
   }
 
   private accepted(socket: TLSSocket): void {
@@ -118,9 +120,13 @@ export class DataPlaneServer {
 }
 
 /** The primary's side: takes up an offer. */
-export async function connectDataPlane(offer: DataOffer, maxFrameBytes: number): Promise<FramedSocket> {
+export async function connectDataPlane(
+  host: string,
+  offer: DataOffer,
+  maxFrameBytes: number,
+): Promise<FramedSocket> {
   const socket = connect({
-    host: offer.host,
+    host,
     port: offer.port,
     ciphers: CIPHERS,
     minVersion: TLS_VERSION,
@@ -131,9 +137,7 @@ export async function connectDataPlane(offer: DataOffer, maxFrameBytes: number):
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(
-        new CorralError('timeout', `the mirror peer's data port ${offer.host}:${offer.port} did not answer`),
-      );
+      reject(new CorralError('timeout', `the mirror peer's data port ${host}:${offer.port} did not answer`));
     }, CONNECT_TIMEOUT_MS);
     socket.once('secureConnect', () => {
       clearTimeout(timer);

@@ -43,6 +43,8 @@ export interface MirrorAttach {
   readonly disks: readonly AgentDisk[];
   readonly role: 'primary' | 'secondary';
   readonly peer: NodeId;
+  /** The peer's address on the replication network (its secondary IP): where the data connection goes. */
+  readonly peerHost: string;
   readonly generation: number;
   /** Whether the config holds the peer's copy as current (a primary then sends it nothing to catch up). */
   readonly peerCurrent: boolean;
@@ -133,6 +135,7 @@ const savedAttachmentsSchema = z.object({
       disk: agentDiskSchema,
       role: z.enum(['primary', 'secondary']),
       peer: z.string(),
+      peerHost: z.string(),
       generation: z.number().int().nonnegative(),
       peerCurrent: z.boolean(),
       inSync: z.boolean(),
@@ -207,6 +210,7 @@ interface Attached {
   readonly instance: { readonly name: string; readonly uuid: string };
   readonly disk: AgentDisk;
   peer: NodeId;
+  peerHost: string;
   readonly store: BlockStore;
   readonly role: 'primary' | 'secondary';
   readonly primary: MirrorPrimary | undefined;
@@ -280,6 +284,7 @@ export class MirrorService {
         disks: [entry.disk],
         role: entry.role,
         peer: asNodeId(entry.peer),
+        peerHost: entry.peerHost,
         generation: entry.generation,
         peerCurrent: entry.peerCurrent,
         force: false,
@@ -328,6 +333,7 @@ export class MirrorService {
         disk: entry.disk,
         role: entry.role,
         peer: entry.peer,
+        peerHost: entry.peerHost,
         generation: primary?.generation ?? entry.copy.generation,
         peerCurrent: primary === undefined || !primary.peerOutdated,
         inSync: primary === undefined || primary.connection === 'connected',
@@ -348,7 +354,10 @@ export class MirrorService {
     for (const disk of request.disks) {
       const known = this.attached.get(disk.uuid);
       if (known !== undefined) {
-        if (known.role === request.role && known.peer === request.peer) continue;
+        if (known.role === request.role && known.peer === request.peer) {
+          known.peerHost = request.peerHost;
+          continue;
+        }
         this.attached.delete(disk.uuid);
         await this.closeDisk(known);
       }
@@ -362,13 +371,14 @@ export class MirrorService {
    * Points the primary's copies of the instance's disks at a new peer (or at a copy of the same one made
    * anew), which the config holds as stale at `generation`: they bring it level with a full checksummed pass.
    */
-  retarget(instanceUuid: string, peer: NodeId, generation: number): MirrorDiskStatus[] {
+  retarget(instanceUuid: string, peer: NodeId, peerHost: string, generation: number): MirrorDiskStatus[] {
     const entries = [...this.attached.values()].filter((entry) => entry.instance.uuid === instanceUuid);
     const primaries = entries.filter((entry) => entry.primary !== undefined);
     if (primaries.length === 0)
       throw new CorralError('conflict', 'the disks of that instance are not attached here as its primary');
     for (const entry of primaries) {
       entry.peer = peer;
+      entry.peerHost = peerHost;
       entry.primary!.resetPeer(generation);
     }
     void this.saveAttachments(false).catch((error: unknown) =>
@@ -435,6 +445,7 @@ export class MirrorService {
       instance,
       disk,
       peer,
+      peerHost: request.peerHost,
       store,
       role,
       copy,
@@ -523,7 +534,8 @@ export class MirrorService {
     const { data } = decodeFrame(welcome.value, mirrorWelcomeSchema, HELLO_FRAME_BYTES);
     const { maxFrameBytes } = mirrorStream;
     if (data !== undefined) {
-      const socket = await connectDataPlane(data, maxFrameBytes).finally(() => {
+      // Where the config says the peer is on the replication network, not where it says it listens.
+      const socket = await connectDataPlane(entry.peerHost, data, maxFrameBytes).finally(() => {
         outgoing.end();
         stream.abort(new CorralError('closed', 'the mirror link moved to its data connection'));
       });

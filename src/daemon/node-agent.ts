@@ -422,7 +422,12 @@ export class NodeAgent {
             return { disks: mirror.status(request.instance.uuid) };
           case 'retarget':
             return {
-              disks: mirror.retarget(request.instance.uuid, asNodeId(request.peer), request.generation),
+              disks: mirror.retarget(
+                request.instance.uuid,
+                asNodeId(request.peer),
+                request.peerHost,
+                request.generation,
+              ),
             };
         }
       },

@@ -67,11 +67,8 @@ export function createNodeAgent(
     readonly log: Logger;
     /** How mirrored disks reach the master; undefined until the node has a cluster. */
     mirrorReporter(): MirrorReporter | undefined;
-    /**
-     * The address secondaries here take mirror data connections on (the node's own listen address); without
-     * one, mirror frames travel on the libp2p stream.
-     */
-    readonly mirrorHost: string | undefined;
+    /** Where secondaries here take their primaries' mirror data connections (0.0.0.0 or ::). */
+    readonly mirrorBind: string;
   },
 ): NodeAgent {
   const { dataDir } = options;
@@ -107,13 +104,11 @@ export function createNodeAgent(
     transport: deps.transport,
     openStore: (instance, disk) => FileBlockStore.open(drbd.path(agentDiskRef(instance, disk))!),
     records: copyRecordsInDir(mirrorDir(dataDir)),
-    ...(deps.mirrorHost !== undefined && {
-      dataPlane: new DataPlaneServer(
-        deps.mirrorHost,
-        mirrorStream.maxFrameBytes,
-        deps.log.child({ part: 'mirror' }),
-      ),
-    }),
+    dataPlane: new DataPlaneServer(
+      deps.mirrorBind,
+      mirrorStream.maxFrameBytes,
+      deps.log.child({ part: 'mirror' }),
+    ),
     reporter: deps.mirrorReporter,
     clock: deps.clock,
     log: deps.log.child({ part: 'mirror' }),

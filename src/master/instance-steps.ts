@@ -206,6 +206,7 @@ export async function attachMirror(
       disks: agentDisks(instance),
       role,
       peer: other.id,
+      peerHost: other.secondaryIp,
       generation: mirror.generation,
       peerCurrent: mirror.current.includes(other.uuid),
       force: false,

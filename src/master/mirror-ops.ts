@@ -165,6 +165,7 @@ async function replaceSecondary(
       disks: agentDisks(updated),
       role: 'secondary',
       peer: primary.id,
+      peerHost: primary.secondaryIp,
       generation,
       peerCurrent: true,
       force: false,
@@ -173,6 +174,7 @@ async function replaceSecondary(
       action: 'retarget',
       instance: instanceRef(updated),
       peer: target.id,
+      peerHost: target.secondaryIp,
       generation,
     });
     ctx.log(`${primary.name} now mirrors ${instance.name} to ${target.name}`);

@@ -12,7 +12,7 @@ describe('the mirror data plane (TLS with a one-time pre-shared key)', () => {
     server = new DataPlaneServer('127.0.0.1', 64 * 1024, silentLogger);
     await server.start();
     const { offer, connection } = server.offer();
-    const primary = await connectDataPlane(offer, 64 * 1024);
+    const primary = await connectDataPlane('127.0.0.1', offer, 64 * 1024);
     const secondary = await connection;
     primary.send(new Uint8Array([1, 2, 3]));
     const received = await secondary.frames[Symbol.asyncIterator]().next();
@@ -22,7 +22,7 @@ describe('the mirror data plane (TLS with a one-time pre-shared key)', () => {
     expect(answer.value!.byteLength).toBe(40_000);
     primary.close();
     // The offer was used: showing it again fails the handshake.
-    await expect(connectDataPlane(offer, 64 * 1024)).rejects.toThrow(
+    await expect(connectDataPlane('127.0.0.1', offer, 64 * 1024)).rejects.toThrow(
       /cannot open the mirror data connection/,
     );
   });
@@ -31,10 +31,10 @@ describe('the mirror data plane (TLS with a one-time pre-shared key)', () => {
     server = new DataPlaneServer('127.0.0.1', 1024, silentLogger);
     await server.start();
     const { offer, connection } = server.offer();
-    await expect(connectDataPlane({ ...offer, key: new Uint8Array(32) }, 1024)).rejects.toThrow(
+    await expect(connectDataPlane('127.0.0.1', { ...offer, key: new Uint8Array(32) }, 1024)).rejects.toThrow(
       /cannot open the mirror data connection/,
     );
-    const primary = await connectDataPlane(offer, 1024);
+    const primary = await connectDataPlane('127.0.0.1', offer, 1024);
     const secondary = await connection;
     primary.send(new Uint8Array(2048));
     await expect(secondary.frames[Symbol.asyncIterator]().next()).rejects.toThrow(/exceeds 1024/);
