@@ -1,7 +1,7 @@
 import type { ClusterState } from '../src/cluster/cluster-state.js';
 import { type ConfigData, sortedGroups, sortedNodes } from '../src/cluster/config.js';
 import { isFinished, type JobRecord, type JobStatus } from '../src/cluster/jobs.js';
-import { allocPolicies, type InstanceRecord, type JobId, type NodeRecord } from '../src/cluster/model.js';
+import { allocPolicies, type InstanceRecord, type JobId } from '../src/cluster/model.js';
 import type { Opcode, TagKind } from '../src/cluster/opcodes.js';
 import { CorralError } from '../src/common/errors.js';
 import type { NodeId } from '../src/common/ids.js';
@@ -46,7 +46,11 @@ const QUIESCE_MS = 300_000;
 const CLUSTER_OP_SHARE = 0.3;
 /** Node removal stops here, so that a crash still leaves a majority. */
 const MIN_MEMBERS = 3;
-const SIM_TEMPLATES = ['diskless', 'file', 'sharedfile'] as const;
+const SIM_TEMPLATES = ['diskless', 'file', 'sharedfile', 'drbd'] as const;
+/** How long a guest's write may wait for its acknowledgement (a partition holds it until the outdate lands). */
+const WRITE_LIMIT_MS = 3_000;
+/** How long a healed mirror of a running instance has to bring its secondary current again. */
+const RESYNC_MS = 30_000;
 /** How often a daemon's gossip pings each peer, and hangs up on one that does not answer (a few probe rounds). */
 const PING_ROUND_MS = 3_000;
 const TAGS = ['red', 'green', 'blue'] as const;
@@ -67,7 +71,9 @@ export async function runMasterSimulation(options: MasterSimOptions): Promise<Ma
   const succeeded: Record<string, number> = {};
   const seen = new Set<string>();
   const ledger = new JobLedger(violations);
+  const mirrors = new MirrorWatch(world, violations);
   world.afterInstant = () => {
+    mirrors.observeStarts();
     const found = runningTwice(world);
     // Each double run once, when it began: it lasts until something stops one copy.
     if (found === undefined || seen.has(found)) return;
@@ -115,7 +121,9 @@ export async function runMasterSimulation(options: MasterSimOptions): Promise<Ma
       ].flat();
       // A node added back runs its daemon first, unjoined, as an administrator would start it.
       for (const op of ops) if (op.OP_ID === 'OP_NODE_ADD') await fleet.start(op.node_name as NodeId);
+      mirrors.forcing(config, ops);
       const outcome = (await run(via, ops))?.status ?? 'unknown';
+      mirrors.forced(config, ops, outcome);
       // An offline mark that may still land must not find the node running guests again (issue 21's hazard).
       for (const op of ops)
         if (op.OP_ID === 'OP_NODE_SET_PARAMS' && op.offline === true && outcome === 'unknown')
@@ -124,6 +132,7 @@ export async function runMasterSimulation(options: MasterSimOptions): Promise<Ma
       if (outcome === 'success') noteExports(exports, ops);
     }
     if (rng.chance(0.4)) faults.push(await injectFault(world, rng, fleet));
+    if (rng.chance(0.6)) await mirrors.write(rng);
   }
 
   // Heal: every link open, every crashed node back; the watcher puts instances back where they should run.
@@ -148,6 +157,8 @@ export async function runMasterSimulation(options: MasterSimOptions): Promise<Ma
   const last = await run(via, [{ OP_ID: 'OP_TAGS_SET', kind: 'cluster', tags: [`healed${options.seed}`] }]);
   await world.until(() => ledger.quiet(members), QUIESCE_MS, 'every job to end').catch(() => undefined);
   ledger.check(members);
+  await mirrors.checkResynced(members);
+  mirrors.checkCopies();
   return {
     seed: options.seed,
     violations,
@@ -158,6 +169,154 @@ export async function runMasterSimulation(options: MasterSimOptions): Promise<Ma
     instances: fleet.config(via)?.instances.size ?? 0,
     recovered: last?.status === 'success',
   };
+}
+
+/**
+ * The mirrored (drbd) instances' guarantees: no write a guest had acknowledged is lost (every copy the config
+ * counts current holds it, whichever copies took it), and no guest starts on a node whose copy is not current,
+ * unless the last failover of its instance asked for that (--ignore-consistency).
+ */
+class MirrorWatch {
+  /** Instances (by UUID) whose failover with --ignore-consistency may have landed at an unknown time. */
+  private readonly exempt = new Set<string>();
+  /** Forced failovers submitted and not yet ended: a start on a stale copy is what they ask for. */
+  private readonly pending = new Set<string>();
+  /** Where a guest was seen running at the last instant: `node/instance name`. */
+  private readonly running = new Set<string>();
+  private offsets = 0;
+
+  constructor(
+    private readonly world: MasterWorld,
+    private readonly violations: string[],
+  ) {}
+
+  /** Notes the forced failovers a job asks for, before it is submitted. */
+  forcing(config: ConfigData, ops: readonly Opcode[]): void {
+    for (const uuid of forcedIn(config, ops)) this.pending.add(uuid);
+  }
+
+  /**
+   * Once the job ended: a forced failover that succeeded makes the new primary's copy the truth (what it
+   * missed is lost, as the operator accepted), so the writes count from there; one whose end is unknown may
+   * land at any time, and its instance is no longer checked.
+   */
+  forced(config: ConfigData, ops: readonly Opcode[], outcome: JobStatus | 'unknown'): void {
+    for (const uuid of forcedIn(config, ops)) {
+      this.pending.delete(uuid);
+      if (outcome === 'success') this.world.acknowledged.delete(uuid);
+      else if (outcome === 'unknown') this.exempt.add(uuid);
+    }
+  }
+
+  /** A guest write (one or two) to a running mirrored instance, each at an offset never written before. */
+  async write(rng: Rng): Promise<void> {
+    const config = this.world.newestConfig();
+    const names = [
+      ...new Set(
+        this.world
+          .guests()
+          .filter(({ guest }) => guest.state === 'running')
+          .map(({ guest }) => guest.name),
+      ),
+    ].filter((name) => drbdNamed(config, name) !== undefined);
+    if (names.length === 0) return;
+    const name = rng.pick(names);
+    for (let n = rng.pick([1, 2]); n > 0; n--) {
+      // Fresh offsets: a write that was not acknowledged in time may still land later, and must not be
+      // taken for a lost write at an offset an acknowledged one holds.
+      const offset = (++this.offsets * 4099) % (1024 * 1024);
+      await this.world.guestWrite(name, offset, 1 + rng.int(255), WRITE_LIMIT_MS);
+    }
+  }
+
+  /** After every instant: a guest that began to run on a node whose copy the config does not count current. */
+  observeStarts(): void {
+    const now = new Set<string>();
+    let config: ConfigData | undefined;
+    for (const { node, guest } of this.world.guests()) {
+      if (guest.state !== 'running' && guest.state !== 'paused') continue;
+      const key = `${node}/${guest.name}`;
+      now.add(key);
+      if (this.running.has(key)) continue;
+      config ??= this.world.newestConfig();
+      const instance = drbdNamed(config, guest.name);
+      if (instance === undefined || this.exempt.has(instance.uuid) || this.pending.has(instance.uuid))
+        continue;
+      const uuid = [...(config?.nodes.values() ?? [])].find((record) => record.id === node)?.uuid;
+      if (uuid === undefined || !instance.mirror?.current.includes(uuid))
+        this.violations.push(
+          `t=${(this.world.clock.monotonicMs() / 1000).toFixed(1)}s ${guest.name} started on ${node}, whose copy is not current (current: ${instance.mirror?.current.join(', ') ?? 'none'})`,
+        );
+    }
+    this.running.clear();
+    for (const key of now) this.running.add(key);
+  }
+
+  /**
+   * Once healed: every running mirrored instance whose two nodes are up and online and hold a copy gets its
+   * second copy current again (the watcher reattaches it, the resync runs) within a bounded time.
+   */
+  async checkResynced(members: readonly NodeId[]): Promise<void> {
+    const lagging = () => {
+      const config = this.world.newestConfig();
+      return [...(config?.instances.values() ?? [])].filter((instance) => {
+        if (instance.diskTemplate !== 'drbd' || instance.adminState !== 'up') return false;
+        const nodes = [instance.primaryNode, ...instance.secondaryNodes].map((uuid) =>
+          config?.nodes.get(uuid),
+        );
+        const online = nodes.every(
+          (node) => node !== undefined && !node.offline && members.includes(node.id),
+        );
+        // A replace-disks that failed after recording its new secondary (it records that first) leaves
+        // that node without a copy: no watcher makes one, an operator runs replace-disks again.
+        const copied = nodes.every(
+          (node) => node !== undefined && this.world.missing(node.id, instance) !== undefined,
+        );
+        return online && copied && (instance.mirror?.current.length ?? 0) < 2;
+      });
+    };
+    await this.world
+      .until(() => lagging().length === 0, RESYNC_MS, 'the mirrors to resync')
+      .catch(() => undefined);
+    for (const instance of lagging()) {
+      this.violations.push(
+        `${instance.name} still has one current copy ${RESYNC_MS / 1000}s after healing (current: ${instance.mirror?.current.join(', ') ?? 'none'})`,
+      );
+    }
+  }
+
+  /** Every copy the config counts current holds every write the guest had acknowledged. */
+  checkCopies(): void {
+    const config = this.world.newestConfig();
+    for (const instance of config?.instances.values() ?? []) {
+      if (instance.diskTemplate !== 'drbd' || this.exempt.has(instance.uuid)) continue;
+      for (const uuid of instance.mirror?.current ?? []) {
+        const node = config?.nodes.get(uuid);
+        if (node === undefined) continue;
+        const missing = this.world.missing(node.id, instance);
+        const writes = this.world.acknowledged.get(instance.uuid)?.size ?? 0;
+        if (writes > 0 && missing !== 0)
+          this.violations.push(
+            `${instance.name}: the current copy on ${node.id} ${missing === undefined ? 'does not exist' : `misses ${missing} of ${writes} acknowledged writes`}`,
+          );
+      }
+    }
+  }
+}
+
+/** The mirrored instance of that name, if there is one. */
+function drbdNamed(config: ConfigData | undefined, name: string): InstanceRecord | undefined {
+  const instance = [...(config?.instances.values() ?? [])].find((record) => record.name === name);
+  return instance?.diskTemplate === 'drbd' ? instance : undefined;
+}
+
+/** The UUIDs of the instances a job fails over with --ignore-consistency. */
+function forcedIn(config: ConfigData, ops: readonly Opcode[]): string[] {
+  return ops.flatMap((op) => {
+    if (op.OP_ID !== 'OP_INSTANCE_FAILOVER' || op.ignore_consistency !== true) return [];
+    const instance = [...config.instances.values()].find((record) => record.name === op.instance_name);
+    return instance === undefined ? [] : [instance.uuid];
+  });
 }
 
 /**
@@ -352,7 +511,14 @@ function instanceOp(
 ): Opcode {
   const instances = [...config.instances.values()];
   if (instances.length === 0 || (instances.length < INSTANCES_MAX && rng.chance(0.3))) {
-    const template = rng.pick(['diskless', 'file', 'sharedfile'] as const);
+    // File twice: only its instances move (the others migrate or fail over), and drbd took a share.
+    const template = rng.pick([...SIM_TEMPLATES, 'file'] as const);
+    const pnode = rng.pick(nodes);
+    // A mirrored instance names both its nodes, or lets the allocator place them.
+    const placed =
+      template === 'drbd'
+        ? rng.chance(0.6) && { pnode, snode: rng.pick(nodes.filter((node) => node !== pnode)) }
+        : rng.chance(0.5) && { pnode };
     return {
       OP_ID: 'OP_INSTANCE_CREATE',
       instance_name: newName(),
@@ -360,12 +526,13 @@ function instanceOp(
       disks: template === 'diskless' ? [] : [{ size: 1 }],
       os_type: SIM_OS,
       beparams: { memory: 128 },
-      ...(rng.chance(0.5) && { pnode: rng.pick(nodes) }),
+      ...placed,
     };
   }
   const instance: InstanceRecord = rng.pick(instances);
   const instance_name = instance.name;
   const shared = instance.diskTemplate !== 'file';
+  const mirrored = instance.diskTemplate === 'drbd';
   const other = () => rng.pick(nodes);
   const made = (): Made =>
     exports.length > 0 && rng.chance(0.8) ? rng.pick(exports) : { name: instance_name, node: other() };
@@ -380,7 +547,12 @@ function instanceOp(
         : { OP_ID: 'OP_INSTANCE_MOVE', instance_name, target_node: other() },
     () =>
       shared
-        ? { OP_ID: 'OP_INSTANCE_FAILOVER', instance_name, ...(rng.chance(0.5) && { target_node: other() }) }
+        ? {
+            OP_ID: 'OP_INSTANCE_FAILOVER',
+            instance_name,
+            ...(rng.chance(0.5) && { target_node: other() }),
+            ...(mirrored && rng.chance(0.15) && { ignore_consistency: true }),
+          }
         : { OP_ID: 'OP_INSTANCE_MOVE', instance_name, target_node: other() },
     () => ({ OP_ID: 'OP_NODE_MIGRATE', node_name: other() }),
     () => ({ OP_ID: 'OP_NODE_EVACUATE', node_name: other(), mode: 'all' }),
@@ -408,8 +580,8 @@ function instanceOp(
       return rng.pick(opcodes);
     },
     () => ({ OP_ID: 'OP_INSTANCE_ACTIVATE_DISKS', instance_name }),
-    // Refused: the simulated nodes hold no mirrored disks (yet), and only those have disks to replace.
-    () => ({ OP_ID: 'OP_INSTANCE_REPLACE_DISKS', instance_name, mode: 'replace_auto' }),
+    () => replaceDisks(rng, config, instance, nodes),
+    () => replaceDisks(rng, config, instance, nodes),
     () => ({ OP_ID: 'OP_BACKUP_EXPORT', instance_name, target_node: other(), shutdown: true }),
     () => {
       const { name, node } = made();
@@ -433,6 +605,41 @@ function instanceOp(
         : { OP_ID: 'OP_BACKUP_EXPORT', instance_name, target_node: other(), shutdown: true },
   ];
   return rng.pick(choices)();
+}
+
+/**
+ * Replace-disks: on a mirrored instance mostly, a new secondary (mostly a node that holds no copy), the
+ * secondary's copy made again, whichever copy is stale, or the primary's (which wants the instance stopped);
+ * on another instance it is refused, as only mirrored disks are replaced.
+ */
+function replaceDisks(
+  rng: Rng,
+  config: ConfigData,
+  instance: InstanceRecord,
+  nodes: readonly NodeId[],
+): Opcode {
+  const instance_name = instance.name;
+  const holding = [instance.primaryNode, ...instance.secondaryNodes].map(
+    (uuid) => config.nodes.get(uuid)?.id,
+  );
+  const free = nodes.filter((node) => !holding.includes(node));
+  const early = rng.chance(0.3) && { early_release: true as const };
+  switch (rng.pick(['new', 'new', 'secondary', 'auto', 'primary'] as const)) {
+    case 'new':
+      return {
+        OP_ID: 'OP_INSTANCE_REPLACE_DISKS',
+        instance_name,
+        mode: 'replace_new_secondary',
+        remote_node: rng.pick(free.length > 0 && rng.chance(0.9) ? free : nodes),
+        ...early,
+      };
+    case 'secondary':
+      return { OP_ID: 'OP_INSTANCE_REPLACE_DISKS', instance_name, mode: 'replace_on_secondary', ...early };
+    case 'auto':
+      return { OP_ID: 'OP_INSTANCE_REPLACE_DISKS', instance_name, mode: 'replace_auto' };
+    case 'primary':
+      return { OP_ID: 'OP_INSTANCE_REPLACE_DISKS', instance_name, mode: 'replace_on_primary' };
+  }
 }
 
 /**
@@ -504,8 +711,8 @@ function clusterOp(
       }
       return { OP_ID: 'OP_GROUP_REMOVE', group_name: rng.chance(0.8) ? rng.pick(empty).name : group() };
     },
-    () => nodeFlags(rng, nodes, fleet),
-    () => nodeFlags(rng, nodes, fleet),
+    () => nodeFlags(rng, config, fleet),
+    () => nodeFlags(rng, config, fleet),
     () => nodeMembership(rng, config, fleet),
     () => nodeMembership(rng, config, fleet),
     () => ({ OP_ID: 'OP_TAGS_SET', ...rng.pick(taggable).target, tags: [rng.pick(TAGS)] }),
@@ -539,11 +746,28 @@ function clusterParams(rng: Rng): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER_SET_
 }
 
 /** Offline for a crashed node or back online, drained or not, a master candidate or not. */
-function nodeFlags(rng: Rng, nodes: readonly NodeRecord[], fleet: Fleet): Opcode {
+function nodeFlags(rng: Rng, config: ConfigData, fleet: Fleet): Opcode | Opcode[] {
+  const nodes = sortedNodes(config);
   const down = nodes.filter((node) => fleet.crashed.has(node.id) && !node.offline);
   const offline = nodes.filter((node) => node.offline);
-  if (down.length > 0 && rng.chance(0.5))
-    return { OP_ID: 'OP_NODE_SET_PARAMS', node_name: rng.pick(down).name, offline: true };
+  if (down.length > 0 && rng.chance(0.5)) {
+    const node = rng.pick(down);
+    const offline: Opcode = { OP_ID: 'OP_NODE_SET_PARAMS', node_name: node.name, offline: true };
+    // What an operator does next: fail the node's mirrored instances over to their secondaries, at times
+    // accepting a stale copy.
+    const served = [...config.instances.values()].filter(
+      (instance) => instance.diskTemplate === 'drbd' && instance.primaryNode === node.uuid,
+    );
+    if (served.length === 0 || rng.chance(0.3)) return offline;
+    return [
+      offline,
+      {
+        OP_ID: 'OP_INSTANCE_FAILOVER',
+        instance_name: rng.pick(served).name,
+        ...(rng.chance(0.3) && { ignore_consistency: true }),
+      },
+    ];
+  }
   if (offline.length > 0 && rng.chance(0.5))
     return { OP_ID: 'OP_NODE_SET_PARAMS', node_name: rng.pick(offline).name, offline: false };
   const node = rng.pick(nodes);

@@ -1,6 +1,11 @@
 import type { ConfigData } from '../src/cluster/config.js';
 import type { JobRecord } from '../src/cluster/jobs.js';
-import { DEFAULT_CANDIDATE_POOL_SIZE, type JobId, type NodeUuid } from '../src/cluster/model.js';
+import {
+  DEFAULT_CANDIDATE_POOL_SIZE,
+  type InstanceRecord,
+  type JobId,
+  type NodeUuid,
+} from '../src/cluster/model.js';
 import type { Opcode } from '../src/cluster/opcodes.js';
 import { CorralError } from '../src/common/errors.js';
 import { asNodeId, type NodeId } from '../src/common/ids.js';
@@ -92,7 +97,10 @@ export class MasterWorld {
   /** Storage every node reaches, as sharedfile's directory is. */
   private readonly shared = new MemoryStorage(STORAGE_MIB_PER_NODE);
   private uuids = 0;
-  /** Every write a simulated guest had acknowledged, per instance: offset to byte, the last one winning. */
+  /**
+   * Every write a simulated guest had acknowledged, per instance UUID (a rename keeps it): offset to byte, the
+   * last one winning.
+   */
   readonly acknowledged = new Map<string, Map<number, number>>();
   /** Called after every instant of simulated time, once its events and their promise callbacks have run. */
   afterInstant: () => void = () => undefined;
@@ -283,19 +291,25 @@ export class MasterWorld {
     throw new CorralError('timeout', `job ${id} did not end within ${limitMs} ms of simulated time`);
   }
 
-  /** Every guest the simulated hypervisors run, by node. */
   /**
    * Writes one byte through the node that serves the instance's mirrored disk, as its guest would, with
    * FUA; says where, and whether the write was acknowledged within `limitMs` of simulated time.
    */
   async guestWrite(instance: string, offset: number, value: number, limitMs = 10_000): Promise<string> {
-    const config = this.machines.find((machine) => machine.up)?.service?.localConfig();
-    const record = [...(config?.instances.values() ?? [])].find((i) => i.name === instance);
+    const record = [...(this.newestConfig()?.instances.values() ?? [])].find((i) => i.name === instance);
     const disk = record?.disks[0];
     if (record === undefined || disk === undefined) return `${instance} has no disk`;
-    const serving = this.machines.find((machine) =>
+    const primaries = this.machines.filter((machine) =>
       machine.mirror?.status(record.uuid).some((entry) => entry.role === 'primary'),
     );
+    // Only a node that runs the guest writes as the guest would: a node back from a crash may still hold
+    // the disk as primary until the watcher drops it, with no guest on it.
+    const serving =
+      primaries.find((machine) =>
+        [...machine.guests.records.values()].some(
+          (guest) => guest.name === instance && guest.state === 'running',
+        ),
+      ) ?? primaries[0];
     const target = serving?.mirror?.diskExport(disk.uuid);
     if (serving === undefined || target === undefined) return `no node serves ${instance}`;
     const outcome = await this.settle(
@@ -306,24 +320,22 @@ export class MasterWorld {
       limitMs,
     ).catch(() => 'not acknowledged yet');
     if (outcome === 'acknowledged') {
-      const writes = this.acknowledged.get(instance) ?? new Map<number, number>();
+      const writes = this.acknowledged.get(record.uuid) ?? new Map<number, number>();
       writes.set(offset, value);
-      this.acknowledged.set(instance, writes);
+      this.acknowledged.set(record.uuid, writes);
     }
     return `${outcome} by ${serving.id}`;
   }
 
   /** For each node holding a copy of the instance's first disk: whether it holds every acknowledged write. */
   copies(instance: string): string[] {
-    const writes = this.acknowledged.get(instance) ?? new Map<number, number>();
-    const config = this.machines.find((machine) => machine.up)?.service?.localConfig();
+    const config = this.newestConfig();
     const record = [...(config?.instances.values() ?? [])].find((i) => i.name === instance);
     const disk = record?.disks[0];
     if (record === undefined || disk === undefined) return [`${instance} has no disk`];
     return this.machines.flatMap((machine) => {
-      const copy = machine.localDisks.disks.get(`${record.uuid}/${disk.uuid}`);
-      if (copy === undefined) return [];
-      const missing = [...writes].filter(([offset, value]) => (copy.data[offset] ?? 0) !== value).length;
+      const missing = this.missing(machine.id, record);
+      if (missing === undefined) return [];
       const uuid = nodeUuidOf(config, machine.id);
       const current = uuid !== undefined && record.mirror?.current.includes(uuid) === true;
       return [
@@ -332,6 +344,30 @@ export class MasterWorld {
     });
   }
 
+  /**
+   * How many of the writes acknowledged to the instance's guest the node's copy of its first disk lacks;
+   * undefined when the node holds no copy.
+   */
+  missing(id: NodeId, record: InstanceRecord): number | undefined {
+    const disk = record.disks[0];
+    if (disk === undefined) return undefined;
+    const copy = this.machine(id).localDisks.disks.get(`${record.uuid}/${disk.uuid}`);
+    if (copy === undefined) return undefined;
+    const writes = this.acknowledged.get(record.uuid) ?? new Map<number, number>();
+    return [...writes].filter(([offset, value]) => (copy.data[offset] ?? 0) !== value).length;
+  }
+
+  /** The newest configuration a running node holds (the highest serial). */
+  newestConfig(): ConfigData | undefined {
+    let newest: ConfigData | undefined;
+    for (const machine of this.machines) {
+      const config = machine.service?.localConfig();
+      if (config !== undefined && (newest === undefined || config.serial > newest.serial)) newest = config;
+    }
+    return newest;
+  }
+
+  /** Every guest the simulated hypervisors run, by node. */
   guests(): { readonly node: NodeId; readonly guest: FakeState }[] {
     return this.machines.flatMap((machine) =>
       [...machine.guests.records.values()].map((guest) => ({ node: machine.id, guest })),

@@ -356,6 +356,13 @@ export class MirrorService {
       if (known !== undefined) {
         if (known.role === request.role && known.peer === request.peer) {
           known.peerHost = request.peerHost;
+          // An attachment restored after a crash keeps the generation it saved; if the master recorded the
+          // peer stale since (an outdate whose answer the crash lost), the primary would treat the peer as
+          // current, never mark it consistent nor report it synced, and the mirror stayed degraded for good
+          // (master simulation, seed 42). Take the config's word: the peer is stale at its generation.
+          const generation = known.primary?.status().generation;
+          if (generation !== undefined && request.generation > generation && !request.peerCurrent)
+            known.primary?.resetPeer(request.generation);
           continue;
         }
         this.attached.delete(disk.uuid);

@@ -400,6 +400,12 @@ export class MirrorPrimary {
           { generation: answer.generation },
           'the mirror peer is outdated; running degraded',
         );
+        // A link that came up while the master was out of reach ran its resync then: it brought the peer
+        // level but did not mark it consistent, since the peer was not outdated yet, and only a new link
+        // would resync again. Finish on this one, or the peer stays stale while connected and in sync
+        // (found by the master simulation, seeds 13 and 40).
+        const active = this.active;
+        if (active !== undefined) this.resyncDone = this.resyncDone.then(() => this.resync(active));
         return;
       } catch (error) {
         this.deps.log.warn(
