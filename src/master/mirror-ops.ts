@@ -144,6 +144,10 @@ async function replaceSecondary(
   requireFitNode(target);
   const served = await servedByPrimary(ctx, primary, instance);
   const generation = mirror.generation + 1;
+  const remake = target.uuid === old.uuid;
+  // A new node gets its (empty) copy before the config names it, so that a failure here leaves nothing
+  // to repair; the copy is brought level once it is the secondary.
+  if (!remake) await createDisksOn(ctx, target, instance);
   // The config stops counting on the old copy before anything touches it.
   await ctx.commit({
     type: 'instance-set',
@@ -155,9 +159,10 @@ async function replaceSecondary(
     if (old.offline) ctx.log(`${old.name} is offline; its old copy of ${instance.name} stays there`);
     else await bestEffort(ctx, `remove the old copy on ${old.name}`, () => removeDisks(ctx, old, instance));
   };
-  if (target.uuid === old.uuid) await removeDisks(ctx, target, instance);
-  else if (earlyRelease) await dropOld();
-  await createDisksOn(ctx, target, updated);
+  if (remake) {
+    await removeDisks(ctx, target, instance);
+    await createDisksOn(ctx, target, updated);
+  } else if (earlyRelease) await dropOld();
   if (served) {
     await call(ctx, target, 'mirror', {
       action: 'attach',
@@ -181,7 +186,7 @@ async function replaceSecondary(
   } else await attachMirror(ctx, ctx.config(), updated, primary);
   await waitForSync(ctx, updated);
   if (!served) await detachMirror(ctx, updated, primary);
-  if (target.uuid !== old.uuid && !earlyRelease) await dropOld();
+  if (!remake && !earlyRelease) await dropOld();
   return { result: { instance: instance.name, secondary: target.name } };
 }
 
