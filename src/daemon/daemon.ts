@@ -29,7 +29,7 @@ import { ClusterHookRunner } from './hook-runner.js';
 import { joinControls } from './join-controls.js';
 import { serveJoins } from './join-service.js';
 import { startMembership } from './membership.js';
-import { reportingToMaster } from './mirror-service.js';
+import { reportingToMaster } from './mirror-reporter.js';
 import { createNodeAgent, mirrorDir, type NodeStorageOptions, storageDirs } from './node-setup.js';
 import { raftControls } from './raft-controls.js';
 import { walReplicaLog } from './replica-log.js';

@@ -1,8 +1,7 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { pushable } from 'it-pushable';
-import { z } from 'zod';
-import { type AgentDisk, agentDiskSchema } from '../cluster/agent-protocols.js';
+import type { AgentDisk } from '../cluster/agent-protocols.js';
 import {
   type MirrorHello,
   mirrorHelloSchema,
@@ -14,7 +13,6 @@ import {
   toSecondarySchema,
 } from '../cluster/mirror-protocol.js';
 import type { Clock } from '../common/clock.js';
-import { writeFileDurably } from '../common/durable-file.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
@@ -22,21 +20,11 @@ import { decodeFrame, encodeFrame } from '../peer/codec.js';
 import type { FrameStream, Transport } from '../peer/transport.js';
 import type { BlockStore } from '../storage/mirror/block-store.js';
 import { type NbdExport, type NbdServer, serveNbd } from '../storage/mirror/nbd-server.js';
-import {
-  MirrorPrimary,
-  type OutdateAnswer,
-  type PrimaryLink,
-  type PrimaryStatus,
-} from '../storage/mirror/primary.js';
+import { MirrorPrimary, type PrimaryLink, type PrimaryStatus } from '../storage/mirror/primary.js';
 import { type CopyState, MirrorSecondary } from '../storage/mirror/secondary.js';
 import { connectDataPlane, type DataPlaneServer } from './mirror-data-plane.js';
-
-/** How a primary reaches the master about its disks (through the cluster's forwarding to the master). */
-export interface MirrorReporter {
-  /** Records the peer's copies of the instance's disks as stale; resolves with the new generation. */
-  outdate(instance: string, generation: number): Promise<OutdateAnswer>;
-  synced(instance: string, generation: number): Promise<void>;
-}
+import type { CopyRecords, SavedAttachments } from './mirror-records.js';
+import type { MirrorReporter } from './mirror-reporter.js';
 
 export interface MirrorAttach {
   readonly instance: { readonly name: string; readonly uuid: string };
@@ -64,133 +52,6 @@ export interface MirrorDiskStatus {
   readonly copy: CopyState;
   /** The primary's view of the link and the peer's copy; absent on the secondary. */
   readonly primary?: PrimaryStatus;
-}
-
-/** The master's side of a report, as the cluster service forwards it. */
-export type MirrorReportForward = (request: {
-  readonly op: 'mirror';
-  readonly report: 'outdate' | 'synced';
-  readonly instance: string;
-  readonly generation: number;
-}) => Promise<{ readonly generation: number }>;
-
-/**
- * Reports through the master. The master refuses (conflict) a report from a node that is not the instance's
- * primary with a current copy: for an outdate that means this copy was deposed; for a resync, that it is
- * stale and the next one will tell.
- */
-export function reportingToMaster(forward: MirrorReportForward, log: Logger): MirrorReporter {
-  return {
-    async outdate(instance, generation) {
-      try {
-        return {
-          outcome: 'outdated',
-          ...(await forward({ op: 'mirror', report: 'outdate', instance, generation })),
-        };
-      } catch (error) {
-        const reason = asCorralError(error);
-        if (reason.code === 'conflict' || reason.code === 'not_found')
-          return { outcome: 'deposed', reason: reason.message };
-        throw reason;
-      }
-    },
-    async synced(instance, generation) {
-      try {
-        await forward({ op: 'mirror', report: 'synced', instance, generation });
-      } catch (error) {
-        const reason = asCorralError(error);
-        if (reason.code !== 'conflict') throw reason;
-        log.info({ instance, reason: reason.message }, 'the master did not take a resync report');
-      }
-    },
-  };
-}
-
-/** The disks attached on this node, as a restarted daemon finds them. */
-export interface SavedAttachments {
-  /** Whether the daemon stopped cleanly, its last writes flushed to both copies. */
-  readonly clean: boolean;
-  readonly disks: readonly (Omit<MirrorAttach, 'disks' | 'force' | 'peer' | 'verifyAll'> & {
-    readonly disk: AgentDisk;
-    readonly peer: string;
-    /** A primary had nothing owed to its peer: no dirty granule, and a link up. */
-    readonly inSync: boolean;
-  })[];
-}
-
-/** What each copy on this node records of its own state, and which disks are attached, kept across restarts. */
-export interface CopyRecords {
-  read(diskUuid: string): Promise<CopyState | undefined>;
-  write(diskUuid: string, state: CopyState): Promise<void>;
-  forget(diskUuid: string): Promise<void>;
-  readAttachments(): Promise<SavedAttachments | undefined>;
-  writeAttachments(saved: SavedAttachments): Promise<void>;
-}
-
-const savedAttachmentsSchema = z.object({
-  clean: z.boolean(),
-  disks: z.array(
-    z.object({
-      instance: z.object({ name: z.string(), uuid: z.string() }),
-      disk: agentDiskSchema,
-      role: z.enum(['primary', 'secondary']),
-      peer: z.string(),
-      peerHost: z.string(),
-      generation: z.number().int().nonnegative(),
-      peerCurrent: z.boolean(),
-      inSync: z.boolean(),
-    }),
-  ),
-});
-
-/** Copy records as small files in a directory of the daemon's. */
-export function copyRecordsInDir(dir: string): CopyRecords {
-  const path = (name: string) => join(dir, name);
-  const readJson = async (name: string): Promise<unknown> => {
-    try {
-      return JSON.parse(await readFile(path(name), 'utf8'));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-  };
-  const writeJson = async (name: string, value: unknown) => {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFileDurably(path(name), Buffer.from(JSON.stringify(value)));
-  };
-  return {
-    async read(diskUuid) {
-      const saved = copyStateSchema.safeParse(await readJson(`${diskUuid}.state`));
-      return saved.success ? saved.data : undefined;
-    },
-    write: (diskUuid, state) => writeJson(`${diskUuid}.state`, state),
-    async forget(diskUuid) {
-      await rm(path(`${diskUuid}.state`), { force: true });
-    },
-    async readAttachments() {
-      const saved = savedAttachmentsSchema.safeParse(await readJson('attached.json'));
-      return saved.success ? saved.data : undefined;
-    },
-    writeAttachments: (saved) => writeJson('attached.json', saved),
-  };
-}
-
-const copyStateSchema = z.object({ generation: z.number().int().nonnegative(), consistent: z.boolean() });
-
-/** Copy records kept in memory: the simulator's, where a node's disk outlives its daemon in these maps. */
-export function copyRecordsInMemory(
-  saved = new Map<string, CopyState>(),
-  attachments: { value?: SavedAttachments } = {},
-): CopyRecords {
-  return {
-    read: async (diskUuid) => saved.get(diskUuid),
-    write: async (diskUuid, state) => void saved.set(diskUuid, state),
-    forget: async (diskUuid) => void saved.delete(diskUuid),
-    readAttachments: async () => attachments.value,
-    writeAttachments: async (value) => {
-      attachments.value = value;
-    },
-  };
 }
 
 export interface MirrorServiceDeps {

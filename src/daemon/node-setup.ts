@@ -15,7 +15,9 @@ import { createKvmHypervisor } from '../vm/kvm-hypervisor.js';
 import { DEFAULT_OS_SEARCH_PATH, diagnoseOses, loadOs } from '../vm/os-definitions.js';
 import { osEnvironment, runOsScript } from '../vm/os-scripts.js';
 import { DataPlaneServer } from './mirror-data-plane.js';
-import { copyRecordsInDir, type MirrorReporter, MirrorService } from './mirror-service.js';
+import { copyRecordsInDir } from './mirror-records.js';
+import type { MirrorReporter } from './mirror-reporter.js';
+import { MirrorService } from './mirror-service.js';
 import { agentDiskRef, NodeAgent, type OsCatalog } from './node-agent.js';
 
 /** Where a node keeps instance data, and what it pretends to have under the fake hypervisor. */

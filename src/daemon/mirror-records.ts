@@ -1,0 +1,102 @@
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { type AgentDisk, agentDiskSchema } from '../cluster/agent-protocols.js';
+import { writeFileDurably } from '../common/durable-file.js';
+import type { CopyState } from '../storage/mirror/secondary.js';
+
+/** One disk attached on this node when the daemon last recorded them. */
+export interface SavedDisk {
+  readonly instance: { readonly name: string; readonly uuid: string };
+  readonly disk: AgentDisk;
+  readonly role: 'primary' | 'secondary';
+  readonly peer: string;
+  readonly peerHost: string;
+  readonly generation: number;
+  /** Whether the config held the peer's copy current, as far as the primary knew. */
+  readonly peerCurrent: boolean;
+  /** A primary had nothing owed to its peer: no dirty granule, and a link up. */
+  readonly inSync: boolean;
+}
+
+/** The disks attached on this node, as a restarted daemon finds them. */
+export interface SavedAttachments {
+  /** Whether the daemon stopped cleanly, its last writes flushed to both copies. */
+  readonly clean: boolean;
+  readonly disks: readonly SavedDisk[];
+}
+
+/** What each copy on this node records of its own state, and which disks are attached, kept across restarts. */
+export interface CopyRecords {
+  read(diskUuid: string): Promise<CopyState | undefined>;
+  write(diskUuid: string, state: CopyState): Promise<void>;
+  forget(diskUuid: string): Promise<void>;
+  readAttachments(): Promise<SavedAttachments | undefined>;
+  writeAttachments(saved: SavedAttachments): Promise<void>;
+}
+
+const savedAttachmentsSchema = z.object({
+  clean: z.boolean(),
+  disks: z.array(
+    z.object({
+      instance: z.object({ name: z.string(), uuid: z.string() }),
+      disk: agentDiskSchema,
+      role: z.enum(['primary', 'secondary']),
+      peer: z.string(),
+      peerHost: z.string(),
+      generation: z.number().int().nonnegative(),
+      peerCurrent: z.boolean(),
+      inSync: z.boolean(),
+    }),
+  ),
+});
+
+/** Copy records as small files in a directory of the daemon's. */
+export function copyRecordsInDir(dir: string): CopyRecords {
+  const path = (name: string) => join(dir, name);
+  const readJson = async (name: string): Promise<unknown> => {
+    try {
+      return JSON.parse(await readFile(path(name), 'utf8'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  };
+  const writeJson = async (name: string, value: unknown) => {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFileDurably(path(name), Buffer.from(JSON.stringify(value)));
+  };
+  return {
+    async read(diskUuid) {
+      const saved = copyStateSchema.safeParse(await readJson(`${diskUuid}.state`));
+      return saved.success ? saved.data : undefined;
+    },
+    write: (diskUuid, state) => writeJson(`${diskUuid}.state`, state),
+    async forget(diskUuid) {
+      await rm(path(`${diskUuid}.state`), { force: true });
+    },
+    async readAttachments() {
+      const saved = savedAttachmentsSchema.safeParse(await readJson('attached.json'));
+      return saved.success ? saved.data : undefined;
+    },
+    writeAttachments: (saved) => writeJson('attached.json', saved),
+  };
+}
+
+const copyStateSchema = z.object({ generation: z.number().int().nonnegative(), consistent: z.boolean() });
+
+/** Copy records kept in memory: the simulator's, where a node's disk outlives its daemon in these maps. */
+export function copyRecordsInMemory(
+  saved = new Map<string, CopyState>(),
+  attachments: { value?: SavedAttachments } = {},
+): CopyRecords {
+  return {
+    read: async (diskUuid) => saved.get(diskUuid),
+    write: async (diskUuid, state) => void saved.set(diskUuid, state),
+    forget: async (diskUuid) => void saved.delete(diskUuid),
+    readAttachments: async () => attachments.value,
+    writeAttachments: async (value) => {
+      attachments.value = value;
+    },
+  };
+}
