@@ -8,8 +8,8 @@ import { applyCommand, foundedCluster } from '../helpers/cluster-state.js';
 const change = (state: ClusterState, mutation: Mutation) =>
   applyCommand(state, { type: 'config', atMs: 5, mutation });
 
-function cluster(): ClusterState {
-  const state = foundedCluster({ templates: ['diskless', 'file'] });
+/** A second node, node2 (n-2), able to host instances or not. */
+function addNode2(state: ClusterState, vmCapable: boolean): void {
   change(state, {
     type: 'node-add',
     uuid: 'n-2',
@@ -21,10 +21,15 @@ function cluster(): ClusterState {
     group: 'g-default',
     masterCandidate: true,
     masterCapable: true,
-    vmCapable: false,
+    vmCapable,
     drained: false,
     offline: false,
   });
+}
+
+function cluster(): ClusterState {
+  const state = foundedCluster({ templates: ['diskless', 'file'] });
+  addNode2(state, false);
   return state;
 }
 
@@ -199,21 +204,7 @@ describe("Ganeti's derived instance status", () => {
 describe('the mirror state of drbd instances', () => {
   function mirrored(): ClusterState {
     const state = foundedCluster({ templates: ['drbd'] });
-    change(state, {
-      type: 'node-add',
-      uuid: 'n-2',
-      name: 'node2',
-      id: 'peer2',
-      addrs: ['/ip4/127.0.0.3/tcp/1'],
-      primaryIp: '127.0.0.3',
-      secondaryIp: '127.0.0.3',
-      group: 'g-default',
-      masterCandidate: true,
-      masterCapable: true,
-      vmCapable: true,
-      drained: false,
-      offline: false,
-    });
+    addNode2(state, true);
     expect(
       change(state, {
         ...web1,

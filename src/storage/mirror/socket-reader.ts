@@ -36,16 +36,32 @@ export class SocketReader {
     const waiting = this.waiting;
     if (waiting === undefined) return;
     if (this.size >= waiting.bytes) {
-      const all = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
-      const data = all.subarray(0, waiting.bytes);
-      const rest = all.subarray(waiting.bytes);
-      this.buffered = rest.byteLength > 0 ? [rest] : [];
-      this.size = rest.byteLength;
       this.waiting = undefined;
-      waiting.resolve(Buffer.from(data));
+      waiting.resolve(this.take(waiting.bytes));
     } else if (this.ended !== undefined) {
       this.waiting = undefined;
       waiting.reject(this.ended);
     }
+  }
+
+  /** The next `bytes` bytes, joining only the chunks they span: a burst buffered behind them is not copied. */
+  private take(bytes: number): Buffer {
+    const parts: Buffer[] = [];
+    let have = 0;
+    while (have < bytes) {
+      const chunk = this.buffered[0]!;
+      const need = bytes - have;
+      if (chunk.byteLength <= need) {
+        parts.push(chunk);
+        this.buffered.shift();
+        have += chunk.byteLength;
+      } else {
+        parts.push(chunk.subarray(0, need));
+        this.buffered[0] = chunk.subarray(need);
+        have = bytes;
+      }
+    }
+    this.size -= bytes;
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
   }
 }
