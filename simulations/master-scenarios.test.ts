@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
 import type { JobId } from '../src/cluster/model.js';
-import { opcodeSchema } from '../src/cluster/opcodes.js';
+import { opcodeSchema, opTarget } from '../src/cluster/opcodes.js';
 import { asNodeId } from '../src/common/ids.js';
 import { checkTrace } from '../test/helpers/datadriven.js';
 import { MasterWorld } from './master-world.js';
@@ -38,14 +38,23 @@ class ScenarioRunner {
         return [`job ${this.lastJob} submitted through ${via}`];
       }
       case 'wait': {
-        const [via = 'node1'] = args;
+        // `wait NODE log` shows the job's log too, each line at its simulated time.
+        const [via = 'node1', withLog] = args;
         if (this.lastJob === undefined) throw new Error('no job to wait for');
         const job = await world.waitJob(asNodeId(via), this.lastJob).catch((error: Error) => error);
         if (job instanceof Error) return [`${at()} job ${this.lastJob}: ${job.message}`];
         const failure = job.ops.find((op) => op.status === 'error')?.result as
           | { message?: string }
           | undefined;
-        return [`${at()} job ${job.id} ${job.status}${failure?.message ? `: ${failure.message}` : ''}`];
+        const epochMs = world.clock.wallMs() - world.clock.monotonicMs();
+        const log =
+          withLog === 'log'
+            ? job.log.map((entry) => `  t=${((entry.tsMs - epochMs) / 1000).toFixed(1)}s ${entry.message}`)
+            : [];
+        return [
+          `${at()} job ${job.id} ${job.status}${failure?.message ? `: ${failure.message}` : ''}`,
+          ...log,
+        ];
       }
       case 'crash':
         world.crash(asNodeId(args[0] ?? ''));
@@ -91,6 +100,21 @@ class ScenarioRunner {
       }
       case 'copies':
         return world.copies(args[0] ?? '');
+      case 'jobs': {
+        // The jobs the cluster ran that the scenario did not submit: the watcher's and automatic failovers.
+        const service = world.machines.find((machine) => machine.up)?.service;
+        const epochMs = world.clock.wallMs() - world.clock.monotonicMs();
+        const jobs = (await service?.view(false))?.jobs.jobs() ?? [];
+        const lines = jobs
+          .filter((job) => !job.key.startsWith('sim-submit-'))
+          .map((job) => {
+            const ops = job.ops.map((op) => `${op.input.OP_ID} ${opTarget(op.input) ?? ''}`).join(', ');
+            const ended =
+              job.endMs === undefined ? '' : ` at t=${((job.endMs - epochMs) / 1000).toFixed(1)}s`;
+            return `job ${job.id} ${job.status}${ended}: ${ops}`;
+          });
+        return lines.length > 0 ? lines : ['none'];
+      }
       default:
         throw new Error(`unknown command ${command}`);
     }

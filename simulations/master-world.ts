@@ -7,14 +7,17 @@ import {
   type NodeUuid,
 } from '../src/cluster/model.js';
 import type { Opcode } from '../src/cluster/opcodes.js';
+import type { Clock } from '../src/common/clock.js';
 import { CorralError } from '../src/common/errors.js';
 import { asNodeId, type NodeId } from '../src/common/ids.js';
 import { silentLogger } from '../src/common/log.js';
 import { type Rng, seededRng } from '../src/common/random.js';
-import { SimClock } from '../src/common/sim-clock.js';
+import { DriftingClock, SimClock } from '../src/common/sim-clock.js';
 import { MemoryStore } from '../src/consensus/memory-store.js';
 import { nodeCallerCheck } from '../src/daemon/caller-check.js';
 import { ClusterService, type NodeHooks } from '../src/daemon/cluster-service.js';
+import { LeaseKeeper } from '../src/daemon/lease-keeper.js';
+import { leaseRecordInMemory } from '../src/daemon/lease-record.js';
 import { copyRecordsInMemory } from '../src/daemon/mirror-records.js';
 import { reportingToMaster } from '../src/daemon/mirror-reporter.js';
 import { MirrorService } from '../src/daemon/mirror-service.js';
@@ -59,14 +62,18 @@ class SimMachine {
   readonly exports: ExportStore = createMemoryExportStore();
   /** What the mirror service records on the host's disk: its copies' states and its attachments. */
   readonly mirrorRecords = copyRecordsInMemory();
+  /** Where the host keeps its fence time, as the daemon does in its data directory. */
+  readonly leaseRecord = leaseRecordInMemory();
   guests = fakeStatesInMemory();
   mirror: MirrorService | undefined;
+  lease: LeaseKeeper | undefined;
   transport: MemoryTransport | undefined;
   service: ClusterService | undefined;
 
   constructor(
     readonly id: NodeId,
-    clock: SimClock,
+    /** The host's own clock: its rate may be off, within the bound the cluster's leases assume. */
+    readonly clock: Clock,
   ) {
     this.disk = new MemoryStore((callback) => clock.setTimer(DISK_SYNC_MS, callback));
     this.members = MemberStore.inMemory(id);
@@ -82,6 +89,8 @@ export interface MasterWorldOptions {
   readonly seed: number;
   readonly nodes: number;
   readonly watcherIntervalMs?: number;
+  /** Each host's clock runs off by a rate drawn within ± this bound (parts per million); 0 when absent. */
+  readonly clockDriftPpm?: number;
 }
 
 /**
@@ -110,16 +119,17 @@ export class MasterWorld {
   constructor(private readonly options: MasterWorldOptions) {
     this.rng = seededRng(options.seed);
     this.network = new SimNetwork<Packet>(this.clock, this.rng.fork());
-    this.machines = Array.from(
-      { length: options.nodes },
-      (_, i) => new SimMachine(asNodeId(`node${i + 1}`), this.clock),
-    );
+    this.machines = Array.from({ length: options.nodes }, (_, i) => {
+      const bound = options.clockDriftPpm ?? 0;
+      const drift = bound === 0 ? 0 : Math.round((this.rng.next() * 2 - 1) * bound);
+      return new SimMachine(asNodeId(`node${i + 1}`), new DriftingClock(this.clock, drift));
+    });
     this.hub = new MemoryHub(this.network, silentLogger, (id) => {
       const machine = this.machine(id);
       return nodeCallerCheck({
         members: machine.members,
         enrolment: machine.enrolment,
-        clock: this.clock,
+        clock: machine.clock,
         replica: () => machine.service,
       });
     });
@@ -146,10 +156,22 @@ export class MasterWorld {
       openStore: async (instance, disk) => memoryBlockStore(machine.localDisks, agentDiskRef(instance, disk)),
       records: machine.mirrorRecords,
       reporter: () => (machine.service === undefined ? undefined : reporter),
-      clock: this.clock,
+      clock: machine.clock,
       log: silentLogger,
     });
     machine.mirror = mirror;
+    const lease: LeaseKeeper = new LeaseKeeper({
+      clock: machine.clock,
+      log: silentLogger,
+      record: machine.leaseRecord,
+      leaseMs: () => machine.service?.localConfig()?.cluster.ha.leaseMs,
+      renew: async (deadlineMs) => {
+        if (machine.service === undefined) throw new CorralError('unavailable', `${id} is not running`);
+        return machine.service.forward({ op: 'lease' }, { deadlineMs });
+      },
+      fence: () => agent.fenceGuests(),
+    });
+    machine.lease = lease;
     const agent = new NodeAgent({
       hypervisors: new Map([
         [
@@ -158,7 +180,7 @@ export class MasterWorld {
             states: machine.guests,
             memoryTotalMiB: MIB_PER_NODE,
             cpus: 4,
-            clock: this.clock,
+            clock: machine.clock,
           }),
         ],
       ]),
@@ -171,8 +193,9 @@ export class MasterWorld {
       os: simOsCatalog(),
       exports: machine.exports,
       mirror,
+      lease,
       transport,
-      clock: this.clock,
+      clock: machine.clock,
       log: silentLogger,
     });
     agent.register();
@@ -185,7 +208,7 @@ export class MasterWorld {
         hooks: noHooks,
         agent,
         timings: { ...defaultControlTimings, watcherIntervalMs: this.options.watcherIntervalMs ?? 5_000 },
-        clock: this.clock,
+        clock: machine.clock,
         log: silentLogger,
         onFatal: () => this.crash(id),
         onEvicted: () => this.crash(id),
@@ -195,6 +218,7 @@ export class MasterWorld {
         newUuid: () => `uuid-${this.options.seed}-${++this.uuids}`,
       }),
     );
+    await this.settle(lease.start());
     await this.settle(agent.serveLocal(undefined));
   }
 
@@ -205,6 +229,8 @@ export class MasterWorld {
     this.hub.leave(id);
     void machine.service?.stop();
     void machine.transport?.stop();
+    machine.lease?.stop();
+    machine.lease = undefined;
     machine.service = undefined;
     machine.transport = undefined;
     machine.disk.crash();

@@ -13,6 +13,7 @@ import {
   MAX_PENDING_JOBS,
   type OpRecord,
 } from './jobs.js';
+import { DEFAULT_HA_PARAMS } from './lease.js';
 import {
   asJobId,
   DEFAULT_BE_PARAMS,
@@ -192,6 +193,7 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
         mtimeMs: atMs,
         maxRunningJobs: DEFAULT_MAX_RUNNING_JOBS,
         candidateDeadGraceMs: DEFAULT_CANDIDATE_DEAD_GRACE_MS,
+        ha: DEFAULT_HA_PARAMS,
         beParams: DEFAULT_BE_PARAMS,
         nicParams: DEFAULT_NIC_PARAMS,
         macPrefix: DEFAULT_MAC_PREFIX,
@@ -355,7 +357,8 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
       config === null
         ? undefined
         : {
-            cluster: config.cluster,
+            // A cluster saved before node leases existed takes their defaults.
+            cluster: { ha: DEFAULT_HA_PARAMS, ...config.cluster },
             serial: config.serial,
             master: config.master ?? undefined,
             groups: new Map(config.groups.map((group) => [group.uuid, group])),
@@ -371,7 +374,8 @@ interface SavedState {
   readonly applied: number;
   readonly nextJobId: number;
   readonly config: {
-    readonly cluster: ConfigData['cluster'];
+    /** Without `ha` when saved before node leases existed. */
+    readonly cluster: Omit<ConfigData['cluster'], 'ha'> & Partial<Pick<ConfigData['cluster'], 'ha'>>;
     readonly serial: number;
     readonly master: NodeId | null;
     readonly groups: GroupRecord[];

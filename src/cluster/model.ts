@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Brand, NodeId } from '../common/ids.js';
 import type { CorralDiskTemplate } from './disk-templates.js';
 import type { HypervisorName } from './hypervisors.js';
+import type { HaParams } from './lease.js';
 
 /**
  * The cluster configuration as Ganeti's users know it (cluster, node groups, nodes, tags), kept as the Raft
@@ -50,6 +51,8 @@ export interface ClusterParams {
   readonly maxRunningJobs: number;
   /** How long a candidate may be unreachable before another node takes its seat. */
   readonly candidateDeadGraceMs: number;
+  /** Node leases and automatic failover. */
+  readonly ha: HaParams;
   /** Backend parameters an instance inherits unless it sets its own (Ganeti's cluster beparams). */
   readonly beParams: BeParams;
   /** The NIC an instance gets when it names no mode or link (Ganeti's cluster nicparams). */

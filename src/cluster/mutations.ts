@@ -19,6 +19,7 @@ import {
 } from './config.js';
 import { corralDiskTemplates, needsSecondary } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
+import { checkHaParams, type HaParams, LEASE_LIMITS } from './lease.js';
 import {
   adminStates,
   allocPolicies,
@@ -185,6 +186,10 @@ export const mutationSchema = z.discriminatedUnion('type', [
     enabledDiskTemplates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
     maxRunningJobs: z.number().int().min(1).max(1000).optional(),
     candidateDeadGraceMs: z.number().int().min(5_000).optional(),
+    leaseMs: z.number().int().min(LEASE_LIMITS.minLeaseMs).max(LEASE_LIMITS.maxLeaseMs).optional(),
+    fenceMarginMs: z.number().int().min(LEASE_LIMITS.minFenceMarginMs).optional(),
+    clockDriftPpm: z.number().int().min(0).max(LEASE_LIMITS.maxClockDriftPpm).optional(),
+    autoFailover: z.boolean().optional(),
   }),
   /** A new cluster secret (renew-crypto): join tokens made with the old one stop working. */
   z.object({
@@ -391,7 +396,9 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         ...(m.enabledDiskTemplates !== undefined && { enabledDiskTemplates: unique(m.enabledDiskTemplates) }),
         ...(m.maxRunningJobs !== undefined && { maxRunningJobs: m.maxRunningJobs }),
         ...(m.candidateDeadGraceMs !== undefined && { candidateDeadGraceMs: m.candidateDeadGraceMs }),
+        ha: haAfter(config.cluster.ha, m),
       };
+      checkHaParams(cluster.ha);
       checkTemplatesInUse(config, cluster);
       return fillCandidatePool({ ...config, cluster }, nowMs);
     }
@@ -637,4 +644,16 @@ function bump(node: NodeRecord, nowMs: number): NodeRecord {
 
 function unique<T>(items: readonly T[]): T[] {
   return [...new Set(items)];
+}
+
+/** The lease parameters after a change; a new lease length keeps the old one for a master taking over. */
+function haAfter(ha: HaParams, m: Extract<Mutation, { type: 'cluster-set' }>): HaParams {
+  return {
+    ...ha,
+    ...(m.leaseMs !== undefined &&
+      m.leaseMs !== ha.leaseMs && { leaseMs: m.leaseMs, previousLeaseMs: ha.leaseMs }),
+    ...(m.fenceMarginMs !== undefined && { fenceMarginMs: m.fenceMarginMs }),
+    ...(m.clockDriftPpm !== undefined && { clockDriftPpm: m.clockDriftPpm }),
+    ...(m.autoFailover !== undefined && { autoFailover: m.autoFailover }),
+  };
 }

@@ -163,6 +163,11 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     enabled_disk_templates: z.array(z.string().min(1).max(32)).min(1).max(16).optional(),
     max_running_jobs: z.number().int().min(1).max(1000).optional(),
     candidate_dead_grace_s: z.number().int().min(5).max(86_400).optional(),
+    /** Whether the master fails a dead node's instances over on its own (harep's tags decide per instance). */
+    auto_failover: z.boolean().optional(),
+    node_lease_s: z.number().min(2).max(600).optional(),
+    fence_margin_s: z.number().min(0.1).max(300).optional(),
+    clock_drift_ppm: z.number().int().min(0).max(100_000).optional(),
   }),
   z.object({ OP_ID: z.literal('OP_CLUSTER_VERIFY') }),
   /** Draws a new cluster secret on the master; it is never an input, so no job record holds it. */

@@ -20,6 +20,13 @@ export const clusterViewSchema = z.object({
   enabledDiskTemplates: z.array(z.string()),
   maxRunningJobs: z.number(),
   candidateDeadGraceMs: z.number(),
+  ha: z.object({
+    leaseMs: z.number(),
+    fenceMarginMs: z.number(),
+    clockDriftPpm: z.number(),
+    previousLeaseMs: z.number(),
+    autoFailover: z.boolean(),
+  }),
   beParams: beParamsSchema,
   nicParams: z.object({ mode: z.enum(nicModes), link: z.string() }),
   macPrefix: z.string(),

@@ -93,3 +93,30 @@ export class SimClock implements Clock {
     this.queue.splice(lo, 0, entry);
   }
 }
+
+/**
+ * One simulated host's view of a SimClock whose rate is off by `driftPpm` (positive: it runs fast). Its
+ * readings and timers are the host's; the simulation still moves the one clock underneath.
+ */
+export class DriftingClock implements Clock {
+  private readonly rate: number;
+
+  constructor(
+    private readonly base: SimClock,
+    driftPpm: number,
+  ) {
+    this.rate = 1 + driftPpm / 1_000_000;
+  }
+
+  monotonicMs(): number {
+    return this.base.monotonicMs() * this.rate;
+  }
+
+  wallMs(): number {
+    return this.base.wallMs() - this.base.monotonicMs() + this.monotonicMs();
+  }
+
+  setTimer(delayMs: number, callback: () => void): Timer {
+    return this.base.setTimer(delayMs / this.rate, callback);
+  }
+}

@@ -14,7 +14,7 @@ import {
   hooksProtocol,
   nodeInfoProtocol,
 } from '../cluster/node-protocols.js';
-import type { Clock } from '../common/clock.js';
+import { type Clock, pause } from '../common/clock.js';
 import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
@@ -243,9 +243,11 @@ export class ClusterService {
    */
   async forward<Op extends MasterRequest['op']>(
     request: Extract<MasterRequest, { op: Op }>,
+    options: { readonly deadlineMs?: number } = {},
   ): Promise<MasterResponse<Op>> {
     const raft = this.requireReplica();
-    const { forwardDeadlineMs, forwardRetryMs } = this.deps.timings;
+    const { forwardRetryMs } = this.deps.timings;
+    const forwardDeadlineMs = options.deadlineMs ?? this.deps.timings.forwardDeadlineMs;
     const deadline = this.deps.clock.monotonicMs() + forwardDeadlineMs;
     let lastError: CorralError | undefined;
     for (;;) {
@@ -623,8 +625,4 @@ export class ClusterService {
 
 function retryable(error: CorralError): boolean {
   return ['not_leader', 'unreachable', 'timeout', 'closed'].includes(error.code);
-}
-
-function pause(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimer(ms, resolve));
 }

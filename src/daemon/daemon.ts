@@ -28,6 +28,8 @@ import { gossipControls } from './gossip-controls.js';
 import { ClusterHookRunner } from './hook-runner.js';
 import { joinControls } from './join-controls.js';
 import { serveJoins } from './join-service.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { LEASE_FILE, leaseRecordFile } from './lease-record.js';
 import { startMembership } from './membership.js';
 import { reportingToMaster } from './mirror-reporter.js';
 import { createNodeAgent, mirrorDir, type NodeStorageOptions, storageDirs } from './node-setup.js';
@@ -113,6 +115,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     },
     log.child({ part: 'mirror' }),
   );
+  const lease = new LeaseKeeper({
+    clock: systemClock,
+    log: log.child({ part: 'lease' }),
+    record: leaseRecordFile(join(options.dataDir, LEASE_FILE), systemClock),
+    leaseMs: () => replica?.localConfig()?.cluster.ha.leaseMs,
+    renew: async (deadlineMs) => {
+      if (replica === undefined)
+        throw new CorralError('unavailable', 'the cluster service is not running yet');
+      return replica.forward({ op: 'lease' }, { deadlineMs });
+    },
+    fence: () => agent.fenceGuests(),
+  });
   const agent = createNodeAgent(
     { ...options.storage, dataDir: options.dataDir },
     {
@@ -121,6 +135,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       log,
       mirrorReporter: () => (replica === undefined ? undefined : mirrorReporter),
       mirrorBind: dataPlaneBind(transport.listenAddresses()),
+      lease,
     },
   );
   agent.register();
@@ -170,6 +185,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     newUuid: randomUUID,
   });
   replica = cluster;
+  // Before anything may start a guest: a lease that ran out while no daemon watched kills the guests now.
+  await lease.start();
   // Once the cluster service has connected to the members, so that mirrored disks attached again link at once.
   await agent.serveLocal(join(mirrorDir(options.dataDir), 'nbd.sock'));
   const joinDeps = {
@@ -218,6 +235,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     control = await serveControl(socketPath, handlers, log.child({ part: 'control' }));
   } catch (error) {
+    lease.stop();
     await membership.stop();
     await cluster.stop();
     await transport.stop();
@@ -235,6 +253,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     async stop() {
       log.info({}, 'daemon stopping');
       await new Promise<void>((resolve) => control.close(() => resolve()));
+      lease.stop();
       await membership.stop();
       // Lets a write already handed to the log finish before the process exits.
       await cluster.stop();

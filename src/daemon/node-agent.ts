@@ -20,6 +20,7 @@ import type { ExportStore } from '../storage/export-store.js';
 import type { Hypervisor, InstanceSpec } from '../vm/hypervisor.js';
 import { forwardConsole, serveConsoles } from './console-bridge.js';
 import { chunkedWriter, compactChunk, pulledChunks } from './dump-transfer.js';
+import type { LeaseKeeper } from './lease-keeper.js';
 import type { MirrorService } from './mirror-service.js';
 
 /** The node's OS definitions as the agent uses them; the daemon adapts the OS-interface modules to this. */
@@ -53,6 +54,8 @@ export interface NodeAgentDeps {
   readonly exports: ExportStore;
   /** The mirrored (drbd) disks attached on this node. */
   readonly mirror: MirrorService;
+  /** The node's lease: no guest starts here without one (notes/leases.md). */
+  readonly lease: Pick<LeaseKeeper, 'underLease'>;
   readonly transport: AgentTransport;
   readonly clock: Clock;
   readonly log: Logger;
@@ -93,6 +96,18 @@ export class NodeAgent {
   /** Serves this node's mirrored disks to its hypervisors over NBD, on a unix socket at `nbdSocket`. */
   async serveLocal(nbdSocket: string | undefined): Promise<void> {
     await this.deps.mirror.start(nbdSocket);
+  }
+
+  /** Kills every guest of every hypervisor here, without a clean shutdown: the fence of an expired lease. */
+  async fenceGuests(): Promise<string[]> {
+    const killed: string[] = [];
+    for (const hypervisor of this.deps.hypervisors.values()) {
+      for (const guest of await hypervisor.list()) {
+        await hypervisor.stop(guest.name, { timeoutMs: 0, force: true });
+        killed.push(guest.name);
+      }
+    }
+    return killed;
   }
 
   /** Detaches the mirrored disks (flushing them to their peers) and closes the NBD socket. */
@@ -377,9 +392,11 @@ export class NodeAgent {
       },
       osDiagnose: async () => ({ oses: await this.deps.os.diagnose() }),
       start: async (request) => {
-        await this.hypervisor(request.spec.hypervisor).start(this.instanceSpec(request.spec), {
-          paused: request.paused,
-        });
+        await this.deps.lease.underLease(() =>
+          this.hypervisor(request.spec.hypervisor).start(this.instanceSpec(request.spec), {
+            paused: request.paused,
+          }),
+        );
         this.deps.log.info({ instance: request.spec.name }, 'started instance');
         return {};
       },
@@ -396,15 +413,19 @@ export class NodeAgent {
         return {};
       },
       migrateAccept: async (request) =>
-        this.hypervisor(request.spec.hypervisor).acceptMigration(
-          this.instanceSpec(request.spec),
-          request.bindHost,
-          { copyStorage: request.copyStorage, holdPaused: request.holdPaused ?? false },
+        this.deps.lease.underLease(() =>
+          this.hypervisor(request.spec.hypervisor).acceptMigration(
+            this.instanceSpec(request.spec),
+            request.bindHost,
+            { copyStorage: request.copyStorage, holdPaused: request.holdPaused ?? false },
+          ),
         ),
       migrateSend: async (request) =>
         this.hypervisor(request.hypervisor).migrate(request.name, request.endpoint, { live: request.live }),
       migrateFinish: async (request) => {
-        await this.hypervisor(request.hypervisor).finishMigration(request.name, request.succeeded);
+        const finish = () =>
+          this.hypervisor(request.hypervisor).finishMigration(request.name, request.succeeded);
+        await (request.succeeded ? this.deps.lease.underLease(finish) : finish());
         return {};
       },
       mirror: async (request) => {

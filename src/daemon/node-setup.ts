@@ -18,7 +18,7 @@ import { DataPlaneServer } from './mirror-data-plane.js';
 import { copyRecordsInDir } from './mirror-records.js';
 import type { MirrorReporter } from './mirror-reporter.js';
 import { MirrorService } from './mirror-service.js';
-import { agentDiskRef, NodeAgent, type OsCatalog } from './node-agent.js';
+import { agentDiskRef, NodeAgent, type NodeAgentDeps, type OsCatalog } from './node-agent.js';
 
 /** Where a node keeps instance data, and what it pretends to have under the fake hypervisor. */
 export interface NodeStorageOptions {
@@ -71,6 +71,7 @@ export function createNodeAgent(
     mirrorReporter(): MirrorReporter | undefined;
     /** Where secondaries here take their primaries' mirror data connections (0.0.0.0 or ::). */
     readonly mirrorBind: string;
+    readonly lease: NodeAgentDeps['lease'];
   },
 ): NodeAgent {
   const { dataDir } = options;
@@ -119,6 +120,7 @@ export function createNodeAgent(
     hypervisors,
     templates,
     mirror,
+    lease: deps.lease,
     os: osCatalog(options.osSearchPath ?? DEFAULT_OS_SEARCH_PATH, join(dataDir, 'os-logs')),
     exports: createExportStore(options.exportDir ?? join(dataDir, 'export')),
     transport: deps.transport,

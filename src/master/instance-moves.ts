@@ -15,6 +15,7 @@ import {
 import { copiesDisksLive, hypervisors, hypervisorTraits } from '../cluster/hypervisors.js';
 import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster/model.js';
 import type { Opcode } from '../cluster/opcodes.js';
+import { pause } from '../common/clock.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { chooseTarget, type PlacementNeed, planMoves, requireRoom } from './instance-placement.js';
 import { agentDisks, instanceHooks, primaryOf, requireFitNode, runtimeSpec } from './instance-runtime.js';
@@ -198,25 +199,54 @@ async function removeStrayDisks(
   }
 }
 
-/** Stops the instance on its old node, or establishes that it cannot run there: the fence before a restart elsewhere. */
-async function fenceSource(ctx: OpContext, source: NodeRecord, instance: InstanceRecord, timeoutS: number) {
-  if (source.offline) {
-    ctx.log(`${source.name} is declared offline; not contacting it`);
-    return;
+/**
+ * Stops the instance on its old node, or establishes that it cannot run there: the fence before a start
+ * elsewhere. A node that is offline, held dead by gossip or not answering is fenced by its lease: the
+ * master refuses leases to an offline node, and waits until the node's lease has surely run out.
+ */
+async function fenceSource(
+  ctx: OpContext,
+  source: NodeRecord,
+  instance: InstanceRecord,
+  timeoutS: number,
+): Promise<'stopped' | 'fenced'> {
+  let why: string;
+  if (source.offline) why = `${source.name} is declared offline`;
+  else if (ctx.observed(source.id)?.state === 'dead') why = `gossip holds ${source.name} dead`;
+  else {
+    try {
+      await stopOn(ctx, source, instance, timeoutS);
+      return 'stopped';
+    } catch (error) {
+      why = `${instance.name} could not be stopped on ${source.name} (${asCorralError(error).message})`;
+    }
   }
-  const refuse = (why: string) =>
-    new CorralError(
-      'conflict',
-      `could not stop ${instance.name} on ${source.name} (${why}); it may still run there. ` +
-        `If that node is down, declare it offline (node modify --offline yes ${source.name}) and fail over again`,
-    );
-  // Gossip already holds the node dead: a stop sent there would only wait out its timeout to say the same.
-  if (ctx.observed(source.id)?.state === 'dead') throw refuse('gossip holds the node dead');
-  try {
-    await stopOn(ctx, source, instance, timeoutS);
-  } catch (error) {
-    throw refuse(asCorralError(error).message);
+  await awaitLeaseLapse(ctx, source, instance, why);
+  return 'fenced';
+}
+
+/**
+ * Waits until the node's lease has surely run out by this master's clock, so that it has killed its
+ * guests. A node that keeps renewing it reaches the master: it is not dead, and the failover is refused.
+ */
+async function awaitLeaseLapse(ctx: OpContext, source: NodeRecord, instance: InstanceRecord, why: string) {
+  const startedMs = ctx.clock.monotonicMs();
+  const firstLapseMs = ctx.leaseLapsesAtMs(source.id);
+  if (firstLapseMs > startedMs)
+    ctx.log(`${why}; waiting ${((firstLapseMs - startedMs) / 1000).toFixed(1)} s for its lease to run out`);
+  for (;;) {
+    const nowMs = ctx.clock.monotonicMs();
+    const lapseMs = ctx.leaseLapsesAtMs(source.id);
+    if (nowMs >= lapseMs) break;
+    // Renewed since the wait began: the node still reaches the master and keeps its guests.
+    if (lapseMs > firstLapseMs)
+      throw new CorralError(
+        'conflict',
+        `${why}, but it still renews its lease, so ${instance.name} may still run there; stop it there first`,
+      );
+    await pause(ctx.clock, lapseMs - nowMs, ctx.signal);
   }
+  ctx.log(`the lease of ${source.name} has run out: ${instance.name} no longer runs there`);
 }
 
 /** Stops the instance, copies its one-node disks to the target over libp2p, and starts it there if it was up. */
@@ -612,11 +642,11 @@ async function failoverToSecondary(
   const wasUp = instance.adminState === 'up';
   await requireRoom(ctx, target, need(config, instance, wasUp));
   // Stopping it there detaches its mirror on both nodes.
-  await fenceSource(ctx, source, instance, timeoutS);
+  const fenced = (await fenceSource(ctx, source, instance, timeoutS)) === 'fenced';
   if (stale) ctx.log(`failing over to the stale copy on ${target.name}, as --ignore-consistency asks`);
-  // A primary that was not stopped (declared offline) may hold writes in flight that never reached the
-  // target: its copy is no longer counted current, and a full comparison brings it level when it returns.
-  const dropSource = stale || source.offline;
+  // A primary that was not stopped (offline, dead or cut off) may hold writes in flight that never reached
+  // the target: its copy is no longer counted current, and a full comparison brings it level when it returns.
+  const dropSource = stale || fenced;
   await ctx.commit({
     type: 'instance-set',
     uuid: instance.uuid,

@@ -145,7 +145,11 @@ export async function runningElsewhere(
   instance: InstanceRecord,
   except: NodeRecord,
 ): Promise<NodeRecord | undefined> {
-  const others = sortedNodes(config).filter((node) => node.uuid !== except.uuid && !node.offline);
+  // A node whose lease ran out runs no guest, and one that is down would only keep us waiting for its answer.
+  const nowMs = ctx.clock.monotonicMs();
+  const others = sortedNodes(config).filter(
+    (node) => node.uuid !== except.uuid && !node.offline && nowMs < ctx.leaseLapsesAtMs(node.id),
+  );
   const answers = await Promise.allSettled(others.map((node) => runsOn(ctx, node, instance)));
   return others.find((_, i) => {
     const answer = answers[i]!;

@@ -34,6 +34,11 @@ export const masterRequestSchema = z.discriminatedUnion('op', [
     instance: z.string().min(1).max(64),
     generation: z.number().int().nonnegative(),
   }),
+  /**
+   * A node renews its lease, for itself (the caller's peer ID): the master answers once a quorum has
+   * confirmed it still leads. Without a lease a node runs no guest (notes/leases.md).
+   */
+  z.object({ op: z.literal('lease') }),
 ]);
 export type MasterRequest = z.infer<typeof masterRequestSchema>;
 
@@ -48,6 +53,7 @@ export const masterResponseSchemas = {
   }),
   transfer: z.object({}),
   mirror: z.object({ generation: z.number().int().nonnegative() }),
+  lease: z.object({ leaseMs: z.number().int().positive(), fenceMarginMs: z.number().int().positive() }),
 } satisfies Record<MasterRequest['op'], z.ZodType>;
 
 export type MasterResponse<Op extends MasterRequest['op']> = z.infer<(typeof masterResponseSchemas)[Op]>;
@@ -63,6 +69,7 @@ export const masterProtocol = requestProtocol({
     masterResponseSchemas.submit,
     masterResponseSchemas.probe,
     masterResponseSchemas.mirror,
+    masterResponseSchemas.lease,
     masterResponseSchemas.cancel,
   ]),
   // Callers pass their own forwardDeadlineMs; this is its default, for a call that does not.

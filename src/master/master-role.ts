@@ -1,7 +1,9 @@
 import type { ClusterOutcome, ClusterState } from '../cluster/cluster-state.js';
 import type { ClusterCommand } from '../cluster/commands.js';
 import { nodeById } from '../cluster/config.js';
+import { DEFAULT_HA_PARAMS, type HaParams, leaseGrant } from '../cluster/lease.js';
 import type { InstanceUuid, JobId } from '../cluster/model.js';
+import type { Opcode } from '../cluster/opcodes.js';
 import type { Clock, Timer } from '../common/clock.js';
 import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError, CorralError } from '../common/errors.js';
@@ -9,7 +11,9 @@ import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { RaftStatus } from '../consensus/raft.js';
 import type { MembershipChange } from '../consensus/types.js';
+import { AutoFailover, type NodeView } from './auto-failover.js';
 import { type HookRunner, JobQueue, type OpOrigin } from './job-queue.js';
+import { LeaseTable } from './leases.js';
 import { LockManager } from './locks.js';
 import type { MasterRequest, MasterResponse } from './master-protocol.js';
 import type { NodeAgentClient, OpContext } from './op-context.js';
@@ -24,6 +28,8 @@ export interface RaftControl {
   status(): RaftStatus;
   changeMembership(change: MembershipChange, options: { readonly signal: AbortSignal }): Promise<void>;
   transferLeadership(target: NodeId): void;
+  /** Resolves once a quorum has confirmed, after the call, that this node still leads (ReadIndex). */
+  readBarrier(options: { readonly signal: AbortSignal }): Promise<void>;
 }
 
 export interface MasterRoleDeps {
@@ -50,14 +56,23 @@ export interface MasterRoleDeps {
 export class MasterRole {
   private queue: JobQueue | undefined;
   private watcher: Watcher | undefined;
+  private autoFailover: AutoFailover | undefined;
   private reconcileTimer: Timer | undefined;
   private reconciling = false;
   private ended = false;
+  /** Every grant of an earlier master was confirmed before this one was elected, so before now. */
+  private readonly leases: LeaseTable;
 
   constructor(
     private readonly deps: MasterRoleDeps,
     private readonly term: number,
-  ) {}
+  ) {
+    this.leases = new LeaseTable(deps.clock.monotonicMs(), () => this.haParams());
+  }
+
+  private haParams(): HaParams {
+    return this.deps.state.config?.cluster.ha ?? DEFAULT_HA_PARAMS;
+  }
 
   get ready(): boolean {
     return this.queue !== undefined && !this.ended;
@@ -103,31 +118,50 @@ export class MasterRole {
     });
     this.queue.start(previous);
     this.scheduleReconcile();
+    const submit = async (key: string, ops: readonly Opcode[]) => {
+      const outcome = await this.commit({
+        type: 'submit',
+        atMs: deps.clock.wallMs(),
+        key,
+        priority: 0,
+        ops: [...ops],
+      });
+      if (!outcome?.ok) throw refusal(outcome);
+    };
     this.watcher = new Watcher({
       state: deps.state,
       agent: deps.agent,
       clock: deps.clock,
       log: deps.log.child({ part: 'watcher' }),
       timings: deps.timings,
-      submit: async (key, ops) => {
-        const outcome = await this.commit({
-          type: 'submit',
-          atMs: deps.clock.wallMs(),
-          key,
-          priority: 0,
-          ops,
-        });
-        if (!outcome?.ok) throw refusal(outcome);
-      },
+      submit,
     });
     this.watcher.start();
+    this.autoFailover = new AutoFailover({
+      state: deps.state,
+      clock: deps.clock,
+      log: deps.log.child({ part: 'auto-failover' }),
+      intervalMs: deps.timings.autoFailoverIntervalMs,
+      view: this.nodeView(),
+      submit,
+    });
+    this.autoFailover.start();
   }
 
   end(): void {
     this.ended = true;
     this.watcher?.stop();
+    this.autoFailover?.stop();
     this.queue?.stop();
     this.reconcileTimer?.cancel();
+  }
+
+  /** What this master knows of a node's life: gossip's word, and its own lease table. */
+  private nodeView(): NodeView {
+    return {
+      dead: (node) => this.deps.observed(node.id)?.state === 'dead',
+      lapsed: (node) => this.leases.lapsed(node.id, this.deps.clock.monotonicMs()),
+    };
   }
 
   /** Serves what a node forwarded; `from` is the node whose daemon sent it (this one for local calls). */
@@ -179,7 +213,29 @@ export class MasterRole {
       }
       case 'mirror':
         return this.mirrorReport(request, from);
+      case 'lease':
+        return this.grantLease(from);
     }
+  }
+
+  /**
+   * Renews a node's lease once a quorum confirms this master still leads, so that no master elected later
+   * can miss the grant: it counts every node as granted at its own takeover. An offline node gets none.
+   */
+  private async grantLease(from: NodeId): Promise<MasterResponse<'lease'>> {
+    const { deps } = this;
+    const node = deps.state.config === undefined ? undefined : nodeById(deps.state.config, from);
+    if (node === undefined) throw new CorralError('not_member', `${from} is not a node of the cluster`);
+    if (node.offline)
+      throw new CorralError(
+        'conflict',
+        `${node.name} is declared offline; it gets no lease to run instances`,
+      );
+    await deps.raft.readBarrier({ signal: timeoutSignal(deps.clock, deps.timings.commitTimeoutMs) });
+    if (this.ended) throw new CorralError('not_leader', 'this node is no longer the master');
+    const grant = leaseGrant(this.haParams());
+    this.leases.granted(from, deps.clock.monotonicMs(), grant);
+    return grant;
   }
 
   /** Records a primary's report on its mirror; the state machine checks that the caller is that primary. */
@@ -225,6 +281,7 @@ export class MasterRole {
         return { term: status.term, voters: status.membership.voters, learners: status.membership.learners };
       },
       observed: (node) => deps.observed(node),
+      leaseLapsesAtMs: (node) => this.leases.lapsesAtMs(node),
       log,
       newUuid: deps.newUuid,
       commit: async (mutation) => {

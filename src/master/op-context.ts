@@ -55,6 +55,8 @@ export interface OpContext {
   raft(): RaftView;
   /** What this node's gossip has observed of a node (state, health record); undefined for one it does not know. */
   observed(node: NodeId): ObservedNode | undefined;
+  /** By `clock`: when the node's guests are surely dead unless it renews its lease (notes/leases.md). */
+  leaseLapsesAtMs(node: NodeId): number;
   /** Adds a message to the job's log (committed in batches). */
   log(message: string): void;
   newUuid(): string;

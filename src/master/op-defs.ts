@@ -382,6 +382,10 @@ export const opDefinitions: OpDefinitions = {
         ...(op.candidate_dead_grace_s !== undefined && {
           candidateDeadGraceMs: op.candidate_dead_grace_s * 1000,
         }),
+        ...(op.auto_failover !== undefined && { autoFailover: op.auto_failover }),
+        ...(op.node_lease_s !== undefined && { leaseMs: Math.round(op.node_lease_s * 1000) }),
+        ...(op.fence_margin_s !== undefined && { fenceMarginMs: Math.round(op.fence_margin_s * 1000) }),
+        ...(op.clock_drift_ppm !== undefined && { clockDriftPpm: op.clock_drift_ppm }),
       };
       if (Object.keys(mutation).length === 1) throw new CorralError('bad_request', 'no change was asked for');
       check(ctx, mutation);

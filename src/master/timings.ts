@@ -66,6 +66,11 @@ export interface ControlTimings {
    */
   readonly watcherIntervalMs: number;
   /**
+   * How often the master looks for instances of dead, fenced nodes to fail over (no node is called: it reads
+   * the config, gossip and its lease table). Default 1 s, a small part of the lease it waits out anyway.
+   */
+  readonly autoFailoverIntervalMs: number;
+  /**
    * The diagnostic key-value space's writes and linearizable reads (the Raft benchmark's workload): a failure
    * there is counted, not waited out, so it gives up sooner than commitTimeoutMs. Default 10 s.
    */
@@ -91,6 +96,7 @@ export const defaultControlTimings: ControlTimings = {
   dialTimeoutMs: 10_000,
   reconcileIntervalMs: 500,
   watcherIntervalMs: 30_000,
+  autoFailoverIntervalMs: 1_000,
   kvTimeoutMs: 10_000,
   mirrorSyncTimeoutMs: 3_600_000,
 };

@@ -33,6 +33,16 @@ function mirrorDetached(
   );
 }
 
+/** The names of what unfinished jobs work on (instances among them): the watchers leave those alone. */
+export function instancesInJobs(state: ClusterState): Set<string | undefined> {
+  return new Set(
+    state
+      .jobs()
+      .filter((job) => !isFinished(job.status))
+      .flatMap((job) => job.ops.map((op) => opTarget(op.input))),
+  );
+}
+
 /** Ganeti's watcher gives up on an instance after this many restarts that did not keep it up. */
 export const MAX_RESTART_ATTEMPTS = 5;
 
@@ -109,12 +119,7 @@ export class Watcher {
         ];
       }),
     );
-    const busy = new Set(
-      deps.state
-        .jobs()
-        .filter((job) => !isFinished(job.status))
-        .flatMap((job) => job.ops.map((op) => opTarget(op.input))),
-    );
+    const busy = instancesInJobs(deps.state);
     for (const instance of sortedInstances(config)) {
       const primary = nodeOfUuid(config, instance.primaryNode);
       const status = instanceStatus({ ...instance, primary }, reports);

@@ -1,3 +1,4 @@
+import { DEFAULT_HA_PARAMS } from '../../src/cluster/lease.js';
 import { describe, expect, it } from 'vitest';
 import { livePolicy, liveSnapshot, type NodeFigures } from '../../src/alloc/live-snapshot.js';
 import { buildState } from '../../src/alloc/state.js';
@@ -61,6 +62,7 @@ const config: ConfigView = {
     enabledDiskTemplates: ['file', 'diskless'],
     maxRunningJobs: 20,
     candidateDeadGraceMs: 60_000,
+    ha: DEFAULT_HA_PARAMS,
     beParams: DEFAULT_BE_PARAMS,
     nicParams: { mode: 'none', link: '' },
     macPrefix: 'aa:00:00',

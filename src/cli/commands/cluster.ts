@@ -130,6 +130,8 @@ const info: CommandModule<object, ConnectionArgs> = {
         `  candidate pool size: ${c.candidatePoolSize}`,
         `  maximal number of jobs running simultaneously: ${c.maxRunningJobs}`,
         `  candidate dead grace: ${c.candidateDeadGraceMs / 1000} s`,
+        `  automatic failover: ${c.ha.autoFailover ? 'yes' : 'no'}`,
+        `  node lease: ${c.ha.leaseMs / 1000} s (fence margin ${c.ha.fenceMarginMs / 1000} s, clock drift bound ${c.ha.clockDriftPpm} ppm)`,
         `Node groups: ${config.groups
           .map((group) => group.name)
           .sort()
@@ -219,6 +221,10 @@ interface ModifyArgs extends JobArgs {
   'enabled-disk-templates'?: string;
   'max-running-jobs'?: number;
   'candidate-dead-grace'?: number;
+  'auto-failover'?: string;
+  'node-lease'?: number;
+  'fence-margin'?: number;
+  'clock-drift-ppm'?: number;
 }
 
 const modify: CommandModule<object, ModifyArgs> = {
@@ -233,6 +239,23 @@ const modify: CommandModule<object, ModifyArgs> = {
       .option('candidate-dead-grace', {
         type: 'number',
         describe: 'seconds gossip may hold a candidate dead before another node takes its seat',
+      })
+      .option('auto-failover', {
+        type: 'string',
+        choices: ['yes', 'no'],
+        describe: "fail a dead node's instances over without an operator (harep's tags decide per instance)",
+      })
+      .option('node-lease', {
+        type: 'number',
+        describe: 'seconds a node may run instances without hearing from the master',
+      })
+      .option('fence-margin', {
+        type: 'number',
+        describe: 'seconds before its lease ends that a cut-off node kills its instances',
+      })
+      .option('clock-drift-ppm', {
+        type: 'number',
+        describe: "the most a node's clock rate may be off, in parts per million",
       }),
   handler: async (args) => {
     await runOps(args, [
@@ -251,6 +274,10 @@ const modify: CommandModule<object, ModifyArgs> = {
         ...(args['candidate-dead-grace'] !== undefined && {
           candidate_dead_grace_s: args['candidate-dead-grace'],
         }),
+        ...(args['auto-failover'] !== undefined && { auto_failover: args['auto-failover'] === 'yes' }),
+        ...(args['node-lease'] !== undefined && { node_lease_s: args['node-lease'] }),
+        ...(args['fence-margin'] !== undefined && { fence_margin_s: args['fence-margin'] }),
+        ...(args['clock-drift-ppm'] !== undefined && { clock_drift_ppm: args['clock-drift-ppm'] }),
       },
     ]);
   },

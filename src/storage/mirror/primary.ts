@@ -5,7 +5,7 @@ import {
   type ToPrimary,
   type ToSecondary,
 } from '../../cluster/mirror-protocol.js';
-import type { Clock } from '../../common/clock.js';
+import { type Clock, pause } from '../../common/clock.js';
 import { CorralError } from '../../common/errors.js';
 import { invariant } from '../../common/invariant.js';
 import type { Logger } from '../../common/log.js';
@@ -530,8 +530,4 @@ export class MirrorPrimary {
     if ((await this.toPeer(range, (s) => ({ t: 'w', s, o: offset, d: data, fua: false }), active)) === 'done')
       this.bitmap.clearCovered(offset, data.byteLength);
   }
-}
-
-function pause(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimer(ms, resolve));
 }
