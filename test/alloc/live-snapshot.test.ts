@@ -1,7 +1,7 @@
-import { DEFAULT_HA_PARAMS } from '../../src/cluster/lease.js';
 import { describe, expect, it } from 'vitest';
 import { livePolicy, liveSnapshot, type NodeFigures } from '../../src/alloc/live-snapshot.js';
 import { buildState } from '../../src/alloc/state.js';
+import { DEFAULT_HA_PARAMS } from '../../src/cluster/lease.js';
 import { DEFAULT_BE_PARAMS } from '../../src/cluster/model.js';
 import type { ConfigView } from '../../src/cluster/views.js';
 

@@ -1,21 +1,23 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Opcode } from '../../src/cluster/opcodes.js';
-import { configViewSchema } from '../../src/cluster/views.js';
 import { waitFor } from '../../src/common/wait.js';
-import { type DaemonCall, runJob } from '../../src/daemon/job-client.js';
+import type { DaemonCall } from '../../src/daemon/job-client.js';
 import { DaemonProcess, startLocalCluster } from '../../src/daemon/local-cluster.js';
 import { cli, cliRefusal } from '../helpers/cli.js';
+import { clusterClient, entriesUnder, restoreCluster, writeTestOs } from '../helpers/real-cluster.js';
 
 const run = promisify(execFile);
 
 /**
  * The mirrored template on three real daemons (127.0.0.150-152) with the fake hypervisor. The fake guest
  * does no I/O, so qemu-io plays the guest, writing through the primary's NBD socket as QEMU would.
+ * The daemons are shared; each case makes the instances it needs, and after each every daemon is running
+ * again, every node online, and no instance or disk copy left, so that a case runs alone or in any order.
  */
 describe('mirrored disks (drbd) on a real cluster', () => {
   let baseDir: string;
@@ -25,7 +27,7 @@ describe('mirrored disks (drbd) on a real cluster', () => {
   beforeAll(async () => {
     baseDir = await mkdtemp(join(tmpdir(), 'corral-mirror-'));
     const osDir = join(baseDir, 'os');
-    await writeTestOs(join(osDir, 'testos'));
+    await writeTestOs(osDir);
     daemons = await startLocalCluster({
       baseDir,
       nodes: 3,
@@ -37,23 +39,56 @@ describe('mirrored disks (drbd) on a real cluster', () => {
     call = (request) => daemons[2]!.call(request);
   });
 
+  afterEach(async () => {
+    await restoreCluster(daemons, call);
+    for (const node of ['node1', 'node2', 'node3'])
+      for (const storage of ['mirror-storage', 'file-storage']) {
+        const dir = join(baseDir, node, storage);
+        expect(await entriesUnder(dir), `left in ${dir}`).toEqual([]);
+      }
+  });
+
   afterAll(async () => {
     await Promise.all(daemons.map((daemon) => daemon.stop('SIGKILL')));
     await rm(baseDir, { recursive: true, force: true });
   });
 
-  const config = async () => configViewSchema.parse((await call({ op: 'config', consistent: true })).config);
+  const { config, ok, refused } = clusterClient((request) => call(request));
   const instance = async (name: string) => (await config()).instances.find((i) => i.name === name)!;
   const nodeNames = async (uuids: readonly string[]) => {
     const view = await config();
     return uuids.map((uuid) => view.nodes.find((n) => n.uuid === uuid)!.name);
   };
-  const ok = (ops: Opcode[]) => runJob(call, ops);
-  const refused = async (op: Opcode, message: RegExp) => {
-    const before = (await config()).serial;
-    await expect(runJob(call, [op])).rejects.toThrow(message);
-    expect((await config()).serial).toBe(before);
+  /** The instance's primary, then its secondaries, by name. */
+  const holders = async (name: string) => {
+    const found = await instance(name);
+    return nodeNames([found.primaryNode, ...found.secondaryNodes]);
   };
+  /**
+   * A running drbd instance with one 16 MiB disk on `pnode` mirrored to `snode`; installed by the test OS
+   * unless `no_install` (an install leaves the mirror at generation 2, a bare create at 1).
+   */
+  const createDrbd = (
+    name: string,
+    pnode: string,
+    snode: string,
+    extra: Partial<Extract<Opcode, { OP_ID: 'OP_INSTANCE_CREATE' }>> = {},
+  ) =>
+    ok([
+      {
+        OP_ID: 'OP_INSTANCE_CREATE',
+        instance_name: name,
+        disk_template: 'drbd',
+        disks: [{ size: 16 }],
+        os_type: 'testos',
+        start: true,
+        hypervisor: 'fake',
+        beparams: { memory: 128 },
+        pnode,
+        snode,
+        ...extra,
+      },
+    ]);
   const image = async (node: string, name: string) => {
     const found = await instance(name);
     return readFile(join(baseDir, node, 'mirror-storage', found.uuid, found.disks[0]!.uuid));
@@ -76,6 +111,16 @@ describe('mirrored disks (drbd) on a real cluster', () => {
     const { mirror } = await instance(name);
     return { generation: mirror!.generation, current: (await nodeNames(mirror!.current)).sort() };
   };
+  /** Kills node2's daemon: `restart` brings it back where it was (and the cleanup does, if a case fails first). */
+  const killNode2 = async () => {
+    const node2 = daemons[1]!;
+    await node2.stop('SIGKILL');
+    return {
+      restart: async () => {
+        daemons[1] = await DaemonProcess.spawn(node2.options);
+      },
+    };
+  };
 
   it('refuses a drbd instance without a distinct secondary, or with qcow2 disks', async () => {
     const base = {
@@ -97,34 +142,24 @@ describe('mirrored disks (drbd) on a real cluster', () => {
   });
 
   it('creates the disks on both nodes, installs on the primary and waits for the secondary to sync', async () => {
-    await ok([
-      {
-        OP_ID: 'OP_INSTANCE_CREATE',
-        instance_name: 'db1',
-        disk_template: 'drbd',
-        disks: [{ size: 16 }],
-        os_type: 'testos',
-        hypervisor: 'fake',
-        beparams: { memory: 128 },
-        pnode: 'node1',
-        snode: 'node2',
-      },
-    ]);
-    const db1 = await instance('db1');
-    expect(await nodeNames([db1.primaryNode, ...db1.secondaryNodes])).toEqual(['node1', 'node2']);
-    expect(await mirrorOf('db1')).toEqual({ generation: 2, current: ['node1', 'node2'] });
-    const primary = await image('node1', 'db1');
-    expect(primary.toString('latin1')).toContain('INSTANCE_NAME=db1');
-    expect(primary.equals(await image('node2', 'db1'))).toBe(true);
+    await createDrbd('made1', 'node1', 'node2');
+    expect(await holders('made1')).toEqual(['node1', 'node2']);
+    expect(await mirrorOf('made1')).toEqual({ generation: 2, current: ['node1', 'node2'] });
+    const primary = await image('node1', 'made1');
+    expect(primary.toString('latin1')).toContain('INSTANCE_NAME=made1');
+    expect(primary.equals(await image('node2', 'made1'))).toBe(true);
   });
 
   it('writes through the primary to both copies', async () => {
-    await guestWrite('node1', 'db1', 0xab, '1M');
-    expect((await image('node1', 'db1')).equals(await image('node2', 'db1'))).toBe(true);
-    expect((await image('node2', 'db1'))[1024 * 1024]).toBe(0xab);
+    await createDrbd('wrote1', 'node1', 'node2', { no_install: true });
+    await guestWrite('node1', 'wrote1', 0xab, '1M');
+    expect((await image('node1', 'wrote1')).equals(await image('node2', 'wrote1'))).toBe(true);
+    expect((await image('node2', 'wrote1'))[1024 * 1024]).toBe(0xab);
   });
 
   it('serves the disks again when the primary daemon restarts, cleanly or not', async () => {
+    await createDrbd('served1', 'node1', 'node2', { no_install: true });
+    expect(await mirrorOf('served1')).toEqual({ generation: 1, current: ['node1', 'node2'] });
     for (const [signal, pattern] of [
       ['SIGTERM', 0x71],
       ['SIGKILL', 0x72],
@@ -132,90 +167,79 @@ describe('mirrored disks (drbd) on a real cluster', () => {
       const node1 = daemons[0]!;
       await node1.stop(signal);
       daemons[0] = await DaemonProcess.spawn(node1.options);
-      await guestWrite('node1', 'db1', pattern, '6M');
+      await guestWrite('node1', 'served1', pattern, '6M');
       await waitFor(
-        async () => ((await image('node1', 'db1')).equals(await image('node2', 'db1')) ? true : undefined),
+        async () =>
+          (await image('node1', 'served1')).equals(await image('node2', 'served1')) ? true : undefined,
         { timeoutMs: 30_000, what: `the copies to match after a ${signal}` },
       );
-      expect((await image('node2', 'db1'))[6 * 1024 * 1024]).toBe(pattern);
+      expect((await image('node2', 'served1'))[6 * 1024 * 1024]).toBe(pattern);
     }
-    expect(await mirrorOf('db1')).toEqual({ generation: 2, current: ['node1', 'node2'] });
+    expect(await mirrorOf('served1')).toEqual({ generation: 1, current: ['node1', 'node2'] });
   });
 
   it('goes on without a dead secondary once the master records it stale, and resyncs it when it returns', async () => {
-    const node2 = daemons[1]!;
-    await node2.stop('SIGKILL');
-    await guestWrite('node1', 'db1', 0xcd, '2M');
-    expect(await mirrorOf('db1')).toEqual({ generation: 3, current: ['node1'] });
-    daemons[1] = await DaemonProcess.spawn(node2.options);
+    await createDrbd('stale1', 'node1', 'node2', { no_install: true });
+    expect(await mirrorOf('stale1')).toEqual({ generation: 1, current: ['node1', 'node2'] });
+    const node2 = await killNode2();
+    await guestWrite('node1', 'stale1', 0xcd, '2M');
+    expect(await mirrorOf('stale1')).toEqual({ generation: 2, current: ['node1'] });
+    await node2.restart();
     // The watcher sees the secondary without its mirror and reattaches it; the resync brings it level.
-    await waitFor(async () => ((await mirrorOf('db1')).current.length === 2 ? true : undefined), {
+    await waitFor(async () => ((await mirrorOf('stale1')).current.length === 2 ? true : undefined), {
       timeoutMs: 30_000,
       what: 'the secondary to resync',
     });
-    expect((await image('node2', 'db1'))[2 * 1024 * 1024]).toBe(0xcd);
-    expect((await image('node1', 'db1')).equals(await image('node2', 'db1'))).toBe(true);
+    expect((await image('node2', 'stale1'))[2 * 1024 * 1024]).toBe(0xcd);
+    expect((await image('node1', 'stale1')).equals(await image('node2', 'stale1'))).toBe(true);
   });
 
   it('fails over to the secondary without copying, and the old primary mirrors it', async () => {
-    await ok([{ OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: 'db1' }]);
-    const db1 = await instance('db1');
-    expect(await nodeNames([db1.primaryNode, ...db1.secondaryNodes])).toEqual(['node2', 'node1']);
-    await guestWrite('node2', 'db1', 0xef, '3M');
-    expect((await image('node1', 'db1'))[3 * 1024 * 1024]).toBe(0xef);
-    expect(await mirrorOf('db1')).toEqual({ generation: 3, current: ['node1', 'node2'] });
+    await createDrbd('failed1', 'node1', 'node2', { no_install: true });
+    const before = await mirrorOf('failed1');
+    expect(before).toEqual({ generation: 1, current: ['node1', 'node2'] });
+    await ok([{ OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: 'failed1' }]);
+    expect(await holders('failed1')).toEqual(['node2', 'node1']);
+    await guestWrite('node2', 'failed1', 0xef, '3M');
+    expect((await image('node1', 'failed1'))[3 * 1024 * 1024]).toBe(0xef);
+    expect(await mirrorOf('failed1')).toEqual(before);
   });
 
   it('live-migrates back to the secondary without copying its disks', async () => {
-    await ok([{ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'db1' }]);
-    const db1 = await instance('db1');
-    expect(await nodeNames([db1.primaryNode, ...db1.secondaryNodes])).toEqual(['node1', 'node2']);
-    await guestWrite('node1', 'db1', 0x42, '5M');
-    expect((await image('node2', 'db1'))[5 * 1024 * 1024]).toBe(0x42);
-    expect((await image('node1', 'db1')).equals(await image('node2', 'db1'))).toBe(true);
+    await createDrbd('migrated1', 'node2', 'node1', { no_install: true });
+    await ok([{ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'migrated1' }]);
+    expect(await holders('migrated1')).toEqual(['node1', 'node2']);
+    await guestWrite('node1', 'migrated1', 0x42, '5M');
+    expect((await image('node2', 'migrated1'))[5 * 1024 * 1024]).toBe(0x42);
+    expect((await image('node1', 'migrated1')).equals(await image('node2', 'migrated1'))).toBe(true);
   });
 
   it('refuses a failover or migration to a stale copy unless told to ignore consistency', async () => {
-    const node2 = daemons[1]!;
-    await node2.stop('SIGKILL');
-    await guestWrite('node1', 'db1', 0x11, '4M');
-    expect(await mirrorOf('db1')).toMatchObject({ current: ['node1'] });
+    await createDrbd('behind1', 'node1', 'node2', { no_install: true });
+    await killNode2();
+    await guestWrite('node1', 'behind1', 0x11, '4M');
+    expect(await mirrorOf('behind1')).toMatchObject({ current: ['node1'] });
     await ok([{ OP_ID: 'OP_NODE_SET_PARAMS', node_name: 'node2', offline: true }]);
-    await refused({ OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: 'db1' }, /is not current/);
-    await refused({ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'db1' }, /not in sync/);
-    daemons[1] = await DaemonProcess.spawn(node2.options);
+    await refused({ OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: 'behind1' }, /is not current/);
+    await refused({ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'behind1' }, /not in sync/);
+    // The cleanup brings node2 online, then back.
   });
 
   it('removes the disks on both nodes', async () => {
-    await ok([{ OP_ID: 'OP_NODE_SET_PARAMS', node_name: 'node2', offline: false }]);
-    const db1 = await instance('db1');
-    await ok([{ OP_ID: 'OP_INSTANCE_REMOVE', instance_name: 'db1' }]);
+    await createDrbd('removed1', 'node1', 'node2', { no_install: true });
+    const removed1 = await instance('removed1');
+    for (const node of ['node1', 'node2'])
+      expect((await image(node, 'removed1')).byteLength).toBeGreaterThan(0);
+    await ok([{ OP_ID: 'OP_INSTANCE_REMOVE', instance_name: 'removed1' }]);
     for (const node of ['node1', 'node2'])
       await expect(
-        readFile(join(baseDir, node, 'mirror-storage', db1.uuid, db1.disks[0]!.uuid)),
+        readFile(join(baseDir, node, 'mirror-storage', removed1.uuid, removed1.disks[0]!.uuid)),
       ).rejects.toThrow(/ENOENT/);
   });
 
   it('moves the secondary to another node, remakes a copy, and evacuates a node of its secondaries', async () => {
-    await ok([
-      {
-        OP_ID: 'OP_INSTANCE_CREATE',
-        instance_name: 'db2',
-        disk_template: 'drbd',
-        disks: [{ size: 16 }],
-        no_install: true,
-        start: true,
-        hypervisor: 'fake',
-        beparams: { memory: 128 },
-        pnode: 'node1',
-        snode: 'node2',
-      },
-    ]);
+    await createDrbd('db2', 'node1', 'node2', { no_install: true });
     await guestWrite('node1', 'db2', 0x21, '1M');
-    const holders = async () => {
-      const db2 = await instance('db2');
-      return nodeNames([db2.primaryNode, ...db2.secondaryNodes]);
-    };
     const copy = (node: string) => image(node, 'db2');
 
     await ok([
@@ -226,7 +250,7 @@ describe('mirrored disks (drbd) on a real cluster', () => {
         remote_node: 'node3',
       },
     ]);
-    expect(await holders()).toEqual(['node1', 'node3']);
+    expect(await holders('db2')).toEqual(['node1', 'node3']);
     expect((await copy('node3')).equals(await copy('node1'))).toBe(true);
     await expect(copy('node2')).rejects.toThrow(/ENOENT/);
     await guestWrite('node1', 'db2', 0x22, '2M');
@@ -248,7 +272,7 @@ describe('mirrored disks (drbd) on a real cluster', () => {
     await ok([{ OP_ID: 'OP_INSTANCE_GROW_DISK', instance_name: 'db2', disk: 0, amount: 16 }]);
     for (const node of ['node1', 'node3']) expect((await copy(node)).byteLength).toBe(32 * 1024 * 1024);
     await ok([{ OP_ID: 'OP_INSTANCE_REPLACE_DISKS', instance_name: 'db2', mode: 'replace_on_primary' }]);
-    expect(await holders()).toEqual(['node1', 'node3']);
+    expect(await holders('db2')).toEqual(['node1', 'node3']);
     expect((await copy('node1'))[2 * 1024 * 1024]).toBe(0x22);
     expect((await copy('node3')).equals(await copy('node1'))).toBe(true);
 
@@ -260,7 +284,7 @@ describe('mirrored disks (drbd) on a real cluster', () => {
       timeoutMs: 30_000,
       what: `the replace-disks job ${job} to sync the new secondary on node2`,
     });
-    expect(await holders()).toEqual(['node1', 'node2']);
+    expect(await holders('db2')).toEqual(['node1', 'node2']);
     expect((await copy('node2')).equals(await copy('node1'))).toBe(true);
     await refused(
       {
@@ -346,21 +370,3 @@ describe('mirrored disks (drbd) on a real cluster', () => {
     await cli(node3, 'instance', 'remove', 'db4');
   });
 });
-
-async function writeTestOs(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const script = (body: string) => `#!/bin/sh\nset -e\n${body}\n`;
-  const files: Record<string, string> = {
-    ganeti_api_version: '20\n',
-    'parameters.list': '',
-    create: script('env | sort | dd of="$DISK_0_PATH" conv=notrunc status=none'),
-    import: script('cat > /dev/null'),
-    export: script('exit 0'),
-    rename: script('exit 0'),
-    verify: script('exit 0'),
-  };
-  for (const [name, content] of Object.entries(files)) {
-    await writeFile(join(dir, name), content);
-    if (!name.includes('.') && name !== 'ganeti_api_version') await chmod(join(dir, name), 0o755);
-  }
-}
