@@ -121,7 +121,13 @@ export class MasterWorld {
     this.network = new SimNetwork<Packet>(this.clock, this.rng.fork());
     this.machines = Array.from({ length: options.nodes }, (_, i) => {
       const bound = options.clockDriftPpm ?? 0;
-      const drift = bound === 0 ? 0 : Math.round((this.rng.next() * 2 - 1) * bound);
+      // Half the hosts sit at the bound itself, where the lease's arithmetic is tightest.
+      const drift =
+        bound === 0
+          ? 0
+          : this.rng.chance(0.5)
+            ? (this.rng.chance(0.5) ? 1 : -1) * bound
+            : Math.round((this.rng.next() * 2 - 1) * bound);
       return new SimMachine(asNodeId(`node${i + 1}`), new DriftingClock(this.clock, drift));
     });
     this.hub = new MemoryHub(this.network, silentLogger, (id) => {

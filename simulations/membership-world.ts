@@ -59,12 +59,22 @@ class MembershipNetwork extends SimNetwork<Packet> {
   }
 
   override send(from: NodeId, to: NodeId, packet: Packet): void {
+    this.counted(from, to, packet, () => super.send(from, to, packet));
+  }
+
+  /** Requests and their replies (the probes) travel this way. */
+  override sendReliably(from: NodeId, to: NodeId, packet: Packet, delayMs: number): boolean {
+    this.counted(from, to, packet, () => super.sendReliably(from, to, packet, delayMs));
+    return true;
+  }
+
+  private counted(from: NodeId, to: NodeId, packet: Packet, deliver: () => void): void {
     const kind = packet.kind === 'gossip' ? 'gossip' : packet.kind === 'message' ? 'notice' : 'probe';
     this.sentByKind.set(kind, (this.sentByKind.get(kind) ?? 0) + 1);
     this.bytesSent += 'frame' in packet ? packet.frame.byteLength : 0;
     const heldMs = this.holdMs(from, to);
-    if (heldMs <= 0) super.send(from, to, packet);
-    else this.clock.setTimer(heldMs, () => super.send(from, to, packet));
+    if (heldMs <= 0) deliver();
+    else this.clock.setTimer(heldMs, deliver);
   }
 
   private holdMs(from: NodeId, to: NodeId): number {

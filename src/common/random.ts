@@ -9,6 +9,8 @@ export interface Rng {
   /** An integer in [min, max]. */
   between(min: number, max: number): number;
   pick<T>(items: readonly T[]): T;
+  /** A new array of the items in random order (Fisher–Yates). */
+  shuffle<T>(items: readonly T[]): T[];
   /** An independent stream derived from this one, so that adding draws in one part leaves the others as they were. */
   fork(): Rng;
 }
@@ -44,6 +46,14 @@ export function seededRng(seed: number): Rng {
     pick: (items) => {
       if (items.length === 0) throw new RangeError('pick from an empty list');
       return items[rng.int(items.length)] as (typeof items)[number];
+    },
+    shuffle: (items) => {
+      const out = [...items];
+      for (let i = out.length - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [out[i], out[j]] = [out[j]!, out[i]!];
+      }
+      return out;
     },
     fork: () => seededRng(nextU32()),
   };

@@ -112,8 +112,9 @@ export class DriftingClock implements Clock {
     return this.base.monotonicMs() * this.rate;
   }
 
+  /** Whole milliseconds, as Date.now() gives. */
   wallMs(): number {
-    return this.base.wallMs() - this.base.monotonicMs() + this.monotonicMs();
+    return Math.floor(this.base.wallMs() - this.base.monotonicMs() + this.monotonicMs());
   }
 
   setTimer(delayMs: number, callback: () => void): Timer {

@@ -159,6 +159,14 @@ export class ClusterService {
     });
   }
 
+  /**
+   * While this node is the master: by this node's clock, when it counts the node's lease as surely run out
+   * (the simulator checks that the node has stopped holding it by then).
+   */
+  leaseLapsesAtMs(node: NodeId): number | undefined {
+    return this.role?.ready ? this.role.leaseLapsesAtMs(node) : undefined;
+  }
+
   raftStatus() {
     return this.raft?.status();
   }

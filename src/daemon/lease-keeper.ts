@@ -141,7 +141,8 @@ export class LeaseKeeper {
     if (this.stopped) return;
     this.fenceTimer?.cancel();
     const delay = this.fenceAt - this.deps.clock.monotonicMs();
-    if (delay > 0) {
+    // A timer may fire a hair early on a clock finer than its own; within a millisecond, fence now.
+    if (delay >= 1) {
       this.fenceTimer = this.deps.clock.setTimer(delay, () => this.armFence());
       return;
     }

@@ -13,8 +13,6 @@ export interface SavedDisk {
   readonly peer: string;
   readonly peerHost: string;
   readonly generation: number;
-  /** Whether the config held the peer's copy current, as far as the primary knew. */
-  readonly peerCurrent: boolean;
   /** A primary had nothing owed to its peer: no dirty granule, and a link up. */
   readonly inSync: boolean;
 }
@@ -45,7 +43,6 @@ const savedAttachmentsSchema = z.object({
       peer: z.string(),
       peerHost: z.string(),
       generation: z.number().int().nonnegative(),
-      peerCurrent: z.boolean(),
       inSync: z.boolean(),
     }),
   ),

@@ -12,7 +12,9 @@ import {
   toPrimarySchema,
   toSecondarySchema,
 } from '../cluster/mirror-protocol.js';
+import { untilAborted } from '../common/abort.js';
 import type { Clock } from '../common/clock.js';
+import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
@@ -85,6 +87,8 @@ const LINK_RETRY_MIN_MS = 100;
 const DIAL_TIMEOUT_MS = 2_000;
 /** How long a newly attached primary's writes wait for its first link (a restarted daemon's peer to answer). */
 const FIRST_LINK_GRACE_MS = 5_000;
+/** DRBD's default `timeout`: a peer that leaves a frame unanswered this long is taken for dead. */
+const PEER_ACK_TIMEOUT_MS = 6_000;
 const LINK_RETRY_MAX_MS = 2_000;
 const HELLO_FRAME_BYTES = 1024;
 
@@ -147,12 +151,15 @@ export class MirrorService {
         peer: asNodeId(entry.peer),
         peerHost: entry.peerHost,
         generation: entry.generation,
-        peerCurrent: entry.peerCurrent,
+        // Never on a saved word that the peer is stale: the master may have counted it current again since
+        // (a resync whose record the crash lost), and a primary that thinks it stale acknowledges writes the
+        // peer misses without asking. Asking the master again for a copy it already holds stale costs a call.
+        peerCurrent: true,
         force: false,
         verifyAll: !(saved.clean && entry.inSync),
       };
       try {
-        await this.attach(request);
+        await this.attachAll(request, 'restore');
       } catch (error) {
         this.deps.log.warn(
           { instance: entry.instance.name, reason: asCorralError(error).message },
@@ -196,7 +203,6 @@ export class MirrorService {
         peer: entry.peer,
         peerHost: entry.peerHost,
         generation: primary?.generation ?? entry.copy.generation,
-        peerCurrent: primary === undefined || !primary.peerOutdated,
         inSync: primary === undefined || primary.connection === 'connected',
       };
     });
@@ -212,6 +218,14 @@ export class MirrorService {
    * failover out of a dead primary promotes the copy here, which was its secondary).
    */
   async attach(request: MirrorAttach): Promise<MirrorDiskStatus[]> {
+    return this.attachAll(request, 'master');
+  }
+
+  /**
+   * `by`: the master attaches a primary only on a copy its config counts current (or when told to ignore
+   * consistency); a restarted daemon restores what it had on its own word.
+   */
+  private async attachAll(request: MirrorAttach, by: 'master' | 'restore'): Promise<MirrorDiskStatus[]> {
     for (const disk of request.disks) {
       const known = this.attached.get(disk.uuid);
       if (known !== undefined) {
@@ -221,15 +235,21 @@ export class MirrorService {
           // peer stale since (an outdate whose answer the crash lost), the primary would treat the peer as
           // current, never mark it consistent nor report it synced, and the mirror stayed degraded for good
           // (master simulation, seed 42). Take the config's word: the peer is stale at its generation.
-          const generation = known.primary?.status().generation;
-          if (generation !== undefined && request.generation > generation && !request.peerCurrent)
+          // Likewise a primary restored as if its peer were current, while the config holds it stale: it
+          // would never report a resync, and the copy stayed stale for good.
+          const primary = known.primary?.status();
+          if (
+            primary !== undefined &&
+            !request.peerCurrent &&
+            (request.generation > primary.generation || !primary.peerOutdated)
+          )
             known.primary?.resetPeer(request.generation);
           continue;
         }
         this.attached.delete(disk.uuid);
         await this.closeDisk(known);
       }
-      await this.attachDisk(request, disk);
+      await this.attachDisk(request, disk, by);
     }
     await this.saveAttachments(false);
     return this.status(request.instance.uuid);
@@ -288,18 +308,24 @@ export class MirrorService {
     await this.deps.records.forget(diskUuid);
   }
 
-  private async attachDisk(request: MirrorAttach, disk: AgentDisk): Promise<void> {
+  private async attachDisk(request: MirrorAttach, disk: AgentDisk, by: 'master' | 'restore'): Promise<void> {
     const { instance, role, peer } = request;
     // A copy with no record was made whole by its creation (zeros on both nodes).
-    const copy = (await this.deps.records.read(disk.uuid)) ?? {
+    let copy = (await this.deps.records.read(disk.uuid)) ?? {
       generation: request.generation,
       consistent: true,
     };
-    if (role === 'primary' && !copy.consistent && !request.force)
-      throw new CorralError(
-        'conflict',
-        `the copy of disk ${disk.index} of ${instance.name} on this node is inconsistent (a resync into it did not finish); start it on its peer, or use --ignore-consistency`,
-      );
+    if (role === 'primary' && !copy.consistent && !request.force) {
+      if (by === 'restore')
+        throw new CorralError(
+          'conflict',
+          `the copy of disk ${disk.index} of ${instance.name} on this node is inconsistent (a resync into it did not finish); start it on its peer, or use --ignore-consistency`,
+        );
+      // The config counts this copy current: the peer never acknowledged a write it lacks (it would have
+      // recorded it stale first), so the unfinished resync into it moved only writes no guest was told of.
+      copy = { generation: request.generation, consistent: true };
+      await this.deps.records.write(disk.uuid, copy);
+    }
     const store = await this.deps.openStore(instance, disk);
     if (store.sizeBytes !== disk.sizeMiB * 1024 * 1024) {
       await store.close();
@@ -326,6 +352,7 @@ export class MirrorService {
               peerCurrent: request.peerCurrent,
               verifyAll: request.verifyAll === true,
               firstLinkGraceMs: FIRST_LINK_GRACE_MS,
+              peerAckTimeoutMs: PEER_ACK_TIMEOUT_MS,
               outdatePeer: (generation) => this.reporter().outdate(instance.uuid, generation),
               peerSynced: (generation) => this.reporter().synced(instance.uuid, generation),
               clock: this.deps.clock,
@@ -397,7 +424,12 @@ export class MirrorService {
     outgoing.push(encodeFrame(hello, HELLO_FRAME_BYTES));
     void stream.send(outgoing).catch(() => undefined);
     const frames = stream.frames[Symbol.asyncIterator]();
-    const welcome = await frames.next();
+    // A peer that lost the stream (a reset that a cut network dropped) never answers: dial again instead.
+    const welcome = await untilAborted(frames.next(), timeoutSignal(this.deps.clock, DIAL_TIMEOUT_MS), () => {
+      const silent = new CorralError('timeout', 'the mirror peer did not accept the link in time');
+      stream.abort(silent);
+      return silent;
+    });
     if (welcome.done) throw new CorralError('closed', 'the mirror peer hung up before accepting the link');
     const { data } = decodeFrame(welcome.value, mirrorWelcomeSchema, HELLO_FRAME_BYTES);
     const { maxFrameBytes } = mirrorStream;
@@ -454,6 +486,7 @@ export class MirrorService {
       await entry.secondary.serve({
         frames: decoded(socket.frames, (bytes) => decodeFrame(bytes, toSecondarySchema, maxFrameBytes)),
         reply: (frame: ToPrimary) => socket.send(encodeFrame(frame, maxFrameBytes)),
+        end: () => socket.close(),
       });
       socket.close();
       return;
@@ -465,6 +498,7 @@ export class MirrorService {
         decodeFrame(bytes, toSecondarySchema, maxFrameBytes),
       ),
       reply: (frame: ToPrimary) => outgoing.push(encodeFrame(frame, maxFrameBytes)),
+      end: () => stream.abort(new CorralError('closed', 'a newer link from the primary took over')),
     });
     outgoing.end();
     await sending;

@@ -237,14 +237,20 @@ async function awaitLeaseLapse(ctx: OpContext, source: NodeRecord, instance: Ins
   for (;;) {
     const nowMs = ctx.clock.monotonicMs();
     const lapseMs = ctx.leaseLapsesAtMs(source.id);
-    if (nowMs >= lapseMs) break;
+    if (nowMs >= lapseMs) {
+      // Only a master that still leads knows every grant: a successor may have renewed the lease since.
+      await ctx.confirmLeadership();
+      if (ctx.leaseLapsesAtMs(source.id) <= lapseMs) break;
+      continue;
+    }
     // Renewed since the wait began: the node still reaches the master and keeps its guests.
     if (lapseMs > firstLapseMs)
       throw new CorralError(
         'conflict',
         `${why}, but it still renews its lease, so ${instance.name} may still run there; stop it there first`,
       );
-    await pause(ctx.clock, lapseMs - nowMs, ctx.signal);
+    // At least a millisecond: a timer may fire a hair early on a clock finer than its own.
+    await pause(ctx.clock, Math.max(1, lapseMs - nowMs), ctx.signal);
   }
   ctx.log(`the lease of ${source.name} has run out: ${instance.name} no longer runs there`);
 }

@@ -156,6 +156,11 @@ export class MasterRole {
     this.reconcileTimer?.cancel();
   }
 
+  /** By this master's clock: when the node's guests are surely dead unless it renews its lease. */
+  leaseLapsesAtMs(node: NodeId): number {
+    return this.leases.lapsesAtMs(node);
+  }
+
   /** What this master knows of a node's life: gossip's word, and its own lease table. */
   private nodeView(): NodeView {
     return {
@@ -281,7 +286,13 @@ export class MasterRole {
         return { term: status.term, voters: status.membership.voters, learners: status.membership.learners };
       },
       observed: (node) => deps.observed(node),
-      leaseLapsesAtMs: (node) => this.leases.lapsesAtMs(node),
+      leaseLapsesAtMs: (node) => this.leaseLapsesAtMs(node),
+      confirmLeadership: async () => {
+        await deps.raft.readBarrier({
+          signal: timeoutSignal(deps.clock, deps.timings.commitTimeoutMs, signal),
+        });
+        if (this.ended) throw new CorralError('not_leader', 'this node is no longer the master');
+      },
       log,
       newUuid: deps.newUuid,
       commit: async (mutation) => {

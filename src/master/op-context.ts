@@ -57,6 +57,11 @@ export interface OpContext {
   observed(node: NodeId): ObservedNode | undefined;
   /** By `clock`: when the node's guests are surely dead unless it renews its lease (notes/leases.md). */
   leaseLapsesAtMs(node: NodeId): number;
+  /**
+   * Resolves once a quorum confirms, after the call, that this master still leads: its lease table then
+   * holds every grant made since its takeover, where a deposed master's would miss its successor's.
+   */
+  confirmLeadership(): Promise<void>;
   /** Adds a message to the job's log (committed in batches). */
   log(message: string): void;
   newUuid(): string;

@@ -70,8 +70,8 @@ interface Opening {
 /**
  * The streams of one in-memory transport, behaving as libp2p's do: opening waits for the peer to say it
  * serves the protocol, each side ends on its own, an abort or a frame over the cap breaks both sides, and a
- * peer that leaves breaks every stream with it. Frames travel as packets, so a stream is only as reliable as
- * the simulated links: nothing in the simulations streams, and the real transport runs over TCP.
+ * peer that leaves breaks every stream with it. Frames travel as packets the transport sends as reliably as
+ * a TCP connection would: reordered, never lost while the path holds.
  */
 export class MemoryStreams {
   private readonly handlers = new Map<ProtocolId, { protocol: StreamProtocol; handler: StreamHandler }>();
@@ -125,8 +125,15 @@ export class MemoryStreams {
       }
       case 'stream-frame': {
         const side = this.sides.get(sideKey(from, packet.toOpener ? 'opener' : 'acceptor', packet.stream));
+        // A frame for a stream this side no longer has (it broke, or this node restarted) resets the
+        // sender's, as TCP answers with RST: otherwise a stream whose reset a cut network lost would wait
+        // for answers for ever.
+        if (side === undefined) {
+          this.link.send(from, { kind: 'stream-end', stream: packet.stream, toOpener: !packet.toOpener });
+          return;
+        }
         // A duplicate of a frame already delivered is dropped.
-        if (side === undefined || packet.seq < side.next) return;
+        if (packet.seq < side.next) return;
         if (packet.frame.byteLength > side.maxFrameBytes) {
           const refusal = new CorralError(
             'frame_too_large',

@@ -158,7 +158,8 @@ interface TopicHandlers {
  * differences remain, both in one-way messages. They travel as datagrams, lost, duplicated or reordered as
  * the network's faults say, which is harsher than a stream that breaks and reconnects, so a protocol that
  * survives here survives there. And a malformed or refused message costs only itself, where libp2p closes
- * the stream it came on and loses what was queued behind it: best effort either way.
+ * the stream it came on and loses what was queued behind it: best effort either way. Requests and streams
+ * are as reliable as libp2p's connections: delayed and reordered, but lost only with a cut path.
  */
 export class MemoryTransport implements Transport {
   private readonly requestHandlers = new Map<
@@ -403,8 +404,16 @@ export class MemoryTransport implements Transport {
     }
   }
 
+  /**
+   * One-way messages and gossip are datagrams, lost, duplicated or reordered as the faults say. Requests,
+   * replies and streams ride a connection in libp2p (TCP), which loses nothing while a path exists: here they
+   * are delayed and reordered alike, never lost or duplicated, and dropped only when the path is cut.
+   */
   private sendPacket(to: NodeId, packet: Packet): void {
-    if (!this.stopped) this.hub.network.send(this.self, to, packet);
+    if (this.stopped) return;
+    const { network } = this.hub;
+    if (packet.kind === 'message' || packet.kind === 'gossip') network.send(this.self, to, packet);
+    else network.sendReliably(this.self, to, packet, network.drawDelayMs());
   }
 
   private dispatch(from: NodeId, packet: Packet): void {

@@ -5,7 +5,7 @@ import {
   type ToPrimary,
   type ToSecondary,
 } from '../../cluster/mirror-protocol.js';
-import { type Clock, pause } from '../../common/clock.js';
+import { type Clock, pause, type Timer } from '../../common/clock.js';
 import { CorralError } from '../../common/errors.js';
 import { invariant } from '../../common/invariant.js';
 import type { Logger } from '../../common/log.js';
@@ -47,6 +47,11 @@ export interface MirrorPrimaryDeps {
    */
   readonly firstLinkGraceMs?: number;
   /**
+   * How long the peer may leave a frame unanswered before the link is dropped (DRBD's timeout × ko-count): a
+   * hung peer, or one behind a cut that neither side heard of, must not hold the guest's writes for ever.
+   */
+  readonly peerAckTimeoutMs: number;
+  /**
    * Asks the master to record the peer's copy as stale (a newer generation held by this node alone). Writes
    * that could not reach the peer are acknowledged only once it answers: DRBD's resource fencing, which
    * keeps a failover from ever starting the guest on a copy that misses an acknowledged write.
@@ -77,6 +82,7 @@ type Outcome = 'done' | 'lost';
 
 interface Pending {
   readonly seq: number;
+  readonly sentAtMs: number;
   /** What the peer may miss if the link breaks before the answer. */
   readonly range: DirtyRun | undefined;
   readonly settle: (reply: ToPrimary | undefined) => void;
@@ -91,6 +97,8 @@ interface ActiveLink {
    */
   epochs: DirtyRun[][];
   nextSeq: number;
+  /** Armed while frames wait for answers: it drops a link whose peer stopped answering. */
+  ackTimer: Timer | undefined;
 }
 
 /** Resync copies in flight at once: enough to hide the link's round trip. */
@@ -205,7 +213,7 @@ export class MirrorPrimary {
       link.close(new CorralError('closed', 'the disk is detached'));
       return;
     }
-    const active: ActiveLink = { link, pending: [], epochs: [[]], nextSeq: 0 };
+    const active: ActiveLink = { link, pending: [], epochs: [[]], nextSeq: 0, ackTimer: undefined };
     this.active = active;
     this.linked = true;
     for (const wake of this.linkWaiters.splice(0)) wake();
@@ -223,6 +231,11 @@ export class MirrorPrimary {
           break;
         }
         pending.settle(reply);
+        if (active.ackTimer !== undefined && active.pending[0] !== undefined) {
+          active.ackTimer.cancel();
+          active.ackTimer = undefined;
+          this.watchAnswers(active);
+        }
       }
     } catch (error) {
       this.deps.log.info({ reason: (error as Error).message }, 'the mirror link broke');
@@ -347,6 +360,7 @@ export class MirrorPrimary {
     const answered = new Promise<ToPrimary | undefined>((settle) => {
       active.pending.push({
         seq: sent.s,
+        sentAtMs: this.deps.clock.monotonicMs(),
         range,
         settle: (reply) => {
           if (reply !== undefined && closes !== undefined)
@@ -356,13 +370,39 @@ export class MirrorPrimary {
       });
     });
     active.link.send(sent);
+    this.watchAnswers(active);
     if (open.length >= MAX_EPOCH_RANGES && closes === undefined)
       void this.exchange(undefined, (s) => ({ t: 'f', s }));
     return answered;
   }
 
+  /** Keeps a timer on the oldest unanswered frame; when it has waited too long the link is dropped. */
+  private watchAnswers(active: ActiveLink): void {
+    if (active.ackTimer !== undefined) return;
+    const oldest = active.pending[0];
+    if (oldest === undefined || this.active !== active) return;
+    const { clock, peerAckTimeoutMs } = this.deps;
+    // At least a millisecond: a timer may fire a hair early on a clock finer than its own.
+    const leftMs = Math.max(1, oldest.sentAtMs + peerAckTimeoutMs - clock.monotonicMs());
+    active.ackTimer = clock.setTimer(leftMs, () => {
+      active.ackTimer = undefined;
+      const waiting = active.pending[0];
+      if (waiting === undefined || this.active !== active) return;
+      if (clock.monotonicMs() - waiting.sentAtMs < peerAckTimeoutMs) return this.watchAnswers(active);
+      this.deps.log.warn(
+        { waitedMs: Math.round(clock.monotonicMs() - waiting.sentAtMs) },
+        'the mirror peer stopped answering; dropping the link',
+      );
+      active.link.close(
+        new CorralError('timeout', `the mirror peer did not answer within ${peerAckTimeoutMs} ms`),
+      );
+      this.breakLink(active);
+    });
+  }
+
   private breakLink(active: ActiveLink): void {
     if (this.active !== active) return;
+    active.ackTimer?.cancel();
     this.active = undefined;
     for (const epoch of active.epochs)
       for (const range of epoch) this.bitmap.mark(range.offset, range.length);

@@ -13,6 +13,8 @@ export interface CopyState {
 export interface SecondaryLink {
   readonly frames: AsyncIterable<ToSecondary>;
   reply(frame: ToPrimary): void;
+  /** Breaks the link: its frames end. For a link a newer one replaces, whose stream may be dead but silent. */
+  end(): void;
 }
 
 /**
@@ -20,7 +22,7 @@ export interface SecondaryLink {
  * order sent, so that overlapping writes land in the primary's order, and answers each once it is done.
  */
 export class MirrorSecondary {
-  private serving: { stopped: boolean; done: Promise<void> } | undefined;
+  private serving: { stopped: boolean; done: Promise<void>; readonly link: SecondaryLink } | undefined;
 
   constructor(
     private readonly store: BlockStore,
@@ -34,8 +36,13 @@ export class MirrorSecondary {
    */
   async serve(link: SecondaryLink): Promise<void> {
     const previous = this.serving;
-    if (previous !== undefined) previous.stopped = true;
-    const serving = { stopped: false, done: Promise.resolve() };
+    if (previous !== undefined) {
+      previous.stopped = true;
+      // A primary dials again when its link broke, and a cut network may never tell this side: without
+      // this, the old link would wait for a frame that never comes, and the new one behind it for ever.
+      previous.link.end();
+    }
+    const serving = { stopped: false, done: Promise.resolve(), link };
     serving.done = (previous?.done ?? Promise.resolve()).then(() =>
       serving.stopped ? undefined : this.applyAll(link, serving),
     );

@@ -3,11 +3,15 @@ import type { ToPrimary, ToSecondary } from '../../../src/cluster/mirror-protoco
 import type { PrimaryLink } from '../../../src/storage/mirror/primary.js';
 import type { SecondaryLink } from '../../../src/storage/mirror/secondary.js';
 
-/** Both ends of one in-process replication link; `cut()` breaks it as a lost connection would. */
+/**
+ * Both ends of one in-process replication link; `cut()` breaks it as a lost connection would, and
+ * `cutSilently()` as a cut network often does: the primary's side breaks, the secondary hears nothing.
+ */
 export function linkPair(): {
   primary: PrimaryLink;
   secondary: SecondaryLink;
   cut(): void;
+  cutSilently(): void;
   framesSent: ToSecondary[];
 } {
   const toSecondary = pushable<ToSecondary>({ objectMode: true });
@@ -20,9 +24,15 @@ export function linkPair(): {
     toSecondary.end();
     toPrimary.end(new Error('link cut'));
   };
+  const cutSilently = () => {
+    if (broken) return;
+    broken = true;
+    toPrimary.end(new Error('link cut'));
+  };
   return {
     framesSent,
     cut,
+    cutSilently,
     primary: {
       send(frame) {
         if (broken) return;
@@ -43,6 +53,7 @@ export function linkPair(): {
       reply(frame) {
         if (!broken) toPrimary.push(frame);
       },
+      end: () => toSecondary.end(),
     },
   };
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/common/clock.js';
 import { silentLogger } from '../../../src/common/log.js';
 import { type Rng, seededRng } from '../../../src/common/random.js';
+import { SimClock } from '../../../src/common/sim-clock.js';
 import { type BlockStore, MemoryBlockStore } from '../../../src/storage/mirror/block-store.js';
 import { MirrorPrimary, type OutdateAnswer } from '../../../src/storage/mirror/primary.js';
 import { type CopyState, MirrorSecondary } from '../../../src/storage/mirror/secondary.js';
@@ -46,6 +47,7 @@ function setup(
     generation: 1,
     peerCurrent: options.peerCurrent ?? true,
     verifyAll: options.verifyAll ?? false,
+    peerAckTimeoutMs: 60_000,
     outdatePeer:
       options.outdate ??
       (async (generation) => {
@@ -130,6 +132,59 @@ describe('mirrored disk (protocol C)', () => {
     expect(world.primary.status().resyncBytesSent).toBe(8192 + 4096);
     expect(world.synced).toEqual([2]);
     expect(world.states.at(-1)).toEqual({ generation: 2, consistent: true });
+  });
+
+  it('takes a new link while the old one is broken on the primary’s side only, as a cut network leaves it', async () => {
+    const world = setup();
+    const first = world.connect();
+    await world.primary.write(0, fill(65536, 1), false);
+    first.cutSilently();
+    await first.running;
+    await world.primary.write(4096, fill(4096, 2), false);
+    world.connect();
+    await untilSynced(world.primary);
+    await first.served;
+    expectSameCopies(world);
+  });
+
+  it('drops a link whose peer stops answering, and goes on without it once the master records it stale', async () => {
+    const clock = new SimClock();
+    const outdates: number[] = [];
+    const primary = new MirrorPrimary({
+      store: new MemoryBlockStore(SIZE),
+      generation: 1,
+      peerCurrent: true,
+      peerAckTimeoutMs: 6_000,
+      outdatePeer: async (generation) => {
+        outdates.push(generation);
+        return { outcome: 'outdated', generation: generation + 1 };
+      },
+      peerSynced: async () => undefined,
+      clock,
+      log: silentLogger,
+    });
+    // A peer that takes the link and never answers: hung, or behind a cut nobody heard of.
+    const link = linkPair();
+    const running = primary.runLink(link.primary);
+    let acknowledged = false;
+    const write = primary.write(0, fill(4096, 5), false).then(() => (acknowledged = true));
+    const turns = async () => {
+      for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    await turns();
+    clock.advanceBy(5_999);
+    await turns();
+    expect(acknowledged).toBe(false);
+    expect(primary.status().connection).not.toBe('disconnected');
+    clock.advanceBy(1);
+    await write;
+    await running;
+    expect(outdates).toEqual([1]);
+    expect(primary.status()).toMatchObject({
+      connection: 'disconnected',
+      peerOutdated: true,
+      dirtyBytes: 4096,
+    });
   });
 
   it('resends what the peer had not flushed when it loses power', async () => {
