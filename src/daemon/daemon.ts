@@ -23,6 +23,7 @@ import { CONTROL_SOCKET_FILE } from './control-protocol.js';
 import { type ControlHandlers, serveControl } from './control-server.js';
 import { debugControls } from './debug-controls.js';
 import { echoProtocol, ProbeRecorder, preciseWallMs } from './diagnostics.js';
+import { startFenceWatchdog } from './fence-watchdog.js';
 import { checkSecretFiles, daemonUid, findUnsafeFiles, healthReport, secureDataDir } from './file-modes.js';
 import { gossipControls } from './gossip-controls.js';
 import { ClusterHookRunner } from './hook-runner.js';
@@ -32,7 +33,7 @@ import { LeaseKeeper } from './lease-keeper.js';
 import { LEASE_FILE, leaseRecordFile } from './lease-record.js';
 import { startMembership } from './membership.js';
 import { reportingToMaster } from './mirror-reporter.js';
-import { createNodeAgent, mirrorDir, type NodeStorageOptions, storageDirs } from './node-setup.js';
+import { createNodeAgent, kvmRunDir, mirrorDir, type NodeStorageOptions, storageDirs } from './node-setup.js';
 import { raftControls } from './raft-controls.js';
 import { walReplicaLog } from './replica-log.js';
 import { statusControl } from './status-control.js';
@@ -126,6 +127,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       return replica.forward({ op: 'lease' }, { deadlineMs });
     },
     fence: () => agent.fenceGuests(),
+    guard: () => startFenceWatchdog(options.dataDir, kvmRunDir(options.dataDir)),
   });
   const agent = createNodeAgent(
     { ...options.storage, dataDir: options.dataDir },
@@ -185,8 +187,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     newUuid: randomUUID,
   });
   replica = cluster;
-  // Before anything may start a guest: a lease that ran out while no daemon watched kills the guests now.
+  // Before anything may start a guest: a lease that ran out while no daemon watched kills the guests now,
+  // and the watchdog that guards them if this daemon hangs takes this daemon for its owner.
   await lease.start();
+  startFenceWatchdog(options.dataDir, kvmRunDir(options.dataDir));
   // Once the cluster service has connected to the members, so that mirrored disks attached again link at once.
   await agent.serveLocal(join(mirrorDir(options.dataDir), 'nbd.sock'));
   const joinDeps = {

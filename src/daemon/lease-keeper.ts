@@ -23,6 +23,8 @@ export interface LeaseKeeperDeps {
   renew(deadlineMs: number): Promise<LeaseGrant>;
   /** Kills every guest on this node at once; resolves with the names of those it killed. */
   fence(): Promise<readonly string[]>;
+  /** Makes sure the fence outlives a hung daemon before a guest starts (the daemon's watchdog process). */
+  guard?(): void;
 }
 
 /** A failed renewal is tried again this often, until the lease runs out. */
@@ -83,6 +85,7 @@ export class LeaseKeeper {
    */
   async underLease<T>(start: () => Promise<T>): Promise<T> {
     await this.acquire();
+    this.deps.guard?.();
     const result = await start();
     if (!this.holds()) {
       await this.fenceGuests();

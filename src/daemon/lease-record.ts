@@ -7,12 +7,13 @@ import type { LeaseRecord } from './lease-keeper.js';
 /** The node's lease file in its data directory. */
 export const LEASE_FILE = 'lease.json';
 
-const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
+export const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
 
-const savedSchema = z.object({ bootId: z.string(), fenceAtNs: z.string().regex(/^-?\d+$/) });
+/** The lease file: the fence time on the host's monotonic clock, and the boot that clock belongs to. */
+export const savedLeaseSchema = z.object({ bootId: z.string(), fenceAtNs: z.string().regex(/^-?\d+$/) });
 
 /** This host's monotonic clock (CLOCK_MONOTONIC, the same for every process until the host reboots), in ns. */
-function hostMonotonicNs(): bigint {
+export function hostMonotonicNs(): bigint {
   return process.hrtime.bigint();
 }
 
@@ -32,7 +33,7 @@ export function leaseRecordFile(path: string, clock: Clock, bootIdPath = BOOT_ID
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw error;
       }
-      const saved = savedSchema.safeParse(JSON.parse(text));
+      const saved = savedLeaseSchema.safeParse(JSON.parse(text));
       if (!saved.success || saved.data.bootId !== (await bootId())) return undefined;
       const leftNs = BigInt(saved.data.fenceAtNs) - hostMonotonicNs();
       return clock.monotonicMs() + Number(leftNs / 1_000_000n);
