@@ -1,6 +1,8 @@
 import { candidates, mayBeCandidate, nodeOfUuid, sortedInstances, sortedNodes } from '../cluster/config.js';
+import type { NodeRecord } from '../cluster/model.js';
 import { timeoutSignal } from '../common/deadline.js';
 import type { HealthRecord } from '../membership/health.js';
+import { planAutoFailovers } from './auto-failover.js';
 import type { OpContext } from './op-context.js';
 
 /** Ganeti's limit before cluster verify calls a node's clock wrong (NODE_MAX_CLOCK_SKEW). */
@@ -16,8 +18,9 @@ export interface Finding {
 
 /**
  * Cluster verify: the configuration's own consistency, the candidate pool against its size, the Raft group
- * against the candidates, every online node asked directly (reachable, same cluster, clock within bounds), and
- * the secret files and control sockets whose modes the nodes report unsafe.
+ * against the candidates, every online node asked directly (reachable, same cluster, clock within bounds),
+ * the secret files and control sockets whose modes the nodes report unsafe, degraded mirrors, and the
+ * instances of dead or offline nodes that cannot be failed over automatically, with the reason.
  */
 export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
   const config = ctx.config();
@@ -110,6 +113,22 @@ export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
         name: instance.name,
         message: `its mirror is degraded: the copy on ${stale.map((uuid) => nodeOfUuid(config, uuid).name).join(', ')} is stale (generation ${instance.mirror?.generation}); a resync brings it level once both copies are attached (instance activate-disks), or replace it (instance replace-disks)`,
       });
+  }
+  // Instances of a dead or offline node that the master cannot fail over on its own (issue 21).
+  const nowMs = ctx.clock.monotonicMs();
+  const view = {
+    dead: (node: NodeRecord) => ctx.observed(node.id)?.state === 'dead',
+    lapsed: (node: NodeRecord) => nowMs >= ctx.leaseLapsesAtMs(node.id),
+  };
+  for (const decision of planAutoFailovers(config, view)) {
+    if (decision.kind !== 'stuck') continue;
+    add({
+      severity: 'ERROR',
+      code: 'EINSTANCEDOWN',
+      domain: 'instance',
+      name: decision.instance.name,
+      message: `it should run, but its node ${decision.from.name} is ${decision.from.offline ? 'offline' : 'dead'} and it cannot be failed over automatically: ${decision.reason}`,
+    });
   }
   const quorum = Math.floor(raft.voters.length / 2) + 1;
 
