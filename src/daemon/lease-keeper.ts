@@ -47,6 +47,8 @@ export class LeaseKeeper {
   private stopped = false;
   /** Whether the guests were killed since the last lease; a node says so once. */
   private fenced = false;
+  /** How many times the fence ran: a start that saw it run refuses. */
+  private fences = 0;
 
   constructor(private readonly deps: LeaseKeeperDeps) {}
 
@@ -86,8 +88,10 @@ export class LeaseKeeper {
   async underLease<T>(start: () => Promise<T>): Promise<T> {
     await this.acquire();
     this.deps.guard?.();
+    const fencesBefore = this.fences;
     const result = await start();
-    if (!this.holds()) {
+    // A fence that ran meanwhile may have looked before this guest existed, even if a lease came back since.
+    if (!this.holds() || this.fences !== fencesBefore) {
       await this.fenceGuests();
       throw new CorralError(
         'unavailable',
@@ -131,7 +135,13 @@ export class LeaseKeeper {
     if (this.stopped) return;
     const fenceAt = fenceAtMs(askedAt, grant);
     if (fenceAt > this.fenceAt) {
-      await deps.record.save(fenceAt);
+      try {
+        await deps.record.save(fenceAt);
+      } catch (error) {
+        // A lease a restarted daemon could not find must not be used: go on without it, and ask again.
+        deps.log.error({ err: asCorralError(error) }, 'could not save the node lease; not using it');
+        return this.scheduleRenewal(RETRY_MS);
+      }
       this.fenceAt = Math.max(this.fenceAt, fenceAt);
       if (this.fenced) deps.log.info({}, 'holding a node lease again: instances may start here');
       this.fenced = false;
@@ -154,6 +164,7 @@ export class LeaseKeeper {
 
   private async fenceGuests(): Promise<void> {
     const { deps } = this;
+    this.fences++;
     try {
       const killed = await deps.fence();
       if (killed.length > 0)

@@ -1,5 +1,7 @@
 import type { ConfigData } from '../../src/cluster/config.js';
 import type {
+  ClusterParams,
+  GroupRecord,
   GroupUuid,
   InstanceRecord,
   InstanceUuid,
@@ -38,11 +40,17 @@ export function configOf(options: {
   readonly master?: NodeId;
   readonly serial?: number;
   readonly candidateDeadGraceMs?: number;
+  /** Cluster parameters beyond the few above (tags, ha, beParams...). */
+  readonly cluster?: Partial<ClusterParams>;
+  readonly groups?: readonly GroupRecord[];
 }): ConfigData {
   return {
-    cluster: { candidateDeadGraceMs: options.candidateDeadGraceMs ?? 60_000 } as ConfigData['cluster'],
+    cluster: {
+      candidateDeadGraceMs: options.candidateDeadGraceMs ?? 60_000,
+      ...options.cluster,
+    } as ConfigData['cluster'],
     serial: options.serial ?? 1,
-    groups: new Map(),
+    groups: new Map((options.groups ?? []).map((group) => [group.uuid, group])),
     nodes: new Map(options.nodes.map((node) => [node.uuid, node])),
     instances: new Map(
       (options.instances ?? []).map((instance) => [instance.uuid as InstanceUuid, instance]),
