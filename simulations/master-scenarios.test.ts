@@ -38,7 +38,8 @@ class ScenarioRunner {
         return [`job ${this.lastJob} submitted through ${via}`];
       }
       case 'wait': {
-        // `wait NODE log` shows the job's log too, each line at its simulated time.
+        // `wait NODE log` shows the job's log too, each line at its simulated time; `wait NODE result` what
+        // each opcode returned.
         const [via = 'node1', withLog] = args;
         if (this.lastJob === undefined) throw new Error('no job to wait for');
         const job = await world.waitJob(asNodeId(via), this.lastJob).catch((error: Error) => error);
@@ -50,7 +51,9 @@ class ScenarioRunner {
         const log =
           withLog === 'log'
             ? job.log.map((entry) => `  t=${((entry.tsMs - epochMs) / 1000).toFixed(1)}s ${entry.message}`)
-            : [];
+            : withLog === 'result'
+              ? job.ops.map((op) => `  ${JSON.stringify(op.result)}`)
+              : [];
         return [
           `${at()} job ${job.id} ${job.status}${failure?.message ? `: ${failure.message}` : ''}`,
           ...log,

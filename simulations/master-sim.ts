@@ -327,7 +327,7 @@ function instanceOp(
   nodes: readonly NodeId[],
   exports: readonly Made[],
   newName: () => string,
-): Opcode {
+): Opcode | Opcode[] {
   const instances = [...config.instances.values()];
   if (instances.length === 0 || (instances.length < INSTANCES_MAX && rng.chance(0.3))) {
     // File twice: only its instances move (the others migrate or fail over), and drbd took a share.
@@ -355,7 +355,7 @@ function instanceOp(
   const other = () => rng.pick(nodes);
   const made = (): Made =>
     exports.length > 0 && rng.chance(0.8) ? rng.pick(exports) : { name: instance_name, node: other() };
-  const choices: (() => Opcode)[] = [
+  const choices: (() => Opcode | Opcode[])[] = [
     () => ({ OP_ID: 'OP_INSTANCE_STARTUP', instance_name }),
     () => ({ OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name, timeout: 0 }),
     () => ({ OP_ID: 'OP_INSTANCE_REBOOT', instance_name, reboot_type: 'hard' }),
@@ -382,7 +382,11 @@ function instanceOp(
     }),
     () =>
       instance.diskTemplate === 'diskless'
-        ? { OP_ID: 'OP_INSTANCE_REINSTALL', instance_name }
+        ? // Reinstall wants the instance stopped: one job does both, as an operator's script would.
+          [
+            { OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name, timeout: 0 },
+            { OP_ID: 'OP_INSTANCE_REINSTALL', instance_name },
+          ]
         : { OP_ID: 'OP_INSTANCE_GROW_DISK', instance_name, disk: 0, amount: 1 },
     () => ({ OP_ID: 'OP_INSTANCE_RENAME', instance_name, new_name: newName() }),
     () => ({ OP_ID: 'OP_INSTANCE_DEACTIVATE_DISKS', instance_name }),
@@ -499,6 +503,7 @@ function clusterOp(
   };
   const choices: (() => Opcode | Opcode[])[] = [
     () => ({ OP_ID: 'OP_CLUSTER_VERIFY' }),
+    () => ({ OP_ID: 'OP_CLUSTER_VERIFY_DISKS' }),
     () => ({ OP_ID: 'OP_CLUSTER_SET_PARAMS', ...clusterParams(rng) }),
     () => ({ OP_ID: 'OP_CLUSTER_RENEW_CRYPTO' }),
     () => ({
@@ -558,6 +563,9 @@ function clusterParams(rng: Rng): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER_SET_
     { candidate_pool_size: rng.pick([3, 10]) },
     { max_running_jobs: rng.pick([1, 4, 20]) },
     { candidate_dead_grace_s: rng.pick([30, 600]) },
+    { auto_failover: rng.chance(0.5) },
+    // A shorter lease than some node may hold: a master taking over must still wait out the longer one.
+    { node_lease_s: rng.pick([4, 8, 12]) },
     { enabled_hypervisors: ['fake'] },
     { enabled_disk_templates: [...SIM_TEMPLATES] },
     { enabled_disk_templates: SIM_TEMPLATES.filter((template) => template !== dropped) },

@@ -170,6 +170,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     clock_drift_ppm: z.number().int().min(0).max(100_000).optional(),
   }),
   z.object({ OP_ID: z.literal('OP_CLUSTER_VERIFY') }),
+  /** Mirrored disks that need activate-disks (detached, or a stale copy on a node that is up), and missing ones. */
+  z.object({ OP_ID: z.literal('OP_CLUSTER_VERIFY_DISKS'), group_name: nameSchema.optional() }),
   /** Draws a new cluster secret on the master; it is never an input, so no job record holds it. */
   z.object({ OP_ID: z.literal('OP_CLUSTER_RENEW_CRYPTO') }),
   z.object({
@@ -377,6 +379,7 @@ export function opTarget(op: Opcode): string | undefined {
       return String(op.duration);
     case 'OP_CLUSTER_SET_PARAMS':
     case 'OP_CLUSTER_VERIFY':
+    case 'OP_CLUSTER_VERIFY_DISKS':
     case 'OP_CLUSTER_RENEW_CRYPTO':
       return undefined;
   }

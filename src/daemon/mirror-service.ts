@@ -231,19 +231,17 @@ export class MirrorService {
       if (known !== undefined) {
         if (known.role === request.role && known.peer === request.peer) {
           known.peerHost = request.peerHost;
-          // An attachment restored after a crash keeps the generation it saved; if the master recorded the
-          // peer stale since (an outdate whose answer the crash lost), the primary would treat the peer as
-          // current, never mark it consistent nor report it synced, and the mirror stayed degraded for good
-          // (master simulation, seed 42). Take the config's word: the peer is stale at its generation.
-          // Likewise a primary restored as if its peer were current, while the config holds it stale: it
-          // would never report a resync, and the copy stayed stale for good.
+          // A restored attachment holds its peer current at the generation it saved; if the master recorded
+          // the peer stale since (an outdate whose answer a crash lost), the primary would never mark it
+          // consistent nor report it synced, and the mirror stayed degraded for good (master simulation,
+          // seeds 42 and 76). Take the config's word: the peer is stale at its generation.
           const primary = known.primary?.status();
           if (
             primary !== undefined &&
             !request.peerCurrent &&
             (request.generation > primary.generation || !primary.peerOutdated)
           )
-            known.primary?.resetPeer(request.generation);
+            known.primary?.peerIsStale(request.generation);
           continue;
         }
         this.attached.delete(disk.uuid);

@@ -216,6 +216,10 @@ export async function attachMirror(
       force: false,
     });
   if (peer.offline) ctx.log(`${peer.name} is offline; ${instance.name} runs without its mirror`);
+  // A dead peer (a failover out of it, above all) would hold the start for the call's whole timeout when it is
+  // cut off or hung rather than down; the watcher attaches its copy once it is back.
+  else if (ctx.observed(peer.id)?.state === 'dead')
+    ctx.log(`gossip holds ${peer.name} dead; ${instance.name} runs without its mirror until it is back`);
   else
     await bestEffort(ctx, `attach the mirror of ${instance.name} on ${peer.name}`, () =>
       attach('secondary', peer, primary),

@@ -24,7 +24,7 @@ import { instanceOpDefinitions } from './instance-ops.js';
 import type { LockRequest } from './locks.js';
 import { mirrorOpDefinitions } from './mirror-ops.js';
 import type { HookSpec, OpContext, OpDefinitions } from './op-context.js';
-import { verifyCluster } from './verify.js';
+import { verifyCluster, verifyDisks } from './verify.js';
 
 const bglShared: LockRequest = { level: 'cluster', names: ['BGL'], mode: 'shared' };
 const bglExclusive: LockRequest = { level: 'cluster', names: ['BGL'], mode: 'exclusive' };
@@ -397,6 +397,12 @@ export const opDefinitions: OpDefinitions = {
     onTakeover: 'resume',
     locks: () => [bglShared, nodeLocks('all', 'shared')],
     run: async (_op, ctx) => ({ result: await verifyCluster(ctx) }),
+  },
+
+  OP_CLUSTER_VERIFY_DISKS: {
+    onTakeover: 'resume',
+    locks: () => [bglShared, nodeLocks('all', 'shared')],
+    run: async (op, ctx) => ({ result: await verifyDisks(ctx, op.group_name) }),
   },
 
   OP_CLUSTER_RENEW_CRYPTO: {

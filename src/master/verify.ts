@@ -1,9 +1,13 @@
 import { candidates, mayBeCandidate, nodeOfUuid, sortedInstances, sortedNodes } from '../cluster/config.js';
+import { needsSecondary } from '../cluster/disk-templates.js';
 import type { NodeRecord } from '../cluster/model.js';
 import { timeoutSignal } from '../common/deadline.js';
+import { asCorralError, CorralError } from '../common/errors.js';
 import type { HealthRecord } from '../membership/health.js';
 import { planAutoFailovers } from './auto-failover.js';
+import { checkDisks } from './instance-steps.js';
 import type { OpContext } from './op-context.js';
+import { mirrorNeedsActivation, mirrorsByInstance } from './watcher.js';
 
 /** Ganeti's limit before cluster verify calls a node's clock wrong (NODE_MAX_CLOCK_SKEW). */
 export const MAX_CLOCK_SKEW_MS = 150_000;
@@ -199,4 +203,71 @@ function unsafeFileMessage(file: NonNullable<HealthRecord['unsafeFiles']>[number
     return `its ${file.name} is owned by uid ${file.uid}, not by the daemon's user (uid ${file.wantUid}); chown it there`;
   const mode = file.mode.toString(8).padStart(3, '0');
   return `its ${file.name} is open to group or others (mode 0${mode}); chmod ${file.wantMode.toString(8)} it there`;
+}
+
+/** Ganeti's verify-disks answer for one run: nodes that did not answer, instances to activate, disks missing. */
+export interface DiskReport {
+  readonly bad_nodes: Record<string, string>;
+  readonly instances: string[];
+  readonly missing: Record<string, [string, string][]>;
+}
+
+/**
+ * Ganeti's verify-disks, for the mirrored (drbd) instances that should run: which need their disks activated
+ * again (a mirror detached or in the wrong role on a node, or a stale copy on a node that is up, whose
+ * resync an activation starts), and which have a copy missing on a node. The CLI activates the first.
+ */
+export async function verifyDisks(ctx: OpContext, groupName: string | undefined): Promise<DiskReport> {
+  const config = ctx.config();
+  const group =
+    groupName === undefined ? undefined : [...config.groups.values()].find((g) => g.name === groupName);
+  if (groupName !== undefined && group === undefined)
+    throw new CorralError('not_found', `node group ${groupName} does not exist`);
+  const nodes = sortedNodes(config).filter((node) => !node.offline);
+  const answers = await Promise.allSettled(
+    nodes.map((node) =>
+      ctx.agent.call(
+        node.id,
+        'status',
+        {},
+        { signal: timeoutSignal(ctx.clock, ctx.timings.nodeCallTimeoutMs, ctx.signal) },
+      ),
+    ),
+  );
+  const badNodes: Record<string, string> = {};
+  const seen = new Map<string, ReturnType<typeof mirrorsByInstance> | undefined>();
+  for (const [i, node] of nodes.entries()) {
+    const answer = answers[i]!;
+    if (answer.status === 'rejected') badNodes[node.name] = asCorralError(answer.reason).message;
+    seen.set(node.uuid, answer.status === 'fulfilled' ? mirrorsByInstance(answer.value.mirrors) : undefined);
+  }
+  const instances: string[] = [];
+  const missing: Record<string, [string, string][]> = {};
+  for (const instance of sortedInstances(config)) {
+    if (!needsSecondary(instance.diskTemplate) || instance.adminState !== 'up') continue;
+    if (group !== undefined && nodeOfUuid(config, instance.primaryNode).group !== group.uuid) continue;
+    const holders = [instance.primaryNode, ...instance.secondaryNodes].map((uuid) =>
+      nodeOfUuid(config, uuid),
+    );
+    const up = holders.filter((node) => seen.get(node.uuid) !== undefined);
+    // A node that did not answer cannot show its copies: they count as missing there, as in Ganeti.
+    for (const node of holders) {
+      if (node.offline) continue;
+      const present =
+        seen.get(node.uuid) !== undefined &&
+        (await checkDisks(ctx, node, instance).then(
+          () => true,
+          () => false,
+        ));
+      if (!present)
+        (missing[instance.name] ??= []).push(
+          ...instance.disks.map((_, index): [string, string] => [node.name, `disk/${index}`]),
+        );
+    }
+    const staleOnUp = up.some(
+      (node) => instance.mirror !== undefined && !instance.mirror.current.includes(node.uuid),
+    );
+    if (mirrorNeedsActivation(instance, seen) !== undefined || staleOnUp) instances.push(instance.name);
+  }
+  return { bad_nodes: badNodes, instances, missing };
 }

@@ -1,3 +1,4 @@
+import type { MirrorDiskStatusView } from '../cluster/agent-protocols.js';
 import type { ClusterState } from '../cluster/cluster-state.js';
 import { nodeOfUuid, sortedInstances, sortedNodes } from '../cluster/config.js';
 import { needsSecondary } from '../cluster/disk-templates.js';
@@ -12,25 +13,54 @@ import type { Logger } from '../common/log.js';
 import type { NodeAgentClient } from './op-context.js';
 import type { ControlTimings } from './timings.js';
 
-type MirrorRole = 'primary' | 'secondary';
+/** What each node that answered says of its mirrored disks, by instance UUID; undefined for one that did not. */
+export type MirrorsSeen = ReadonlyMap<
+  string,
+  ReadonlyMap<string, readonly MirrorDiskStatusView[]> | undefined
+>;
+
+/** Groups a node's mirrored disks by instance UUID. */
+export function mirrorsByInstance(
+  disks: readonly MirrorDiskStatusView[],
+): ReadonlyMap<string, readonly MirrorDiskStatusView[]> {
+  const byInstance = new Map<string, MirrorDiskStatusView[]>();
+  for (const disk of disks) byInstance.set(disk.instance, [...(byInstance.get(disk.instance) ?? []), disk]);
+  return byInstance;
+}
 
 /**
- * Whether a running mirrored instance misses its mirror, or has it in the wrong role, on a node that
- * answered: its secondary's daemon restarted (as Ganeti's watcher finds DRBD unconfigured after a reboot),
- * or an old primary came back after a failover still serving.
+ * Why a running mirrored instance needs its disks activated again, on the nodes that answered: 'detached'
+ * when a disk is missing or in the wrong role (its secondary's daemon restarted, as Ganeti's watcher finds
+ * DRBD unconfigured after a reboot, or an old primary came back after a failover still serving); 'lagging'
+ * when the primary holds its peer's copy current, or at an older generation, where the config holds it
+ * stale (a restarted primary that lost an outdate's answer): it would never report the resync that makes
+ * the copy current. An activation tells it the config's word.
  */
-function mirrorDetached(
+export function mirrorNeedsActivation(
   instance: InstanceRecord,
-  attached: ReadonlyMap<string, ReadonlyMap<string, MirrorRole> | undefined>,
-): boolean {
-  if (!needsSecondary(instance.diskTemplate)) return false;
-  const wrong = (node: string, role: MirrorRole) => {
-    const roles = attached.get(node);
-    return roles !== undefined && roles.get(instance.uuid) !== role;
+  seen: MirrorsSeen,
+): 'detached' | 'lagging' | undefined {
+  if (!needsSecondary(instance.diskTemplate)) return undefined;
+  const wrong = (node: string, role: 'primary' | 'secondary') => {
+    const disks = seen.get(node);
+    if (disks === undefined) return false;
+    const mine = disks.get(instance.uuid) ?? [];
+    return mine.length !== instance.disks.length || mine.some((disk) => disk.role !== role);
   };
-  return (
-    wrong(instance.primaryNode, 'primary') || instance.secondaryNodes.some((node) => wrong(node, 'secondary'))
+  if (
+    wrong(instance.primaryNode, 'primary') ||
+    instance.secondaryNodes.some((node) => wrong(node, 'secondary'))
+  )
+    return 'detached';
+  const mirror = instance.mirror;
+  if (mirror === undefined || instance.secondaryNodes.every((node) => mirror.current.includes(node)))
+    return undefined;
+  const lagging = (seen.get(instance.primaryNode)?.get(instance.uuid) ?? []).some(
+    (disk) =>
+      disk.primary !== undefined &&
+      (!disk.primary.peerOutdated || disk.primary.generation < mirror.generation),
   );
+  return lagging ? 'lagging' : undefined;
 }
 
 /** The names of what unfinished jobs work on (instances among them): the watchers leave those alone. */
@@ -65,6 +95,8 @@ export class Watcher {
   private timer: Timer | undefined;
   private stopped = false;
   private readonly attempts = new Map<InstanceUuid, number>();
+  /** The instances whose primary lagged the config at the last pass. */
+  private lagging = new Set<InstanceUuid>();
   private submissions = 0;
 
   constructor(private readonly deps: WatcherDeps) {}
@@ -108,25 +140,32 @@ export class Watcher {
         return [node.name, nodeReport(answer.status === 'fulfilled' ? answer.value.instances : undefined)];
       }),
     );
-    const attached = new Map<string, Map<string, MirrorRole> | undefined>(
+    const seen: MirrorsSeen = new Map(
       nodes.map((node, i) => {
         const answer = answers[i]!;
         return [
           node.uuid,
-          answer.status === 'fulfilled'
-            ? new Map(answer.value.mirrors.map((m) => [m.instance, m.role]))
-            : undefined,
+          answer.status === 'fulfilled' ? mirrorsByInstance(answer.value.mirrors) : undefined,
         ];
       }),
     );
+    const lagged = this.lagging;
+    this.lagging = new Set();
     const busy = instancesInJobs(deps.state);
     for (const instance of sortedInstances(config)) {
       const primary = nodeOfUuid(config, instance.primaryNode);
       const status = instanceStatus({ ...instance, primary }, reports);
       if (status === 'running') this.attempts.delete(instance.uuid);
       if (busy.has(instance.name) || this.stopped) continue;
-      if (status === 'running' && mirrorDetached(instance, attached)) {
-        deps.log.info({ instance: instance.name }, 'reattaching the mirror of a running instance');
+      const activation = status === 'running' ? mirrorNeedsActivation(instance, seen) : undefined;
+      // A primary lags the config for a moment after every outdate (its answer is on its way): only one
+      // that still lags at the next pass is told.
+      if (activation === 'lagging') this.lagging.add(instance.uuid);
+      if (activation === 'detached' || (activation === 'lagging' && lagged.has(instance.uuid))) {
+        deps.log.info(
+          { instance: instance.name, why: activation },
+          'reattaching the mirror of a running instance',
+        );
         await deps.submit(`watcher-${instance.uuid}-${deps.clock.wallMs()}-${this.submissions++}`, [
           { OP_ID: 'OP_INSTANCE_ACTIVATE_DISKS', instance_name: instance.name },
         ]);

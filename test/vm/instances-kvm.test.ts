@@ -44,7 +44,10 @@ describe('a QEMU instance on a real cluster', () => {
   });
 
   const qemuOn = async (node: string) =>
-    (await run('pgrep', ['-f', `${join(baseDir, node)}/kvm`]).catch(() => ({ stdout: '' }))).stdout.trim();
+    // QEMU's own command line, not the node's fence watchdog, which names the same directory.
+    (
+      await run('pgrep', ['-f', `qemu-system.*${join(baseDir, node)}/kvm`]).catch(() => ({ stdout: '' }))
+    ).stdout.trim();
   const runningOn = async (node: string) => {
     const live = (await call({ op: 'nodes-live' })).nodes.find((n) => n.name === node);
     return (live?.status?.instances ?? []).filter((i) => i.state === 'running').map((i) => i.name);

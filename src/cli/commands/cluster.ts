@@ -195,6 +195,63 @@ const verify: CommandModule<object, JobArgs & { 'error-codes': boolean }> = {
   },
 };
 
+const verifyDisks: CommandModule<object, JobArgs & { nodegroup?: string }> = {
+  command: 'verify-disks',
+  describe: 'find mirrored disks that are detached, degraded or missing, and activate them again',
+  builder: (yargs) =>
+    jobOptions(yargs).option('nodegroup', { alias: 'g', type: 'string', describe: 'only this node group' }),
+  handler: async (args) => {
+    const results = await runOps(args, [
+      {
+        OP_ID: 'OP_CLUSTER_VERIFY_DISKS',
+        ...(args.nodegroup !== undefined && { group_name: args.nodegroup }),
+      },
+    ]);
+    if (results === undefined) return;
+    const report = results[0] as {
+      bad_nodes: Record<string, string>;
+      instances: string[];
+      missing: Record<string, [string, string][]>;
+    };
+    // What Ganeti's gnt-cluster verify-disks prints, and its exit code.
+    let failed = false;
+    for (const [node, text] of Object.entries(report.bad_nodes)) {
+      process.stdout.write(`Error gathering data on node ${node}: ${text.slice(-400)}\n`);
+      process.stdout.write('You need to fix these nodes first before fixing instances\n');
+      failed = true;
+    }
+    for (const name of report.instances) {
+      if (name in report.missing) continue;
+      process.stdout.write(`Activating disks for instance '${name}'\n`);
+      try {
+        await runOps({ ...args, submit: false, 'print-jobid': false }, [
+          { OP_ID: 'OP_INSTANCE_ACTIVATE_DISKS', instance_name: name },
+        ]);
+      } catch (error) {
+        process.stderr.write(`Error activating disks for instance ${name}: ${(error as Error).message}\n`);
+        failed = true;
+      }
+    }
+    const missing = Object.entries(report.missing);
+    for (const [name, volumes] of missing) {
+      if (volumes.every(([node]) => node in report.bad_nodes)) {
+        process.stdout.write(`Instance ${name} cannot be verified as it lives on broken nodes\n`);
+        continue;
+      }
+      process.stdout.write(`Instance ${name} has missing logical volumes:\n`);
+      for (const [node, volume] of [...volumes].sort())
+        process.stdout.write(`\t${node in report.bad_nodes ? 'broken node ' : ''}${node} /dev/${volume}\n`);
+    }
+    if (missing.length > 0) {
+      process.stdout.write(
+        'You need to replace or recreate disks for all the above instances if this message persists after fixing broken nodes.\n',
+      );
+      failed = true;
+    } else if (report.instances.length === 0) process.stdout.write('No disks need to be activated.\n');
+    if (failed) process.exitCode = 1;
+  },
+};
+
 const renewCrypto: CommandModule<object, JobArgs> = {
   command: 'renew-crypto',
   describe: 'draw a new cluster secret: join tokens issued before are refused, members keep working',
@@ -293,6 +350,7 @@ export const clusterCommand: CommandModule = {
       getmaster,
       masterFailover,
       verify,
+      verifyDisks,
       modify,
       renewCrypto,
       ...tagCommands('cluster'),

@@ -257,6 +257,20 @@ export class MirrorPrimary {
     this.active?.link.close(new CorralError('closed', 'the mirror peer was replaced'));
   }
 
+  /**
+   * The config holds the peer's copy stale at `generation`, where this primary held it current or at an
+   * older generation (it restarted and lost an outdate's answer). Nothing to copy beyond what the bitmap
+   * says: every write acknowledged since this primary started reached the peer or is marked dirty, and one
+   * that restarted after a crash compares every granule anyway. The next resync then reports the copy
+   * current again.
+   */
+  peerIsStale(generation: number): void {
+    this.generation = Math.max(this.generation, generation);
+    this.peerOutdated = true;
+    const active = this.active;
+    if (active !== undefined) this.resyncDone = this.resyncDone.then(() => this.resync(active));
+  }
+
   /** The node died with this disk attached (the simulator's crash): everything stops, nothing is flushed. */
   halt(): void {
     this.closed = true;
