@@ -114,7 +114,8 @@ class ScenarioRunner {
             const ops = job.ops.map((op) => `${op.input.OP_ID} ${opTarget(op.input) ?? ''}`).join(', ');
             const ended =
               job.endMs === undefined ? '' : ` at t=${((job.endMs - epochMs) / 1000).toFixed(1)}s`;
-            return `job ${job.id} ${job.status}${ended}: ${ops}`;
+            const first = job.log[0]?.message;
+            return `job ${job.id} ${job.status}${ended}: ${ops}${first === undefined ? '' : `\n  ${first}`}`;
           });
         return lines.length > 0 ? lines : ['none'];
       }

@@ -21,6 +21,10 @@ export const tagKinds = ['cluster', 'nodegroup', 'node', 'instance'] as const;
 export type TagKind = (typeof tagKinds)[number];
 
 const instanceName = { instance_name: nameSchema };
+/** Ganeti's reason trail: who asked for an opcode and why, as (source, reason, timestamp in seconds). */
+const reasonTrail = z
+  .array(z.tuple([z.string().min(1).max(128), z.string().max(1024), z.number().nonnegative()]))
+  .max(16);
 /** Ganeti's replace-disks modes: remake a copy on the primary or the secondary, move to a new secondary, or fix what is stale. */
 export const replaceDisksModes = [
   'replace_on_primary',
@@ -298,6 +302,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     target_node: nameSchema.optional(),
     ignore_consistency: yes.optional(),
     shutdown_timeout: timeoutS.optional(),
+    reason: reasonTrail.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_MOVE'),

@@ -55,6 +55,8 @@ export interface NodeView {
   dead(node: NodeRecord): boolean;
   /** Its lease has surely run out by the master's clock: it runs no guest. */
   lapsed(node: NodeRecord): boolean;
+  /** Wall-clock seconds, for the reason trail. */
+  nowS(): number;
 }
 
 export type FailoverDecision =
@@ -105,7 +107,7 @@ export function planAutoFailovers(config: ConfigData, view: NodeView): FailoverD
           `the copy of its disks on ${target.name} is stale; only --ignore-consistency would start it there`,
         );
       else if (!view.lapsed(from)) decisions.push({ kind: 'waiting', instance, from });
-      else decisions.push({ kind: 'failover', instance, from, ops: [failoverOp(instance)] });
+      else decisions.push({ kind: 'failover', instance, from, ops: [failoverOp(instance, from, view)] });
       continue;
     }
     if (!diskTemplateTraits[instance.diskTemplate].sharedStorage) {
@@ -113,13 +115,21 @@ export function planAutoFailovers(config: ConfigData, view: NodeView): FailoverD
       continue;
     }
     if (!view.lapsed(from)) decisions.push({ kind: 'waiting', instance, from });
-    else decisions.push({ kind: 'failover', instance, from, ops: [failoverOp(instance)] });
+    else decisions.push({ kind: 'failover', instance, from, ops: [failoverOp(instance, from, view)] });
   }
   return decisions;
 }
 
-function failoverOp(instance: InstanceRecord): Opcode {
-  return { OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: instance.name };
+/** The source in the job's reason trail, after Ganeti's gnt:watcher and gnt:client:… */
+export const AUTO_FAILOVER_SOURCE = 'gnt:corral:auto-failover';
+
+function failoverOp(instance: InstanceRecord, from: NodeRecord, view: NodeView): Opcode {
+  const why = from.offline ? 'is declared offline' : 'is held dead by gossip';
+  return {
+    OP_ID: 'OP_INSTANCE_FAILOVER',
+    instance_name: instance.name,
+    reason: [[AUTO_FAILOVER_SOURCE, `${from.name} ${why} and its lease has run out`, view.nowS()]],
+  };
 }
 
 /** After this many failover jobs that left an instance on its dead node, the master stops trying it. */

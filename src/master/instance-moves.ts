@@ -395,6 +395,7 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
     run: (op, ctx) => {
       const instance = requireInstance(ctx.config(), op.instance_name);
       const timeoutS = op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S;
+      for (const [source, reason] of op.reason ?? []) ctx.log(`reason (${source}): ${reason}`);
       return needsSecondary(instance.diskTemplate)
         ? failoverToSecondary(ctx, instance, op.target_node, timeoutS, op.ignore_consistency ?? false)
         : failover(ctx, instance, op.target_node, timeoutS);

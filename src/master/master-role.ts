@@ -166,6 +166,7 @@ export class MasterRole {
     return {
       dead: (node) => this.deps.observed(node.id)?.state === 'dead',
       lapsed: (node) => this.leases.lapsed(node.id, this.deps.clock.monotonicMs()),
+      nowS: () => this.deps.clock.wallMs() / 1000,
     };
   }
 

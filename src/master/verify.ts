@@ -123,6 +123,7 @@ export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
   const view = {
     dead: (node: NodeRecord) => ctx.observed(node.id)?.state === 'dead',
     lapsed: (node: NodeRecord) => nowMs >= ctx.leaseLapsesAtMs(node.id),
+    nowS: () => ctx.clock.wallMs() / 1000,
   };
   for (const decision of planAutoFailovers(config, view)) {
     if (decision.kind !== 'stuck') continue;

@@ -85,6 +85,7 @@ function config(options: {
 const view = (dead: readonly string[], lapsed: readonly string[] = dead): NodeView => ({
   dead: (node) => dead.includes(node.name),
   lapsed: (node) => lapsed.includes(node.name),
+  nowS: () => 1_700_000_000,
 });
 
 /** The decisions as [kind, instance, reason or the ops' target] for a compact comparison. */
@@ -165,7 +166,19 @@ describe('planAutoFailovers', () => {
       kind: 'failover',
       instance: { name: 'db' },
       from: { name: 'node1' },
-      ops: [{ OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: 'db' }],
+      ops: [
+        {
+          OP_ID: 'OP_INSTANCE_FAILOVER',
+          instance_name: 'db',
+          reason: [
+            [
+              'gnt:corral:auto-failover',
+              'node1 is held dead by gossip and its lease has run out',
+              1_700_000_000,
+            ],
+          ],
+        },
+      ],
     });
   });
 

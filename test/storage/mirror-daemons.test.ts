@@ -364,9 +364,13 @@ describe('mirrored disks (drbd) on a real cluster', () => {
       /give exactly one of -p, -s, -n NODE, -I NAME, -a/,
     );
     await cli(node3, 'node', 'failover', 'node2');
-    expect((await cli(node3, 'instance', 'info', 'db4')).stdout).toContain('    - primary: node1');
+    const failedOver = (await cli(node3, 'instance', 'info', 'db4')).stdout;
+    expect(failedOver).toContain('    - primary: node1');
+    expect(failedOver).toMatch(/ {2}Last moved: job \d+, .*: failed over\n/);
     await cli(node3, 'instance', 'migrate', 'db4');
-    expect((await cli(node3, 'instance', 'info', 'db4')).stdout).toContain('    - primary: node2');
+    const migrated = (await cli(node3, 'instance', 'info', 'db4')).stdout;
+    expect(migrated).toContain('    - primary: node2');
+    expect(migrated).toMatch(/ {2}Last moved: job \d+, .*: migrated\n/);
     await cli(node3, 'instance', 'remove', 'db4');
   });
 });

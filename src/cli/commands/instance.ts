@@ -8,7 +8,7 @@ import {
 import { type HypervisorName, hypervisors, isHypervisor } from '../../cluster/hypervisors.js';
 import { instanceStatus, type NodeReport, nodeReport } from '../../cluster/instance-status.js';
 import type { BeParamsInput, NicSpecInput, Opcode } from '../../cluster/opcodes.js';
-import type { ConfigView, InstanceView } from '../../cluster/views.js';
+import { type ConfigView, type InstanceView, jobViewSchema } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
 import type { ControlResponse } from '../../daemon/control-protocol.js';
 import {
@@ -209,9 +209,11 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
   handler: async (args) => {
     if (args.instances.length === 0 && !args.all)
       throw new CorralError('bad_request', 'name instances, or give --all');
+    const history = args.static ? [] : await moves(args);
     for (const row of await rows(args, args.instances, !args.static)) {
       const { instance, config } = row;
       const params = be(row);
+      const moved = history.findLast((move) => move.instance === instance.name);
       const lines = [
         `Instance name: ${instance.name}`,
         `UUID: ${instance.uuid}`,
@@ -250,6 +252,11 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
               `  Mirror: generation ${instance.mirror.generation}, current on ${instance.mirror.current.map((u) => nodeName(config, u)).join(', ') || 'no node'}`,
             ]
           : []),
+        ...(moved === undefined
+          ? []
+          : [
+              `  Last moved: job ${moved.job}, ${localTime(moved.atMs)}: ${moved.how}${moved.why ? ` (${moved.why})` : ''}`,
+            ]),
         `  Tags: ${instance.tags.join(', ')}`,
         '',
       ];
@@ -257,6 +264,37 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
     }
   },
 };
+
+/** The moves the job queue records (failovers, migrations and moves that succeeded), oldest first. */
+async function moves(
+  args: ConnectionArgs,
+): Promise<{ instance: string; job: number; atMs: number; how: string; why?: string }[]> {
+  const { jobs } = await daemonCall(args)({ op: 'jobs', consistent: false });
+  const how = {
+    OP_INSTANCE_FAILOVER: 'failed over',
+    OP_INSTANCE_MIGRATE: 'migrated',
+    OP_INSTANCE_MOVE: 'moved',
+  } as const;
+  return jobs
+    .map((job) => jobViewSchema.parse(job))
+    .flatMap((job) =>
+      job.ops.flatMap((op) => {
+        const { input } = op;
+        if (op.status !== 'success' || !(input.OP_ID in how)) return [];
+        const moved = input as Extract<Opcode, { OP_ID: keyof typeof how }>;
+        const reason = moved.OP_ID === 'OP_INSTANCE_FAILOVER' ? moved.reason?.at(-1) : undefined;
+        return [
+          {
+            instance: moved.instance_name,
+            job: job.id,
+            atMs: op.endMs ?? job.receivedMs,
+            how: how[moved.OP_ID],
+            ...(reason !== undefined && { why: `${reason[0]}: ${reason[1]}` }),
+          },
+        ];
+      }),
+    );
+}
 
 export interface AddArgs extends JobArgs {
   instance: string;
