@@ -3,9 +3,10 @@ import { type ConfigData, nodeOfUuid, sortedInstances } from '../cluster/config.
 import { diskTemplateTraits, needsSecondary } from '../cluster/disk-templates.js';
 import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster/model.js';
 import type { Opcode } from '../cluster/opcodes.js';
-import type { Clock, Timer } from '../common/clock.js';
+import type { Clock } from '../common/clock.js';
 import { asCorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { everyInterval, type Periodic } from '../common/periodic.js';
 import { instancesInJobs } from './watcher.js';
 
 /** harep's permission levels, least destructive first: each allows what the ones before it allow. */
@@ -150,28 +151,27 @@ export interface AutoFailoverDeps {
  * visible in `job list` and run with its hooks like any other. An instance a job works on is left alone.
  */
 export class AutoFailover {
-  private timer: Timer | undefined;
-  private stopped = false;
+  private loop: Periodic | undefined;
   private readonly attempts = new Map<string, number>();
 
   constructor(private readonly deps: AutoFailoverDeps) {}
 
   start(): void {
-    this.schedule();
+    const { clock, intervalMs, log } = this.deps;
+    this.loop = everyInterval(
+      clock,
+      intervalMs,
+      () => this.pass(),
+      (error) => log.warn({ err: asCorralError(error) }, 'automatic failover pass failed'),
+    );
   }
 
   stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
+    this.loop?.stop();
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = this.deps.clock.setTimer(this.deps.intervalMs, () => {
-      void this.pass()
-        .catch((error) => this.deps.log.warn({ err: asCorralError(error) }, 'automatic failover pass failed'))
-        .finally(() => this.schedule());
-    });
+  private get stopped(): boolean {
+    return this.loop?.stopped ?? true;
   }
 
   private async pass(): Promise<void> {

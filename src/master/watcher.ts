@@ -6,10 +6,11 @@ import { instanceStatus, type NodeReport, nodeReport } from '../cluster/instance
 import { isFinished } from '../cluster/jobs.js';
 import type { InstanceRecord, InstanceUuid } from '../cluster/model.js';
 import { type Opcode, opTarget } from '../cluster/opcodes.js';
-import type { Clock, Timer } from '../common/clock.js';
+import type { Clock } from '../common/clock.js';
 import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { everyInterval, type Periodic } from '../common/periodic.js';
 import type { NodeAgentClient } from './op-context.js';
 import type { ControlTimings } from './timings.js';
 
@@ -92,8 +93,7 @@ export interface WatcherDeps {
  * saw: an instance whose node did not answer, or that runs elsewhere, is left alone (it may still run).
  */
 export class Watcher {
-  private timer: Timer | undefined;
-  private stopped = false;
+  private loop: Periodic | undefined;
   private readonly attempts = new Map<InstanceUuid, number>();
   /** The instances whose primary lagged the config at the last pass. */
   private lagging = new Set<InstanceUuid>();
@@ -102,21 +102,21 @@ export class Watcher {
   constructor(private readonly deps: WatcherDeps) {}
 
   start(): void {
-    this.schedule();
+    const { clock, timings, log } = this.deps;
+    this.loop = everyInterval(
+      clock,
+      timings.watcherIntervalMs,
+      () => this.pass(),
+      (error) => log.warn({ err: asCorralError(error) }, 'watcher pass failed'),
+    );
   }
 
   stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
+    this.loop?.stop();
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = this.deps.clock.setTimer(this.deps.timings.watcherIntervalMs, () => {
-      void this.pass()
-        .catch((error) => this.deps.log.warn({ err: asCorralError(error) }, 'watcher pass failed'))
-        .finally(() => this.schedule());
-    });
+  private get stopped(): boolean {
+    return this.loop?.stopped ?? true;
   }
 
   private async pass(): Promise<void> {
