@@ -71,6 +71,8 @@ export interface ClusterServiceDeps {
   readonly onEvicted: () => void;
   /** What gossip observes of a node: replaces dead candidates and says which voters are reachable. */
   readonly observed: (node: NodeId) => ObservedNode | undefined;
+  /** Tells every node something the master did on its own (an automatic failover), as a gossip event. */
+  readonly announce?: (name: string, payload: string) => void;
   /** This node's enrolment code, drawn anew when the node leaves its cluster. */
   readonly enrolment: Pick<Enrolment, 'renew'>;
   /** Election timeouts are drawn from it: the daemon seeds it at random, the simulator from its seed. */
@@ -417,6 +419,7 @@ export class ClusterService {
         clock: deps.clock,
         log: deps.log.child({ part: 'master' }),
         observed: (node) => deps.observed(node),
+        announce: (name, payload) => deps.announce?.(name, payload),
         newUuid: () => deps.newUuid(),
         timings: deps.timings,
       },

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { systemClock } from '../common/clock.js';
-import { CorralError } from '../common/errors.js';
+import { asCorralError, CorralError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { seededRng } from '../common/random.js';
 import { type ControlTimings, defaultControlTimings } from '../master/timings.js';
@@ -182,6 +182,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // The daemon's SIGTERM handler stops every part in order.
     onFatal: () => process.kill(process.pid, 'SIGTERM'),
     observed: (node) => membership.gossip.member(node),
+    announce: (name, payload) => {
+      void userEvents
+        .publish(name, payload)
+        .catch((error: unknown) =>
+          log.warn({ err: asCorralError(error), event: name }, 'could not announce a cluster event'),
+        );
+    },
     enrolment,
     rng: seededRng(randomInt(2 ** 31)),
     newUuid: randomUUID,

@@ -144,7 +144,12 @@ export interface AutoFailoverDeps {
   readonly view: NodeView;
   /** Submits a job as the master itself. */
   submit(key: string, ops: readonly Opcode[]): Promise<void>;
+  /** Tells every node, as a gossip event (`corral health --events`). */
+  announce(name: string, payload: string): void;
 }
+
+/** The gossip event each automatic failover sends. */
+export const AUTO_FAILOVER_EVENT = 'corral:auto-failover';
 
 /**
  * The master's loop over planAutoFailovers: one failover job per instance whose node is gone and fenced,
@@ -195,6 +200,10 @@ export class AutoFailover {
           : 'failing over an instance of a dead node',
       );
       await deps.submit(`auto-failover-${key}-${attempt}`, decision.ops);
+      deps.announce(
+        AUTO_FAILOVER_EVENT,
+        `${decision.instance.name}: failing over from ${decision.from.name} (${decision.from.offline ? 'offline' : 'dead'}, its lease ran out), attempt ${attempt}`,
+      );
     }
   }
 }

@@ -43,6 +43,8 @@ export interface MasterRoleDeps {
   readonly log: Logger;
   /** What this node's gossip has observed of a peer; undefined for one it does not know yet. */
   observed(node: NodeId): ObservedNode | undefined;
+  /** Tells every node, through gossip, what this master did on its own. */
+  announce(name: string, payload: string): void;
   newUuid(): string;
   /** How long commits, probes and node calls may take, and how often to reconcile and to watch instances. */
   readonly timings: ControlTimings;
@@ -144,6 +146,7 @@ export class MasterRole {
       intervalMs: deps.timings.autoFailoverIntervalMs,
       view: this.nodeView(),
       submit,
+      announce: (name, payload) => deps.announce(name, payload),
     });
     this.autoFailover.start();
   }

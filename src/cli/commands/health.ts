@@ -2,12 +2,14 @@ import type { CommandModule } from 'yargs';
 import type { HealthRow } from '../../membership/health-view.js';
 import { lastHeardText } from '../../membership/health-view.js';
 import { type ConnectionArgs, connectionOptions, daemonCall } from '../cluster-client.js';
+import { localTime } from '../fields.js';
 import { renderTable } from '../table.js';
 
 interface HealthArgs extends ConnectionArgs {
   node?: string;
   json: boolean;
   reports: boolean;
+  events: boolean;
 }
 
 /** 1.5G, 512M: memory and disk figures at a glance. */
@@ -55,9 +57,26 @@ export const healthCommand: CommandModule<object, HealthArgs> = {
         type: 'boolean',
         default: false,
         describe: "the node's full monitoring reports (Ganeti mond's /1/report/all), as JSON",
+      })
+      .option('events', {
+        type: 'boolean',
+        default: false,
+        describe: 'the cluster events gossip brought this node (automatic failovers among them)',
       }),
   handler: async (args) => {
     const call = daemonCall(args);
+    if (args.events) {
+      const { events } = await call({ op: 'events' });
+      if (args.json) process.stdout.write(`${JSON.stringify(events)}\n`);
+      else
+        process.stdout.write(
+          `${renderTable(
+            ['Time', 'Event', 'From', 'Payload'],
+            events.map((event) => [localTime(event.sentAtMs), event.name, event.from, event.payload]),
+          )}\n`,
+        );
+      return;
+    }
     if (args.reports) {
       const { reports } = await call({
         op: 'monitor-reports',
