@@ -1,3 +1,4 @@
+import { pushable } from 'it-pushable';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { CorralError } from '../../src/common/errors.js';
@@ -8,6 +9,7 @@ import { SimClock } from '../../src/common/sim-clock.js';
 import { MemoryHub, type Packet } from '../../src/peer/memory-transport.js';
 import { messageProtocol, requestProtocol, streamProtocol, topic } from '../../src/peer/protocol.js';
 import { SimNetwork } from '../../src/peer/sim-network.js';
+import type { FrameStream } from '../../src/peer/transport.js';
 
 const echo = requestProtocol({
   name: 'test-echo',
@@ -160,6 +162,35 @@ describe('in-memory transport', () => {
     await expect(call).rejects.toMatchObject({ code: 'unreachable' });
     await expect(reading).rejects.toMatchObject({ code: 'closed' });
     expect(clock.monotonicMs()).toBe(goneAtMs);
+  });
+
+  it('resets a stream whose other side is gone when a frame reaches it, as TCP answers with RST', async () => {
+    const { clock, network, nodes } = cluster(10);
+    const [na, nb] = nodes as [ReturnType<MemoryHub['join']>, ReturnType<MemoryHub['join']>];
+    let served: FrameStream | undefined;
+    nb.handleStream(shout, (stream) => {
+      served = stream;
+    });
+    const stream = (await settle(clock, na.openStream(b, shout))).value!;
+    const reading = (async () => {
+      for await (const _ of stream.frames);
+    })();
+    const outgoing = pushable<Uint8Array>();
+    void stream.send(outgoing).catch(() => undefined);
+    await run(clock, clock.monotonicMs() + 100);
+    // b drops its side while the path is cut: the reset it sends is lost, and a's side does not know.
+    network.partition([a], [b]);
+    served!.abort(new Error('b gave up on it'));
+    network.heal();
+    await run(clock, clock.monotonicMs() + 1_000);
+    let broken = false;
+    void reading.catch(() => (broken = true));
+    await run(clock, clock.monotonicMs() + 100);
+    expect(broken).toBe(false);
+    // The next frame a sends reaches a side b no longer has: b resets a's.
+    outgoing.push(new TextEncoder().encode('anyone there?'));
+    await run(clock, clock.monotonicMs() + 100);
+    await expect(reading).rejects.toMatchObject({ code: 'closed' });
   });
 
   it('times out opening a stream across a partition', async () => {
