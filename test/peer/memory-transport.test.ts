@@ -164,6 +164,20 @@ describe('in-memory transport', () => {
     expect(clock.monotonicMs()).toBe(goneAtMs);
   });
 
+  it('loses no request or reply on a lossy network, as a connection does not, and runs each handler once', async () => {
+    const { clock, nodes } = cluster(12, 0.5);
+    const [na, nb] = nodes as [ReturnType<MemoryHub['join']>, ReturnType<MemoryHub['join']>];
+    let served = 0;
+    nb.handle(echo, async (request) => {
+      served++;
+      return request;
+    });
+    const calls = Array.from({ length: 20 }, (_, i) => na.request(b, echo, { text: `call ${i}` }));
+    const answers = await settle(clock, Promise.all(calls));
+    expect(answers.value?.map((answer) => answer.text)).toEqual(calls.map((_, i) => `call ${i}`));
+    expect(served).toBe(20);
+  });
+
   it('resets a stream whose other side is gone when a frame reaches it, as TCP answers with RST', async () => {
     const { clock, network, nodes } = cluster(10);
     const [na, nb] = nodes as [ReturnType<MemoryHub['join']>, ReturnType<MemoryHub['join']>];
