@@ -21,11 +21,13 @@ export function deadline(
 ): Deadline {
   const controller = new AbortController();
   let timedOut = false;
+  const links: (() => void)[] = [];
   const timer = clock.setTimer(timeoutMs, () => {
     timedOut = true;
     controller.abort(new CorralError('timeout', `timed out after ${timeoutMs} ms`));
+    // Past its time a deadline needs its parents no more: a long job's signal must not gather its calls'.
+    for (const unlink of links) unlink();
   });
-  const links: (() => void)[] = [];
   for (const parent of parents) {
     if (parent === undefined) continue;
     if (parent.aborted) {
