@@ -157,7 +157,11 @@ export const AUTO_FAILOVER_EVENT = 'corral:auto-failover';
  */
 export class AutoFailover {
   private loop: Periodic | undefined;
-  private readonly attempts = new Map<string, number>();
+  /** Failover jobs submitted per instance and node it leaves, while it is still on that node. */
+  private readonly attempts = new Map<
+    string,
+    { instance: InstanceRecord['uuid']; from: NodeRecord['uuid']; count: number }
+  >();
 
   constructor(private readonly deps: AutoFailoverDeps) {}
 
@@ -183,14 +187,18 @@ export class AutoFailover {
     const { deps } = this;
     const config = deps.state.config;
     if (config === undefined) return;
+    // An instance no longer on the node its count is for (failed over, or moved by hand) starts afresh there:
+    // the cap is on jobs that left it on its dead node, not on how often that node may die.
+    for (const [key, entry] of this.attempts)
+      if (config.instances.get(entry.instance)?.primaryNode !== entry.from) this.attempts.delete(key);
     const busy = instancesInJobs(deps.state);
     for (const decision of planAutoFailovers(config, deps.view)) {
       if (decision.kind !== 'failover' || busy.has(decision.instance.name) || this.stopped) continue;
       // Counted per instance and node it leaves, so that a later death of its new node starts afresh.
       const key = `${decision.instance.uuid}-${decision.from.uuid}`;
-      const attempt = (this.attempts.get(key) ?? 0) + 1;
+      const attempt = (this.attempts.get(key)?.count ?? 0) + 1;
       if (attempt > MAX_AUTO_FAILOVER_ATTEMPTS) continue;
-      this.attempts.set(key, attempt);
+      this.attempts.set(key, { instance: decision.instance.uuid, from: decision.from.uuid, count: attempt });
       const log = attempt === MAX_AUTO_FAILOVER_ATTEMPTS ? deps.log.warn : deps.log.info;
       log.call(
         deps.log,
@@ -199,7 +207,10 @@ export class AutoFailover {
           ? 'failing over an instance of a dead node, for the last time'
           : 'failing over an instance of a dead node',
       );
-      await deps.submit(`auto-failover-${key}-${attempt}`, decision.ops);
+      // The submission key is the job queue's idempotency key, kept with the job: the instance's serial makes
+      // it new for each time the instance is on a dead node, so that a later master (whose counts start at 1)
+      // or a later death of the same node does not find an old, finished job under it.
+      await deps.submit(`auto-failover-${key}-${decision.instance.serial}-${attempt}`, decision.ops);
       deps.announce(
         AUTO_FAILOVER_EVENT,
         `${decision.instance.name}: failing over from ${decision.from.name} (${decision.from.offline ? 'offline' : 'dead'}, its lease ran out), attempt ${attempt}`,

@@ -261,9 +261,10 @@ export async function verifyDisks(ctx: OpContext, groupName: string | undefined)
           () => false,
         ));
       if (!present)
-        (missing[instance.name] ??= []).push(
+        missing[instance.name] = [
+          ...(missing[instance.name] ?? []),
           ...instance.disks.map((_, index): [string, string] => [node.name, `disk/${index}`]),
-        );
+        ];
     }
     const staleOnUp = up.some(
       (node) => instance.mirror !== undefined && !instance.mirror.current.includes(node.uuid),
