@@ -51,7 +51,7 @@ export async function openPartitionNet(nodes: number, wanted?: PartitionMode): P
 export async function netnsMissing(): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'not running as root';
   for (const tool of ['ip', 'iptables-restore']) {
-    const found = await run('sh', ['-c', `command -v ${tool}`]).then(
+    const found = await runTool('sh', ['-c', `command -v ${tool}`]).then(
       () => true,
       () => false,
     );
@@ -79,17 +79,25 @@ function gaterNet(reason: string): PartitionNet {
 async function openNetns(nodes: number): Promise<PartitionNet> {
   const name = `corral-part-${randomBytes(4).toString('hex')}`;
   const inside = ['ip', 'netns', 'exec', name];
-  await run('ip', ['netns', 'add', name]);
+  await runTool('ip', ['netns', 'add', name]);
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
-    await run('ip', ['netns', 'del', name]);
+    await runTool('ip', ['netns', 'del', name]);
   };
   try {
-    await run(inside[0]!, [...inside.slice(1), 'ip', 'link', 'set', 'lo', 'up']);
+    await runTool(inside[0]!, [...inside.slice(1), 'ip', 'link', 'set', 'lo', 'up']);
     for (const i of range(nodes))
-      await run(inside[0]!, [...inside.slice(1), 'ip', 'addr', 'add', `${hostAddress(i)}/32`, 'dev', 'lo']);
+      await runTool(inside[0]!, [
+        ...inside.slice(1),
+        'ip',
+        'addr',
+        'add',
+        `${hostAddress(i)}/32`,
+        'dev',
+        'lo',
+      ]);
     // Dropped on input: the sender sees silence, as across a real partition (an output drop fails at once).
     await restore(inside, [`:${CHAIN} - [0:0]`, `-A INPUT -j ${CHAIN}`]);
   } catch (error) {
@@ -115,10 +123,11 @@ async function openNetns(nodes: number): Promise<PartitionNet> {
 /** Applies rule lines in one iptables-restore call, so a partition changes at once. */
 function restore(inside: readonly string[], rules: readonly string[]): Promise<string> {
   const input = ['*filter', ...rules, 'COMMIT', ''].join('\n');
-  return run(inside[0]!, [...inside.slice(1), 'iptables-restore', '--noflush'], input);
+  return runTool(inside[0]!, [...inside.slice(1), 'iptables-restore', '--noflush'], input);
 }
 
-function run(command: string, args: readonly string[], input?: string): Promise<string> {
+/** Runs a tool to its end: its output, or a CorralError with the output when it fails. */
+export function runTool(command: string, args: readonly string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let output = '';
