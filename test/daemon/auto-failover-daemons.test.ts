@@ -114,6 +114,12 @@ describe('automatic failover on a real cluster', () => {
     expect(verify.stdout).toContain(
       'ERROR: instance files1: it should run, but its node node3 is dead and it cannot be failed over automatically: its file disks live on node3 alone',
     );
+    const listed = (await cli(daemons[1]!, 'instance', 'list', '-o', 'name,pnode,last_move', '--no-headers'))
+      .stdout;
+    expect(listed).toMatch(
+      /^db1 +node2 +job \d+, .*: failed over \(gnt:corral:auto-failover: node3 is held dead/m,
+    );
+    expect(listed).toMatch(/^files1 +node3 +\?$/m);
     const events = (await cli(daemons[1]!, 'health', '--events')).stdout;
     expect(events).toMatch(/corral:auto-failover .*db1: failing over from node3 \(dead, its lease ran out\)/);
 

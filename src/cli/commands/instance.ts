@@ -47,6 +47,8 @@ interface InstanceRow {
   readonly config: ConfigView;
   /** Undefined when no live field was asked for. */
   readonly live: Live | undefined;
+  /** The last failover, migration or move of the instance; undefined when not asked for, or none. */
+  readonly moved?: Move;
 }
 
 const nodeName = (config: ConfigView, uuid: string) =>
@@ -148,6 +150,11 @@ const instanceFields: Field<InstanceRow>[] = [
   { name: 'ctime', title: 'CTime', get: (r) => localTime(r.instance.ctimeMs) },
   { name: 'mtime', title: 'MTime', get: (r) => localTime(r.instance.mtimeMs) },
   { name: 'serial_no', title: 'SerialNo', get: (r) => r.instance.serial },
+  {
+    name: 'last_move',
+    title: 'LastMove',
+    get: (r) => (r.moved === undefined ? undefined : moveText(r.moved)),
+  },
   ...Array.from({ length: 16 }, (_, n) => ({
     name: `disk.size/${n}`,
     title: `Disk/${n}`,
@@ -160,13 +167,24 @@ const instanceFields: Field<InstanceRow>[] = [
   })),
 ];
 const defaultFields = ['name', 'hypervisor', 'os', 'pnode', 'status', 'oper_ram'];
+/** Fields read from the job records, fetched only when asked for. */
+const MOVE_FIELDS = new Set(['last_move']);
 const LIVE_FIELDS = new Set(['status', 'oper_state', 'oper_ram', 'oper_vcpus']);
 
-async function rows(args: ConnectionArgs, names: readonly string[], live: boolean): Promise<InstanceRow[]> {
+async function rows(
+  args: ConnectionArgs,
+  names: readonly string[],
+  live: boolean,
+  withMoves = false,
+): Promise<InstanceRow[]> {
   const { config } = await readConfig(args);
   const nodes = live ? (await daemonCall(args)({ op: 'nodes-live' })).nodes : undefined;
+  const history = withMoves ? await moves(args) : [];
   const sorted = [...config.instances].sort((a, b) => a.name.localeCompare(b.name));
-  return pickNamed(sorted, names, 'instance').map((instance) => ({ instance, config, live: nodes }));
+  return pickNamed(sorted, names, 'instance').map((instance) => {
+    const moved = history.findLast((move) => move.instance === instance.name);
+    return { instance, config, live: nodes, ...(moved !== undefined && { moved }) };
+  });
 }
 
 const list: CommandModule<object, ConnectionArgs & ListArgs & { instances: string[] }> = {
@@ -181,7 +199,8 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { instances: strin
   handler: async (args) => {
     const fields = selectFields(instanceFields, defaultFields, args.output);
     const live = fields.some((field) => LIVE_FIELDS.has(field.name));
-    printList(fields, await rows(args, args.instances, live), args);
+    const withMoves = fields.some((field) => MOVE_FIELDS.has(field.name));
+    printList(fields, await rows(args, args.instances, live, withMoves), args);
   },
 };
 
@@ -209,11 +228,9 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
   handler: async (args) => {
     if (args.instances.length === 0 && !args.all)
       throw new CorralError('bad_request', 'name instances, or give --all');
-    const history = args.static ? [] : await moves(args);
-    for (const row of await rows(args, args.instances, !args.static)) {
-      const { instance, config } = row;
+    for (const row of await rows(args, args.instances, !args.static, !args.static)) {
+      const { instance, config, moved } = row;
       const params = be(row);
-      const moved = history.findLast((move) => move.instance === instance.name);
       const lines = [
         `Instance name: ${instance.name}`,
         `UUID: ${instance.uuid}`,
@@ -252,11 +269,7 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
               `  Mirror: generation ${instance.mirror.generation}, current on ${instance.mirror.current.map((u) => nodeName(config, u)).join(', ') || 'no node'}`,
             ]
           : []),
-        ...(moved === undefined
-          ? []
-          : [
-              `  Last moved: job ${moved.job}, ${localTime(moved.atMs)}: ${moved.how}${moved.why ? ` (${moved.why})` : ''}`,
-            ]),
+        ...(moved === undefined ? [] : [`  Last moved: ${moveText(moved)}`]),
         `  Tags: ${instance.tags.join(', ')}`,
         '',
       ];
@@ -265,10 +278,21 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
   },
 };
 
-/** The moves the job queue records (failovers, migrations and moves that succeeded), oldest first. */
-async function moves(
-  args: ConnectionArgs,
-): Promise<{ instance: string; job: number; atMs: number; how: string; why?: string }[]> {
+/** A failover, migration or move that succeeded, from its job's record. */
+interface Move {
+  readonly instance: string;
+  readonly job: number;
+  readonly atMs: number;
+  readonly how: string;
+  readonly why?: string;
+}
+
+function moveText(move: Move): string {
+  return `job ${move.job}, ${localTime(move.atMs)}: ${move.how}${move.why ? ` (${move.why})` : ''}`;
+}
+
+/** The moves the job queue records, oldest first. */
+async function moves(args: ConnectionArgs): Promise<Move[]> {
   const { jobs } = await daemonCall(args)({ op: 'jobs', consistent: false });
   const how = {
     OP_INSTANCE_FAILOVER: 'failed over',
