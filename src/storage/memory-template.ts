@@ -56,6 +56,7 @@ export function memoryBlockStore(storage: MemoryStorage, disk: DiskRef): BlockSt
     sizeBytes,
     read: async (offset, length) => whole().slice(offset, offset + length),
     write: async (offset, data) => whole().set(data, offset),
+    writeDurably: async (offset, data) => whole().set(data, offset),
     writeZeroes: async (offset, length) => void whole().fill(0, offset, offset + length),
     flush: async () => undefined,
     close: async () => undefined,

@@ -6,6 +6,8 @@ export interface BlockStore {
   readonly sizeBytes: number;
   read(offset: number, length: number): Promise<Uint8Array>;
   write(offset: number, data: Uint8Array): Promise<void>;
+  /** A write that is durable once it resolves (a FUA write), leaving the others as they are. */
+  writeDurably(offset: number, data: Uint8Array): Promise<void>;
   writeZeroes(offset: number, length: number): Promise<void>;
   /** Makes every completed write durable. */
   flush(): Promise<void>;
@@ -28,6 +30,11 @@ export class MemoryBlockStore implements BlockStore {
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.current.set(data, offset);
+  }
+
+  async writeDurably(offset: number, data: Uint8Array): Promise<void> {
+    this.current.set(data, offset);
+    this.durable.set(data, offset);
   }
 
   async writeZeroes(offset: number, length: number): Promise<void> {

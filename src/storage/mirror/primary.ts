@@ -303,8 +303,7 @@ export class MirrorPrimary {
   }
 
   private async localWrite(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
-    await this.deps.store.write(offset, data);
-    if (fua) await this.deps.store.flush();
+    await (fua ? this.deps.store.writeDurably(offset, data) : this.deps.store.write(offset, data));
   }
 
   /**

@@ -92,8 +92,7 @@ export class MirrorSecondary {
   private async apply(frame: ToSecondary): Promise<ToPrimary> {
     switch (frame.t) {
       case 'w':
-        await this.store.write(frame.o, frame.d);
-        if (frame.fua) await this.store.flush();
+        await (frame.fua ? this.store.writeDurably(frame.o, frame.d) : this.store.write(frame.o, frame.d));
         return { t: 'a', s: frame.s };
       case 'z':
         await this.store.writeZeroes(frame.o, frame.n);

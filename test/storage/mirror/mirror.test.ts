@@ -23,6 +23,7 @@ function jittered(store: MemoryBlockStore, rng: Rng | undefined): BlockStore {
     sizeBytes: store.sizeBytes,
     read: (offset, length) => turns().then(() => store.read(offset, length)),
     write: (offset, data) => turns().then(() => store.write(offset, data)),
+    writeDurably: (offset, data) => turns().then(() => store.writeDurably(offset, data)),
     writeZeroes: (offset, length) => turns().then(() => store.writeZeroes(offset, length)),
     flush: () => turns().then(() => store.flush()),
     close: () => store.close(),
