@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { waitFor } from '../../src/common/wait.js';
 import type { ControlRequest, ControlResponse } from '../../src/daemon/control-protocol.js';
 import { type DaemonCall, runJob } from '../../src/daemon/job-client.js';
 import { DaemonProcess, formLocalCluster, type SpawnOptions } from '../../src/daemon/local-cluster.js';
-import { guestReadyMarker, type TestGuest } from '../vm/kvm-guest.js';
+import { guestReadyMarker, seqInImage, seqWriterLoop, type TestGuest } from '../vm/kvm-guest.js';
 import { HaNet } from './ha-net.js';
 
 /**
@@ -44,7 +44,6 @@ export const faultKinds = ['power_loss', 'cut', 'hang'] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
 /** Where the guest writes its sequence numbers: 8 MiB into its disk, one 512-byte sector. */
-const SEQ_SECTOR = 16384;
 const SAMPLE_MS = 100;
 /** Two consoles that both printed within this window count as two guests running at once. */
 const CONSOLE_WINDOW_MS = 500;
@@ -117,10 +116,7 @@ const seconds = (ms: number) => Math.round(ms) / 1000;
 
 /** The guest's loops: flushed sequence numbers from `start` on, and a heartbeat that never touches the disk. */
 function loops(start: number): string {
-  return (
-    `i=${start}; while true; do i=$((i+1)); echo SEQ-$i | dd of=/dev/vda bs=512 seek=${SEQ_SECTOR} conv=sync,fsync 2>/dev/null && echo PRINTED-$i; sleep 0.1; done &\n` +
-    `h=0; while true; do h=$((h+1)); echo HB-$h; sleep 0.25; done &\n`
-  );
+  return `${seqWriterLoop(start)}h=0; while true; do h=$((h+1)); echo HB-$h; sleep 0.25; done &\n`;
 }
 
 /** Watches every QEMU of this run through /proc and their consoles, and counts double runs. */
@@ -431,17 +427,9 @@ export class HaCluster {
   /** The sequence number on a node's copy of the guest's disk. */
   async seqOnDisk(node: number, name: string): Promise<number> {
     const found = await this.instance(name);
-    const file = await open(
+    return seqInImage(
       join(this.baseDir, `node${node + 1}`, 'mirror-storage', found.uuid, found.disks[0]!.uuid),
-      'r',
     );
-    try {
-      const sector = Buffer.alloc(512);
-      await file.read(sector, 0, 512, SEQ_SECTOR * 512);
-      return Number(/SEQ-(\d+)/.exec(sector.toString('latin1'))?.[1] ?? 0);
-    } finally {
-      await file.close();
-    }
   }
 
   private wait<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string) {

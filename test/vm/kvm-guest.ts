@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { CorralError } from '../../src/common/errors.js';
@@ -101,5 +102,28 @@ export function processRuns(pid: number): boolean {
     return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
   } catch {
     return false;
+  }
+}
+
+/** Where the test guests write their sequence numbers: 8 MiB into their first disk, one 512-byte sector. */
+const SEQ_SECTOR = 16384;
+
+/**
+ * A guest shell loop writing SEQ-n from `start + 1` on to its disk, flushed (fsync), and printing PRINTED-n
+ * on its console once the write returned: a number printed is a write the guest saw acknowledged.
+ */
+export function seqWriterLoop(start: number): string {
+  return `i=${start}; while true; do i=$((i+1)); echo SEQ-$i | dd of=/dev/vda bs=512 seek=${SEQ_SECTOR} conv=sync,fsync 2>/dev/null && echo PRINTED-$i; sleep 0.1; done &\n`;
+}
+
+/** The last sequence number a disk image holds (0 when none). */
+export async function seqInImage(path: string): Promise<number> {
+  const file = await open(path, 'r');
+  try {
+    const sector = Buffer.alloc(512);
+    await file.read(sector, 0, 512, SEQ_SECTOR * 512);
+    return Number(/SEQ-(\d+)/.exec(sector.toString('latin1'))?.[1] ?? 0);
+  } finally {
+    await file.close();
   }
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,12 +8,16 @@ import { configViewSchema } from '../../src/cluster/views.js';
 import { waitFor } from '../../src/common/wait.js';
 import { type DaemonCall, runJob } from '../../src/daemon/job-client.js';
 import { DaemonProcess, startLocalCluster } from '../../src/daemon/local-cluster.js';
-import { attachConsole, type ConsoleReader, guestReadyMarker, testGuest } from './kvm-guest.js';
+import {
+  attachConsole,
+  type ConsoleReader,
+  guestReadyMarker,
+  seqInImage,
+  seqWriterLoop,
+  testGuest,
+} from './kvm-guest.js';
 
 const run = promisify(execFile);
-
-/** Where the guest writes its sequence numbers: 8 MiB into its disk, one 512-byte sector. */
-const SEQ_SECTOR = 16384;
 
 /**
  * A real guest (QEMU, TCG) on a mirrored disk, on three daemons (127.0.0.144-146): it writes a sequence
@@ -54,14 +58,7 @@ describe('a QEMU guest on a mirrored disk', () => {
   /** The sequence number on a node's copy of the disk. */
   const seqOnDisk = async (node: string) => {
     const found = await vm();
-    const file = await open(join(baseDir, node, 'mirror-storage', found.uuid, found.disks[0]!.uuid), 'r');
-    try {
-      const sector = Buffer.alloc(512);
-      await file.read(sector, 0, 512, SEQ_SECTOR * 512);
-      return Number(/SEQ-(\d+)/.exec(sector.toString('latin1'))?.[1] ?? 0);
-    } finally {
-      await file.close();
-    }
+    return seqInImage(join(baseDir, node, 'mirror-storage', found.uuid, found.disks[0]!.uuid));
   };
   const lastPrinted = (console: ConsoleReader) =>
     Math.max(0, ...[...console.output().matchAll(/PRINTED-(\d+)/g)].map((m) => Number(m[1])));
@@ -96,9 +93,7 @@ describe('a QEMU guest on a mirrored disk', () => {
     ]);
     let console = await openConsole();
     await console.waitFor(guestReadyMarker, 90_000);
-    console.write(
-      `i=0; while true; do i=$((i+1)); echo SEQ-$i | dd of=/dev/vda bs=512 seek=${SEQ_SECTOR} conv=sync,fsync 2>/dev/null && echo PRINTED-$i; sleep 0.1; done &\n`,
-    );
+    console.write(seqWriterLoop(0));
     await printsPast(console, 0, 30_000);
 
     // The secondary's daemon dies: the guest runs on once the master has recorded its copy stale.
