@@ -7,7 +7,7 @@ import type { HealthRecord } from '../membership/health.js';
 import { planAutoFailovers } from './auto-failover.js';
 import { checkDisks } from './instance-steps.js';
 import type { OpContext } from './op-context.js';
-import { mirrorNeedsActivation, mirrorsByInstance } from './watcher.js';
+import { mirrorNeedsActivation, mirrorsSeen } from './watcher.js';
 
 /** Ganeti's limit before cluster verify calls a node's clock wrong (NODE_MAX_CLOCK_SKEW). */
 export const MAX_CLOCK_SKEW_MS = 150_000;
@@ -236,12 +236,11 @@ export async function verifyDisks(ctx: OpContext, groupName: string | undefined)
     ),
   );
   const badNodes: Record<string, string> = {};
-  const seen = new Map<string, ReturnType<typeof mirrorsByInstance> | undefined>();
   for (const [i, node] of nodes.entries()) {
     const answer = answers[i]!;
     if (answer.status === 'rejected') badNodes[node.name] = asCorralError(answer.reason).message;
-    seen.set(node.uuid, answer.status === 'fulfilled' ? mirrorsByInstance(answer.value.mirrors) : undefined);
   }
+  const seen = mirrorsSeen(nodes, answers);
   const instances: string[] = [];
   const missing: Record<string, [string, string][]> = {};
   for (const instance of sortedInstances(config)) {

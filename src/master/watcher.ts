@@ -4,7 +4,7 @@ import { nodeOfUuid, sortedInstances, sortedNodes } from '../cluster/config.js';
 import { needsSecondary } from '../cluster/disk-templates.js';
 import { instanceStatus, type NodeReport, nodeReport } from '../cluster/instance-status.js';
 import { isFinished } from '../cluster/jobs.js';
-import type { InstanceRecord, InstanceUuid } from '../cluster/model.js';
+import type { InstanceRecord, InstanceUuid, NodeRecord } from '../cluster/model.js';
 import { type Opcode, opTarget } from '../cluster/opcodes.js';
 import type { Clock } from '../common/clock.js';
 import { timeoutSignal } from '../common/deadline.js';
@@ -20,13 +20,25 @@ export type MirrorsSeen = ReadonlyMap<
   ReadonlyMap<string, readonly MirrorDiskStatusView[]> | undefined
 >;
 
-/** Groups a node's mirrored disks by instance UUID. */
-export function mirrorsByInstance(
+/** What the nodes' status answers (in the order of `nodes`) say of their mirrored disks. */
+export function mirrorsSeen(
+  nodes: readonly NodeRecord[],
+  answers: readonly PromiseSettledResult<{ readonly mirrors: readonly MirrorDiskStatusView[] }>[],
+): MirrorsSeen {
+  return new Map(
+    nodes.map((node, i) => {
+      const answer = answers[i]!;
+      return [node.uuid, answer.status === 'fulfilled' ? byInstance(answer.value.mirrors) : undefined];
+    }),
+  );
+}
+
+function byInstance(
   disks: readonly MirrorDiskStatusView[],
 ): ReadonlyMap<string, readonly MirrorDiskStatusView[]> {
-  const byInstance = new Map<string, MirrorDiskStatusView[]>();
-  for (const disk of disks) byInstance.set(disk.instance, [...(byInstance.get(disk.instance) ?? []), disk]);
-  return byInstance;
+  const grouped = new Map<string, MirrorDiskStatusView[]>();
+  for (const disk of disks) grouped.set(disk.instance, [...(grouped.get(disk.instance) ?? []), disk]);
+  return grouped;
 }
 
 /**
@@ -140,15 +152,7 @@ export class Watcher {
         return [node.name, nodeReport(answer.status === 'fulfilled' ? answer.value.instances : undefined)];
       }),
     );
-    const seen: MirrorsSeen = new Map(
-      nodes.map((node, i) => {
-        const answer = answers[i]!;
-        return [
-          node.uuid,
-          answer.status === 'fulfilled' ? mirrorsByInstance(answer.value.mirrors) : undefined,
-        ];
-      }),
-    );
+    const seen = mirrorsSeen(nodes, answers);
     const lagged = this.lagging;
     this.lagging = new Set();
     const busy = instancesInJobs(deps.state);
