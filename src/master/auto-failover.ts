@@ -5,8 +5,10 @@ import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster
 import type { Opcode } from '../cluster/opcodes.js';
 import type { Clock } from '../common/clock.js';
 import { asCorralError } from '../common/errors.js';
+import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { everyInterval, type Periodic } from '../common/periodic.js';
+import type { ObservedNode } from './raft-membership.js';
 import { instancesInJobs } from './watcher.js';
 
 /** harep's permission levels, least destructive first: each allows what the ones before it allow. */
@@ -58,6 +60,19 @@ export interface NodeView {
   lapsed(node: NodeRecord): boolean;
   /** Wall-clock seconds, for the reason trail. */
   nowS(): number;
+}
+
+/** The view from what a master knows: gossip's word on each node, and its lease table. */
+export function masterNodeView(master: {
+  readonly clock: Clock;
+  observed(node: NodeId): ObservedNode | undefined;
+  leaseLapsesAtMs(node: NodeId): number;
+}): NodeView {
+  return {
+    dead: (node) => master.observed(node.id)?.state === 'dead',
+    lapsed: (node) => master.clock.monotonicMs() >= master.leaseLapsesAtMs(node.id),
+    nowS: () => master.clock.wallMs() / 1000,
+  };
 }
 
 export type FailoverDecision =

@@ -28,8 +28,4 @@ export class LeaseTable {
   lapsesAtMs(node: NodeId): number {
     return Math.max(this.takeoverLapseMs, this.lapses.get(node) ?? 0);
   }
-
-  lapsed(node: NodeId, nowMs: number): boolean {
-    return nowMs >= this.lapsesAtMs(node);
-  }
 }

@@ -11,7 +11,7 @@ import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { RaftStatus } from '../consensus/raft.js';
 import type { MembershipChange } from '../consensus/types.js';
-import { AutoFailover, type NodeView } from './auto-failover.js';
+import { AutoFailover, masterNodeView } from './auto-failover.js';
 import { type HookRunner, JobQueue, type OpOrigin } from './job-queue.js';
 import { LeaseTable } from './leases.js';
 import { LockManager } from './locks.js';
@@ -144,7 +144,11 @@ export class MasterRole {
       clock: deps.clock,
       log: deps.log.child({ part: 'auto-failover' }),
       intervalMs: deps.timings.autoFailoverIntervalMs,
-      view: this.nodeView(),
+      view: masterNodeView({
+        clock: deps.clock,
+        observed: (node) => deps.observed(node),
+        leaseLapsesAtMs: (node) => this.leaseLapsesAtMs(node),
+      }),
       submit,
       announce: (name, payload) => deps.announce(name, payload),
     });
@@ -162,15 +166,6 @@ export class MasterRole {
   /** By this master's clock: when the node's guests are surely dead unless it renews its lease. */
   leaseLapsesAtMs(node: NodeId): number {
     return this.leases.lapsesAtMs(node);
-  }
-
-  /** What this master knows of a node's life: gossip's word, and its own lease table. */
-  private nodeView(): NodeView {
-    return {
-      dead: (node) => this.deps.observed(node.id)?.state === 'dead',
-      lapsed: (node) => this.leases.lapsed(node.id, this.deps.clock.monotonicMs()),
-      nowS: () => this.deps.clock.wallMs() / 1000,
-    };
   }
 
   /** Serves what a node forwarded; `from` is the node whose daemon sent it (this one for local calls). */

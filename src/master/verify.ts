@@ -1,10 +1,9 @@
 import { candidates, mayBeCandidate, nodeOfUuid, sortedInstances, sortedNodes } from '../cluster/config.js';
 import { needsSecondary } from '../cluster/disk-templates.js';
-import type { NodeRecord } from '../cluster/model.js';
 import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import type { HealthRecord } from '../membership/health.js';
-import { planAutoFailovers } from './auto-failover.js';
+import { masterNodeView, planAutoFailovers } from './auto-failover.js';
 import { checkDisks } from './instance-steps.js';
 import type { OpContext } from './op-context.js';
 import { mirrorNeedsActivation, mirrorsSeen } from './watcher.js';
@@ -119,13 +118,7 @@ export async function verifyCluster(ctx: OpContext): Promise<Finding[]> {
       });
   }
   // Instances of a dead or offline node that the master cannot fail over on its own (issue 21).
-  const nowMs = ctx.clock.monotonicMs();
-  const view = {
-    dead: (node: NodeRecord) => ctx.observed(node.id)?.state === 'dead',
-    lapsed: (node: NodeRecord) => nowMs >= ctx.leaseLapsesAtMs(node.id),
-    nowS: () => ctx.clock.wallMs() / 1000,
-  };
-  for (const decision of planAutoFailovers(config, view)) {
+  for (const decision of planAutoFailovers(config, masterNodeView(ctx))) {
     if (decision.kind !== 'stuck') continue;
     add({
       severity: 'ERROR',

@@ -11,9 +11,11 @@ import {
   type NodeRecord,
   type NodeUuid,
 } from '../../src/cluster/model.js';
+import { SimClock } from '../../src/common/sim-clock.js';
 import {
   autoRepairLevel,
   failsOverAutomatically,
+  masterNodeView,
   type NodeView,
   planAutoFailovers,
 } from '../../src/master/auto-failover.js';
@@ -280,5 +282,23 @@ describe('planAutoFailovers', () => {
       'e-small',
       'b-default',
     ]);
+  });
+});
+
+describe('masterNodeView', () => {
+  it('holds a node dead on gossip’s word, and its lease run out from the master’s lapse time on', () => {
+    const clock = new SimClock(10_000);
+    const nodes = config({ instances: [] }).nodes;
+    const [first, second] = [...nodes.values()];
+    const view = masterNodeView({
+      clock,
+      observed: (node) => ({ state: node === first!.id ? 'dead' : 'alive', stateAgeMs: 0 }),
+      leaseLapsesAtMs: (node) => (node === first!.id ? 10_001 : 20_000),
+    });
+    expect([view.dead(first!), view.dead(second!)]).toEqual([true, false]);
+    expect(view.lapsed(first!)).toBe(false);
+    clock.advanceBy(1);
+    expect([view.lapsed(first!), view.lapsed(second!)]).toEqual([true, false]);
+    expect(view.nowS()).toBe(clock.wallMs() / 1000);
   });
 });
