@@ -183,6 +183,8 @@ class Corral implements System {
       nodes: N,
       listenOf: (i) => `/ip4/${CORRAL_HOST}/tcp/${7500 + i}`,
       logLevel: 'info',
+      // Twenty daemons share one address here, so only their libp2p ports differ: no RAPI or monitoring port.
+      daemonFlags: ['--no-rapi', '--no-mond'],
     });
     return new Corral(daemons, baseDir);
   }

@@ -1,7 +1,7 @@
 import type { AgentResponse } from '../cluster/agent-protocols.js';
 import { type DiskTemplate, diskSpaceMiB, diskTemplates, needsSecondary } from '../cluster/disk-templates.js';
 import { instanceStatus, type NodeReport, nodeReport } from '../cluster/instance-status.js';
-import { filledBeParams, groupTemplates } from '../cluster/model.js';
+import { filledBeParams, groupTemplates, NODE_OS_CPUS } from '../cluster/model.js';
 import type { ConfigView, InstanceView } from '../cluster/views.js';
 import {
   asGroupUuid,
@@ -29,9 +29,6 @@ export interface LiveSnapshotOptions {
    */
   readonly template?: string;
 }
-
-/** htools' default for the CPUs a node's own OS keeps (the text backend's nos_cpu). */
-const NODE_OS_CPUS = 1;
 
 const isAllocTemplate = (t: string): t is DiskTemplate => (diskTemplates as readonly string[]).includes(t);
 

@@ -1,14 +1,19 @@
 import type { Argv } from 'yargs';
+import {
+  type FieldDescription,
+  findField,
+  type QueryResource,
+  type QueryResult,
+  resultStatus,
+} from '../cluster/query/index.js';
 import { CorralError } from '../common/errors.js';
 import { renderTable } from './table.js';
 
-/** One column of a Ganeti `list` command: its field name, its header title and how to get it. */
-export interface Field<T> {
-  readonly name: string;
-  readonly title: string;
-  /** undefined means "no data" (Ganeti prints `?`). */
-  get(item: T): string | number | boolean | readonly string[] | undefined;
-}
+/**
+ * How Ganeti's list commands print a query's answer: the fields' titles over aligned columns, values by
+ * their kind (Y/N, local times, lists joined by commas), and the marks for missing values. The fields
+ * themselves are the query engine's (src/cluster/query); this file only prints.
+ */
 
 export interface ListArgs {
   output?: string;
@@ -16,6 +21,8 @@ export interface ListArgs {
   headers: boolean;
   separator?: string;
   json: boolean;
+  /** Ganeti's -F: the argument is a filter in the query language. */
+  filter: boolean;
 }
 
 export function listOptions<T>(yargs: Argv<T>) {
@@ -31,51 +38,102 @@ export function listOptions<T>(yargs: Argv<T>) {
       describe: '--no-headers: leave out the header line',
     })
     .option('separator', { type: 'string', describe: 'join fields with this instead of aligning them' })
-    .option('json', { type: 'boolean', default: false, describe: 'print a JSON list of objects' });
+    .option('json', { type: 'boolean', default: false, describe: 'print a JSON list of objects' })
+    .option('filter', {
+      alias: 'F',
+      type: 'boolean',
+      default: false,
+      describe: 'the argument is a filter, e.g. \'pnode == "node1" and admin_state == "up"\'',
+    });
 }
 
-/** Ganeti's -o: exactly these fields, or `+f` to add fields to the default list. */
-export function selectFields<T>(
-  all: readonly Field<T>[],
+/** Ganeti's -o: exactly these fields, or `+f` to add fields to the default list; unknown names are refused. */
+export function chosenFields(
+  resource: QueryResource,
   defaults: readonly string[],
   output: string | undefined,
-): Field<T>[] {
+): string[] {
   const names =
     output === undefined
       ? [...defaults]
       : output.startsWith('+')
         ? [...defaults, ...output.slice(1).split(',')]
         : output.split(',');
-  return names.map((name) => {
-    const field = all.find((candidate) => candidate.name === name);
-    if (field === undefined)
+  for (const name of names)
+    if (findField(resource, name) === undefined)
       throw new CorralError(
         'bad_request',
-        `unknown field ${name}; known: ${all.map((f) => f.name).join(', ')}`,
+        `unknown ${resource} field ${name}; corral ${resource} list-fields shows the known ones`,
       );
-    return field;
-  });
+  return names;
 }
 
-function show(value: ReturnType<Field<unknown>['get']>): string {
-  if (value === undefined) return '?';
-  if (typeof value === 'boolean') return value ? 'Y' : 'N';
-  if (Array.isArray(value)) return value.join(',');
+/** A field's value as the list shows it, when a field's kind alone does not say how (job timestamps...). */
+export type ValueFormat = (value: unknown) => string;
+
+/** Ganeti's marks for a missing value: unknown field, no data, unavailable, node offline. */
+const marks: Record<number, string> = {
+  [resultStatus.unknown]: '??',
+  [resultStatus.noData]: '?',
+  [resultStatus.unavailable]: '-',
+  [resultStatus.offline]: '*',
+};
+
+function item(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
 }
 
-export function printList<T>(fields: readonly Field<T>[], items: readonly T[], args: ListArgs): void {
+function format(kind: FieldDescription['kind'], value: unknown): string {
+  if (value === null || value === undefined) return '-';
+  if (typeof value === 'boolean') return value ? 'Y' : 'N';
+  if (kind === 'timestamp' && typeof value === 'number') return localTime(value * 1000);
+  if (Array.isArray(value)) return value.map(item).join(',');
+  return item(value);
+}
+
+/** A Ganeti [seconds, microseconds] timestamp as local time. */
+export function splitTime(value: unknown): string {
+  if (!Array.isArray(value)) return '-';
+  const [sec, usec] = value as [number, number];
+  return localTime(sec * 1000 + usec / 1000);
+}
+
+/** Prints a query's answer as Ganeti's list commands do (or as JSON objects, with null for missing values). */
+export function printQuery(
+  result: QueryResult,
+  args: Pick<ListArgs, 'headers' | 'separator' | 'json'>,
+  formats: Readonly<Record<string, ValueFormat>> = {},
+): void {
   if (args.json) {
-    const rows = items.map((item) =>
-      Object.fromEntries(fields.map((field) => [field.name, field.get(item) ?? null])),
+    const rows = result.data.map((row) =>
+      Object.fromEntries(result.fields.map((field, n) => [field.name, row[n]?.[1] ?? null])),
     );
     process.stdout.write(`${JSON.stringify(rows)}\n`);
     return;
   }
   const table = renderTable(
-    fields.map((field) => field.title),
-    items.map((item) => fields.map((field) => show(field.get(item)))),
+    result.fields.map((field) => field.title),
+    result.data.map((row) =>
+      result.fields.map((field, n) => {
+        const [status, value] = row[n] ?? [resultStatus.unknown, null];
+        if (status !== resultStatus.normal) return marks[status] ?? '?';
+        const custom = formats[field.name];
+        return custom === undefined ? format(field.kind, value) : custom(value);
+      }),
+    ),
     { noHeaders: !args.headers, separator: args.separator },
+  );
+  if (table.length > 0) process.stdout.write(`${table}\n`);
+}
+
+/** Ganeti's list-fields: name, kind, title and description of each field. */
+export function printFields(fields: readonly FieldDescription[], args: { headers?: boolean } = {}): void {
+  const table = renderTable(
+    ['Name', 'Type', 'Title', 'Description'],
+    fields.map((field) => [field.name, field.kind, field.title, field.doc]),
+    { noHeaders: args.headers === false },
   );
   if (table.length > 0) process.stdout.write(`${table}\n`);
 }

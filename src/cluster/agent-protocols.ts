@@ -160,6 +160,9 @@ export const agentProtocols = {
       memoryFreeMiB: z.number(),
       memoryInstancesMiB: z.number(),
       cpus: z.number(),
+      /** Absent from nodes that predate them. */
+      cpuSockets: z.number().optional(),
+      numaNodes: z.number().optional(),
       storage: z.array(
         z.object({
           template: z.enum(corralDiskTemplates),

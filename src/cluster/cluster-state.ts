@@ -29,6 +29,7 @@ import {
   type NodeUuid,
 } from './model.js';
 import { applyMutation } from './mutations.js';
+import type { RapiCertificate } from './rapi-certificate.js';
 
 export type ClusterOutcome =
   | { readonly ok: true; readonly job?: JobId }
@@ -204,6 +205,7 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
       nodes: new Map([[node.uuid, node]]),
       instances: new Map(),
       master: node.id,
+      ...(command.rapiCertificate !== undefined && { rapiCertificate: command.rapiCertificate }),
     });
     return { ok: true };
   }
@@ -329,6 +331,7 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
               nodes: [...config.nodes.values()],
               instances: [...config.instances.values()],
               ...(config.clusterSecret !== undefined && { clusterSecret: config.clusterSecret }),
+              ...(config.rapiCertificate !== undefined && { rapiCertificate: config.rapiCertificate }),
             },
       jobs: this.jobs(),
     });
@@ -365,6 +368,7 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
             nodes: new Map(config.nodes.map((node) => [node.uuid, node])),
             instances: new Map(config.instances.map((instance) => [instance.uuid, instance])),
             ...(config.clusterSecret !== undefined && { clusterSecret: config.clusterSecret }),
+            ...(config.rapiCertificate !== undefined && { rapiCertificate: config.rapiCertificate }),
           };
     if (this.configData !== undefined) this.emit({ type: 'config', config: this.configData });
   }
@@ -382,6 +386,7 @@ interface SavedState {
     readonly nodes: NodeRecord[];
     readonly instances: InstanceRecord[];
     readonly clusterSecret?: Uint8Array;
+    readonly rapiCertificate?: RapiCertificate;
   } | null;
   readonly jobs: JobRecord[];
 }

@@ -7,6 +7,7 @@ import { MAX_LOG_MESSAGE_CHARS, MAX_OPS_PER_JOB } from './jobs.js';
 import { nameSchema } from './model.js';
 import { mutationSchema } from './mutations.js';
 import { opcodeSchema } from './opcodes.js';
+import { rapiCertificateSchema } from './rapi-certificate.js';
 
 /**
  * What the master commits through Raft. Every command carries the proposer's wall clock (`atMs`) so that
@@ -38,6 +39,7 @@ export const clusterCommandSchema = z.discriminatedUnion('type', [
       primaryIp: z.string().min(1).max(64),
       secondaryIp: z.string().min(1).max(64),
     }),
+    rapiCertificate: rapiCertificateSchema.optional(),
   }),
   /** A new leader records that it holds the master role; once applied, it has applied everything before it. */
   z.object({ type: z.literal('takeover'), ...at, node: peerId, term: z.number().int().positive() }),

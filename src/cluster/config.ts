@@ -11,6 +11,7 @@ import {
   type NodeRecord,
   type NodeUuid,
 } from './model.js';
+import type { RapiCertificate } from './rapi-certificate.js';
 
 /**
  * The replicated configuration. Records are immutable; a change copies the maps it touches, so a refused
@@ -31,6 +32,8 @@ export interface ConfigData {
    * view, answer, job or gossip ever carries it.
    */
   readonly clusterSecret?: Uint8Array;
+  /** RAPI's key and certificate, the same on every node; absent for a cluster made before RAPI existed. */
+  readonly rapiCertificate?: RapiCertificate;
 }
 
 export function findNode(config: ConfigData, name: string): NodeRecord | undefined {

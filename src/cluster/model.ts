@@ -202,6 +202,22 @@ export const DEFAULT_BE_PARAMS: BeParams = {
 };
 export const DEFAULT_NIC_PARAMS: NicParams = { mode: 'none', link: '' };
 export const DEFAULT_MAC_PREFIX = 'aa:00:00';
+/** The CPUs a node's own OS keeps, as placement counts them (htools' nos_cpu, Ganeti's cnos). */
+export const NODE_OS_CPUS = 1;
+/**
+ * Ganeti's node parameters, which Corral's nodes have at Ganeti's defaults and cannot change: no exclusive
+ * storage, one spindle, no out-of-band program, no Open vSwitch. htools reads them from every node.
+ */
+export const GANETI_NODE_PARAMS = {
+  cpu_speed: 1,
+  exclusive_storage: false,
+  oob_program: '',
+  ovs: false,
+  ovs_link: '',
+  ovs_name: 'switch1',
+  spindle_count: 1,
+  ssh_port: 22,
+} as const;
 
 /** The instance's backend parameters with the cluster's defaults filled in. */
 export function filledBeParams(

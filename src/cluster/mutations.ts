@@ -39,6 +39,7 @@ import {
   tagSchema,
 } from './model.js';
 import { tagKinds } from './opcodes.js';
+import { rapiCertificateSchema } from './rapi-certificate.js';
 
 /**
  * Configuration changes in their resolved form: the master turns an opcode into one of these (names looked up,
@@ -191,6 +192,8 @@ export const mutationSchema = z.discriminatedUnion('type', [
     clockDriftPpm: z.number().int().min(0).max(LEASE_LIMITS.maxClockDriftPpm).optional(),
     autoFailover: z.boolean().optional(),
   }),
+  /** A new key and certificate for RAPI (renew-crypto --new-rapi-certificate): every node serves it. */
+  z.object({ type: z.literal('rapi-certificate'), certificate: rapiCertificateSchema }),
   /** A new cluster secret (renew-crypto): join tokens made with the old one stop working. */
   z.object({
     type: z.literal('cluster-secret'),
@@ -404,6 +407,8 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
     }
     case 'cluster-secret':
       return { ...config, clusterSecret: m.secret };
+    case 'rapi-certificate':
+      return { ...config, rapiCertificate: m.certificate };
   }
 }
 

@@ -25,6 +25,8 @@ const instanceName = { instance_name: nameSchema };
 const reasonTrail = z
   .array(z.tuple([z.string().min(1).max(128), z.string().max(1024), z.number().nonnegative()]))
   .max(16);
+/** What every opcode may carry: why it was asked for (RAPI's `?reason=`, the watcher's and harep's trails). */
+const common = { reason: reasonTrail.optional() };
 /** Ganeti's replace-disks modes: remake a copy on the primary or the secondary, move to a new secondary, or fix what is stale. */
 export const replaceDisksModes = [
   'replace_on_primary',
@@ -113,10 +115,11 @@ export const nodeAddOpSchema = z.object({
 export type NodeAddOp = z.infer<typeof nodeAddOpSchema>;
 
 export const opcodeSchema = z.discriminatedUnion('OP_ID', [
-  nodeAddOpSchema,
-  z.object({ OP_ID: z.literal('OP_NODE_REMOVE'), node_name: nameSchema }),
+  nodeAddOpSchema.extend(common),
+  z.object({ OP_ID: z.literal('OP_NODE_REMOVE'), ...common, node_name: nameSchema }),
   z.object({
     OP_ID: z.literal('OP_NODE_SET_PARAMS'),
+    ...common,
     node_name: nameSchema,
     master_candidate: yes.optional(),
     drained: yes.optional(),
@@ -129,39 +132,45 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   }),
   z.object({
     OP_ID: z.literal('OP_GROUP_ADD'),
+    ...common,
     group_name: nameSchema,
     alloc_policy: z.enum(allocPolicies).optional(),
     /** Ganeti's ipolicy disk-templates: the templates the group's nodes may hold. */
     ipolicy_disk_templates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
   }),
-  z.object({ OP_ID: z.literal('OP_GROUP_REMOVE'), group_name: nameSchema }),
-  z.object({ OP_ID: z.literal('OP_GROUP_RENAME'), group_name: nameSchema, new_name: nameSchema }),
+  z.object({ OP_ID: z.literal('OP_GROUP_REMOVE'), ...common, group_name: nameSchema }),
+  z.object({ OP_ID: z.literal('OP_GROUP_RENAME'), ...common, group_name: nameSchema, new_name: nameSchema }),
   z.object({
     OP_ID: z.literal('OP_GROUP_SET_PARAMS'),
+    ...common,
     group_name: nameSchema,
     alloc_policy: z.enum(allocPolicies).optional(),
     ipolicy_disk_templates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_GROUP_ASSIGN_NODES'),
+    ...common,
     group_name: nameSchema,
     nodes: z.array(nameSchema).min(1).max(1024),
     force: yes.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_TAGS_SET'),
+    ...common,
     kind: z.enum(tagKinds),
     name: nameSchema.optional(),
     tags,
   }),
   z.object({
     OP_ID: z.literal('OP_TAGS_DEL'),
+    ...common,
     kind: z.enum(tagKinds),
     name: nameSchema.optional(),
     tags,
   }),
   z.object({
     OP_ID: z.literal('OP_CLUSTER_SET_PARAMS'),
+    ...common,
     candidate_pool_size: z.number().int().min(1).max(99).optional(),
     enabled_hypervisors: z.array(z.string().min(1).max(32)).min(1).max(8).optional(),
     enabled_disk_templates: z.array(z.string().min(1).max(32)).min(1).max(16).optional(),
@@ -173,13 +182,21 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     fence_margin_s: z.number().min(0.1).max(300).optional(),
     clock_drift_ppm: z.number().int().min(0).max(100_000).optional(),
   }),
-  z.object({ OP_ID: z.literal('OP_CLUSTER_VERIFY') }),
+  z.object({ OP_ID: z.literal('OP_CLUSTER_VERIFY'), ...common }),
   /** Mirrored disks that need activate-disks (detached, or a stale copy on a node that is up), and missing ones. */
-  z.object({ OP_ID: z.literal('OP_CLUSTER_VERIFY_DISKS'), group_name: nameSchema.optional() }),
+  z.object({ OP_ID: z.literal('OP_CLUSTER_VERIFY_DISKS'), ...common, group_name: nameSchema.optional() }),
   /** Draws a new cluster secret on the master; it is never an input, so no job record holds it. */
-  z.object({ OP_ID: z.literal('OP_CLUSTER_RENEW_CRYPTO') }),
+  z.object({
+    OP_ID: z.literal('OP_CLUSTER_RENEW_CRYPTO'),
+    ...common,
+    /** The cluster secret join tokens are checked with; renewed when nothing else is asked for. */
+    new_cluster_secret: yes.optional(),
+    /** RAPI's key and self-signed certificate (Ganeti's --new-rapi-certificate). */
+    new_rapi_certificate: yes.optional(),
+  }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_CREATE'),
+    ...common,
     ...instanceName,
     disk_template: z.enum(corralDiskTemplates),
     disks: z.array(diskSpec).max(16),
@@ -205,6 +222,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   }),
   z.object({
     OP_ID: z.literal('OP_BACKUP_EXPORT'),
+    ...common,
     ...instanceName,
     target_node: nameSchema,
     /** false: export a running instance as it runs, which needs disk snapshots. */
@@ -213,21 +231,24 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     remove_instance: yes.optional(),
     ignore_remove_failures: yes.optional(),
   }),
-  z.object({ OP_ID: z.literal('OP_BACKUP_REMOVE'), ...instanceName }),
+  z.object({ OP_ID: z.literal('OP_BACKUP_REMOVE'), ...common, ...instanceName }),
   z.object({
     OP_ID: z.literal('OP_BACKUP_QUERY'),
+    ...common,
     nodes: z.array(nameSchema).max(1024).optional(),
     /** Only this instance's exports, each with its description (config.ini). */
     instance_name: exportName.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_REMOVE'),
+    ...common,
     ...instanceName,
     ignore_failures: yes.optional(),
     shutdown_timeout: timeoutS.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_STARTUP'),
+    ...common,
     ...instanceName,
     force: yes.optional(),
     no_remember: yes.optional(),
@@ -235,6 +256,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_SHUTDOWN'),
+    ...common,
     ...instanceName,
     timeout: timeoutS.optional(),
     no_remember: yes.optional(),
@@ -243,12 +265,14 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_REBOOT'),
+    ...common,
     ...instanceName,
     reboot_type: z.enum(['soft', 'hard', 'full']).optional(),
     shutdown_timeout: timeoutS.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_SET_PARAMS'),
+    ...common,
     ...instanceName,
     beparams: beParams.optional(),
     hvparams: params.optional(),
@@ -263,6 +287,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_GROW_DISK'),
+    ...common,
     ...instanceName,
     disk: z.number().int().min(0).max(15),
     amount: sizeMiB,
@@ -270,14 +295,16 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_REINSTALL'),
+    ...common,
     ...instanceName,
     os_type: z.string().min(1).max(128).optional(),
     osparams: params.optional(),
   }),
-  z.object({ OP_ID: z.literal('OP_INSTANCE_RENAME'), ...instanceName, new_name: nameSchema }),
-  z.object({ OP_ID: z.literal('OP_INSTANCE_ACTIVATE_DISKS'), ...instanceName }),
+  z.object({ OP_ID: z.literal('OP_INSTANCE_RENAME'), ...common, ...instanceName, new_name: nameSchema }),
+  z.object({ OP_ID: z.literal('OP_INSTANCE_ACTIVATE_DISKS'), ...common, ...instanceName }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_REPLACE_DISKS'),
+    ...common,
     ...instanceName,
     mode: z.enum(replaceDisksModes),
     /** Which disks; Corral replaces an instance's disks together, so only all of them (or none named). */
@@ -287,9 +314,15 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     early_release: yes.optional(),
     ignore_ipolicy: yes.optional(),
   }),
-  z.object({ OP_ID: z.literal('OP_INSTANCE_DEACTIVATE_DISKS'), ...instanceName, force: yes.optional() }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_DEACTIVATE_DISKS'),
+    ...common,
+    ...instanceName,
+    force: yes.optional(),
+  }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_MIGRATE'),
+    ...common,
     ...instanceName,
     mode: migrationMode.optional(),
     target_node: nameSchema.optional(),
@@ -298,20 +331,22 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_FAILOVER'),
+    ...common,
     ...instanceName,
     target_node: nameSchema.optional(),
     ignore_consistency: yes.optional(),
     shutdown_timeout: timeoutS.optional(),
-    reason: reasonTrail.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_MOVE'),
+    ...common,
     ...instanceName,
     target_node: nameSchema,
     shutdown_timeout: timeoutS.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_NODE_MIGRATE'),
+    ...common,
     node_name: nameSchema,
     mode: migrationMode.optional(),
     target_node: nameSchema.optional(),
@@ -319,6 +354,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   }),
   z.object({
     OP_ID: z.literal('OP_NODE_EVACUATE'),
+    ...common,
     node_name: nameSchema,
     mode: z.enum(['primary', 'secondary', 'all']),
     remote_node: nameSchema.optional(),
@@ -326,6 +362,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   }),
   z.object({
     OP_ID: z.literal('OP_TEST_DELAY'),
+    ...common,
     duration: z.number().min(0).max(86_400),
     on_master: yes.optional(),
     /** Holds these nodes' locks, exclusively, for the duration: shows that conflicting jobs wait. */

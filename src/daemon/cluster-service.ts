@@ -14,6 +14,7 @@ import {
   hooksProtocol,
   nodeInfoProtocol,
 } from '../cluster/node-protocols.js';
+import { newRapiCertificate } from '../cluster/rapi-certificate.js';
 import { type Clock, pause } from '../common/clock.js';
 import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError, CorralError } from '../common/errors.js';
@@ -218,6 +219,7 @@ export class ClusterService {
     await this.startReplica(true);
     const primaryIp = /^\/ip[46]\/([^/]+)/.exec(addrs[0] ?? '')?.[1] ?? '127.0.0.1';
     const raft = this.raft!;
+    const rapiCertificate = await newRapiCertificate(params.name);
     await this.until(() => raft.status().role === 'leader', 'this node to lead its own group');
     const outcome = await this.propose({
       type: 'init',
@@ -238,6 +240,7 @@ export class ClusterService {
         primaryIp,
         secondaryIp: params.secondaryIp ?? primaryIp,
       },
+      rapiCertificate,
     });
     if (!outcome?.ok)
       throw new CorralError(

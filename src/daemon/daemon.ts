@@ -3,6 +3,7 @@ import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
+import type { RapiCertificate } from '../cluster/rapi-certificate.js';
 import { systemClock } from '../common/clock.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
@@ -19,7 +20,7 @@ import type { Transport } from '../peer/transport.js';
 import { nodeCallerCheck } from './caller-check.js';
 import { clusterControls } from './cluster-controls.js';
 import { ClusterService } from './cluster-service.js';
-import { CONTROL_SOCKET_FILE } from './control-protocol.js';
+import { CONTROL_SOCKET_FILE, type ControlRequest, controlRequestSchema } from './control-protocol.js';
 import { type ControlHandlers, serveControl } from './control-server.js';
 import { debugControls } from './debug-controls.js';
 import { echoProtocol, ProbeRecorder, preciseWallMs } from './diagnostics.js';
@@ -27,6 +28,7 @@ import { startFenceWatchdog } from './fence-watchdog.js';
 import { checkSecretFiles, daemonUid, findUnsafeFiles, healthReport, secureDataDir } from './file-modes.js';
 import { gossipControls } from './gossip-controls.js';
 import { ClusterHookRunner } from './hook-runner.js';
+import type { DaemonCall } from './job-client.js';
 import { joinControls } from './join-controls.js';
 import { serveJoins } from './join-service.js';
 import { LeaseKeeper } from './lease-keeper.js';
@@ -56,6 +58,10 @@ export interface DaemonOptions {
 export interface Daemon {
   readonly transport: Transport;
   readonly log: Logger;
+  /** Answers a control request in process, as the control socket would: for RAPI and the monitoring endpoints. */
+  readonly call: DaemonCall;
+  /** RAPI's key and certificate from the replicated configuration, once the node belongs to a cluster. */
+  rapiCertificate(): RapiCertificate | undefined;
   stop(): Promise<void>;
   /** Resolves when the daemon stopped on its own (it was removed from its cluster). */
   readonly evicted: Promise<void>;
@@ -257,9 +263,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     'daemon started',
   );
 
+  const call = ((request: ControlRequest) => {
+    const checked = controlRequestSchema.parse(request);
+    return (handlers[checked.op] as (r: ControlRequest) => Promise<unknown>)(checked);
+  }) as DaemonCall;
+
   return {
     transport,
     log,
+    call,
+    rapiCertificate: () => cluster.localConfig()?.rapiCertificate,
     evicted: evictedPromise,
     async stop() {
       log.info({}, 'daemon stopping');

@@ -461,7 +461,8 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
             ]);
       const jobs = await ctx.submitJobs(ops);
       ctx.log(`submitted ${jobs.length} migration job(s): ${jobs.join(', ') || 'none needed'}`);
-      return { result: { jobs } };
+      // Ganeti's shape: one [submitted, job ID or error] pair per job.
+      return { result: { jobs: jobs.map((job) => [true, job]) } };
     },
   },
 
@@ -502,7 +503,8 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
       ctx.log(
         `submitted ${jobs.length} job(s) to move instances off ${node.name}: ${jobs.join(', ') || 'none needed'}`,
       );
-      return { result: { jobs } };
+      // Ganeti's shape: one [submitted, job ID or error] pair per job.
+      return { result: { jobs: jobs.map((job) => [true, job]) } };
     },
   },
 };

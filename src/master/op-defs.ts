@@ -14,6 +14,7 @@ import { hypervisors } from '../cluster/hypervisors.js';
 import { DEFAULT_GROUP_NAME, type NodeRecord } from '../cluster/model.js';
 import { applyMutation, type Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
+import { newRapiCertificate } from '../cluster/rapi-certificate.js';
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import { enrolmentPeer } from '../peer/enrolment.js';
@@ -409,12 +410,22 @@ export const opDefinitions: OpDefinitions = {
     // A re-run draws another secret: the same effect, and the one committed last is the one in force.
     onTakeover: 'resume',
     locks: () => [bglExclusive],
-    async run(_op, ctx) {
-      // Drawn here, on the master, and committed with the opcode's end: it travels only in the Raft log, to
-      // every voter and learner, and each node puts it in its members.cbor. The job shows only that it ran.
+    async run(op, ctx) {
+      // Drawn here, on the master, and committed through Raft: they travel only in the Raft log, to every
+      // voter and learner. Each node puts the secret in its members.cbor and serves the certificate on RAPI.
+      // The job shows only what was renewed.
+      const secret = op.new_cluster_secret ?? op.new_rapi_certificate !== true;
+      const renewed: string[] = [];
+      if (op.new_rapi_certificate === true) {
+        const certificate = await newRapiCertificate(ctx.config().cluster.name);
+        await ctx.commit({ type: 'rapi-certificate', certificate });
+        ctx.log('made a new RAPI key and certificate: every node serves it from now');
+        renewed.push('RAPI certificate');
+      }
+      if (!secret) return { result: { renewed } };
       const mutation: Mutation = { type: 'cluster-secret', secret: newClusterSecret() };
       ctx.log('drew a new cluster secret: join tokens issued before now will be refused');
-      return { mutation, result: { renewed: ['cluster secret'] } };
+      return { mutation, result: { renewed: [...renewed, 'cluster secret'] } };
     },
   },
 

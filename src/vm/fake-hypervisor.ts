@@ -171,6 +171,9 @@ export function createFakeHypervisor(init: FakeHypervisorInit): Hypervisor {
         memoryFreeMiB: init.memoryTotalMiB - used,
         memoryInstancesMiB: used,
         cpus: init.cpus,
+        // A pretend node has one socket and one NUMA node, as Ganeti's fake hypervisor says.
+        cpuSockets: 1,
+        numaNodes: 1,
       };
     },
     async acceptMigration(spec, bindHost, options): Promise<MigrationEndpoint> {

@@ -54,6 +54,8 @@ export interface NodeResources {
   /** Memory held by the instances this hypervisor runs. */
   readonly memoryInstancesMiB: number;
   readonly cpus: number;
+  readonly cpuSockets: number;
+  readonly numaNodes: number;
 }
 
 export interface StopOptions {

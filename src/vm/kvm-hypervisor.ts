@@ -9,6 +9,7 @@ import { asCorralError, CorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { waitFor } from '../common/wait.js';
 import { accelVerdict } from './accel-probe.js';
+import { hostCpuTopology } from './host-topology.js';
 import type {
   Hypervisor,
   InstanceSpec,
@@ -453,6 +454,7 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
         memoryFreeMiB: Math.floor(kibibytes('MemAvailable') / 1024),
         memoryInstancesMiB: instancesMiB,
         cpus: cpus().length,
+        ...(await hostCpuTopology()),
       };
     },
 

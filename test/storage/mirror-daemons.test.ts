@@ -279,7 +279,7 @@ describe('mirrored disks (drbd) on a real cluster', () => {
     const evacuation = await ok([
       { OP_ID: 'OP_NODE_EVACUATE', node_name: 'node3', mode: 'secondary', remote_node: 'node2' },
     ]);
-    const [job] = (evacuation.ops[0]!.result as { jobs: number[] }).jobs;
+    const job = (evacuation.ops[0]!.result as { jobs: [boolean, number][] }).jobs[0]?.[1];
     await waitFor(async () => ((await mirrorOf('db2')).current.join() === 'node1,node2' ? true : undefined), {
       timeoutMs: 30_000,
       what: `the replace-disks job ${job} to sync the new secondary on node2`,

@@ -297,7 +297,7 @@ describe('instances on a real cluster, fake hypervisor', () => {
     const added = JSON.parse(
       (await cli('instance', 'list', '--json', '-o', 'name,be/maxmem,disk.sizes', 'cli1')).stdout,
     );
-    expect(added).toEqual([{ name: 'cli1', 'be/maxmem': 64, 'disk.sizes': ['8', '4'] }]);
+    expect(added).toEqual([{ name: 'cli1', 'be/maxmem': 64, 'disk.sizes': [8, 4] }]);
     await cli('instance', 'remove', 'cli1');
     expect(await instance('cli1')).toBeUndefined();
     const failure = await cli('instance', 'add', '-t', 'file', '-s', 'lots', '-o', 'testos', 'x1').catch(

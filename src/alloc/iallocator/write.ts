@@ -27,7 +27,7 @@ const ispecJson = (s: ISpec) => ({
   'spindle-use': s.spindleUse,
 });
 
-function ipolicyJson(p: IPolicy) {
+export function ipolicyJson(p: IPolicy) {
   return {
     minmax: p.minMax.map((mm) => ({ min: ispecJson(mm.min), max: ispecJson(mm.max) })),
     std: ispecJson(p.std),

@@ -252,14 +252,21 @@ const verifyDisks: CommandModule<object, JobArgs & { nodegroup?: string }> = {
   },
 };
 
-const renewCrypto: CommandModule<object, JobArgs> = {
+const renewCrypto: CommandModule<
+  object,
+  JobArgs & { 'new-cluster-domain-secret'?: boolean; 'new-rapi-certificate'?: boolean }
+> = {
   command: 'renew-crypto',
-  describe: 'draw a new cluster secret: join tokens issued before are refused, members keep working',
+  describe: 'draw a new cluster secret (join tokens issued before are refused), or a new RAPI certificate',
   builder: (yargs) =>
     jobOptions(yargs)
       .option('new-cluster-domain-secret', {
         type: 'boolean',
-        describe: "Ganeti's name for what is renewed: the cluster secret join tokens are checked with",
+        describe: "Ganeti's name for the cluster secret join tokens are checked with (renewed by default)",
+      })
+      .option('new-rapi-certificate', {
+        type: 'boolean',
+        describe: 'a new self-signed key and certificate for RAPI, served by every node',
       })
       .option('force', {
         alias: 'f',
@@ -267,8 +274,17 @@ const renewCrypto: CommandModule<object, JobArgs> = {
         describe: 'accepted for Ganeti compatibility; nothing is asked',
       }),
   handler: async (args) => {
-    if ((await runOps(args, [{ OP_ID: 'OP_CLUSTER_RENEW_CRYPTO' }])) === undefined) return;
-    process.stdout.write('Renewed the cluster secret: join tokens issued before now are refused\n');
+    const rapi = args['new-rapi-certificate'] === true;
+    const secret = args['new-cluster-domain-secret'] ?? !rapi;
+    const op = {
+      OP_ID: 'OP_CLUSTER_RENEW_CRYPTO',
+      new_cluster_secret: secret,
+      new_rapi_certificate: rapi,
+    } as const;
+    if ((await runOps(args, [op])) === undefined) return;
+    if (rapi) process.stdout.write('Renewed the RAPI certificate: every node serves the new one\n');
+    if (secret)
+      process.stdout.write('Renewed the cluster secret: join tokens issued before now are refused\n');
   },
 };
 

@@ -1,4 +1,10 @@
 import type { CommandModule } from 'yargs';
+import {
+  DEFAULT_MOND_PORT,
+  DEFAULT_RAPI_PORT,
+  defaultUsersFile,
+  startEndpoints,
+} from '../../api/endpoints.js';
 import { DEFAULT_DATA_DIR } from '../../daemon/control-client.js';
 import { startDaemon } from '../../daemon/daemon.js';
 
@@ -17,6 +23,14 @@ interface DaemonArgs {
   'fake-memory'?: number;
   'fake-cpus'?: number;
   'watcher-interval'?: number;
+  rapi: boolean;
+  'rapi-port': number;
+  'rapi-bind'?: string;
+  ssl: boolean;
+  'rapi-users'?: string;
+  'require-authentication': boolean;
+  mond: boolean;
+  'mond-port': number;
 }
 
 export const daemonCommand: CommandModule<object, DaemonArgs> = {
@@ -76,7 +90,39 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
         type: 'number',
         describe: 'seconds between the watcher passes that restart instances which should run (default 30)',
       })
+      .option('rapi', { type: 'boolean', default: true, describe: '--no-rapi: serve no RAPI on this node' })
+      .option('rapi-port', {
+        type: 'number',
+        default: DEFAULT_RAPI_PORT,
+        describe: 'RAPI port (Ganeti: 5080)',
+      })
+      .option('rapi-bind', {
+        type: 'string',
+        describe: 'address RAPI and the monitoring endpoints listen on (default: the first --listen address)',
+      })
+      .option('ssl', {
+        type: 'boolean',
+        default: true,
+        describe: "--no-ssl: RAPI over plain HTTP (Ganeti's option; for tests)",
+      })
+      .option('rapi-users', { type: 'string', describe: "RAPI's users file (default: DATA_DIR/rapi/users)" })
+      .option('require-authentication', {
+        type: 'boolean',
+        default: false,
+        describe: 'RAPI answers no one without a user, not even reads',
+      })
+      .option('mond', { type: 'boolean', default: true, describe: '--no-mond: no monitoring endpoint' })
+      .option('mond-port', {
+        type: 'number',
+        default: DEFAULT_MOND_PORT,
+        describe: "monitoring endpoint port (Ganeti's mond: 1815)",
+      })
       .check((args) => {
+        for (const option of ['rapi-port', 'mond-port'] as const) {
+          const port = args[option];
+          if (!Number.isInteger(port) || port < 0 || port > 65535)
+            throw new Error(`--${option} is a port number, 0 to 65535`);
+        }
         const interval = args['watcher-interval'];
         if (interval !== undefined && !(interval >= 0.1 && interval <= 3600))
           throw new Error('--watcher-interval is between 0.1 and 3600 seconds');
@@ -115,11 +161,33 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
       },
     });
     process.on('unhandledRejection', (reason) => daemon.log.error({ err: reason }, 'unhandled rejection'));
+    const dataDir = args['data-dir'];
+    const endpoints = await startEndpoints(daemon, {
+      host: args['rapi-bind'] ?? listenHost(args.listen),
+      ...(args.rapi && { rapiPort: args['rapi-port'] }),
+      ssl: args.ssl,
+      usersFile: args['rapi-users'] ?? defaultUsersFile(dataDir),
+      requireAuthentication: args['require-authentication'],
+      ...(args.mond && { mondPort: args['mond-port'] }),
+    }).catch(async (error: unknown) => {
+      await daemon.stop();
+      throw error;
+    });
     await new Promise<void>((resolve) => {
-      const shutdown = () => void daemon.stop().then(resolve, resolve);
+      const shutdown = () =>
+        void endpoints
+          .stop()
+          .then(() => daemon.stop())
+          .then(resolve, resolve);
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);
       void daemon.evicted.then(shutdown);
     });
   },
 };
+
+/** The IP of a multiaddr such as /ip4/127.0.0.5/tcp/7400; any address when there is none. */
+function listenHost(listen: readonly string[]): string {
+  const match = /^\/(ip4|ip6)\/([^/]+)/.exec(listen[0] ?? '');
+  return match?.[2] ?? '0.0.0.0';
+}

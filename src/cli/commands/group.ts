@@ -4,9 +4,15 @@ import {
   corralDiskTemplates,
   isCorralDiskTemplate,
 } from '../../cluster/disk-templates.js';
-import { allocPolicies, groupTemplates } from '../../cluster/model.js';
+import { allocPolicies } from '../../cluster/model.js';
 import type { Opcode } from '../../cluster/opcodes.js';
-import type { ConfigView, GroupView } from '../../cluster/views.js';
+import {
+  fieldDefinitions,
+  groupRows,
+  listArguments,
+  neededData,
+  runQuery,
+} from '../../cluster/query/index.js';
 import { CorralError } from '../../common/errors.js';
 import {
   type ConnectionArgs,
@@ -16,63 +22,42 @@ import {
   readConfig,
   runOps,
 } from '../cluster-client.js';
-import {
-  type Field,
-  type ListArgs,
-  listOptions,
-  localTime,
-  pickNamed,
-  printList,
-  selectFields,
-} from '../fields.js';
+import { chosenFields, type ListArgs, listOptions, pickNamed, printFields, printQuery } from '../fields.js';
 import { tagCommands } from './tags.js';
 
-type GroupRow = { readonly group: GroupView; readonly config: ConfigView };
-const members = (r: GroupRow) =>
-  r.config.nodes
-    .filter((node) => node.group === r.group.uuid)
-    .map((node) => node.name)
-    .sort();
-
-const groupFields: Field<GroupRow>[] = [
-  { name: 'name', title: 'Group', get: (r) => r.group.name },
-  { name: 'uuid', title: 'UUID', get: (r) => r.group.uuid },
-  { name: 'alloc_policy', title: 'AllocPolicy', get: (r) => r.group.allocPolicy },
-  {
-    name: 'ipolicy/disk-templates',
-    title: 'DiskTemplates',
-    get: (r) => groupTemplates(r.config.cluster.enabledDiskTemplates, r.group).join(','),
-  },
-  { name: 'node_cnt', title: 'Nodes', get: (r) => members(r).length },
-  { name: 'node_list', title: 'NodeList', get: members },
-  { name: 'pinst_cnt', title: 'Instances', get: () => 0 },
-  { name: 'pinst_list', title: 'InstanceList', get: () => [] },
-  { name: 'ndparams', title: 'NDParams', get: () => '{}' },
-  { name: 'tags', title: 'Tags', get: (r) => r.group.tags },
-  { name: 'ctime', title: 'CTime', get: (r) => localTime(r.group.ctimeMs) },
-  { name: 'mtime', title: 'MTime', get: (r) => localTime(r.group.mtimeMs) },
-  { name: 'serial_no', title: 'SerialNo', get: (r) => r.group.serial },
-];
 const defaultGroupFields = ['name', 'node_cnt', 'pinst_cnt', 'alloc_policy', 'ndparams'];
 
 const list: CommandModule<object, ConnectionArgs & ListArgs & { groups: string[] }> = {
   command: 'list [groups..]',
-  describe: 'list node groups',
+  describe: 'list node groups (Ganeti fields; -o, -F filter, --no-headers, --separator, --json)',
   builder: (yargs) =>
     listOptions(connectionOptions(yargs)).positional('groups', { type: 'string', array: true, default: [] }),
   handler: async (args) => {
-    const { config } = await readConfig(args);
-    const groups = pickNamed(
-      [...config.groups].sort((a, b) => a.name.localeCompare(b.name)),
-      args.groups,
-      'node group',
-    );
-    printList(
-      selectFields(groupFields, defaultGroupFields, args.output),
-      groups.map((group) => ({ group, config })),
-      args,
-    );
+    const fields = chosenFields('group', defaultGroupFields, args.output);
+    const selection = listArguments(args.groups, args.filter);
+    const filter = 'filter' in selection ? selection.filter : undefined;
+    // Checks the filter before the daemon is asked anything.
+    neededData('group', fields, filter);
+    const { config, masterName } = await readConfig(args);
+    const all = groupRows({ config, masterName });
+    const picked =
+      'names' in selection
+        ? pickNamed(
+            all.map((row) => ({ name: row.group.name, row })),
+            selection.names,
+            'node group',
+          ).map((item) => item.row)
+        : all;
+    printQuery(runQuery('group', fields, filter, picked), args);
   },
+};
+
+const listFields: CommandModule<object, ConnectionArgs & { fields: string[] }> = {
+  command: 'list-fields [fields..]',
+  describe: 'the fields group list knows',
+  builder: (yargs) =>
+    connectionOptions(yargs).positional('fields', { type: 'string', array: true, default: [] }),
+  handler: (args) => printFields(fieldDefinitions('group', args.fields)),
 };
 
 /** A comma-separated list of disk templates, each one known. */
@@ -180,7 +165,16 @@ const assign: CommandModule<object, JobArgs & { group: string; nodes: string[]; 
 export const groupCommand: CommandModule = {
   command: 'group <command>',
   builder: (yargs) => {
-    for (const command of [add, modify, remove, rename, assign, list, ...tagCommands('nodegroup')])
+    for (const command of [
+      add,
+      modify,
+      remove,
+      rename,
+      assign,
+      list,
+      listFields,
+      ...tagCommands('nodegroup'),
+    ])
       yargs.command(command as CommandModule);
     return yargs.demandCommand(1);
   },

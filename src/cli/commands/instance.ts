@@ -6,11 +6,21 @@ import {
   isCorralDiskTemplate,
 } from '../../cluster/disk-templates.js';
 import { type HypervisorName, hypervisors, isHypervisor } from '../../cluster/hypervisors.js';
-import { instanceStatus, type NodeReport, nodeReport } from '../../cluster/instance-status.js';
+import { filledBeParams } from '../../cluster/model.js';
 import type { BeParamsInput, NicSpecInput, Opcode } from '../../cluster/opcodes.js';
-import { type ConfigView, type InstanceView, jobViewSchema } from '../../cluster/views.js';
+import {
+  fieldDefinitions,
+  fieldEntry,
+  findField,
+  type InstanceRow,
+  instanceRows,
+  listArguments,
+  type NeededData,
+  neededData,
+  runQuery,
+} from '../../cluster/query/index.js';
+import { type ConfigView, type JobView, jobViewSchema } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
-import type { ControlResponse } from '../../daemon/control-protocol.js';
 import {
   type ConnectionArgs,
   connectionOptions,
@@ -21,13 +31,14 @@ import {
   runOps,
 } from '../cluster-client.js';
 import {
-  type Field,
+  chosenFields,
   type ListArgs,
   listOptions,
   localTime,
   pickNamed,
-  printList,
-  selectFields,
+  printFields,
+  printQuery,
+  type ValueFormat,
 } from '../fields.js';
 import {
   onlyKeys,
@@ -40,41 +51,14 @@ import {
 } from '../ganeti-options.js';
 import { tagCommands } from './tags.js';
 
-type Live = ControlResponse<'nodes-live'>['nodes'];
-
-interface InstanceRow {
-  readonly instance: InstanceView;
-  readonly config: ConfigView;
-  /** Undefined when no live field was asked for. */
-  readonly live: Live | undefined;
-  /** The last failover, migration or move of the instance; undefined when not asked for, or none. */
-  readonly moved?: Move;
-}
-
 const nodeName = (config: ConfigView, uuid: string) =>
   config.nodes.find((n) => n.uuid === uuid)?.name ?? uuid;
 
-function reports(live: Live): Map<string, NodeReport> {
-  return new Map(live.map((node) => [node.name, nodeReport(node.status?.instances)]));
-}
-
-function liveEntry(row: InstanceRow) {
-  const pnode = nodeName(row.config, row.instance.primaryNode);
-  return row.live?.find((n) => n.name === pnode)?.status?.instances.find((i) => i.name === row.instance.name);
-}
-
-function status(row: InstanceRow): string | undefined {
-  if (row.live === undefined) return undefined;
-  const primary = row.config.nodes.find((n) => n.uuid === row.instance.primaryNode);
-  if (primary === undefined) return undefined;
-  return instanceStatus({ ...row.instance, primary }, reports(row.live));
-}
-
 /** How a mirrored disk's primary sees its peer: in sync, syncing (how far), or degraded; '' for the others. */
 function mirrorState(row: InstanceRow, disk: string): string {
-  if (row.instance.mirror === undefined || row.live === undefined) return '';
-  const pnode = nodeName(row.config, row.instance.primaryNode);
-  const entry = row.live.find((n) => n.name === pnode)?.status?.mirrors.find((m) => m.uuid === disk);
+  if (row.instance.mirror === undefined || row.ctx.live === undefined) return '';
+  const pnode = nodeName(row.ctx.config, row.instance.primaryNode);
+  const entry = row.ctx.live.get(pnode)?.status?.mirrors.find((m) => m.uuid === disk);
   const primary = entry?.primary;
   if (primary === undefined) return ', not attached (the instance is stopped)';
   if (primary.failed !== undefined) return `, failed: ${primary.failed}`;
@@ -85,111 +69,45 @@ function mirrorState(row: InstanceRow, disk: string): string {
   return `, secondary not connected${degraded}`;
 }
 
-function be(row: InstanceRow) {
-  return { ...row.config.cluster.beParams, ...row.instance.beParams };
+/** Ganeti's default columns of gnt-instance list. */
+const defaultFields = ['name', 'hypervisor', 'os', 'pnode', 'status', 'oper_ram'];
+
+/** Columns whose values need more than their kind to print. */
+const formats: Record<string, ValueFormat> = {
+  last_move: (value) => {
+    const move = value as { job: number; time: number; how: string; why?: string };
+    return moveText({
+      job: move.job,
+      atMs: move.time * 1000,
+      how: move.how,
+      ...(move.why && { why: move.why }),
+    });
+  },
+};
+
+/** The job records, for the instances' last moves. */
+async function jobRecords(args: ConnectionArgs): Promise<JobView[]> {
+  const { jobs } = await daemonCall(args)({ op: 'jobs', consistent: false });
+  return jobs.map((job) => jobViewSchema.parse(job));
 }
 
-/** Ganeti's instance fields; status, oper_state, oper_ram and oper_vcpus ask the nodes. */
-const instanceFields: Field<InstanceRow>[] = [
-  { name: 'name', title: 'Instance', get: (r) => r.instance.name },
-  { name: 'uuid', title: 'UUID', get: (r) => r.instance.uuid },
-  { name: 'os', title: 'OS', get: (r) => r.instance.os },
-  { name: 'hypervisor', title: 'Hypervisor', get: (r) => r.instance.hypervisor },
-  { name: 'pnode', title: 'Primary_node', get: (r) => nodeName(r.config, r.instance.primaryNode) },
-  {
-    name: 'snodes',
-    title: 'Secondary_Nodes',
-    get: (r) => r.instance.secondaryNodes.map((u) => nodeName(r.config, u)),
-  },
-  { name: 'disk_template', title: 'Disk_template', get: (r) => r.instance.diskTemplate },
-  { name: 'status', title: 'Status', get: status },
-  { name: 'admin_state', title: 'InstanceState', get: (r) => r.instance.adminState },
-  { name: 'admin_state_source', title: 'InstanceStateSource', get: (r) => r.instance.adminStateSource },
-  { name: 'admin_up', title: 'Autostart', get: (r) => r.instance.adminState === 'up' },
-  {
-    name: 'oper_state',
-    title: 'Running',
-    get: (r) => (r.live === undefined ? undefined : status(r) === 'running' || status(r) === 'ERROR_up'),
-  },
-  {
-    name: 'oper_ram',
-    title: 'Memory',
-    get: (r) => (r.live === undefined ? undefined : (liveEntry(r)?.memoryMiB ?? '-')),
-  },
-  {
-    name: 'oper_vcpus',
-    title: 'VCPUs',
-    get: (r) => (r.live === undefined ? undefined : (liveEntry(r)?.vcpus ?? '-')),
-  },
-  { name: 'disks_active', title: 'DisksActive', get: (r) => r.instance.disksActive },
-  { name: 'vcpus', title: 'ConfigVCPUs', get: (r) => be(r).vcpus },
-  { name: 'be/maxmem', title: 'ConfigMaxMem', get: (r) => be(r).maxmemMiB },
-  { name: 'be/minmem', title: 'ConfigMinMem', get: (r) => be(r).minmemMiB },
-  { name: 'be/memory', title: 'ConfigMemory', get: (r) => be(r).maxmemMiB },
-  { name: 'be/vcpus', title: 'ConfigVCPUs', get: (r) => be(r).vcpus },
-  { name: 'be/auto_balance', title: 'Auto_balance', get: (r) => be(r).autoBalance },
-  { name: 'be/always_failover', title: 'Always_failover', get: (r) => be(r).alwaysFailover },
-  { name: 'be/spindle_use', title: 'Spindle_use', get: (r) => be(r).spindleUse },
-  { name: 'disk.count', title: 'Disks', get: (r) => r.instance.disks.length },
-  { name: 'disk.sizes', title: 'Disk_sizes', get: (r) => r.instance.disks.map((d) => String(d.sizeMiB)) },
-  { name: 'disk.names', title: 'Disk_names', get: (r) => r.instance.disks.map((d) => d.name ?? '') },
-  { name: 'disk.uuids', title: 'Disk_UUIDs', get: (r) => r.instance.disks.map((d) => d.uuid) },
-  {
-    name: 'disk_usage',
-    title: 'DiskUsage',
-    get: (r) => r.instance.disks.reduce((sum, d) => sum + d.sizeMiB, 0),
-  },
-  { name: 'nic.count', title: 'NICs', get: (r) => r.instance.nics.length },
-  { name: 'nic.macs', title: 'NIC_MACs', get: (r) => r.instance.nics.map((n) => n.mac) },
-  { name: 'nic.ips', title: 'NIC_IPs', get: (r) => r.instance.nics.map((n) => n.ip ?? '') },
-  { name: 'nic.modes', title: 'NIC_modes', get: (r) => r.instance.nics.map((n) => n.mode) },
-  { name: 'nic.links', title: 'NIC_links', get: (r) => r.instance.nics.map((n) => n.link) },
-  { name: 'mac', title: 'MAC_address', get: (r) => r.instance.nics[0]?.mac ?? '-' },
-  { name: 'ip', title: 'IP_address', get: (r) => r.instance.nics[0]?.ip ?? '-' },
-  { name: 'tags', title: 'Tags', get: (r) => r.instance.tags },
-  { name: 'ctime', title: 'CTime', get: (r) => localTime(r.instance.ctimeMs) },
-  { name: 'mtime', title: 'MTime', get: (r) => localTime(r.instance.mtimeMs) },
-  { name: 'serial_no', title: 'SerialNo', get: (r) => r.instance.serial },
-  {
-    name: 'last_move',
-    title: 'LastMove',
-    get: (r) => (r.moved === undefined ? undefined : moveText(r.moved)),
-  },
-  ...Array.from({ length: 16 }, (_, n) => ({
-    name: `disk.size/${n}`,
-    title: `Disk/${n}`,
-    get: (r: InstanceRow) => r.instance.disks[n]?.sizeMiB,
-  })),
-  ...Array.from({ length: 8 }, (_, n) => ({
-    name: `nic.mac/${n}`,
-    title: `Nic.${n}/Mac`,
-    get: (r: InstanceRow) => r.instance.nics[n]?.mac,
-  })),
-];
-const defaultFields = ['name', 'hypervisor', 'os', 'pnode', 'status', 'oper_ram'];
-/** Fields read from the job records, fetched only when asked for. */
-const MOVE_FIELDS = new Set(['last_move']);
-const LIVE_FIELDS = new Set(['status', 'oper_state', 'oper_ram', 'oper_vcpus']);
+/** The instances as query rows, with the live status and job records only when asked for. */
+async function rows(args: ConnectionArgs, needed: Omit<NeededData, 'observed'>): Promise<InstanceRow[]> {
+  const { config, masterName } = await readConfig(args);
+  const live = needed.live ? (await daemonCall(args)({ op: 'nodes-live' })).nodes : undefined;
+  const jobs = needed.jobs ? await jobRecords(args) : undefined;
+  return instanceRows({ config, masterName, live, jobs });
+}
 
-async function rows(
-  args: ConnectionArgs,
-  names: readonly string[],
-  live: boolean,
-  withMoves = false,
-): Promise<InstanceRow[]> {
-  const { config } = await readConfig(args);
-  const nodes = live ? (await daemonCall(args)({ op: 'nodes-live' })).nodes : undefined;
-  const history = withMoves ? await moves(args) : [];
-  const sorted = [...config.instances].sort((a, b) => a.name.localeCompare(b.name));
-  return pickNamed(sorted, names, 'instance').map((instance) => {
-    const moved = history.findLast((move) => move.instance === instance.name);
-    return { instance, config, live: nodes, ...(moved !== undefined && { moved }) };
-  });
+/** Restricts rows to the named instances, in the order named, refusing unknown names. */
+function named(all: readonly InstanceRow[], names: readonly string[]): InstanceRow[] {
+  const items = all.map((row) => ({ name: row.instance.name, row }));
+  return pickNamed(items, names, 'instance').map((item) => item.row);
 }
 
 const list: CommandModule<object, ConnectionArgs & ListArgs & { instances: string[] }> = {
   command: 'list [instances..]',
-  describe: 'list instances (Ganeti fields; -o, --no-headers, --separator, --json)',
+  describe: 'list instances (Ganeti fields; -o, -F filter, --no-headers, --separator, --json)',
   builder: (yargs) =>
     listOptions(connectionOptions(yargs)).positional('instances', {
       type: 'string',
@@ -197,19 +115,21 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { instances: strin
       default: [],
     }),
   handler: async (args) => {
-    const fields = selectFields(instanceFields, defaultFields, args.output);
-    const live = fields.some((field) => LIVE_FIELDS.has(field.name));
-    const withMoves = fields.some((field) => MOVE_FIELDS.has(field.name));
-    printList(fields, await rows(args, args.instances, live, withMoves), args);
+    const fields = chosenFields('instance', defaultFields, args.output);
+    const selection = listArguments(args.instances, args.filter);
+    const filter = 'filter' in selection ? selection.filter : undefined;
+    const all = await rows(args, neededData('instance', fields, filter));
+    const picked = 'names' in selection ? named(all, selection.names) : all;
+    printQuery(runQuery('instance', fields, filter, picked), args, formats);
   },
 };
 
-const listFields: CommandModule<object, ConnectionArgs> = {
-  command: 'list-fields',
+const listFields: CommandModule<object, ConnectionArgs & { fields: string[] }> = {
+  command: 'list-fields [fields..]',
   describe: 'the fields instance list knows',
-  handler: () => {
-    for (const field of instanceFields) process.stdout.write(`${field.name} ${field.title}\n`);
-  },
+  builder: (yargs) =>
+    connectionOptions(yargs).positional('fields', { type: 'string', array: true, default: [] }),
+  handler: (args) => printFields(fieldDefinitions('instance', args.fields)),
 };
 
 const info: CommandModule<object, ConnectionArgs & { instances: string[]; static: boolean; all: boolean }> = {
@@ -228,16 +148,20 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
   handler: async (args) => {
     if (args.instances.length === 0 && !args.all)
       throw new CorralError('bad_request', 'name instances, or give --all');
-    for (const row of await rows(args, args.instances, !args.static, !args.static)) {
-      const { instance, config, moved } = row;
-      const params = be(row);
+    const statusField = findField('instance', 'status')!;
+    const all = await rows(args, { live: !args.static, jobs: !args.static });
+    for (const row of named(all, args.instances)) {
+      const { instance } = row;
+      const config = row.ctx.config;
+      const moved = row.ctx.lastMoves?.get(instance.name);
+      const params = filledBeParams(config.cluster, instance);
       const lines = [
         `Instance name: ${instance.name}`,
         `UUID: ${instance.uuid}`,
         `Serial number: ${instance.serial}`,
         `Creation time: ${localTime(instance.ctimeMs)}`,
         `Modification time: ${localTime(instance.mtimeMs)}`,
-        `State: configured to be ${instance.adminState}${args.static ? '' : `, actual state is ${status(row)}`}`,
+        `State: configured to be ${instance.adminState}${args.static ? '' : `, actual state is ${fieldEntry(statusField, row)[1]}`}`,
         '  Nodes:',
         `    - primary: ${nodeName(config, instance.primaryNode)}`,
         `    - secondaries: ${instance.secondaryNodes.map((u) => nodeName(config, u)).join(', ')}`,
@@ -278,46 +202,8 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
   },
 };
 
-/** A failover, migration or move that succeeded, from its job's record. */
-interface Move {
-  readonly instance: string;
-  readonly job: number;
-  readonly atMs: number;
-  readonly how: string;
-  readonly why?: string;
-}
-
-function moveText(move: Move): string {
+function moveText(move: { job: number; atMs: number; how: string; why?: string | undefined }): string {
   return `job ${move.job}, ${localTime(move.atMs)}: ${move.how}${move.why ? ` (${move.why})` : ''}`;
-}
-
-/** The moves the job queue records, oldest first. */
-async function moves(args: ConnectionArgs): Promise<Move[]> {
-  const { jobs } = await daemonCall(args)({ op: 'jobs', consistent: false });
-  const how = {
-    OP_INSTANCE_FAILOVER: 'failed over',
-    OP_INSTANCE_MIGRATE: 'migrated',
-    OP_INSTANCE_MOVE: 'moved',
-  } as const;
-  return jobs
-    .map((job) => jobViewSchema.parse(job))
-    .flatMap((job) =>
-      job.ops.flatMap((op) => {
-        const { input } = op;
-        if (op.status !== 'success' || !(input.OP_ID in how)) return [];
-        const moved = input as Extract<Opcode, { OP_ID: keyof typeof how }>;
-        const reason = moved.OP_ID === 'OP_INSTANCE_FAILOVER' ? moved.reason?.at(-1) : undefined;
-        return [
-          {
-            instance: moved.instance_name,
-            job: job.id,
-            atMs: op.endMs ?? job.receivedMs,
-            how: how[moved.OP_ID],
-            ...(reason !== undefined && { why: `${reason[0]}: ${reason[1]}` }),
-          },
-        ];
-      }),
-    );
 }
 
 export interface AddArgs extends JobArgs {

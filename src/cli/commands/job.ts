@@ -1,23 +1,29 @@
 import type { CommandModule } from 'yargs';
-import { opSummary } from '../../cluster/opcodes.js';
+import { fieldDefinitions, jobRows, listArguments, neededData, runQuery } from '../../cluster/query/index.js';
 import { type JobView, jobViewSchema } from '../../cluster/views.js';
 import { type ConnectionArgs, connectionOptions, daemonCall, follow } from '../cluster-client.js';
-import { type Field, type ListArgs, listOptions, localTime, printList, selectFields } from '../fields.js';
+import {
+  chosenFields,
+  type ListArgs,
+  listOptions,
+  localTime,
+  printFields,
+  printQuery,
+  splitTime,
+  type ValueFormat,
+} from '../fields.js';
 
-const jobFields: Field<JobView>[] = [
-  { name: 'id', title: 'ID', get: (j) => j.id },
-  { name: 'status', title: 'Status', get: (j) => j.status },
-  { name: 'summary', title: 'Summary', get: (j) => j.ops.map((op) => opSummary(op.input)) },
-  { name: 'priority', title: 'Prio', get: (j) => j.priority },
-  { name: 'opstatus', title: 'OpCode_status', get: (j) => j.ops.map((op) => op.status) },
-  { name: 'received_ts', title: 'Received', get: (j) => localTime(j.receivedMs) },
-  {
-    name: 'start_ts',
-    title: 'Start',
-    get: (j) => (j.startMs === undefined ? undefined : localTime(j.startMs)),
-  },
-  { name: 'end_ts', title: 'End', get: (j) => (j.endMs === undefined ? undefined : localTime(j.endMs)) },
-];
+/** Ganeti's gnt-job prints its [seconds, microseconds] timestamps as local times. */
+const opTimes: ValueFormat = (value) =>
+  Array.isArray(value) ? value.map((time) => (time === null ? '' : splitTime(time))).join(',') : '-';
+const formats: Record<string, ValueFormat> = {
+  received_ts: splitTime,
+  start_ts: splitTime,
+  end_ts: splitTime,
+  opstart: opTimes,
+  opexec: opTimes,
+  opend: opTimes,
+};
 
 async function jobs(args: ConnectionArgs, ids?: number[]): Promise<JobView[]> {
   const response = await daemonCall(args)({ op: 'jobs', consistent: true, ...(ids && { ids }) });
@@ -38,25 +44,39 @@ const statusFilters = {
 const list: CommandModule<
   object,
   ConnectionArgs &
-    ListArgs & { ids: number[]; pending: boolean; running: boolean; error: boolean; finished: boolean }
+    ListArgs & { ids: string[]; pending: boolean; running: boolean; error: boolean; finished: boolean }
 > = {
   command: 'list [ids..]',
-  describe: 'list jobs',
+  describe: 'list jobs (Ganeti fields; -o, -F filter, --no-headers, --separator, --json)',
   builder: (yargs) =>
     listOptions(connectionOptions(yargs))
-      .positional('ids', { type: 'number', array: true, default: [] })
+      .positional('ids', { type: 'string', array: true, default: [] })
       .option('pending', { type: 'boolean', default: false })
       .option('running', { type: 'boolean', default: false })
       .option('error', { type: 'boolean', default: false })
       .option('finished', { type: 'boolean', default: false }),
   handler: async (args) => {
+    const fields = chosenFields('job', ['id', 'status', 'summary'], args.output);
+    const selection = listArguments(args.ids.map(String), args.filter, { nameField: 'id', numeric: true });
+    const filter = 'filter' in selection ? selection.filter : undefined;
+    // Checks the filter before the daemon is asked anything.
+    neededData('job', fields, filter);
     const wanted = (Object.keys(statusFilters) as (keyof typeof statusFilters)[])
       .filter((key) => args[key])
       .flatMap((key) => statusFilters[key] as readonly string[]);
-    const all = await jobs(args, args.ids.length > 0 ? args.ids : undefined);
+    const ids = 'names' in selection && selection.names.length > 0 ? selection.names.map(Number) : undefined;
+    const all = await jobs(args, ids);
     const shown = wanted.length === 0 ? all : all.filter((job) => wanted.includes(job.status));
-    printList(selectFields(jobFields, ['id', 'status', 'summary'], args.output), shown, args);
+    printQuery(runQuery('job', fields, filter, jobRows(shown)), args, formats);
   },
+};
+
+const listFields: CommandModule<object, ConnectionArgs & { fields: string[] }> = {
+  command: 'list-fields [fields..]',
+  describe: 'the fields job list knows',
+  builder: (yargs) =>
+    connectionOptions(yargs).positional('fields', { type: 'string', array: true, default: [] }),
+  handler: (args) => printFields(fieldDefinitions('job', args.fields)),
 };
 
 const info: CommandModule<object, ConnectionArgs & { ids: number[] }> = {
@@ -113,7 +133,7 @@ const cancel: CommandModule<object, ConnectionArgs & { ids: number[] }> = {
 export const jobCommand: CommandModule = {
   command: 'job <command>',
   builder: (yargs) => {
-    for (const command of [list, info, watch, cancel]) yargs.command(command as CommandModule);
+    for (const command of [list, listFields, info, watch, cancel]) yargs.command(command as CommandModule);
     return yargs.demandCommand(1);
   },
   handler: () => undefined,

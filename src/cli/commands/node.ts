@@ -1,10 +1,19 @@
 import type { CommandModule } from 'yargs';
 import type { Opcode } from '../../cluster/opcodes.js';
-import type { ConfigView, NodeView } from '../../cluster/views.js';
+import {
+  fieldDefinitions,
+  fieldEntry,
+  findField,
+  listArguments,
+  type NeededData,
+  type NodeRow,
+  neededData,
+  nodeRows,
+  runQuery,
+} from '../../cluster/query/index.js';
 import { CorralError } from '../../common/errors.js';
-import type { ControlResponse } from '../../daemon/control-protocol.js';
 import { type DaemonCall, submitJob } from '../../daemon/job-client.js';
-import { adminStatus, combinedStatus, type HealthRow, lastHeardText } from '../../membership/health-view.js';
+import { type HealthRow, lastHeardText, shortAge } from '../../membership/health-view.js';
 import { enrolmentPeer } from '../../peer/enrolment.js';
 import {
   type ConnectionArgs,
@@ -18,100 +27,17 @@ import {
   yesNo,
 } from '../cluster-client.js';
 import {
-  type Field,
+  chosenFields,
   type ListArgs,
   listOptions,
-  localTime,
   pickNamed,
-  printList,
-  selectFields,
+  printFields,
+  printQuery,
+  type ValueFormat,
 } from '../fields.js';
 import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
 import { tagCommands } from './tags.js';
 
-type Live = ControlResponse<'nodes-live'>['nodes'][number]['status'];
-
-type NodeRow = {
-  readonly node: NodeView;
-  readonly config: ConfigView;
-  readonly master: string | undefined;
-  /** The node's own answer; undefined when no live field was asked for or it did not answer. */
-  readonly live: Live;
-  /** What this node's gossip observes of it; undefined when no observed field was asked for. */
-  readonly observed: HealthRow | undefined;
-};
-
-function role(row: NodeRow): string {
-  const { node } = row;
-  if (node.name === row.master) return 'M';
-  if (node.masterCandidate) return 'C';
-  if (node.drained) return 'D';
-  if (node.offline) return 'O';
-  return 'R';
-}
-
-const groupName = (row: NodeRow) =>
-  row.config.groups.find((group) => group.uuid === row.node.group)?.name ?? '?';
-
-const primaries = (r: NodeRow) =>
-  r.config.instances
-    .filter((i) => i.primaryNode === r.node.uuid)
-    .map((i) => i.name)
-    .sort();
-const secondaries = (r: NodeRow) =>
-  r.config.instances
-    .filter((i) => i.secondaryNodes.includes(r.node.uuid))
-    .map((i) => i.name)
-    .sort();
-/** dtotal and dfree are the storage of the cluster's default disk template, as Ganeti reports them. */
-const defaultStorage = (r: NodeRow) =>
-  r.live?.storage.find((s) => s.template === r.config.cluster.enabledDiskTemplates[0]);
-
-/** Ganeti's node fields; live ones (memory, disk) ask the node and show `?` when it does not answer. */
-const nodeFields: Field<NodeRow>[] = [
-  { name: 'name', title: 'Node', get: (r) => r.node.name },
-  { name: 'uuid', title: 'UUID', get: (r) => r.node.uuid },
-  { name: 'peer_id', title: 'PeerID', get: (r) => r.node.id },
-  { name: 'pip', title: 'PrimaryIP', get: (r) => r.node.primaryIp },
-  { name: 'sip', title: 'SecondaryIP', get: (r) => r.node.secondaryIp },
-  { name: 'master', title: 'IsMaster', get: (r) => r.node.name === r.master },
-  { name: 'master_candidate', title: 'MasterC', get: (r) => r.node.masterCandidate },
-  { name: 'master_capable', title: 'MasterCapable', get: (r) => r.node.masterCapable },
-  { name: 'vm_capable', title: 'VMCapable', get: (r) => r.node.vmCapable },
-  { name: 'drained', title: 'Drained', get: (r) => r.node.drained },
-  { name: 'offline', title: 'Offline', get: (r) => r.node.offline },
-  { name: 'role', title: 'Role', get: role },
-  { name: 'group', title: 'Group', get: groupName },
-  { name: 'group.uuid', title: 'GroupUUID', get: (r) => r.node.group },
-  { name: 'pinst_cnt', title: 'Pinst', get: (r) => primaries(r).length },
-  { name: 'sinst_cnt', title: 'Sinst', get: (r) => secondaries(r).length },
-  { name: 'pinst_list', title: 'PriInstances', get: primaries },
-  { name: 'sinst_list', title: 'SecInstances', get: secondaries },
-  { name: 'tags', title: 'Tags', get: (r) => r.node.tags },
-  { name: 'ctime', title: 'CTime', get: (r) => localTime(r.node.ctimeMs) },
-  { name: 'mtime', title: 'MTime', get: (r) => localTime(r.node.mtimeMs) },
-  { name: 'serial_no', title: 'SerialNo', get: (r) => r.node.serial },
-  { name: 'dtotal', title: 'DTotal', get: (r) => (r.live ? (defaultStorage(r)?.totalMiB ?? 0) : undefined) },
-  { name: 'dfree', title: 'DFree', get: (r) => (r.live ? (defaultStorage(r)?.freeMiB ?? 0) : undefined) },
-  { name: 'mtotal', title: 'MTotal', get: (r) => r.live?.memoryTotalMiB },
-  {
-    name: 'mnode',
-    title: 'MNode',
-    get: (r) =>
-      r.live ? r.live.memoryTotalMiB - r.live.memoryFreeMiB - r.live.memoryInstancesMiB : undefined,
-  },
-  { name: 'mfree', title: 'MFree', get: (r) => r.live?.memoryFreeMiB },
-  { name: 'ctotal', title: 'CTotal', get: (r) => r.live?.cpus },
-  { name: 'observed', title: 'Observed', get: (r) => r.observed?.state },
-  {
-    name: 'last_heard',
-    title: 'LastHeard',
-    get: (r) => (r.observed ? lastHeardText(r.observed) : undefined),
-  },
-  { name: 'status', title: 'Status', get: (r) => combinedStatus(adminStatus(r.node), r.observed?.state) },
-];
-const LIVE_FIELDS = new Set(['dtotal', 'dfree', 'mtotal', 'mnode', 'mfree', 'ctotal']);
-const OBSERVED_FIELDS = new Set(['observed', 'last_heard', 'status']);
 /** Ganeti's defaults, then the status: admin state from the configuration and what gossip observes. */
 const defaultNodeFields = [
   'name',
@@ -125,50 +51,55 @@ const defaultNodeFields = [
   'status',
 ];
 
-function rows(
-  config: ConfigView,
-  master: string | undefined,
-  names: readonly string[],
-  live: ControlResponse<'nodes-live'>['nodes'] = [],
-  observed: readonly HealthRow[] = [],
-): NodeRow[] {
-  const nodes = [...config.nodes].sort((a, b) => a.name.localeCompare(b.name));
-  return pickNamed(nodes, names, 'node').map((node) => ({
-    node,
-    config,
-    master,
-    live: live.find((entry) => entry.name === node.name)?.status,
-    observed: observed.find((row) => row.id === node.id),
-  }));
-}
+/** Columns whose values need more than their kind to print. */
+const formats: Record<string, ValueFormat> = {
+  last_heard: (value) => {
+    const heard = value as { ageMs: number | null; stale: boolean };
+    if (heard.ageMs === null) return 'never';
+    return heard.stale ? `stale ${shortAge(heard.ageMs)}` : shortAge(heard.ageMs);
+  },
+};
 
 /** This node's gossip view: answered locally, so it costs nothing and works with no master. */
 async function observedRows(args: ConnectionArgs): Promise<HealthRow[]> {
   return (await daemonCall(args)({ op: 'health' })).rows;
 }
 
+/** The nodes as query rows, with live status and gossip's view only when asked for. */
+async function rows(args: ConnectionArgs, needed: Omit<NeededData, 'jobs'>): Promise<NodeRow[]> {
+  const { config, masterName } = await readConfig(args);
+  const live = needed.live ? (await daemonCall(args)({ op: 'nodes-live' })).nodes : undefined;
+  const observed = needed.observed ? await observedRows(args) : undefined;
+  return nodeRows({ config, masterName, live, observed });
+}
+
+/** Restricts rows to the named nodes, in the order named, refusing unknown names. */
+function named(all: readonly NodeRow[], names: readonly string[]): NodeRow[] {
+  const items = all.map((row) => ({ name: row.node.name, row }));
+  return pickNamed(items, names, 'node').map((item) => item.row);
+}
+
 const list: CommandModule<object, ConnectionArgs & ListArgs & { nodes: string[] }> = {
   command: 'list [nodes..]',
-  describe: 'list nodes (Ganeti fields; -o, --no-headers, --separator, --json)',
+  describe: 'list nodes (Ganeti fields; -o, -F filter, --no-headers, --separator, --json)',
   builder: (yargs) =>
     listOptions(connectionOptions(yargs)).positional('nodes', { type: 'string', array: true, default: [] }),
   handler: async (args) => {
-    const { config, masterName } = await readConfig(args);
-    const fields = selectFields(nodeFields, defaultNodeFields, args.output);
-    const live = fields.some((field) => LIVE_FIELDS.has(field.name))
-      ? (await daemonCall(args)({ op: 'nodes-live' })).nodes
-      : [];
-    const observed = fields.some((field) => OBSERVED_FIELDS.has(field.name)) ? await observedRows(args) : [];
-    printList(fields, rows(config, masterName, args.nodes, live, observed), args);
+    const fields = chosenFields('node', defaultNodeFields, args.output);
+    const selection = listArguments(args.nodes, args.filter);
+    const filter = 'filter' in selection ? selection.filter : undefined;
+    const all = await rows(args, neededData('node', fields, filter));
+    const picked = 'names' in selection ? named(all, selection.names) : all;
+    printQuery(runQuery('node', fields, filter, picked), args, formats);
   },
 };
 
-const listFields: CommandModule<object, ConnectionArgs> = {
-  command: 'list-fields',
+const listFields: CommandModule<object, ConnectionArgs & { fields: string[] }> = {
+  command: 'list-fields [fields..]',
   describe: 'the fields node list knows',
-  handler: () => {
-    for (const field of nodeFields) process.stdout.write(`${field.name} ${field.title}\n`);
-  },
+  builder: (yargs) =>
+    connectionOptions(yargs).positional('fields', { type: 'string', array: true, default: [] }),
+  handler: (args) => printFields(fieldDefinitions('node', args.fields)),
 };
 
 const info: CommandModule<object, ConnectionArgs & { nodes: string[] }> = {
@@ -178,9 +109,12 @@ const info: CommandModule<object, ConnectionArgs & { nodes: string[] }> = {
     connectionOptions(yargs).positional('nodes', { type: 'string', array: true, default: [] }),
   handler: async (args) => {
     const { config, masterName } = await readConfig(args);
+    const observed = await observedRows(args);
+    const value = (name: string, row: NodeRow) => fieldEntry(findField('node', name)!, row)[1];
     const yn = (value: boolean) => (value ? 'True' : 'False');
-    for (const row of rows(config, masterName, args.nodes, [], await observedRows(args))) {
+    for (const row of named(nodeRows({ config, masterName, observed }), args.nodes)) {
       const { node } = row;
+      const seen = observed.find((entry) => entry.id === node.id);
       process.stdout.write(
         [
           `Node name: ${node.name}`,
@@ -193,9 +127,9 @@ const info: CommandModule<object, ConnectionArgs & { nodes: string[] }> = {
           `  offline: ${yn(node.offline)}`,
           `  master_capable: ${yn(node.masterCapable)}`,
           `  vm_capable: ${yn(node.vmCapable)}`,
-          `  role: ${role(row)}`,
-          `  status: ${combinedStatus(adminStatus(node), row.observed?.state)}${row.observed ? `, last heard ${lastHeardText(row.observed)}` : ''}`,
-          `  node group: ${groupName(row)} (UUID ${node.group})`,
+          `  role: ${value('role', row)}`,
+          `  status: ${value('status', row)}${seen ? `, last heard ${lastHeardText(seen)}` : ''}`,
+          `  node group: ${value('group', row) ?? '?'} (UUID ${node.group})`,
           `  tags: ${node.tags.join(', ')}`,
           '',
         ].join('\n'),
@@ -329,7 +263,8 @@ const iallocatorHelp = "plan with this iallocator program (name or path, e.g. ha
 /** Follows the jobs an opcode submitted (node migrate and evacuate make one per instance). */
 async function runAndFollowChildren(args: JobArgs, op: Opcode): Promise<void> {
   const results = await runOps(args, [op]);
-  const jobs = (results?.[0] as { jobs?: number[] } | undefined)?.jobs ?? [];
+  const pairs = (results?.[0] as { jobs?: [boolean, number | string][] } | undefined)?.jobs ?? [];
+  const jobs = pairs.flatMap(([submitted, job]) => (submitted && typeof job === 'number' ? [job] : []));
   await followAll(daemonCall(args), jobs);
 }
 

@@ -1,26 +1,14 @@
 import type { CommandModule } from 'yargs';
+import { usableOsNames, validEverywhere } from '../../cluster/os-validity.js';
 import { CorralError } from '../../common/errors.js';
 import type { ControlResponse } from '../../daemon/control-protocol.js';
 import { type ConnectionArgs, connectionOptions, daemonCall } from '../cluster-client.js';
 import { renderTable } from '../table.js';
 
 type Diagnosis = ControlResponse<'os-diagnose'>['nodes'];
-type OsEntry = NonNullable<Diagnosis[number]['oses']>[number];
 
 async function diagnose(args: ConnectionArgs): Promise<Diagnosis> {
   return (await daemonCall(args)({ op: 'os-diagnose' })).nodes;
-}
-
-/** An OS is usable when every node that answered has it valid, and every node answered (Ganeti's gnt-os list). */
-function validEverywhere(nodes: Diagnosis): Map<string, OsEntry> {
-  const answered = nodes.filter((node) => node.oses !== undefined);
-  const result = new Map<string, OsEntry>();
-  if (answered.length === 0 || answered.length < nodes.length) return result;
-  for (const entry of answered[0]!.oses ?? []) {
-    if (answered.every((node) => node.oses?.some((o) => o.name === entry.name && o.valid)))
-      result.set(entry.name, entry);
-  }
-  return result;
 }
 
 const list: CommandModule<object, ConnectionArgs & { headers: boolean }> = {
@@ -39,11 +27,8 @@ const list: CommandModule<object, ConnectionArgs & { headers: boolean }> = {
       process.stderr.write(
         `warning: no answer from ${silent.map((n) => n.name).join(', ')}; listing nothing as valid everywhere\n`,
       );
-    const names = [...validEverywhere(nodes).values()].flatMap((os) =>
-      os.variants.length > 0 ? os.variants.map((variant) => `${os.name}+${variant}`) : [os.name],
-    );
     if (args.headers) process.stdout.write('Name\n');
-    for (const name of names.sort()) process.stdout.write(`${name}\n`);
+    for (const name of usableOsNames(nodes)) process.stdout.write(`${name}\n`);
   },
 };
 

@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import type { Opcode } from '../../cluster/opcodes.js';
+import { type ConfigView, configViewSchema } from '../../cluster/views.js';
+import { CorralError } from '../../common/errors.js';
+import type { ControlResponse } from '../../daemon/control-protocol.js';
+import type { DaemonCall } from '../../daemon/job-client.js';
+import { RapiError } from './http-error.js';
+import { flag, type RapiRequest, text } from './request.js';
+
+export type LiveNodes = ControlResponse<'nodes-live'>['nodes'];
+
+/** What RAPI's resources read and submit through: the node's own daemon, called in process. */
+export interface RapiContext {
+  readonly call: DaemonCall;
+  /** The configuration, confirmed by the master when there is one (the CLI's rule), else this node's copy. */
+  config(): Promise<ConfigView>;
+  /**
+   * Every node's live view, asked of the nodes at most once a second however many clients ask, and again
+   * whenever the configuration changed (a job that started or moved an instance is seen at once).
+   */
+  live(config: ConfigView): Promise<LiveNodes>;
+  /** Submits the opcodes as one job with RAPI's reason trail and the call's `reason=`; answers its ID. */
+  submit(request: RapiRequest, source: string, ops: readonly Opcode[], priority?: number): Promise<number>;
+}
+
+/** How old the nodes' live figures may be; Ganeti asks the nodes on every call, at 100 ms or more a call. */
+export const LIVE_MAX_AGE_MS = 1_000;
+
+export function rapiContext(call: DaemonCall, nowMs: () => number = () => performance.now()): RapiContext {
+  let live: { atMs: number; serial: number; nodes: Promise<LiveNodes> } | undefined;
+  return {
+    call,
+    async config() {
+      const response = await call({ op: 'config', consistent: true });
+      if (response.config === undefined) throw new RapiError(502, 'this node belongs to no cluster yet');
+      return configViewSchema.parse(response.config);
+    },
+    live(config) {
+      if (live === undefined || live.serial !== config.serial || nowMs() - live.atMs > LIVE_MAX_AGE_MS) {
+        const nodes = call({ op: 'nodes-live' }).then((response) => response.nodes);
+        live = { atMs: nowMs(), serial: config.serial, nodes };
+        // A failed ask is not kept: the next call asks again.
+        nodes.catch(() => {
+          if (live?.nodes === nodes) live = undefined;
+        });
+      }
+      return live.nodes;
+    },
+    async submit(request, source, ops, priority) {
+      if (flag(request.query, 'dry-run'))
+        throw new RapiError(
+          400,
+          'dry-run is not supported yet: the job would run for real, so it was not submitted',
+        );
+      const nowS = Date.now() / 1000;
+      const reason = text(request.query, 'reason');
+      const trail: [string, string, number][] = [
+        [`gnt:library:rlib2:${source}`, '', nowS],
+        ...(reason === undefined ? [] : [['gnt:user', reason, nowS] as [string, string, number]]),
+      ];
+      const withReason = ops.map((op) => ({ ...op, reason: [...(op.reason ?? []), ...trail] }) as Opcode);
+      const response = await call({
+        op: 'master',
+        request: { op: 'submit', key: randomUUID(), priority: priority ?? 0, ops: withReason },
+      });
+      if (!('job' in response))
+        throw new CorralError('internal', 'the master answered a submission without a job ID');
+      return response.job;
+    },
+  };
+}

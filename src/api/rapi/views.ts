@@ -1,0 +1,58 @@
+import { ipolicyJson } from '../../alloc/iallocator/write.js';
+import { livePolicy } from '../../alloc/live-snapshot.js';
+import { groupTemplates } from '../../cluster/model.js';
+import {
+  bulkFields,
+  fieldRecords,
+  groupRows,
+  instanceRows,
+  jobItemFields,
+  jobRows,
+  nodeRows,
+} from '../../cluster/query/index.js';
+import type { ConfigView, GroupView, InstanceView, JobView, NodeView } from '../../cluster/views.js';
+import type { LiveNodes } from './context.js';
+
+/** RAPI's dicts of instances, nodes, groups and jobs: Ganeti's keys, read through the shared query fields. */
+
+export const JOB_BULK_FIELDS: readonly string[] = bulkFields.job;
+export const JOB_ITEM_FIELDS: readonly string[] = jobItemFields;
+
+const named = <T extends { name: string }>(names: readonly string[] | undefined) =>
+  names === undefined ? () => true : (row: T) => names.includes(row.name);
+
+export function instanceDicts(config: ConfigView, live: LiveNodes, names?: readonly string[]) {
+  const rows = instanceRows({ config, live }).filter((row) => named<InstanceView>(names)(row.instance));
+  return fieldRecords('instance', rows);
+}
+
+export function nodeDicts(config: ConfigView, live: LiveNodes, names?: readonly string[]) {
+  const rows = nodeRows({ config, live }).filter((row) => named<NodeView>(names)(row.node));
+  return fieldRecords('node', rows);
+}
+
+/**
+ * Groups' `ipolicy` in full: the policy the allocator applies (src/alloc, which the shared fields below it
+ * cannot read), for the templates the group allows. htools reads every part of it.
+ */
+export function groupDicts(config: ConfigView, names?: readonly string[]) {
+  const rows = groupRows({ config }).filter((row) => named<GroupView>(names)(row.group));
+  return fieldRecords('group', rows).map((dict, n) => {
+    const group = rows[n]?.group;
+    if (group === undefined) return dict;
+    return {
+      ...dict,
+      ipolicy: ipolicyJson(livePolicy(groupTemplates(config.cluster.enabledDiskTemplates, group))),
+    };
+  });
+}
+
+export function jobDict(job: JobView, fields: readonly string[]): Record<string, unknown> {
+  const [record] = fieldRecords('job', jobRows([job]), fields);
+  return record ?? {};
+}
+
+export const findInstance = (config: ConfigView, name: string) =>
+  config.instances.find((i) => i.name === name);
+export const findNode = (config: ConfigView, name: string) => config.nodes.find((n) => n.name === name);
+export const findGroup = (config: ConfigView, name: string) => config.groups.find((g) => g.name === name);

@@ -1,0 +1,248 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../src/common/wait.js';
+import type { DaemonCall } from '../../src/daemon/job-client.js';
+import { type DaemonProcess, startLocalCluster } from '../../src/daemon/local-cluster.js';
+import { cli } from '../helpers/cli.js';
+import { clusterClient, restoreCluster } from '../helpers/real-cluster.js';
+
+const run = promisify(execFile);
+/** Debian's Python, where python3-ganeti-rapi installs Ganeti's client (not the python3 first on the PATH). */
+const PYTHON = '/usr/bin/python3';
+const host = (n: number) => `127.0.0.${232 + n}`;
+
+/**
+ * RAPI driven by Ganeti's own clients on three real daemons (127.0.0.232-234, HTTPS on 5080 with the
+ * cluster's self-signed certificate): Ganeti's Python client (python3-ganeti-rapi) and the htools' RAPI
+ * backend (hscan, hbal -m). The clients talk to node2, which is not the master: every node serves RAPI.
+ */
+describe("RAPI on real daemons, through Ganeti's clients", () => {
+  let baseDir: string;
+  let daemons: DaemonProcess[] = [];
+  let call: DaemonCall;
+
+  beforeAll(async () => {
+    baseDir = await mkdtemp(join(tmpdir(), 'corral-rapi-'));
+    const users = join(baseDir, 'rapi-users');
+    await writeFile(users, 'admin secret write\nreader secret read\n');
+    daemons = await startLocalCluster({
+      baseDir,
+      nodes: 3,
+      firstHost: 232,
+      daemonFlags: ['--rapi-users', users, '--os-search-path', '/usr/share/ganeti/os'],
+    });
+    call = (request) => daemons[1]!.call(request);
+  });
+
+  afterEach(async () => {
+    await restoreCluster(daemons, call);
+  });
+
+  afterAll(async () => {
+    await Promise.all(daemons.map((daemon) => daemon.stop('SIGKILL')));
+    await rm(baseDir, { recursive: true, force: true });
+  });
+
+  const { config } = clusterClient((request) => call(request));
+
+  /** Runs Python with Ganeti's client bound to node `n` as `c` (admin), `reader` and `anon`; returns its last line as JSON. */
+  async function python(code: string, n = 1): Promise<unknown> {
+    const prelude = [
+      'import json',
+      'from ganeti.rapi import client as rc',
+      `c = rc.GanetiRapiClient("${host(n)}", 5080, username="admin", password="secret")`,
+      `reader = rc.GanetiRapiClient("${host(n)}", 5080, username="reader", password="secret")`,
+      `anon = rc.GanetiRapiClient("${host(n)}", 5080)`,
+      'def wait(job):',
+      '    assert c.WaitForJobCompletion(job, period=0.1, retries=600), c.GetJobStatus(job)',
+      '    return c.GetJobStatus(job)',
+      'def refused(call, *args, **kw):',
+      '    try:',
+      '        call(*args, **kw)',
+      '    except rc.GanetiApiError as e:',
+      '        return e.code',
+      '    return None',
+    ].join('\n');
+    const { stdout } = await run(PYTHON, ['-c', `${prelude}\n${code}`], { timeout: 120_000 });
+    return JSON.parse(stdout.trim().split('\n').at(-1) ?? 'null');
+  }
+
+  it('lists, creates, starts, stops, reboots, modifies, tags and migrates an instance', async () => {
+    const result = (await python(`
+out = {}
+out["version"] = c.GetVersion()
+out["features"] = sorted(c.GetFeatures())
+info = c.GetInfo()
+out["info"] = [info["name"], info["master"], sorted(info["enabled_hypervisors"])]
+out["nodes"] = c.GetNodes()
+out["node_keys"] = sorted(c.GetNode("node2").keys())
+out["bulk_roles"] = [n["role"] for n in c.GetNodes(bulk=True)]
+job = c.CreateInstance("create", "rapi1", "diskless", [], [{}], os="noop", pnode="node2",
+                       hypervisor="fake", beparams={"memory": 128}, ip_check=False, name_check=False)
+out["create"] = wait(job)["status"]
+out["instances"] = c.GetInstances()
+inst = c.GetInstance("rapi1")
+out["created"] = [inst["pnode"], inst["admin_state"], inst["oper_state"], inst["beparams"]["memory"]]
+out["shutdown"] = wait(c.ShutdownInstance("rapi1", timeout=10))["status"]
+out["down"] = c.GetInstance("rapi1")["admin_state"]
+out["startup"] = wait(c.StartupInstance("rapi1"))["status"]
+out["reboot"] = wait(c.RebootInstance("rapi1"))["status"]
+out["modify"] = wait(c.ModifyInstance("rapi1", beparams={"vcpus": 2}))["status"]
+out["vcpus"] = c.GetInstance("rapi1")["beparams"]["vcpus"]
+out["tags"] = [wait(c.AddInstanceTags("rapi1", ["web", "prod"]))["status"], sorted(c.GetInstanceTags("rapi1"))]
+migrated = wait(c.MigrateInstance("rapi1", target_node="node3"))
+out["migrate"] = [migrated["status"], migrated["summary"], migrated["ops"][0]["reason"][0][0]]
+out["moved"] = c.GetInstance("rapi1")["pnode"]
+out["query"] = c.Query("instance", ["name", "pnode", "admin_state"], qfilter=["=", "pnode", "node3"])["data"]
+print(json.dumps(out))
+`)) as Record<string, unknown>;
+    expect(result).toMatchObject({
+      version: 2,
+      features: ['instance-create-reqv1', 'instance-reinstall-reqv1', 'node-evac-res1', 'node-migrate-reqv1'],
+      info: ['cluster.local', 'node1', ['fake', 'kvm']],
+      nodes: ['node1', 'node2', 'node3'],
+      bulk_roles: ['M', 'C', 'C'],
+      create: 'success',
+      instances: ['rapi1'],
+      created: ['node2', 'up', true, 128],
+      shutdown: 'success',
+      down: 'down',
+      startup: 'success',
+      reboot: 'success',
+      modify: 'success',
+      vcpus: 2,
+      tags: ['success', ['prod', 'web']],
+      migrate: ['success', ['INSTANCE_MIGRATE(rapi1)'], 'gnt:library:rlib2:instances_name_migrate'],
+      moved: 'node3',
+      query: [
+        [
+          [0, 'rapi1'],
+          [0, 'node3'],
+          [0, 'up'],
+        ],
+      ],
+    });
+    expect(result.node_keys).toContain('secondary_ip');
+  });
+
+  it('sets node roles and evacuates a node, following the jobs it submits', async () => {
+    await cli(daemons[0]!, 'instance', 'add', '-t', 'diskless', '-o', 'noop', '-n', 'node3', 'evac1');
+    const result = (await python(`
+out = {}
+out["drain"] = wait(c.SetNodeRole("node3", "drained", force=True))["status"]
+out["drained"] = c.GetNodeRole("node3")
+evacuation = wait(c.EvacuateNode("node3", mode=rc.NODE_EVAC_PRI))
+jobs = evacuation["opresult"][0]["jobs"]
+out["children"] = [wait(job)["status"] for (ok, job) in jobs]
+out["evac_pnode"] = c.GetInstance("evac1")["pnode"]
+out["back"] = wait(c.SetNodeRole("node3", "master-candidate", force=True))["status"]
+out["role"] = c.GetNodeRole("node3")
+print(json.dumps(out))
+`)) as Record<string, unknown>;
+    expect(result).toEqual({
+      drain: 'success',
+      drained: 'drained',
+      children: ['success'],
+      evac_pnode: expect.stringMatching(/^node[12]$/),
+      back: 'success',
+      role: 'master-candidate',
+    });
+  });
+
+  it('refuses a write without a user (401) or with a read-only one (403), and changes nothing', async () => {
+    const before = (await config()).serial;
+    const codes = await python(`
+print(json.dumps([
+  refused(anon.AddClusterTags, ["nope"]),
+  refused(reader.AddClusterTags, ["nope"]),
+  refused(rc.GanetiRapiClient("${host(1)}", 5080, username="admin", password="wrong").AddClusterTags, ["nope"]),
+  refused(c.GetInstance, "no-such-instance"),
+  refused(c.SetNodeRole, "node1", "master"),
+  refused(c.ModifyInstance, "no-such-instance", no_such_parameter=1),
+]))
+`);
+    expect(codes).toEqual([401, 403, 401, 404, 400, 400]);
+    expect((await config()).serial).toBe(before);
+    expect((await config()).cluster.tags).toEqual([]);
+  });
+
+  it("is read by htools' RAPI backend (hscan, hbal -m), whose moves run as RAPI jobs", async () => {
+    for (const name of ['bal1', 'bal2', 'bal3'])
+      await cli(
+        daemons[0]!,
+        'instance',
+        'add',
+        '-t',
+        'sharedfile',
+        '-s',
+        '64M',
+        '-o',
+        'noop',
+        '-n',
+        'node2',
+        '-B',
+        'memory=512',
+        name,
+      );
+    const scan = await run('hscan', ['-p', host(1)], { cwd: baseDir, timeout: 60_000 });
+    expect(scan.stdout).toMatch(new RegExp(`${host(1).replaceAll('.', '\\.')}\\s+3\\s+3\\s`));
+    const plan = await run('hbal', ['-m', host(1), '-C'], { timeout: 60_000 });
+    const moves = [...plan.stdout.matchAll(/^\s*\d+\.\s+(\S+)\s+\S+\s+=>\s+(\S+)/gm)].map(([, i, n]) => [
+      i,
+      n,
+    ]);
+    expect(moves.length).toBeGreaterThan(0);
+    // Ganeti 3.0's hbal executes (-X) only over LUXI; its plan is carried out here through RAPI, as a script would.
+    const failovers = moves.map(
+      ([instance, node]) => `wait(c.FailoverInstance("${instance}", target_node="${node}"))`,
+    );
+    await python(`${failovers.join('\n')}\nprint("null")`);
+    const after = await run('hbal', ['-m', host(1)], { timeout: 60_000 });
+    expect(after.stdout).toMatch(/Cluster is already well balanced|Solution length=0/);
+  });
+
+  it('serves the same certificate on every node, and a renewed one without a restart', async () => {
+    const fingerprint = (n: number) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: host(n), port: 5080, rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerCertificate().fingerprint256);
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+    const before = await Promise.all([0, 1, 2].map(fingerprint));
+    expect(new Set(before).size).toBe(1);
+    await cli(daemons[1]!, 'cluster', 'renew-crypto', '--new-rapi-certificate');
+    const after = await waitFor(
+      async () => {
+        const now = await Promise.all([0, 1, 2].map(fingerprint));
+        return now.every((f) => f !== before[0]) && new Set(now).size === 1 ? now : undefined;
+      },
+      { timeoutMs: 15_000, what: 'every node to serve the renewed certificate' },
+    );
+    expect(after[0]).not.toBe(before[0]);
+  });
+
+  it('keeps answering a client pointed at a non-master across a master failover', async () => {
+    const master = daemons[0]!;
+    await master.stop('SIGKILL');
+    const result = (await python(`
+out = {}
+out["tag"] = wait(c.AddClusterTags(["after-failover"]))["status"]
+out["master"] = c.GetInfo()["master"]
+out["tags"] = c.GetClusterTags()
+print(json.dumps(out))
+`)) as Record<string, unknown>;
+    expect(result).toEqual({
+      master: expect.stringMatching(/^node[23]$/),
+      tag: 'success',
+      tags: ['after-failover'],
+    });
+    await cli(daemons[1]!, 'cluster', 'remove-tags', 'after-failover');
+  });
+});
