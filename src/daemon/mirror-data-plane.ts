@@ -26,7 +26,8 @@ export interface DataOffer {
 /** Length-prefixed frames on a socket. */
 export interface FramedSocket {
   readonly frames: AsyncIterable<Uint8Array>;
-  send(frame: Uint8Array): void;
+  /** Sends one frame: `head`, then `payload` when given (a write's bytes, which are not copied here). */
+  send(head: Uint8Array, payload?: Uint8Array): void;
   close(): void;
 }
 
@@ -170,12 +171,18 @@ function framedSocket(socket: Socket, maxFrameBytes: number): FramedSocket {
   }
   return {
     frames: frames(),
-    send(frame) {
-      const header = Buffer.alloc(4);
-      header.writeUInt32BE(frame.byteLength, 0);
+    send(head, payload) {
+      // The length and the head in one buffer; a payload after it in the same write (one TLS record).
+      const prefixed = Buffer.allocUnsafe(4 + head.byteLength);
+      prefixed.writeUInt32BE(head.byteLength + (payload?.byteLength ?? 0), 0);
+      prefixed.set(head, 4);
+      if (payload === undefined) {
+        socket.write(prefixed);
+        return;
+      }
       socket.cork();
-      socket.write(header);
-      socket.write(frame);
+      socket.write(prefixed);
+      socket.write(payload);
       socket.uncork();
     },
     close: () => socket.destroy(),

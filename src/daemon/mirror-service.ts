@@ -9,8 +9,6 @@ import {
   mirrorWelcomeSchema,
   type ToPrimary,
   type ToSecondary,
-  toPrimarySchema,
-  toSecondarySchema,
 } from '../cluster/mirror-protocol.js';
 import { untilAborted } from '../common/abort.js';
 import type { Clock } from '../common/clock.js';
@@ -27,6 +25,7 @@ import { type CopyState, MirrorSecondary } from '../storage/mirror/secondary.js'
 import { connectDataPlane, type DataPlaneServer } from './mirror-data-plane.js';
 import type { CopyRecords, SavedAttachments } from './mirror-records.js';
 import type { MirrorReporter } from './mirror-reporter.js';
+import { decodeToPrimary, decodeToSecondary, encodeToPrimary, encodeToSecondary } from './mirror-wire.js';
 
 export interface MirrorAttach {
   readonly instance: { readonly name: string; readonly uuid: string };
@@ -438,15 +437,18 @@ export class MirrorService {
         stream.abort(new CorralError('closed', 'the mirror link moved to its data connection'));
       });
       return {
-        send: (frame: ToSecondary) => socket.send(encodeFrame(frame, maxFrameBytes)),
-        replies: decoded(socket.frames, (bytes) => decodeFrame(bytes, toPrimarySchema, maxFrameBytes)),
+        send: (frame: ToSecondary) => {
+          const { head, payload } = encodeToSecondary(frame, maxFrameBytes);
+          socket.send(head, payload);
+        },
+        replies: decoded(socket.frames, (bytes) => decodeToPrimary(bytes, maxFrameBytes)),
         close: () => socket.close(),
       };
     }
     return {
       send: (frame: ToSecondary) => outgoing.push(encodeFrame(frame, maxFrameBytes)),
       replies: decoded({ [Symbol.asyncIterator]: () => frames }, (bytes) =>
-        decodeFrame(bytes, toPrimarySchema, maxFrameBytes),
+        decodeToPrimary(bytes, maxFrameBytes),
       ),
       close: (reason: Error) => {
         outgoing.end();
@@ -482,8 +484,11 @@ export class MirrorService {
       const socket = await connection.finally(() => outgoing.end());
       await sending;
       await entry.secondary.serve({
-        frames: decoded(socket.frames, (bytes) => decodeFrame(bytes, toSecondarySchema, maxFrameBytes)),
-        reply: (frame: ToPrimary) => socket.send(encodeFrame(frame, maxFrameBytes)),
+        frames: decoded(socket.frames, (bytes) => decodeToSecondary(bytes, maxFrameBytes)),
+        reply: (frame: ToPrimary) => {
+          const { head, payload } = encodeToPrimary(frame, maxFrameBytes);
+          socket.send(head, payload);
+        },
         end: () => socket.close(),
       });
       socket.close();
@@ -493,7 +498,7 @@ export class MirrorService {
     const sending = stream.send(outgoing).catch(() => undefined);
     await entry.secondary.serve({
       frames: decoded({ [Symbol.asyncIterator]: () => frames }, (bytes) =>
-        decodeFrame(bytes, toSecondarySchema, maxFrameBytes),
+        decodeToSecondary(bytes, maxFrameBytes),
       ),
       reply: (frame: ToPrimary) => outgoing.push(encodeFrame(frame, maxFrameBytes)),
       end: () => stream.abort(new CorralError('closed', 'a newer link from the primary took over')),
