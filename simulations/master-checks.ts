@@ -25,6 +25,11 @@ export class MirrorWatch {
   private readonly exempt = new Set<string>();
   /** Forced failovers submitted and not yet ended: a start on a stale copy is what they ask for. */
   private readonly pending = new Set<string>();
+  /**
+   * Instances someone asked to remove: their data is meant to go, even when the removal stops half way
+   * (a node it could not reach) and leaves the instance, with copies the config still counts, for a retry.
+   */
+  private readonly discarded = new Set<string>();
   /** Where a guest was seen running at the last instant: `node/instance name`. */
   private readonly running = new Set<string>();
   private offsets = 0;
@@ -34,9 +39,13 @@ export class MirrorWatch {
     private readonly violations: string[],
   ) {}
 
-  /** Notes the forced failovers a job asks for, before it is submitted. */
+  /** Notes the forced failovers and the removals a job asks for, before it is submitted. */
   forcing(config: ConfigData, ops: readonly Opcode[]): void {
     for (const uuid of forcedIn(config, ops)) this.pending.add(uuid);
+    for (const op of ops)
+      if (op.OP_ID === 'OP_INSTANCE_REMOVE')
+        for (const instance of config.instances.values())
+          if (instance.name === op.instance_name) this.discarded.add(instance.uuid);
   }
 
   /**
@@ -133,7 +142,12 @@ export class MirrorWatch {
   checkCopies(): void {
     const config = this.world.newestConfig();
     for (const instance of config?.instances.values() ?? []) {
-      if (instance.diskTemplate !== 'drbd' || this.exempt.has(instance.uuid)) continue;
+      if (
+        instance.diskTemplate !== 'drbd' ||
+        this.exempt.has(instance.uuid) ||
+        this.discarded.has(instance.uuid)
+      )
+        continue;
       for (const uuid of instance.mirror?.current ?? []) {
         const node = config?.nodes.get(uuid);
         if (node === undefined) continue;

@@ -338,7 +338,7 @@ function instanceOp(
       template === 'drbd'
         ? rng.chance(0.6) && { pnode, snode: rng.pick(nodes.filter((node) => node !== pnode)) }
         : rng.chance(0.5) && { pnode };
-    return {
+    const create = {
       OP_ID: 'OP_INSTANCE_CREATE',
       instance_name: newName(),
       disk_template: template,
@@ -346,6 +346,13 @@ function instanceOp(
       os_type: SIM_OS,
       beparams: { memory: 128 },
       ...placed,
+    } as const;
+    // Now and then two at once, through a multi-allocation job that submits a create job for each.
+    if (!rng.chance(0.15)) return create;
+    const { OP_ID: _create, ...first } = create;
+    return {
+      OP_ID: 'OP_INSTANCE_MULTI_ALLOC',
+      instances: [first, { ...first, instance_name: newName() }],
     };
   }
   const instance: InstanceRecord = rng.pick(instances);
@@ -389,11 +396,17 @@ function instanceOp(
           ]
         : { OP_ID: 'OP_INSTANCE_GROW_DISK', instance_name, disk: 0, amount: 1 },
     () => ({ OP_ID: 'OP_INSTANCE_RENAME', instance_name, new_name: newName() }),
+    () => ({ OP_ID: 'OP_INSTANCE_QUERY_DATA', instances: [instance_name], static: rng.chance(0.5) }),
     () => ({ OP_ID: 'OP_INSTANCE_DEACTIVATE_DISKS', instance_name }),
     // What wants the instance stopped, on one that is: most of the instances run.
     () => {
       const stopped = instances.filter(({ adminState }) => adminState === 'down');
-      if (stopped.length === 0) return { OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name, timeout: 0 };
+      // None stopped: stop one, and half the time reinstall it in the same job (as RAPI's reinstall does).
+      if (stopped.length === 0)
+        return [
+          { OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name, timeout: 0 },
+          ...(rng.chance(0.5) ? [{ OP_ID: 'OP_INSTANCE_REINSTALL', instance_name } as const] : []),
+        ];
       const { name } = rng.pick(stopped);
       const opcodes: Opcode[] = [
         { OP_ID: 'OP_INSTANCE_REINSTALL', instance_name: name },
@@ -505,7 +518,7 @@ function clusterOp(
     () => ({ OP_ID: 'OP_CLUSTER_VERIFY' }),
     () => ({ OP_ID: 'OP_CLUSTER_VERIFY_DISKS' }),
     () => ({ OP_ID: 'OP_CLUSTER_SET_PARAMS', ...clusterParams(rng) }),
-    () => ({ OP_ID: 'OP_CLUSTER_RENEW_CRYPTO' }),
+    () => ({ OP_ID: 'OP_CLUSTER_RENEW_CRYPTO', new_rapi_certificate: rng.chance(0.5) }),
     () => ({
       OP_ID: 'OP_GROUP_ADD',
       group_name: newName('group'),

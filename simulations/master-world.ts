@@ -222,6 +222,8 @@ export class MasterWorld {
         enrolment: machine.enrolment,
         rng: this.rng.fork(),
         newUuid: () => `uuid-${this.options.seed}-${++this.uuids}`,
+        // No key is drawn in simulated time: simulated nodes serve no RAPI.
+        newRapiCertificate: async (name) => ({ cert: `certificate of ${name}`, key: `key of ${name}` }),
       }),
     );
     await this.settle(lease.start());

@@ -114,6 +114,34 @@ export const nodeAddOpSchema = z.object({
 
 export type NodeAddOp = z.infer<typeof nodeAddOpSchema>;
 
+/** Ganeti's instance create (and import); also each entry of a multi-allocation. */
+export const instanceCreateOpSchema = z.object({
+  OP_ID: z.literal('OP_INSTANCE_CREATE'),
+  ...common,
+  ...instanceName,
+  disk_template: z.enum(corralDiskTemplates),
+  disks: z.array(diskSpec).max(16),
+  nics: z.array(nicSpec).max(8).optional(),
+  os_type: z.string().min(1).max(128).optional(),
+  osparams: params.optional(),
+  beparams: beParams.optional(),
+  hypervisor: z.enum(hypervisors).optional(),
+  hvparams: params.optional(),
+  pnode: nameSchema.optional(),
+  snode: nameSchema.optional(),
+  /** For drbd: wait until the new disks are in sync before the job ends (Ganeti's default). */
+  wait_for_sync: yes.optional(),
+  iallocator: iallocator.optional(),
+  start: yes.optional(),
+  no_install: yes.optional(),
+  tags: z.array(tagSchema).max(64).optional(),
+  /** `import`: the disks are filled from an export (backup import) instead of by the OS create script. */
+  mode: z.enum(['create', 'import']).optional(),
+  src_node: nameSchema.optional(),
+  /** The export's name: the name of the instance it was made of. */
+  src_path: exportName.optional(),
+});
+
 export const opcodeSchema = z.discriminatedUnion('OP_ID', [
   nodeAddOpSchema.extend(common),
   z.object({ OP_ID: z.literal('OP_NODE_REMOVE'), ...common, node_name: nameSchema }),
@@ -194,31 +222,19 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     /** RAPI's key and self-signed certificate (Ganeti's --new-rapi-certificate). */
     new_rapi_certificate: yes.optional(),
   }),
+  instanceCreateOpSchema,
+  /**
+   * Ganeti's multi-allocation: several creates at once, one job each, submitted by this opcode's job; the
+   * allocator places those that name no nodes.
+   */
   z.object({
-    OP_ID: z.literal('OP_INSTANCE_CREATE'),
+    OP_ID: z.literal('OP_INSTANCE_MULTI_ALLOC'),
     ...common,
-    ...instanceName,
-    disk_template: z.enum(corralDiskTemplates),
-    disks: z.array(diskSpec).max(16),
-    nics: z.array(nicSpec).max(8).optional(),
-    os_type: z.string().min(1).max(128).optional(),
-    osparams: params.optional(),
-    beparams: beParams.optional(),
-    hypervisor: z.enum(hypervisors).optional(),
-    hvparams: params.optional(),
-    pnode: nameSchema.optional(),
-    snode: nameSchema.optional(),
-    /** For drbd: wait until the new disks are in sync before the job ends (Ganeti's default). */
-    wait_for_sync: yes.optional(),
+    instances: z
+      .array(instanceCreateOpSchema.omit({ OP_ID: true, reason: true }))
+      .min(1)
+      .max(64),
     iallocator: iallocator.optional(),
-    start: yes.optional(),
-    no_install: yes.optional(),
-    tags: z.array(tagSchema).max(64).optional(),
-    /** `import`: the disks are filled from an export (backup import) instead of by the OS create script. */
-    mode: z.enum(['create', 'import']).optional(),
-    src_node: nameSchema.optional(),
-    /** The export's name: the name of the instance it was made of. */
-    src_path: exportName.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_BACKUP_EXPORT'),
@@ -299,6 +315,14 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     ...instanceName,
     os_type: z.string().min(1).max(128).optional(),
     osparams: params.optional(),
+  }),
+  /** Ganeti's instance info: the configuration of these instances (all when none is named), and whether they run. */
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_QUERY_DATA'),
+    ...common,
+    instances: z.array(nameSchema).max(1024),
+    /** Only the configuration: no node is asked. */
+    static: yes.optional(),
   }),
   z.object({ OP_ID: z.literal('OP_INSTANCE_RENAME'), ...common, ...instanceName, new_name: nameSchema }),
   z.object({ OP_ID: z.literal('OP_INSTANCE_ACTIVATE_DISKS'), ...common, ...instanceName }),
@@ -419,6 +443,10 @@ export function opTarget(op: Opcode): string | undefined {
       return op.name ?? op.kind;
     case 'OP_TEST_DELAY':
       return String(op.duration);
+    case 'OP_INSTANCE_QUERY_DATA':
+      return op.instances.join(',') || undefined;
+    case 'OP_INSTANCE_MULTI_ALLOC':
+      return op.instances.map((instance) => instance.instance_name).join(',');
     case 'OP_CLUSTER_SET_PARAMS':
     case 'OP_CLUSTER_VERIFY':
     case 'OP_CLUSTER_VERIFY_DISKS':

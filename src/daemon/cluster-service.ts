@@ -14,7 +14,7 @@ import {
   hooksProtocol,
   nodeInfoProtocol,
 } from '../cluster/node-protocols.js';
-import { newRapiCertificate } from '../cluster/rapi-certificate.js';
+import type { RapiCertificate } from '../cluster/rapi-certificate.js';
 import { type Clock, pause } from '../common/clock.js';
 import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError, CorralError } from '../common/errors.js';
@@ -80,6 +80,8 @@ export interface ClusterServiceDeps {
   readonly rng: Rng;
   /** UUIDs of new objects (the cluster, groups, nodes, instances): random, or seeded in the simulator. */
   newUuid(): string;
+  /** RAPI's key and self-signed certificate, made at init and by renew-crypto; a fixed one in the simulator. */
+  newRapiCertificate(clusterName: string): Promise<RapiCertificate>;
 }
 
 /** The local view of the replicated state and how old it may be. */
@@ -219,7 +221,7 @@ export class ClusterService {
     await this.startReplica(true);
     const primaryIp = /^\/ip[46]\/([^/]+)/.exec(addrs[0] ?? '')?.[1] ?? '127.0.0.1';
     const raft = this.raft!;
-    const rapiCertificate = await newRapiCertificate(params.name);
+    const rapiCertificate = await deps.newRapiCertificate(params.name);
     await this.until(() => raft.status().role === 'leader', 'this node to lead its own group');
     const outcome = await this.propose({
       type: 'init',
@@ -424,6 +426,7 @@ export class ClusterService {
         observed: (node) => deps.observed(node),
         announce: (name, payload) => deps.announce?.(name, payload),
         newUuid: () => deps.newUuid(),
+        newRapiCertificate: (name) => deps.newRapiCertificate(name),
         timings: deps.timings,
       },
       term,

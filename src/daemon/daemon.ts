@@ -3,7 +3,7 @@ import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
-import type { RapiCertificate } from '../cluster/rapi-certificate.js';
+import { newRapiCertificate, type RapiCertificate } from '../cluster/rapi-certificate.js';
 import { systemClock } from '../common/clock.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
@@ -198,6 +198,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     enrolment,
     rng: seededRng(randomInt(2 ** 31)),
     newUuid: randomUUID,
+    newRapiCertificate,
   });
   replica = cluster;
   // Before anything may start a guest: a lease that ran out while no daemon watched kills the guests now,

@@ -4,6 +4,7 @@ import { nodeById } from '../cluster/config.js';
 import { DEFAULT_HA_PARAMS, type HaParams, leaseGrant } from '../cluster/lease.js';
 import type { InstanceUuid, JobId } from '../cluster/model.js';
 import type { Opcode } from '../cluster/opcodes.js';
+import type { RapiCertificate } from '../cluster/rapi-certificate.js';
 import type { Clock, Timer } from '../common/clock.js';
 import { timeoutSignal } from '../common/deadline.js';
 import { asCorralError, CorralError } from '../common/errors.js';
@@ -46,6 +47,7 @@ export interface MasterRoleDeps {
   /** Tells every node, through gossip, what this master did on its own. */
   announce(name: string, payload: string): void;
   newUuid(): string;
+  newRapiCertificate(clusterName: string): Promise<RapiCertificate>;
   /** How long commits, probes and node calls may take, and how often to reconcile and to watch instances. */
   readonly timings: ControlTimings;
 }
@@ -294,6 +296,7 @@ export class MasterRole {
       },
       log,
       newUuid: deps.newUuid,
+      newRapiCertificate: deps.newRapiCertificate,
       commit: async (mutation) => {
         const outcome = await this.commit({ type: 'config', atMs: deps.clock.wallMs(), mutation });
         if (!outcome?.ok) throw refusal(outcome);

@@ -3,6 +3,7 @@ import type { ConfigData } from '../cluster/config.js';
 import type { JobId } from '../cluster/model.js';
 import type { Mutation } from '../cluster/mutations.js';
 import type { Opcode, OpId } from '../cluster/opcodes.js';
+import type { RapiCertificate } from '../cluster/rapi-certificate.js';
 import type { Clock } from '../common/clock.js';
 import type { NodeId } from '../common/ids.js';
 import type { LockRequest } from './locks.js';
@@ -65,6 +66,8 @@ export interface OpContext {
   /** Adds a message to the job's log (committed in batches). */
   log(message: string): void;
   newUuid(): string;
+  /** RAPI's key and self-signed certificate for the cluster of this name (renew-crypto). */
+  newRapiCertificate(clusterName: string): Promise<RapiCertificate>;
   /**
    * Commits a configuration change now, before the opcode ends: for steps a crash must not forget (an
    * instance recorded before its disks exist, so that a failed create can still be cleaned up).

@@ -14,7 +14,6 @@ import { hypervisors } from '../cluster/hypervisors.js';
 import { DEFAULT_GROUP_NAME, type NodeRecord } from '../cluster/model.js';
 import { applyMutation, type Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
-import { newRapiCertificate } from '../cluster/rapi-certificate.js';
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import { enrolmentPeer } from '../peer/enrolment.js';
@@ -22,8 +21,10 @@ import { newClusterSecret } from '../peer/join-token.js';
 import { backupOpDefinitions } from './backup-ops.js';
 import { moveOpDefinitions } from './instance-moves.js';
 import { instanceOpDefinitions } from './instance-ops.js';
+import { instanceQueryOpDefinitions } from './instance-query.js';
 import type { LockRequest } from './locks.js';
 import { mirrorOpDefinitions } from './mirror-ops.js';
+import { multiAllocOpDefinitions } from './multi-alloc.js';
 import type { HookSpec, OpContext, OpDefinitions } from './op-context.js';
 import { verifyCluster, verifyDisks } from './verify.js';
 
@@ -89,6 +90,8 @@ function checkPoolAfterDemotion(
 
 export const opDefinitions: OpDefinitions = {
   ...instanceOpDefinitions,
+  ...instanceQueryOpDefinitions,
+  ...multiAllocOpDefinitions,
   ...moveOpDefinitions,
   ...mirrorOpDefinitions,
   ...backupOpDefinitions,
@@ -203,6 +206,7 @@ export const opDefinitions: OpDefinitions = {
       const node = requireNode(ctx.config(), op.node_name);
       const mutation: Mutation = { type: 'node-remove', uuid: node.uuid };
       check(ctx, mutation);
+      await leaveRaftVoters(ctx, node);
       try {
         await ctx.agent.evict(node.id, ctx.signal);
         ctx.log(`${node.name} forgot the cluster`);
@@ -417,7 +421,7 @@ export const opDefinitions: OpDefinitions = {
       const secret = op.new_cluster_secret ?? op.new_rapi_certificate !== true;
       const renewed: string[] = [];
       if (op.new_rapi_certificate === true) {
-        const certificate = await newRapiCertificate(ctx.config().cluster.name);
+        const certificate = await ctx.newRapiCertificate(ctx.config().cluster.name);
         await ctx.commit({ type: 'rapi-certificate', certificate });
         ctx.log('made a new RAPI key and certificate: every node serves it from now');
         renewed.push('RAPI certificate');
@@ -490,6 +494,39 @@ function known<const T extends string>(values: readonly string[], allowed: reado
 
 function ipOf(address: string): string | undefined {
   return /^\/ip[46]\/([^/]+)/.exec(address)?.[1];
+}
+
+/** How long a node being removed has to leave the Raft voters, and how often the master looks. */
+const LEAVE_VOTERS_MS = 20_000;
+const LEAVE_VOTERS_POLL_MS = 100;
+
+/**
+ * A master candidate votes in the Raft group; it leaves the group's voters (demoted, another promoted in
+ * its seat as Ganeti's auto-promote does) before it leaves the configuration. Removed first from the
+ * configuration, it could no longer take part in the change that takes it out of the voters, and a group
+ * it was needed in for a quorum (two voters) would have none for ever.
+ */
+async function leaveRaftVoters(ctx: OpContext, node: NodeRecord): Promise<void> {
+  if (!ctx.raft().voters.includes(node.id)) return;
+  if (node.masterCandidate) {
+    const demotion: Mutation = {
+      type: 'node-set',
+      uuid: node.uuid,
+      changes: { masterCandidate: false },
+      autoPromote: true,
+    };
+    check(ctx, demotion);
+    await ctx.commit(demotion);
+    ctx.log(`demoted ${node.name} from master candidate, to take it out of the Raft voters first`);
+  }
+  for (let waitedMs = 0; ctx.raft().voters.includes(node.id); waitedMs += LEAVE_VOTERS_POLL_MS) {
+    if (waitedMs >= LEAVE_VOTERS_MS)
+      throw new CorralError(
+        'unavailable',
+        `${node.name} has not left the Raft voters yet (they are ${ctx.raft().voters.length}, and it may be needed for a quorum); it stays a member, no longer a candidate: retry node remove once the group has a quorum without it`,
+      );
+    await delay(ctx, LEAVE_VOTERS_POLL_MS);
+  }
 }
 
 function delay(ctx: OpContext, ms: number): Promise<void> {

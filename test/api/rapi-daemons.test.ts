@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../src/common/wait.js';
 import type { DaemonCall } from '../../src/daemon/job-client.js';
@@ -130,6 +131,30 @@ print(json.dumps(out))
     expect(result.node_keys).toContain('secondary_ip');
   });
 
+  it('creates instances in one multi-allocation, and answers instance info as a job', async () => {
+    const result = (await python(`
+out = {}
+spec = lambda name: {"name": name, "disk_template": "diskless", "disks": [], "nics": [{}], "os": "noop",
+                     "hypervisor": "fake", "beparams": {"memory": 64}, "ip_check": False, "name_check": False}
+multi = wait(c.InstancesMultiAlloc([spec("multi1"), spec("multi2")]))
+out["multi"] = [multi["opresult"][0]["allocatable"], multi["opresult"][0]["failed"]]
+out["children"] = [wait(job)["status"] for (ok, job) in multi["opresult"][0]["jobs"]]
+out["instances"] = c.GetInstances()
+info = wait(c.GetInstanceInfo("multi1"))["opresult"][0]["multi1"]
+out["info"] = [info["config_state"], info["run_state"], info["disk_template"], info["be_actual"]["maxmem"]]
+static = wait(c.GetInstanceInfo("multi1", static=True))["opresult"][0]["multi1"]
+out["static"] = static["run_state"]
+print(json.dumps(out))
+`)) as Record<string, unknown>;
+    expect(result).toEqual({
+      multi: [['multi1', 'multi2'], []],
+      children: ['success', 'success'],
+      instances: ['multi1', 'multi2'],
+      info: ['up', 'up', 'diskless', 64],
+      static: null,
+    });
+  });
+
   it('sets node roles and evacuates a node, following the jobs it submits', async () => {
     await cli(daemons[0]!, 'instance', 'add', '-t', 'diskless', '-o', 'noop', '-n', 'node3', 'evac1');
     const result = (await python(`
@@ -226,6 +251,24 @@ print(json.dumps([
       { timeoutMs: 15_000, what: 'every node to serve the renewed certificate' },
     );
     expect(after[0]).not.toBe(before[0]);
+  });
+
+  it("serves mond's reports and Prometheus metrics on every node", async () => {
+    for (const n of [0, 1, 2]) {
+      const reports = (await (await fetch(`http://${host(n)}:1815/1/report/all`)).json()) as {
+        name: string;
+      }[];
+      expect(reports.map((report) => report.name)).toContain('inst-status');
+      const families = parsePrometheusTextFormat(
+        await (await fetch(`http://${host(n)}:1815/metrics`)).text(),
+      );
+      const value = (name: string) => families.find((family) => family.name === name)?.metrics[0]?.value;
+      expect(Number(value('corral_raft_term'))).toBeGreaterThan(0);
+      expect(value('corral_config_serial')).toBe(String((await config()).serial));
+      const roles = families.find((family) => family.name === 'corral_raft_role')?.metrics ?? [];
+      const role = roles.find((metric) => metric.value === '1')?.labels?.role;
+      expect(role).toBe(n === 0 ? 'leader' : 'follower');
+    }
   });
 
   it('keeps answering a client pointed at a non-master across a master failover', async () => {

@@ -175,6 +175,59 @@ export const instanceResources: readonly R[] = [
     },
   },
   {
+    path: '/2/instances-multi-alloc',
+    methods: {
+      POST: jobAction('instances_multi_alloc', (_request, body) => {
+        const { instances, iallocator, opportunistic_locking: _locking, ...rest } = body;
+        if (!Array.isArray(instances))
+          throw new RapiError(400, "Request is missing required 'instances' field in body");
+        for (const key of Object.keys(rest))
+          if (!['priority', 'reason', 'dry_run', 'depends', 'comment', 'debug_level'].includes(key))
+            throw new RapiError(
+              400,
+              `Invalid body parameters: unknown parameter '${key}' for a multi-allocation`,
+            );
+        const creates = instances.map((instance: unknown) => {
+          if (typeof instance !== 'object' || instance === null || Array.isArray(instance))
+            throw new RapiError(400, "Each of 'instances' must be a dictionary of creation parameters");
+          const {
+            OP_ID: _id,
+            reason: _reason,
+            ...create
+          } = opcodeFromBody(
+            'OP_INSTANCE_CREATE',
+            {},
+            instance as Record<string, unknown>,
+            createSpec,
+          ) as Record<string, unknown>;
+          return create;
+        });
+        return validOpcode({
+          OP_ID: 'OP_INSTANCE_MULTI_ALLOC',
+          instances: creates,
+          ...(typeof iallocator === 'string' && { iallocator }),
+        });
+      }),
+    },
+  },
+  {
+    path: '/2/instances/:instance/info',
+    methods: {
+      // Ganeti's: anyone may ask, and the answer is a job whose result holds the data.
+      GET: {
+        access: 'anonymous',
+        run: async (request, context) =>
+          context.submit(request, 'instances_name_info', [
+            validOpcode({
+              OP_ID: 'OP_INSTANCE_QUERY_DATA',
+              instances: [instance(request)],
+              static: flag(request.query, 'static'),
+            }),
+          ]),
+      },
+    },
+  },
+  {
     path: '/2/instances/:instance/startup',
     methods: {
       PUT: jobAction('instances_name_startup', (request) =>

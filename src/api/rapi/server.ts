@@ -1,3 +1,5 @@
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../../common/log.js';
 import { AUTHENTICATE_HEADER, decideAccess } from './access.js';
@@ -21,14 +23,17 @@ export interface RapiServerOptions {
   readonly requireAuthentication?: boolean;
   /** Key and certificate; plain HTTP without (Ganeti's --no-ssl). */
   readonly tls?: { readonly key: string; readonly cert: string };
+  /** RAPI_TIMEOUTS unless a test needs them shorter. */
+  readonly timeouts?: typeof RAPI_TIMEOUTS;
   readonly log: Logger;
 }
 
 /** Ganeti's RAPI reads bodies of a few KiB; an instance create with many disks stays far below this. */
 export const RAPI_BODY_LIMIT = 1024 * 1024;
-/** A client has this long to send its headers, and its whole request (slow senders are dropped). */
-const HEADERS_TIMEOUT_MS = 5_000;
-const REQUEST_TIMEOUT_MS = 10_000;
+/** A client has this long to send its headers, and its whole request: slow senders (slowloris) are dropped. */
+export const RAPI_TIMEOUTS = { headersMs: 5_000, requestMs: 10_000 };
+/** How often Node looks for connections past those limits (its default, 30 s, would let them linger). */
+const TIMEOUT_CHECK_MS = 1_000;
 /** Ganeti's --max-clients is 20 by default; Corral answers from a replica and can take more. */
 export const RAPI_MAX_CONNECTIONS = 256;
 
@@ -38,14 +43,21 @@ export const RAPI_MAX_CONNECTIONS = 256;
  */
 export function createRapiServer(options: RapiServerOptions): FastifyInstance {
   const { log } = options;
+  const timeouts = options.timeouts ?? RAPI_TIMEOUTS;
+  const limits = {
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, timeouts.headersMs),
+  };
   const app = Fastify({
     logger: false,
     bodyLimit: RAPI_BODY_LIMIT,
-    requestTimeout: REQUEST_TIMEOUT_MS,
     exposeHeadRoutes: false,
-    ...(options.tls !== undefined && { https: { key: options.tls.key, cert: options.tls.cert } }),
-  }) as unknown as FastifyInstance;
-  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+    serverFactory: (handler) =>
+      options.tls === undefined
+        ? createHttpServer(limits, handler)
+        : createHttpsServer({ ...limits, key: options.tls.key, cert: options.tls.cert }, handler),
+  });
   app.server.maxConnections = RAPI_MAX_CONNECTIONS;
 
   // Ganeti compares the whole Content-Type with application/json; a body of any other type is a 415.
