@@ -13,6 +13,7 @@ export interface ConnectionArgs {
 
 export interface JobArgs extends ConnectionArgs {
   submit: boolean;
+  'dry-run': boolean;
   'print-jobid': boolean;
   priority: keyof typeof priorities;
 }
@@ -32,7 +33,12 @@ export function jobOptions<T>(yargs: Argv<T>) {
       default: false,
       describe: 'print the job ID first (for scripts)',
     })
-    .option('priority', { choices: ['low', 'normal', 'high'] as const, default: 'normal' as const });
+    .option('priority', { choices: ['low', 'normal', 'high'] as const, default: 'normal' as const })
+    .option('dry-run', {
+      type: 'boolean',
+      default: false,
+      describe: 'run every check and change nothing; say how far it went',
+    });
 }
 
 export function daemonCall(args: ConnectionArgs): DaemonCall {
@@ -54,13 +60,19 @@ export function yesNo(value: string | undefined, option: string): boolean | unde
  */
 export async function runOps(args: JobArgs, ops: readonly Opcode[]): Promise<unknown[] | undefined> {
   const call = daemonCall(args);
-  const job = await submitJob(call, ops, priorities[args.priority]);
+  const dryRun = args['dry-run'] === true;
+  const submitted = dryRun ? ops.map((op) => ({ ...op, dry_run: true })) : ops;
+  const job = await submitJob(call, submitted, priorities[args.priority]);
   if (args.submit) {
     process.stdout.write(`JobID: ${job}\n`);
     return undefined;
   }
   if (args['print-jobid']) process.stdout.write(`${job}\n`);
-  return follow(call, job);
+  const results = await follow(call, job);
+  if (!dryRun) return results;
+  // What the command would print after a change did not happen: the job's log has said how far it went.
+  process.stdout.write('Dry run: nothing was changed.\n');
+  return undefined;
 }
 
 /** Follows a job to its end, printing its log; returns each opcode's result. */

@@ -25,8 +25,11 @@ const instanceName = { instance_name: nameSchema };
 const reasonTrail = z
   .array(z.tuple([z.string().min(1).max(128), z.string().max(1024), z.number().nonnegative()]))
   .max(16);
-/** What every opcode may carry: why it was asked for (RAPI's `?reason=`, the watcher's and harep's trails). */
-const common = { reason: reasonTrail.optional() };
+/**
+ * What every opcode may carry: why it was asked for (RAPI's `?reason=`, the watcher's and harep's trails),
+ * and Ganeti's dry run (check everything, change nothing).
+ */
+const common = { reason: reasonTrail.optional(), dry_run: z.boolean().optional() };
 /** Ganeti's replace-disks modes: remake a copy on the primary or the secondary, move to a new secondary, or fix what is stale. */
 export const replaceDisksModes = [
   'replace_on_primary',
@@ -231,7 +234,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     OP_ID: z.literal('OP_INSTANCE_MULTI_ALLOC'),
     ...common,
     instances: z
-      .array(instanceCreateOpSchema.omit({ OP_ID: true, reason: true }))
+      .array(instanceCreateOpSchema.omit({ OP_ID: true, reason: true, dry_run: true }))
       .min(1)
       .max(64),
     iallocator: iallocator.optional(),

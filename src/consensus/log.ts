@@ -10,8 +10,13 @@ export function entrySizeBytes(entry: Entry): number {
  * The in-memory view of a node's log: the entries after the last snapshot, whose index and term stand in for
  * everything compacted. The log is bounded by compaction; the durable copy lives in the LogStore.
  */
+type MembershipEntry = Entry & { type: 'membership' };
+const isMembership = (entry: Entry): entry is MembershipEntry => entry.type === 'membership';
+
 export class RaftLog {
   private entries: Entry[];
+  /** The membership entries among them, oldest first: a follower recomputes its membership on every append. */
+  private membership: MembershipEntry[];
 
   constructor(
     private snapshotIndex: number,
@@ -23,6 +28,7 @@ export class RaftLog {
       if (entry.index !== snapshotIndex + 1 + i)
         throw new RangeError(`log gap at index ${snapshotIndex + 1 + i}`);
     }
+    this.membership = this.entries.filter(isMembership);
   }
 
   firstIndex(): number {
@@ -86,6 +92,7 @@ export class RaftLog {
     for (const entry of entries) {
       if (entry.index !== this.lastIndex() + 1) throw new RangeError(`append out of order at ${entry.index}`);
       this.entries.push(entry);
+      if (isMembership(entry)) this.membership.push(entry);
     }
   }
 
@@ -117,7 +124,11 @@ export class RaftLog {
         `term ${this.term(firstNew)} there, at or below commit ${commit}`,
     );
     this.entries.length = firstNew - this.snapshotIndex - 1;
-    for (const entry of entries.slice(i)) this.entries.push(entry);
+    this.membership = this.membership.filter((entry) => entry.index < firstNew);
+    for (const entry of entries.slice(i)) {
+      this.entries.push(entry);
+      if (isMembership(entry)) this.membership.push(entry);
+    }
     return firstNew;
   }
 
@@ -139,6 +150,7 @@ export class RaftLog {
   compact(index: number, term: number): void {
     if (index <= this.snapshotIndex) return;
     this.entries = this.entries.slice(index - this.snapshotIndex);
+    this.membership = this.membership.filter((entry) => entry.index > index);
     this.snapshotIndex = index;
     this.snapshotTerm = term;
   }
@@ -146,12 +158,13 @@ export class RaftLog {
   /** Replaces the log with a snapshot boundary (the follower's log did not contain the snapshot's last entry). */
   reset(index: number, term: number): void {
     this.entries = [];
+    this.membership = [];
     this.snapshotIndex = index;
     this.snapshotTerm = term;
   }
 
   /** The membership entries, oldest first, to recompute the membership after a truncation. */
-  *membershipEntries(): Generator<Entry & { type: 'membership' }> {
-    for (const entry of this.entries) if (entry.type === 'membership') yield entry;
+  membershipEntries(): readonly MembershipEntry[] {
+    return this.membership;
   }
 }

@@ -1,7 +1,7 @@
-import { findInstance, nodeOfUuid } from '../cluster/config.js';
+import { type ConfigData, findInstance, nodeOfUuid } from '../cluster/config.js';
 import { shownJob } from '../cluster/jobs.js';
 import { asJobId } from '../cluster/model.js';
-import { toConfigView } from '../cluster/views.js';
+import { type ConfigView, toConfigView } from '../cluster/views.js';
 import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import type { ControlTimings } from '../master/timings.js';
@@ -35,6 +35,17 @@ export interface ClusterControlDeps {
 /** The cluster as this node's replica has it, and the changes it sends on to the master. */
 export function clusterControls(deps: ClusterControlDeps): Pick<ControlHandlers, ClusterOp> {
   const { self, cluster, agent, consoleDir, timings } = deps;
+  // Records are immutable and every change makes a new configuration object, so one view serves every read
+  // of the same configuration (RAPI reads it on every request).
+  const views = new WeakMap<ConfigData, ConfigView>();
+  const viewOf = (config: ConfigData): ConfigView => {
+    let view = views.get(config);
+    if (view === undefined) {
+      view = toConfigView(config);
+      views.set(config, view);
+    }
+    return view;
+  };
   return {
     async 'cluster-init'(request) {
       await cluster.init(request);
@@ -45,7 +56,7 @@ export function clusterControls(deps: ClusterControlDeps): Pick<ControlHandlers,
       const view = await cluster.view(request.consistent);
       const raft = cluster.raftStatus();
       return {
-        ...(view.config !== undefined && { config: toConfigView(view.config) }),
+        ...(view.config !== undefined && { config: viewOf(view.config) }),
         ...(view.master !== undefined && { master: view.master }),
         ...(view.staleMs !== undefined && { staleMs: view.staleMs }),
         self,

@@ -3,13 +3,14 @@ import type { ClusterCommand } from '../cluster/commands.js';
 import type { ConfigData } from '../cluster/config.js';
 import { isFinished, type JobRecord } from '../cluster/jobs.js';
 import type { JobId } from '../cluster/model.js';
-import type { Mutation } from '../cluster/mutations.js';
+import { applyMutation, type Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import type { Clock } from '../common/clock.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import { InvariantError } from '../common/invariant.js';
 import type { Logger } from '../common/log.js';
+import { DryRunStop, dryRunContext } from './dry-run.js';
 import type { LockManager, LockRequest } from './locks.js';
 import type { HookSpec, OpContext, OpDefinition, OpDefinitions, OpOutcome } from './op-context.js';
 
@@ -187,6 +188,7 @@ export class JobQueue {
     if (!(await this.markOp(job.id, index, 'running'))) return false;
     if (wasRunning) this.log(job.id, 'resumed by a new master after the previous one stopped');
 
+    if (op.dry_run === true) return this.dryRun(job, index, def, signal);
     if (spec !== undefined) {
       const reports = await deps.hooks.run(spec, 'pre', op, config, signal);
       const failed = reports.filter((report) => report.failed);
@@ -241,6 +243,41 @@ export class JobQueue {
     }
     deps.locks.release(job.id);
     return true;
+  }
+
+  /**
+   * Runs the opcode's checks, changing nothing (dryRunContext); its end says how far it went. What it would
+   * have changed in the configuration is checked against the current one too.
+   */
+  private async dryRun(
+    job: JobRecord,
+    index: number,
+    def: OpDefinition<Opcode>,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const { deps } = this;
+    const op = job.ops[index]!.input;
+    const log = (message: string) => this.log(job.id, message);
+    let result: unknown;
+    try {
+      const ctx = dryRunContext(deps.context(signal, log, { job: job.id, op: index }));
+      const outcome = await def.run(op, ctx);
+      if (outcome.mutation !== undefined && deps.state.config !== undefined)
+        applyMutation(deps.state.config, outcome.mutation, deps.clock.wallMs());
+      log('dry run: every check passed; nothing was changed');
+      result = { dry_run: true, result: outcome.result ?? null };
+    } catch (error) {
+      if (signal.aborted) return false;
+      if (!(error instanceof DryRunStop)) {
+        await this.commitEnd(job.id, index, failure(error));
+        return false;
+      }
+      log(`${error.message}; every check before it passed and nothing was changed`);
+      result = { dry_run: true, stopped_before: error.before };
+    }
+    const ended = await this.commitEnd(job.id, index, { ok: true, result });
+    deps.locks.release(job.id);
+    return ended?.ok === true;
   }
 
   private commitEnd(

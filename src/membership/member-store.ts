@@ -171,7 +171,6 @@ export class MemberStore implements MemberDirectory {
    */
   async replace(members: readonly Member[], serial: number): Promise<boolean> {
     if (serial < this.serial) return false;
-    const newer = serial > this.serial;
     this.serial = serial;
     const next = new Map<NodeId, Member>([
       [this.self, this.members.get(this.self) ?? { id: this.self, addrs: [] }],
@@ -183,10 +182,10 @@ export class MemberStore implements MemberDirectory {
         const known = this.members.get(member.id);
         return known !== undefined && sameAddrs(known.addrs, member.addrs);
       });
-    if (same) {
-      if (newer) await this.save();
-      return false;
-    }
+    // The serial is saved with the members it goes with: one saved since is only newer with the same members,
+    // so a restart that replays the log from an older one follows nothing older than what it had. Saving it
+    // on every configuration change cost the master an fsync per job.
+    if (same) return false;
     this.members = next;
     await this.save();
     return true;

@@ -28,12 +28,16 @@ export const LIVE_MAX_AGE_MS = 1_000;
 
 export function rapiContext(call: DaemonCall, nowMs: () => number = () => performance.now()): RapiContext {
   let live: { atMs: number; serial: number; nodes: Promise<LiveNodes> } | undefined;
+  // The daemon answers in process with one view object per configuration: checked once, not per request.
+  let checked: { answer: unknown; view: ConfigView } | undefined;
   return {
     call,
     async config() {
       const response = await call({ op: 'config', consistent: true });
       if (response.config === undefined) throw new RapiError(502, 'this node belongs to no cluster yet');
-      return configViewSchema.parse(response.config);
+      if (checked?.answer !== response.config)
+        checked = { answer: response.config, view: configViewSchema.parse(response.config) };
+      return checked.view;
     },
     live(config) {
       if (live === undefined || live.serial !== config.serial || nowMs() - live.atMs > LIVE_MAX_AGE_MS) {
@@ -47,18 +51,18 @@ export function rapiContext(call: DaemonCall, nowMs: () => number = () => perfor
       return live.nodes;
     },
     async submit(request, source, ops, priority) {
-      if (flag(request.query, 'dry-run'))
-        throw new RapiError(
-          400,
-          'dry-run is not supported yet: the job would run for real, so it was not submitted',
-        );
       const nowS = Date.now() / 1000;
       const reason = text(request.query, 'reason');
       const trail: [string, string, number][] = [
         [`gnt:library:rlib2:${source}`, '', nowS],
         ...(reason === undefined ? [] : [['gnt:user', reason, nowS] as [string, string, number]]),
       ];
-      const withReason = ops.map((op) => ({ ...op, reason: [...(op.reason ?? []), ...trail] }) as Opcode);
+      // Ganeti's dry run: the job checks everything and changes nothing.
+      const dryRun = flag(request.query, 'dry-run') || ops.some((op) => op.dry_run === true);
+      const withReason = ops.map(
+        (op) =>
+          ({ ...op, reason: [...(op.reason ?? []), ...trail], ...(dryRun && { dry_run: true }) }) as Opcode,
+      );
       const response = await call({
         op: 'master',
         request: { op: 'submit', key: randomUUID(), priority: priority ?? 0, ops: withReason },

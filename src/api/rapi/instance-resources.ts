@@ -4,7 +4,7 @@ import { RapiError } from './http-error.js';
 import { jobAction, listing, WRITE } from './job-action.js';
 import { type BodySpec, opcodeFromBody, paramStrings, priorityOf, validOpcode } from './opcode-body.js';
 import { bodyObject, flag, type RapiRequest, type Resource, text, values } from './request.js';
-import { findInstance, instanceDicts } from './views.js';
+import { findInstance, instanceDicts, instanceListing } from './views.js';
 
 type R = Resource<RapiContext>;
 
@@ -132,7 +132,7 @@ export const instanceResources: readonly R[] = [
         run: async (request, context) => {
           const config = await context.config();
           if (!flag(request.query, 'bulk')) return listing(config.instances, 'id', 'instances');
-          return instanceDicts(config, await context.live(config));
+          return instanceListing(config, await context.live(config));
         },
       },
       POST: {

@@ -5,7 +5,7 @@ import { RapiError } from './http-error.js';
 import { jobAction, listing } from './job-action.js';
 import { opcodeFromBody, validOpcode } from './opcode-body.js';
 import { flag, type RapiRequest, type Resource, text } from './request.js';
-import { findNode, nodeDicts } from './views.js';
+import { findNode, nodeDicts, nodeListing } from './views.js';
 
 type R = Resource<RapiContext>;
 
@@ -43,7 +43,7 @@ export const nodeResources: readonly R[] = [
         run: async (request, context) => {
           const config = await context.config();
           if (!flag(request.query, 'bulk')) return listing(config.nodes, 'id', 'nodes');
-          return nodeDicts(config, await context.live(config));
+          return nodeListing(config, await context.live(config));
         },
       },
     },

@@ -16,8 +16,8 @@ export interface BodySpec {
   readonly convert?: Readonly<Record<string, (value: unknown) => unknown>>;
 }
 
-/** Parameters every Ganeti opcode takes; the RAPI layer handles these itself. */
-const COMMON = new Set(['dry_run', 'debug_level', 'priority', 'depends', 'comment', 'reason']);
+/** Parameters every Ganeti opcode takes that the RAPI layer handles itself (or that change nothing here). */
+const COMMON = new Set(['debug_level', 'priority', 'depends', 'comment', 'reason']);
 
 /** Ganeti's priority range; the job's priority, not an opcode field here. */
 export function priorityOf(body: Readonly<Record<string, unknown>>): number | undefined {
@@ -41,6 +41,10 @@ export function opcodeFromBody(
   const op: Record<string, unknown> = { OP_ID: opId, ...fixed };
   for (const [key, value] of Object.entries(body)) {
     if (COMMON.has(key)) continue;
+    if (key === 'dry_run') {
+      if (value !== null) op.dry_run = value;
+      continue;
+    }
     const target = spec.keys[key];
     if (key in fixed || (target !== undefined && target in fixed))
       throw new RapiError(400, `Parameter '${key}' is fixed by the URL and cannot be given in the body`);
@@ -60,11 +64,6 @@ export function opcodeFromBody(
         `Parameter '${key}' of ${opId} is not supported by this cluster with the value ${JSON.stringify(value)}`,
       );
   }
-  if (body.dry_run === true)
-    throw new RapiError(
-      400,
-      'dry-run is not supported yet: the job would run for real, so it was not submitted',
-    );
   return validOpcode(op);
 }
 

@@ -32,6 +32,11 @@ export interface Resource<Context> {
   readonly methods: Partial<Record<Method, Handler<Context>>>;
 }
 
+/** An answer already in JSON: sent as it is (a cached listing), not encoded again. */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
 /** Ganeti's name pattern for path components (instance, node, group, network, query resource). */
 const NAME = /^[\w.-]+$/;
 const NUMBER = /^\d+$/;

@@ -11,6 +11,7 @@ import {
   methods,
   type QueryArgs,
   type RapiRequest,
+  RawJson,
   type Resource,
 } from './request.js';
 import { rapiResources } from './resources.js';
@@ -134,10 +135,8 @@ async function serve(
     ...(decision.user !== undefined && { user: decision.user }),
   };
   const result = await handler.run(rapiRequest, options.context);
-  await reply
-    .code(200)
-    .type('application/json')
-    .send(JSON.stringify(result ?? null));
+  const body = result instanceof RawJson ? result.text : JSON.stringify(result ?? null);
+  await reply.code(200).type('application/json').send(body);
 }
 
 function answerError(reply: FastifyReply, error: RapiError, request: FastifyRequest, log: Logger): void {

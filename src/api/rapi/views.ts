@@ -12,6 +12,7 @@ import {
 } from '../../cluster/query/index.js';
 import type { ConfigView, GroupView, InstanceView, JobView, NodeView } from '../../cluster/views.js';
 import type { LiveNodes } from './context.js';
+import { RawJson } from './request.js';
 
 /** RAPI's dicts of instances, nodes, groups and jobs: Ganeti's keys, read through the shared query fields. */
 
@@ -20,6 +21,31 @@ export const JOB_ITEM_FIELDS: readonly string[] = jobItemFields;
 
 const named = <T extends { name: string }>(names: readonly string[] | undefined) =>
   names === undefined ? () => true : (row: T) => names.includes(row.name);
+
+/**
+ * A bulk listing in JSON, made once per configuration and live snapshot (both immutable objects, the live
+ * one kept a second): many clients polling the same listing cost one encoding.
+ */
+function cachedListing(
+  cache: WeakMap<ConfigView, { live: LiveNodes; json: RawJson }>,
+  config: ConfigView,
+  live: LiveNodes,
+  build: () => unknown,
+): RawJson {
+  const cached = cache.get(config);
+  if (cached?.live === live) return cached.json;
+  const json = new RawJson(JSON.stringify(build()));
+  cache.set(config, { live, json });
+  return json;
+}
+
+const instanceListings = new WeakMap<ConfigView, { live: LiveNodes; json: RawJson }>();
+const nodeListings = new WeakMap<ConfigView, { live: LiveNodes; json: RawJson }>();
+
+export const instanceListing = (config: ConfigView, live: LiveNodes) =>
+  cachedListing(instanceListings, config, live, () => instanceDicts(config, live));
+export const nodeListing = (config: ConfigView, live: LiveNodes) =>
+  cachedListing(nodeListings, config, live, () => nodeDicts(config, live));
 
 export function instanceDicts(config: ConfigView, live: LiveNodes, names?: readonly string[]) {
   const rows = instanceRows({ config, live }).filter((row) => named<InstanceView>(names)(row.instance));

@@ -10,11 +10,11 @@ import {
   type AddArgs,
   addOptions,
   createOpcode,
-  minutes,
   type NamedArgs,
   simple,
   templateOption,
   timeoutOption,
+  timeoutSeconds,
 } from './instance.js';
 
 /** gnt-backup: instance exports (an OS export script's dump of each disk, and a config.ini) and imports. */
@@ -62,8 +62,8 @@ const exportCommand = simple(
     shutdown: a.shutdown !== false && a.noshutdown !== true,
     ...(a['remove-instance'] === true && { remove_instance: true }),
     ...(a['ignore-remove-failures'] === true && { ignore_remove_failures: true }),
-    ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
-      shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
+    ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
+      shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
     }),
   }),
 );

@@ -212,7 +212,8 @@ export interface AddArgs extends JobArgs {
   disk: string[];
   'os-size'?: string;
   net: string[];
-  'no-nics': boolean;
+  /** --no-nics: yargs reads a --no-X flag as X = false. */
+  nics: boolean;
   'os-type'?: string;
   backend: string[];
   hypervisor: string[];
@@ -338,7 +339,7 @@ export function addOptions<T, const O extends typeof templateOption & { demandOp
       describe: "place with this iallocator program (name or path, e.g. hail; '.' is the built-in one)",
     })
     .option('tags', { type: 'string', describe: 'comma-separated tags' })
-    .option('no-nics', { type: 'boolean', default: false })
+    .option('nics', { type: 'boolean', default: true, describe: '--no-nics: an instance without NICs' })
     .option('start', { type: 'boolean', describe: '--no-start: create it stopped' })
     .option('install', {
       type: 'boolean',
@@ -373,7 +374,7 @@ export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTAN
     throw new CorralError('bad_request', 'give either -s or --disk, not both');
   const disks =
     args['os-size'] !== undefined ? [{ size: parseSizeMiB(args['os-size'], '-s') }] : diskSpecs(args.disk);
-  if (args['no-nics'] && args.net.length > 0)
+  if (!args.nics && args.net.length > 0)
     throw new CorralError('bad_request', 'give either --no-nics or --net');
   const [pnode, snode] = (args.node ?? '').split(':');
   const hv = hvOptions(args.hypervisor);
@@ -385,7 +386,7 @@ export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTAN
     instance_name: args.instance,
     disk_template: template,
     disks,
-    ...(args['no-nics'] ? { nics: [] } : args.net.length > 0 ? { nics: nicSpecs(args.net) } : {}),
+    ...(!args.nics ? { nics: [] } : args.net.length > 0 ? { nics: nicSpecs(args.net) } : {}),
     ...(args['os-type'] !== undefined && { os_type: args['os-type'] }),
     ...(osParams !== undefined && { osparams: osParams }),
     ...(be !== undefined && { beparams: be }),
@@ -440,14 +441,21 @@ export const timeoutOption =
   <T extends NamedArgs>(yargs: Argv<T>) =>
     yargs.option(name, {
       type: 'number',
-      describe: 'minutes before the instance is killed (default 2)',
+      describe: 'seconds before the instance is killed (default 120)',
     });
 
-export function minutes(value: unknown, option: string): number | undefined {
+/**
+ * Ganeti's shutdown timeouts are seconds, as its code uses them (its man pages say minutes; a script written
+ * against Ganeti passes seconds).
+ */
+export function timeoutSeconds(value: unknown, option: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !(value >= 0) || value > 1440)
-    throw new CorralError('bad_request', `--${option} is a number of minutes from 0 to 1440`);
-  return Math.round(value * 60);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 86_400)
+    throw new CorralError(
+      'bad_request',
+      `--${option} is a whole number of seconds from 0 to 86400, not ${String(value)}`,
+    );
+  return value;
 }
 
 const remove = simple(
@@ -458,11 +466,18 @@ const remove = simple(
     OP_ID: 'OP_INSTANCE_REMOVE',
     instance_name: a.instance,
     ...(a['ignore-failures'] === true && { ignore_failures: true }),
-    ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
-      shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
+    ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
+      shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
     }),
   }),
 );
+
+/** Ganeti's --no-remember (yargs reads --no-X as X = false): the change is not recorded as the admin state. */
+const rememberOption = {
+  type: 'boolean',
+  default: true,
+  describe: '--no-remember: do not record the new state (the watcher will undo it)',
+} as const;
 
 const startup = simple(
   ['startup <instance>', 'start'],
@@ -470,13 +485,13 @@ const startup = simple(
   (y) =>
     y
       .option('force', { type: 'boolean', default: false })
-      .option('no-remember', { type: 'boolean', default: false })
+      .option('remember', rememberOption)
       .option('paused', { type: 'boolean', default: false }),
   (a) => ({
     OP_ID: 'OP_INSTANCE_STARTUP',
     instance_name: a.instance,
     ...(a.force === true && { force: true }),
-    ...(a['no-remember'] === true && { no_remember: true }),
+    ...(a.remember === false && { no_remember: true }),
     ...(a.paused === true && { paused: true }),
   }),
 );
@@ -484,12 +499,14 @@ const startup = simple(
 const shutdown = simple(
   ['shutdown <instance>', 'stop'],
   'shut an instance down (clean, then forced after the timeout)',
-  (y) => timeoutOption('timeout')(y.option('no-remember', { type: 'boolean', default: false })),
+  (y) => timeoutOption('timeout')(y.option('remember', rememberOption)),
   (a) => ({
     OP_ID: 'OP_INSTANCE_SHUTDOWN',
     instance_name: a.instance,
-    ...(minutes(a.timeout, 'timeout') !== undefined && { timeout: minutes(a.timeout, 'timeout') }),
-    ...(a['no-remember'] === true && { no_remember: true }),
+    ...(timeoutSeconds(a.timeout, 'timeout') !== undefined && {
+      timeout: timeoutSeconds(a.timeout, 'timeout'),
+    }),
+    ...(a.remember === false && { no_remember: true }),
   }),
 );
 
@@ -504,8 +521,8 @@ const reboot = simple(
     OP_ID: 'OP_INSTANCE_REBOOT',
     instance_name: a.instance,
     reboot_type: a.type,
-    ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
-      shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
+    ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
+      shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
     }),
   }),
 );
@@ -673,8 +690,8 @@ const failover = simple(
     instance_name: a.instance,
     ...(typeof a['target-node'] === 'string' && { target_node: a['target-node'] }),
     ...(a['ignore-consistency'] === true && { ignore_consistency: true }),
-    ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
-      shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
+    ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
+      shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
     }),
   }),
 );
@@ -736,8 +753,8 @@ const move = simple(
     OP_ID: 'OP_INSTANCE_MOVE',
     instance_name: a.instance,
     target_node: a['target-node'],
-    ...(minutes(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
-      shutdown_timeout: minutes(a['shutdown-timeout'], 'shutdown-timeout'),
+    ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
+      shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
     }),
   }),
 );
