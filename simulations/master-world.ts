@@ -61,7 +61,7 @@ class SimMachine {
   readonly localDisks = new MemoryStorage(STORAGE_MIB_PER_NODE);
   readonly exports: ExportStore = createMemoryExportStore();
   /** What the mirror service records on the host's disk: its copies' states and its attachments. */
-  readonly mirrorRecords = copyRecordsInMemory();
+  readonly mirrorRecords = copyRecordsInMemory(new Map(), {}, new Map());
   /** Where the host keeps its fence time, as the daemon does in its data directory. */
   readonly leaseRecord = leaseRecordInMemory();
   guests = fakeStatesInMemory();

@@ -3,6 +3,11 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { type AgentDisk, agentDiskSchema } from '../cluster/agent-protocols.js';
 import { writeFileDurably } from '../common/durable-file.js';
+import {
+  type ActivityLogFile,
+  activityLogFile,
+  MemoryActivityLogFile,
+} from '../storage/mirror/activity-log.js';
 import type { CopyState } from '../storage/mirror/secondary.js';
 
 /** One disk attached on this node when the daemon last recorded them. */
@@ -29,6 +34,11 @@ export interface CopyRecords {
   read(diskUuid: string): Promise<CopyState | undefined>;
   write(diskUuid: string, state: CopyState): Promise<void>;
   forget(diskUuid: string): Promise<void>;
+  /**
+   * The activity log of this node's copy of a disk while it is the primary (beside its state record); none
+   * where the records keep no logs, and a crashed primary then compares its whole disk with the peer.
+   */
+  activityLog?(diskUuid: string): ActivityLogFile;
   readAttachments(): Promise<SavedAttachments | undefined>;
   writeAttachments(saved: SavedAttachments): Promise<void>;
 }
@@ -71,7 +81,9 @@ export function copyRecordsInDir(dir: string): CopyRecords {
     write: (diskUuid, state) => writeJson(`${diskUuid}.state`, state),
     async forget(diskUuid) {
       await rm(path(`${diskUuid}.state`), { force: true });
+      await rm(path(`${diskUuid}.al`), { force: true });
     },
+    activityLog: (diskUuid) => activityLogFile(path(`${diskUuid}.al`)),
     async readAttachments() {
       const saved = savedAttachmentsSchema.safeParse(await readJson('attached.json'));
       return saved.success ? saved.data : undefined;
@@ -82,15 +94,29 @@ export function copyRecordsInDir(dir: string): CopyRecords {
 
 const copyStateSchema = z.object({ generation: z.number().int().nonnegative(), consistent: z.boolean() });
 
-/** Copy records kept in memory: the simulator's, where a node's disk outlives its daemon in these maps. */
+/**
+ * Copy records kept in memory: the simulator's, where a node's disk outlives its daemon in these maps. With
+ * `logs`, they keep activity logs there too; without, a crashed primary compares its whole disk.
+ */
 export function copyRecordsInMemory(
   saved = new Map<string, CopyState>(),
   attachments: { value?: SavedAttachments } = {},
+  logs?: Map<string, MemoryActivityLogFile>,
 ): CopyRecords {
   return {
     read: async (diskUuid) => saved.get(diskUuid),
     write: async (diskUuid, state) => void saved.set(diskUuid, state),
-    forget: async (diskUuid) => void saved.delete(diskUuid),
+    forget: async (diskUuid) => {
+      saved.delete(diskUuid);
+      logs?.delete(diskUuid);
+    },
+    ...(logs !== undefined && {
+      activityLog: (diskUuid: string) => {
+        const file = logs.get(diskUuid) ?? new MemoryActivityLogFile();
+        logs.set(diskUuid, file);
+        return file;
+      },
+    }),
     readAttachments: async () => attachments.value,
     writeAttachments: async (value) => {
       attachments.value = value;

@@ -18,6 +18,7 @@ import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { decodeFrame, encodeFrame } from '../peer/codec.js';
 import type { FrameStream, Transport } from '../peer/transport.js';
+import { readActivityLog } from '../storage/mirror/activity-log.js';
 import type { BlockStore } from '../storage/mirror/block-store.js';
 import { type NbdExport, type NbdServer, serveNbd } from '../storage/mirror/nbd-server.js';
 import { MirrorPrimary, type PrimaryLink, type PrimaryStatus } from '../storage/mirror/primary.js';
@@ -137,7 +138,8 @@ export class MirrorService {
   /**
    * Attaches again what was attached when the daemon stopped, so that running guests find their disks when
    * QEMU reconnects. After a crash, a primary cannot know which writes in flight reached its peer, so it
-   * brings the peer level by a checksummed pass (the master still decides whether this copy may serve).
+   * brings the peer level by a checksummed pass over the extents its activity log names, or over the whole
+   * disk when it has no usable log (the master still decides whether this copy may serve).
    */
   private async restore(): Promise<void> {
     const saved = await this.deps.records.readAttachments();
@@ -261,14 +263,22 @@ export class MirrorService {
     const primaries = entries.filter((entry) => entry.primary !== undefined);
     if (primaries.length === 0)
       throw new CorralError('conflict', 'the disks of that instance are not attached here as its primary');
+    const recorded: Promise<void>[] = [];
     for (const entry of primaries) {
       entry.peer = peer;
       entry.peerHost = peerHost;
-      entry.primary!.resetPeer(generation);
+      recorded.push(entry.primary!.resetPeer(generation));
     }
-    void this.saveAttachments(false).catch((error: unknown) =>
-      this.deps.log.warn({ reason: asCorralError(error).message }, 'could not record the mirror attachments'),
-    );
+    // The new peer is recorded only once the activity logs say a crash must compare the whole disk: until
+    // then a restart links to the old peer, which the logs still describe.
+    void Promise.all(recorded)
+      .then(() => this.saveAttachments(false))
+      .catch((error: unknown) =>
+        this.deps.log.warn(
+          { reason: asCorralError(error).message },
+          'could not record the mirror attachments',
+        ),
+      );
     return this.status(instanceUuid);
   }
 
@@ -323,6 +333,12 @@ export class MirrorService {
       copy = { generation: request.generation, consistent: true };
       await this.deps.records.write(disk.uuid, copy);
     }
+    // A primary's activity log says where its copy and the peer's may differ after a crash. A secondary's
+    // copy follows its primary's, and a log left from when it was the primary would only cost a needless
+    // comparison (or a whole one) the next time it is.
+    const logFile = this.deps.records.activityLog?.(disk.uuid);
+    if (role === 'secondary') await logFile?.remove();
+    const found = role === 'primary' && logFile !== undefined ? await readActivityLog(logFile) : undefined;
     const store = await this.deps.openStore(instance, disk);
     if (store.sizeBytes !== disk.sizeMiB * 1024 * 1024) {
       await store.close();
@@ -348,6 +364,7 @@ export class MirrorService {
               generation: request.generation,
               peerCurrent: request.peerCurrent,
               verifyAll: request.verifyAll === true,
+              ...(role === 'primary' && logFile !== undefined && { activityLog: { file: logFile, found } }),
               firstLinkGraceMs: FIRST_LINK_GRACE_MS,
               peerAckTimeoutMs: PEER_ACK_TIMEOUT_MS,
               outdatePeer: (generation) => this.reporter().outdate(instance.uuid, generation),
@@ -364,6 +381,18 @@ export class MirrorService {
             })
           : undefined,
     };
+    // The activity log records what this attachment starts from before the attach is answered (or recorded
+    // for a restart): a crash right after must not find an older log's word that the copies are level.
+    try {
+      await entry.primary?.logged();
+    } catch (error) {
+      entry.primary?.halt();
+      await store.close();
+      throw new CorralError(
+        'internal',
+        `cannot write the activity log of disk ${disk.index} of ${instance.name}: ${asCorralError(error).message}`,
+      );
+    }
     this.attached.set(disk.uuid, entry);
     log.info({ role, peer }, 'attached a mirrored disk');
     if (entry.primary !== undefined) void this.keepLinked(entry, entry.primary);

@@ -160,11 +160,19 @@ describe('mirrored disks (drbd) on a real cluster', () => {
   it('serves the disks again when the primary daemon restarts, cleanly or not', async () => {
     await createDrbd('served1', 'node1', 'node2', { no_install: true });
     expect(await mirrorOf('served1')).toEqual({ generation: 1, current: ['node1', 'node2'] });
+    /** The resync passes node1's primary logged for served1, with the bytes each compared. */
+    const resyncPasses = async () =>
+      (await readFile(daemons[0]!.logPath, 'utf8'))
+        .split('\n')
+        .filter((line) => line.includes('"the mirror resync pass ended"') && line.includes('"served1"'))
+        .map((line) => JSON.parse(line) as { comparedBytes: number });
+    let passesBefore = 0;
     for (const [signal, pattern] of [
       ['SIGTERM', 0x71],
       ['SIGKILL', 0x72],
     ] as const) {
       const node1 = daemons[0]!;
+      passesBefore = (await resyncPasses()).length;
       await node1.stop(signal);
       daemons[0] = await DaemonProcess.spawn(node1.options);
       await guestWrite('node1', 'served1', pattern, '6M');
@@ -175,6 +183,13 @@ describe('mirrored disks (drbd) on a real cluster', () => {
       );
       expect((await image('node2', 'served1'))[6 * 1024 * 1024]).toBe(pattern);
     }
+    const pass = await waitFor(async () => (await resyncPasses()).at(passesBefore), {
+      timeoutMs: 30_000,
+      what: 'the resync after the SIGKILL to end',
+    });
+    // After the SIGKILL, the primary compared only the extent its activity log named (the 4 MiB one the
+    // write at 6M went to since the clean restart), not the whole 16 MiB disk.
+    expect(pass.comparedBytes).toBe(4 * 1024 * 1024);
     expect(await mirrorOf('served1')).toEqual({ generation: 1, current: ['node1', 'node2'] });
   });
 

@@ -9,6 +9,13 @@ import { type Clock, pause, type Timer } from '../../common/clock.js';
 import { CorralError } from '../../common/errors.js';
 import { invariant } from '../../common/invariant.js';
 import type { Logger } from '../../common/log.js';
+import {
+  ActivityLog,
+  type ActivityLogFile,
+  type ActivityRecord,
+  AL_EXTENT_BYTES,
+  usableRecord,
+} from './activity-log.js';
 import type { BlockStore } from './block-store.js';
 import { DirtyBitmap, type DirtyRun } from './dirty-bitmap.js';
 import { granuleHashes, sameGranule } from './granule-hashes.js';
@@ -38,9 +45,23 @@ export interface MirrorPrimaryDeps {
   readonly peerCurrent: boolean;
   /**
    * Whether the copies may differ where writes were in flight when this node last stopped (a crash): the
-   * first link then compares the whole disk by checksums, though the peer still counts as current.
+   * first link then compares by checksums, though the peer still counts as current, the extents the activity
+   * log names if it has a usable one, else the whole disk.
    */
   readonly verifyAll?: boolean;
+  /**
+   * The disk's activity log (DRBD's AL): the extents writes may be in flight in, recorded durably before
+   * any of them goes out, so that a crash brings a comparison of those extents only. Without one, a crash
+   * brings a comparison of the whole disk.
+   */
+  readonly activityLog?: {
+    readonly file: ActivityLogFile;
+    /** What the file held when the disk was attached (undefined: missing or unreadable). */
+    readonly found: ActivityRecord | undefined;
+    /** The tests' geometry; 4 MiB extents and as many as a 4 KiB record holds by default. */
+    readonly extentBytes?: number;
+    readonly capacity?: number;
+  };
   /**
    * How long writes wait for the first link after the disk is attached before the peer is given up (DRBD's
    * wfc-timeout): a daemon that restarts links again within it, without degrading its mirror. 0 by default.
@@ -75,6 +96,8 @@ export interface PrimaryStatus {
   readonly syncPercent: number;
   /** Bytes sent to the peer by resyncs since this disk was attached. */
   readonly resyncBytesSent: number;
+  /** Bytes compared by checksums with the peer's copy (read on both nodes) since this disk was attached. */
+  readonly resyncBytesCompared: number;
   readonly failed?: string;
 }
 
@@ -108,6 +131,8 @@ const RESYNC_CHUNK_BYTES = MIRROR_MAX_WRITE_BYTES;
 const MAX_EPOCH_RANGES = 4096;
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
+/** Extents one zeroing frame covers at most, with an activity log: it must hold all those of a frame at once. */
+const ZERO_EXTENTS = 16;
 
 /**
  * The primary side of one mirrored disk (DRBD's protocol C): every write goes to the local copy and to the
@@ -128,6 +153,8 @@ export class MirrorPrimary {
   private failed: CorralError | undefined;
   private closed = false;
   private resyncBytesSent = 0;
+  private resyncBytesCompared = 0;
+  private readonly activity: ActivityLog | undefined;
   private readonly attachedAtMs: number;
   /** Whether a link has come up since the disk was attached. */
   private linked = false;
@@ -141,11 +168,72 @@ export class MirrorPrimary {
     this.attachedAtMs = deps.clock.monotonicMs();
     this.peerOutdated = !deps.peerCurrent;
     this.verifying = !deps.peerCurrent || deps.verifyAll === true;
-    if (this.verifying) this.bitmap.markAll();
+    this.activity = this.openActivityLog();
+    if (this.activity === undefined && this.verifying) this.bitmap.markAll();
+  }
+
+  /**
+   * Starts the activity log from what its file held. A peer of unknown state, a log that overflowed, and a
+   * crash that left no readable log bring a comparison of the whole disk (and a log that says so until it
+   * ends); a crash that left a log brings one of the extents it names, which stay in the log until then.
+   */
+  private openActivityLog(): ActivityLog | undefined {
+    const given = this.deps.activityLog;
+    if (given === undefined) return undefined;
+    const extentBytes = given.extentBytes ?? AL_EXTENT_BYTES;
+    const found = usableRecord(given.found, this.sizeBytes, extentBytes, given.capacity);
+    let extents: readonly number[] = [];
+    let overflow = false;
+    if (!this.deps.peerCurrent || found?.overflow === true || (this.verifying && found === undefined)) {
+      this.bitmap.markAll();
+      this.verifying = true;
+      overflow = true;
+      if (this.deps.peerCurrent)
+        this.deps.log.info({}, 'no usable activity log: comparing the whole disk with the mirror peer');
+    } else if (found !== undefined && found.extents.length > 0) {
+      extents = found.extents;
+      for (const extent of extents) {
+        const offset = extent * extentBytes;
+        this.bitmap.mark(offset, Math.min(extentBytes, this.sizeBytes - offset));
+      }
+      this.verifying = true;
+      this.deps.log.info(
+        { extents: extents.length, bytes: this.bitmap.dirtyBytes },
+        'comparing the extents the activity log names with the mirror peer',
+      );
+    } else this.verifying = false;
+    return new ActivityLog({
+      file: given.file,
+      sizeBytes: this.sizeBytes,
+      extentBytes,
+      ...(given.capacity !== undefined && { capacity: given.capacity }),
+      lastSeq: given.found?.seq ?? 0,
+      extents,
+      overflow,
+      barrier: () => this.logBarrier(),
+    });
+  }
+
+  /**
+   * What an extent leaving the activity log needs first: every write done so far durable here and on the
+   * peer. True when the peer then holds all this copy holds outside the log (no dirty granule).
+   */
+  private async logBarrier(): Promise<boolean> {
+    const remote = this.toPeer(undefined, (s) => ({ t: 'f', s }));
+    await this.deps.store.flush();
+    return (await remote) === 'done' && this.bitmap.isClean();
   }
 
   get sizeBytes(): number {
     return this.deps.store.sizeBytes;
+  }
+
+  /**
+   * Resolves once the activity log's first record is durable: from then on a crash finds what this
+   * attachment starts from (a peer of unknown state, say), not what an earlier one left.
+   */
+  logged(): Promise<void> {
+    return this.activity?.started ?? Promise.resolve();
   }
 
   status(): PrimaryStatus {
@@ -158,6 +246,7 @@ export class MirrorPrimary {
       dirtyBytes: Math.min(this.bitmap.dirtyBytes, this.sizeBytes),
       syncPercent: Math.floor((1000 * (size - Math.min(this.bitmap.dirtyBytes, size))) / size) / 10,
       resyncBytesSent: this.resyncBytesSent,
+      resyncBytesCompared: this.resyncBytesCompared,
       ...(this.failed !== undefined && { failed: this.failed.message }),
     };
   }
@@ -185,14 +274,25 @@ export class MirrorPrimary {
 
   async writeZeroes(offset: number, length: number, fua: boolean): Promise<void> {
     this.checkUsable(offset, length);
-    await this.mirrored(
-      { offset, length },
-      (s) => ({ t: 'z', s, o: offset, n: length, fua }),
-      async () => {
-        await this.deps.store.writeZeroes(offset, length);
-        if (fua) await this.deps.store.flush();
-      },
-    );
+    const zeroes = (start: number, n: number) =>
+      this.mirrored(
+        { offset: start, length: n },
+        (s) => ({ t: 'z', s, o: start, n, fua }),
+        async () => {
+          await this.deps.store.writeZeroes(start, n);
+          if (fua) await this.deps.store.flush();
+        },
+      );
+    if (this.activity === undefined) return zeroes(offset, length);
+    // With a log, in pieces it can hold, cut at extent boundaries.
+    const piece = this.activity.extentBytes * Math.min(ZERO_EXTENTS, this.activity.capacity);
+    const parts: Promise<void>[] = [];
+    for (let at = offset; at < offset + length; ) {
+      const end = Math.min(offset + length, (Math.floor(at / piece) + 1) * piece);
+      parts.push(zeroes(at, end - at));
+      at = end;
+    }
+    await Promise.all(parts);
   }
 
   async flush(): Promise<void> {
@@ -249,12 +349,15 @@ export class MirrorPrimary {
    * as stale at `generation`: the link to the old one is dropped, and the next link brings the new one level
    * by a checksummed pass over the whole disk.
    */
-  resetPeer(generation: number): void {
+  resetPeer(generation: number): Promise<void> {
     this.generation = generation;
     this.peerOutdated = true;
     this.verifying = true;
     this.bitmap.markAll();
+    // Resolves once the activity log says, durably, that a crash must compare the whole disk.
+    const recorded = this.activity?.markOverflow().catch(() => undefined) ?? Promise.resolve();
     this.active?.link.close(new CorralError('closed', 'the mirror peer was replaced'));
+    return recorded;
   }
 
   /**
@@ -274,6 +377,7 @@ export class MirrorPrimary {
   /** The node died with this disk attached (the simulator's crash): everything stops, nothing is flushed. */
   halt(): void {
     this.closed = true;
+    this.activity?.halt();
     this.active?.link.close(new CorralError('closed', 'the node died'));
   }
 
@@ -283,13 +387,17 @@ export class MirrorPrimary {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    let flushed = false;
     if (this.active !== undefined && this.failed === undefined) {
       const outcome = await this.toPeer(undefined, (s) => ({ t: 'f', s }));
       if (outcome === 'lost') this.deps.log.info({}, 'the mirror peer left before the final flush');
+      flushed = outcome === 'done';
     }
     this.closed = true;
     this.active?.link.close(new CorralError('closed', 'the disk is detached'));
     await this.deps.store.flush();
+    // Both copies level and durable: the next attachment has nothing to compare.
+    await this.activity?.close(flushed && !this.verifying && this.bitmap.isClean());
   }
 
   private checkUsable(offset: number, length: number): void {
@@ -317,14 +425,29 @@ export class MirrorPrimary {
   ): Promise<void> {
     const release = await this.locks.acquire(range.offset, range.length);
     let remote: Promise<Outcome>;
-    await this.firstLink();
+    const log = this.activity;
+    try {
+      await this.firstLink();
+      // A cold extent is recorded in the log before the write goes anywhere; a hot one costs a lookup.
+      const logging = log?.begin(range.offset, range.length);
+      if (logging !== undefined) await logging;
+    } catch (error) {
+      release();
+      throw error;
+    }
     try {
       remote = this.toPeer(range, frame);
       await local();
+    } catch (error) {
+      // The extents stay held until the peer's answer too: the write may still land there.
+      void remote!.then(() => log?.end(range.offset, range.length));
+      throw error;
     } finally {
       release();
     }
-    if ((await remote) === 'lost') await this.peerMustBeOutdated();
+    const outcome = await remote;
+    log?.end(range.offset, range.length);
+    if (outcome === 'lost') await this.peerMustBeOutdated();
   }
 
   /** Waits, within the grace after attaching, for the first link, unless the peer is known stale. */
@@ -481,10 +604,18 @@ export class MirrorPrimary {
           'lost'
         )
           return;
+        const [compared, sent] = [this.resyncBytesCompared, this.resyncBytesSent];
         await this.copyDirty(active);
+        if (this.active === active && this.bitmap.isClean())
+          this.deps.log.info(
+            { comparedBytes: this.resyncBytesCompared - compared, sentBytes: this.resyncBytesSent - sent },
+            'the mirror resync pass ended',
+          );
       }
       if (this.active !== active || !this.bitmap.isClean()) return;
       this.verifying = false;
+      // The peer holds all this copy does: a log that overflowed may say so again.
+      void this.activity?.settled().catch(() => undefined);
       if (!this.peerOutdated) return;
       if (
         (await this.toPeer(undefined, (s) => ({ t: 'c', s, g: this.generation, consistent: true }))) ===
@@ -557,6 +688,7 @@ export class MirrorPrimary {
       active,
     );
     if (theirs?.t !== 'H') return [];
+    this.resyncBytesCompared += run.length;
     const ours = granuleHashes(data, MIRROR_GRANULE_BYTES);
     const granules = ours.byteLength / MIRROR_HASH_BYTES;
     const sends: Promise<void>[] = [];
