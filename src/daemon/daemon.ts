@@ -264,9 +264,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     'daemon started',
   );
 
-  const call = ((request: ControlRequest) => {
-    const checked = controlRequestSchema.parse(request);
-    return (handlers[checked.op] as (r: ControlRequest) => Promise<unknown>)(checked);
+  const call = (async (request: ControlRequest) => {
+    // What RAPI builds from a user's body is checked here as the socket checks the CLI's: a refusal, not a crash.
+    const checked = controlRequestSchema.safeParse(request);
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      throw new CorralError(
+        'bad_request',
+        `${issue?.path.join('.') || 'request'}: ${issue?.message ?? 'invalid'}`,
+      );
+    }
+    return (handlers[checked.data.op] as (r: ControlRequest) => Promise<unknown>)(checked.data);
   }) as DaemonCall;
 
   return {

@@ -1,9 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Opcode } from '../../cluster/opcodes.js';
 import { type ConfigView, configViewSchema } from '../../cluster/views.js';
-import { CorralError } from '../../common/errors.js';
 import type { ControlResponse } from '../../daemon/control-protocol.js';
-import type { DaemonCall } from '../../daemon/job-client.js';
+import { type DaemonCall, submitJob } from '../../daemon/job-client.js';
 import { RapiError } from './http-error.js';
 import { flag, type RapiRequest, text } from './request.js';
 
@@ -22,6 +20,9 @@ export interface RapiContext {
   /** Submits the opcodes as one job with RAPI's reason trail and the call's `reason=`; answers its ID. */
   submit(request: RapiRequest, source: string, ops: readonly Opcode[], priority?: number): Promise<number>;
 }
+
+/** What a reason trail entry may hold (the opcode's limit). */
+const MAX_REASON_CHARS = 1024;
 
 /** How old the nodes' live figures may be; Ganeti asks the nodes on every call, at 100 ms or more a call. */
 export const LIVE_MAX_AGE_MS = 1_000;
@@ -53,6 +54,8 @@ export function rapiContext(call: DaemonCall, nowMs: () => number = () => perfor
     async submit(request, source, ops, priority) {
       const nowS = Date.now() / 1000;
       const reason = text(request.query, 'reason');
+      if (reason !== undefined && reason.length > MAX_REASON_CHARS)
+        throw new RapiError(400, `The reason is at most ${MAX_REASON_CHARS} characters`);
       const trail: [string, string, number][] = [
         [`gnt:library:rlib2:${source}`, '', nowS],
         ...(reason === undefined ? [] : [['gnt:user', reason, nowS] as [string, string, number]]),
@@ -63,13 +66,7 @@ export function rapiContext(call: DaemonCall, nowMs: () => number = () => perfor
         (op) =>
           ({ ...op, reason: [...(op.reason ?? []), ...trail], ...(dryRun && { dry_run: true }) }) as Opcode,
       );
-      const response = await call({
-        op: 'master',
-        request: { op: 'submit', key: randomUUID(), priority: priority ?? 0, ops: withReason },
-      });
-      if (!('job' in response))
-        throw new CorralError('internal', 'the master answered a submission without a job ID');
-      return response.job;
+      return submitJob(call, withReason, priority);
     },
   };
 }

@@ -196,6 +196,12 @@ describe('RAPI server (in process, fake daemon)', () => {
       ['gnt:user', 'because'],
     ]);
     expect((await app.inject({ method: 'GET', url: '/2/instances/inst1/tags' })).statusCode).toBe(200);
+    const long = await app.inject({
+      method: 'PUT',
+      url: `/2/instances/inst1/tags?tag=a&reason=${'x'.repeat(2000)}`,
+      headers: ADMIN,
+    });
+    expect(long.statusCode).toBe(400);
   });
 
   it("lists with Ganeti's keys", async () => {
