@@ -519,6 +519,12 @@ function clusterOp(
     () => ({ OP_ID: 'OP_CLUSTER_VERIFY_DISKS' }),
     () => ({ OP_ID: 'OP_CLUSTER_SET_PARAMS', ...clusterParams(rng) }),
     () => ({ OP_ID: 'OP_CLUSTER_RENEW_CRYPTO', new_rapi_certificate: rng.chance(0.5) }),
+    () => ({ OP_ID: 'OP_CLUSTER_RENAME', name: newName('cluster') }),
+    () => ({ OP_ID: 'OP_CLUSTER_REDIST_CONF' }),
+    () => ({
+      OP_ID: 'OP_CLUSTER_REPAIR_DISK_SIZES',
+      ...(instances.length > 0 && rng.chance(0.5) && { instances: [rng.pick(instances).name] }),
+    }),
     () => ({
       OP_ID: 'OP_GROUP_ADD',
       group_name: newName('group'),
@@ -563,11 +569,42 @@ function clusterOp(
       OP_ID: 'OP_TEST_DELAY',
       duration: rng.pick([0, 0.5, 2]),
       ...(rng.chance(0.5) && { on_nodes: [node().name] }),
-      ...(rng.chance(0.3) && { on_master: true }),
+      ...(rng.chance(0.3) && { on_master: rng.chance(0.7) }),
       ...(rng.chance(0.3) && { repeat: 2 }),
+      ...(rng.chance(0.2) && { interruptible: true }),
+      ...(rng.chance(0.2) && { no_locks: true }),
+    }),
+    () => testAllocator(rng, config, newName),
+    () => ({
+      OP_ID: 'OP_TEST_JQUEUE',
+      notify_exec: true,
+      log_messages: ['Hello World', '', 'Foo|bar|baz'],
+      ...(rng.chance(0.2) && { fail: true }),
     }),
   ];
   return rng.pick(choices)();
+}
+
+/** gnt-debug iallocator: a request about a new instance, or about moving existing ones; either direction. */
+function testAllocator(rng: Rng, config: ConfigData, newName: (prefix: string) => string): Opcode {
+  const instances = [...config.instances.values()].map(({ name }) => name);
+  const moving = instances.length > 0 && rng.chance(0.4);
+  const mode = moving
+    ? rng.pick(['node-evacuate', 'change-group'] as const)
+    : rng.pick(['allocate', 'multi-allocate'] as const);
+  return {
+    OP_ID: 'OP_TEST_ALLOCATOR',
+    direction: rng.pick(['in', 'out'] as const),
+    iallocator: '.',
+    mode,
+    name: moving ? rng.pick(instances) : newName('alloc'),
+    ...(moving && { instances: [rng.pick(instances)] }),
+    ...(mode === 'change-group' && { target_groups: [rng.pick(sortedGroups(config)).name] }),
+    disk_template: rng.pick(SIM_TEMPLATES),
+    disks: [{ size: 64 }],
+    memory: 128,
+    count: 2,
+  };
 }
 
 function clusterParams(rng: Rng): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER_SET_PARAMS' }>, 'OP_ID'> {
@@ -582,6 +619,9 @@ function clusterParams(rng: Rng): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER_SET_
     { enabled_hypervisors: ['fake'] },
     { enabled_disk_templates: [...SIM_TEMPLATES] },
     { enabled_disk_templates: SIM_TEMPLATES.filter((template) => template !== dropped) },
+    { beparams: { vcpus: rng.pick([1, 2]), memory: 128 } },
+    { nicparams: { mode: 'none' as const, link: '' }, mac_prefix: rng.pick(['aa:00:00', 'aa:00:01']) },
+    { default_iallocator: rng.pick(['', '.']) },
   ]);
 }
 

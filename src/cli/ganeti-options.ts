@@ -6,6 +6,8 @@ const UNITS: Readonly<Record<string, number>> = { m: 1, g: 1024, t: 1024 * 1024 
 
 /** A size in MiB: `512`, `512M`, `10G`, `1.5g`, `1T` (Ganeti's default unit is MiB). */
 export function parseSizeMiB(value: string, option: string): number {
+  if (/^-\d+(?:\.\d+)?[mMgGtT]?$/.test(value.trim()))
+    throw new CorralError('bad_request', `${option}: a size must be positive, not ${value.trim()}`);
   const match = /^(\d+(?:\.\d+)?)([mMgGtT])?$/.exec(value.trim());
   if (match === null)
     throw new CorralError(
@@ -14,7 +16,8 @@ export function parseSizeMiB(value: string, option: string): number {
     );
   const unit = UNITS[(match[2] ?? 'm').toLowerCase()]!;
   const mib = Math.ceil(Number(match[1]) * unit);
-  if (mib <= 0) throw new CorralError('bad_request', `${option}: a size must be above zero`);
+  if (mib <= 0)
+    throw new CorralError('bad_request', `${option}: a size must be positive, not ${value.trim()}`);
   return mib;
 }
 

@@ -187,13 +187,17 @@ export const agentProtocols = {
     major: 1,
     callers: 'master',
     request: z.object({
-      action: z.enum(['create', 'remove', 'check']),
+      /** `sizes`: each disk's size here (cluster repair-disk-sizes), null for a missing one. */
+      action: z.enum(['create', 'remove', 'check', 'sizes']),
       instance: z.object({ name: nameSchema, uuid }),
       template: z.enum(corralDiskTemplates),
       disks: z.array(agentDiskSchema).max(16),
     }),
-    /** Each disk's path on the node, in request order ('' for diskless). */
-    response: z.object({ paths: z.array(z.string().max(4096)) }),
+    /** Each disk's path on the node, in request order ('' for diskless); for `sizes`, each one's MiB. */
+    response: z.object({
+      paths: z.array(z.string().max(4096)),
+      sizesMiB: z.array(z.number().int().nonnegative().nullable()).max(16).optional(),
+    }),
     timeoutMs: 10 * 60_000,
   }),
   growDisk: requestProtocol({

@@ -8,6 +8,7 @@ import {
   isFinished,
   type JobLogEntry,
   type JobRecord,
+  MAX_ARCHIVED_JOBS,
   MAX_FINISHED_JOBS,
   MAX_LOG_ENTRIES_PER_JOB,
   MAX_PENDING_JOBS,
@@ -32,7 +33,7 @@ import { applyMutation } from './mutations.js';
 import type { RapiCertificate } from './rapi-certificate.js';
 
 export type ClusterOutcome =
-  | { readonly ok: true; readonly job?: JobId }
+  | { readonly ok: true; readonly job?: JobId; readonly archived?: number }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
 export type StateChange =
@@ -50,6 +51,8 @@ const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, structuredClo
 export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
   private configData: ConfigData | undefined;
   private jobTable = new Map<JobId, JobRecord>();
+  /** Archived jobs, in the order they were archived; at most MAX_ARCHIVED_JOBS (see jobs.ts). */
+  private archive = new Map<JobId, JobRecord>();
   private keys = new Map<string, JobId>();
   private nextJobId = 1;
   private finishedJobs = 0;
@@ -71,6 +74,16 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
   /** Jobs in ID order. */
   jobs(): JobRecord[] {
     return [...this.jobTable.values()];
+  }
+
+  /** A job that was archived and is still kept (gnt-job info and list --archived). */
+  archivedJob(id: JobId): JobRecord | undefined {
+    return this.archive.get(id);
+  }
+
+  /** The archived jobs still kept, in ID order. */
+  archivedJobs(): JobRecord[] {
+    return [...this.archive.values()].sort((a, b) => a.id - b.id);
   }
 
   jobByKey(key: string): JobRecord | undefined {
@@ -135,24 +148,88 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
       }
       case 'op-end':
         return this.endOp(command, config);
-      case 'cancel': {
+      case 'cancel':
+        return this.cancel(command);
+      case 'archive': {
         const job = this.requireJob(command.job);
-        if (job.status !== 'queued' && job.status !== 'waiting') {
+        if (!isFinished(job.status))
           throw new CorralError(
             'conflict',
-            `job ${job.id} is ${job.status}; only queued or waiting jobs can be canceled`,
+            `job ${job.id} is ${job.status}; only finished jobs can be archived (wait for it to end, or cancel it)`,
           );
+        this.toArchive(job);
+        return { ok: true };
+      }
+      case 'autoarchive': {
+        let archived = 0;
+        for (const job of [...this.jobTable.values()]) {
+          if (!isFinished(job.status)) continue;
+          // Ganeti's age of a job: since it ended, else since it started, else since it was received.
+          const sinceMs = job.endMs ?? job.startMs ?? job.receivedMs;
+          if (command.ageS !== undefined && command.atMs - sinceMs <= command.ageS * 1000) continue;
+          this.toArchive(job);
+          archived++;
         }
-        this.finishJob({
-          ...job,
-          status: 'canceled',
-          ops: job.ops.map((op) => (isFinished(op.status) ? op : { ...op, status: 'canceled' as const })),
-          endMs: command.atMs,
-          log: appendLog(job.log, command.atMs, [{ type: 'message', message: 'job canceled' }]),
-        });
+        return { ok: true, archived };
+      }
+      case 'change-priority': {
+        const job = this.requireJob(command.job);
+        if (job.status !== 'queued' && job.status !== 'waiting')
+          throw new CorralError(
+            'conflict',
+            `job ${job.id} is ${job.status}; only queued or waiting jobs can change priority`,
+          );
+        this.putJob({ ...job, priority: command.priority });
         return { ok: true };
       }
     }
+  }
+
+  /**
+   * Ends a job that has not started (queued, or waiting for its locks) as canceled. A running one only when
+   * its opcode is an interruptible test delay (canceled too), or when told to kill it: then it ends in error,
+   * the master's job queue sees it end and stops the opcode at its next wait.
+   */
+  private cancel(command: Extract<ClusterCommand, { type: 'cancel' }>): ClusterOutcome {
+    const job = this.requireJob(command.job);
+    const current = job.ops.findIndex((op) => !isFinished(op.status));
+    const input = job.ops[current]?.input;
+    const interruptible = input?.OP_ID === 'OP_TEST_DELAY' && input.interruptible === true;
+    if (job.status === 'queued' || job.status === 'waiting' || (job.status === 'running' && interruptible)) {
+      this.finishJob({
+        ...job,
+        status: 'canceled',
+        ops: job.ops.map((op) =>
+          isFinished(op.status) ? op : { ...op, status: 'canceled' as const, endMs: command.atMs },
+        ),
+        endMs: command.atMs,
+        log: appendLog(job.log, command.atMs, [
+          {
+            type: 'message',
+            message: job.status === 'running' ? 'job canceled: delay interrupted' : 'job canceled',
+          },
+        ]),
+      });
+      return { ok: true };
+    }
+    if (job.status !== 'running' || command.kill !== true) {
+      throw new CorralError(
+        'conflict',
+        job.status === 'running'
+          ? `job ${job.id} is running; only queued or waiting jobs can be canceled (a running one is stopped only with --kill --yes-do-it)`
+          : `job ${job.id} is ${job.status}; only queued or waiting jobs can be canceled`,
+      );
+    }
+    const message = `killed while it ran (job cancel --kill): what ${input?.OP_ID ?? 'the opcode'} had done stays done, and work already sent to nodes may still finish there; check its effect`;
+    const ops = job.ops.map((op, i): OpRecord => {
+      if (i < current || isFinished(op.status)) return op;
+      if (i === current)
+        return { ...op, status: 'error', result: { code: 'aborted', message }, endMs: command.atMs };
+      return { ...op, status: 'error', result: 'a previous opcode failed' };
+    });
+    const log = appendLog(job.log, command.atMs, [{ type: 'message', message: `error: ${message}` }]);
+    this.finishJob({ ...job, ops, log, status: 'error', endMs: command.atMs });
+    return { ok: true };
   }
 
   private init(command: Extract<ClusterCommand, { type: 'init' }>): ClusterOutcome {
@@ -297,12 +374,21 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
   /** Keeps the newest finished jobs; a tenth of slack so that archiving runs now and then, not on every job. */
   private archiveOld(): void {
     if (this.finishedJobs <= MAX_FINISHED_JOBS * 1.1) return;
-    for (const job of this.jobTable.values()) {
+    for (const job of [...this.jobTable.values()]) {
       if (this.finishedJobs <= MAX_FINISHED_JOBS) break;
-      if (!isFinished(job.status)) continue;
-      this.jobTable.delete(job.id);
-      this.keys.delete(job.key);
-      this.finishedJobs--;
+      if (isFinished(job.status)) this.toArchive(job);
+    }
+  }
+
+  /** Moves a finished job to the archive, which keeps the newest MAX_ARCHIVED_JOBS (see jobs.ts). */
+  private toArchive(job: JobRecord): void {
+    this.jobTable.delete(job.id);
+    this.keys.delete(job.key);
+    this.finishedJobs--;
+    this.archive.set(job.id, job);
+    for (const id of this.archive.keys()) {
+      if (this.archive.size <= MAX_ARCHIVED_JOBS) break;
+      this.archive.delete(id);
     }
   }
 
@@ -334,12 +420,14 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
               ...(config.rapiCertificate !== undefined && { rapiCertificate: config.rapiCertificate }),
             },
       jobs: this.jobs(),
+      archived: [...this.archive.values()],
     });
   }
 
   restore(data: Uint8Array): void {
     this.jobTable = new Map();
     this.keys = new Map();
+    this.archive = new Map();
     this.finishedJobs = 0;
     if (data.byteLength === 0) {
       this.configData = undefined;
@@ -355,6 +443,8 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
       this.keys.set(job.key, job.id);
       if (isFinished(job.status)) this.finishedJobs++;
     }
+    // Absent from snapshots taken before the archive was kept.
+    for (const job of saved.archived ?? []) this.archive.set(job.id, job);
     const config = saved.config;
     this.configData =
       config === null
@@ -389,6 +479,7 @@ interface SavedState {
     readonly rapiCertificate?: RapiCertificate;
   } | null;
   readonly jobs: JobRecord[];
+  readonly archived?: JobRecord[];
 }
 
 function replaceAt<T>(items: readonly T[], index: number, item: T): T[] {

@@ -82,7 +82,22 @@ export const clusterCommandSchema = z.discriminatedUnion('type', [
       }),
     ]),
   }),
-  z.object({ type: z.literal('cancel'), ...at, ...jobRef }),
+  /**
+   * Cancels a queued or waiting job. `kill` also ends a running one: the master stops its opcode at its next
+   * wait (gnt-job cancel --kill); an interruptible test delay (gnt-debug delay -i) is canceled without it.
+   */
+  z.object({ type: z.literal('cancel'), ...at, ...jobRef, kill: z.boolean().optional() }),
+  /** Moves a finished job from the job table to the archive (gnt-job archive). */
+  z.object({ type: z.literal('archive'), ...at, ...jobRef }),
+  /** Archives every finished job that ended at least `ageS` seconds before `atMs`; all of them without it. */
+  z.object({ type: z.literal('autoarchive'), ...at, ageS: z.number().int().nonnegative().optional() }),
+  /** Gives a queued or waiting job another priority (gnt-job change-priority). */
+  z.object({
+    type: z.literal('change-priority'),
+    ...at,
+    ...jobRef,
+    priority: z.number().int().min(-20).max(19),
+  }),
   /** A change the master makes outside any job: a node's new address, the candidate pool kept full. */
   z.object({ type: z.literal('config'), ...at, mutation: mutationSchema }),
 ]);

@@ -48,6 +48,13 @@ export const MAX_LOG_ENTRIES_PER_JOB = 1000;
 export const MAX_LOG_MESSAGE_CHARS = 4096;
 /** Finished jobs beyond this many are archived away, oldest first (Ganeti's autoarchive). */
 export const MAX_FINISHED_JOBS = 5000;
+/**
+ * Archived jobs the replicated state still keeps, newest last, for `gnt-job list --archived` and `info`.
+ * Ganeti keeps its archive on the master's disk; Corral has no one master's disk, so the archive is part of
+ * the replicated state (the same on every node, and in the snapshots), bounded like everything that grows:
+ * beyond this many, the oldest archived jobs are gone.
+ */
+export const MAX_ARCHIVED_JOBS = 1000;
 export const MAX_PENDING_JOBS = 10_000;
 
 /**

@@ -60,6 +60,12 @@ export interface ClusterParams {
   /** The first three bytes of generated MAC addresses. */
   readonly macPrefix: string;
   readonly tags: readonly string[];
+  /** Ganeti's queue drain flag (cluster queue drain): while set, the master takes no new jobs. */
+  readonly queueDrained?: boolean;
+  /** Until when, by the wall clock, the watcher and automatic failover stand still (cluster watcher pause). */
+  readonly watcherPauseUntilMs?: number;
+  /** Ganeti's default iallocator: the program asked when a job names none, or '.'; absent, the built-in one. */
+  readonly defaultIallocator?: string;
 }
 
 export interface GroupRecord {

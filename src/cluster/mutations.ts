@@ -191,6 +191,25 @@ export const mutationSchema = z.discriminatedUnion('type', [
     fenceMarginMs: z.number().int().min(LEASE_LIMITS.minFenceMarginMs).optional(),
     clockDriftPpm: z.number().int().min(0).max(LEASE_LIMITS.maxClockDriftPpm).optional(),
     autoFailover: z.boolean().optional(),
+    /** cluster rename */
+    name: nameSchema.optional(),
+    beParams: beParamsSchema.optional(),
+    nicParams: z.object({ mode: z.enum(nicModes), link: z.string().max(64) }).optional(),
+    macPrefix: z
+      .string()
+      .regex(/^[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/, 'a MAC prefix is three hex pairs, such as aa:00:00')
+      .optional(),
+    /** '' goes back to the built-in allocator. */
+    defaultIallocator: z.string().max(4096).optional(),
+  }),
+  /**
+   * The master's switches outside the configuration proper, as Ganeti keeps them in files beside it: the
+   * queue's drain flag, and until when the watcher is paused (null: not paused).
+   */
+  z.object({
+    type: z.literal('cluster-flags'),
+    queueDrained: z.boolean().optional(),
+    watcherPauseUntilMs: z.number().int().nonnegative().nullable().optional(),
   }),
   /** A new key and certificate for RAPI (renew-crypto --new-rapi-certificate): every node serves it. */
   z.object({ type: z.literal('rapi-certificate'), certificate: rapiCertificateSchema }),
@@ -392,18 +411,41 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
       return { ...config, instances: new Map(config.instances).set(instance.uuid, updated) };
     }
     case 'cluster-set': {
+      const { defaultIallocator: oldAllocator, ...kept } = config.cluster;
+      const allocator = m.defaultIallocator ?? oldAllocator ?? '';
       const cluster: ClusterParams = {
-        ...config.cluster,
+        ...kept,
         ...(m.candidatePoolSize !== undefined && { candidatePoolSize: m.candidatePoolSize }),
         ...(m.enabledHypervisors !== undefined && { enabledHypervisors: unique(m.enabledHypervisors) }),
         ...(m.enabledDiskTemplates !== undefined && { enabledDiskTemplates: unique(m.enabledDiskTemplates) }),
         ...(m.maxRunningJobs !== undefined && { maxRunningJobs: m.maxRunningJobs }),
         ...(m.candidateDeadGraceMs !== undefined && { candidateDeadGraceMs: m.candidateDeadGraceMs }),
+        ...(m.name !== undefined && { name: m.name }),
+        ...(m.beParams !== undefined && { beParams: m.beParams }),
+        ...(m.nicParams !== undefined && { nicParams: m.nicParams }),
+        ...(m.macPrefix !== undefined && { macPrefix: m.macPrefix }),
+        ...(allocator !== '' && { defaultIallocator: allocator }),
         ha: haAfter(config.cluster.ha, m),
       };
+      if (cluster.beParams.minmemMiB > cluster.beParams.maxmemMiB)
+        throw new CorralError(
+          'bad_request',
+          `the cluster's minmem (${cluster.beParams.minmemMiB} MiB) is above its maxmem (${cluster.beParams.maxmemMiB} MiB)`,
+        );
       checkHaParams(cluster.ha);
       checkTemplatesInUse(config, cluster);
       return fillCandidatePool({ ...config, cluster }, nowMs);
+    }
+    case 'cluster-flags': {
+      const { queueDrained, watcherPauseUntilMs, ...rest } = config.cluster;
+      const drained = m.queueDrained ?? queueDrained ?? false;
+      const pausedUntil = m.watcherPauseUntilMs === undefined ? watcherPauseUntilMs : m.watcherPauseUntilMs;
+      const cluster: ClusterParams = {
+        ...rest,
+        ...(drained && { queueDrained: true }),
+        ...(pausedUntil !== undefined && pausedUntil !== null && { watcherPauseUntilMs: pausedUntil }),
+      };
+      return { ...config, cluster };
     }
     case 'cluster-secret':
       return { ...config, clusterSecret: m.secret };

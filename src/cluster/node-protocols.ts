@@ -25,6 +25,8 @@ export const nodeInfoProtocol = requestProtocol({
     addrs: z.array(z.string().max(256)).max(16),
     /** The node's wall clock when it answered, for the clock-skew check of cluster verify. */
     timeMs: z.number().optional(),
+    /** The serial of the configuration the node has applied, for cluster redist-conf. */
+    configSerial: z.number().int().nonnegative().optional(),
   }),
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { corralDiskTemplates } from './disk-templates.js';
+import { corralDiskTemplates, diskTemplates } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
 import { allocPolicies, diskFormats, diskModes, nameSchema, nicModes, tagSchema } from './model.js';
 
@@ -132,6 +132,8 @@ export const instanceCreateOpSchema = z.object({
   hvparams: params.optional(),
   pnode: nameSchema.optional(),
   snode: nameSchema.optional(),
+  /** Ganeti's -g: the allocator places the instance in this node group (not used when pnode is named). */
+  group_name: nameSchema.optional(),
   /** For drbd: wait until the new disks are in sync before the job ends (Ganeti's default). */
   wait_for_sync: yes.optional(),
   iallocator: iallocator.optional(),
@@ -212,6 +214,36 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     node_lease_s: z.number().min(2).max(600).optional(),
     fence_margin_s: z.number().min(0.1).max(300).optional(),
     clock_drift_ppm: z.number().int().min(0).max(100_000).optional(),
+    /** The cluster's beparams, merged over the current ones. */
+    beparams: beParams.optional(),
+    /** The cluster's nicparams (mode and link), merged over the current ones. */
+    nicparams: z
+      .object({ mode: z.enum(nicModes), link: z.string().max(64) })
+      .partial()
+      .strict()
+      .optional(),
+    mac_prefix: z
+      .string()
+      .regex(
+        /^[0-9a-fA-F]{2}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}$/,
+        'a MAC prefix is three hex pairs, such as aa:00:00',
+      )
+      .optional(),
+    /** '' or '.' goes back to the built-in allocator. */
+    default_iallocator: z.string().max(4096).optional(),
+  }),
+  /** Ganeti's cluster rename; Corral has no master IP to move with the name. */
+  z.object({ OP_ID: z.literal('OP_CLUSTER_RENAME'), ...common, name: nameSchema }),
+  /**
+   * Ganeti pushes config.data and ssconf to every node. Raft replicates Corral's configuration with every
+   * commit: this job confirms that every online node has applied the current serial, and says which have not.
+   */
+  z.object({ OP_ID: z.literal('OP_CLUSTER_REDIST_CONF'), ...common }),
+  /** Compares the recorded sizes of the instances' disks (all instances when none is named) with the nodes'. */
+  z.object({
+    OP_ID: z.literal('OP_CLUSTER_REPAIR_DISK_SIZES'),
+    ...common,
+    instances: z.array(nameSchema).max(1024).optional(),
   }),
   z.object({ OP_ID: z.literal('OP_CLUSTER_VERIFY'), ...common }),
   /** Mirrored disks that need activate-disks (detached, or a stale copy on a node that is up), and missing ones. */
@@ -395,6 +427,72 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     /** Holds these nodes' locks, exclusively, for the duration: shows that conflicting jobs wait. */
     on_nodes: z.array(nameSchema).max(64).optional(),
     repeat: z.number().int().min(0).max(1000).optional(),
+    /** gnt-job cancel stops it while it sleeps (Ganeti interrupts it through a socket). */
+    interruptible: yes.optional(),
+    /** Takes no lock at all, not even the nodes' of on_nodes. */
+    no_locks: yes.optional(),
+  }),
+  /**
+   * Runs the allocator on a request made up from these fields (gnt-debug iallocator): `in` answers the
+   * request as an allocator would get it, `out` the allocator's answer; either as JSON text.
+   */
+  z.object({
+    OP_ID: z.literal('OP_TEST_ALLOCATOR'),
+    ...common,
+    direction: z.enum(['in', 'out']),
+    mode: z.enum([
+      'allocate',
+      'multi-allocate',
+      'relocate',
+      'allocate-secondary',
+      'change-group',
+      'node-evacuate',
+    ]),
+    /** The instance: to allocate (it must not exist yet), or to relocate. */
+    name: nameSchema,
+    /** The instances to move, for change-group and node-evacuate. */
+    instances: z.array(nameSchema).max(1024).optional(),
+    memory: sizeMiB.optional(),
+    vcpus: z.number().int().min(1).max(1024).optional(),
+    disks: z
+      .array(z.object({ size: sizeMiB, mode: z.enum(diskModes).optional() }))
+      .max(16)
+      .optional(),
+    /** Any of Ganeti's templates: the allocator knows them all. The cluster's first enabled one by default. */
+    disk_template: z.enum(diskTemplates).optional(),
+    nics: z
+      .array(
+        z.object({
+          mac: z.string().max(64).nullable().optional(),
+          ip: z.string().max(64).nullable().optional(),
+          bridge: z.string().max(64).nullable().optional(),
+        }),
+      )
+      .max(8)
+      .optional(),
+    os: z.string().min(1).max(128).optional(),
+    hypervisor: z.enum(hypervisors).optional(),
+    tags: z.array(tagSchema).max(64).optional(),
+    /** Who answers with direction out: '.' the built-in allocator, or a program's name or path. */
+    iallocator: iallocator.optional(),
+    evac_mode: z.enum(['all', 'primary-only', 'secondary-only']).optional(),
+    /** Node groups (names or UUIDs) to move to, for change-group. */
+    target_groups: z.array(z.string().min(1).max(128)).max(64).optional(),
+    spindle_use: z.number().int().min(0).max(1024).optional(),
+    /** How many instances multi-allocate asks for: `name` with 0, 1, … appended. */
+    count: z.number().int().min(1).max(1000).optional(),
+  }),
+  /**
+   * Ganeti's job queue self-test opcode (gnt-debug test-jobqueue): logs each message with the TESTMSG=
+   * prefix while it runs, and fails if asked to.
+   */
+  z.object({
+    OP_ID: z.literal('OP_TEST_JQUEUE'),
+    ...common,
+    notify_waitlock: yes.optional(),
+    notify_exec: yes.optional(),
+    log_messages: z.array(z.string().max(1024)).max(100).optional(),
+    fail: yes.optional(),
   }),
 ]);
 export type Opcode = z.infer<typeof opcodeSchema>;
@@ -446,10 +544,19 @@ export function opTarget(op: Opcode): string | undefined {
       return op.name ?? op.kind;
     case 'OP_TEST_DELAY':
       return String(op.duration);
+    case 'OP_TEST_ALLOCATOR':
+      return op.name;
+    case 'OP_TEST_JQUEUE':
+      return undefined;
     case 'OP_INSTANCE_QUERY_DATA':
       return op.instances.join(',') || undefined;
     case 'OP_INSTANCE_MULTI_ALLOC':
       return op.instances.map((instance) => instance.instance_name).join(',');
+    case 'OP_CLUSTER_RENAME':
+      return op.name;
+    case 'OP_CLUSTER_REPAIR_DISK_SIZES':
+      return op.instances?.join(',') || undefined;
+    case 'OP_CLUSTER_REDIST_CONF':
     case 'OP_CLUSTER_SET_PARAMS':
     case 'OP_CLUSTER_VERIFY':
     case 'OP_CLUSTER_VERIFY_DISKS':

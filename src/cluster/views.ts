@@ -31,6 +31,9 @@ export const clusterViewSchema = z.object({
   nicParams: z.object({ mode: z.enum(nicModes), link: z.string() }),
   macPrefix: z.string(),
   tags: z.array(z.string()),
+  queueDrained: z.boolean().optional(),
+  watcherPauseUntilMs: z.number().optional(),
+  defaultIallocator: z.string().optional(),
 });
 
 export const groupViewSchema = z.object({

@@ -1,5 +1,5 @@
 import { type ConfigData, findInstance, nodeOfUuid } from '../cluster/config.js';
-import { shownJob } from '../cluster/jobs.js';
+import { type JobRecord, shownJob } from '../cluster/jobs.js';
 import { asJobId } from '../cluster/model.js';
 import { type ConfigView, toConfigView } from '../cluster/views.js';
 import { CorralError } from '../common/errors.js';
@@ -12,6 +12,7 @@ import type { NodeAgent } from './node-agent.js';
 type ClusterOp =
   | 'cluster-init'
   | 'master'
+  | 'cluster-destroy'
   | 'config'
   | 'jobs'
   | 'job-wait'
@@ -23,7 +24,7 @@ export interface ClusterControlDeps {
   readonly self: NodeId;
   readonly cluster: Pick<
     ClusterService,
-    'init' | 'forward' | 'view' | 'raftStatus' | 'waitJob' | 'nodesLive' | 'osDiagnose'
+    'init' | 'forward' | 'view' | 'destroy' | 'raftStatus' | 'waitJob' | 'nodesLive' | 'osDiagnose'
   >;
   readonly agent: Pick<NodeAgent, 'consolePath' | 'remoteConsole'>;
   /** Where the local ends of consoles bridged from other nodes are made. */
@@ -51,7 +52,11 @@ export function clusterControls(deps: ClusterControlDeps): Pick<ControlHandlers,
       await cluster.init(request);
       return { name: request.name };
     },
-    master: (request) => cluster.forward(request.request),
+    master: (request) =>
+      cluster.forward(request.request, {
+        ...(request.deadlineMs !== undefined && { deadlineMs: request.deadlineMs }),
+      }),
+    'cluster-destroy': async () => ({ cluster: await cluster.destroy() }),
     async config(request) {
       const view = await cluster.view(request.consistent);
       const raft = cluster.raftStatus();
@@ -73,11 +78,13 @@ export function clusterControls(deps: ClusterControlDeps): Pick<ControlHandlers,
     async jobs(request) {
       const view = await cluster.view(request.consistent);
       const wanted = request.ids === undefined ? undefined : new Set(request.ids);
-      const jobs = view.jobs
-        .jobs()
-        .filter((job) => wanted === undefined || wanted.has(job.id))
-        .map(shownJob);
-      return { jobs, ...(view.staleMs !== undefined && { staleMs: view.staleMs }) };
+      const pick = (jobs: readonly JobRecord[]) =>
+        jobs.filter((job) => wanted === undefined || wanted.has(job.id)).map(shownJob);
+      return {
+        jobs: pick(view.jobs.jobs()),
+        ...(request.archived === true && { archived: pick(view.jobs.archivedJobs()) }),
+        ...(view.staleMs !== undefined && { staleMs: view.staleMs }),
+      };
     },
     async 'job-wait'(request) {
       const job = await cluster.waitJob(asJobId(request.job), request.afterVersion, request.waitMs);

@@ -339,6 +339,40 @@ export class ClusterService {
     });
   }
 
+  /**
+   * `cluster destroy`, as Ganeti refuses it: only on the master, only once it is the cluster's last node,
+   * with no instance and no unfinished job. Then this node forgets the cluster, as a removed node does, and
+   * its daemon stops (Ganeti stops its daemons); the answer goes out first. Returns the cluster's name.
+   */
+  async destroy(): Promise<string> {
+    const raft = this.requireReplica();
+    const view = await this.view(true);
+    const config = view.config;
+    if (config === undefined) throw new CorralError('unavailable', 'this node belongs to no cluster yet');
+    if (raft.status().leader !== raft.self)
+      throw new CorralError('conflict', 'run cluster destroy on the master (cluster getmaster names it)');
+    const others = config.nodes.size - 1;
+    if (others > 0)
+      throw new CorralError(
+        'conflict',
+        `There are still ${others} other node(s) in this cluster: remove them first (node remove)`,
+      );
+    if (config.instances.size > 0)
+      throw new CorralError(
+        'conflict',
+        `There are still ${config.instances.size} instance(s) in this cluster: remove them first (instance remove)`,
+      );
+    const unfinished = this.state.jobs().filter((job) => !isFinished(job.status));
+    if (unfinished.length > 0)
+      throw new CorralError(
+        'conflict',
+        `job ${unfinished.map((job) => job.id).join(', ')} has not ended yet: wait for it, or cancel it (job cancel)`,
+      );
+    this.deps.log.warn({ cluster: config.cluster.name }, 'cluster destroyed; forgetting it and stopping');
+    setImmediate(() => void this.forget());
+    return config.cluster.name;
+  }
+
   /** `cluster master-failover`: asks the master to hand its role to this node and waits until it has. */
   async takeMasterRole(): Promise<void> {
     const raft = this.requireReplica();
@@ -516,6 +550,7 @@ export class ClusterService {
       ...(cluster !== undefined && { cluster }),
       addrs: this.deps.transport.listenAddresses().slice(0, 16),
       timeMs: this.deps.clock.wallMs(),
+      ...(this.state.config !== undefined && { configSerial: this.state.config.serial }),
     };
   }
 

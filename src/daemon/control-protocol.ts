@@ -4,6 +4,12 @@ import { configAnswerSchema, configQuerySchema, MAX_QUERY_NODES } from '../clust
 import { corralDiskTemplates } from '../cluster/disk-templates.js';
 import { hypervisors } from '../cluster/hypervisors.js';
 import { nameSchema } from '../cluster/model.js';
+import {
+  absolutePath,
+  COPY_FILE_MAX_BYTES,
+  NODE_COMMAND_MAX_CHARS,
+  nodeCommandProtocol,
+} from '../cluster/node-command-protocol.js';
 import { nodeAddOpSchema } from '../cluster/opcodes.js';
 import { masterResponseSchemas, userMasterRequestSchema } from '../master/master-protocol.js';
 import { healthRowSchema } from '../membership/health-view.js';
@@ -71,14 +77,40 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
       .partial({ node_name: true, address: true }),
   }),
   /** Sent on to the master (submit, cancel, probe, transfer). */
-  z.object({ op: z.literal('master'), request: userMasterRequestSchema }),
+  z.object({
+    op: z.literal('master'),
+    request: userMasterRequestSchema,
+    /** How long to keep trying while there is no master (the daemon's forward deadline by default). */
+    deadlineMs: z.number().int().min(100).max(600_000).optional(),
+  }),
   z.object({ op: z.literal('master-failover') }),
+  /**
+   * Ganeti's cluster destroy, on the master of a cluster of one node with no instance and no unfinished job:
+   * the node forgets the cluster and its daemon stops, as Ganeti's do.
+   */
+  z.object({ op: z.literal('cluster-destroy') }),
+  /** gnt-cluster command: a shell command run as root on one node, this one or another member. */
+  z.object({
+    op: z.literal('node-command'),
+    node: nameSchema,
+    command: z.string().min(1).max(NODE_COMMAND_MAX_CHARS),
+  }),
+  /** gnt-cluster copyfile: a file written at the same path on one other node. */
+  z.object({
+    op: z.literal('node-copy-file'),
+    node: nameSchema,
+    path: absolutePath,
+    mode: z.number().int().min(0).max(0o7777),
+    data: bytesSchema.refine((data) => data.byteLength <= COPY_FILE_MAX_BYTES, 'a file of at most 3 MiB'),
+  }),
   /** The configuration as this node has it; `consistent` asks the leader to confirm it first. */
   z.object({ op: z.literal('config'), consistent: z.boolean() }),
   z.object({
     op: z.literal('jobs'),
     ids: z.array(z.number().int().positive()).max(10_000).optional(),
     consistent: z.boolean(),
+    /** Also the archived jobs the cluster still keeps (gnt-job list --archived, info). */
+    archived: z.boolean().optional(),
   }),
   z.object({
     op: z.literal('job-wait'),
@@ -142,8 +174,18 @@ export const controlResponseSchemas = {
   'raft-transfer': z.object({}),
   'cluster-init': z.object({ name: z.string() }),
   'cluster-join': z.object({ cluster: z.string(), node: z.string(), job: z.number() }),
-  master: z.union([masterResponseSchemas.submit, masterResponseSchemas.probe, masterResponseSchemas.cancel]),
+  master: z.union([
+    masterResponseSchemas.submit,
+    masterResponseSchemas.probe,
+    masterResponseSchemas.autoarchive,
+    masterResponseSchemas.locks,
+    masterResponseSchemas['cluster-flags'],
+    masterResponseSchemas.cancel,
+  ]),
   'master-failover': z.object({ master: z.string() }),
+  'cluster-destroy': z.object({ cluster: z.string() }),
+  'node-command': nodeCommandProtocol.response,
+  'node-copy-file': z.object({}),
   config: z.object({
     /** The configuration snapshot (see src/cluster/config-view.ts), absent before cluster init. */
     config: z.unknown().optional(),
@@ -159,7 +201,12 @@ export const controlResponseSchemas = {
       })
       .optional(),
   }),
-  jobs: z.object({ jobs: z.array(z.unknown()), staleMs: z.number().optional() }),
+  jobs: z.object({
+    jobs: z.array(z.unknown()),
+    /** With `archived`: the archived jobs still kept (see MAX_ARCHIVED_JOBS). */
+    archived: z.array(z.unknown()).optional(),
+    staleMs: z.number().optional(),
+  }),
   'job-wait': z.object({ job: z.unknown() }),
   'kv-put': z.object({ revision: z.number() }),
   'kv-get': z.object({ value: bytesSchema.optional() }),

@@ -35,6 +35,7 @@ import { LeaseKeeper } from './lease-keeper.js';
 import { LEASE_FILE, leaseRecordFile } from './lease-record.js';
 import { startMembership } from './membership.js';
 import { reportingToMaster } from './mirror-reporter.js';
+import { nodeCommandControls, serveNodeCommands } from './node-command.js';
 import { createNodeAgent, kvmRunDir, mirrorDir, type NodeStorageOptions, storageDirs } from './node-setup.js';
 import { raftControls } from './raft-controls.js';
 import { walReplicaLog } from './replica-log.js';
@@ -215,6 +216,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     timings,
   };
   serveJoins({ ...joinDeps, cluster });
+  serveNodeCommands(transport, log.child({ part: 'command' }));
 
   // Each part answers the control requests about it, given only what it needs; the table's type makes sure
   // that every request has its handler.
@@ -229,6 +231,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }),
     ...gossipControls({ self: transport.self, userEvents, membership }),
     ...raftControls({ cluster, name }),
+    ...nodeCommandControls({ self: transport.self, transport, config: () => cluster.localConfig() }),
     ...clusterControls({
       self: transport.self,
       cluster,

@@ -291,6 +291,11 @@ export class NodeAgent {
       disks: async (request) => {
         const template = await this.usableTemplate(request.template);
         const refs = request.disks.map((disk) => agentDiskRef(request.instance, disk));
+        if (request.action === 'sizes') {
+          const sizesMiB: (number | null)[] = [];
+          for (const ref of refs) sizesMiB.push((await template.sizeMiB(ref)) ?? null);
+          return { paths: [], sizesMiB };
+        }
         if (request.action === 'remove' && template.name === 'drbd') {
           await this.deps.mirror.detach(request.instance.uuid);
           for (const ref of refs) await this.deps.mirror.forget(ref.diskUuid);

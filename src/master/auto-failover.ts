@@ -9,7 +9,7 @@ import type { NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { everyInterval, type Periodic } from '../common/periodic.js';
 import type { ObservedNode } from './raft-membership.js';
-import { instancesInJobs } from './watcher.js';
+import { heldStill, instancesInJobs } from './watcher.js';
 
 /** harep's permission levels, least destructive first: each allows what the ones before it allow. */
 const repairLevels = ['fix-storage', 'migrate', 'failover', 'reinstall'] as const;
@@ -202,6 +202,8 @@ export class AutoFailover {
     const { deps } = this;
     const config = deps.state.config;
     if (config === undefined) return;
+    const held = heldStill(config.cluster, deps.clock.wallMs());
+    if (held !== undefined) return deps.log.debug({ why: held }, 'automatic failover pass skipped');
     // An instance no longer on the node its count is for (failed over, or moved by hand) starts afresh there:
     // the cap is on jobs that left it on its dead node, not on how often that node may die.
     for (const [key, entry] of this.attempts)

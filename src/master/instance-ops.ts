@@ -339,6 +339,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
             spindleUse: be.spindleUse,
             tags: op.tags ?? [],
             nicCount: (op.nics ?? [{}]).length,
+            ...(op.group_name !== undefined && { group: op.group_name }),
           },
           op.iallocator,
         );

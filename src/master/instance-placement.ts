@@ -99,8 +99,9 @@ async function snapshotOf(
 }
 
 /**
- * Asks the allocator: the built-in one (src/alloc) when `iallocator` is undefined or '.' (Ganeti's
- * "cluster default"), otherwise the external program it names, with Ganeti's protocol.
+ * Asks the allocator: for `iallocator` undefined or '.', the cluster's default (Ganeti's
+ * --default-iallocator), or the built-in one (src/alloc) when it has none; otherwise the external program
+ * it names, with Ganeti's protocol.
  */
 async function askAllocator(
   config: ConfigData,
@@ -109,14 +110,16 @@ async function askAllocator(
   iallocator: string | undefined,
   copyDisks: boolean,
 ): Promise<{ who: string; answer: AllocatorAnswer }> {
-  if (iallocator === undefined || iallocator === '.')
+  const named =
+    iallocator === undefined || iallocator === '.' ? config.cluster.defaultIallocator : iallocator;
+  if (named === undefined)
     return { who: 'the allocator', answer: answerRequest({ cluster: snapshot, request }, { copyDisks }) };
-  const program = await resolveAllocator(iallocator);
+  const program = await resolveAllocator(named);
   const message = writeIAllocMessage(snapshot, request, {
     clusterName: config.cluster.name,
     enabledHypervisors: config.cluster.enabledHypervisors,
   });
-  return { who: `iallocator ${iallocator}`, answer: await runExternalAllocator(program, message) };
+  return { who: `iallocator ${named}`, answer: await runExternalAllocator(program, message) };
 }
 
 const nodeNames = (config: ConfigData): Set<string> => new Set(sortedNodes(config).map((node) => node.name));
@@ -131,6 +134,8 @@ export interface NewInstance {
   readonly spindleUse: number;
   readonly tags: readonly string[];
   readonly nicCount: number;
+  /** Only this node group (Ganeti's -g); otherwise the allocator picks the group too. */
+  readonly group?: string;
 }
 
 /**
@@ -174,7 +179,7 @@ export async function placeInstance(
     tags: [...spec.tags],
     nics: Array.from({ length: spec.nicCount }, () => ({})),
     required_nodes: requiredNodes(spec.template),
-    group_name: null,
+    group_name: spec.group ?? null,
     ...(passedOver.length > 0 && { 'restrict-to-nodes': usable.map((node) => node.name) }),
   };
   const { who, answer } = await askAllocator(config, snapshot, request, iallocator, false);

@@ -214,7 +214,7 @@ export class JobQueue {
     try {
       outcome = await def.run(
         op,
-        deps.context(signal, (message) => this.log(job.id, message), { job: job.id, op: index }),
+        stoppable(deps.context(signal, (message) => this.log(job.id, message), { job: job.id, op: index })),
       );
     } catch (error) {
       if (signal.aborted) return false;
@@ -260,7 +260,7 @@ export class JobQueue {
     const log = (message: string) => this.log(job.id, message);
     let result: unknown;
     try {
-      const ctx = dryRunContext(deps.context(signal, log, { job: job.id, op: index }));
+      const ctx = dryRunContext(stoppable(deps.context(signal, log, { job: job.id, op: index })));
       const outcome = await def.run(op, ctx);
       if (outcome.mutation !== undefined && deps.state.config !== undefined)
         applyMutation(deps.state.config, outcome.mutation, deps.clock.wallMs());
@@ -346,6 +346,20 @@ function specAfter(def: OpDefinition<Opcode>, op: Opcode, config: ConfigData): H
     if (error instanceof CorralError && error.code === 'not_found') return undefined;
     throw error;
   }
+}
+
+/**
+ * The context of an opcode whose job may be stopped while it runs (killed with job cancel --kill, or the
+ * master's term over): once its signal aborts it commits nothing more and submits no job, so a killed
+ * opcode leaves what it had done, not half of a clean-up, and a later job or an operator takes it from there.
+ */
+function stoppable(ctx: OpContext): OpContext {
+  const stopped = () => new CorralError('aborted', 'the job was stopped: nothing more is committed for it');
+  return {
+    ...ctx,
+    commit: (mutation) => (ctx.signal.aborted ? Promise.reject(stopped()) : ctx.commit(mutation)),
+    submitJobs: (jobs) => (ctx.signal.aborted ? Promise.reject(stopped()) : ctx.submitJobs(jobs)),
+  };
 }
 
 function failure(error: unknown): OpEndOutcome {

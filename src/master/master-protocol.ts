@@ -12,8 +12,42 @@ const userRequests = [
     key: z.string().min(8).max(128),
     priority: z.number().int().min(-20).max(19),
     ops: z.array(opcodeSchema).min(1).max(MAX_OPS_PER_JOB),
+    /**
+     * Ganeti's SubmitJobToDrainedQueue: taken while the queue is drained. Only for a job of redist-conf
+     * alone (gnt-cluster redist-conf --yes-do-it); the master refuses it for any other.
+     */
+    toDrainedQueue: z.boolean().optional(),
   }),
-  z.object({ op: z.literal('cancel'), job: z.number().int().positive() }),
+  /** Answered by the master itself, to show it answers (gnt-cluster master-ping). */
+  z.object({ op: z.literal('ping') }),
+  /**
+   * Ganeti's SetDrainFlag and SetWatcherPause: the queue drained or not, the watcher (and automatic failover)
+   * paused for `watcherPauseMs` from now by the master's clock, or no longer (null). Committed through Raft.
+   */
+  z.object({
+    op: z.literal('cluster-flags'),
+    queueDrained: z.boolean().optional(),
+    watcherPauseMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(10 * 365 * 86_400_000)
+      .nullable()
+      .optional(),
+  }),
+  /** `kill` also stops a running job (gnt-job cancel --kill --yes-do-it). */
+  z.object({ op: z.literal('cancel'), job: z.number().int().positive(), kill: z.boolean().optional() }),
+  /** Moves a finished job to the archive (gnt-job archive). */
+  z.object({ op: z.literal('archive'), job: z.number().int().positive() }),
+  /** Archives the finished jobs older than `ageS` seconds, or all of them (gnt-job autoarchive). */
+  z.object({ op: z.literal('autoarchive'), ageS: z.number().int().nonnegative().optional() }),
+  z.object({
+    op: z.literal('change-priority'),
+    job: z.number().int().positive(),
+    priority: z.number().int().min(-20).max(19),
+  }),
+  /** The master's lock table, read only: who holds each lock and who waits for it (gnt-debug locks). */
+  z.object({ op: z.literal('locks') }),
   /** Who answers at this address: shown by `node add` before it admits anyone. */
   z.object({ op: z.literal('probe'), address: z.string().min(1).max(256) }),
   /** Hands the master role to `to` through Raft leadership transfer. */
@@ -45,6 +79,24 @@ export type MasterRequest = z.infer<typeof masterRequestSchema>;
 export const masterResponseSchemas = {
   submit: z.object({ job: z.number() }),
   cancel: z.object({}),
+  ping: z.object({}),
+  /** The watcher's pause as committed: until when, by the master's wall clock (null: not paused). */
+  'cluster-flags': z.object({ watcherPauseUntilMs: z.number().nullable() }),
+  archive: z.object({}),
+  /** How many jobs were archived, and how many were left unchecked (always none: Corral checks them all). */
+  autoarchive: z.object({ archived: z.number().int().nonnegative(), left: z.number().int().nonnegative() }),
+  'change-priority': z.object({}),
+  locks: z.object({
+    locks: z
+      .array(
+        z.object({
+          lock: z.string(),
+          owners: z.array(z.object({ owner: z.number(), mode: z.string() })),
+          pending: z.array(z.object({ owner: z.number(), mode: z.string() })),
+        }),
+      )
+      .max(100_000),
+  }),
   probe: z.object({
     peer: z.string(),
     name: z.string(),
@@ -70,6 +122,9 @@ export const masterProtocol = requestProtocol({
     masterResponseSchemas.probe,
     masterResponseSchemas.mirror,
     masterResponseSchemas.lease,
+    masterResponseSchemas.autoarchive,
+    masterResponseSchemas.locks,
+    masterResponseSchemas['cluster-flags'],
     masterResponseSchemas.cancel,
   ]),
   // Callers pass their own forwardDeadlineMs; this is its default, for a call that does not.

@@ -13,6 +13,7 @@ import type { Logger } from '../common/log.js';
 import type { RaftStatus } from '../consensus/raft.js';
 import type { MembershipChange } from '../consensus/types.js';
 import { AutoFailover, masterNodeView } from './auto-failover.js';
+import { QUEUE_DRAINED } from './cluster-ops.js';
 import { type HookRunner, JobQueue, type OpOrigin } from './job-queue.js';
 import { LeaseTable } from './leases.js';
 import { LockManager } from './locks.js';
@@ -64,6 +65,8 @@ export class MasterRole {
   private reconcileTimer: Timer | undefined;
   private reconciling = false;
   private ended = false;
+  /** The job queue's locks, which gnt-debug locks shows. */
+  private readonly locks = new LockManager();
   /** Every grant of an earlier master was confirmed before this one was elected, so before now. */
   private readonly leases: LeaseTable;
 
@@ -113,7 +116,7 @@ export class MasterRole {
     this.queue = new JobQueue({
       state: deps.state,
       commit: (command) => this.commit(command),
-      locks: new LockManager(),
+      locks: this.locks,
       defs: opDefinitions,
       hooks: skippingDeadNodes(deps.hooks, (node) => deps.observed(node)?.state === 'dead'),
       clock: deps.clock,
@@ -123,6 +126,8 @@ export class MasterRole {
     this.queue.start(previous);
     this.scheduleReconcile();
     const submit = async (key: string, ops: readonly Opcode[]) => {
+      if (deps.state.config?.cluster.queueDrained === true)
+        throw new CorralError('unavailable', QUEUE_DRAINED);
       const outcome = await this.commit({
         type: 'submit',
         atMs: deps.clock.wallMs(),
@@ -176,6 +181,7 @@ export class MasterRole {
     const { deps } = this;
     switch (request.op) {
       case 'submit': {
+        refuseWhileDrained(deps.state.config?.cluster.queueDrained === true, request);
         const outcome = await this.commit({
           type: 'submit',
           atMs: deps.clock.wallMs(),
@@ -187,9 +193,57 @@ export class MasterRole {
         return { job: outcome.job };
       }
       case 'cancel': {
-        const outcome = await this.commit({ type: 'cancel', atMs: deps.clock.wallMs(), job: request.job });
+        const outcome = await this.commit({
+          type: 'cancel',
+          atMs: deps.clock.wallMs(),
+          job: request.job,
+          ...(request.kill === true && { kill: true }),
+        });
         if (!outcome?.ok) throw refusal(outcome);
         return {};
+      }
+      case 'archive':
+      case 'change-priority': {
+        const atMs = deps.clock.wallMs();
+        const outcome = await this.commit(
+          request.op === 'archive'
+            ? { type: 'archive', atMs, job: request.job }
+            : { type: 'change-priority', atMs, job: request.job, priority: request.priority },
+        );
+        if (!outcome?.ok) throw refusal(outcome);
+        return {};
+      }
+      case 'autoarchive': {
+        const { ageS } = request;
+        const command = { type: 'autoarchive' as const, atMs: deps.clock.wallMs() };
+        const outcome = await this.commit(ageS === undefined ? command : { ...command, ageS });
+        if (!outcome?.ok) throw refusal(outcome);
+        return { archived: outcome.archived ?? 0, left: 0 };
+      }
+      case 'locks':
+        return {
+          locks: this.locks
+            .holders()
+            .map(({ lock, owners, pending }) => ({ lock, owners: [...owners], pending: [...pending] })),
+        };
+      case 'ping':
+        return {};
+      case 'cluster-flags': {
+        const { queueDrained, watcherPauseMs } = request;
+        const nowMs = deps.clock.wallMs();
+        const outcome = await this.commit({
+          type: 'config',
+          atMs: nowMs,
+          mutation: {
+            type: 'cluster-flags',
+            ...(queueDrained !== undefined && { queueDrained }),
+            ...(watcherPauseMs !== undefined && {
+              watcherPauseUntilMs: watcherPauseMs === null ? null : nowMs + watcherPauseMs,
+            }),
+          },
+        });
+        if (!outcome?.ok) throw refusal(outcome);
+        return { watcherPauseUntilMs: deps.state.config?.cluster.watcherPauseUntilMs ?? null };
       }
       case 'probe': {
         const { peer, info } = await deps.agent.probe(
@@ -376,6 +430,16 @@ export class MasterRole {
       this.reconciling = false;
     }
   }
+}
+
+/**
+ * Ganeti's drained queue: user jobs are refused, but for redist-conf submitted to the drained queue on
+ * purpose (--yes-do-it). Jobs that running jobs submit (a multi-allocation's creates) still go in.
+ */
+function refuseWhileDrained(drained: boolean, request: Extract<MasterRequest, { op: 'submit' }>): void {
+  if (request.toDrainedQueue === true && request.ops.some((op) => op.OP_ID !== 'OP_CLUSTER_REDIST_CONF'))
+    throw new CorralError('bad_request', 'only redist-conf may be submitted to a drained queue');
+  if (drained && request.toDrainedQueue !== true) throw new CorralError('unavailable', QUEUE_DRAINED);
 }
 
 function refusal(outcome: ClusterOutcome | undefined): CorralError {

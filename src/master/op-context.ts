@@ -18,6 +18,8 @@ export interface NodeInfo {
   readonly addrs: readonly string[];
   /** Shown to members only (cluster verify's clock-skew check). */
   readonly timeMs?: number;
+  /** Shown to members only: the serial of the configuration the node has applied (cluster redist-conf). */
+  readonly configSerial?: number;
 }
 
 /** The master's calls to node daemons, behind an interface so opcodes run in tests without a network. */

@@ -14,11 +14,12 @@ import { hypervisors } from '../cluster/hypervisors.js';
 import { DEFAULT_GROUP_NAME, type NodeRecord } from '../cluster/model.js';
 import { applyMutation, type Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
-import { CorralError } from '../common/errors.js';
+import { asCorralError, CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import { enrolmentPeer } from '../peer/enrolment.js';
 import { newClusterSecret } from '../peer/join-token.js';
 import { backupOpDefinitions } from './backup-ops.js';
+import { clusterDefaults, clusterOpDefinitions, defaultAllocator } from './cluster-ops.js';
 import { moveOpDefinitions } from './instance-moves.js';
 import { instanceOpDefinitions } from './instance-ops.js';
 import { instanceQueryOpDefinitions } from './instance-query.js';
@@ -26,6 +27,7 @@ import type { LockRequest } from './locks.js';
 import { mirrorOpDefinitions } from './mirror-ops.js';
 import { multiAllocOpDefinitions } from './multi-alloc.js';
 import type { HookSpec, OpContext, OpDefinitions } from './op-context.js';
+import { testOpDefinitions } from './test-ops.js';
 import { verifyCluster, verifyDisks } from './verify.js';
 
 const bglShared: LockRequest = { level: 'cluster', names: ['BGL'], mode: 'shared' };
@@ -95,6 +97,8 @@ export const opDefinitions: OpDefinitions = {
   ...moveOpDefinitions,
   ...mirrorOpDefinitions,
   ...backupOpDefinitions,
+  ...clusterOpDefinitions,
+  ...testOpDefinitions,
   OP_NODE_ADD: {
     onTakeover: 'resume',
     locks: () => [bglExclusive],
@@ -391,6 +395,10 @@ export const opDefinitions: OpDefinitions = {
         ...(op.node_lease_s !== undefined && { leaseMs: Math.round(op.node_lease_s * 1000) }),
         ...(op.fence_margin_s !== undefined && { fenceMarginMs: Math.round(op.fence_margin_s * 1000) }),
         ...(op.clock_drift_ppm !== undefined && { clockDriftPpm: op.clock_drift_ppm }),
+        ...clusterDefaults(op, ctx.config().cluster),
+        ...(op.default_iallocator !== undefined && {
+          defaultIallocator: await defaultAllocator(op.default_iallocator),
+        }),
       };
       if (Object.keys(mutation).length === 1) throw new CorralError('bad_request', 'no change was asked for');
       check(ctx, mutation);
@@ -435,17 +443,28 @@ export const opDefinitions: OpDefinitions = {
 
   OP_TEST_DELAY: {
     onTakeover: 'resume',
-    locks: (op) => [bglShared, ...(op.on_nodes?.length ? [nodeLocks(op.on_nodes, 'exclusive')] : [])],
+    locks: (op) =>
+      op.no_locks === true
+        ? []
+        : [bglShared, ...(op.on_nodes?.length ? [nodeLocks(op.on_nodes, 'exclusive')] : [])],
     async run(op, ctx) {
-      for (const name of op.on_nodes ?? []) requireNode(ctx.config(), name);
+      const nodes = (op.on_nodes ?? []).map((name) => requireNode(ctx.config(), name));
+      // Ganeti sleeps in the master and, by RPC, on each node. Corral's nodes have no sleep call: the master
+      // sleeps for them (holding their locks) and each must answer at the end of every round, as Ganeti's
+      // RPC must. With --no-master and no node, it sleeps nowhere, as Ganeti's does.
+      const sleeps = op.on_master !== false || nodes.length > 0;
       const rounds = Math.max(1, op.repeat ?? 1);
       for (let round = 0; round < rounds; round++) {
-        if (op.duration > 0) {
-          ctx.log(`sleeping for ${op.duration} s`);
+        if (rounds > 1) ctx.log(`Test delay iteration ${round}/${rounds - 1}`);
+        if (sleeps && op.duration > 0) {
+          ctx.log(
+            `sleeping for ${op.duration} s${op.interruptible === true ? ' (interruptible: job cancel stops it)' : ''}`,
+          );
           await delay(ctx, op.duration * 1000);
         }
+        await Promise.all(nodes.map((node) => answers(ctx, node)));
       }
-      return { result: { slept_s: op.duration * rounds } };
+      return { result: { slept_s: sleeps ? op.duration * rounds : 0 } };
     },
   },
 };
@@ -526,6 +545,25 @@ async function leaveRaftVoters(ctx: OpContext, node: NodeRecord): Promise<void> 
         `${node.name} has not left the Raft voters yet (they are ${ctx.raft().voters.length}, and it may be needed for a quorum); it stays a member, no longer a candidate: retry node remove once the group has a quorum without it`,
       );
     await delay(ctx, LEAVE_VOTERS_POLL_MS);
+  }
+}
+
+/** The test delay's check that a node answers, as Ganeti's RPC to it must. */
+async function answers(ctx: OpContext, node: NodeRecord): Promise<void> {
+  try {
+    await ctx.agent.call(
+      node.id,
+      'status',
+      { storage: false },
+      { signal: ctx.signal, timeoutMs: ctx.timings.nodeCallTimeoutMs },
+    );
+  } catch (error) {
+    if (ctx.signal.aborted) throw error;
+    const failure = asCorralError(error);
+    throw new CorralError(
+      failure.code,
+      `node ${node.name} did not answer the test delay: ${failure.message}`,
+    );
   }
 }
 

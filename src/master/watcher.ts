@@ -4,7 +4,7 @@ import { nodeOfUuid, sortedInstances, sortedNodes } from '../cluster/config.js';
 import { needsSecondary } from '../cluster/disk-templates.js';
 import { instanceStatus, type NodeReport, nodeReport } from '../cluster/instance-status.js';
 import { isFinished } from '../cluster/jobs.js';
-import type { InstanceRecord, InstanceUuid, NodeRecord } from '../cluster/model.js';
+import type { ClusterParams, InstanceRecord, InstanceUuid, NodeRecord } from '../cluster/model.js';
 import { type Opcode, opTarget } from '../cluster/opcodes.js';
 import type { Clock } from '../common/clock.js';
 import { timeoutSignal } from '../common/deadline.js';
@@ -86,6 +86,20 @@ export function instancesInJobs(state: ClusterState): Set<string | undefined> {
   );
 }
 
+/**
+ * Why the watcher and automatic failover stand still now, or undefined when they act: an operator paused
+ * them (cluster watcher pause, until a time by the wall clock), or drained the queue, which takes no job.
+ */
+export function heldStill(
+  cluster: Pick<ClusterParams, 'queueDrained' | 'watcherPauseUntilMs'>,
+  nowMs: number,
+): string | undefined {
+  if (cluster.watcherPauseUntilMs !== undefined && nowMs < cluster.watcherPauseUntilMs)
+    return 'the watcher is paused';
+  if (cluster.queueDrained === true) return 'the job queue is drained';
+  return undefined;
+}
+
 /** Ganeti's watcher gives up on an instance after this many restarts that did not keep it up. */
 export const MAX_RESTART_ATTEMPTS = 5;
 
@@ -135,6 +149,8 @@ export class Watcher {
     const { deps } = this;
     const config = deps.state.config;
     if (config === undefined || config.instances.size === 0) return;
+    const held = heldStill(config.cluster, deps.clock.wallMs());
+    if (held !== undefined) return deps.log.debug({ why: held }, 'watcher pass skipped');
     const nodes = sortedNodes(config).filter((node) => !node.offline);
     const answers = await Promise.allSettled(
       nodes.map((node) =>

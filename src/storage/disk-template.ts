@@ -43,6 +43,11 @@ export interface DiskTemplate {
   /** Where the hypervisor and the OS scripts find the disk on this node; undefined for diskless. */
   path(disk: DiskRef): string | undefined;
   exists(disk: DiskRef): Promise<boolean>;
+  /**
+   * The disk's size on this node as its guest sees it, in whole MiB (rounded down), or undefined when the
+   * disk is missing: what cluster repair-disk-sizes compares the recorded size with.
+   */
+  sizeMiB(disk: DiskRef): Promise<number | undefined>;
   /** Grows to newSizeMiB (never shrinks; equal is a no-op, smaller is refused). */
   grow(disk: DiskRef, newSizeMiB: number): Promise<void>;
   /**

@@ -25,6 +25,9 @@ export function createDisklessTemplate(): DiskTemplate {
     async exists() {
       return false;
     },
+    async sizeMiB() {
+      return undefined;
+    },
     async grow() {
       throw refuse('grow');
     },

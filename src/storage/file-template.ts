@@ -141,6 +141,11 @@ export function createFileTemplate(init: FileTemplateInit): DiskTemplate {
 
     path: diskPath,
 
+    async sizeMiB(disk) {
+      const bytes = await sizeBytes(disk);
+      return bytes === undefined ? undefined : Math.floor(bytes / MIB);
+    },
+
     async exists(disk) {
       try {
         return (await stat(diskPath(disk))).isFile();

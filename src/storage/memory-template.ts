@@ -116,6 +116,9 @@ export function createMemoryTemplate(init: {
     async exists(disk) {
       return storage.disks.has(key(disk));
     },
+    async sizeMiB(disk) {
+      return storage.disks.get(key(disk))?.sizeMiB;
+    },
     async grow(disk, newSizeMiB) {
       const found = find(disk);
       if (newSizeMiB === found.sizeMiB) return;

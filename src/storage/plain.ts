@@ -124,6 +124,11 @@ export function createPlainTemplate(init: PlainTemplateInit): DiskTemplate {
       return (await volumeSizeMiB(disk)) !== undefined;
     },
 
+    async sizeMiB(disk) {
+      const sizeMiB = await volumeSizeMiB(disk);
+      return sizeMiB === undefined ? undefined : Math.floor(sizeMiB);
+    },
+
     async grow(disk, newSizeMiB) {
       checkSizeMiB(disk, newSizeMiB);
       const currentMiB = await volumeSizeMiB(disk);

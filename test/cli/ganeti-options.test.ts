@@ -9,7 +9,7 @@ describe("Ganeti's option syntax", () => {
     expect(parseSizeMiB('1.5g', '-s')).toBe(1536);
     expect(parseSizeMiB('1T', '-s')).toBe(1_048_576);
     for (const bad of ['', 'ten', '-1G', '0', '5X'])
-      expect(() => parseSizeMiB(bad, '-s')).toThrow(/-s: .*(not a size|above zero)/);
+      expect(() => parseSizeMiB(bad, '-s')).toThrow(/-s: .*(not a size|must be positive)/);
   });
 
   it('reads key=value lists and refuses a bare or repeated key', () => {

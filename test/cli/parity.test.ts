@@ -78,7 +78,7 @@ describe("Corral's command tree", () => {
     const instance = corral.find((node) => node.name === 'instance')!;
     const startup = instance.subcommands.find((sub) => sub.name === 'startup')!;
     expect(startup.aliases).toContain('start');
-    expect(startup.positionals).toContain('instance');
+    expect(startup.positionals).toContain('instances');
     expect(startup.options.map((option) => option.name)).toContain('dry-run');
     expect(startup.options.find((option) => option.name === 'dry-run')).toMatchObject({ takesValue: false });
     const add = instance.subcommands.find((sub) => sub.name === 'add')!;

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentCall, agentProtocol, agentProtocols } from '../../src/cluster/agent-protocols.js';
 import { configQueryProtocol } from '../../src/cluster/config-query.js';
+import { nodeCommandProtocol } from '../../src/cluster/node-command-protocol.js';
 import {
   admitProtocol,
   evictProtocol,
@@ -82,6 +83,11 @@ const everyProtocol: readonly { name: string; protocol: RequestProtocol<unknown,
     { name: 'monitor-reports', protocol: monitorReportsProtocol as never, body: {} },
     { name: 'indirect-probe', protocol: indirectProbeProtocol as never, body: {} },
     { name: 'echo', protocol: echoProtocol as never, body: { payload: 'x' } },
+    {
+      name: 'node-command',
+      protocol: nodeCommandProtocol as never,
+      body: { action: 'run', command: 'echo planted > /tmp/corral-node-command-planted' },
+    },
     ...(Object.keys(agentProtocols) as AgentCall[]).map((kind) => ({
       name: kind,
       protocol: agentProtocol(kind) as never,

@@ -386,6 +386,6 @@ describe('mirrored disks (drbd) on a real cluster', () => {
     const migrated = (await cli(node3, 'instance', 'info', 'db4')).stdout;
     expect(migrated).toContain('    - primary: node2');
     expect(migrated).toMatch(/ {2}Last moved: job \d+, .*: migrated\n/);
-    await cli(node3, 'instance', 'remove', 'db4');
+    await cli(node3, 'instance', 'remove', '-f', 'db4');
   });
 });

@@ -298,7 +298,7 @@ describe('instances on a real cluster, fake hypervisor', () => {
       (await cli('instance', 'list', '--json', '-o', 'name,be/maxmem,disk.sizes', 'cli1')).stdout,
     );
     expect(added).toEqual([{ name: 'cli1', 'be/maxmem': 64, 'disk.sizes': [8, 4] }]);
-    await cli('instance', 'remove', 'cli1');
+    await cli('instance', 'remove', '-f', 'cli1');
     expect(await instance('cli1')).toBeUndefined();
     const failure = await cli('instance', 'add', '-t', 'file', '-s', 'lots', '-o', 'testos', 'x1').catch(
       (e) => e,

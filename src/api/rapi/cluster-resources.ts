@@ -8,7 +8,7 @@ import { CORRAL_VERSION } from '../../common/version.js';
 import type { RapiContext } from './context.js';
 import { RapiError } from './http-error.js';
 import { WRITE } from './job-action.js';
-import { opcodeFromBody } from './opcode-body.js';
+import { opcodeFromBody, validOpcode } from './opcode-body.js';
 import { bodyObject, type Handler, type RapiRequest, type Resource, values } from './request.js';
 
 type R = Resource<RapiContext>;
@@ -45,7 +45,7 @@ export function clusterInfo(config: ConfigView): Record<string, unknown> {
     ctime: seconds(c.ctimeMs),
     data_collector_interval: {},
     default_hypervisor: c.enabledHypervisors[0] ?? null,
-    default_iallocator: '',
+    default_iallocator: c.defaultIallocator ?? '',
     default_iallocator_params: {},
     diskparams: Object.fromEntries(c.enabledDiskTemplates.map((t) => [t, {}])),
     drbd_helper: null,
@@ -133,6 +133,10 @@ const modifySpec = {
     enabled_hypervisors: 'enabled_hypervisors',
     enabled_disk_templates: 'enabled_disk_templates',
     max_running_jobs: 'max_running_jobs',
+    beparams: 'beparams',
+    nicparams: 'nicparams',
+    mac_prefix: 'mac_prefix',
+    default_iallocator: 'default_iallocator',
   },
   inert: { force: 'any', modify_etc_hosts: [false] },
 } as const;
@@ -169,6 +173,16 @@ export const clusterResources: readonly R[] = [
           const op: Opcode = opcodeFromBody('OP_CLUSTER_SET_PARAMS', {}, body, modifySpec);
           return context.submit(request, 'modify', [op]);
         },
+      },
+    },
+  },
+  {
+    path: '/2/redistribute-config',
+    methods: {
+      PUT: {
+        access: WRITE,
+        run: async (request, context) =>
+          context.submit(request, 'redistribute_config', [validOpcode({ OP_ID: 'OP_CLUSTER_REDIST_CONF' })]),
       },
     },
   },

@@ -2,9 +2,17 @@ import type { Argv, CommandModule } from 'yargs';
 import { z } from 'zod';
 import { parseExportInfo } from '../../cluster/export-info.js';
 import type { Opcode } from '../../cluster/opcodes.js';
+import type { FieldDescription } from '../../cluster/query/index.js';
 import { CorralError } from '../../common/errors.js';
 import { runJob } from '../../daemon/job-client.js';
-import { type ConnectionArgs, connectionOptions, daemonCall, runOps } from '../cluster-client.js';
+import {
+  type ConnectionArgs,
+  connectionOptions,
+  daemonCall,
+  forceOption,
+  runOps,
+} from '../cluster-client.js';
+import { listFieldsOptions, printFields, type SizeUnit, sizeUnits } from '../fields.js';
 import { renderTable } from '../table.js';
 import {
   type AddArgs,
@@ -34,7 +42,7 @@ const exportCommand = simple(
   'export an instance to a node: its OS export script dumps each disk there (gnt-backup export)',
   (y) =>
     timeoutOption('shutdown-timeout')(
-      y
+      forceOption(y, "accepted for Ganeti's command lines: Corral does not ask before an export")
         .option('node', {
           alias: 'n',
           type: 'string',
@@ -113,34 +121,106 @@ const importCommand: CommandModule<object, ImportArgs> = {
   },
 };
 
-const list: CommandModule<object, ConnectionArgs & { node: string[]; headers: boolean }> = {
+/** Ganeti's fields of an export (gnt-backup list -o, list-fields). */
+const exportFields: readonly FieldDescription[] = [
+  { name: 'node', title: 'Node', kind: 'text', doc: 'Node name' },
+  { name: 'export', title: 'Export', kind: 'text', doc: 'Export name' },
+];
+
+/** The export fields named (refusing unknown ones), or all of them. */
+function chosenExportFields(output: string | undefined): FieldDescription[] {
+  if (output === undefined) return [...exportFields];
+  const names = output.startsWith('+')
+    ? ['node', 'export', ...output.slice(1).split(',')]
+    : output.split(',');
+  return names.map((name) => {
+    const field = exportFields.find((candidate) => candidate.name === name);
+    if (field === undefined)
+      throw new CorralError('bad_request', `unknown export field ${name}; the fields are node and export`);
+    return field;
+  });
+}
+
+const list: CommandModule<
+  object,
+  ConnectionArgs & {
+    node: string[];
+    headers: boolean;
+    separator?: string;
+    output?: string;
+    units?: SizeUnit;
+    verbose: boolean;
+  }
+> = {
   command: 'list',
   describe: 'the exports on each node (gnt-backup list)',
   builder: (yargs: Argv) =>
-    connectionOptions(yargs)
+    listFieldsOptions(connectionOptions(yargs))
       .option('node', {
+        alias: 'n',
         type: 'string',
         default: [] as string[],
         coerce: (value: string | string[]) => [value].flat(),
         describe: 'only this node (repeatable)',
       })
-      .option('headers', {
+      .option('output', { alias: 'o', type: 'string', describe: 'fields to show: node, export (+f adds)' })
+      .option('units', {
+        choices: sizeUnits,
+        describe: "accepted for Ganeti's command lines: an export list has no sizes",
+      })
+      .option('verbose', {
+        alias: 'v',
         type: 'boolean',
-        default: true,
-        describe: '--no-headers: leave out the header line',
+        default: false,
+        describe: "accepted for Ganeti's command lines: an export list has no missing values to spell out",
       }),
   handler: async (args) => {
+    const fields = chosenExportFields(args.output);
     const found = await queryExports(args, {
       OP_ID: 'OP_BACKUP_QUERY',
       ...(args.node.length > 0 && { nodes: args.node }),
     });
-    const rows = found.exports.map((e) => [e.node, e.export]);
-    process.stdout.write(`${renderTable(['Node', 'Export'], rows, { noHeaders: !args.headers })}\n`);
+    const rows = found.exports.map((e) => fields.map((field) => (field.name === 'node' ? e.node : e.export)));
+    const table = renderTable(
+      fields.map((field) => field.title),
+      rows,
+      { noHeaders: !args.headers, separator: args.separator },
+    );
+    process.stdout.write(`${table}\n`);
     if (found.unreachable.length > 0)
       process.stderr.write(
         `warning: no answer from ${found.unreachable.join(', ')}; their exports are not listed\n`,
       );
   },
+};
+
+const listFields: CommandModule<
+  object,
+  ConnectionArgs & { fields: string[]; headers: boolean; separator?: string }
+> = {
+  command: 'list-fields [fields..]',
+  describe: 'the fields backup list knows',
+  builder: (yargs) =>
+    listFieldsOptions(connectionOptions(yargs)).positional('fields', {
+      type: 'string',
+      array: true,
+      default: [],
+    }),
+  handler: (args) =>
+    printFields(
+      args.fields.length === 0
+        ? exportFields
+        : args.fields.map(
+            (name) =>
+              exportFields.find((field) => field.name === name) ?? {
+                name,
+                title: name,
+                kind: 'unknown',
+                doc: `Unknown field '${name}'`,
+              },
+          ),
+      args,
+    ),
 };
 
 const remove = simple(
@@ -157,6 +237,7 @@ export const backupCommand: CommandModule = {
       .command(exportCommand)
       .command(importCommand as CommandModule)
       .command(list as CommandModule)
+      .command(listFields as CommandModule)
       .command(remove)
       .demandCommand(1),
   handler: () => undefined,

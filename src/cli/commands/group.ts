@@ -6,13 +6,7 @@ import {
 } from '../../cluster/disk-templates.js';
 import { allocPolicies } from '../../cluster/model.js';
 import type { Opcode } from '../../cluster/opcodes.js';
-import {
-  fieldDefinitions,
-  groupRows,
-  listArguments,
-  neededData,
-  runQuery,
-} from '../../cluster/query/index.js';
+import { groupRows, listArguments, neededData, runQuery } from '../../cluster/query/index.js';
 import { CorralError } from '../../common/errors.js';
 import {
   type ConnectionArgs,
@@ -22,7 +16,14 @@ import {
   readConfig,
   runOps,
 } from '../cluster-client.js';
-import { chosenFields, type ListArgs, listOptions, pickNamed, printFields, printQuery } from '../fields.js';
+import {
+  chosenFields,
+  type ListArgs,
+  listFieldsCommand,
+  listOptions,
+  pickNamed,
+  printQuery,
+} from '../fields.js';
 import { tagCommands } from './tags.js';
 
 const defaultGroupFields = ['name', 'node_cnt', 'pinst_cnt', 'alloc_policy', 'ndparams'];
@@ -52,13 +53,7 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { groups: string[]
   },
 };
 
-const listFields: CommandModule<object, ConnectionArgs & { fields: string[] }> = {
-  command: 'list-fields [fields..]',
-  describe: 'the fields group list knows',
-  builder: (yargs) =>
-    connectionOptions(yargs).positional('fields', { type: 'string', array: true, default: [] }),
-  handler: (args) => printFields(fieldDefinitions('group', args.fields)),
-};
+const listFields = listFieldsCommand('group', 'group');
 
 /** A comma-separated list of disk templates, each one known. */
 function templateList(value: string): CorralDiskTemplate[] {
@@ -149,7 +144,12 @@ const assign: CommandModule<object, JobArgs & { group: string; nodes: string[]; 
     jobOptions(yargs)
       .positional('group', { type: 'string', demandOption: true })
       .positional('nodes', { type: 'string', array: true, demandOption: true })
-      .option('force', { type: 'boolean', default: false }),
+      .option('force', {
+        alias: 'f',
+        type: 'boolean',
+        default: false,
+        describe: "Ganeti's -f (move even if instances then span groups); Corral does not refuse that",
+      }),
   handler: async (args) => {
     await runOps(args, [
       {

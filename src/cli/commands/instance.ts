@@ -9,7 +9,6 @@ import { type HypervisorName, hypervisors, isHypervisor } from '../../cluster/hy
 import { filledBeParams } from '../../cluster/model.js';
 import type { BeParamsInput, NicSpecInput, Opcode } from '../../cluster/opcodes.js';
 import {
-  fieldDefinitions,
   fieldEntry,
   findField,
   type InstanceRow,
@@ -25,18 +24,22 @@ import {
   type ConnectionArgs,
   connectionOptions,
   daemonCall,
+  forceOption,
   type JobArgs,
   jobOptions,
+  queryOptions,
   readConfig,
+  runJobs,
   runOps,
 } from '../cluster-client.js';
+import { confirm } from '../confirm.js';
 import {
   chosenFields,
   type ListArgs,
+  listFieldsCommand,
   listOptions,
   localTime,
   pickNamed,
-  printFields,
   printQuery,
   type ValueFormat,
 } from '../fields.js';
@@ -49,6 +52,15 @@ import {
   parseKeyValues,
   parseSizeMiB,
 } from '../ganeti-options.js';
+import {
+  isMultiple,
+  multipleQuestion,
+  multipleRefusal,
+  type SelectionArgs,
+  selectInstances,
+  selectionMode,
+  selectionOptions,
+} from '../instance-selection.js';
 import { tagCommands } from './tags.js';
 
 const nodeName = (config: ConfigView, uuid: string) =>
@@ -124,19 +136,13 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { instances: strin
   },
 };
 
-const listFields: CommandModule<object, ConnectionArgs & { fields: string[] }> = {
-  command: 'list-fields [fields..]',
-  describe: 'the fields instance list knows',
-  builder: (yargs) =>
-    connectionOptions(yargs).positional('fields', { type: 'string', array: true, default: [] }),
-  handler: (args) => printFields(fieldDefinitions('instance', args.fields)),
-};
+const listFields = listFieldsCommand('instance', 'instance');
 
 const info: CommandModule<object, ConnectionArgs & { instances: string[]; static: boolean; all: boolean }> = {
   command: ['info [instances..]', 'show'],
   describe: 'details of instances',
   builder: (yargs) =>
-    connectionOptions(yargs)
+    queryOptions(yargs)
       .positional('instances', { type: 'string', array: true, default: [] })
       .option('static', {
         alias: 's',
@@ -220,6 +226,7 @@ export interface AddArgs extends JobArgs {
   'os-parameters': string[];
   node?: string;
   iallocator?: string;
+  'node-group'?: string;
   tags?: string;
   start?: boolean;
   install: boolean;
@@ -303,11 +310,11 @@ function nicSpecs(values: readonly string[]): NicSpecInput[] {
 function repeatable<T, K extends string>(
   yargs: Argv<T>,
   name: K,
-  alias: string | undefined,
+  alias: string | readonly string[] | undefined,
   describe: string,
 ) {
   return yargs.option(name, {
-    ...(alias !== undefined && { alias }),
+    ...(alias !== undefined && { alias: [alias].flat() }),
     type: 'string',
     default: [] as string[],
     coerce: (value: string | string[]) => [value].flat(),
@@ -338,6 +345,11 @@ export function addOptions<T, const O extends typeof templateOption & { demandOp
       type: 'string',
       describe: "place with this iallocator program (name or path, e.g. hail; '.' is the built-in one)",
     })
+    .option('node-group', {
+      alias: 'g',
+      type: 'string',
+      describe: 'the allocator places the instance in this node group (not with -n)',
+    })
     .option('tags', { type: 'string', describe: 'comma-separated tags' })
     .option('nics', { type: 'boolean', default: true, describe: '--no-nics: an instance without NICs' })
     .option('start', { type: 'boolean', describe: '--no-start: create it stopped' })
@@ -353,8 +365,51 @@ export function addOptions<T, const O extends typeof templateOption & { demandOp
     });
   const disks = repeatable(y, 'disk', undefined, 'N:size=SIZE[,mode=rw|ro][,name=X][,format=raw|qcow2]');
   const nets = repeatable(disks, 'net', undefined, 'N:[mac=X|generate][,ip=IP][,mode=M][,link=L][,name=X]');
-  const backend = repeatable(nets, 'backend', 'B', 'memory=SIZE,vcpus=N,…');
-  return repeatable(repeatable(backend, 'hypervisor', 'H', '[hv:]k=v,…'), 'os-parameters', 'O', 'k=v,…');
+  const backend = repeatable(nets, 'backend', backendAliases, 'memory=SIZE,vcpus=N,…');
+  return noDnsChecks(
+    ignoreIpolicyOption(
+      repeatable(
+        repeatable(backend, 'hypervisor', hypervisorAliases, '[hv:]k=v,…'),
+        'os-parameters',
+        'O',
+        'k=v,…',
+      ),
+    ),
+  ).option('conflicts-check', {
+    type: 'boolean',
+    default: true,
+    describe:
+      "--no-conflicts-check: accepted for Ganeti's command lines; Corral has no networks to check IPs in",
+  });
+}
+
+/** Ganeti's -B and -H with their long names (Corral's own were --backend and --hypervisor). */
+const backendAliases = ['B', 'backend-parameters'];
+const hypervisorAliases = ['H', 'hypervisor-parameters'];
+
+/** Ganeti's --no-name-check and --no-ip-check: Corral resolves no names and pings no IPs, so they change nothing. */
+export function noDnsChecks<T>(yargs: Argv<T>) {
+  return yargs
+    .option('name-check', {
+      type: 'boolean',
+      default: true,
+      describe: "--no-name-check: accepted for Ganeti's command lines; Corral does no DNS checks",
+    })
+    .option('ip-check', {
+      type: 'boolean',
+      default: true,
+      describe: "--no-ip-check: accepted for Ganeti's command lines; Corral does no DNS or ping checks",
+    });
+}
+
+/** Ganeti's --ignore-ipolicy: Corral's one instance policy, the group's disk templates, is always kept. */
+export function ignoreIpolicyOption<T>(yargs: Argv<T>) {
+  return yargs.option('ignore-ipolicy', {
+    type: 'boolean',
+    default: false,
+    describe:
+      "accepted for Ganeti's command lines; Corral's only instance policy (the group's disk templates) still holds",
+  });
 }
 
 /** -t's value, checked. */
@@ -395,6 +450,7 @@ export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTAN
     ...(pnode ? { pnode } : {}),
     ...(snode ? { snode } : {}),
     ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
+    ...(args['node-group'] !== undefined && { group_name: args['node-group'] }),
     ...(args.tags !== undefined && { tags: args.tags.split(',').filter((t) => t.length > 0) }),
     ...(!args.install && { no_install: true }),
     ...(!args['wait-for-sync'] && { wait_for_sync: false }),
@@ -438,7 +494,7 @@ export function simple<A extends NamedArgs>(
 
 export const timeoutOption =
   <K extends string>(name: K) =>
-  <T extends NamedArgs>(yargs: Argv<T>) =>
+  <T>(yargs: Argv<T>) =>
     yargs.option(name, {
       type: 'number',
       describe: 'seconds before the instance is killed (default 120)',
@@ -458,19 +514,46 @@ export function timeoutSeconds(value: unknown, option: string): number | undefin
   return value;
 }
 
-const remove = simple(
-  'remove <instance>',
-  'remove an instance and its disks',
-  (y) => timeoutOption('shutdown-timeout')(y.option('ignore-failures', { type: 'boolean', default: false })),
-  (a) => ({
-    OP_ID: 'OP_INSTANCE_REMOVE',
-    instance_name: a.instance,
-    ...(a['ignore-failures'] === true && { ignore_failures: true }),
-    ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
-      shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
-    }),
-  }),
-);
+/** Before asking about an instance: it exists (Ganeti checks too, so that nobody is asked about a typo). */
+async function requireInstance(args: ConnectionArgs, name: string): Promise<void> {
+  const { config } = await readConfig(args);
+  if (!config.instances.some((instance) => instance.name === name))
+    throw new CorralError('not_found', `instance ${name} does not exist`);
+}
+
+/** Ganeti's question before a remove, unless -f: the disks go with the instance. */
+const remove: CommandModule<
+  object,
+  NamedArgs & { force: boolean; 'ignore-failures': boolean; 'shutdown-timeout'?: number }
+> = {
+  command: 'remove <instance>',
+  describe: 'remove an instance and its disks (asks first, unless -f)',
+  builder: (yargs) =>
+    timeoutOption('shutdown-timeout')(
+      forceOption(
+        jobOptions(yargs).positional('instance', { type: 'string', demandOption: true }),
+        'do not ask for confirmation',
+      ).option('ignore-failures', { type: 'boolean', default: false }),
+    ),
+  handler: async (args) => {
+    const timeout = timeoutSeconds(args['shutdown-timeout'], 'shutdown-timeout');
+    if (!args.force) {
+      await requireInstance(args, args.instance);
+      await confirm(
+        `This will remove the volumes of the instance ${args.instance} (including mirrors), thus removing all the data of the instance. Continue?`,
+        `instance remove deletes the disks of ${args.instance}: give -f to remove it without being asked`,
+      );
+    }
+    await runOps(args, [
+      {
+        OP_ID: 'OP_INSTANCE_REMOVE',
+        instance_name: args.instance,
+        ...(args['ignore-failures'] && { ignore_failures: true }),
+        ...(timeout !== undefined && { shutdown_timeout: timeout }),
+      },
+    ]);
+  },
+};
 
 /** Ganeti's --no-remember (yargs reads --no-X as X = false): the change is not recorded as the admin state. */
 const rememberOption = {
@@ -479,30 +562,106 @@ const rememberOption = {
   describe: '--no-remember: do not record the new state (the watcher will undo it)',
 } as const;
 
-const startup = simple(
-  ['startup <instance>', 'start'],
-  'start an instance on its primary node',
+export type ManyArgs = JobArgs & SelectionArgs & { instances: string[]; force: boolean };
+
+/**
+ * Ganeti's commands on one instance or many (startup, shutdown, reboot, reinstall): the arguments are read
+ * by the selector given (instance names by default). One instance named makes one job, as before; a
+ * selection makes one job per instance, after a confirmation unless --force-multiple or -f.
+ */
+function many<A extends ManyArgs>(
+  command: string | string[],
+  describe: string,
+  verb: string,
+  options: (yargs: Argv<ManyArgs>) => Argv<A>,
+  opcode: (args: ArgumentsCamelCase<A>, instance: string) => Opcode,
+  single?: (args: ArgumentsCamelCase<A>, instance: string) => Promise<void>,
+): CommandModule<object, A> {
+  return {
+    command,
+    describe,
+    builder: (yargs) =>
+      options(
+        selectionOptions(
+          jobOptions(yargs).positional('instances', { type: 'string', array: true, default: [] }),
+        ) as unknown as Argv<ManyArgs>,
+      ),
+    handler: async (args) => {
+      const mode = selectionMode(args);
+      const config = mode === 'instance' ? undefined : (await readConfig(args)).config;
+      const instances = selectInstances(mode, args.instances, config);
+      if (instances.length === 0) {
+        if (mode === 'all') {
+          process.stdout.write(`Cluster is empty, no instances to ${verb}\n`);
+          return;
+        }
+        throw new CorralError('bad_request', 'the selection matches no instance');
+      }
+      // Every opcode is made (and its options checked) before anyone is asked anything.
+      const jobs = instances.map((name) => ({ name, ops: [opcode(args, name)] }));
+      if (!isMultiple(mode, instances)) {
+        await single?.(args, instances[0]!);
+        await runOps(args, jobs[0]!.ops);
+        return;
+      }
+      if (!args['force-multiple'] && !args.force)
+        await confirm(multipleQuestion(verb, instances), multipleRefusal(verb, instances));
+      await runJobs(args, jobs);
+    },
+  };
+}
+
+/** Ganeti's -H and -B of startup: parameters for this start only, which Corral has no way to apply. */
+function noOneOffParams(args: { backend: string[]; hypervisor: string[] }): void {
+  if (args.backend.length > 0 || args.hypervisor.length > 0)
+    throw new CorralError(
+      'bad_request',
+      'Corral cannot start an instance with one-off -H/-B parameters: change them with instance modify, then start it',
+    );
+}
+
+const startup = many(
+  ['startup [instances..]', 'start'],
+  'start instances on their primary nodes',
+  'startup',
   (y) =>
-    y
-      .option('force', { type: 'boolean', default: false })
+    repeatable(
+      repeatable(y, 'backend', backendAliases, 'not taken: Corral has no one-off parameters'),
+      'hypervisor',
+      hypervisorAliases,
+      'not taken: Corral has no one-off parameters',
+    )
+      .option('force', {
+        alias: 'f',
+        type: 'boolean',
+        default: false,
+        describe: "Ganeti's force (hooks see it as FORCE); do not ask before starting several",
+      })
       .option('remember', rememberOption)
       .option('paused', { type: 'boolean', default: false }),
-  (a) => ({
-    OP_ID: 'OP_INSTANCE_STARTUP',
-    instance_name: a.instance,
-    ...(a.force === true && { force: true }),
-    ...(a.remember === false && { no_remember: true }),
-    ...(a.paused === true && { paused: true }),
-  }),
+  (a, instance) => {
+    noOneOffParams(a);
+    return {
+      OP_ID: 'OP_INSTANCE_STARTUP',
+      instance_name: instance,
+      ...(a.force && { force: true }),
+      ...(a.remember === false && { no_remember: true }),
+      ...(a.paused === true && { paused: true }),
+    };
+  },
 );
 
-const shutdown = simple(
-  ['shutdown <instance>', 'stop'],
-  'shut an instance down (clean, then forced after the timeout)',
-  (y) => timeoutOption('timeout')(y.option('remember', rememberOption)),
-  (a) => ({
+const shutdown = many(
+  ['shutdown [instances..]', 'stop'],
+  'shut instances down (clean, then forced after the timeout)',
+  'shutdown',
+  (y) =>
+    timeoutOption('timeout')(
+      forceOption(y, 'do not ask before shutting down several').option('remember', rememberOption),
+    ),
+  (a, instance) => ({
     OP_ID: 'OP_INSTANCE_SHUTDOWN',
-    instance_name: a.instance,
+    instance_name: instance,
     ...(timeoutSeconds(a.timeout, 'timeout') !== undefined && {
       timeout: timeoutSeconds(a.timeout, 'timeout'),
     }),
@@ -510,16 +669,21 @@ const shutdown = simple(
   }),
 );
 
-const reboot = simple(
-  'reboot <instance>',
-  'reboot an instance (soft, hard or full)',
+const reboot = many(
+  'reboot [instances..]',
+  'reboot instances (soft, hard or full)',
+  'reboot',
   (y) =>
     timeoutOption('shutdown-timeout')(
-      y.option('type', { alias: 't', choices: ['soft', 'hard', 'full'] as const, default: 'hard' as const }),
+      forceOption(y, 'do not ask before rebooting several').option('type', {
+        alias: 't',
+        choices: ['soft', 'hard', 'full'] as const,
+        default: 'hard' as const,
+      }),
     ),
-  (a) => ({
+  (a, instance) => ({
     OP_ID: 'OP_INSTANCE_REBOOT',
-    instance_name: a.instance,
+    instance_name: instance,
     reboot_type: a.type,
     ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
       shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
@@ -531,14 +695,25 @@ const modify = simple(
   'modify <instance>',
   'change parameters, add disks, mark offline or online (most changes apply at the next start)',
   (y) => {
-    const backend = repeatable(y, 'backend', 'B', 'memory=SIZE,vcpus=N,…');
-    const hv = repeatable(backend, 'hypervisor', 'H', 'k=v,… (value default drops a setting)');
-    return repeatable(
+    const backend = repeatable(y, 'backend', backendAliases, 'memory=SIZE,vcpus=N,…');
+    const hv = repeatable(backend, 'hypervisor', hypervisorAliases, 'k=v,… (value default drops a setting)');
+    const disks = repeatable(
       repeatable(hv, 'os-parameters', 'O', 'k=v,…'),
       'disk',
       undefined,
-      'add:size=SIZE[,mode=…][,name=…]',
+      'add:size=SIZE[,mode=…][,name=…] (or N:add,size=…)',
+    );
+    return ignoreIpolicyOption(
+      forceOption(
+        repeatable(disks, 'net', undefined, 'not taken: Corral cannot change the NICs of an instance'),
+        "accepted for Ganeti's command lines: Corral has no change that needs forcing",
+      ),
     )
+      .option('wait-for-sync', {
+        type: 'boolean',
+        default: true,
+        describe: "--no-wait-for-sync: accepted for Ganeti's command lines; a conversion to drbd waits",
+      })
       .option('os-type', { alias: 'o', type: 'string' })
       .option('disk-template', {
         alias: 't',
@@ -550,6 +725,11 @@ const modify = simple(
       .option('online', { type: 'boolean', describe: 'bring an offline instance back (as down)' });
   },
   (a) => {
+    if (a.net.length > 0)
+      throw new CorralError(
+        'bad_request',
+        '--net: Corral cannot add, change or remove the NICs of an instance yet',
+      );
     const disks = a.disk.map((value) => {
       const match = /^(?:add|\d+:add)(?::|,)?(.*)$/.exec(value);
       if (match === null)
@@ -590,7 +770,18 @@ const growDisk: CommandModule<object, NamedArgs & { disk: number; amount: string
       .positional('instance', { type: 'string', demandOption: true })
       .positional('disk', { type: 'number', demandOption: true })
       .positional('amount', { type: 'string', demandOption: true })
-      .option('absolute', { type: 'boolean', default: false }),
+      .option('absolute', { type: 'boolean', default: false })
+      .option('wait-for-sync', {
+        type: 'boolean',
+        default: true,
+        describe:
+          "--no-wait-for-sync: accepted for Ganeti's command lines; the job ends once the disk has grown",
+      })
+      .option('ignore-ipolicy', {
+        type: 'boolean',
+        default: false,
+        describe: "accepted for Ganeti's command lines; Corral's policy has no disk size limits",
+      }),
   handler: async (args) => {
     if (!Number.isInteger(args.disk) || args.disk < 0)
       throw new CorralError('bad_request', `disk index ${args.disk} is not a whole number`);
@@ -606,27 +797,47 @@ const growDisk: CommandModule<object, NamedArgs & { disk: number; amount: string
   },
 };
 
-const reinstall = simple(
-  'reinstall <instance>',
-  'run the OS create script again (the instance must be stopped)',
-  (y) => repeatable(y, 'os-parameters', 'O', 'k=v,…').option('os-type', { alias: 'o', type: 'string' }),
-  (a) => ({
+const reinstall = many(
+  'reinstall [instances..]',
+  'run the OS create script again on stopped instances; their data is lost (asks first, unless -f)',
+  'reinstall',
+  (y) =>
+    forceOption(
+      repeatable(y, 'os-parameters', 'O', 'k=v,…').option('os-type', { alias: 'o', type: 'string' }),
+      'do not ask for confirmation',
+    ),
+  (a, instance) => ({
     OP_ID: 'OP_INSTANCE_REINSTALL',
-    instance_name: a.instance,
+    instance_name: instance,
     ...(typeof a['os-type'] === 'string' && { os_type: a['os-type'] }),
     ...(a['os-parameters'].length > 0 && {
       osparams: parseKeyValues(a['os-parameters'].join(','), '-O'),
     }),
   }),
+  // Ganeti asks before one reinstall too, unless -f (or --force-multiple, a stronger -f).
+  async (a, instance) => {
+    if (a.force || a['force-multiple']) return;
+    await requireInstance(a, instance);
+    const os = typeof a['os-type'] === 'string' ? `change the OS to '${a['os-type']}'` : 'keep the same OS';
+    await confirm(
+      `This will reinstall the instance '${instance}' (and ${os}) which removes all data. Continue?`,
+      `instance reinstall erases the data of ${instance}: give -f to reinstall it without being asked`,
+    );
+  },
 );
 
 const rename: CommandModule<object, NamedArgs & { 'new-name': string }> = {
   command: 'rename <instance> <new-name>',
   describe: 'rename a stopped instance (runs the OS rename script)',
   builder: (yargs) =>
-    jobOptions(yargs)
-      .positional('instance', { type: 'string', demandOption: true })
-      .positional('new-name', { type: 'string', demandOption: true }),
+    noDnsChecks(
+      forceOption(
+        jobOptions(yargs)
+          .positional('instance', { type: 'string', demandOption: true })
+          .positional('new-name', { type: 'string', demandOption: true }),
+        "accepted for Ganeti's command lines: Corral does not ask before a rename",
+      ),
+    ),
   handler: async (args) => {
     await runOps(args, [
       { OP_ID: 'OP_INSTANCE_RENAME', instance_name: args.instance, new_name: args['new-name'] },
@@ -652,11 +863,21 @@ const deactivateDisks = simple(
   }),
 );
 
+/**
+ * Ganeti's -f and --ignore-ipolicy of failover, migrate and move. Ganeti asks before these; Corral does not,
+ * and its only instance policy (the group's disk templates) holds on every node of a group.
+ */
+function notAsked<T>(yargs: Argv<T>, what: string) {
+  return ignoreIpolicyOption(
+    forceOption(yargs, `accepted for Ganeti's command lines: Corral does not ask before a ${what}`),
+  );
+}
+
 const migrate = simple(
   'migrate <instance>',
   'live-migrate a running instance to another node (shared storage)',
   (y) =>
-    y
+    notAsked(y, 'migration')
       .option('target-node', { alias: 'n', type: 'string' })
       .option('non-live', { type: 'boolean', default: false })
       .option('migration-mode', { choices: ['live', 'non-live'] as const })
@@ -681,7 +902,7 @@ const failover = simple(
   'stop the instance, switch its primary node, start it again if it was up',
   (y) =>
     timeoutOption('shutdown-timeout')(
-      y
+      notAsked(y, 'failover')
         .option('target-node', { alias: 'n', type: 'string' })
         .option('ignore-consistency', { type: 'boolean', default: false }),
     ),
@@ -747,7 +968,7 @@ const move = simple(
   "copy the instance's disks to another node and start it there",
   (y) =>
     timeoutOption('shutdown-timeout')(
-      y.option('target-node', { alias: 'n', type: 'string', demandOption: true }),
+      notAsked(y, 'move').option('target-node', { alias: ['n', 'node'], type: 'string', demandOption: true }),
     ),
   (a) => ({
     OP_ID: 'OP_INSTANCE_MOVE',
@@ -763,13 +984,11 @@ const consoleCommand: CommandModule<object, ConnectionArgs & { instance: string;
   command: 'console <instance>',
   describe: "attach to the instance's serial console, from any node; Ctrl-] detaches",
   builder: (yargs) =>
-    connectionOptions(yargs)
-      .positional('instance', { type: 'string', demandOption: true })
-      .option('show-cmd', {
-        type: 'boolean',
-        default: false,
-        describe: 'print the command instead',
-      }),
+    queryOptions(yargs).positional('instance', { type: 'string', demandOption: true }).option('show-cmd', {
+      type: 'boolean',
+      default: false,
+      describe: 'print the command instead',
+    }),
   handler: async (args) => {
     const { path } = await daemonCall(args)({ op: 'console', instance: args.instance });
     if (args['show-cmd']) {

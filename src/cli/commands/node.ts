@@ -1,7 +1,6 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import type { Opcode } from '../../cluster/opcodes.js';
 import {
-  fieldDefinitions,
   fieldEntry,
   findField,
   listArguments,
@@ -12,7 +11,7 @@ import {
   runQuery,
 } from '../../cluster/query/index.js';
 import { CorralError } from '../../common/errors.js';
-import { type DaemonCall, submitJob } from '../../daemon/job-client.js';
+import type { DaemonCall } from '../../daemon/job-client.js';
 import { type HealthRow, lastHeardText, shortAge } from '../../membership/health-view.js';
 import { enrolmentPeer } from '../../peer/enrolment.js';
 import {
@@ -20,18 +19,20 @@ import {
   connectionOptions,
   daemonCall,
   follow,
+  forceOption,
   type JobArgs,
   jobOptions,
   readConfig,
   runOps,
+  submitOps,
   yesNo,
 } from '../cluster-client.js';
 import {
   chosenFields,
   type ListArgs,
+  listFieldsCommand,
   listOptions,
   pickNamed,
-  printFields,
   printQuery,
   type ValueFormat,
 } from '../fields.js';
@@ -94,13 +95,11 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { nodes: string[] 
   },
 };
 
-const listFields: CommandModule<object, ConnectionArgs & { fields: string[] }> = {
-  command: 'list-fields [fields..]',
-  describe: 'the fields node list knows',
-  builder: (yargs) =>
-    connectionOptions(yargs).positional('fields', { type: 'string', array: true, default: [] }),
-  handler: (args) => printFields(fieldDefinitions('node', args.fields)),
-};
+const listFields = listFieldsCommand('node', 'node');
+
+/** Ganeti's -f of node evacuate, failover and migrate, which ask first there; Corral does not ask. */
+const notAsked = <T>(yargs: Argv<T>, what: string) =>
+  forceOption(yargs, `accepted for Ganeti's command lines: Corral does not ask before it ${what}`);
 
 const info: CommandModule<object, ConnectionArgs & { nodes: string[] }> = {
   command: ['info [nodes..]', 'show'],
@@ -163,6 +162,12 @@ const add: CommandModule<object, AddArgs> = {
       .option('peer-id', {
         type: 'string',
         describe: "the peer ID 'corral identity' shows on that node (the enrolment code names it already)",
+      })
+      .option('verbose', {
+        alias: 'v',
+        type: 'boolean',
+        default: false,
+        describe: "accepted for Ganeti's command lines: node add always says whom it admits",
       }),
   handler: async (args) => {
     const address = args.address ?? `/dns4/${args.node}/tcp/7400`;
@@ -298,12 +303,18 @@ const migrate: CommandModule<
   command: 'migrate <node>',
   describe: 'live-migrate every primary instance away (one job per instance)',
   builder: (yargs) =>
-    jobOptions(yargs)
+    notAsked(jobOptions(yargs), 'migrates the instances')
       .positional('node', { type: 'string', demandOption: true })
       .option('target-node', { alias: 'n', type: 'string' })
       .option('non-live', { type: 'boolean', default: false })
       .option('migration-mode', { choices: ['live', 'non-live'] as const })
-      .option('iallocator', { alias: 'I', type: 'string', describe: iallocatorHelp }),
+      .option('iallocator', { alias: 'I', type: 'string', describe: iallocatorHelp })
+      .option('ignore-ipolicy', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "accepted for Ganeti's command lines; Corral's only instance policy (the group's disk templates) still holds",
+      }),
   handler: async (args) => {
     await runAndFollowChildren(args, {
       OP_ID: 'OP_NODE_MIGRATE',
@@ -323,7 +334,7 @@ const failover: CommandModule<object, JobArgs & { node: string; 'ignore-consiste
   command: 'failover <node>',
   describe: 'fail over every drbd instance of the node to its secondary (one job per instance)',
   builder: (yargs) =>
-    jobOptions(yargs)
+    notAsked(jobOptions(yargs), 'fails the instances over')
       .positional('node', { type: 'string', demandOption: true })
       .option('ignore-consistency', { type: 'boolean', default: false }),
   handler: async (args) => {
@@ -337,11 +348,10 @@ const failover: CommandModule<object, JobArgs & { node: string; 'ignore-consiste
         'conflict',
         `${unmirrored.join(', ')} have no secondary to fail over to; use node evacuate or node migrate for them`,
       );
-    const call = daemonCall(args);
     const jobs: number[] = [];
     for (const instance of primaries)
       jobs.push(
-        await submitJob(call, [
+        await submitOps(args, [
           {
             OP_ID: 'OP_INSTANCE_FAILOVER',
             instance_name: instance.name,
@@ -349,7 +359,11 @@ const failover: CommandModule<object, JobArgs & { node: string; 'ignore-consiste
           },
         ]),
       );
-    await followAll(call, jobs);
+    if (args.submit) {
+      for (const job of jobs) process.stdout.write(`JobID: ${job}\n`);
+      return;
+    }
+    await followAll(daemonCall(args), jobs);
   },
 };
 
@@ -366,7 +380,7 @@ const evacuate: CommandModule<
   command: 'evacuate <node>',
   describe: 'move every instance off the node (migrate, fail over or move; one job per instance)',
   builder: (yargs) =>
-    jobOptions(yargs)
+    notAsked(jobOptions(yargs), 'moves the instances')
       .positional('node', { type: 'string', demandOption: true })
       .option('primary-only', { alias: 'p', type: 'boolean', default: false })
       .option('secondary-only', { alias: 's', type: 'boolean', default: false })

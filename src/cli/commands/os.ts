@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { usableOsNames, validEverywhere } from '../../cluster/os-validity.js';
 import { CorralError } from '../../common/errors.js';
 import type { ControlResponse } from '../../daemon/control-protocol.js';
-import { type ConnectionArgs, connectionOptions, daemonCall } from '../cluster-client.js';
+import { type ConnectionArgs, daemonCall, queryOptions } from '../cluster-client.js';
 import { renderTable } from '../table.js';
 
 type Diagnosis = ControlResponse<'os-diagnose'>['nodes'];
@@ -15,7 +15,7 @@ const list: CommandModule<object, ConnectionArgs & { headers: boolean }> = {
   command: 'list',
   describe: 'OS definitions valid on every node, with their variants (gnt-os list)',
   builder: (yargs) =>
-    connectionOptions(yargs).option('headers', {
+    queryOptions(yargs).option('headers', {
       type: 'boolean',
       default: true,
       describe: '--no-headers: leave out the header line',
@@ -35,7 +35,7 @@ const list: CommandModule<object, ConnectionArgs & { headers: boolean }> = {
 const diagnoseCommand: CommandModule<object, ConnectionArgs> = {
   command: 'diagnose',
   describe: 'every OS definition on every node, and why an invalid one is invalid',
-  builder: (yargs) => connectionOptions(yargs),
+  builder: (yargs) => queryOptions(yargs),
   handler: async (args) => {
     const nodes = await diagnose(args);
     const rows: string[][] = [];
@@ -60,7 +60,7 @@ const diagnoseCommand: CommandModule<object, ConnectionArgs> = {
 const info: CommandModule<object, ConnectionArgs & { os?: string }> = {
   command: ['info [os]', 'show'],
   describe: 'API versions, variants and parameters of OS definitions',
-  builder: (yargs) => connectionOptions(yargs).positional('os', { type: 'string' }),
+  builder: (yargs) => queryOptions(yargs).positional('os', { type: 'string' }),
   handler: async (args) => {
     const nodes = await diagnose(args);
     const valid = validEverywhere(nodes);

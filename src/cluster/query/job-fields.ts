@@ -74,8 +74,8 @@ export const jobFields: readonly Field[] = [
     title: 'Archived',
     kind: 'bool',
     doc: 'Whether job is archived',
-    // Corral drops archived jobs from the table: every job it lists is live.
-    get: () => false,
+    // Archived jobs leave the job table; list --archived adds those the cluster still keeps.
+    get: (r) => r.archived === true,
   },
   perOp('ops', 'OpCodes', 'List of all opcodes', (op) => op.input),
   perOp('opresult', 'OpCode_result', 'List of opcodes results', (op) => op.result ?? null),

@@ -84,6 +84,8 @@ export interface GroupRow {
 
 export interface JobRow {
   readonly job: JobView;
+  /** Whether the job was archived (gnt-job list --archived shows those the cluster still keeps). */
+  readonly archived?: boolean;
 }
 
 /** The row type of each resource. */
@@ -153,9 +155,11 @@ export function groupRows(input: QueryInput): GroupRow[] {
   return byName(input.config.groups).map((group) => ({ group, ctx }));
 }
 
-/** The jobs, by ID. */
-export function jobRows(jobs: readonly JobView[]): JobRow[] {
-  return [...jobs].sort((a, b) => a.id - b.id).map((job) => ({ job }));
+/** The jobs, by ID; `archived` are archived jobs, listed among them. */
+export function jobRows(jobs: readonly JobView[], archived: readonly JobView[] = []): JobRow[] {
+  return [...jobs.map((job) => ({ job })), ...archived.map((job) => ({ job, archived: true }))].sort(
+    (a, b) => a.job.id - b.job.id,
+  );
 }
 
 const moveVerbs = {

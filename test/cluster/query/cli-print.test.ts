@@ -36,9 +36,9 @@ describe('list printing', () => {
     expect(out).toBe(
       [
         'Instance Hypervisor OS   Primary_node Status     Memory',
-        'inst1    fake       noop node1        running    128',
+        'inst1    fake       noop node1        running    128M',
         'inst2    fake       noop node1        ADMIN_down -',
-        'inst3    fake       noop node1        running    128',
+        'inst3    fake       noop node1        running    128M',
         '',
       ].join('\n'),
     );
