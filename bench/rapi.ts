@@ -14,7 +14,7 @@
  *
  * The instances are fake-hypervisor, diskless, 4 MiB, started (`start: true`), placed round robin. Ganeti's
  * figures (one node, a handful of instances, sequential requests, medians) are read at run time from
- * /work/shared/reference/ganeti-golden/rapi/latency.json. The last line printed is one JSON object.
+ * test/api/rapi/golden/latency.json (copied from the shared reference). The last line printed is one JSON object.
  *
  * CORRAL_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to every daemon's node, and
  * the daemons are then stopped with SIGTERM so that the profiles get written.
@@ -53,7 +53,7 @@ const CREATE_CONCURRENCY = 32;
 const INSTANCE_MEMORY_MIB = 4;
 const USER = 'bench';
 const PASSWORD = 'bench-secret';
-const GANETI_LATENCY = '/work/shared/reference/ganeti-golden/rapi/latency.json';
+const GANETI_LATENCY = new URL('../../test/api/rapi/golden/latency.json', import.meta.url);
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const round = (value: number) => Math.round(value * 100) / 100;
@@ -250,7 +250,7 @@ async function ganetiReference(): Promise<GanetiReference & { source: string; no
     return round(entry.median * 1000);
   };
   return {
-    source: GANETI_LATENCY,
+    source: GANETI_LATENCY.pathname,
     note: file.note ?? '',
     info_p50_ms: median('/2/info'),
     instances_bulk_p50_ms: median('/2/instances?bulk=1'),

@@ -517,6 +517,12 @@ function clusterOp(
   const choices: (() => Opcode | Opcode[])[] = [
     () => ({ OP_ID: 'OP_CLUSTER_VERIFY' }),
     () => ({ OP_ID: 'OP_CLUSTER_VERIFY_DISKS' }),
+    () => ({
+      OP_ID: 'OP_NODE_QUERY_STORAGE',
+      nodes: rng.chance(0.5) ? [] : [rng.pick([...config.nodes.values()]).name],
+      storage_type: rng.pick(['file', 'sharedfile'] as const),
+      output_fields: ['node', 'name', 'size', 'free'],
+    }),
     () => ({ OP_ID: 'OP_CLUSTER_SET_PARAMS', ...clusterParams(rng) }),
     () => ({ OP_ID: 'OP_CLUSTER_RENEW_CRYPTO', new_rapi_certificate: rng.chance(0.5) }),
     () => ({ OP_ID: 'OP_CLUSTER_RENAME', name: newName('cluster') }),

@@ -170,6 +170,8 @@ export const agentProtocols = {
           reason: z.string().max(1024).optional(),
           totalMiB: z.number().optional(),
           freeMiB: z.number().optional(),
+          /** The directory or volume group; absent from nodes that predate it. */
+          location: z.string().max(4096).optional(),
         }),
       ),
     }),

@@ -30,6 +30,12 @@ const reasonTrail = z
  * and Ganeti's dry run (check everything, change nothing).
  */
 const common = { reason: reasonTrail.optional(), dry_run: z.boolean().optional() };
+/** Ganeti's storage types Corral has, and the disk template that keeps its disks there. */
+export const storageTypes = ['file', 'sharedfile', 'lvm-vg'] as const;
+export type StorageType = (typeof storageTypes)[number];
+export const templateOfStorage = { file: 'file', sharedfile: 'sharedfile', 'lvm-vg': 'plain' } as const;
+/** Ganeti's storage unit fields. */
+export const storageFields = ['node', 'type', 'name', 'size', 'used', 'free', 'allocatable'] as const;
 /** Ganeti's replace-disks modes: remake a copy on the primary or the secondary, move to a new secondary, or fix what is stale. */
 export const replaceDisksModes = [
   'replace_on_primary',
@@ -411,6 +417,17 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     target_node: nameSchema.optional(),
     iallocator: iallocator.optional(),
   }),
+  /** Ganeti's node list-storage (RAPI's /2/nodes/[n]/storage): each node's storage units of one type. */
+  z.object({
+    OP_ID: z.literal('OP_NODE_QUERY_STORAGE'),
+    ...common,
+    /** None named: every online vm-capable node. */
+    nodes: z.array(nameSchema).max(1024),
+    storage_type: z.enum(storageTypes),
+    output_fields: z.array(z.enum(storageFields)).min(1).max(16),
+    /** Only the unit of this name (a directory or a volume group). */
+    name: z.string().min(1).max(4096).optional(),
+  }),
   z.object({
     OP_ID: z.literal('OP_NODE_EVACUATE'),
     ...common,
@@ -513,6 +530,8 @@ export function opTarget(op: Opcode): string | undefined {
     case 'OP_NODE_MIGRATE':
     case 'OP_NODE_EVACUATE':
       return op.node_name;
+    case 'OP_NODE_QUERY_STORAGE':
+      return op.nodes.join(',') || undefined;
     case 'OP_INSTANCE_CREATE':
     case 'OP_INSTANCE_REMOVE':
     case 'OP_INSTANCE_STARTUP':

@@ -257,7 +257,13 @@ export class NodeAgent {
         const availability = await this.availabilityOf(name, template);
         if (!availability.available) return { template: name, available: false, reason: availability.reason };
         const space = await template.space();
-        return { template: name, available: true, totalMiB: space.totalMiB, freeMiB: space.freeMiB };
+        return {
+          template: name,
+          available: true,
+          totalMiB: space.totalMiB,
+          freeMiB: space.freeMiB,
+          ...(space.location !== undefined && { location: space.location }),
+        };
       }),
     );
   }

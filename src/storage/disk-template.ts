@@ -25,6 +25,8 @@ export type Availability =
 export interface StorageSpace {
   readonly totalMiB: number;
   readonly freeMiB: number;
+  /** Where the template keeps its disks: a directory, or an LVM volume group (Ganeti's storage unit name). */
+  readonly location?: string;
 }
 
 export interface DiskTemplate {

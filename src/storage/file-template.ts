@@ -204,8 +204,8 @@ export function createFileTemplate(init: FileTemplateInit): DiskTemplate {
       }
     },
 
-    space() {
-      return filesystemSpace(init.dir);
+    async space() {
+      return { ...(await filesystemSpace(init.dir)), location: init.dir };
     },
   };
 }

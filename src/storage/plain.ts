@@ -178,7 +178,7 @@ export function createPlainTemplate(init: PlainTemplateInit): DiskTemplate {
 
     async space() {
       const { totalMiB, freeMiB } = await volumeGroup();
-      return { totalMiB, freeMiB };
+      return { totalMiB, freeMiB, location: init.volumeGroup };
     },
   };
   return template;

@@ -179,6 +179,25 @@ print(json.dumps(out))
     });
   });
 
+  it("lists a node's storage as a job, and runs a dry run that changes nothing", async () => {
+    const before = (await config()).serial;
+    const result = (await python(`
+out = {}
+rows = wait(c.GetNodeStorageUnits("node2", "file", "node,name,size,free"))["opresult"][0]
+out["storage"] = [[row[0], row[1].endswith("file-storage"), row[2] > 0, row[3] >= 0] for row in rows]
+dry = wait(c.AddClusterTags(["dry"], dry_run=True))
+out["dry"] = [dry["status"], dry["opresult"][0]["dry_run"], c.GetClusterTags()]
+out["missing"] = refused(c._SendRequest, "GET", "/2/nodes/node2/storage", [("storage_type", "file")], None)
+print(json.dumps(out))
+`)) as Record<string, unknown>;
+    expect(result).toEqual({
+      storage: [['node2', true, true, true]],
+      dry: ['success', true, []],
+      missing: 400,
+    });
+    expect((await config()).serial).toBe(before);
+  });
+
   it('refuses a write without a user (401) or with a read-only one (403), and changes nothing', async () => {
     const before = (await config()).serial;
     const codes = await python(`

@@ -96,4 +96,32 @@ describe("Ganeti's command lines on a real cluster", () => {
     await cli('instance', 'remove', '--force', 'g2', '--priority', 'high', '--reason=done');
     expect((await config()).instances).toEqual([]);
   });
+  it("lists each node's file storage as gnt-node list-storage does, and refuses an unknown field", async () => {
+    const { stdout } = await cli(
+      'node',
+      'list-storage',
+      '-t',
+      'file',
+      '--no-headers',
+      '--separator=|',
+      '-o',
+      'node,type,name,allocatable',
+    );
+    const rows = stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split('|'));
+    expect(rows.map(([node, type, , allocatable]) => [node, type, allocatable])).toEqual([
+      ['node1', 'file', 'Y'],
+      ['node2', 'file', 'Y'],
+    ]);
+    expect(rows.every(([, , name]) => name?.endsWith('file-storage'))).toBe(true);
+    const refusal = await cli('node', 'list-storage', '-o', 'name,colour').then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(refusal?.stderr).toBe(
+      'corral: unknown storage field colour; the fields are node, type, name, size, used, free, allocatable\n',
+    );
+  });
 });

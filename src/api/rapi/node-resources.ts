@@ -158,6 +158,32 @@ export const nodeResources: readonly R[] = [
     },
   },
   {
+    path: '/2/nodes/:node/storage',
+    methods: {
+      // Ganeti's: a job whose result is the rows; only writers may ask, as it runs on the nodes.
+      GET: {
+        access: ['write'],
+        run: async (request, context) => {
+          const fields = text(request.query, 'output_fields');
+          if (fields === undefined || fields === '')
+            throw new RapiError(400, "Missing the required 'output_fields' parameter");
+          const type = text(request.query, 'storage_type');
+          if (type === undefined) throw new RapiError(400, "Missing the required 'storage_type' parameter");
+          const name = text(request.query, 'name');
+          return context.submit(request, 'nodes_name_storage', [
+            validOpcode({
+              OP_ID: 'OP_NODE_QUERY_STORAGE',
+              nodes: [nodeName(request)],
+              storage_type: type,
+              output_fields: fields.split(','),
+              ...(name !== undefined && { name }),
+            }),
+          ]);
+        },
+      },
+    },
+  },
+  {
     path: '/2/nodes/:node/tags',
     methods: tagMethods(
       'node',

@@ -37,6 +37,7 @@ import {
   type ValueFormat,
 } from '../fields.js';
 import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
+import { listStorage } from './node-storage.js';
 import { tagCommands } from './tags.js';
 
 /** Ganeti's defaults, then the status: admin state from the configuration and what gossip observes. */
@@ -412,6 +413,7 @@ export const nodeCommand: CommandModule = {
       list,
       listFields,
       info,
+      listStorage,
       ...tagCommands('node'),
     ])
       yargs.command(command as CommandModule);

@@ -13,7 +13,7 @@ import { config, jobs, live } from '../../cluster/query/fixture.js';
 const golden = (name: string) =>
   JSON.parse(
     readFileSync(
-      join(import.meta.dirname, '../../../../shared/reference/ganeti-golden/rapi', `${name}.json`),
+      join(import.meta.dirname, 'golden', `${name}.json`),
       'utf8',
     ),
   ) as {
@@ -253,6 +253,41 @@ describe('RAPI server (in process, fake daemon)', () => {
       payload: '"master"',
     });
     expect(master.statusCode).toBe(400);
+  });
+
+  it("queries a node's storage as a job", async () => {
+    const response = await app.inject({
+      method: 'GET',
+      url: '/2/nodes/node1/storage?storage_type=file&output_fields=name%2Csize%2Cfree',
+      headers: ADMIN,
+    });
+    expect(response.json()).toBe(42);
+    expect(lastOps()?.[0]).toMatchObject({
+      OP_ID: 'OP_NODE_QUERY_STORAGE',
+      nodes: ['node1'],
+      storage_type: 'file',
+      output_fields: ['name', 'size', 'free'],
+    });
+    const missing = await app.inject({
+      method: 'GET',
+      url: '/2/nodes/node1/storage?storage_type=file',
+      headers: ADMIN,
+    });
+    expect(missing.statusCode).toBe(400);
+    const badType = await app.inject({
+      method: 'GET',
+      url: '/2/nodes/node1/storage?storage_type=rados&output_fields=name',
+      headers: ADMIN,
+    });
+    expect(badType.statusCode).toBe(400);
+    expect(
+      (
+        await app.inject({
+          method: 'GET',
+          url: '/2/nodes/node1/storage?storage_type=file&output_fields=name',
+        })
+      ).statusCode,
+    ).toBe(401);
   });
 
   it("answers queries with Ganeti's filter", async () => {

@@ -14,10 +14,10 @@ import { config, jobs, live } from './fixture.js';
 
 /**
  * RAPI's bulk dicts must carry exactly the keys a real Ganeti 3.0 gives, with the same JSON types: the golden
- * bodies under ../shared/reference/ganeti-golden/rapi/ were captured from one.
+ * bodies under test/api/rapi/golden/ were captured from one.
  */
 
-const goldenDir = new URL('../../../../shared/reference/ganeti-golden/rapi/', import.meta.url);
+const goldenDir = new URL('../../api/rapi/golden/', import.meta.url);
 const golden = (file: string) =>
   (JSON.parse(readFileSync(new URL(file, goldenDir), 'utf8')) as { body: unknown }).body;
 
