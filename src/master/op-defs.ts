@@ -26,8 +26,8 @@ import { instanceQueryOpDefinitions } from './instance-query.js';
 import type { LockRequest } from './locks.js';
 import { mirrorOpDefinitions } from './mirror-ops.js';
 import { multiAllocOpDefinitions } from './multi-alloc.js';
-import { storageQueryOpDefinitions } from './storage-query.js';
 import type { HookSpec, OpContext, OpDefinitions } from './op-context.js';
+import { storageQueryOpDefinitions } from './storage-query.js';
 import { testOpDefinitions } from './test-ops.js';
 import { verifyCluster, verifyDisks } from './verify.js';
 

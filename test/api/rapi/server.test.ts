@@ -11,12 +11,7 @@ import type { DaemonCall } from '../../../src/daemon/job-client.js';
 import { config, jobs, live } from '../../cluster/query/fixture.js';
 
 const golden = (name: string) =>
-  JSON.parse(
-    readFileSync(
-      join(import.meta.dirname, 'golden', `${name}.json`),
-      'utf8',
-    ),
-  ) as {
+  JSON.parse(readFileSync(join(import.meta.dirname, 'golden', `${name}.json`), 'utf8')) as {
     status: number;
     body: unknown;
   };
