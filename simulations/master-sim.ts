@@ -382,6 +382,29 @@ function instanceOp(
         : { OP_ID: 'OP_INSTANCE_MOVE', instance_name, target_node: other() },
     () => ({ OP_ID: 'OP_NODE_MIGRATE', node_name: other() }),
     () => ({ OP_ID: 'OP_NODE_EVACUATE', node_name: other(), mode: 'all' }),
+    // Into another node group (the allocator plans it); with none holding a node, one made of nodes the
+    // instance does not use, in the same job.
+    () => {
+      const used = new Set<string>([instance.primaryNode, ...instance.secondaryNodes]);
+      const all = [...config.nodes.values()];
+      const usedGroups = new Set(all.filter((node) => used.has(node.uuid)).map((node) => node.group));
+      const free = all.filter((node) => !used.has(node.uuid));
+      const change = { OP_ID: 'OP_INSTANCE_CHANGE_GROUP', instance_name } as const;
+      if (all.some((node) => !usedGroups.has(node.group)) || free.length === 0 || rng.chance(0.2))
+        return change;
+      const group_name = newName();
+      return [
+        { OP_ID: 'OP_GROUP_ADD', group_name },
+        // Two nodes when there are: the allocator keeps N+1 room, which one node alone never has.
+        {
+          OP_ID: 'OP_GROUP_ASSIGN_NODES',
+          group_name,
+          nodes: free.slice(0, 2).map((n) => n.name),
+          force: true,
+        },
+        change,
+      ];
+    },
     () => ({
       OP_ID: 'OP_INSTANCE_SET_PARAMS',
       instance_name,
@@ -523,6 +546,17 @@ function clusterOp(
       storage_type: rng.pick(['file', 'sharedfile'] as const),
       output_fields: ['node', 'name', 'size', 'free'],
     }),
+    () => ({
+      OP_ID: 'OP_NODE_QUERYVOLS',
+      nodes: rng.chance(0.5) ? [] : [rng.pick([...config.nodes.values()]).name],
+      output_fields: ['node', 'phys', 'vg', 'name', 'size', 'instance'],
+    }),
+    () => ({
+      OP_ID: 'OP_REPAIR_NODE_STORAGE',
+      node_name: rng.pick([...config.nodes.values()]).name,
+      storage_type: 'lvm-vg',
+      name: 'xenvg',
+    }),
     () => ({ OP_ID: 'OP_CLUSTER_SET_PARAMS', ...clusterParams(rng) }),
     () => ({ OP_ID: 'OP_CLUSTER_RENEW_CRYPTO', new_rapi_certificate: rng.chance(0.5) }),
     () => ({ OP_ID: 'OP_CLUSTER_RENAME', name: newName('cluster') }),
@@ -538,6 +572,8 @@ function clusterOp(
       ...(rng.chance(0.3) && { ipolicy_disk_templates: [rng.pick(SIM_TEMPLATES)] }),
     }),
     () => ({ OP_ID: 'OP_GROUP_RENAME', group_name: group(), new_name: newName('group') }),
+    // Every instance of the group into the others: one job each, or none when the group holds none.
+    () => ({ OP_ID: 'OP_GROUP_EVACUATE', group_name: group() }),
     () =>
       rng.chance(0.7)
         ? { OP_ID: 'OP_GROUP_SET_PARAMS', group_name: group(), alloc_policy: rng.pick(allocPolicies) }

@@ -195,6 +195,8 @@ export class MasterWorld {
         ['file', createMemoryTemplate({ name: 'file', storage: machine.localDisks })],
         ['sharedfile', createMemoryTemplate({ name: 'sharedfile', storage: this.shared })],
         ['drbd', createMemoryTemplate({ name: 'drbd', storage: machine.localDisks })],
+        // Never enabled for instances here; it lets repair-storage (lvm-vg) reach an agent.
+        ['plain', createMemoryTemplate({ name: 'plain', storage: machine.localDisks })],
       ]),
       os: simOsCatalog(),
       exports: machine.exports,

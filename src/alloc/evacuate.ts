@@ -203,6 +203,7 @@ export function changeGroup(
   idxs: readonly number[],
   targetGroups: readonly number[],
   force = false,
+  copyDisks = false,
 ): EvacResult {
   const sourceGroups = new Set(idxs.map((i) => state.nodes[state.instances[i]?.pNode ?? 0]?.group));
   const targets = (targetGroups.length > 0 ? targetGroups : state.groups.map((g) => g.idx)).filter(
@@ -221,7 +222,7 @@ export function changeGroup(
     const available = current.nodes
       .filter((n) => n.group === placement.group && !n.offline)
       .map((n) => n.idx);
-    return evacuateInstance(current, inst, 'all', placement.group, available, { force });
+    return evacuateInstance(current, inst, 'all', placement.group, available, { force, copyDisks });
   });
 }
 

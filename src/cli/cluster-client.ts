@@ -234,3 +234,28 @@ export async function readConfig(
   const master = response.master ?? config.master;
   return { config, masterName: config.nodes.find((node) => node.id === master)?.name };
 }
+
+/** Follows the jobs an opcode submitted (node migrate and evacuate make one per instance). */
+export async function runAndFollowChildren(args: JobArgs, op: Opcode): Promise<void> {
+  const results = await runOps(args, [op]);
+  const pairs = (results?.[0] as { jobs?: [boolean, number | string][] } | undefined)?.jobs ?? [];
+  const jobs = pairs.flatMap(([submitted, job]) => (submitted && typeof job === 'number' ? [job] : []));
+  await followAll(daemonCall(args), jobs);
+}
+
+/** Follows the jobs one after the other; fails at the end, saying which failed and why. */
+export async function followAll(call: DaemonCall, jobs: readonly number[]): Promise<void> {
+  const failures: string[] = [];
+  for (const job of jobs) {
+    try {
+      await follow(call, job);
+    } catch (error) {
+      failures.push(`job ${job}: ${(error as Error).message}`);
+    }
+  }
+  if (failures.length > 0)
+    throw new CorralError(
+      'conflict',
+      `${failures.length} of ${jobs.length} jobs failed: ${failures.join('; ')}`,
+    );
+}

@@ -93,13 +93,15 @@ function specText(spec: ISpec): string {
     .join(',');
 }
 
+/** The bounds of an instance policy as Ganeti prints them, or nothing when it has none (a group's form). */
+export function ipolicyBoundsOption(policy: Pick<IPolicy, 'minMax'>): string[] {
+  const bounds = policy.minMax.map((range) => `min:${specText(range.min)}/max:${specText(range.max)}`);
+  return bounds.length > 0 ? [`--ipolicy-bounds-specs ${bounds.join('//')}`] : [];
+}
+
 /** The instance policy's options as Ganeti prints them (show-ispecs-cmd): the std specs, then the bounds. */
 export function ipolicyCommandLine(policy: IPolicy): string {
-  const bounds = policy.minMax.map((range) => `min:${specText(range.min)}/max:${specText(range.max)}`);
-  return [
-    `--ipolicy-std-specs ${specText(policy.std)}`,
-    ...(bounds.length > 0 ? [`--ipolicy-bounds-specs ${bounds.join('//')}`] : []),
-  ].join(' ');
+  return [`--ipolicy-std-specs ${specText(policy.std)}`, ...ipolicyBoundsOption(policy)].join(' ');
 }
 
 /** The instance policy options Corral takes (all fixed), as init and modify receive them. */

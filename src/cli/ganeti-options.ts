@@ -1,3 +1,4 @@
+import type { Argv } from 'yargs';
 import { CorralError } from '../common/errors.js';
 
 /** Ganeti's option syntax: sizes with units, `k=v,k=v` lists, `N:k=v` per-index specs, `hv:k=v` params. */
@@ -81,4 +82,31 @@ export function parseBool(value: string, option: string): boolean {
 export function parseInteger(value: string, option: string): number {
   if (!/^\d+$/.test(value)) throw new CorralError('bad_request', `${option}: ${value} is not a whole number`);
   return Number(value);
+}
+
+/** Ganeti's --to, given once per group: yargs makes repeats an array. */
+export function targetGroupsOption(to: string | string[] | undefined): { target_groups?: string[] } {
+  if (to === undefined) return {};
+  const groups = [to].flat();
+  if (groups.some((group) => group === '')) throw new CorralError('bad_request', '--to: name a node group');
+  return { target_groups: groups };
+}
+
+/** Options of moves into other node groups (group evacuate, instance change-group), as Ganeti names them. */
+export function groupMoveOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .option('to', {
+      type: 'string',
+      describe: 'a node group to move into (repeat for several; default: every other group)',
+    })
+    .option('iallocator', {
+      alias: 'I',
+      type: 'string',
+      describe: "plan with this iallocator program (name or path; '.' is the built-in one)",
+    })
+    .option('early-release', {
+      type: 'boolean',
+      default: false,
+      describe: "a replace-disks drops the old secondary's copy before the new one has synced",
+    });
 }

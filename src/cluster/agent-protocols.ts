@@ -199,8 +199,19 @@ export const agentProtocols = {
     response: z.object({
       paths: z.array(z.string().max(4096)),
       sizesMiB: z.array(z.number().int().nonnegative().nullable()).max(16).optional(),
+      /** For `sizes`: where the template keeps its disks (the volume group or directory), if it says. */
+      location: z.string().max(4096).optional(),
     }),
     timeoutMs: 10 * 60_000,
+  }),
+  /** Ganeti's repair-storage on this node: the template's storage, named as its status names it (the VG). */
+  repairStorage: requestProtocol({
+    name: 'agent-repair-storage',
+    major: 1,
+    callers: 'master',
+    request: z.object({ template: z.enum(corralDiskTemplates), name: z.string().min(1).max(4096) }),
+    response: z.object({ output: z.string().max(64 * 1024) }),
+    timeoutMs: 5 * 60_000,
   }),
   growDisk: requestProtocol({
     name: 'agent-grow-disk',

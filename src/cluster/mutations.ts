@@ -171,6 +171,11 @@ export const mutationSchema = z.discriminatedUnion('type', [
     uuid,
     // A new template comes with the nodes and mirror state it needs; leaving drbd drops the mirror state.
     changes: z.object({ ...instanceFields, diskTemplate: z.enum(corralDiskTemplates) }).partial(),
+    /**
+     * Refused unless the mirror is still at this generation: a move decided on the mirror as it was must not
+     * land after its primary outdated the other copy (a failover onto a copy that just went stale).
+     */
+    ifMirrorGeneration: z.number().int().nonnegative().optional(),
   }),
   /**
    * The primary of a mirrored instance (`by`, a node UUID) could not reach its secondary at `generation`:
@@ -387,6 +392,11 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
     }
     case 'instance-set': {
       const instance = instanceByUuid(config, m.uuid);
+      if (m.ifMirrorGeneration !== undefined && instance.mirror?.generation !== m.ifMirrorGeneration)
+        throw new CorralError(
+          'conflict',
+          `the mirror of ${instance.name} moved on to generation ${instance.mirror?.generation ?? 'none'} while this operation ran (its primary outdated the other copy); nothing was changed, look at instance info and try again`,
+        );
       const { primaryNode, secondaryNodes, mirror, ...rest } = m.changes;
       const changed = bumpInstance(
         {

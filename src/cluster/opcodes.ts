@@ -36,6 +36,8 @@ export type StorageType = (typeof storageTypes)[number];
 export const templateOfStorage = { file: 'file', sharedfile: 'sharedfile', 'lvm-vg': 'plain' } as const;
 /** Ganeti's storage unit fields. */
 export const storageFields = ['node', 'type', 'name', 'size', 'used', 'free', 'allocatable'] as const;
+/** Ganeti's node volumes fields (gnt-node volumes). */
+export const volumeFields = ['node', 'phys', 'vg', 'name', 'size', 'instance'] as const;
 /** Ganeti's replace-disks modes: remake a copy on the primary or the secondary, move to a new secondary, or fix what is stale. */
 export const replaceDisksModes = [
   'replace_on_primary',
@@ -93,6 +95,9 @@ const migrationMode = z.enum(['live', 'non-live']);
 const exportName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,252}$/, 'an instance name, not a path');
 /** Ganeti's -I: an allocator program's name or path; '.' is the built-in one (the cluster default). */
 const iallocator = z.string().min(1).max(4096);
+
+/** A node group by name or UUID. */
+const groupRef = z.string().min(1).max(128);
 
 /** Ganeti's node add; also what a joining node asks a member to submit for it. */
 export const nodeAddOpSchema = z.object({
@@ -192,6 +197,20 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     group_name: nameSchema,
     nodes: z.array(nameSchema).min(1).max(1024),
     force: yes.optional(),
+  }),
+  /**
+   * Ganeti's group evacuate: every instance with a node in the group moves into other groups (the named ones,
+   * else any other), one job each, submitted by this opcode's job as the allocator's change-group plan says.
+   */
+  z.object({
+    OP_ID: z.literal('OP_GROUP_EVACUATE'),
+    ...common,
+    group_name: nameSchema,
+    iallocator: iallocator.optional(),
+    target_groups: z.array(groupRef).min(1).max(64).optional(),
+    early_release: yes.optional(),
+    /** Failovers where the plan migrates. */
+    force_failover: yes.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_TAGS_SET'),
@@ -402,6 +421,18 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     ignore_consistency: yes.optional(),
     shutdown_timeout: timeoutS.optional(),
   }),
+  /**
+   * Ganeti's instance change-group: the instance moves to the nodes of another group (the named ones, else
+   * any other), by the job the allocator's change-group plan makes, submitted by this opcode's job.
+   */
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_CHANGE_GROUP'),
+    ...common,
+    ...instanceName,
+    iallocator: iallocator.optional(),
+    target_groups: z.array(groupRef).min(1).max(64).optional(),
+    early_release: yes.optional(),
+  }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_MOVE'),
     ...common,
@@ -428,6 +459,31 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     /** Only the unit of this name (a directory or a volume group). */
     name: z.string().min(1).max(4096).optional(),
   }),
+  /**
+   * Ganeti's node volumes (OpNodeQueryvols): one row per disk each node holds, asked of the node: its path,
+   * where its template keeps disks (the volume group or directory), its name there, size in MiB and instance.
+   */
+  z.object({
+    OP_ID: z.literal('OP_NODE_QUERYVOLS'),
+    ...common,
+    /** None named: every online vm-capable node. */
+    nodes: z.array(nameSchema).max(1024),
+    output_fields: z.array(z.enum(volumeFields)).min(1).max(16),
+  }),
+  /**
+   * Ganeti's node repair-storage (OpRepairNodeStorage): makes a storage unit consistent again. Only lvm-vg is
+   * repairable, as in Ganeti: `vgreduce --removemissing` on the node's volume group.
+   */
+  z.object({
+    OP_ID: z.literal('OP_REPAIR_NODE_STORAGE'),
+    ...common,
+    node_name: nameSchema,
+    storage_type: z.literal('lvm-vg'),
+    /** The volume group, as list-storage names it. */
+    name: z.string().min(1).max(4096),
+    /** Ganeti's check of the instances' disks on their other nodes; Corral's mirrored disks are not in LVM. */
+    ignore_consistency: yes.optional(),
+  }),
   z.object({
     OP_ID: z.literal('OP_NODE_EVACUATE'),
     ...common,
@@ -435,6 +491,10 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     mode: z.enum(['primary', 'secondary', 'all']),
     remote_node: nameSchema.optional(),
     iallocator: iallocator.optional(),
+    /** Passed to each replace-disks job: the old secondary's copy goes before the new one has synced. */
+    early_release: yes.optional(),
+    /** The built-in allocator drops its soft checks (N+1, ratios, tags), as htools' --ignore-soft-errors. */
+    ignore_soft_errors: yes.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_TEST_DELAY'),
@@ -529,8 +589,10 @@ export function opTarget(op: Opcode): string | undefined {
     case 'OP_NODE_SET_PARAMS':
     case 'OP_NODE_MIGRATE':
     case 'OP_NODE_EVACUATE':
+    case 'OP_REPAIR_NODE_STORAGE':
       return op.node_name;
     case 'OP_NODE_QUERY_STORAGE':
+    case 'OP_NODE_QUERYVOLS':
       return op.nodes.join(',') || undefined;
     case 'OP_INSTANCE_CREATE':
     case 'OP_INSTANCE_REMOVE':
@@ -547,6 +609,7 @@ export function opTarget(op: Opcode): string | undefined {
     case 'OP_INSTANCE_MIGRATE':
     case 'OP_INSTANCE_FAILOVER':
     case 'OP_INSTANCE_MOVE':
+    case 'OP_INSTANCE_CHANGE_GROUP':
     case 'OP_BACKUP_EXPORT':
     case 'OP_BACKUP_REMOVE':
       return op.instance_name;
@@ -557,6 +620,7 @@ export function opTarget(op: Opcode): string | undefined {
     case 'OP_GROUP_RENAME':
     case 'OP_GROUP_SET_PARAMS':
     case 'OP_GROUP_ASSIGN_NODES':
+    case 'OP_GROUP_EVACUATE':
       return op.group_name;
     case 'OP_TAGS_SET':
     case 'OP_TAGS_DEL':

@@ -300,7 +300,9 @@ export class NodeAgent {
         if (request.action === 'sizes') {
           const sizesMiB: (number | null)[] = [];
           for (const ref of refs) sizesMiB.push((await template.sizeMiB(ref)) ?? null);
-          return { paths: [], sizesMiB };
+          const { location } = refs.length === 0 ? { location: undefined } : await template.space();
+          const paths = refs.map((ref) => template.path(ref) ?? '');
+          return { paths, sizesMiB, ...(location !== undefined && { location }) };
         }
         if (request.action === 'remove' && template.name === 'drbd') {
           await this.deps.mirror.detach(request.instance.uuid);
@@ -316,6 +318,18 @@ export class NodeAgent {
             );
         }
         return { paths: request.action === 'remove' ? [] : refs.map((ref) => template.path(ref) ?? '') };
+      },
+      repairStorage: async (request) => {
+        const template = await this.usableTemplate(request.template);
+        if (template.repair === undefined)
+          throw new CorralError('bad_request', `${request.template} storage has nothing to repair`);
+        const { location } = await template.space();
+        if (location !== undefined && location !== request.name)
+          throw new CorralError(
+            'not_found',
+            `this node keeps ${request.template} disks in ${location}, not ${request.name}`,
+          );
+        return { output: (await template.repair()).slice(0, 64 * 1024) };
       },
       growDisk: async (request) => {
         const template = await this.usableTemplate(request.template);

@@ -26,6 +26,8 @@ function readsOnly<K extends AgentCall>(kind: K, request: AgentRequest<K>): bool
       return (request as AgentRequest<'mirror'>).action === 'status';
     case 'exports':
       return (request as AgentRequest<'exports'>).action === 'list';
+    case 'disks':
+      return (request as AgentRequest<'disks'>).action === 'sizes';
     default:
       return false;
   }

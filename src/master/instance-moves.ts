@@ -13,7 +13,7 @@ import {
   needsSecondary,
 } from '../cluster/disk-templates.js';
 import { copiesDisksLive, hypervisors, hypervisorTraits } from '../cluster/hypervisors.js';
-import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster/model.js';
+import { filledBeParams, type InstanceRecord, type MirrorState, type NodeRecord } from '../cluster/model.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { pause } from '../common/clock.js';
 import { asCorralError, CorralError } from '../common/errors.js';
@@ -482,10 +482,14 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
       if (named !== undefined && op.iallocator !== undefined)
         throw new CorralError('bad_request', 'give a new secondary (-n) or an allocator (-I), not both');
       const moving = { primary, secondary, all: [...primary, ...secondary] }[op.mode];
-      const options = { copyDisks: true, ...(op.iallocator !== undefined && { iallocator: op.iallocator }) };
+      const options = {
+        copyDisks: true,
+        ...(op.iallocator !== undefined && { iallocator: op.iallocator }),
+        ...(op.ignore_soft_errors && { ignoreSoftErrors: true }),
+      };
       // One plan for all, so that two instances do not both count on the same room; with a new secondary
       // named, Ganeti's way: one replace-disks per instance it mirrors.
-      const ops: Opcode[][] =
+      const planned: Opcode[][] =
         named === undefined
           ? await planMoves(ctx, config, moving, EVAC_MODES[op.mode], options)
           : [
@@ -499,6 +503,12 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
                 },
               ]),
             ];
+      const ops = planned.map((job) =>
+        job.map(
+          (o): Opcode =>
+            o.OP_ID === 'OP_INSTANCE_REPLACE_DISKS' && op.early_release ? { ...o, early_release: true } : o,
+        ),
+      );
       const jobs = await ctx.submitJobs(ops);
       ctx.log(
         `submitted ${jobs.length} job(s) to move instances off ${node.name}: ${jobs.join(', ') || 'none needed'}`,
@@ -640,18 +650,25 @@ async function failoverToSecondary(
   const config = ctx.config();
   const source = primaryOf(config, instance);
   const target = secondaryTarget(config, instance, named, 'fails over');
-  const mirror = requireMirror(instance);
-  const stale = !mirror.current.includes(target.uuid);
-  if (stale && !ignoreConsistency)
-    throw new CorralError(
-      'conflict',
-      `the copy of the disks of ${instance.name} on ${target.name} is not current (a resync has not finished, or ${source.name} took writes it missed); add --ignore-consistency to fail over to it anyway and lose those writes`,
-    );
+  const staleOn = (mirror: MirrorState) => {
+    const stale = !mirror.current.includes(target.uuid);
+    if (stale && !ignoreConsistency)
+      throw new CorralError(
+        'conflict',
+        `the copy of the disks of ${instance.name} on ${target.name} is not current (a resync has not finished, or ${source.name} took writes it missed); add --ignore-consistency to fail over to it anyway and lose those writes`,
+      );
+    return stale;
+  };
+  staleOn(requireMirror(instance));
   requireFitNode(target);
   const wasUp = instance.adminState === 'up';
   await requireRoom(ctx, target, need(config, instance, wasUp));
   // Stopping it there detaches its mirror on both nodes.
   const fenced = (await fenceSource(ctx, source, instance, timeoutS)) === 'fenced';
+  // The source may have outdated the target's copy while it was being stopped (it lost its link first):
+  // decide on the mirror as it is now, and commit only if it stays so.
+  const mirror = requireMirror(requireInstance(ctx.config(), instance.name));
+  const stale = staleOn(mirror);
   if (stale) ctx.log(`failing over to the stale copy on ${target.name}, as --ignore-consistency asks`);
   // A primary that was not stopped (offline, dead or cut off) may hold writes in flight that never reached
   // the target: its copy is no longer counted current, and a full comparison brings it level when it returns.
@@ -664,6 +681,7 @@ async function failoverToSecondary(
       secondaryNodes: [source.uuid],
       ...(dropSource && { mirror: { generation: mirror.generation + 1, current: [target.uuid] } }),
     },
+    ifMirrorGeneration: mirror.generation,
   });
   const moved = requireInstance(ctx.config(), instance.name);
   if (wasUp) await startOn(ctx, ctx.config(), target, moved);

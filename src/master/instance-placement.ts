@@ -80,7 +80,7 @@ export async function requireRoom(
  * The live cluster for the allocator: every node that is not offline reports its figures (storage too
  * when `template` keeps disks on the node); a node that does not answer counts as offline.
  */
-async function snapshotOf(
+export async function snapshotOf(
   ctx: OpContext,
   config: ConfigData,
   template: string | undefined,
@@ -103,17 +103,21 @@ async function snapshotOf(
  * --default-iallocator), or the built-in one (src/alloc) when it has none; otherwise the external program
  * it names, with Ganeti's protocol.
  */
-async function askAllocator(
+export async function askAllocator(
   config: ConfigData,
   snapshot: ClusterSnapshot,
   request: IAllocRequest,
   iallocator: string | undefined,
   copyDisks: boolean,
+  ignoreSoftErrors = false,
 ): Promise<{ who: string; answer: AllocatorAnswer }> {
   const named =
     iallocator === undefined || iallocator === '.' ? config.cluster.defaultIallocator : iallocator;
   if (named === undefined)
-    return { who: 'the allocator', answer: answerRequest({ cluster: snapshot, request }, { copyDisks }) };
+    return {
+      who: 'the allocator',
+      answer: answerRequest({ cluster: snapshot, request }, { copyDisks, ignoreSoftErrors }),
+    };
   const program = await resolveAllocator(named);
   const message = writeIAllocMessage(snapshot, request, {
     clusterName: config.cluster.name,
@@ -122,7 +126,8 @@ async function askAllocator(
   return { who: `iallocator ${named}`, answer: await runExternalAllocator(program, message) };
 }
 
-const nodeNames = (config: ConfigData): Set<string> => new Set(sortedNodes(config).map((node) => node.name));
+export const nodeNames = (config: ConfigData): Set<string> =>
+  new Set(sortedNodes(config).map((node) => node.name));
 
 /** A new instance as the allocator needs it. */
 export interface NewInstance {
@@ -208,6 +213,8 @@ export interface MovePlanOptions extends ConvertOptions {
   readonly iallocator?: string;
   /** Whether instances whose disks live on one node may be moved by copying them (instance move). */
   readonly copyDisks: boolean;
+  /** The built-in allocator drops its soft checks (htools' --ignore-soft-errors). */
+  readonly ignoreSoftErrors?: boolean;
 }
 
 /**
@@ -236,6 +243,7 @@ export async function planMoves(
     request,
     options.iallocator,
     options.copyDisks,
+    options.ignoreSoftErrors ?? false,
   );
   const targets = new Map(instances.map((i) => [i.name, i]));
   const jobs = evacuationJobs(answer, who, targets, nodeNames(config), options);

@@ -20,6 +20,7 @@ import { enrolmentPeer } from '../peer/enrolment.js';
 import { newClusterSecret } from '../peer/join-token.js';
 import { backupOpDefinitions } from './backup-ops.js';
 import { clusterDefaults, clusterOpDefinitions, defaultAllocator } from './cluster-ops.js';
+import { groupMoveOpDefinitions } from './group-moves.js';
 import { moveOpDefinitions } from './instance-moves.js';
 import { instanceOpDefinitions } from './instance-ops.js';
 import { instanceQueryOpDefinitions } from './instance-query.js';
@@ -27,9 +28,10 @@ import type { LockRequest } from './locks.js';
 import { mirrorOpDefinitions } from './mirror-ops.js';
 import { multiAllocOpDefinitions } from './multi-alloc.js';
 import type { HookSpec, OpContext, OpDefinitions } from './op-context.js';
-import { storageQueryOpDefinitions } from './storage-query.js';
+import { storageQueryOpDefinitions, storageRepairOpDefinitions } from './storage-query.js';
 import { testOpDefinitions } from './test-ops.js';
 import { verifyCluster, verifyDisks } from './verify.js';
+import { volumeQueryOpDefinitions } from './volume-query.js';
 
 const bglShared: LockRequest = { level: 'cluster', names: ['BGL'], mode: 'shared' };
 const bglExclusive: LockRequest = { level: 'cluster', names: ['BGL'], mode: 'exclusive' };
@@ -96,7 +98,10 @@ export const opDefinitions: OpDefinitions = {
   ...instanceQueryOpDefinitions,
   ...multiAllocOpDefinitions,
   ...storageQueryOpDefinitions,
+  ...storageRepairOpDefinitions,
+  ...volumeQueryOpDefinitions,
   ...moveOpDefinitions,
+  ...groupMoveOpDefinitions,
   ...mirrorOpDefinitions,
   ...backupOpDefinitions,
   ...clusterOpDefinitions,

@@ -61,4 +61,9 @@ export interface DiskTemplate {
   write(disk: DiskRef, source: AsyncIterable<Uint8Array>): Promise<void>;
   /** Space of the storage this template draws from on this node. */
   space(): Promise<StorageSpace>;
+  /**
+   * Ganeti's repair-storage: brings the storage back to a consistent state and says what was done (plain:
+   * `vgreduce --removemissing` on the volume group). Absent where there is nothing Ganeti would repair.
+   */
+  repair?(): Promise<string>;
 }

@@ -176,6 +176,9 @@ export function createMemoryTemplate(init: {
     async space() {
       return { totalMiB: storage.capacityMiB, freeMiB: storage.capacityMiB - storage.usedMiB() };
     },
+    async repair() {
+      return `${name} storage in memory has no missing devices`;
+    },
   };
   return template;
 }

@@ -180,6 +180,22 @@ export function createPlainTemplate(init: PlainTemplateInit): DiskTemplate {
       const { totalMiB, freeMiB } = await volumeGroup();
       return { totalMiB, freeMiB, location: init.volumeGroup };
     },
+
+    async repair() {
+      // Ganeti's LvmVgStorage repair: vgreduce --removemissing, and again with --force when LVM refuses
+      // (a volume with extents on a missing physical volume is then dropped), then the group must read.
+      const reduce = (force: boolean) =>
+        lvm('vgreduce', ['--removemissing', ...(force ? ['--force'] : []), vg]).then(
+          (output) => ({ done: true, output }),
+          (error: Error) => ({ done: false, output: error.message }),
+        );
+      let attempt = await reduce(false);
+      if (!attempt.done) attempt = await reduce(true);
+      if (!attempt.done)
+        throw new CorralError('unavailable', `volume group ${vg} is still not consistent: ${attempt.output}`);
+      await volumeGroup();
+      return attempt.output.trim() || `volume group ${vg} is consistent`;
+    },
   };
   return template;
 }

@@ -1,12 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { setDaemonCallForTests } from '../../src/cli/cluster-client.js';
+import { describe, expect, it } from 'vitest';
 import { ctime, parseTimespecMs } from '../../src/cli/cluster-params.js';
-import { setAskerForTests } from '../../src/cli/confirm.js';
-import { cliParser, errorLines } from '../../src/cli/parser.js';
-import { DEFAULT_HA_PARAMS } from '../../src/cluster/lease.js';
-import { DEFAULT_BE_PARAMS } from '../../src/cluster/model.js';
 import type { ControlRequest } from '../../src/daemon/control-protocol.js';
-import type { DaemonCall } from '../../src/daemon/job-client.js';
+import { fakeCluster, fakeInstance, fakeNode, restoreAfterEach, runCli, times } from './fake-daemon.js';
 
 /**
  * gnt-cluster's commands through the CLI's own parser and handlers, with a fake daemon behind them: what
@@ -15,175 +10,57 @@ import type { DaemonCall } from '../../src/daemon/job-client.js';
  * (test/cluster/cluster-ops-daemons.test.ts).
  */
 
-const times = { ctimeMs: 1_700_000_000_000, mtimeMs: 1_700_000_000_000 };
-
 function configWith(cluster: Record<string, unknown> = {}) {
-  const node = (name: string, tags: string[]) => ({
-    uuid: `u-${name}`,
-    name,
-    id: `peer-${name}`,
-    addrs: [],
-    primaryIp: '127.0.0.1',
-    secondaryIp: '127.0.0.1',
-    group: 'g1',
-    masterCandidate: true,
-    masterCapable: true,
-    vmCapable: true,
-    drained: false,
-    offline: false,
-    tags,
-    serial: 1,
-    ...times,
-  });
   return {
-    cluster: {
-      name: 'c1.example.com',
-      uuid: 'u-c1',
-      ...times,
-      candidatePoolSize: 3,
-      enabledHypervisors: ['fake'],
-      enabledDiskTemplates: ['file', 'diskless'],
-      maxRunningJobs: 20,
-      candidateDeadGraceMs: 60_000,
-      ha: DEFAULT_HA_PARAMS,
-      beParams: DEFAULT_BE_PARAMS,
-      nicParams: { mode: 'none', link: '' },
-      macPrefix: 'aa:00:00',
-      tags: ['site:ams', 'prod'],
-      ...cluster,
-    },
+    cluster: fakeCluster({ tags: ['site:ams', 'prod'], ...cluster }),
     serial: 7,
     master: 'peer-n1',
     groups: [
       { uuid: 'g1', name: 'default', allocPolicy: 'preferred', tags: ['rack:1'], serial: 1, ...times },
     ],
-    nodes: [node('n2', ['rack:2', 'ssd']), node('n1', ['rack:1'])],
-    instances: [
-      {
-        uuid: 'i-web',
-        name: 'web',
-        primaryNode: 'u-n1',
-        secondaryNodes: [],
-        os: 'noop',
-        hypervisor: 'fake',
-        hvParams: {},
-        beParams: {},
-        osParams: {},
-        diskTemplate: 'diskless',
-        disks: [],
-        nics: [],
-        adminState: 'up',
-        adminStateSource: 'admin',
-        disksActive: true,
-        tags: ['rack:1', 'web'],
-        serial: 1,
-        ...times,
-      },
-    ],
+    nodes: [fakeNode('n2', 'g1', ['rack:2', 'ssd']), fakeNode('n1', 'g1', ['rack:1'])],
+    instances: [fakeInstance({ name: 'web', adminState: 'up', disksActive: true, tags: ['rack:1', 'web'] })],
   };
 }
 
-interface Run {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly error?: string;
-  readonly exitCode: number | undefined;
-  /** What the command asked of the daemon, in order. */
-  readonly requests: ControlRequest[];
+/** The daemon's answers to what cluster commands ask besides config and jobs. */
+function clusterAnswer(request: ControlRequest): unknown {
+  switch (request.op) {
+    case 'status':
+      return {
+        nodeId: 'peer-n1',
+        name: 'n1',
+        version: '0.1.0',
+        addresses: [],
+        uptimeMs: 1,
+        members: [],
+        memory: { rssBytes: 1, heapUsedBytes: 1 },
+      };
+    case 'cluster-init':
+      return { name: request.name };
+    case 'master':
+      if (request.request.op === 'cluster-flags')
+        return {
+          watcherPauseUntilMs:
+            typeof request.request.watcherPauseMs === 'number'
+              ? Date.now() + request.request.watcherPauseMs
+              : null,
+        };
+      if (request.request.op === 'ping') return {};
+      return undefined;
+    default:
+      return undefined;
+  }
 }
-
-class UsageError extends Error {}
 
 /**
  * Runs `corral <words>` against a fake daemon holding `config`; each job it is given ends at once in success,
  * its first opcode's result being `result`.
  */
-async function run(words: string[], config = configWith(), result: unknown = null): Promise<Run> {
-  const requests: ControlRequest[] = [];
-  const jobs: unknown[][] = [];
-  let stdout = '';
-  let stderr = '';
-  const call = (async (request: ControlRequest) => {
-    requests.push(request);
-    switch (request.op) {
-      case 'status':
-        return {
-          nodeId: 'peer-n1',
-          name: 'n1',
-          version: '0.1.0',
-          addresses: [],
-          uptimeMs: 1,
-          members: [],
-          memory: { rssBytes: 1, heapUsedBytes: 1 },
-        };
-      case 'config':
-        return { config, master: 'peer-n1', self: 'peer-n1' };
-      case 'cluster-init':
-        return { name: request.name };
-      case 'master':
-        if (request.request.op === 'cluster-flags')
-          return {
-            watcherPauseUntilMs:
-              typeof request.request.watcherPauseMs === 'number'
-                ? Date.now() + request.request.watcherPauseMs
-                : null,
-          };
-        if (request.request.op === 'ping') return {};
-        if (request.request.op === 'submit') {
-          jobs.push(request.request.ops);
-          return { job: jobs.length };
-        }
-        throw new Error(`the fake daemon takes no ${request.request.op}`);
-      case 'job-wait':
-        return {
-          job: {
-            id: request.job,
-            status: 'success',
-            priority: 0,
-            ops: (jobs[request.job - 1] ?? []).map((input) => ({ input, status: 'success', result })),
-            log: [],
-            receivedMs: times.ctimeMs,
-            version: 1,
-          },
-        };
-      default:
-        throw new Error(`the fake daemon has no answer for ${request.op}`);
-    }
-  }) as DaemonCall;
-  setDaemonCallForTests(() => call);
-  setAskerForTests(async () => undefined);
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  process.stdout.write = ((chunk: string) => {
-    stdout += chunk;
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => {
-    stderr += chunk;
-    return true;
-  }) as typeof process.stderr.write;
-  let error: string | undefined;
-  process.exitCode = undefined;
-  try {
-    const { parser } = await cliParser(words, (message) => {
-      throw new UsageError(message);
-    });
-    await parser.exitProcess(false).parseAsync();
-  } catch (failure) {
-    error = errorLines(failure, 0).join('\n');
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-  const exitCode = process.exitCode as number | undefined;
-  process.exitCode = undefined;
-  return { stdout, stderr, exitCode, requests, ...(error !== undefined && { error }) };
-}
+const run = (words: string[], config = configWith(), result: unknown = null) =>
+  runCli(words, { config, result, answer: clusterAnswer });
 
-afterEach(() => {
-  setDaemonCallForTests(undefined);
-  setAskerForTests(undefined);
-});
+restoreAfterEach();
 
 describe('gnt-cluster version, master-ping, search-tags, show-ispecs-cmd', () => {
   it("prints the version in Ganeti's layout, with the Ganeti release Corral follows", async () => {

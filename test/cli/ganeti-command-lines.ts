@@ -1,15 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setDaemonCallForTests } from '../../src/cli/cluster-client.js';
-import { setAskerForTests } from '../../src/cli/confirm.js';
-import { cliParser, errorLines, usageLine } from '../../src/cli/parser.js';
 import { DEFAULT_HA_PARAMS } from '../../src/cluster/lease.js';
 import { DEFAULT_BE_PARAMS } from '../../src/cluster/model.js';
 import type { Opcode } from '../../src/cluster/opcodes.js';
 import { type ConfigView, configViewSchema } from '../../src/cluster/views.js';
 import type { ControlRequest } from '../../src/daemon/control-protocol.js';
 import type { DaemonCall } from '../../src/daemon/job-client.js';
+import { type Captured, captureCli } from './fake-daemon.js';
 
 /**
  * Runs a command line through the CLI's own yargs parser and command handlers, with a fake daemon behind
@@ -100,16 +98,9 @@ export interface Submitted {
   readonly ops: Opcode[];
 }
 
-export interface Outcome {
+export interface Outcome extends Captured {
   /** The jobs submitted, in order. */
   readonly jobs: Submitted[];
-  readonly stdout: string;
-  /** What the command printed on stderr: warnings, or its failure as run.ts prints it (one line). */
-  readonly stderr: string;
-  /** The failure's line, as a user sees it; undefined when the command succeeded. */
-  readonly error?: string;
-  /** Whether yargs refused the command line itself (exit 2). */
-  readonly usage: boolean;
   /** The questions asked on the "terminal". */
   readonly asked: string[];
 }
@@ -126,8 +117,6 @@ export function fileWith(lines: readonly string[]): string {
   return path;
 }
 
-class UsageError extends Error {}
-
 /**
  * Runs `corral <line>`. `answer` is what the user says to a confirmation: yes, no, or undefined (no
  * terminal, as in a script).
@@ -135,8 +124,6 @@ class UsageError extends Error {}
 export async function runLine(line: string | readonly string[], answer?: boolean): Promise<Outcome> {
   const jobs: Submitted[] = [];
   const asked: string[] = [];
-  let stdout = '';
-  let stderr = '';
   const call = (async (request: ControlRequest) => {
     switch (request.op) {
       case 'config':
@@ -171,36 +158,9 @@ export async function runLine(line: string | readonly string[], answer?: boolean
         throw new Error(`the fake daemon has no answer for ${request.op}`);
     }
   }) as DaemonCall;
-  setDaemonCallForTests(() => call);
-  setAskerForTests(async (question) => {
+  const captured = await captureCli(typeof line === 'string' ? words(line) : line, call, async (question) => {
     asked.push(question);
     return answer;
   });
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  process.stdout.write = ((chunk: string) => {
-    stdout += chunk;
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => {
-    stderr += chunk;
-    return true;
-  }) as typeof process.stderr.write;
-  let error: string | undefined;
-  let usage = false;
-  try {
-    const { parser } = await cliParser(typeof line === 'string' ? words(line) : line, (message) => {
-      throw new UsageError(message);
-    });
-    await parser.exitProcess(false).parseAsync();
-  } catch (failure) {
-    usage = failure instanceof UsageError;
-    error = usage ? usageLine((failure as Error).message) : errorLines(failure, 0).join('\n');
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-    setDaemonCallForTests(undefined);
-    setAskerForTests(undefined);
-  }
-  return { jobs, stdout, stderr, usage, asked, ...(error !== undefined && { error }) };
+  return { ...captured, jobs, asked };
 }

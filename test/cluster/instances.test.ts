@@ -253,6 +253,25 @@ describe('the mirror state of drbd instances', () => {
     expect(change(state, report('mirror-outdate', 'n-1', 2))).toMatchObject({ ok: false, code: 'conflict' });
   });
 
+  it('refuses a move decided on a mirror generation that the primary has since outdated', () => {
+    const state = mirrored();
+    const failover: Mutation = {
+      type: 'instance-set',
+      uuid: 'i-1',
+      changes: { primaryNode: 'n-2', secondaryNodes: ['n-1'] },
+      ifMirrorGeneration: 1,
+    };
+    change(state, report('mirror-outdate', 'n-1', 1));
+    expect(change(state, failover)).toMatchObject({
+      ok: false,
+      code: 'conflict',
+      message: expect.stringMatching(/^the mirror of web1 moved on to generation 2 while this operation ran/),
+    });
+    expect(findInstance(state.config!, 'web1')!.primaryNode).toBe('n-1');
+    expect(change(state, { ...failover, ifMirrorGeneration: 2 })).toEqual({ ok: true });
+    expect(findInstance(state.config!, 'web1')!.primaryNode).toBe('n-2');
+  });
+
   it('holds a drbd instance to one secondary and a mirror state naming its nodes only', () => {
     const state = mirrored();
     expect(

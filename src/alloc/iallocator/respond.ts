@@ -100,7 +100,7 @@ export function answerRequest(parsed: ParsedRequest, options: AnswerOptions = {}
     case 'change-group': {
       const idxs = req.instances.map((n) => state.instanceByName.get(n) ?? 0);
       const groups = req.target_groups.map((uuid) => state.groups.findIndex((g) => g.spec.uuid === uuid));
-      return evacAnswer(state, changeGroup(state, idxs, groups, force));
+      return evacAnswer(state, changeGroup(state, idxs, groups, force, options.copyDisks ?? false));
     }
   }
 }

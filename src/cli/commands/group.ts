@@ -14,6 +14,7 @@ import {
   type JobArgs,
   jobOptions,
   readConfig,
+  runAndFollowChildren,
   runOps,
 } from '../cluster-client.js';
 import {
@@ -24,6 +25,8 @@ import {
   pickNamed,
   printQuery,
 } from '../fields.js';
+import { groupMoveOptions, targetGroupsOption } from '../ganeti-options.js';
+import { groupInfoText, groupIspecsCommands } from '../group-info.js';
 import { tagCommands } from './tags.js';
 
 const defaultGroupFields = ['name', 'node_cnt', 'pinst_cnt', 'alloc_policy', 'ndparams'];
@@ -54,6 +57,38 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { groups: string[]
 };
 
 const listFields = listFieldsCommand('group', 'group');
+
+const info: CommandModule<object, ConnectionArgs & { groups: string[] }> = {
+  command: 'info [groups..]',
+  describe:
+    'node groups in detail: members, node parameters, instance policy (all groups when none is named)',
+  builder: (yargs) =>
+    connectionOptions(yargs).positional('groups', { type: 'string', array: true, default: [] }),
+  handler: async (args) => {
+    const { config } = await readConfig(args);
+    process.stdout.write(groupInfoText(config, args.groups));
+  },
+};
+
+const showIspecsCmd: CommandModule<
+  object,
+  ConnectionArgs & { groups: string[]; 'include-defaults': boolean }
+> = {
+  command: 'show-ispecs-cmd [groups..]',
+  describe: "the command line that makes each group with its instance policy's specs",
+  builder: (yargs) =>
+    connectionOptions(yargs)
+      .positional('groups', { type: 'string', array: true, default: [] })
+      .option('include-defaults', {
+        type: 'boolean',
+        default: false,
+        describe: 'also the specs the group inherits from the cluster',
+      }),
+  handler: async (args) => {
+    const { config } = await readConfig(args);
+    process.stdout.write(groupIspecsCommands(config, args.groups, args['include-defaults']));
+  },
+};
 
 /** A comma-separated list of disk templates, each one known. */
 function templateList(value: string): CorralDiskTemplate[] {
@@ -162,6 +197,49 @@ const assign: CommandModule<object, JobArgs & { group: string; nodes: string[]; 
   },
 };
 
+const evacuate: CommandModule<
+  object,
+  JobArgs & {
+    group: string;
+    to?: string | string[];
+    iallocator?: string;
+    'early-release': boolean;
+    'force-failover': boolean;
+    sequential: boolean;
+  }
+> = {
+  command: 'evacuate <group>',
+  describe:
+    'move every instance with a node in the group into other groups, one job per instance, as the allocator plans',
+  builder: (yargs) =>
+    groupMoveOptions(jobOptions(yargs).positional('group', { type: 'string', demandOption: true }))
+      .option('force-failover', {
+        type: 'boolean',
+        default: false,
+        describe: 'fail over (instance stopped and started) wherever the plan would migrate',
+      })
+      .option('sequential', {
+        type: 'boolean',
+        default: false,
+        describe: "Ganeti's one job after another; refused, as Corral's jobs have no dependencies",
+      }),
+  handler: async (args) => {
+    if (args.sequential)
+      throw new CorralError(
+        'unavailable',
+        "--sequential needs job dependencies, which Corral's job queue does not have; without it the jobs run in parallel, each locking its own instance",
+      );
+    await runAndFollowChildren(args, {
+      OP_ID: 'OP_GROUP_EVACUATE',
+      group_name: args.group,
+      ...targetGroupsOption(args.to),
+      ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
+      ...(args['early-release'] && { early_release: true }),
+      ...(args['force-failover'] && { force_failover: true }),
+    });
+  },
+};
+
 export const groupCommand: CommandModule = {
   command: 'group <command>',
   builder: (yargs) => {
@@ -173,6 +251,9 @@ export const groupCommand: CommandModule = {
       assign,
       list,
       listFields,
+      info,
+      showIspecsCmd,
+      evacuate,
       ...tagCommands('nodegroup'),
     ])
       yargs.command(command as CommandModule);

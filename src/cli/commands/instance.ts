@@ -29,6 +29,7 @@ import {
   jobOptions,
   queryOptions,
   readConfig,
+  runAndFollowChildren,
   runJobs,
   runOps,
 } from '../cluster-client.js';
@@ -44,6 +45,7 @@ import {
   type ValueFormat,
 } from '../fields.js';
 import {
+  groupMoveOptions,
   onlyKeys,
   parseBool,
   parseHvParams,
@@ -51,6 +53,7 @@ import {
   parseInteger,
   parseKeyValues,
   parseSizeMiB,
+  targetGroupsOption,
 } from '../ganeti-options.js';
 import {
   isMultiple,
@@ -1031,6 +1034,25 @@ function attach(path: string): Promise<void> {
   });
 }
 
+const changeGroup: CommandModule<
+  object,
+  NamedArgs & { to?: string | string[]; iallocator?: string; 'early-release': boolean }
+> = {
+  command: 'change-group <instance>',
+  describe: "move the instance to another node group's nodes, as the allocator plans (one job, followed)",
+  builder: (yargs) =>
+    groupMoveOptions(jobOptions(yargs).positional('instance', { type: 'string', demandOption: true })),
+  handler: async (args) => {
+    await runAndFollowChildren(args, {
+      OP_ID: 'OP_INSTANCE_CHANGE_GROUP',
+      instance_name: args.instance,
+      ...targetGroupsOption(args.to),
+      ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
+      ...(args['early-release'] && { early_release: true }),
+    });
+  },
+};
+
 const instanceCommands: CommandModule[] = [
   add,
   remove,
@@ -1047,6 +1069,7 @@ const instanceCommands: CommandModule[] = [
   failover,
   replaceDisks,
   move,
+  changeGroup,
   consoleCommand,
   list,
   listFields,

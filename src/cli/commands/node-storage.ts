@@ -1,8 +1,16 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { type StorageType, storageFields, storageTypes } from '../../cluster/opcodes.js';
 import { CorralError } from '../../common/errors.js';
 import { jobFailure, submitJob, watchJob } from '../../daemon/job-client.js';
-import { type ConnectionArgs, connectionOptions, daemonCall } from '../cluster-client.js';
+import {
+  type ConnectionArgs,
+  connectionOptions,
+  daemonCall,
+  type JobArgs,
+  jobOptions,
+  runOps,
+  yesNo,
+} from '../cluster-client.js';
 import { formatSize, type SizeUnit, sizeUnits } from '../fields.js';
 import { renderTable } from '../table.js';
 
@@ -89,5 +97,81 @@ export const listStorage: CommandModule<object, ListStorageArgs> = {
       { noHeaders: !args.headers, separator: args.separator },
     );
     if (table !== '') process.stdout.write(`${table}\n`);
+  },
+};
+
+/** Ganeti's storage types that modify-storage and repair-storage take: its lvm-pv besides Corral's. */
+const namedStorageTypes = ['lvm-pv', ...storageTypes] as const;
+
+interface StorageUnitArgs extends JobArgs {
+  node: string;
+  'storage-type': (typeof namedStorageTypes)[number];
+  name: string;
+}
+
+const storageUnitPositionals = <T>(yargs: Argv<T>) =>
+  jobOptions(yargs)
+    .positional('node', { type: 'string', demandOption: true })
+    .positional('storage-type', { choices: namedStorageTypes, demandOption: true })
+    .positional('name', {
+      type: 'string',
+      demandOption: true,
+      describe: 'the unit, as list-storage names it',
+    });
+
+/**
+ * Ganeti's modify-storage sets `allocatable` on an LVM physical volume (lvm-pv), the only modifiable type.
+ * Corral lists no physical volumes: plain disks take extents anywhere in the volume group, and no other
+ * unit has a flag to change, so it refuses and says what does the same on the node.
+ */
+export const modifyStorage: CommandModule<object, StorageUnitArgs & { allocatable?: string }> = {
+  command: 'modify-storage <node> <storage-type> <name>',
+  describe:
+    "Ganeti's modify-storage (allocatable on an LVM physical volume): refused with the reason, as Corral has no lvm-pv units and nothing else is modifiable",
+  builder: (yargs) =>
+    storageUnitPositionals(yargs).option('allocatable', { type: 'string', describe: 'yes|no' }),
+  handler: async (args) => {
+    const allocatable = yesNo(args.allocatable, 'allocatable');
+    if (allocatable === undefined)
+      throw new CorralError('bad_request', 'No changes to perform: give --allocatable yes|no');
+    if (args['storage-type'] !== 'lvm-pv')
+      throw new CorralError(
+        'bad_request',
+        `storage units of type ${args['storage-type']} cannot be modified (Ganeti modifies only lvm-pv)`,
+      );
+    throw new CorralError(
+      'unavailable',
+      `Corral does not manage LVM physical volumes (plain disks take any free extent of the volume group); run 'pvchange --allocatable ${allocatable ? 'y' : 'n'} ${args.name}' on ${args.node} instead`,
+    );
+  },
+};
+
+/** Ganeti's repair-storage: only lvm-vg, by `vgreduce --removemissing` on the node (a job). */
+export const repairStorage: CommandModule<object, StorageUnitArgs & { 'ignore-consistency': boolean }> = {
+  command: 'repair-storage <node> <storage-type> <name>',
+  describe: "repair a node's volume group (lvm-vg) with vgreduce --removemissing, as Ganeti does",
+  builder: (yargs) =>
+    storageUnitPositionals(yargs).option('ignore-consistency', {
+      type: 'boolean',
+      default: false,
+      describe:
+        "accepted for Ganeti's command lines: Ganeti checks the instances' disks on their other nodes first; Corral's mirrored disks are files, never in the volume group",
+    }),
+  handler: async (args) => {
+    const type = args['storage-type'];
+    if (type !== 'lvm-vg')
+      throw new CorralError(
+        'bad_request',
+        `storage units of type ${type} cannot be repaired; only lvm-vg can (vgreduce --removemissing)`,
+      );
+    await runOps(args, [
+      {
+        OP_ID: 'OP_REPAIR_NODE_STORAGE',
+        node_name: args.node,
+        storage_type: type,
+        name: args.name,
+        ...(args['ignore-consistency'] && { ignore_consistency: true }),
+      },
+    ]);
   },
 };

@@ -1,5 +1,4 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { Opcode } from '../../cluster/opcodes.js';
 import {
   fieldEntry,
   findField,
@@ -11,18 +10,18 @@ import {
   runQuery,
 } from '../../cluster/query/index.js';
 import { CorralError } from '../../common/errors.js';
-import type { DaemonCall } from '../../daemon/job-client.js';
 import { type HealthRow, lastHeardText, shortAge } from '../../membership/health-view.js';
 import { enrolmentPeer } from '../../peer/enrolment.js';
 import {
   type ConnectionArgs,
   connectionOptions,
   daemonCall,
-  follow,
+  followAll,
   forceOption,
   type JobArgs,
   jobOptions,
   readConfig,
+  runAndFollowChildren,
   runOps,
   submitOps,
   yesNo,
@@ -37,7 +36,8 @@ import {
   type ValueFormat,
 } from '../fields.js';
 import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
-import { listStorage } from './node-storage.js';
+import { listDrbd, volumes } from './node-disks.js';
+import { listStorage, modifyStorage, repairStorage } from './node-storage.js';
 import { tagCommands } from './tags.js';
 
 /** Ganeti's defaults, then the status: admin state from the configuration and what gossip observes. */
@@ -143,6 +143,34 @@ interface AddArgs extends JobArgs, NodeAddArgs {
   address?: string;
   'peer-id'?: string;
   'enrol-code'?: string;
+  readd: boolean;
+  'force-join': boolean;
+  'node-setup': boolean;
+  'ssh-key-check': boolean;
+}
+
+/**
+ * Ganeti's --readd: the node is in the configuration and its daemon answers. Corral's node is its peer
+ * identity, so a node whose daemon kept it is a member already (nothing to redo); a reinstalled one has a
+ * new identity and cannot take the old one's place: it is removed and added again.
+ */
+async function readd(args: AddArgs, address: string): Promise<void> {
+  const { config } = await readConfig(args);
+  const known = config.nodes.find((node) => node.name === args.node);
+  if (known === undefined)
+    throw new CorralError(
+      'not_found',
+      `node ${args.node} is not in the configuration; add it without --readd`,
+    );
+  const probe = await daemonCall(args)({ op: 'master', request: { op: 'probe', address } });
+  if (!('peer' in probe))
+    throw new CorralError('unavailable', `the master could not say who answers at ${address}`);
+  if (probe.peer !== known.id)
+    throw new CorralError(
+      'conflict',
+      `${args.node} now answers as peer ${probe.peer}, not ${known.id} (a reinstalled node has a new identity); Corral cannot re-add it in place: evacuate it, remove it and add it again`,
+    );
+  process.stdout.write(`${args.node} is peer ${known.id}, already a member: nothing to re-add\n`);
 }
 
 const add: CommandModule<object, AddArgs> = {
@@ -169,9 +197,37 @@ const add: CommandModule<object, AddArgs> = {
         type: 'boolean',
         default: false,
         describe: "accepted for Ganeti's command lines: node add always says whom it admits",
+      })
+      .option('readd', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'the node is in the configuration already: succeeds when its daemon still has its identity, else says to remove and add it',
+      })
+      .option('force-join', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "accepted for Ganeti's command lines: Corral never takes a node over from another cluster; remove it there first",
+      })
+      .option('node-setup', {
+        type: 'boolean',
+        default: true,
+        describe:
+          "--no-node-setup: accepted for Ganeti's command lines; Corral sets up no SSH on the node (its daemon is installed there)",
+      })
+      .option('ssh-key-check', {
+        type: 'boolean',
+        default: true,
+        describe:
+          "--no-ssh-key-check: accepted for Ganeti's command lines; Corral uses no SSH keys, and the enrolment code that names the peer is always checked",
       }),
   handler: async (args) => {
     const address = args.address ?? `/dns4/${args.node}/tcp/7400`;
+    if (args.readd) {
+      await readd(args, address);
+      return;
+    }
     const enrolCode = args['enrol-code'] ?? process.env.CORRAL_ENROL_CODE;
     if (enrolCode === undefined)
       throw new CorralError(
@@ -181,7 +237,8 @@ const add: CommandModule<object, AddArgs> = {
     const enrolled = enrolmentPeer(enrolCode);
     const call = daemonCall(args);
     const probe = await call({ op: 'master', request: { op: 'probe', address } });
-    if (!('peer' in probe)) throw new Error('the master did not say who answers there');
+    if (!('peer' in probe))
+      throw new CorralError('unavailable', `the master could not say who answers at ${address}`);
     if (probe.peer !== enrolled)
       throw new CorralError(
         'conflict',
@@ -266,31 +323,6 @@ const modify: CommandModule<object, ModifyArgs> = {
 
 const iallocatorHelp = "plan with this iallocator program (name or path, e.g. hail; '.' is the built-in one)";
 
-/** Follows the jobs an opcode submitted (node migrate and evacuate make one per instance). */
-async function runAndFollowChildren(args: JobArgs, op: Opcode): Promise<void> {
-  const results = await runOps(args, [op]);
-  const pairs = (results?.[0] as { jobs?: [boolean, number | string][] } | undefined)?.jobs ?? [];
-  const jobs = pairs.flatMap(([submitted, job]) => (submitted && typeof job === 'number' ? [job] : []));
-  await followAll(daemonCall(args), jobs);
-}
-
-/** Follows the jobs one after the other; fails at the end, saying which failed and why. */
-async function followAll(call: DaemonCall, jobs: readonly number[]): Promise<void> {
-  const failures: string[] = [];
-  for (const job of jobs) {
-    try {
-      await follow(call, job);
-    } catch (error) {
-      failures.push(`job ${job}: ${(error as Error).message}`);
-    }
-  }
-  if (failures.length > 0)
-    throw new CorralError(
-      'conflict',
-      `${failures.length} of ${jobs.length} jobs failed: ${failures.join('; ')}`,
-    );
-}
-
 const migrate: CommandModule<
   object,
   JobArgs & {
@@ -331,13 +363,22 @@ const migrate: CommandModule<
  * Ganeti's node failover: one failover job per instance whose primary is the node, each to its secondary
  * (the mirrored template's copy), followed to its end.
  */
-const failover: CommandModule<object, JobArgs & { node: string; 'ignore-consistency': boolean }> = {
+const failover: CommandModule<
+  object,
+  JobArgs & { node: string; 'ignore-consistency': boolean; iallocator?: string }
+> = {
   command: 'failover <node>',
   describe: 'fail over every drbd instance of the node to its secondary (one job per instance)',
   builder: (yargs) =>
     notAsked(jobOptions(yargs), 'fails the instances over')
       .positional('node', { type: 'string', demandOption: true })
-      .option('ignore-consistency', { type: 'boolean', default: false }),
+      .option('ignore-consistency', { type: 'boolean', default: false })
+      .option('iallocator', {
+        alias: 'I',
+        type: 'string',
+        describe:
+          'as in Ganeti, only for instances that may go anywhere; a drbd instance fails over to its secondary, so -I is refused while the node has one',
+      }),
   handler: async (args) => {
     const { config } = await readConfig(args);
     const node = config.nodes.find((n) => n.name === args.node);
@@ -348,6 +389,11 @@ const failover: CommandModule<object, JobArgs & { node: string; 'ignore-consiste
       throw new CorralError(
         'conflict',
         `${unmirrored.join(', ')} have no secondary to fail over to; use node evacuate or node migrate for them`,
+      );
+    if (args.iallocator !== undefined && primaries.length > 0)
+      throw new CorralError(
+        'bad_request',
+        `instances with disk template drbd cannot be failed over to arbitrary nodes (${primaries.map((i) => i.name).join(', ')} go to their secondaries): drop -I`,
       );
     const jobs: number[] = [];
     for (const instance of primaries)
@@ -376,6 +422,8 @@ const evacuate: CommandModule<
     'secondary-only': boolean;
     'new-secondary'?: string;
     iallocator?: string;
+    'early-release': boolean;
+    'ignore-soft-errors': boolean;
   }
 > = {
   command: 'evacuate <node>',
@@ -386,7 +434,18 @@ const evacuate: CommandModule<
       .option('primary-only', { alias: 'p', type: 'boolean', default: false })
       .option('secondary-only', { alias: 's', type: 'boolean', default: false })
       .option('new-secondary', { alias: 'n', type: 'string' })
-      .option('iallocator', { alias: 'I', type: 'string', describe: iallocatorHelp }),
+      .option('iallocator', { alias: 'I', type: 'string', describe: iallocatorHelp })
+      .option('early-release', {
+        type: 'boolean',
+        default: false,
+        describe: "each replace-disks drops the old secondary's copy before the new one has synced",
+      })
+      .option('ignore-soft-errors', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "the built-in allocator ignores soft errors such as N+1 (an external one gets Ganeti's request)",
+      }),
   handler: async (args) => {
     if (args['primary-only'] && args['secondary-only'])
       throw new CorralError('bad_request', 'give -p or -s, not both');
@@ -396,6 +455,8 @@ const evacuate: CommandModule<
       mode: args['primary-only'] ? 'primary' : args['secondary-only'] ? 'secondary' : 'all',
       ...(args['new-secondary'] !== undefined && { remote_node: args['new-secondary'] }),
       ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
+      ...(args['early-release'] && { early_release: true }),
+      ...(args['ignore-soft-errors'] && { ignore_soft_errors: true }),
     });
   },
 };
@@ -414,6 +475,10 @@ export const nodeCommand: CommandModule = {
       listFields,
       info,
       listStorage,
+      modifyStorage,
+      repairStorage,
+      listDrbd,
+      volumes,
       ...tagCommands('node'),
     ])
       yargs.command(command as CommandModule);
