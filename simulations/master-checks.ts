@@ -28,6 +28,7 @@ export class MirrorWatch {
   /**
    * Instances someone asked to remove: their data is meant to go, even when the removal stops half way
    * (a node it could not reach) and leaves the instance, with copies the config still counts, for a retry.
+   * So is the data of instances whose disks a recreate that did not succeed may have emptied.
    */
   private readonly discarded = new Set<string>();
   /** Where a guest was seen running at the last instant: `node/instance name`. */
@@ -58,6 +59,12 @@ export class MirrorWatch {
       this.pending.delete(uuid);
       if (outcome === 'success') this.world.acknowledged.delete(uuid);
       else if (outcome === 'unknown') this.exempt.add(uuid);
+    }
+    // Recreated disks are empty, as asked: the writes before count no more. A recreate that did not end
+    // well may have emptied some copies, and its instance is no longer checked.
+    for (const uuid of namedIn(config, ops, 'OP_INSTANCE_RECREATE_DISKS')) {
+      if (outcome === 'success') this.world.acknowledged.delete(uuid);
+      else this.discarded.add(uuid);
     }
   }
 
@@ -166,6 +173,15 @@ export class MirrorWatch {
 function drbdNamed(config: ConfigData | undefined, name: string): InstanceRecord | undefined {
   const instance = [...(config?.instances.values() ?? [])].find((record) => record.name === name);
   return instance?.diskTemplate === 'drbd' ? instance : undefined;
+}
+
+/** The UUIDs of the instances the job's opcodes of this kind name. */
+function namedIn(config: ConfigData, ops: readonly Opcode[], kind: Opcode['OP_ID']): string[] {
+  return ops.flatMap((op) => {
+    if (op.OP_ID !== kind || !('instance_name' in op)) return [];
+    const instance = [...config.instances.values()].find((record) => record.name === op.instance_name);
+    return instance === undefined ? [] : [instance.uuid];
+  });
 }
 
 /** The UUIDs of the instances a job fails over with --ignore-consistency. */

@@ -2,6 +2,8 @@ import type { ClusterState } from '../src/cluster/cluster-state.js';
 import { type ConfigData, sortedGroups, sortedNodes } from '../src/cluster/config.js';
 import { isFinished, type JobRecord, type JobStatus } from '../src/cluster/jobs.js';
 import { allocPolicies, type InstanceRecord, type JobId } from '../src/cluster/model.js';
+import type { NdParamsInput } from '../src/cluster/ndparams.js';
+import { oobCommands } from '../src/cluster/oob.js';
 import type { Opcode, TagKind } from '../src/cluster/opcodes.js';
 import { CorralError } from '../src/common/errors.js';
 import type { NodeId } from '../src/common/ids.js';
@@ -10,7 +12,7 @@ import type { ClusterService } from '../src/daemon/cluster-service.js';
 import { memoryAddress } from '../src/peer/memory-transport.js';
 import { healthyNetwork } from '../src/peer/sim-network.js';
 import { hangUpCutLinks, MirrorWatch, runningTwice } from './master-checks.js';
-import { MasterWorld } from './master-world.js';
+import { MasterWorld, SIM_OOB_PROGRAM } from './master-world.js';
 import { SIM_OS } from './sim-os.js';
 
 export interface MasterSimOptions {
@@ -441,6 +443,7 @@ function instanceOp(
     () => ({ OP_ID: 'OP_INSTANCE_ACTIVATE_DISKS', instance_name }),
     () => replaceDisks(rng, config, instance, nodes),
     () => replaceDisks(rng, config, instance, nodes),
+    () => recreateDisks(rng, instance, nodes),
     () => ({ OP_ID: 'OP_BACKUP_EXPORT', instance_name, target_node: other(), shutdown: true }),
     () => {
       const { name, node } = made();
@@ -464,6 +467,30 @@ function instanceOp(
         : { OP_ID: 'OP_BACKUP_EXPORT', instance_name, target_node: other(), shutdown: true },
   ];
   return rng.pick(choices)();
+}
+
+/**
+ * Recreate-disks, which wants the instance stopped: a running one is shut down first in the same job. Every
+ * disk, the first one grown by a MiB, every disk on other nodes (as many as the instance has), or where the
+ * allocator says.
+ */
+function recreateDisks(rng: Rng, instance: InstanceRecord, nodes: readonly NodeId[]): Opcode[] {
+  const instance_name = instance.name;
+  const primary = rng.pick(nodes);
+  const others =
+    instance.secondaryNodes.length > 0 ? [rng.pick(nodes.filter((node) => node !== primary))] : [];
+  const how = rng.pick([
+    {},
+    { disks: [[0, { size: (instance.disks[0]?.sizeMiB ?? 1) + 1 }]] as [number, { size: number }][] },
+    { nodes: [primary, ...others] },
+    { iallocator: '.' },
+  ]);
+  return [
+    ...(instance.adminState === 'up'
+      ? [{ OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name, timeout: 0 } as const]
+      : []),
+    { OP_ID: 'OP_INSTANCE_RECREATE_DISKS', instance_name, ...how },
+  ];
 }
 
 /**
@@ -537,7 +564,69 @@ function clusterOp(
     const { target, tags } = rng.chance(0.8) ? rng.pick(tagged) : { ...rng.pick(taggable), tags: TAGS };
     return [{ OP_ID: 'OP_TAGS_DEL', ...target, tags: [rng.pick(tags)] }];
   };
+  /**
+   * Ganeti's out-of-band commands on nodes with the simulated hosts' OOB program: the power changes mostly
+   * on nodes that are not the master (off on offline ones), power-on mostly on nodes recorded unpowered.
+   */
+  const oob = (): Opcode | Opcode[] => {
+    const command = rng.pick(oobCommands);
+    const others = nodes.filter((n) => n.id !== config.master);
+    const pool =
+      command === 'power-off'
+        ? others.filter((n) => n.offline)
+        : command === 'power-on'
+          ? nodes.filter((n) => n.powered === false)
+          : command === 'power-cycle'
+            ? others
+            : nodes;
+    const named =
+      pool.length > 0 && rng.chance(0.9) ? [rng.pick(pool).name] : rng.chance(0.5) ? [] : [node().name];
+    const commandOp: Opcode = {
+      OP_ID: 'OP_OOB_COMMAND',
+      node_names: named,
+      command,
+      ...(rng.chance(0.2) && { ignore_status: true }),
+      ...(rng.chance(0.5) && { power_delay: rng.pick([0, 0.5]) }),
+    };
+    // With no program on the cluster, it is set in the same job first, so that the programs do run.
+    return config.cluster.ndParams?.oob_program
+      ? commandOp
+      : [{ OP_ID: 'OP_CLUSTER_SET_PARAMS', ndparams: { oob_program: SIM_OOB_PROGRAM } }, commandOp];
+  };
+  /** Node parameters at the three levels; the cluster's oob_program is what the OOB commands run. */
+  const ndParams = (): Opcode =>
+    rng.pick<() => Opcode>([
+      () => ({
+        OP_ID: 'OP_CLUSTER_SET_PARAMS',
+        ndparams: rng.chance(0.8)
+          ? { oob_program: SIM_OOB_PROGRAM }
+          : ({ oob_program: '', spindle_count: 2 } as NdParamsInput),
+      }),
+      () => ({
+        OP_ID: 'OP_GROUP_SET_PARAMS',
+        group_name: group(),
+        ndparams: rng.pick<NdParamsInput>([
+          { oob_program: 'default' },
+          { oob_program: '' },
+          { cpu_speed: '1.5' },
+        ]),
+      }),
+      () =>
+        rng.chance(0.7)
+          ? {
+              OP_ID: 'OP_NODE_SET_PARAMS',
+              node_name: node().name,
+              ndparams: rng.pick<NdParamsInput>([
+                { oob_program: 'default' },
+                { spindle_count: 4 },
+                { ssh_port: '2222' },
+              ]),
+            }
+          : { OP_ID: 'OP_NODE_SET_PARAMS', node_name: node().name, powered: rng.chance(0.5) },
+    ])();
   const choices: (() => Opcode | Opcode[])[] = [
+    oob,
+    ndParams,
     () => ({ OP_ID: 'OP_CLUSTER_VERIFY' }),
     () => ({ OP_ID: 'OP_CLUSTER_VERIFY_DISKS' }),
     () => ({
@@ -572,8 +661,16 @@ function clusterOp(
       ...(rng.chance(0.3) && { ipolicy_disk_templates: [rng.pick(SIM_TEMPLATES)] }),
     }),
     () => ({ OP_ID: 'OP_GROUP_RENAME', group_name: group(), new_name: newName('group') }),
-    // Every instance of the group into the others: one job each, or none when the group holds none.
-    () => ({ OP_ID: 'OP_GROUP_EVACUATE', group_name: group() }),
+    // Every instance of the group into the others: one job each, or none when the group holds none. With a
+    // single group there is nowhere to go (Ganeti refuses), so another is made in the same job first.
+    (): Opcode | Opcode[] => {
+      const group_name = group();
+      if (sortedGroups(config).length > 1) return { OP_ID: 'OP_GROUP_EVACUATE', group_name };
+      return [
+        { OP_ID: 'OP_GROUP_ADD', group_name: newName('group') },
+        { OP_ID: 'OP_GROUP_EVACUATE', group_name },
+      ];
+    },
     () =>
       rng.chance(0.7)
         ? { OP_ID: 'OP_GROUP_SET_PARAMS', group_name: group(), alloc_policy: rng.pick(allocPolicies) }

@@ -24,6 +24,7 @@ import { MirrorService } from '../src/daemon/mirror-service.js';
 import { agentDiskRef, NodeAgent } from '../src/daemon/node-agent.js';
 import { memoryReplicaLog } from '../src/daemon/replica-log.js';
 import type { MasterRequest } from '../src/master/master-protocol.js';
+import type { OobRunner } from '../src/master/oob-runner.js';
 import { defaultControlTimings } from '../src/master/timings.js';
 import { MemberStore } from '../src/membership/member-store.js';
 import { Enrolment } from '../src/peer/enrolment.js';
@@ -43,6 +44,31 @@ const STORAGE_MIB_PER_NODE = 64 * 1024;
 const FORM_LIMIT_MS = 60_000;
 /** How long a simulated client waits before it asks again. */
 const RETRY_PAUSE_MS = 200;
+
+/** The out-of-band program every simulated host has (set as oob_program by the workload). */
+export const SIM_OOB_PROGRAM = '/usr/lib/sim/oob';
+
+/**
+ * The simulated hosts' out-of-band management, behind the master's OobRunner seam: it prints what a real
+ * program prints (Ganeti's JSON) and keeps each host's power state; any other program does not exist.
+ */
+function simOob(): OobRunner {
+  const powered = new Map<string, boolean>();
+  return {
+    run: async (program, command, node) => {
+      if (program !== SIM_OOB_PROGRAM)
+        throw new CorralError('unavailable', `'${program} ${command} ${node}' failed: no such file`);
+      if (command === 'health')
+        return JSON.stringify([
+          ['psu', 'OK'],
+          ['fan', 'WARNING'],
+        ]);
+      if (command === 'power-status') return JSON.stringify({ powered: powered.get(node) ?? true });
+      if (command !== 'power-cycle') powered.set(node, command === 'power-on');
+      return '';
+    },
+  };
+}
 
 /** Hooks are Ganeti's scripts on each node; the simulated nodes have none. */
 const noHooks: NodeHooks = {
@@ -108,6 +134,8 @@ export class MasterWorld {
   /** Storage every node reaches, as sharedfile's directory is. */
   private readonly shared = new MemoryStorage(STORAGE_MIB_PER_NODE);
   private uuids = 0;
+  /** The hosts' out-of-band management, whichever is the master. */
+  private readonly oob = simOob();
   /**
    * Every write a simulated guest had acknowledged, per instance UUID (a rename keeps it): offset to byte, the
    * last one winning.
@@ -214,6 +242,7 @@ export class MasterWorld {
         raftLog: memoryReplicaLog(machine.disk),
         name: id,
         hooks: noHooks,
+        oob: this.oob,
         agent,
         timings: { ...defaultControlTimings, watcherIntervalMs: this.options.watcherIntervalMs ?? 5_000 },
         clock: machine.clock,

@@ -1,10 +1,12 @@
 import { livePolicy } from '../alloc/live-snapshot.js';
 import type { ISpec } from '../alloc/types.js';
-import { GANETI_NODE_PARAMS, groupTemplates } from '../cluster/model.js';
+import { groupTemplates } from '../cluster/model.js';
+import { filledNdParams, ND_KEYS } from '../cluster/ndparams.js';
 import { niceCompare } from '../cluster/query/rows.js';
 import type { ConfigView, GroupView } from '../cluster/views.js';
 import { CorralError } from '../common/errors.js';
 import { ipolicyBoundsOption } from './cluster-params.js';
+import { ndValueText } from './ndparams-option.js';
 
 /**
  * gnt-group info and show-ispecs-cmd, as pure functions of the configuration. Ganeti prints info as YAML
@@ -58,7 +60,12 @@ function groupMembers(config: ConfigView, group: GroupView): { nodes: string[]; 
 function groupInfo(config: ConfigView, group: GroupView): string[] {
   const policy = livePolicy(groupTemplates(config.cluster.enabledDiskTemplates, group));
   const { nodes, instances } = groupMembers(config, group);
-  const ndparams = Object.entries(GANETI_NODE_PARAMS).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  // Ganeti's FormatParamsDictInfo: the group's own values as they are, the others as the cluster's default.
+  const inherited = filledNdParams(config.cluster);
+  const ndparams = ND_KEYS.map((key) => {
+    const own = group.ndParams?.[key];
+    return `    ${key}: ${own === undefined ? `default (${ndValueText(key, inherited[key])})` : ndValueText(key, own)}`;
+  });
   const bounds = policy.minMax.flatMap((range, n) =>
     (['max', 'min'] as const).flatMap((key, k) => [
       `${k === 0 ? '      - ' : '        '}${key}/${n}: `,
@@ -74,7 +81,7 @@ function groupInfo(config: ConfigView, group: GroupView): string[] {
     `  Nodes: ${nodes.join(', ')}`,
     `  Instances: ${instances.join(', ')}`,
     '  Node parameters: ',
-    ...ndparams.map(([key, value]) => `    ${key}: default (${py(value)})`),
+    ...ndparams,
     '  Disk parameters: ',
     '  Instance policy: ',
     '    bounds specs: ',

@@ -1,6 +1,7 @@
 import type { Argv } from 'yargs';
 import type { NodeAddOp } from '../cluster/opcodes.js';
 import { yesNo } from './cluster-client.js';
+import { ndParamsOption, parseNdParams } from './ndparams-option.js';
 
 /** What a new node may be told about itself, whether the master adds it or it joins through a member. */
 export interface NodeAddArgs {
@@ -9,11 +10,12 @@ export interface NodeAddArgs {
   'master-capable'?: string;
   'vm-capable'?: string;
   'node-group'?: string;
+  'node-parameters'?: string;
 }
 
 /** Ganeti's gnt-node add options for a new node's roles and group. */
 export function nodeAddOptions<T>(yargs: Argv<T>) {
-  return yargs
+  return ndParamsOption(yargs, undefined)
     .option('secondary-ip', { alias: 's', type: 'string' })
     .option('master-candidate', {
       alias: 'C',
@@ -28,7 +30,10 @@ export function nodeAddOptions<T>(yargs: Argv<T>) {
 /** The node add fields those options set; an option not given is left to the master's default. */
 export function nodeAddFields(
   args: NodeAddArgs,
-): Pick<NodeAddOp, 'secondary_ip' | 'group' | 'master_candidate' | 'master_capable' | 'vm_capable'> {
+): Pick<
+  NodeAddOp,
+  'secondary_ip' | 'group' | 'master_candidate' | 'master_capable' | 'vm_capable' | 'ndparams'
+> {
   const masterCandidate = yesNo(args['master-candidate'], 'master-candidate');
   const masterCapable = yesNo(args['master-capable'], 'master-capable');
   const vmCapable = yesNo(args['vm-capable'], 'vm-capable');
@@ -38,5 +43,6 @@ export function nodeAddFields(
     ...(masterCandidate !== undefined && { master_candidate: masterCandidate }),
     ...(masterCapable !== undefined && { master_capable: masterCapable }),
     ...(vmCapable !== undefined && { vm_capable: vmCapable }),
+    ...(args['node-parameters'] !== undefined && { ndparams: parseNdParams(args['node-parameters'], false) }),
   };
 }

@@ -3,6 +3,7 @@ import type { Brand, NodeId } from '../common/ids.js';
 import type { CorralDiskTemplate } from './disk-templates.js';
 import type { HypervisorName } from './hypervisors.js';
 import type { HaParams } from './lease.js';
+import type { NdParamsOverrides } from './ndparams.js';
 
 /**
  * The cluster configuration as Ganeti's users know it (cluster, node groups, nodes, tags), kept as the Raft
@@ -66,6 +67,8 @@ export interface ClusterParams {
   readonly watcherPauseUntilMs?: number;
   /** Ganeti's default iallocator: the program asked when a job names none, or '.'; absent, the built-in one. */
   readonly defaultIallocator?: string;
+  /** The node parameters the cluster sets over Ganeti's defaults; absent in configurations made before them. */
+  readonly ndParams?: NdParamsOverrides;
 }
 
 export interface GroupRecord {
@@ -77,6 +80,8 @@ export interface GroupRecord {
    * nodes may hold instances of, within those the cluster enables; absent, every enabled one.
    */
   readonly diskTemplates?: readonly CorralDiskTemplate[];
+  /** The node parameters the group sets over the cluster's. */
+  readonly ndParams?: NdParamsOverrides;
   readonly tags: readonly string[];
   readonly ctimeMs: number;
   readonly mtimeMs: number;
@@ -97,6 +102,13 @@ export interface NodeRecord {
   readonly vmCapable: boolean;
   readonly drained: boolean;
   readonly offline: boolean;
+  /** The node parameters the node sets over its group's. */
+  readonly ndParams?: NdParamsOverrides;
+  /**
+   * Ganeti's recorded power state, which OOB power-on and power-off set; absent, powered (Ganeti's
+   * default). Meaningful only for a node with an oob_program.
+   */
+  readonly powered?: boolean;
   readonly tags: readonly string[];
   readonly ctimeMs: number;
   readonly mtimeMs: number;
@@ -210,20 +222,6 @@ export const DEFAULT_NIC_PARAMS: NicParams = { mode: 'none', link: '' };
 export const DEFAULT_MAC_PREFIX = 'aa:00:00';
 /** The CPUs a node's own OS keeps, as placement counts them (htools' nos_cpu, Ganeti's cnos). */
 export const NODE_OS_CPUS = 1;
-/**
- * Ganeti's node parameters, which Corral's nodes have at Ganeti's defaults and cannot change: no exclusive
- * storage, one spindle, no out-of-band program, no Open vSwitch. htools reads them from every node.
- */
-export const GANETI_NODE_PARAMS = {
-  cpu_speed: 1,
-  exclusive_storage: false,
-  oob_program: '',
-  ovs: false,
-  ovs_link: '',
-  ovs_name: 'switch1',
-  spindle_count: 1,
-  ssh_port: 22,
-} as const;
 
 /** The instance's backend parameters with the cluster's defaults filled in. */
 export function filledBeParams(

@@ -38,6 +38,7 @@ import {
   nicModes,
   tagSchema,
 } from './model.js';
+import { ND_GLOBALS, ndParamsSchema } from './ndparams.js';
 import { tagKinds } from './opcodes.js';
 import { rapiCertificateSchema } from './rapi-certificate.js';
 
@@ -125,12 +126,19 @@ export const mutationSchema = z.discriminatedUnion('type', [
     secondaryIp: ip,
     group: uuid,
     ...flags.shape,
+    ndParams: ndParamsSchema.optional(),
   }),
   z.object({ type: z.literal('node-remove'), uuid }),
   z.object({
     type: z.literal('node-set'),
     uuid,
-    changes: flags.partial().extend({ secondaryIp: ip.optional(), addrs: addrs.optional() }),
+    changes: flags.partial().extend({
+      secondaryIp: ip.optional(),
+      addrs: addrs.optional(),
+      /** The node's own node parameters, replacing those it had. */
+      ndParams: ndParamsSchema.optional(),
+      powered: z.boolean().optional(),
+    }),
     /** Promote other nodes until the pool is full again (Ganeti's --auto-promote). */
     autoPromote: z.boolean(),
   }),
@@ -140,6 +148,7 @@ export const mutationSchema = z.discriminatedUnion('type', [
     name: nameSchema,
     allocPolicy: z.enum(allocPolicies),
     diskTemplates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
+    ndParams: ndParamsSchema.optional(),
   }),
   z.object({ type: z.literal('group-remove'), uuid }),
   z.object({
@@ -148,6 +157,8 @@ export const mutationSchema = z.discriminatedUnion('type', [
     name: nameSchema.optional(),
     allocPolicy: z.enum(allocPolicies).optional(),
     diskTemplates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
+    /** The group's own node parameters, replacing those it had. */
+    ndParams: ndParamsSchema.optional(),
   }),
   z.object({ type: z.literal('group-assign'), uuid, nodes: z.array(uuid).min(1).max(1024) }),
   z.object({
@@ -206,6 +217,8 @@ export const mutationSchema = z.discriminatedUnion('type', [
       .optional(),
     /** '' goes back to the built-in allocator. */
     defaultIallocator: z.string().max(4096).optional(),
+    /** The cluster's own node parameters, replacing those it had. */
+    ndParams: ndParamsSchema.optional(),
   }),
   /**
    * The master's switches outside the configuration proper, as Ganeti keeps them in files beside it: the
@@ -258,6 +271,7 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         vmCapable: m.vmCapable,
         drained: m.drained,
         offline: m.offline,
+        ...(m.ndParams !== undefined && { ndParams: m.ndParams }),
         tags: [],
         ctimeMs: nowMs,
         mtimeMs: nowMs,
@@ -311,6 +325,7 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         name: m.name,
         allocPolicy: m.allocPolicy,
         ...(m.diskTemplates !== undefined && { diskTemplates: m.diskTemplates }),
+        ...(m.ndParams !== undefined && { ndParams: m.ndParams }),
         tags: [],
         ctimeMs: nowMs,
         mtimeMs: nowMs,
@@ -342,6 +357,7 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         ...(m.name !== undefined && { name: m.name }),
         ...(m.allocPolicy !== undefined && { allocPolicy: m.allocPolicy }),
         ...(m.diskTemplates !== undefined && { diskTemplates: m.diskTemplates }),
+        ...(m.ndParams !== undefined && { ndParams: m.ndParams }),
         mtimeMs: nowMs,
         serial: group.serial + 1,
       };
@@ -435,6 +451,7 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         ...(m.nicParams !== undefined && { nicParams: m.nicParams }),
         ...(m.macPrefix !== undefined && { macPrefix: m.macPrefix }),
         ...(allocator !== '' && { defaultIallocator: allocator }),
+        ...(m.ndParams !== undefined && { ndParams: m.ndParams }),
         ha: haAfter(config.cluster.ha, m),
       };
       if (cluster.beParams.minmemMiB > cluster.beParams.maxmemMiB)
@@ -611,6 +628,12 @@ function withRole(node: NodeRecord, changes: Partial<NodeRecord>): NodeRecord {
 }
 
 function checkNodeFlags(config: ConfigData, node: NodeRecord): void {
+  const globals = ND_GLOBALS.filter((key) => node.ndParams?.[key] !== undefined);
+  if (globals.length > 0)
+    throw new CorralError(
+      'bad_request',
+      `the node parameters ${globals.join(', ')} are global and cannot be customized at node level (${node.name}); set them on the cluster or the node group`,
+    );
   if (node.masterCandidate && !node.masterCapable)
     throw new CorralError(
       'conflict',

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { corralDiskTemplates, diskTemplates } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
 import { allocPolicies, diskFormats, diskModes, nameSchema, nicModes, tagSchema } from './model.js';
+import { ndParamsInputSchema } from './ndparams.js';
+import { oobCommands } from './oob.js';
 
 /**
  * Opcodes as data: what a job asks for, in Ganeti's names (OP_ID and snake_case fields, so that
@@ -26,10 +28,22 @@ const reasonTrail = z
   .array(z.tuple([z.string().min(1).max(128), z.string().max(1024), z.number().nonnegative()]))
   .max(16);
 /**
- * What every opcode may carry: why it was asked for (RAPI's `?reason=`, the watcher's and harep's trails),
- * and Ganeti's dry run (check everything, change nothing).
+ * Ganeti's job dependencies: the opcode waits until each job named has finished, and runs only if it ended
+ * in one of the statuses listed (any, when none is). A negative ID counts back among the jobs submitted
+ * together with this one (-1: the one just before); it is made absolute at submission.
  */
-const common = { reason: reasonTrail.optional(), dry_run: z.boolean().optional() };
+export const dependsSchema = z
+  .array(z.tuple([z.number().int(), z.array(z.enum(['success', 'error', 'canceled'])).max(3)]))
+  .max(64);
+/**
+ * What every opcode may carry: why it was asked for (RAPI's `?reason=`, the watcher's and harep's trails),
+ * Ganeti's dry run (check everything, change nothing), and the jobs it waits for.
+ */
+const common = {
+  reason: reasonTrail.optional(),
+  dry_run: z.boolean().optional(),
+  depends: dependsSchema.optional(),
+};
 /** Ganeti's storage types Corral has, and the disk template that keeps its disks there. */
 export const storageTypes = ['file', 'sharedfile', 'lvm-vg'] as const;
 export type StorageType = (typeof storageTypes)[number];
@@ -55,6 +69,7 @@ const sizeMiB = z
   .positive()
   .max(64 * 1024 * 1024);
 const timeoutS = z.number().int().min(0).max(86_400);
+const diskIndex = z.number().int().min(0).max(15);
 /** Ganeti's beparams; `memory` sets both maxmem and minmem. Sizes in MiB. */
 const beParams = z
   .object({
@@ -124,6 +139,8 @@ export const nodeAddOpSchema = z.object({
   master_candidate: yes.optional(),
   master_capable: yes.optional(),
   vm_capable: yes.optional(),
+  /** The new node's own node parameters. */
+  ndparams: ndParamsInputSchema.optional(),
 });
 
 export type NodeAddOp = z.infer<typeof nodeAddOpSchema>;
@@ -173,6 +190,10 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     secondary_ip: ip.optional(),
     auto_promote: yes.optional(),
     force: yes.optional(),
+    /** Changes to the node's own node parameters; `default` takes a key back to its group's value. */
+    ndparams: ndParamsInputSchema.optional(),
+    /** Ganeti's --node-powered: the recorded power state, for a node with an OOB program. */
+    powered: yes.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_GROUP_ADD'),
@@ -181,6 +202,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     alloc_policy: z.enum(allocPolicies).optional(),
     /** Ganeti's ipolicy disk-templates: the templates the group's nodes may hold. */
     ipolicy_disk_templates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
+    ndparams: ndParamsInputSchema.optional(),
   }),
   z.object({ OP_ID: z.literal('OP_GROUP_REMOVE'), ...common, group_name: nameSchema }),
   z.object({ OP_ID: z.literal('OP_GROUP_RENAME'), ...common, group_name: nameSchema, new_name: nameSchema }),
@@ -190,6 +212,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     group_name: nameSchema,
     alloc_policy: z.enum(allocPolicies).optional(),
     ipolicy_disk_templates: z.array(z.enum(corralDiskTemplates)).min(1).max(16).optional(),
+    /** Changes to the group's own node parameters; `default` takes a key back to the cluster's value. */
+    ndparams: ndParamsInputSchema.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_GROUP_ASSIGN_NODES'),
@@ -211,6 +235,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     early_release: yes.optional(),
     /** Failovers where the plan migrates. */
     force_failover: yes.optional(),
+    /** Each job waits for the one before it to end, as Ganeti's --sequential. */
+    sequential: yes.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_TAGS_SET'),
@@ -256,6 +282,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
       .optional(),
     /** '' or '.' goes back to the built-in allocator. */
     default_iallocator: z.string().max(4096).optional(),
+    /** The cluster's node parameters, merged over the current ones. */
+    ndparams: ndParamsInputSchema.optional(),
   }),
   /** Ganeti's cluster rename; Corral has no master IP to move with the name. */
   z.object({ OP_ID: z.literal('OP_CLUSTER_RENAME'), ...common, name: nameSchema }),
@@ -398,6 +426,35 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     early_release: yes.optional(),
     ignore_ipolicy: yes.optional(),
   }),
+  /**
+   * Ganeti's recreate-disks: the listed disks (all when none is) made anew, empty, on the stopped instance's
+   * nodes, or on new ones (every disk then), named or placed by an allocator.
+   */
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_RECREATE_DISKS'),
+    ...common,
+    ...instanceName,
+    /** Ganeti's `[[index, {size, mode}], …]`, or its older form, a list of indices. */
+    disks: z
+      .union([
+        z.array(diskIndex).max(16),
+        z
+          .array(
+            z.tuple([
+              diskIndex,
+              z
+                .object({ size: sizeMiB, mode: z.enum(diskModes) })
+                .partial()
+                .strict(),
+            ]),
+          )
+          .max(16),
+      ])
+      .optional(),
+    /** The new primary, and the new secondary for drbd. */
+    nodes: z.array(nameSchema).max(2).optional(),
+    iallocator: iallocator.optional(),
+  }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_DEACTIVATE_DISKS'),
     ...common,
@@ -495,6 +552,22 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     early_release: yes.optional(),
     /** The built-in allocator drops its soft checks (N+1, ratios, tags), as htools' --ignore-soft-errors. */
     ignore_soft_errors: yes.optional(),
+  }),
+  /**
+   * Ganeti's OpOobCommand: the master runs each node's oob_program (all nodes when none is named; never
+   * the master for power-off and power-cycle).
+   */
+  z.object({
+    OP_ID: z.literal('OP_OOB_COMMAND'),
+    ...common,
+    node_names: z.array(nameSchema).max(1024),
+    command: z.enum(oobCommands),
+    /** Seconds before the program is killed; Ganeti's OOB_TIMEOUT by default. */
+    timeout: z.number().int().min(1).max(3600).optional(),
+    /** Powers off nodes not marked offline. */
+    ignore_status: yes.optional(),
+    /** Seconds between two power-ons; Ganeti's OOB_POWER_DELAY by default. */
+    power_delay: z.number().min(0).max(3600).optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_TEST_DELAY'),
@@ -594,6 +667,8 @@ export function opTarget(op: Opcode): string | undefined {
     case 'OP_NODE_QUERY_STORAGE':
     case 'OP_NODE_QUERYVOLS':
       return op.nodes.join(',') || undefined;
+    case 'OP_OOB_COMMAND':
+      return op.node_names.join(',') || undefined;
     case 'OP_INSTANCE_CREATE':
     case 'OP_INSTANCE_REMOVE':
     case 'OP_INSTANCE_STARTUP':
@@ -606,6 +681,7 @@ export function opTarget(op: Opcode): string | undefined {
     case 'OP_INSTANCE_ACTIVATE_DISKS':
     case 'OP_INSTANCE_REPLACE_DISKS':
     case 'OP_INSTANCE_DEACTIVATE_DISKS':
+    case 'OP_INSTANCE_RECREATE_DISKS':
     case 'OP_INSTANCE_MIGRATE':
     case 'OP_INSTANCE_FAILOVER':
     case 'OP_INSTANCE_MOVE':

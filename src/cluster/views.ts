@@ -5,6 +5,7 @@ import { hypervisors } from './hypervisors.js';
 import { jobStatuses } from './jobs.js';
 import { adminStates, allocPolicies, nicModes } from './model.js';
 import { beParamsSchema, diskRecordSchema, nicRecordSchema } from './mutations.js';
+import { ndParamsSchema } from './ndparams.js';
 import { opcodeSchema } from './opcodes.js';
 
 /** The configuration and job records as they travel to the CLI: plain lists, checked on arrival. */
@@ -34,6 +35,7 @@ export const clusterViewSchema = z.object({
   queueDrained: z.boolean().optional(),
   watcherPauseUntilMs: z.number().optional(),
   defaultIallocator: z.string().optional(),
+  ndParams: ndParamsSchema.optional(),
 });
 
 export const groupViewSchema = z.object({
@@ -41,6 +43,7 @@ export const groupViewSchema = z.object({
   name: z.string(),
   allocPolicy: z.enum(allocPolicies),
   diskTemplates: z.array(z.string()).readonly().optional(),
+  ndParams: ndParamsSchema.optional(),
   tags: z.array(z.string()),
   ...times,
   serial: z.number(),
@@ -59,6 +62,8 @@ export const nodeViewSchema = z.object({
   vmCapable: z.boolean(),
   drained: z.boolean(),
   offline: z.boolean(),
+  ndParams: ndParamsSchema.optional(),
+  powered: z.boolean().optional(),
   tags: z.array(z.string()),
   ...times,
   serial: z.number(),

@@ -26,6 +26,7 @@ import { bootstrapStore, RaftRuntime } from '../consensus/runtime.js';
 import type { HookRunner } from '../master/job-queue.js';
 import { type MasterRequest, type MasterResponse, masterProtocol } from '../master/master-protocol.js';
 import { MasterRole } from '../master/master-role.js';
+import type { OobRunner } from '../master/oob-runner.js';
 import type { NodeAgentClient, NodeInfo } from '../master/op-context.js';
 import type { ObservedNode } from '../master/raft-membership.js';
 import { type ControlTimings, checkControlTimings } from '../master/timings.js';
@@ -60,6 +61,8 @@ export interface ClusterServiceDeps {
   readonly raftLog: ReplicaLog;
   readonly name: string;
   readonly hooks: NodeHooks;
+  /** Runs nodes' out-of-band programs while this node is the master. */
+  readonly oob: OobRunner;
   /** Raft's tick and every wait of the replica and the master role; checked at start. */
   readonly timings: ControlTimings;
   /** This node's agent: disks, OS scripts and hypervisors, driven by the master. */
@@ -455,6 +458,7 @@ export class ClusterService {
         state: this.state,
         agent: this.agentClient(credentials),
         hooks: deps.hooks.asMaster(credentials),
+        oob: deps.oob,
         clock: deps.clock,
         log: deps.log.child({ part: 'master' }),
         observed: (node) => deps.observed(node),

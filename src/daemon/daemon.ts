@@ -8,6 +8,7 @@ import { systemClock } from '../common/clock.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { seededRng } from '../common/random.js';
+import { processOobRunner } from '../master/oob-runner.js';
 import { type ControlTimings, defaultControlTimings } from '../master/timings.js';
 import { MemberStore } from '../membership/member-store.js';
 import { createUserEvents } from '../membership/user-events.js';
@@ -175,6 +176,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     members: store,
     raftLog: walReplicaLog(join(options.dataDir, 'raft')),
     name,
+    oob: processOobRunner,
     hooks: new ClusterHookRunner({
       transport,
       hooksDir: options.hooksDir ?? DEFAULT_HOOKS_DIR,

@@ -50,6 +50,14 @@ export function dryRunContext(ctx: OpContext): OpContext {
         return ctx.agent.call(peer, kind, request, options);
       },
     },
+    // Health and power status only read; the power commands act on the machines.
+    oob: {
+      run: (program, command, node, options) => {
+        if (command !== 'health' && command !== 'power-status')
+          throw new DryRunStop(`running ${program} ${command} ${node}`);
+        return ctx.oob.run(program, command, node, options);
+      },
+    },
     commit: async () => {
       throw new DryRunStop('changing the configuration');
     },

@@ -64,6 +64,7 @@ interface GroupChangeOptions {
   readonly iallocator?: string;
   readonly earlyRelease?: boolean;
   readonly forceFailover?: boolean;
+  readonly sequential?: boolean;
 }
 
 /** The allocator's change-group plan, as Corral's jobs; refuses, naming the instance, when one cannot move. */
@@ -86,20 +87,26 @@ async function planGroupChange(
   const { who, answer } = await askAllocator(config, snapshot, request, options.iallocator, true);
   const jobs = evacuationJobs(answer, who, new Map(instances.map((i) => [i.name, i])), nodeNames(config));
   ctx.log(`${who}: ${answer.info}`);
-  return jobs.map((job) =>
-    job.map((op): Opcode => {
-      if (op.OP_ID === 'OP_INSTANCE_REPLACE_DISKS' && options.earlyRelease)
-        return { ...op, early_release: true };
-      // Ganeti's --force-failover: a failover wherever the plan migrates.
-      if (op.OP_ID === 'OP_INSTANCE_MIGRATE' && options.forceFailover)
-        return {
-          OP_ID: 'OP_INSTANCE_FAILOVER',
-          instance_name: op.instance_name,
-          ...(op.target_node !== undefined && { target_node: op.target_node }),
-        };
-      return op;
+  return jobs.map((job, index) =>
+    job.map((planned): Opcode => {
+      const op = adjusted(planned, options);
+      // Ganeti's --sequential: every job after the first waits for the one before it to end, however it ends.
+      return options.sequential && index > 0 ? { ...op, depends: [[-1, ['success', 'error']]] } : op;
     }),
   );
+}
+
+/** A planned opcode with the move options applied. */
+function adjusted(op: Opcode, options: GroupChangeOptions): Opcode {
+  if (op.OP_ID === 'OP_INSTANCE_REPLACE_DISKS' && options.earlyRelease) return { ...op, early_release: true };
+  // Ganeti's --force-failover: a failover wherever the plan migrates.
+  if (op.OP_ID === 'OP_INSTANCE_MIGRATE' && options.forceFailover)
+    return {
+      OP_ID: 'OP_INSTANCE_FAILOVER',
+      instance_name: op.instance_name,
+      ...(op.target_node !== undefined && { target_node: op.target_node }),
+    };
+  return op;
 }
 
 async function submitted(ctx: OpContext, ops: readonly Opcode[][], what: string) {
@@ -154,6 +161,7 @@ export const groupMoveOpDefinitions: Pick<OpDefinitions, 'OP_GROUP_EVACUATE' | '
         ...(op.iallocator !== undefined && { iallocator: op.iallocator }),
         ...(op.early_release !== undefined && { earlyRelease: op.early_release }),
         ...(op.force_failover !== undefined && { forceFailover: op.force_failover }),
+        ...(op.sequential !== undefined && { sequential: op.sequential }),
       });
       return submitted(ctx, ops, `instances out of ${group.name}`);
     },

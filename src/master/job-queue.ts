@@ -1,6 +1,7 @@
 import type { ClusterOutcome, ClusterState, StateChange } from '../cluster/cluster-state.js';
 import type { ClusterCommand } from '../cluster/commands.js';
 import type { ConfigData } from '../cluster/config.js';
+import { type DependencyVerdict, dependencyVerdict } from '../cluster/job-dependencies.js';
 import { isFinished, type JobRecord } from '../cluster/jobs.js';
 import type { JobId } from '../cluster/model.js';
 import { applyMutation, type Mutation } from '../cluster/mutations.js';
@@ -61,6 +62,8 @@ export interface JobQueueDeps {
 export class JobQueue {
   private readonly running = new Map<JobId, AbortController>();
   private readonly pending = new Set<JobId>();
+  /** Queued jobs this master has shown as waiting for the jobs they depend on. */
+  private readonly markedWaiting = new Set<JobId>();
   private readonly stopped = new AbortController();
   private unsubscribe: (() => void) | undefined;
 
@@ -92,8 +95,11 @@ export class JobQueue {
     const { job } = change;
     if (isFinished(job.status)) {
       this.pending.delete(job.id);
+      this.markedWaiting.delete(job.id);
       // A job canceled while it waited for locks stops waiting.
       this.running.get(job.id)?.abort();
+      // Jobs that depended on it may run now.
+      this.schedule();
       return;
     }
     if (job.status === 'queued' && !this.running.has(job.id)) {
@@ -113,6 +119,11 @@ export class JobQueue {
       .sort((a, b) => a.priority - b.priority || a.id - b.id);
     for (const job of ready) {
       if (this.running.size >= limit) break;
+      // A job whose next opcode waits for other jobs takes no slot until they have finished.
+      if (this.verdict(job).kind === 'wait') {
+        this.markWaiting(job);
+        continue;
+      }
       this.pending.delete(job.id);
       const controller = new AbortController();
       this.running.set(job.id, controller);
@@ -134,6 +145,10 @@ export class JobQueue {
         if (signal.aborted) return;
         const wasRunning = job.ops[index]?.status === 'running';
         const ended = await this.runOp(job, index, wasRunning, signal);
+        if (ended === 'deferred') {
+          this.pending.add(job.id);
+          return;
+        }
         if (!ended) return;
         const current = this.deps.state.job(job.id);
         if (current === undefined || isFinished(current.status)) return;
@@ -148,17 +163,39 @@ export class JobQueue {
     }
   }
 
-  /** Runs one opcode to its end; false when the job must not go on (canceled, refused, or leadership lost). */
+  /**
+   * Runs one opcode to its end; false when the job must not go on (canceled, refused, or leadership lost),
+   * 'deferred' when it waits for the jobs it depends on (it is scheduled again once they have finished).
+   */
   private async runOp(
     job: JobRecord,
     index: number,
     wasRunning: boolean,
     signal: AbortSignal,
-  ): Promise<boolean> {
+  ): Promise<boolean | 'deferred'> {
     const { deps } = this;
     const op = job.ops[index]!.input;
     const def = definitionOf(deps.defs, op);
     const end = (outcome: OpEndOutcome) => this.commitEnd(job.id, index, outcome);
+
+    const verdict = dependencyVerdict(job.id, op.depends, (id) => this.findJob(id));
+    switch (verdict.kind) {
+      case 'wait':
+        await this.markOp(job.id, index, 'waiting');
+        return 'deferred';
+      case 'cancel':
+        // Ganeti cancels the whole job; a job past its first opcode is running, and only a waiting one cancels.
+        this.log(job.id, verdict.message);
+        if (await this.markOp(job.id, index, 'waiting'))
+          await this.accepted({ type: 'cancel', atMs: deps.clock.wallMs(), job: job.id });
+        return false;
+      case 'fail':
+        await end({ ok: false, code: 'conflict', message: verdict.message });
+        return false;
+      case 'run':
+        if ((op.depends?.length ?? 0) > 0)
+          this.log(job.id, 'the jobs it depends on have finished as required');
+    }
 
     if (wasRunning && def.onTakeover === 'fail') {
       await end({
@@ -278,6 +315,26 @@ export class JobQueue {
     const ended = await this.commitEnd(job.id, index, { ok: true, result });
     deps.locks.release(job.id);
     return ended?.ok === true;
+  }
+
+  private findJob(id: JobId): JobRecord | undefined {
+    return this.deps.state.job(id) ?? this.deps.state.archivedJob(id);
+  }
+
+  /** What the dependencies of the job's next opcode allow. */
+  private verdict(job: JobRecord): DependencyVerdict {
+    const next = job.ops.find((op) => !isFinished(op.status));
+    return dependencyVerdict(job.id, next?.input.depends, (id) => this.findJob(id));
+  }
+
+  /** Shows a queued job that waits for others as waiting (Ganeti's status), once. */
+  private markWaiting(job: JobRecord): void {
+    const index = job.ops.findIndex((op) => !isFinished(op.status));
+    if (job.ops[index]?.status !== 'queued' || this.markedWaiting.has(job.id)) return;
+    this.markedWaiting.add(job.id);
+    void this.markOp(job.id, index, 'waiting').catch((error: unknown) =>
+      this.deps.log.warn({ job: job.id, err: asCorralError(error) }, 'could not mark a job waiting'),
+    );
   }
 
   private commitEnd(

@@ -1,6 +1,7 @@
 import type { ClusterOutcome, ClusterState } from '../cluster/cluster-state.js';
 import type { ClusterCommand } from '../cluster/commands.js';
 import { nodeById } from '../cluster/config.js';
+import { resolveRelativeDepends } from '../cluster/job-dependencies.js';
 import { DEFAULT_HA_PARAMS, type HaParams, leaseGrant } from '../cluster/lease.js';
 import type { InstanceUuid, JobId } from '../cluster/model.js';
 import type { Opcode } from '../cluster/opcodes.js';
@@ -18,6 +19,7 @@ import { type HookRunner, JobQueue, type OpOrigin } from './job-queue.js';
 import { LeaseTable } from './leases.js';
 import { LockManager } from './locks.js';
 import type { MasterRequest, MasterResponse } from './master-protocol.js';
+import type { OobRunner } from './oob-runner.js';
 import type { HookSpec, NodeAgentClient, OpContext } from './op-context.js';
 import { opDefinitions } from './op-defs.js';
 import { candidatesToReplace, membershipSteps, type ObservedNode } from './raft-membership.js';
@@ -41,6 +43,8 @@ export interface MasterRoleDeps {
   readonly state: ClusterState;
   readonly agent: NodeAgentClient;
   readonly hooks: HookRunner;
+  /** Runs nodes' out-of-band programs on this host. */
+  readonly oob: OobRunner;
   readonly clock: Clock;
   readonly log: Logger;
   /** What this node's gossip has observed of a peer; undefined for one it does not know yet. */
@@ -187,7 +191,8 @@ export class MasterRole {
           atMs: deps.clock.wallMs(),
           key: request.key,
           priority: request.priority,
-          ops: request.ops,
+          // A job submitted alone has no batch for a relative dependency to count back in.
+          ops: resolveRelativeDepends(request.ops, []),
         });
         if (!outcome?.ok || outcome.job === undefined) throw refusal(outcome);
         return { job: outcome.job };
@@ -336,6 +341,7 @@ export class MasterRole {
       clock: deps.clock,
       timings: deps.timings,
       agent: deps.agent,
+      oob: deps.oob,
       raft: () => {
         const status = deps.raft.status();
         return { term: status.term, voters: status.membership.voters, learners: status.membership.learners };
@@ -363,7 +369,7 @@ export class MasterRole {
             atMs: deps.clock.wallMs(),
             key: `job-${origin.job}-op-${origin.op}-child-${i}`,
             priority: 0,
-            ops: [...ops],
+            ops: resolveRelativeDepends(ops, ids),
           });
           if (!outcome?.ok || outcome.job === undefined) throw refusal(outcome);
           ids.push(outcome.job);

@@ -5,8 +5,10 @@ import type { Mutation } from '../cluster/mutations.js';
 import type { Opcode, OpId } from '../cluster/opcodes.js';
 import type { RapiCertificate } from '../cluster/rapi-certificate.js';
 import type { Clock } from '../common/clock.js';
+import { CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import type { LockRequest } from './locks.js';
+import type { OobRunner } from './oob-runner.js';
 import type { ObservedNode } from './raft-membership.js';
 import type { ControlTimings } from './timings.js';
 
@@ -55,6 +57,8 @@ export interface OpContext {
   /** How long a short call to a node may take (a status, a clock reading) before it counts as unanswered. */
   readonly timings: Pick<ControlTimings, 'nodeCallTimeoutMs' | 'mirrorSyncTimeoutMs'>;
   readonly agent: NodeAgentClient;
+  /** Runs out-of-band programs on this (the master's) host. */
+  readonly oob: OobRunner;
   raft(): RaftView;
   /** What this node's gossip has observed of a node (state, health record); undefined for one it does not know. */
   observed(node: NodeId): ObservedNode | undefined;
@@ -108,3 +112,19 @@ export interface OpDefinition<Op extends Opcode = Opcode> {
 }
 
 export type OpDefinitions = { readonly [K in OpId]: OpDefinition<Extract<Opcode, { OP_ID: K }>> };
+
+/** Waits `ms` on the job's clock; rejects at once when the job is stopped meanwhile. */
+export function pauseJob(ctx: OpContext, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (ctx.signal.aborted) return reject(new CorralError('aborted', 'the job was stopped'));
+    const timer = ctx.clock.setTimer(ms, () => {
+      ctx.signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+    const onAbort = () => {
+      timer.cancel();
+      reject(new CorralError('aborted', 'the job was stopped'));
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

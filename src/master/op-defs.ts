@@ -27,7 +27,10 @@ import { instanceQueryOpDefinitions } from './instance-query.js';
 import type { LockRequest } from './locks.js';
 import { mirrorOpDefinitions } from './mirror-ops.js';
 import { multiAllocOpDefinitions } from './multi-alloc.js';
-import type { HookSpec, OpContext, OpDefinitions } from './op-context.js';
+import { ndParamsChanges } from './ndparams-ops.js';
+import { oobOpDefinitions } from './oob-ops.js';
+import { type HookSpec, type OpContext, type OpDefinitions, pauseJob } from './op-context.js';
+import { recreateDisksOpDefinitions } from './recreate-disks.js';
 import { storageQueryOpDefinitions, storageRepairOpDefinitions } from './storage-query.js';
 import { testOpDefinitions } from './test-ops.js';
 import { verifyCluster, verifyDisks } from './verify.js';
@@ -103,9 +106,11 @@ export const opDefinitions: OpDefinitions = {
   ...moveOpDefinitions,
   ...groupMoveOpDefinitions,
   ...mirrorOpDefinitions,
+  ...recreateDisksOpDefinitions,
   ...backupOpDefinitions,
   ...clusterOpDefinitions,
   ...testOpDefinitions,
+  ...oobOpDefinitions,
   OP_NODE_ADD: {
     onTakeover: 'resume',
     locks: () => [bglExclusive],
@@ -190,6 +195,7 @@ export const opDefinitions: OpDefinitions = {
         vmCapable: op.vm_capable ?? true,
         drained: false,
         offline: false,
+        ...ndParamsChanges.nodeAdd(op),
       };
       // A re-run after a master change finds the node admitted already; admission is idempotent.
       check(ctx, mutation);
@@ -260,6 +266,7 @@ export const opDefinitions: OpDefinitions = {
         ...(op.master_capable !== undefined && { masterCapable: op.master_capable }),
         ...(op.vm_capable !== undefined && { vmCapable: op.vm_capable }),
         ...(op.secondary_ip !== undefined && { secondaryIp: op.secondary_ip }),
+        ...ndParamsChanges.node(config, node, op),
       };
       if (Object.keys(changes).length === 0) throw new CorralError('bad_request', 'no change was asked for');
       const demoted =
@@ -294,6 +301,7 @@ export const opDefinitions: OpDefinitions = {
         name: op.group_name,
         allocPolicy: op.alloc_policy ?? 'preferred',
         ...(op.ipolicy_disk_templates !== undefined && { diskTemplates: op.ipolicy_disk_templates }),
+        ...ndParamsChanges.groupAdd(op),
       };
       check(ctx, mutation);
       return { mutation, result: { group: op.group_name } };
@@ -335,13 +343,18 @@ export const opDefinitions: OpDefinitions = {
       }),
     async run(op, ctx) {
       const group = requireGroup(ctx.config(), op.group_name);
-      if (op.alloc_policy === undefined && op.ipolicy_disk_templates === undefined)
+      if (
+        op.alloc_policy === undefined &&
+        op.ipolicy_disk_templates === undefined &&
+        op.ndparams === undefined
+      )
         throw new CorralError('bad_request', 'no change was asked for');
       const mutation: Mutation = {
         type: 'group-set',
         uuid: group.uuid,
         ...(op.alloc_policy !== undefined && { allocPolicy: op.alloc_policy }),
         ...(op.ipolicy_disk_templates !== undefined && { diskTemplates: op.ipolicy_disk_templates }),
+        ...ndParamsChanges.group(group, op),
       };
       check(ctx, mutation);
       return { mutation, result: { group: op.group_name } };
@@ -406,6 +419,7 @@ export const opDefinitions: OpDefinitions = {
         ...(op.default_iallocator !== undefined && {
           defaultIallocator: await defaultAllocator(op.default_iallocator),
         }),
+        ...ndParamsChanges.cluster(ctx.config().cluster, op),
       };
       if (Object.keys(mutation).length === 1) throw new CorralError('bad_request', 'no change was asked for');
       check(ctx, mutation);
@@ -467,7 +481,7 @@ export const opDefinitions: OpDefinitions = {
           ctx.log(
             `sleeping for ${op.duration} s${op.interruptible === true ? ' (interruptible: job cancel stops it)' : ''}`,
           );
-          await delay(ctx, op.duration * 1000);
+          await pauseJob(ctx, op.duration * 1000);
         }
         await Promise.all(nodes.map((node) => answers(ctx, node)));
       }
@@ -551,7 +565,7 @@ async function leaveRaftVoters(ctx: OpContext, node: NodeRecord): Promise<void> 
         'unavailable',
         `${node.name} has not left the Raft voters yet (they are ${ctx.raft().voters.length}, and it may be needed for a quorum); it stays a member, no longer a candidate: retry node remove once the group has a quorum without it`,
       );
-    await delay(ctx, LEAVE_VOTERS_POLL_MS);
+    await pauseJob(ctx, LEAVE_VOTERS_POLL_MS);
   }
 }
 
@@ -572,19 +586,4 @@ async function answers(ctx: OpContext, node: NodeRecord): Promise<void> {
       `node ${node.name} did not answer the test delay: ${failure.message}`,
     );
   }
-}
-
-function delay(ctx: OpContext, ms: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (ctx.signal.aborted) return reject(new CorralError('aborted', 'the job was stopped'));
-    const timer = ctx.clock.setTimer(ms, () => {
-      ctx.signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-    const onAbort = () => {
-      timer.cancel();
-      reject(new CorralError('aborted', 'the job was stopped'));
-    };
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -50,7 +50,7 @@ describe('gnt-group info and show-ispecs-cmd', () => {
       '  Nodes: n3',
       '  Instances: ',
       '  Node parameters: ',
-      '    cpu_speed: default (1)',
+      '    cpu_speed: default (1.0)',
       '    exclusive_storage: default (False)',
       '    oob_program: default ()',
       '    ovs: default (False)',
@@ -133,13 +133,13 @@ describe('gnt-group evacuate and gnt-instance change-group', () => {
     ]);
   });
 
-  it('evacuate --force-failover asks for failovers; --sequential is refused and submits nothing', async () => {
+  it('evacuate --force-failover asks for failovers, --sequential for jobs that wait for each other', async () => {
     expect((await run(['group', 'evacuate', '--force-failover', 'default'], { jobs: [] })).jobs).toEqual([
       [{ OP_ID: 'OP_GROUP_EVACUATE', group_name: 'default', force_failover: true }],
     ]);
-    const refused = await run(['group', 'evacuate', '--sequential', 'default']);
-    expect(refused.error).toMatch(/^corral: --sequential needs job dependencies/);
-    expect(refused.jobs).toEqual([]);
+    expect((await run(['group', 'evacuate', '--sequential', 'default'], { jobs: [] })).jobs).toEqual([
+      [{ OP_ID: 'OP_GROUP_EVACUATE', group_name: 'default', sequential: true }],
+    ]);
   });
 
   it('change-group names the instance and the target groups', async () => {

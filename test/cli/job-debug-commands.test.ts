@@ -309,6 +309,28 @@ describe('gnt-debug', () => {
     );
   });
 
+  it("submit-job resolves Ganeti's relative dependencies within the files given, and refuses them with --each", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-submit-job-'));
+    const first = join(dir, 'first.json');
+    const then = join(dir, 'then.json');
+    writeFileSync(first, JSON.stringify([{ OP_ID: 'OP_TEST_DELAY', duration: 5 }]));
+    writeFileSync(
+      then,
+      JSON.stringify([{ OP_ID: 'OP_TEST_DELAY', duration: 0, depends: [[-1, ['success']]] }]),
+    );
+    const run = await gnt('debug', 'submit-job', first, then);
+    expect(run.error).toBeUndefined();
+    const [a, b] = (await table()).jobs().slice(-2);
+    expect(b!.ops[0]!.input.depends).toEqual([[a!.id, ['success']]]);
+    expect(b!.ops[0]!.startMs).toBeGreaterThanOrEqual(a!.endMs!);
+    const before = (await table()).jobs().length;
+    expect((await gnt('debug', 'submit-job', '--each', first, then)).error).toMatch(
+      /OP_TEST_DELAY depends on relative job ID -1, but only 0 job\(s\) were submitted before it/,
+    );
+    // --each submits the first file's job before the second is refused.
+    expect((await table()).jobs().length).toBe(before + 1);
+  });
+
   it('test-jobqueue runs the self-test and says it succeeded', async () => {
     const run = await gnt('debug', 'test-jobqueue');
     expect(run.error).toBeUndefined();
@@ -344,8 +366,11 @@ describe('the command lines, parsed', () => {
     ]);
     expect(() => parseJobFile('{}', 'f')).toThrow('f: a job file is a JSON list of opcodes');
     expect(() => parseJobFile('[', 'f')).toThrow('f: not valid JSON');
-    expect(() => parseJobFile('[{"OP_ID":"OP_TEST_DELAY","duration":1,"depends":[[-1,[]]]}]', 'f')).toThrow(
-      'f: opcode 1 depends on other jobs; Corral jobs have no dependencies: submit them in order',
-    );
+    expect(parseJobFile('[{"OP_ID":"OP_TEST_DELAY","duration":1,"depends":[[-1,[]]]}]', 'f').ops).toEqual([
+      { OP_ID: 'OP_TEST_DELAY', duration: 1, depends: [[-1, []]] },
+    ]);
+    expect(() =>
+      parseJobFile('[{"OP_ID":"OP_TEST_DELAY","duration":1,"depends":[[1,["done"]]]}]', 'f'),
+    ).toThrow(/^f: opcode 1 \(OP_TEST_DELAY\): depends\.0\.1\.0: /);
   });
 });

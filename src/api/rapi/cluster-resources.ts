@@ -1,6 +1,7 @@
 import { machine } from 'node:os';
 import { ipolicyJson } from '../../alloc/iallocator/write.js';
 import { livePolicy } from '../../alloc/live-snapshot.js';
+import { filledNdParams } from '../../cluster/ndparams.js';
 import type { Opcode, TagKind } from '../../cluster/opcodes.js';
 import { usableOsNames } from '../../cluster/os-validity.js';
 import type { ConfigView } from '../../cluster/views.js';
@@ -72,7 +73,7 @@ export function clusterInfo(config: ConfigView): Record<string, unknown> {
     modify_ssh_setup: false,
     mtime: seconds(c.mtimeMs),
     name: c.name,
-    ndparams: {},
+    ndparams: filledNdParams(c),
     nicparams: { default: { mode: c.nicParams.mode, link: c.nicParams.link } },
     os_api_version: 20,
     os_hvp: {},
@@ -137,6 +138,7 @@ const modifySpec = {
     nicparams: 'nicparams',
     mac_prefix: 'mac_prefix',
     default_iallocator: 'default_iallocator',
+    ndparams: 'ndparams',
   },
   inert: { force: 'any', modify_etc_hosts: [false] },
 } as const;

@@ -28,10 +28,10 @@ const groupParams: BodySpec = {
     alloc_policy: 'alloc_policy',
     ipolicy: 'ipolicy_disk_templates',
     custom_ipolicy: 'ipolicy_disk_templates',
+    ndparams: 'ndparams',
+    custom_ndparams: 'ndparams',
   },
   inert: {
-    ndparams: [{}],
-    custom_ndparams: [{}],
     diskparams: [{}],
     custom_diskparams: [{}],
     hv_state: [{}],

@@ -206,6 +206,7 @@ export const instanceResources: readonly R[] = [
           OP_ID: 'OP_INSTANCE_MULTI_ALLOC',
           instances: creates,
           ...(typeof iallocator === 'string' && { iallocator }),
+          ...(rest.depends !== undefined && rest.depends !== null && { depends: rest.depends }),
         });
       }),
     },
@@ -365,6 +366,17 @@ export const instanceResources: readonly R[] = [
           OP_ID: 'OP_INSTANCE_DEACTIVATE_DISKS',
           instance_name: instance(request),
           force: flag(request.query, 'force'),
+        }),
+      ),
+    },
+  },
+  {
+    path: '/2/instances/:instance/recreate-disks',
+    methods: {
+      POST: jobAction('instances_name_recreate_disks', (request, body) =>
+        opcodeFromBody('OP_INSTANCE_RECREATE_DISKS', { instance_name: instance(request) }, body, {
+          keys: { disks: 'disks', nodes: 'nodes', iallocator: 'iallocator' },
+          inert: { node_uuids: [] },
         }),
       ),
     },

@@ -17,7 +17,7 @@ export interface BodySpec {
 }
 
 /** Parameters every Ganeti opcode takes that the RAPI layer handles itself (or that change nothing here). */
-const COMMON = new Set(['debug_level', 'priority', 'depends', 'comment', 'reason']);
+const COMMON = new Set(['debug_level', 'priority', 'comment', 'reason']);
 
 /** Ganeti's priority range; the job's priority, not an opcode field here. */
 export function priorityOf(body: Readonly<Record<string, unknown>>): number | undefined {
@@ -41,8 +41,9 @@ export function opcodeFromBody(
   const op: Record<string, unknown> = { OP_ID: opId, ...fixed };
   for (const [key, value] of Object.entries(body)) {
     if (COMMON.has(key)) continue;
-    if (key === 'dry_run') {
-      if (value !== null) op.dry_run = value;
+    // The opcode's schema checks them; the master makes relative job IDs absolute (or refuses them).
+    if (key === 'dry_run' || key === 'depends') {
+      if (value !== null) op[key] = value;
       continue;
     }
     const target = spec.keys[key];

@@ -9,7 +9,7 @@ import type { Resource } from './request.js';
 
 /**
  * Every RAPI v2 resource Corral serves. Ganeti's resources for what Corral lacks (networks, filters, node
- * power, storage modify and repair, instance recreate-disks and prepare-export) are left out on purpose:
+ * power, storage modify and repair, instance prepare-export) are left out on purpose:
  * they answer 404, as Ganeti answers for a resource it does not know, never a success that did nothing.
  */
 export const rapiResources: readonly Resource<RapiContext>[] = [

@@ -5,6 +5,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { livePolicy } from '../../alloc/live-snapshot.js';
 import { corralDiskTemplates } from '../../cluster/disk-templates.js';
 import { hypervisors } from '../../cluster/hypervisors.js';
+import { filledNdParams, ND_KEYS } from '../../cluster/ndparams.js';
 import { COPY_FILE_MAX_BYTES, NODE_COMMAND_TIMEOUT_MS } from '../../cluster/node-command-protocol.js';
 import { type Opcode, opcodeSchema } from '../../cluster/opcodes.js';
 import { type ConfigView, configViewSchema } from '../../cluster/views.js';
@@ -40,7 +41,9 @@ import {
 } from '../cluster-params.js';
 import { confirm } from '../confirm.js';
 import { localTime } from '../fields.js';
+import { ndParamsOption, ndValueText, parseNdParams } from '../ndparams-option.js';
 import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
+import { epo } from './cluster-epo.js';
 import { tagCommands } from './tags.js';
 
 /** The Ganeti release whose command lines, protocols and file formats Corral follows. */
@@ -67,6 +70,7 @@ const note = (line: string) => process.stderr.write(`${line}\n`);
 interface ParamArgs extends IpolicyArgs {
   'backend-parameters'?: string;
   'nic-parameters'?: string;
+  'node-parameters'?: string;
   'mac-prefix'?: string;
   'default-iallocator'?: string;
   'max-running-jobs'?: number;
@@ -74,7 +78,7 @@ interface ParamArgs extends IpolicyArgs {
 }
 
 function paramOptions<T>(yargs: Argv<T>) {
-  return yargs
+  return ndParamsOption(yargs, undefined)
     .option('backend-parameters', {
       alias: 'B',
       type: 'string',
@@ -102,6 +106,7 @@ function paramFields(args: ParamArgs): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER
     ...(args['max-running-jobs'] !== undefined && { max_running_jobs: args['max-running-jobs'] }),
     ...(args['backend-parameters'] !== undefined && { beparams: parseBeParams(args['backend-parameters']) }),
     ...(args['nic-parameters'] !== undefined && { nicparams: parseNicParams(args['nic-parameters']) }),
+    ...(args['node-parameters'] !== undefined && { ndparams: parseNdParams(args['node-parameters'], false) }),
     ...(args['mac-prefix'] !== undefined && { mac_prefix: parseMacPrefix(args['mac-prefix']) }),
     ...(args['default-iallocator'] !== undefined && { default_iallocator: args['default-iallocator'] }),
   };
@@ -258,6 +263,7 @@ const info: CommandModule<object, ConnectionArgs & { roman: boolean }> = {
       .map((node) => node.name)
       .sort();
     const be = c.beParams;
+    const nd = filledNdParams(c);
     process.stdout.write(
       [
         `Cluster name: ${c.name}`,
@@ -279,6 +285,8 @@ const info: CommandModule<object, ConnectionArgs & { roman: boolean }> = {
         `  candidate dead grace: ${c.candidateDeadGraceMs / 1000} s`,
         `  automatic failover: ${c.ha.autoFailover ? 'yes' : 'no'}`,
         `  node lease: ${c.ha.leaseMs / 1000} s (fence margin ${c.ha.fenceMarginMs / 1000} s, clock drift bound ${c.ha.clockDriftPpm} ppm)`,
+        'Default node parameters:',
+        ...ND_KEYS.map((key) => `  ${key}: ${ndValueText(key, nd[key])}`),
         'Default instance parameters:',
         '  - default:',
         `      always_failover: ${yesOrNo(be.alwaysFailover)}`,
@@ -1141,6 +1149,7 @@ export const clusterCommand: CommandModule = {
       searchTagsCommand,
       clusterRunCommand,
       copyfile,
+      epo,
       ...tagCommands('cluster'),
     ])
       yargs.command(command as CommandModule);

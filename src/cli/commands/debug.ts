@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { type DiskTemplate, diskTemplates } from '../../cluster/disk-templates.js';
+import { resolveRelativeDepends } from '../../cluster/job-dependencies.js';
 import { MAX_OPS_PER_JOB } from '../../cluster/jobs.js';
+import { asJobId } from '../../cluster/model.js';
 import { type Opcode, opcodeSchema } from '../../cluster/opcodes.js';
 import { CorralError } from '../../common/errors.js';
 import { callDaemon, controlSocketPath } from '../../daemon/control-client.js';
@@ -390,8 +392,7 @@ export interface JobFile {
 
 /**
  * Ganeti's job file: a JSON list of opcodes, each an object with its OP_ID and fields. Ganeti's own fields
- * (priority, debug_level, comment) are taken or ignored; a dependency on other jobs (depends) is refused,
- * as Corral's jobs have none.
+ * (priority, depends, debug_level, comment) are taken or ignored as Ganeti does.
  */
 export function parseJobFile(text: string, file: string): JobFile {
   let json: unknown;
@@ -410,12 +411,7 @@ export function parseJobFile(text: string, file: string): JobFile {
     const where = `${file}: opcode ${i + 1}`;
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
       throw new CorralError('bad_request', `${where} is not an object with an OP_ID`);
-    const { depends, priority, ...fields } = raw as Record<string, unknown>;
-    if (Array.isArray(depends) && depends.length > 0)
-      throw new CorralError(
-        'bad_request',
-        `${where} depends on other jobs; Corral jobs have no dependencies: submit them in order`,
-      );
+    const { priority, ...fields } = raw as Record<string, unknown>;
     if (priority !== undefined) {
       if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < -20 || priority > 19)
         throw new CorralError('bad_request', `${where}: priority is a whole number from -20 to 19`);
@@ -470,7 +466,8 @@ const submitJobCommand: CommandModule<object, SubmitJobArgs> = {
       .option('each', {
         type: 'boolean',
         default: false,
-        describe: 'accepted: Corral submits every job on its own',
+        describe:
+          'submit every job on its own: a relative dependency (-1: the job before) then has no batch to count in',
       })
       .option('dry-run', { type: 'boolean', default: false })
       .option('priority', {
@@ -502,8 +499,12 @@ const submitJobCommand: CommandModule<object, SubmitJobArgs> = {
     const t1 = performance.now();
     if (args['timing-stats']) say('Submitting...');
     const submitted: { name: string; job: number }[] = [];
-    for (const job of jobs)
-      submitted.push({ name: job.name, job: await submitJob(call, job.ops, job.priority) });
+    // As one batch (Ganeti's SubmitManyJobs), a relative dependency counts back among the jobs before it.
+    for (const job of jobs) {
+      const earlier = args.each ? [] : submitted.map((entry) => asJobId(entry.job));
+      const ops = resolveRelativeDepends(job.ops, earlier);
+      submitted.push({ name: job.name, job: await submitJob(call, ops, job.priority) });
+    }
     const t2 = performance.now();
     if (args['timing-stats']) say('Executing...');
     if (args.verbose) say(`Submitted jobs ${submitted.map(({ job }) => job).join(', ')}`);

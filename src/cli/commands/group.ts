@@ -27,6 +27,7 @@ import {
 } from '../fields.js';
 import { groupMoveOptions, targetGroupsOption } from '../ganeti-options.js';
 import { groupInfoText, groupIspecsCommands } from '../group-info.js';
+import { ndParamsOption, parseNdParams } from '../ndparams-option.js';
 import { tagCommands } from './tags.js';
 
 const defaultGroupFields = ['name', 'node_cnt', 'pinst_cnt', 'alloc_policy', 'ndparams'];
@@ -110,6 +111,7 @@ type PolicyArgs = JobArgs & {
   group: string;
   'alloc-policy'?: (typeof allocPolicies)[number];
   'ipolicy-disk-templates'?: string;
+  'node-parameters'?: string;
 };
 
 /** add and modify take the same options and differ only in their opcode. */
@@ -122,7 +124,7 @@ function policyCommand(
     command,
     describe,
     builder: (yargs) =>
-      jobOptions(yargs)
+      ndParamsOption(jobOptions(yargs), opId === 'OP_GROUP_SET_PARAMS' ? 'cluster' : undefined)
         .positional('group', { type: 'string', demandOption: true })
         .option('alloc-policy', policy)
         .option('ipolicy-disk-templates', {
@@ -138,6 +140,9 @@ function policyCommand(
           ...(args['ipolicy-disk-templates'] !== undefined && {
             ipolicy_disk_templates: templateList(args['ipolicy-disk-templates']),
           }),
+          ...(args['node-parameters'] !== undefined && {
+            ndparams: parseNdParams(args['node-parameters'], opId === 'OP_GROUP_SET_PARAMS'),
+          }),
         } as Opcode,
       ]);
     },
@@ -147,7 +152,7 @@ function policyCommand(
 const add = policyCommand('add <group>', 'create a node group', 'OP_GROUP_ADD');
 const modify = policyCommand(
   'modify <group>',
-  "change a node group's allocation policy",
+  "change a node group's allocation policy, disk templates or node parameters",
   'OP_GROUP_SET_PARAMS',
 );
 
@@ -221,14 +226,9 @@ const evacuate: CommandModule<
       .option('sequential', {
         type: 'boolean',
         default: false,
-        describe: "Ganeti's one job after another; refused, as Corral's jobs have no dependencies",
+        describe: 'each job waits for the one before it to end (by default they run side by side)',
       }),
   handler: async (args) => {
-    if (args.sequential)
-      throw new CorralError(
-        'unavailable',
-        "--sequential needs job dependencies, which Corral's job queue does not have; without it the jobs run in parallel, each locking its own instance",
-      );
     await runAndFollowChildren(args, {
       OP_ID: 'OP_GROUP_EVACUATE',
       group_name: args.group,
@@ -236,6 +236,7 @@ const evacuate: CommandModule<
       ...(args.iallocator !== undefined && { iallocator: args.iallocator }),
       ...(args['early-release'] && { early_release: true }),
       ...(args['force-failover'] && { force_failover: true }),
+      ...(args.sequential && { sequential: true }),
     });
   },
 };

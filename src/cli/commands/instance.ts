@@ -64,6 +64,8 @@ import {
   selectionMode,
   selectionOptions,
 } from '../instance-selection.js';
+import { batchCreateCommand } from './batch-create.js';
+import { recreateDisksCommand } from './recreate-disks.js';
 import { tagCommands } from './tags.js';
 
 const nodeName = (config: ConfigView, uuid: string) =>
@@ -1068,8 +1070,10 @@ const instanceCommands: CommandModule[] = [
   migrate,
   failover,
   replaceDisks,
+  recreateDisksCommand,
   move,
   changeGroup,
+  batchCreateCommand,
   consoleCommand,
   list,
   listFields,

@@ -35,8 +35,10 @@ import {
   printQuery,
   type ValueFormat,
 } from '../fields.js';
+import { ndParamsOption, parseNdParams } from '../ndparams-option.js';
 import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
 import { listDrbd, volumes } from './node-disks.js';
+import { health, power } from './node-oob.js';
 import { listStorage, modifyStorage, repairStorage } from './node-storage.js';
 import { tagCommands } from './tags.js';
 
@@ -277,15 +279,17 @@ interface ModifyArgs extends JobArgs {
   'master-capable'?: string;
   'vm-capable'?: string;
   'secondary-ip'?: string;
+  'node-parameters'?: string;
+  'node-powered'?: string;
   'auto-promote': boolean;
   force: boolean;
 }
 
 const modify: CommandModule<object, ModifyArgs> = {
   command: 'modify <node>',
-  describe: "change a node's roles and flags (Ganeti's rules)",
+  describe: "change a node's roles and flags (Ganeti's rules) and its node parameters",
   builder: (yargs) =>
-    jobOptions(yargs)
+    ndParamsOption(jobOptions(yargs), 'node group')
       .positional('node', { type: 'string', demandOption: true })
       .option('master-candidate', { alias: 'C', type: 'string', describe: 'yes|no' })
       .option('drained', { alias: 'D', type: 'string', describe: 'yes|no' })
@@ -294,6 +298,10 @@ const modify: CommandModule<object, ModifyArgs> = {
       .option('master-capable', { type: 'string', describe: 'yes|no' })
       .option('vm-capable', { type: 'string', describe: 'yes|no' })
       .option('secondary-ip', { alias: 's', type: 'string' })
+      .option('node-powered', {
+        type: 'string',
+        describe: 'yes|no: the recorded power state, for a node with an oob_program',
+      })
       .option('auto-promote', { type: 'boolean', default: false })
       .option('force', { alias: 'f', type: 'boolean', default: false }),
   handler: async (args) => {
@@ -303,6 +311,7 @@ const modify: CommandModule<object, ModifyArgs> = {
     const drained = yesNo(args.drained, 'drained');
     const masterCapable = yesNo(args['master-capable'], 'master-capable');
     const vmCapable = yesNo(args['vm-capable'], 'vm-capable');
+    const powered = yesNo(args['node-powered'], 'node-powered');
     const results = await runOps(args, [
       {
         OP_ID: 'OP_NODE_SET_PARAMS',
@@ -313,6 +322,10 @@ const modify: CommandModule<object, ModifyArgs> = {
         ...(masterCapable !== undefined && { master_capable: masterCapable }),
         ...(vmCapable !== undefined && { vm_capable: vmCapable }),
         ...(args['secondary-ip'] !== undefined && { secondary_ip: args['secondary-ip'] }),
+        ...(args['node-parameters'] !== undefined && {
+          ndparams: parseNdParams(args['node-parameters'], true),
+        }),
+        ...(powered !== undefined && { powered }),
         ...(args['auto-promote'] && { auto_promote: true }),
         ...(args.force && { force: true }),
       },
@@ -479,6 +492,8 @@ export const nodeCommand: CommandModule = {
       repairStorage,
       listDrbd,
       volumes,
+      health,
+      power,
       ...tagCommands('node'),
     ])
       yargs.command(command as CommandModule);

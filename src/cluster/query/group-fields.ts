@@ -1,12 +1,13 @@
-import { GANETI_NODE_PARAMS, groupTemplates } from '../model.js';
+import { groupTemplates } from '../model.js';
+import { filledNdParams } from '../ndparams.js';
 import type { GroupRow, RowContext } from './rows.js';
 import { niceCompare } from './rows.js';
 import type { FieldDefinition } from './types.js';
 
 /**
  * Ganeti's node group fields (`gnt-group list -o`, RAPI's /2/groups bulk dicts, /2/query/group). Corral's
- * instance policy is the disk templates a group allows; it has no ispecs, node or disk parameters, so those
- * are Ganeti's empty values.
+ * instance policy is the disk templates a group allows; it has no ispecs or disk parameters, so those are
+ * Ganeti's empty values.
  */
 
 type Field = FieldDefinition<GroupRow>;
@@ -108,14 +109,14 @@ export const groupFields: readonly Field[] = [
     title: 'NDParams',
     kind: 'other',
     doc: 'Node parameters',
-    get: () => ({ ...GANETI_NODE_PARAMS }),
+    get: (r) => filledNdParams(r.ctx.config.cluster, r.group),
   },
   {
     name: 'custom_ndparams',
     title: 'CustomNDParams',
     kind: 'other',
     doc: 'Custom node parameters',
-    get: () => ({}),
+    get: (r) => ({ ...r.group.ndParams }),
   },
   {
     name: 'diskparams',

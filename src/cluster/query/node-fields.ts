@@ -1,4 +1,5 @@
-import { GANETI_NODE_PARAMS, NODE_OS_CPUS, type NodeRole } from '../model.js';
+import { NODE_OS_CPUS, type NodeRole } from '../model.js';
+import { filledNdParams } from '../ndparams.js';
 import type { LiveStatus, NodeRow, RowContext } from './rows.js';
 import { niceCompare } from './rows.js';
 import { type FieldDefinition, NO_DATA, OFFLINE, UNAVAILABLE } from './types.js';
@@ -11,6 +12,11 @@ import { type FieldDefinition, NO_DATA, OFFLINE, UNAVAILABLE } from './types.js'
  */
 
 type Field = FieldDefinition<NodeRow>;
+
+/** The node's filled node parameters (Ganeti's FillND): the cluster's, its group's, its own. */
+function nodeNdParams(r: NodeRow) {
+  return filledNdParams(r.ctx.config.cluster, r.ctx.groupsByUuid.get(r.node.group), r.node);
+}
 
 const seconds = (ms: number) => ms / 1000;
 
@@ -165,14 +171,14 @@ export const nodeFields: readonly Field[] = [
     title: 'NodeParameters',
     kind: 'other',
     doc: 'Merged node parameters',
-    get: () => ({ ...GANETI_NODE_PARAMS }),
+    get: nodeNdParams,
   },
   {
     name: 'custom_ndparams',
     title: 'CustomNodeParameters',
     kind: 'other',
     doc: 'Custom node parameters',
-    get: () => ({}),
+    get: (r) => ({ ...r.node.ndParams }),
   },
   { name: 'hv_state', title: 'HypervisorState', kind: 'other', doc: 'Hypervisor state', get: () => ({}) },
   { name: 'disk_state', title: 'DiskState', kind: 'other', doc: 'Disk state', get: () => ({}) },
@@ -181,8 +187,8 @@ export const nodeFields: readonly Field[] = [
     title: 'Powered',
     kind: 'bool',
     doc: 'Whether node is thought to be powered on',
-    // Ganeti knows this only through an out-of-band program, which Corral does not have.
-    get: () => UNAVAILABLE,
+    // Ganeti records it only for a node with an out-of-band program (power on and off set it).
+    get: (r) => (nodeNdParams(r).oob_program === '' ? UNAVAILABLE : (r.node.powered ?? true)),
   },
   { name: 'tags', title: 'Tags', kind: 'other', doc: 'Tags', get: (r) => [...r.node.tags] },
   {

@@ -177,6 +177,26 @@ describe('RAPI server (in process, fake daemon)', () => {
     expect(old.json().message).toMatch(/no longer supported/);
   });
 
+  it("passes Ganeti's job dependencies on with the opcode, and refuses malformed ones", async () => {
+    const modify = (body: object) =>
+      app.inject({
+        method: 'PUT',
+        url: '/2/instances/inst1/modify',
+        headers: { ...ADMIN, ...JSON_TYPE },
+        payload: JSON.stringify(body),
+      });
+    const accepted = await modify({ beparams: { memory: 256 }, depends: [[7, ['success', 'error']]] });
+    expect(accepted.statusCode).toBe(200);
+    expect(lastOps()).toEqual([
+      expect.objectContaining({ OP_ID: 'OP_INSTANCE_SET_PARAMS', depends: [[7, ['success', 'error']]] }),
+    ]);
+    const count = daemon.submitted.length;
+    const refused = await modify({ beparams: { memory: 256 }, depends: [[7, ['finished']]] });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().message).toMatch(/depends/);
+    expect(daemon.submitted).toHaveLength(count);
+  });
+
   it('takes tags from the query, with the reason trail', async () => {
     const response = await app.inject({
       method: 'PUT',
