@@ -50,6 +50,11 @@ const CLUSTER_OP_SHARE = 0.3;
 /** Node removal stops here, so that a crash still leaves a majority. */
 const MIN_MEMBERS = 3;
 const SIM_TEMPLATES = ['diskless', 'file', 'sharedfile', 'drbd'] as const;
+/**
+ * One address: a node that held an address and was down while the cluster changed it keeps the old one (it
+ * cleans up only the address configured now), as a real host would until an administrator removes it.
+ */
+const SIM_MASTER_IPS = ['192.0.2.10'] as const;
 const TAGS = ['red', 'green', 'blue'] as const;
 
 /**
@@ -155,6 +160,7 @@ export async function runMasterSimulation(options: MasterSimOptions): Promise<Ma
   await world.until(() => ledger.quiet(members), QUIESCE_MS, 'every job to end').catch(() => undefined);
   ledger.check(members);
   await mirrors.checkResynced(members);
+  checkMasterIp(world, fleet, violations);
   mirrors.checkCopies();
   return {
     seed: options.seed,
@@ -649,6 +655,17 @@ function clusterOp(
     () => ({ OP_ID: 'OP_CLUSTER_SET_PARAMS', ...clusterParams(rng) }),
     () => ({ OP_ID: 'OP_CLUSTER_RENEW_CRYPTO', new_rapi_certificate: rng.chance(0.5) }),
     () => ({ OP_ID: 'OP_CLUSTER_RENAME', name: newName('cluster') }),
+    // The floating master IP: set (in the same job when the cluster has none), activated or deactivated.
+    () => {
+      const toggle: Opcode = {
+        OP_ID: rng.chance(0.6) ? 'OP_CLUSTER_ACTIVATE_MASTER_IP' : 'OP_CLUSTER_DEACTIVATE_MASTER_IP',
+      };
+      if (config.cluster.masterIp !== undefined && rng.chance(0.8)) return toggle;
+      return [
+        { OP_ID: 'OP_CLUSTER_SET_PARAMS', master_ip: rng.pick(SIM_MASTER_IPS), master_netdev: 'eth0' },
+        toggle,
+      ];
+    },
     () => ({ OP_ID: 'OP_CLUSTER_REDIST_CONF' }),
     () => ({
       OP_ID: 'OP_CLUSTER_REPAIR_DISK_SIZES',
@@ -661,15 +678,26 @@ function clusterOp(
       ...(rng.chance(0.3) && { ipolicy_disk_templates: [rng.pick(SIM_TEMPLATES)] }),
     }),
     () => ({ OP_ID: 'OP_GROUP_RENAME', group_name: group(), new_name: newName('group') }),
-    // Every instance of the group into the others: one job each, or none when the group holds none. With a
-    // single group there is nowhere to go (Ganeti refuses), so another is made in the same job first.
+    // Every instance of the group into the others: one job each, or none when the group holds none (often
+    // refused when the others have no room). With a single group there is nowhere to go (Ganeti refuses), so
+    // another is made in the same job and evacuated: an empty group evacuates with no job.
     (): Opcode | Opcode[] => {
-      const group_name = group();
-      if (sortedGroups(config).length > 1) return { OP_ID: 'OP_GROUP_EVACUATE', group_name };
-      return [
-        { OP_ID: 'OP_GROUP_ADD', group_name: newName('group') },
-        { OP_ID: 'OP_GROUP_EVACUATE', group_name },
-      ];
+      const groups = sortedGroups(config);
+      if (groups.length === 1) {
+        const group_name = newName('group');
+        return [
+          { OP_ID: 'OP_GROUP_ADD', group_name },
+          { OP_ID: 'OP_GROUP_EVACUATE', group_name },
+        ];
+      }
+      const used = new Set(
+        [...config.instances.values()].flatMap((instance) =>
+          [instance.primaryNode, ...instance.secondaryNodes].map((uuid) => config.nodes.get(uuid)?.group),
+        ),
+      );
+      const idle = groups.filter((group) => !used.has(group.uuid));
+      const group_name = idle.length > 0 && rng.chance(0.5) ? rng.pick(idle).name : group();
+      return { OP_ID: 'OP_GROUP_EVACUATE', group_name };
     },
     () =>
       rng.chance(0.7)
@@ -744,6 +772,17 @@ function testAllocator(rng: Rng, config: ConfigData, newName: (prefix: string) =
     memory: 128,
     count: 2,
   };
+}
+
+/** Once healed, only the master holds an address, and only the cluster's master IP. */
+function checkMasterIp(world: MasterWorld, fleet: Fleet, violations: string[]): void {
+  const config = fleet.newest();
+  for (const id of fleet.ids)
+    for (const address of world.machine(id).addresses)
+      if (id !== config?.master || address !== config.cluster.masterIp?.address)
+        violations.push(
+          `${id} holds ${address} once healed, while ${config?.master ?? 'no node'} is master with ${config?.cluster.masterIp?.address ?? 'no master IP'}`,
+        );
 }
 
 function clusterParams(rng: Rng): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER_SET_PARAMS' }>, 'OP_ID'> {

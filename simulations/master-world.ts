@@ -18,6 +18,7 @@ import { nodeCallerCheck } from '../src/daemon/caller-check.js';
 import { ClusterService, type NodeHooks } from '../src/daemon/cluster-service.js';
 import { LeaseKeeper } from '../src/daemon/lease-keeper.js';
 import { leaseRecordInMemory } from '../src/daemon/lease-record.js';
+import type { MasterIpDevice } from '../src/daemon/master-ip.js';
 import { copyRecordsInMemory } from '../src/daemon/mirror-records.js';
 import { reportingToMaster } from '../src/daemon/mirror-reporter.js';
 import { MirrorService } from '../src/daemon/mirror-service.js';
@@ -90,6 +91,16 @@ class SimMachine {
   readonly mirrorRecords = copyRecordsInMemory(new Map(), {}, new Map());
   /** Where the host keeps its fence time, as the daemon does in its data directory. */
   readonly leaseRecord = leaseRecordInMemory();
+  /** The addresses on the host's network device: a crash of the daemon leaves them, as on a real host. */
+  readonly addresses = new Set<string>();
+  readonly masterIpDevice: MasterIpDevice = {
+    start: async (spec) => {
+      this.addresses.add(spec.address);
+      return `added ${spec.address}`;
+    },
+    stop: async (spec) =>
+      this.addresses.delete(spec.address) ? `removed ${spec.address}` : `${spec.address} was not here`,
+  };
   guests = fakeStatesInMemory();
   mirror: MirrorService | undefined;
   lease: LeaseKeeper | undefined;
@@ -243,6 +254,7 @@ export class MasterWorld {
         name: id,
         hooks: noHooks,
         oob: this.oob,
+        masterIpDevice: () => machine.masterIpDevice,
         agent,
         timings: { ...defaultControlTimings, watcherIntervalMs: this.options.watcherIntervalMs ?? 5_000 },
         clock: machine.clock,

@@ -265,9 +265,6 @@ const nodeKeys =
   "each node's identity is its own libp2p key, which no job may carry; Corral cannot renew it for the node";
 const noSecretInJobs =
   'a secret given to a job would be kept in its record, which every node and job info shows: Corral draws new ones on the master instead';
-const noMasterIp =
-  'Corral has no floating master IP yet: clients reach any node, which forwards to the master';
-
 /** Ganeti's init and modify options that Corral has no use for; `init` and `modify` say where each applies. */
 const unusedOptions: readonly (UnusedOption & { readonly on: readonly UnusedOn[] })[] = [
   { name: 'ssh-init', negated: true, takesValue: false, reason: noSsh, on: ['init'] },
@@ -380,16 +377,6 @@ const unusedOptions: readonly (UnusedOption & { readonly on: readonly UnusedOn[]
     takesValue: true,
     reason: 'Corral has no gluster disk template',
     on: ['init'],
-  },
-  { name: 'master-netdev', takesValue: true, reason: noMasterIp, on: ['init', 'modify'] },
-  { name: 'master-netmask', takesValue: true, reason: noMasterIp, on: ['init', 'modify'] },
-  {
-    name: 'use-external-mip-script',
-    takesValue: true,
-    reason: noMasterIp,
-    accepts: ['yes', 'no'],
-    refusal: 'takes yes or no',
-    on: ['init', 'modify'],
   },
   {
     name: 'primary-ip-version',

@@ -3,6 +3,7 @@ import type { Brand, NodeId } from '../common/ids.js';
 import type { CorralDiskTemplate } from './disk-templates.js';
 import type { HypervisorName } from './hypervisors.js';
 import type { HaParams } from './lease.js';
+import type { MasterIpSpec } from './master-ip.js';
 import type { NdParamsOverrides } from './ndparams.js';
 
 /**
@@ -69,6 +70,8 @@ export interface ClusterParams {
   readonly defaultIallocator?: string;
   /** The node parameters the cluster sets over Ganeti's defaults; absent in configurations made before them. */
   readonly ndParams?: NdParamsOverrides;
+  /** The floating address the master holds (cluster modify --master-ip); absent, the cluster has none. */
+  readonly masterIp?: MasterIpSpec;
 }
 
 export interface GroupRecord {

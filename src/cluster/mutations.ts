@@ -20,6 +20,7 @@ import {
 import { corralDiskTemplates, needsSecondary } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
 import { checkHaParams, type HaParams, LEASE_LIMITS } from './lease.js';
+import { checkMasterIp } from './master-ip.js';
 import {
   adminStates,
   allocPolicies,
@@ -219,6 +220,16 @@ export const mutationSchema = z.discriminatedUnion('type', [
     defaultIallocator: z.string().max(4096).optional(),
     /** The cluster's own node parameters, replacing those it had. */
     ndParams: ndParamsSchema.optional(),
+    /** The floating master IP; null: none any more. */
+    masterIp: z
+      .object({
+        address: z.string().min(1).max(64),
+        netmask: z.number().int().min(1).max(128),
+        netdev: z.string().min(1).max(15),
+        external: z.boolean(),
+      })
+      .nullable()
+      .optional(),
   }),
   /**
    * The master's switches outside the configuration proper, as Ganeti keeps them in files beside it: the
@@ -437,10 +448,13 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
       return { ...config, instances: new Map(config.instances).set(instance.uuid, updated) };
     }
     case 'cluster-set': {
-      const { defaultIallocator: oldAllocator, ...kept } = config.cluster;
+      const { defaultIallocator: oldAllocator, masterIp: oldMasterIp, ...kept } = config.cluster;
       const allocator = m.defaultIallocator ?? oldAllocator ?? '';
+      const masterIp = m.masterIp === undefined ? oldMasterIp : m.masterIp;
+      if (masterIp) checkMasterIp(masterIp);
       const cluster: ClusterParams = {
         ...kept,
+        ...(masterIp && { masterIp }),
         ...(m.candidatePoolSize !== undefined && { candidatePoolSize: m.candidatePoolSize }),
         ...(m.enabledHypervisors !== undefined && { enabledHypervisors: unique(m.enabledHypervisors) }),
         ...(m.enabledDiskTemplates !== undefined && { enabledDiskTemplates: unique(m.enabledDiskTemplates) }),

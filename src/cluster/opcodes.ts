@@ -284,9 +284,18 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     default_iallocator: z.string().max(4096).optional(),
     /** The cluster's node parameters, merged over the current ones. */
     ndparams: ndParamsInputSchema.optional(),
+    /** Corral's addition: the floating master IP ('' for none); Ganeti takes it from the cluster name. */
+    master_ip: z.string().max(64).optional(),
+    master_netdev: z.string().min(1).max(15).optional(),
+    master_netmask: z.number().int().min(1).max(128).optional(),
+    use_external_mip_script: z.boolean().optional(),
   }),
-  /** Ganeti's cluster rename; Corral has no master IP to move with the name. */
+  /** Ganeti's cluster rename; the master IP, if any, stays what it was set to (Corral does not resolve names). */
   z.object({ OP_ID: z.literal('OP_CLUSTER_RENAME'), ...common, name: nameSchema }),
+  /** Ganeti's activate-master-ip: the master holds the floating IP again. */
+  z.object({ OP_ID: z.literal('OP_CLUSTER_ACTIVATE_MASTER_IP'), ...common }),
+  /** Ganeti's deactivate-master-ip: the master drops it, until activate-master-ip or the next master. */
+  z.object({ OP_ID: z.literal('OP_CLUSTER_DEACTIVATE_MASTER_IP'), ...common }),
   /**
    * Ganeti pushes config.data and ssconf to every node. Raft replicates Corral's configuration with every
    * commit: this job confirms that every online node has applied the current serial, and says which have not.
@@ -716,6 +725,8 @@ export function opTarget(op: Opcode): string | undefined {
     case 'OP_CLUSTER_REPAIR_DISK_SIZES':
       return op.instances?.join(',') || undefined;
     case 'OP_CLUSTER_REDIST_CONF':
+    case 'OP_CLUSTER_ACTIVATE_MASTER_IP':
+    case 'OP_CLUSTER_DEACTIVATE_MASTER_IP':
     case 'OP_CLUSTER_SET_PARAMS':
     case 'OP_CLUSTER_VERIFY':
     case 'OP_CLUSTER_VERIFY_DISKS':

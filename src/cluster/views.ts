@@ -36,6 +36,9 @@ export const clusterViewSchema = z.object({
   watcherPauseUntilMs: z.number().optional(),
   defaultIallocator: z.string().optional(),
   ndParams: ndParamsSchema.optional(),
+  masterIp: z
+    .object({ address: z.string(), netmask: z.number(), netdev: z.string(), external: z.boolean() })
+    .optional(),
 });
 
 export const groupViewSchema = z.object({

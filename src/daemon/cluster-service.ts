@@ -6,6 +6,7 @@ import type { CorralDiskTemplate } from '../cluster/disk-templates.js';
 import type { HypervisorName } from '../cluster/hypervisors.js';
 import { isFinished, type JobRecord } from '../cluster/jobs.js';
 import { encodeKvCommand, type KvOutcome, KvStore } from '../cluster/kv-store.js';
+import type { MasterIpSpec } from '../cluster/master-ip.js';
 import { DEFAULT_CANDIDATE_POOL_SIZE, DEFAULT_GROUP_NAME, type JobId } from '../cluster/model.js';
 import {
   admitProtocol,
@@ -35,6 +36,7 @@ import type { MemberStore } from '../membership/member-store.js';
 import { type Credentials, NO_CREDENTIALS } from '../peer/callers.js';
 import type { Enrolment } from '../peer/enrolment.js';
 import type { Transport } from '../peer/transport.js';
+import { type MasterIpDevice, MasterIpKeeper } from './master-ip.js';
 import type { NodeAgent } from './node-agent.js';
 import type { ReplicaLog } from './replica-log.js';
 import { ReplicaMachine, type ReplicaOutcome } from './replica-machine.js';
@@ -63,6 +65,8 @@ export interface ClusterServiceDeps {
   readonly hooks: NodeHooks;
   /** Runs nodes' out-of-band programs while this node is the master. */
   readonly oob: OobRunner;
+  /** Sets the floating master IP up and down on this host. */
+  readonly masterIpDevice: (spec: MasterIpSpec) => MasterIpDevice;
   /** Raft's tick and every wait of the replica and the master role; checked at start. */
   readonly timings: ControlTimings;
   /** This node's agent: disks, OS scripts and hypervisors, driven by the master. */
@@ -110,9 +114,16 @@ export class ClusterService {
   /** Checks waiting for this node to take the master role (see until). */
   private readonly masterWaiters = new Set<() => void>();
   private stopped = false;
+  private readonly masterIp: MasterIpKeeper;
+  /** deactivate-master-ip's hold, for this node's term as master. */
+  private masterIpDown = false;
 
   private constructor(private readonly deps: ClusterServiceDeps) {
     this.leaderSeenMs = deps.clock.wallMs();
+    this.masterIp = new MasterIpKeeper({
+      device: deps.masterIpDevice,
+      log: deps.log.child({ part: 'master-ip' }),
+    });
   }
 
   static async start(deps: ClusterServiceDeps): Promise<ClusterService> {
@@ -416,8 +427,21 @@ export class ClusterService {
   async stop(): Promise<void> {
     this.stopped = true;
     this.role?.end();
+    this.role = undefined;
+    // A master stopped in order hands its IP on at once: the next master need not wait for ARP caches.
+    await this.syncMasterIp().catch(() => undefined);
     this.raft?.stop();
     await this.deps.raftLog.close();
+  }
+
+  /**
+   * Holds the cluster's master IP while this node is a master that has taken over (and it was not
+   * deactivated), drops it otherwise; the keeper logs what fails, and the next change tries again.
+   */
+  private syncMasterIp(): Promise<string[]> {
+    const configured = this.state.config?.cluster.masterIp;
+    const master = this.role?.ready === true && !this.stopped && !this.masterIpDown;
+    return this.masterIp.reconcile(master ? configured : undefined, configured);
   }
 
   private async startReplica(founding: boolean): Promise<void> {
@@ -443,6 +467,7 @@ export class ClusterService {
       this.leaderSeenMs = deps.clock.wallMs();
       this.role?.end();
       this.role = undefined;
+      void this.syncMasterIp().catch(() => undefined);
       if (leader === raft.self) this.becomeMaster(raft, term);
     });
   }
@@ -451,8 +476,15 @@ export class ClusterService {
     const { deps } = this;
     // Every call this master makes shows its term, so that no node obeys it once a newer master is elected.
     const credentials: Credentials = { term };
+    this.masterIpDown = false;
     const role = new MasterRole(
       {
+        masterIp: {
+          set: (up) => {
+            this.masterIpDown = !up;
+            return this.syncMasterIp();
+          },
+        },
         raft,
         propose: (command, signal) => this.propose(command, signal),
         state: this.state,
@@ -473,6 +505,7 @@ export class ClusterService {
     role.begin().then(
       () => {
         deps.log.info({ term }, 'this node is the master');
+        void this.syncMasterIp().catch(() => undefined);
         for (const waiter of [...this.masterWaiters]) waiter();
       },
       (error: unknown) => {
@@ -608,6 +641,7 @@ export class ClusterService {
     // A node replaying its log passes through older configurations: they must neither shrink its member list
     // (it would refuse the newer members) nor bring an old secret back.
     if (config.serial < members.configSerial) return;
+    void this.syncMasterIp().catch(() => undefined);
     const nodes = [...config.nodes.values()];
     try {
       // Both take effect before the first await, so that of two configurations applied in a row the later

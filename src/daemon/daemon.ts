@@ -3,6 +3,7 @@ import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { MASTER_IP_SCRIPT } from '../cluster/master-ip.js';
 import { newRapiCertificate, type RapiCertificate } from '../cluster/rapi-certificate.js';
 import { systemClock } from '../common/clock.js';
 import { asCorralError, CorralError } from '../common/errors.js';
@@ -34,6 +35,7 @@ import { joinControls } from './join-controls.js';
 import { serveJoins } from './join-service.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { LEASE_FILE, leaseRecordFile } from './lease-record.js';
+import { ipCommandDevice, scriptDevice } from './master-ip.js';
 import { startMembership } from './membership.js';
 import { reportingToMaster } from './mirror-reporter.js';
 import { nodeCommandControls, serveNodeCommands } from './node-command.js';
@@ -177,6 +179,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     raftLog: walReplicaLog(join(options.dataDir, 'raft')),
     name,
     oob: processOobRunner,
+    // Ganeti's --use-external-mip-script runs the administrator's script; Corral looks for it in its data dir.
+    masterIpDevice: (spec) =>
+      spec.external ? scriptDevice(join(options.dataDir, MASTER_IP_SCRIPT)) : ipCommandDevice(),
     hooks: new ClusterHookRunner({
       transport,
       hooksDir: options.hooksDir ?? DEFAULT_HOOKS_DIR,

@@ -58,6 +58,11 @@ export function dryRunContext(ctx: OpContext): OpContext {
         return ctx.oob.run(program, command, node, options);
       },
     },
+    masterIp: {
+      set: async (up) => {
+        throw new DryRunStop(`${up ? 'adding' : 'removing'} the master IP`);
+      },
+    },
     commit: async () => {
       throw new DryRunStop('changing the configuration');
     },

@@ -20,7 +20,7 @@ import { LeaseTable } from './leases.js';
 import { LockManager } from './locks.js';
 import type { MasterRequest, MasterResponse } from './master-protocol.js';
 import type { OobRunner } from './oob-runner.js';
-import type { HookSpec, NodeAgentClient, OpContext } from './op-context.js';
+import type { HookSpec, MasterIpControl, NodeAgentClient, OpContext } from './op-context.js';
 import { opDefinitions } from './op-defs.js';
 import { candidatesToReplace, membershipSteps, type ObservedNode } from './raft-membership.js';
 import type { ControlTimings } from './timings.js';
@@ -45,6 +45,7 @@ export interface MasterRoleDeps {
   readonly hooks: HookRunner;
   /** Runs nodes' out-of-band programs on this host. */
   readonly oob: OobRunner;
+  readonly masterIp: MasterIpControl;
   readonly clock: Clock;
   readonly log: Logger;
   /** What this node's gossip has observed of a peer; undefined for one it does not know yet. */
@@ -342,6 +343,7 @@ export class MasterRole {
       timings: deps.timings,
       agent: deps.agent,
       oob: deps.oob,
+      masterIp: deps.masterIp,
       raft: () => {
         const status = deps.raft.status();
         return { term: status.term, voters: status.membership.voters, learners: status.membership.learners };

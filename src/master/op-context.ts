@@ -48,6 +48,12 @@ export interface RaftView {
   readonly learners: readonly NodeId[];
 }
 
+/** The master's hold on the floating master IP (activate/deactivate-master-ip); says what it did. */
+export interface MasterIpControl {
+  /** Holds it (up) or drops it until asked again or until another node is master (down). */
+  set(up: boolean): Promise<string[]>;
+}
+
 export interface OpContext {
   /** The newest applied configuration (it changes while a job waits or runs). */
   config(): ConfigData;
@@ -59,6 +65,8 @@ export interface OpContext {
   readonly agent: NodeAgentClient;
   /** Runs out-of-band programs on this (the master's) host. */
   readonly oob: OobRunner;
+  /** The floating master IP on this (the master's) host. */
+  readonly masterIp: MasterIpControl;
   raft(): RaftView;
   /** What this node's gossip has observed of a node (state, health record); undefined for one it does not know. */
   observed(node: NodeId): ObservedNode | undefined;

@@ -11,6 +11,7 @@ import {
 } from '../cluster/config.js';
 import { corralDiskTemplates } from '../cluster/disk-templates.js';
 import { hypervisors } from '../cluster/hypervisors.js';
+import { type MasterIpChanges, type MasterIpSpec, masterIpAfter } from '../cluster/master-ip.js';
 import { DEFAULT_GROUP_NAME, type NodeRecord } from '../cluster/model.js';
 import { applyMutation, type Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
@@ -25,6 +26,7 @@ import { moveOpDefinitions } from './instance-moves.js';
 import { instanceOpDefinitions } from './instance-ops.js';
 import { instanceQueryOpDefinitions } from './instance-query.js';
 import type { LockRequest } from './locks.js';
+import { masterIpOpDefinitions } from './master-ip-ops.js';
 import { mirrorOpDefinitions } from './mirror-ops.js';
 import { multiAllocOpDefinitions } from './multi-alloc.js';
 import { ndParamsChanges } from './ndparams-ops.js';
@@ -37,6 +39,12 @@ import { verifyCluster, verifyDisks } from './verify.js';
 import { volumeQueryOpDefinitions } from './volume-query.js';
 
 const bglShared: LockRequest = { level: 'cluster', names: ['BGL'], mode: 'shared' };
+/** The cluster-set field for the master IP options given, if any. */
+function masterIpChange(current: MasterIpSpec | undefined, changes: MasterIpChanges) {
+  const masterIp = masterIpAfter(current, changes);
+  return masterIp === undefined ? {} : { masterIp };
+}
+
 const bglExclusive: LockRequest = { level: 'cluster', names: ['BGL'], mode: 'exclusive' };
 
 function nodeLocks(names: readonly string[] | 'all', mode: LockRequest['mode']): LockRequest {
@@ -105,6 +113,7 @@ export const opDefinitions: OpDefinitions = {
   ...volumeQueryOpDefinitions,
   ...moveOpDefinitions,
   ...groupMoveOpDefinitions,
+  ...masterIpOpDefinitions,
   ...mirrorOpDefinitions,
   ...recreateDisksOpDefinitions,
   ...backupOpDefinitions,
@@ -420,6 +429,7 @@ export const opDefinitions: OpDefinitions = {
           defaultIallocator: await defaultAllocator(op.default_iallocator),
         }),
         ...ndParamsChanges.cluster(ctx.config().cluster, op),
+        ...masterIpChange(ctx.config().cluster.masterIp, op),
       };
       if (Object.keys(mutation).length === 1) throw new CorralError('bad_request', 'no change was asked for');
       check(ctx, mutation);

@@ -376,6 +376,50 @@ describe('the fixed instance policy', () => {
   });
 });
 
+describe('the master IP', () => {
+  it('modify sets it, and a device alone takes the address of the cluster name, as Ganeti does', async () => {
+    const given = await run(['cluster', 'modify', '--master-ip', '10.0.0.9', '--master-netdev', 'br0']);
+    expect(given.jobs).toEqual([
+      [{ OP_ID: 'OP_CLUSTER_SET_PARAMS', master_ip: '10.0.0.9', master_netdev: 'br0' }],
+    ]);
+    const resolved = await run(
+      ['cluster', 'modify', '--master-netdev', 'br0', '--use-external-mip-script', 'yes'],
+      configWith({ name: 'localhost' }),
+    );
+    expect(resolved.jobs).toEqual([
+      [
+        {
+          OP_ID: 'OP_CLUSTER_SET_PARAMS',
+          master_netdev: 'br0',
+          use_external_mip_script: true,
+          master_ip: expect.stringMatching(/^(127\.0\.0\.1|::1)$/),
+        },
+      ],
+    ]);
+  });
+
+  it('info shows it; deactivate asks first, activate does not', async () => {
+    const config = configWith({
+      masterIp: { address: '10.0.0.9', netmask: 24, netdev: 'br0', external: false },
+    });
+    const { stdout } = await run(['cluster', 'info'], config);
+    expect(stdout).toContain(
+      '  master IP: 10.0.0.9\n  master netdev: br0\n  master netmask: 24\n  use external master IP address setup script: False\n',
+    );
+    const asked = await run(['cluster', 'deactivate-master-ip'], config);
+    expect(asked.error).toBe(
+      'corral: deactivate-master-ip asks for confirmation: give --yes to run it without a terminal',
+    );
+    expect(asked.jobs).toEqual([]);
+    expect((await run(['cluster', 'deactivate-master-ip', '--yes'], config)).jobs).toEqual([
+      [{ OP_ID: 'OP_CLUSTER_DEACTIVATE_MASTER_IP' }],
+    ]);
+    expect((await run(['cluster', 'activate-master-ip'], config)).jobs).toEqual([
+      [{ OP_ID: 'OP_CLUSTER_ACTIVATE_MASTER_IP' }],
+    ]);
+  });
+});
+
 describe('gnt-cluster init', () => {
   it('founds the cluster, then sets what init itself does not take; notes the options that change nothing', async () => {
     const { stdout, stderr, requests, error } = await run([

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { livePolicy } from '../../alloc/live-snapshot.js';
 import { corralDiskTemplates } from '../../cluster/disk-templates.js';
 import { hypervisors } from '../../cluster/hypervisors.js';
+import { MASTER_IP_SCRIPT } from '../../cluster/master-ip.js';
 import { filledNdParams, ND_KEYS } from '../../cluster/ndparams.js';
 import { COPY_FILE_MAX_BYTES, NODE_COMMAND_TIMEOUT_MS } from '../../cluster/node-command-protocol.js';
 import { type Opcode, opcodeSchema } from '../../cluster/opcodes.js';
@@ -24,6 +26,7 @@ import {
   readConfig,
   runOps,
   yesDoItOption,
+  yesNo,
 } from '../cluster-client.js';
 import {
   checkIpolicyOptions,
@@ -75,6 +78,10 @@ interface ParamArgs extends IpolicyArgs {
   'default-iallocator'?: string;
   'max-running-jobs'?: number;
   'candidate-pool-size'?: number;
+  'master-ip'?: string;
+  'master-netdev'?: string;
+  'master-netmask'?: number;
+  'use-external-mip-script'?: string;
 }
 
 function paramOptions<T>(yargs: Argv<T>) {
@@ -96,7 +103,21 @@ function paramOptions<T>(yargs: Argv<T>) {
       describe: "the allocator placement asks when a job names none, or '.'; '' for the built-in one",
     })
     .option('max-running-jobs', { type: 'number', describe: 'how many jobs the master runs at once' })
-    .option('candidate-pool-size', { alias: 'C', type: 'number', describe: 'how many master candidates' });
+    .option('candidate-pool-size', { alias: 'C', type: 'number', describe: 'how many master candidates' })
+    .option('master-ip', {
+      type: 'string',
+      describe:
+        "Corral's addition: the floating IP the master holds ('' for none); by default, with --master-netdev, the cluster name's address",
+    })
+    .option('master-netdev', {
+      type: 'string',
+      describe: 'the network device the master IP goes on (default eth0)',
+    })
+    .option('master-netmask', { type: 'number', describe: 'its prefix length (default 32, or 128 for IPv6)' })
+    .option('use-external-mip-script', {
+      type: 'string',
+      describe: `yes: set the master IP up and down with <data dir>/${MASTER_IP_SCRIPT} (start|stop, Ganeti's variables)`,
+    });
 }
 
 /** The cluster modify opcode's fields for the parameter options given. */
@@ -109,7 +130,39 @@ function paramFields(args: ParamArgs): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER
     ...(args['node-parameters'] !== undefined && { ndparams: parseNdParams(args['node-parameters'], false) }),
     ...(args['mac-prefix'] !== undefined && { mac_prefix: parseMacPrefix(args['mac-prefix']) }),
     ...(args['default-iallocator'] !== undefined && { default_iallocator: args['default-iallocator'] }),
+    ...(args['master-ip'] !== undefined && { master_ip: args['master-ip'] }),
+    ...(args['master-netdev'] !== undefined && { master_netdev: args['master-netdev'] }),
+    ...(args['master-netmask'] !== undefined && { master_netmask: args['master-netmask'] }),
+    ...(args['use-external-mip-script'] !== undefined && {
+      use_external_mip_script: yesNo(args['use-external-mip-script'], 'use-external-mip-script'),
+    }),
   };
+}
+
+/**
+ * Ganeti takes the master IP from the cluster name's address. Corral has none unless asked: when a master IP
+ * option comes without --master-ip and the cluster has no address yet, the name is resolved as Ganeti does.
+ */
+async function withMasterIp(
+  fields: ReturnType<typeof paramFields>,
+  clusterName: string,
+  current: string | undefined,
+): Promise<ReturnType<typeof paramFields>> {
+  const asked =
+    fields.master_netdev !== undefined ||
+    fields.master_netmask !== undefined ||
+    fields.use_external_mip_script !== undefined;
+  if (!asked || fields.master_ip !== undefined || current !== undefined) return fields;
+  const address = await lookup(clusterName).then(
+    (found) => found.address,
+    () => {
+      throw new CorralError(
+        'bad_request',
+        `the cluster name ${clusterName} does not resolve to an address for the master IP; give --master-ip`,
+      );
+    },
+  );
+  return { ...fields, master_ip: address };
 }
 
 /** The opcode as the master will check it, checked here first: a mistake is refused before anything is done. */
@@ -154,7 +207,11 @@ const init: CommandModule<object, InitArgs> = {
     checkIpolicyOptions(args, templates ?? ['diskless', 'file', 'sharedfile']);
     noteUnusedOptions(args as unknown as Record<string, unknown>, 'init', note);
     // What init itself takes; the rest is a cluster modify job once the cluster exists, checked beforehand.
-    const { candidate_pool_size: poolSize, ...rest } = paramFields(args);
+    const { candidate_pool_size: poolSize, ...rest } = await withMasterIp(
+      paramFields(args),
+      args.name,
+      undefined,
+    );
     const modify =
       Object.keys(rest).length > 0 ? checked({ OP_ID: 'OP_CLUSTER_SET_PARAMS', ...rest }) : undefined;
     const call = daemonCall(args);
@@ -281,6 +338,10 @@ const info: CommandModule<object, ConnectionArgs & { roman: boolean }> = {
         `  candidate pool size: ${n(c.candidatePoolSize)}`,
         `  maximal number of jobs running simultaneously: ${n(c.maxRunningJobs)}`,
         `  mac prefix: ${c.macPrefix}`,
+        `  master IP: ${c.masterIp?.address ?? '(none: clients reach any node)'}`,
+        `  master netdev: ${c.masterIp?.netdev ?? ''}`,
+        `  master netmask: ${c.masterIp === undefined ? '' : n(c.masterIp.netmask)}`,
+        `  use external master IP address setup script: ${c.masterIp?.external === true ? 'True' : 'False'}`,
         `  default instance allocator: ${c.defaultIallocator ?? '(the built-in one)'}`,
         `  candidate dead grace: ${c.candidateDeadGraceMs / 1000} s`,
         `  automatic failover: ${c.ha.autoFailover ? 'yes' : 'no'}`,
@@ -610,6 +671,35 @@ const destroy: CommandModule<object, ConnectionArgs & { 'yes-do-it': boolean }> 
       );
     const { cluster } = await daemonCall(args)({ op: 'cluster-destroy' });
     process.stdout.write(`Cluster ${cluster} destroyed: this node has left it and its daemon has stopped\n`);
+  },
+};
+
+const activateMasterIp: CommandModule<object, JobArgs> = {
+  command: 'activate-master-ip',
+  describe: 'the master takes the floating master IP up again',
+  builder: (yargs) => jobOptions(yargs),
+  handler: async (args) => {
+    await runOps(args, [{ OP_ID: 'OP_CLUSTER_ACTIVATE_MASTER_IP' }]);
+  },
+};
+
+const deactivateMasterIp: CommandModule<object, JobArgs & { yes: boolean }> = {
+  command: 'deactivate-master-ip',
+  describe:
+    'the master drops the floating master IP, until activate-master-ip or another node becomes master',
+  builder: (yargs) =>
+    jobOptions(yargs).option('yes', {
+      type: 'boolean',
+      default: false,
+      describe: 'do not ask for confirmation',
+    }),
+  handler: async (args) => {
+    if (!args.yes)
+      await confirm(
+        'This will disable the master IP. All the open connections to the master IP will be closed. To reach the master you will need to use its node IP. Continue?',
+        'deactivate-master-ip asks for confirmation: give --yes to run it without a terminal',
+      );
+    await runOps(args, [{ OP_ID: 'OP_CLUSTER_DEACTIVATE_MASTER_IP' }]);
   },
 };
 
@@ -1098,9 +1188,16 @@ const modify: CommandModule<object, ModifyArgs> = {
       const { config } = await readConfig(args);
       checkIpolicyOptions(args, config.cluster.enabledDiskTemplates);
     }
+    const fields = paramFields(args);
+    const masterIpAsked = Object.keys(fields).some(
+      (key) => key.startsWith('master_') || key.startsWith('use_'),
+    );
+    const { config: current } = masterIpAsked ? await readConfig(args) : { config: undefined };
     const op = checked({
       OP_ID: 'OP_CLUSTER_SET_PARAMS',
-      ...paramFields(args),
+      ...(current === undefined
+        ? fields
+        : await withMasterIp(fields, current.cluster.name, current.cluster.masterIp?.address)),
       ...(args['enabled-hypervisors'] !== undefined && {
         enabled_hypervisors: args['enabled-hypervisors'].split(','),
       }),
@@ -1145,6 +1242,8 @@ export const clusterCommand: CommandModule = {
       queue,
       watcher,
       destroy,
+      activateMasterIp,
+      deactivateMasterIp,
       showIspecsCmd,
       searchTagsCommand,
       clusterRunCommand,
