@@ -12,7 +12,7 @@ import type { ClusterService } from '../src/daemon/cluster-service.js';
 import { memoryAddress } from '../src/peer/memory-transport.js';
 import { healthyNetwork } from '../src/peer/sim-network.js';
 import { hangUpCutLinks, MirrorWatch, runningTwice } from './master-checks.js';
-import { MasterWorld, SIM_OOB_PROGRAM } from './master-world.js';
+import { MasterWorld, SIM_OOB_PROGRAM, SIM_RESTRICTED_COMMAND } from './master-world.js';
 import { SIM_OS } from './sim-os.js';
 
 export interface MasterSimOptions {
@@ -413,11 +413,9 @@ function instanceOp(
         change,
       ];
     },
-    () => ({
-      OP_ID: 'OP_INSTANCE_SET_PARAMS',
-      instance_name,
-      beparams: { memory: rng.pick([64, 128, 256]) },
-    }),
+    // Twice: modify has many forms.
+    () => setParams(rng, instance, nodes),
+    () => setParams(rng, instance, nodes),
     () =>
       instance.diskTemplate === 'diskless'
         ? // Reinstall wants the instance stopped: one job does both, as an operator's script would.
@@ -497,6 +495,47 @@ function recreateDisks(rng: Rng, instance: InstanceRecord, nodes: readonly NodeI
       : []),
     { OP_ID: 'OP_INSTANCE_RECREATE_DISKS', instance_name, ...how },
   ];
+}
+
+/**
+ * Instance modify's forms (issue 22): memory, NICs added (at the end or first, hot-plugged if possible),
+ * changed and removed, a disk's mode changed, a disk added, a disk removed (stopped first), runtime
+ * memory (forced below minmem now and then) and a new primary for a stopped sharedfile or diskless instance.
+ */
+function setParams(rng: Rng, instance: InstanceRecord, nodes: readonly NodeId[]): Opcode | Opcode[] {
+  const instance_name = instance.name;
+  type SetParams = Omit<Extract<Opcode, { OP_ID: 'OP_INSTANCE_SET_PARAMS' }>, 'OP_ID' | 'instance_name'>;
+  const op = (fields: SetParams): Opcode => ({ OP_ID: 'OP_INSTANCE_SET_PARAMS', instance_name, ...fields });
+  const stoppedFirst = (...then: Opcode[]): Opcode[] => [
+    { OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name, timeout: 0 },
+    ...then,
+  ];
+  const addNic = () =>
+    op({
+      nics: [['add', rng.pick([-1, 0]), rng.chance(0.5) ? { mode: 'routed', link: 'rt0' } : {}]],
+      ...(rng.chance(0.5) && { hotplug_if_possible: true }),
+    });
+  const withDisks = instance.diskTemplate !== 'diskless';
+  const sharedDisks = instance.diskTemplate === 'sharedfile' || instance.diskTemplate === 'diskless';
+  return rng.pick([
+    () => op({ beparams: { memory: rng.pick([64, 128, 256]) } }),
+    addNic,
+    () => op({ nics: [['modify', -1, { link: rng.pick(['br0', 'br1']), mac: 'generate' }]] }),
+    () => (instance.nics.length > 1 ? op({ nics: [['remove', rng.pick([-1, 0]), {}]] }) : addNic()),
+    () => (withDisks ? op({ disks: [['modify', 0, { mode: rng.pick(['ro', 'rw'] as const) }]] }) : addNic()),
+    () => (withDisks ? op({ disks: [['add', -1, { size: 1 }]] }) : addNic()),
+    // Never disk 0, which the checks follow the guest's acknowledged writes on: a lone disk gets a second
+    // one first, in the same job.
+    () =>
+      withDisks
+        ? stoppedFirst(
+            ...(instance.disks.length > 1 ? [] : [op({ disks: [['add', -1, { size: 1 }]] })]),
+            op({ disks: [['remove', -1, {}]] }),
+          )
+        : addNic(),
+    () => op(rng.chance(0.7) ? { runtime_mem: 128 } : { runtime_mem: 96, force: true }),
+    () => (sharedDisks ? stoppedFirst(op({ pnode: rng.pick(nodes) })) : addNic()),
+  ])();
 }
 
 /**
@@ -667,6 +706,18 @@ function clusterOp(
       ];
     },
     () => ({ OP_ID: 'OP_CLUSTER_REDIST_CONF' }),
+    // Recorded by the simulated host, not done: its crash faults stand for the reboot.
+    () => ({
+      OP_ID: 'OP_NODE_POWERCYCLE',
+      node_name: rng.pick([...config.nodes.values()]).name,
+      ...(rng.chance(0.5) && { force: true }),
+    }),
+    () => ({
+      OP_ID: 'OP_RESTRICTED_COMMAND',
+      command: SIM_RESTRICTED_COMMAND,
+      nodes: [rng.pick([...config.nodes.values()]).name],
+      ...(rng.chance(0.5) && { use_locking: true }),
+    }),
     () => ({
       OP_ID: 'OP_CLUSTER_REPAIR_DISK_SIZES',
       ...(instances.length > 0 && rng.chance(0.5) && { instances: [rng.pick(instances).name] }),
@@ -800,6 +851,10 @@ function clusterParams(rng: Rng): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER_SET_
     { beparams: { vcpus: rng.pick([1, 2]), memory: 128 } },
     { nicparams: { mode: 'none' as const, link: '' }, mac_prefix: rng.pick(['aa:00:00', 'aa:00:01']) },
     { default_iallocator: rng.pick(['', '.']) },
+    // gnt-os modify: parameters the sim OS's instances inherit; another OS hidden and blacklisted.
+    { osparams: { [SIM_OS]: { dhcp: rng.pick(['yes', 'default']) } } },
+    { os_hvp: { [SIM_OS]: { fake: { kernel_path: rng.pick(['/boot/k', 'default']) } } } },
+    { hidden_os: [['add', 'retired'] as const], blacklisted_os: [['add', 'retired'] as const] },
   ]);
 }
 

@@ -46,6 +46,9 @@ const FORM_LIMIT_MS = 60_000;
 /** How long a simulated client waits before it asks again. */
 const RETRY_PAUSE_MS = 200;
 
+/** The restricted command every simulated host has (gnt-node restricted-command). */
+export const SIM_RESTRICTED_COMMAND = 'health-check';
+
 /** The out-of-band program every simulated host has (set as oob_program by the workload). */
 export const SIM_OOB_PROGRAM = '/usr/lib/sim/oob';
 
@@ -91,6 +94,8 @@ class SimMachine {
   readonly mirrorRecords = copyRecordsInMemory(new Map(), {}, new Map());
   /** Where the host keeps its fence time, as the daemon does in its data directory. */
   readonly leaseRecord = leaseRecordInMemory();
+  /** How many times the master asked this host to powercycle. */
+  powercycles = 0;
   /** The addresses on the host's network device: a crash of the daemon leaves them, as on a real host. */
   readonly addresses = new Set<string>();
   readonly masterIpDevice: MasterIpDevice = {
@@ -237,6 +242,21 @@ export class MasterWorld {
         // Never enabled for instances here; it lets repair-storage (lvm-vg) reach an agent.
         ['plain', createMemoryTemplate({ name: 'plain', storage: machine.localDisks })],
       ]),
+      // A powercycle is recorded, not done: the simulation's own crash faults are its effect on the cluster.
+      power: {
+        powercycle: () => {
+          machine.powercycles++;
+          return 'Reboot scheduled in 5 seconds';
+        },
+      },
+      // One command every simulated host has; any other name is missing there.
+      restricted: {
+        run: async (name) => {
+          if (name !== SIM_RESTRICTED_COMMAND)
+            throw new CorralError('not_found', `/memory/restricted-commands/${name} does not exist`);
+          return { ok: true, output: `${id} is fine\n` };
+        },
+      },
       os: simOsCatalog(),
       exports: machine.exports,
       mirror,

@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { hypervisors, isHypervisor } from '../cluster/hypervisors.js';
 import { CorralError } from '../common/errors.js';
 
 /** Ganeti's option syntax: sizes with units, `k=v,k=v` lists, `N:k=v` per-index specs, `hv:k=v` params. */
@@ -62,6 +63,21 @@ export function parseHvParams(value: string): { hypervisor?: string; params: Rec
     return { hypervisor: match[1]!, params: parseKeyValues(match[2] ?? '', '-H') };
   if (/^[a-z]+$/.test(value)) return { hypervisor: value, params: {} };
   return { params: parseKeyValues(value, '-H') };
+}
+
+/** -H hv:k=v,… given once per hypervisor or more (cluster init/modify, os modify), each naming its hypervisor. */
+export function hvParamsByHypervisor(values: readonly string[]): Record<string, Record<string, string>> {
+  const byHv: Record<string, Record<string, string>> = {};
+  for (const value of values) {
+    const { hypervisor, params } = parseHvParams(value);
+    if (hypervisor === undefined || !isHypervisor(hypervisor))
+      throw new CorralError(
+        'bad_request',
+        `-H ${value}: name the hypervisor first (${hypervisors.join(' or ')}:k=v,…)`,
+      );
+    byHv[hypervisor] = { ...byHv[hypervisor], ...params };
+  }
+  return byHv;
 }
 
 /** Only the keys allowed, each once; says which key is unknown. */

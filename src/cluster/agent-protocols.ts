@@ -177,6 +177,24 @@ export const agentProtocols = {
     }),
     maxFrameBytes: 4 * 1024 * 1024,
   }),
+  /** Ganeti's node powercycle: the node schedules a hard reboot of its machine and says so. */
+  powercycle: requestProtocol({
+    name: 'agent-powercycle',
+    major: 1,
+    callers: 'master',
+    request: z.object({}),
+    response: z.object({ scheduled: z.string().max(256) }),
+  }),
+  /** Ganeti's restricted command: an executable of the node's restricted-commands directory, by name. */
+  restrictedCommand: requestProtocol({
+    name: 'agent-restricted-command',
+    major: 1,
+    callers: 'master',
+    request: z.object({ command: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'a restricted command name') }),
+    response: z.object({ ok: z.boolean(), output: z.string().max(1024 * 1024 + 1024) }),
+    timeoutMs: 11 * 60_000,
+    maxFrameBytes: 2 * 1024 * 1024,
+  }),
   checkParams: requestProtocol({
     name: 'agent-check-params',
     major: 1,
@@ -269,6 +287,15 @@ export const agentProtocols = {
     request: instanceRef.extend({ kind: z.enum(['soft', 'hard']) }),
     response: empty,
     timeoutMs: 5 * 60_000,
+  }),
+  /** Ganeti's instance_balloon_memory: the running instance's memory changes to memoryMiB. */
+  balloon: requestProtocol({
+    name: 'agent-balloon',
+    major: 1,
+    callers: 'master',
+    request: instanceRef.extend({ memoryMiB: z.number().int().positive() }),
+    response: empty,
+    timeoutMs: 60_000,
   }),
   migrateAccept: requestProtocol({
     name: 'agent-migrate-accept',

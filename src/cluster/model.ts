@@ -5,6 +5,7 @@ import type { HypervisorName } from './hypervisors.js';
 import type { HaParams } from './lease.js';
 import type { MasterIpSpec } from './master-ip.js';
 import type { NdParamsOverrides } from './ndparams.js';
+import type { OsHvTable, ParamTable } from './os-params.js';
 
 /**
  * The cluster configuration as Ganeti's users know it (cluster, node groups, nodes, tags), kept as the Raft
@@ -72,6 +73,16 @@ export interface ClusterParams {
   readonly ndParams?: NdParamsOverrides;
   /** The floating address the master holds (cluster modify --master-ip); absent, the cluster has none. */
   readonly masterIp?: MasterIpSpec;
+  /** cluster init/modify -H: hypervisor parameters by hypervisor, under the OS's and each instance's own. */
+  readonly hvParams?: ParamTable;
+  /** gnt-os modify -O: OS parameters by OS (or OS+variant), under each instance's own. */
+  readonly osParams?: ParamTable;
+  /** gnt-os modify -H: hypervisor parameters by OS and hypervisor, under each instance's own. */
+  readonly osHvParams?: OsHvTable;
+  /** gnt-os modify --hidden: left out of os list. */
+  readonly hiddenOs?: readonly string[];
+  /** gnt-os modify --blacklisted: left out of os list, and refused for installation. */
+  readonly blacklistedOs?: readonly string[];
 }
 
 export interface GroupRecord {

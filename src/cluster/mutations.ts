@@ -220,6 +220,18 @@ export const mutationSchema = z.discriminatedUnion('type', [
     defaultIallocator: z.string().max(4096).optional(),
     /** The cluster's own node parameters, replacing those it had. */
     ndParams: ndParamsSchema.optional(),
+    /** The cluster's hypervisor parameters by hypervisor, replacing what they were. */
+    hvParams: z.record(z.string().max(32), z.record(z.string().max(64), z.string().max(1024))).optional(),
+    /** The per-OS tables and lists (gnt-os modify), each replacing what it was. */
+    osParams: z.record(z.string().max(128), z.record(z.string().max(64), z.string().max(1024))).optional(),
+    osHvParams: z
+      .record(
+        z.string().max(128),
+        z.record(z.string().max(32), z.record(z.string().max(64), z.string().max(1024))),
+      )
+      .optional(),
+    hiddenOs: z.array(z.string().min(1).max(128)).max(256).optional(),
+    blacklistedOs: z.array(z.string().min(1).max(128)).max(256).optional(),
     /** The floating master IP; null: none any more. */
     masterIp: z
       .object({
@@ -455,6 +467,11 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
       const cluster: ClusterParams = {
         ...kept,
         ...(masterIp && { masterIp }),
+        ...(m.hvParams !== undefined && { hvParams: m.hvParams }),
+        ...(m.osParams !== undefined && { osParams: m.osParams }),
+        ...(m.osHvParams !== undefined && { osHvParams: m.osHvParams }),
+        ...(m.hiddenOs !== undefined && { hiddenOs: m.hiddenOs }),
+        ...(m.blacklistedOs !== undefined && { blacklistedOs: m.blacklistedOs }),
         ...(m.candidatePoolSize !== undefined && { candidatePoolSize: m.candidatePoolSize }),
         ...(m.enabledHypervisors !== undefined && { enabledHypervisors: unique(m.enabledHypervisors) }),
         ...(m.enabledDiskTemplates !== undefined && { enabledDiskTemplates: unique(m.enabledDiskTemplates) }),

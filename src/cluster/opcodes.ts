@@ -63,6 +63,10 @@ const params = z.record(
   z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'parameter names are lower case'),
   z.string().max(1024),
 );
+/** An OS definition's name, with its variant if any (debootstrap+default). */
+const osName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/, 'an OS name such as debootstrap+default');
 const sizeMiB = z
   .number()
   .int()
@@ -105,6 +109,40 @@ const nicSpec = z
   })
   .strict();
 export type NicSpecInput = z.infer<typeof nicSpec>;
+/** Which NIC or disk a modification means: an index (-1: the last, or the end for add), a name or a UUID. */
+const deviceIdentifier = z.union([z.number().int().min(-1).max(31), z.string().min(1).max(128)]);
+const nicModParams = z
+  .object({
+    // 'auto' keeps the MAC of a NIC being added as Ganeti's does: a generated one here.
+    mac: z
+      .string()
+      .regex(
+        /^(auto|generate|([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})$/,
+        'a MAC is six hex pairs, "auto" or "generate"',
+      )
+      .optional(),
+    ip: z.union([ip, z.literal('none')]).optional(),
+    mode: z.enum(nicModes).optional(),
+    link: z.string().min(1).max(64).optional(),
+    name: nameSchema.optional(),
+  })
+  .strict();
+export type NicModParams = z.infer<typeof nicModParams>;
+const nicModification = z.union([
+  z.tuple([z.literal('add'), deviceIdentifier, nicModParams]),
+  z.tuple([z.literal('modify'), deviceIdentifier, nicModParams]),
+  z.tuple([z.literal('remove'), deviceIdentifier, z.object({}).strict()]),
+]);
+export type NicModification = z.infer<typeof nicModification>;
+const diskModParams = z.object({ mode: z.enum(diskModes).optional(), name: nameSchema.optional() }).strict();
+export type DiskModParams = z.infer<typeof diskModParams>;
+const diskModification = z.union([
+  z.tuple([z.literal('add'), deviceIdentifier, diskSpec]),
+  z.tuple([z.literal('modify'), deviceIdentifier, diskModParams]),
+  z.tuple([z.literal('remove'), deviceIdentifier, z.object({}).strict()]),
+]);
+export type DiskModification = z.infer<typeof diskModification>;
+export type DiskSpecInput = z.infer<typeof diskSpec>;
 const migrationMode = z.enum(['live', 'non-live']);
 /** An export is named after its instance; never a path. */
 const exportName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,252}$/, 'an instance name, not a path');
@@ -289,9 +327,41 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     master_netdev: z.string().min(1).max(15).optional(),
     master_netmask: z.number().int().min(1).max(128).optional(),
     use_external_mip_script: z.boolean().optional(),
+    /** Ganeti's cluster hvparams by hypervisor, merged over the cluster's; 'default' removes one. */
+    hvparams: z.record(z.string().min(1).max(32), params).optional(),
+    /** gnt-os modify: parameters by OS (and by hypervisor), merged over the cluster's; 'default' removes one. */
+    osparams: z.record(osName, params).optional(),
+    os_hvp: z.record(osName, z.record(z.string().min(1).max(32), params)).optional(),
+    hidden_os: z
+      .array(z.tuple([z.enum(['add', 'remove']), osName]))
+      .max(64)
+      .optional(),
+    blacklisted_os: z
+      .array(z.tuple([z.enum(['add', 'remove']), osName]))
+      .max(64)
+      .optional(),
   }),
   /** Ganeti's cluster rename; the master IP, if any, stays what it was set to (Corral does not resolve names). */
   z.object({ OP_ID: z.literal('OP_CLUSTER_RENAME'), ...common, name: nameSchema }),
+  /**
+   * Ganeti's restricted command: the executable of this name in each node's restricted-commands directory,
+   * run there without arguments; one [succeeded, output] per node, in the order named.
+   */
+  z.object({
+    OP_ID: z.literal('OP_RESTRICTED_COMMAND'),
+    ...common,
+    command: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'a command name: letters, digits, - and _'),
+    nodes: z.array(nameSchema).min(1).max(1024),
+    /** Ganeti's --sync: hold the nodes' locks (shared) while the commands run. */
+    use_locking: yes.optional(),
+  }),
+  /** Ganeti's node powercycle: a hard reboot of the node's machine, scheduled by its daemon; the master only with force. */
+  z.object({
+    OP_ID: z.literal('OP_NODE_POWERCYCLE'),
+    ...common,
+    node_name: nameSchema,
+    force: yes.optional(),
+  }),
   /** Ganeti's activate-master-ip: the master holds the floating IP again. */
   z.object({ OP_ID: z.literal('OP_CLUSTER_ACTIVATE_MASTER_IP'), ...common }),
   /** Ganeti's deactivate-master-ip: the master drops it, until activate-master-ip or the next master. */
@@ -391,7 +461,19 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     hvparams: params.optional(),
     osparams: params.optional(),
     os_name: z.string().min(1).max(128).optional(),
+    /** Corral's older form of disks: [['add', -1, spec], …]; kept for its callers. */
     disks_add: z.array(diskSpec).max(16).optional(),
+    /** Ganeti's [op, index | name | UUID, params] list; index -1 is the end (add) or the last (others). */
+    nics: z.array(nicModification).max(16).optional(),
+    disks: z.array(diskModification).max(32).optional(),
+    /** The new primary, for disks every node reaches (sharedfile, diskless), the instance stopped. */
+    pnode: nameSchema.optional(),
+    /** Balloons the running instance's memory to this size, within its minmem..maxmem (unless forced). */
+    runtime_mem: sizeMiB.optional(),
+    /** Skips the running check of a new primary and the minmem..maxmem check of runtime memory. */
+    force: yes.optional(),
+    hotplug: yes.optional(),
+    hotplug_if_possible: yes.optional(),
     offline: yes.optional(),
     /** Converts the disks to another template (drbd from or to a one-node template), the instance stopped. */
     disk_template: z.enum(corralDiskTemplates).optional(),
@@ -724,6 +806,10 @@ export function opTarget(op: Opcode): string | undefined {
       return op.name;
     case 'OP_CLUSTER_REPAIR_DISK_SIZES':
       return op.instances?.join(',') || undefined;
+    case 'OP_RESTRICTED_COMMAND':
+      return op.command;
+    case 'OP_NODE_POWERCYCLE':
+      return op.node_name;
     case 'OP_CLUSTER_REDIST_CONF':
     case 'OP_CLUSTER_ACTIVATE_MASTER_IP':
     case 'OP_CLUSTER_DEACTIVATE_MASTER_IP':

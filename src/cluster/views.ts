@@ -39,6 +39,11 @@ export const clusterViewSchema = z.object({
   masterIp: z
     .object({ address: z.string(), netmask: z.number(), netdev: z.string(), external: z.boolean() })
     .optional(),
+  hvParams: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+  osParams: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+  osHvParams: z.record(z.string(), z.record(z.string(), z.record(z.string(), z.string()))).optional(),
+  hiddenOs: z.array(z.string()).readonly().optional(),
+  blacklistedOs: z.array(z.string()).readonly().optional(),
 });
 
 export const groupViewSchema = z.object({

@@ -20,8 +20,10 @@ import type { ExportStore } from '../storage/export-store.js';
 import type { Hypervisor, InstanceSpec } from '../vm/hypervisor.js';
 import { forwardConsole, serveConsoles } from './console-bridge.js';
 import { chunkedWriter, compactChunk, pulledChunks } from './dump-transfer.js';
+import type { HostPower } from './host-power.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { MirrorService } from './mirror-service.js';
+import type { RestrictedCommands } from './restricted-commands.js';
 
 /** The node's OS definitions as the agent uses them; the daemon adapts the OS-interface modules to this. */
 export interface OsCatalog {
@@ -56,6 +58,10 @@ export interface NodeAgentDeps {
   readonly mirror: MirrorService;
   /** The node's lease: no guest starts here without one (notes/leases.md). */
   readonly lease: Pick<LeaseKeeper, 'underLease'>;
+  /** The executables the master may run here by name (gnt-node restricted-command). */
+  readonly restricted: RestrictedCommands;
+  /** The machine's power (gnt-node powercycle). */
+  readonly power: HostPower;
   readonly transport: AgentTransport;
   readonly clock: Clock;
   readonly log: Logger;
@@ -290,6 +296,15 @@ export class NodeAgent {
         const mirrors = this.deps.mirror.status();
         return { instances, mirrors, ...resources, storage };
       },
+      powercycle: async () => {
+        this.deps.log.warn({}, 'the master asked for a powercycle of this machine');
+        return { scheduled: this.deps.power.powercycle() };
+      },
+      restrictedCommand: async (request, signal) => {
+        const result = await this.deps.restricted.run(request.command, signal);
+        this.deps.log.info({ command: request.command, ok: result.ok }, 'ran a restricted command');
+        return result;
+      },
       checkParams: async (request) => {
         this.hypervisor(request.hypervisor).checkParams(request.hvParams);
         return {};
@@ -435,6 +450,10 @@ export class NodeAgent {
       },
       reboot: async (request) => {
         await this.hypervisor(request.hypervisor).reboot(request.name, request.kind);
+        return {};
+      },
+      balloon: async (request) => {
+        await this.hypervisor(request.hypervisor).setMemory(request.name, request.memoryMiB);
         return {};
       },
       migrateAccept: async (request) =>

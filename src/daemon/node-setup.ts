@@ -14,11 +14,13 @@ import type { Hypervisor } from '../vm/hypervisor.js';
 import { createKvmHypervisor } from '../vm/kvm-hypervisor.js';
 import { DEFAULT_OS_SEARCH_PATH, diagnoseOses, loadOs } from '../vm/os-definitions.js';
 import { osEnvironment, runOsScript } from '../vm/os-scripts.js';
+import { linuxHostPower } from './host-power.js';
 import { DataPlaneServer } from './mirror-data-plane.js';
 import { copyRecordsInDir } from './mirror-records.js';
 import type { MirrorReporter } from './mirror-reporter.js';
 import { MirrorService } from './mirror-service.js';
 import { agentDiskRef, NodeAgent, type NodeAgentDeps, type OsCatalog } from './node-agent.js';
+import { directoryCommands } from './restricted-commands.js';
 
 /** Where a node keeps instance data, and what it pretends to have under the fake hypervisor. */
 export interface NodeStorageOptions {
@@ -121,6 +123,9 @@ export function createNodeAgent(
     templates,
     mirror,
     lease: deps.lease,
+    // Ganeti's /etc/ganeti/restricted-commands; a fixed place, so that only root on the node chooses what runs.
+    restricted: directoryCommands(join(dataDir, 'restricted-commands')),
+    power: linuxHostPower(deps.log.child({ part: 'power' })),
     os: osCatalog(options.osSearchPath ?? DEFAULT_OS_SEARCH_PATH, join(dataDir, 'os-logs')),
     exports: createExportStore(options.exportDir ?? join(dataDir, 'export')),
     transport: deps.transport,

@@ -189,7 +189,7 @@ export const backupOpDefinitions: Pick<OpDefinitions, BackupOpId> = {
           'conflict',
           `${instance.name} has no OS, whose export script would make the dumps; set one (instance modify -o)`,
         );
-      await requireOs(ctx, source, instance.os);
+      await requireOs(ctx, source, instance.os, 'export');
       const running = await runsOn(ctx, source, instance);
       if (running && op.shutdown === false)
         throw new CorralError(

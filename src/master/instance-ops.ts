@@ -16,6 +16,15 @@ import type { Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { CorralError } from '../common/errors.js';
 import { importDefaults, importDisks, importSource, requireRoomForExport } from './backup-ops.js';
+import {
+  checkHotplug,
+  diskChanges,
+  diskModsOf,
+  instanceRuns,
+  nicChanges,
+  primaryChange,
+  runtimeMemory,
+} from './instance-modify.js';
 import { type Placement, placeInstance, requireRoom } from './instance-placement.js';
 import {
   agentDisks,
@@ -137,7 +146,17 @@ async function convertTemplate(
   op: Extract<Opcode, { OP_ID: 'OP_INSTANCE_SET_PARAMS' }>,
 ): Promise<OpOutcome> {
   const config = ctx.config();
-  const { disk_template: _template, remote_node: _node, instance_name: _name, OP_ID: _id, ...others } = op;
+  // --force and the hotplug flags qualify other changes; Ganeti's clients send them with a conversion too.
+  const {
+    disk_template: _template,
+    remote_node: _node,
+    instance_name: _name,
+    OP_ID: _id,
+    force: _force,
+    hotplug: _hotplug,
+    hotplug_if_possible: _ifPossible,
+    ...others
+  } = op;
   if (Object.keys(others).length > 0)
     throw new CorralError('bad_request', 'convert the disk template on its own, with no other change');
   const from = instance.diskTemplate;
@@ -546,11 +565,12 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
   OP_INSTANCE_SET_PARAMS: {
     // Added disks are new each run: a rerun would make them twice.
     onTakeover: 'fail',
-    locks: lockInstance('exclusive'),
+    // A new primary or a new drbd secondary is locked with the instance's own nodes.
+    locks: lockInstance('exclusive', (op) => [op.pnode, op.remote_node].filter((n) => n !== undefined)),
     hooks: (op, config) =>
       instanceHooks('instance-modify', config, requireInstance(config, op.instance_name), {
         NEW_DISK_TEMPLATE: '',
-        RUNTIME_MEMORY: '',
+        RUNTIME_MEMORY: op.runtime_mem === undefined ? '' : String(op.runtime_mem),
       }),
     async run(op, ctx) {
       const config = ctx.config();
@@ -595,24 +615,35 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
           throw new CorralError('conflict', `${instance.name} is not offline`);
         changes.adminState = 'down';
       }
-      if (op.disks_add !== undefined && op.disks_add.length > 0) {
-        if (!takesDisks(instance.diskTemplate))
-          throw new CorralError(
-            'conflict',
-            `${instance.name} is ${instance.diskTemplate}; it takes no disks`,
-          );
-        if (instance.disks.length + op.disks_add.length > 16)
-          throw new CorralError('conflict', `${instance.name} would have more than 16 disks`);
-        const added = newDisks(ctx, op.disks_add);
-        const grown: InstanceRecord = { ...instance, disks: [...instance.disks, ...added] };
-        await createDisks(ctx, pnode, { ...grown, disks: added });
-        changes.disks = [...grown.disks];
-      }
-      if (Object.keys(changes).length === 0) throw new CorralError('bad_request', 'no change was asked for');
-      if (instance.adminState === 'up') ctx.log('the changes take effect at the next start of the instance');
+      // Only what depends on it asks the primary whether the guest runs.
+      const asksRunning =
+        (op.nics ?? []).length > 0 ||
+        diskModsOf(op).length > 0 ||
+        op.runtime_mem !== undefined ||
+        op.hotplug === true ||
+        op.hotplug_if_possible === true;
+      const running = asksRunning && (await instanceRuns(ctx, instance));
+      checkHotplug(ctx, op, instance, running);
+      Object.assign(changes, nicChanges(ctx, op, instance));
+      const disks = diskChanges(ctx, op, instance, running);
+      Object.assign(changes, disks.changes);
+      const balloon = runtimeMemory(ctx, op, instance, changes.beParams, running);
+      Object.assign(changes, await primaryChange(ctx, op, instance));
+      const ballooned = op.runtime_mem !== undefined;
+      if (Object.keys(changes).length === 0 && !ballooned)
+        throw new CorralError('bad_request', 'no change was asked for');
+      // Every check is done: now the nodes change.
+      await disks.apply();
+      await balloon();
+      const configChanged = Object.keys(changes).filter((key) => key !== 'primaryNode');
+      if (instance.adminState === 'up' && configChanged.length > 0)
+        ctx.log('the changes take effect at the next start of the instance');
       return {
-        mutation: instanceSet(instance, changes),
-        result: { instance: instance.name, changed: Object.keys(changes) },
+        ...(Object.keys(changes).length > 0 && { mutation: instanceSet(instance, changes) }),
+        result: {
+          instance: instance.name,
+          changed: [...Object.keys(changes), ...(ballooned ? ['runtimeMemory'] : [])],
+        },
       };
     },
   },

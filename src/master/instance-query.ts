@@ -1,6 +1,7 @@
 import { type ConfigData, nodeOfUuid, requireInstance, sortedInstances } from '../cluster/config.js';
 import { runningNames } from '../cluster/instance-status.js';
 import { filledBeParams, type InstanceRecord } from '../cluster/model.js';
+import { filledHvParams, filledOsParams } from '../cluster/os-params.js';
 import { ganetiBeParams } from '../cluster/query/index.js';
 import { call } from './instance-steps.js';
 import type { LockRequest } from './locks.js';
@@ -95,11 +96,11 @@ async function instanceData(ctx: OpContext, config: ConfigData, instance: Instan
     hypervisor: instance.hypervisor,
     network_port: null,
     hv_instance: { ...instance.hvParams },
-    hv_actual: { ...instance.hvParams },
+    hv_actual: filledHvParams(config.cluster, instance),
     be_instance: ganetiBeParams(instance.beParams),
     be_actual: ganetiBeParams(filled),
     os_instance: { ...instance.osParams },
-    os_actual: { ...instance.osParams },
+    os_actual: filledOsParams(config.cluster, instance),
     serial_no: instance.serial,
     mtime: instance.mtimeMs / 1000,
     ctime: instance.ctimeMs / 1000,

@@ -3,6 +3,7 @@ import type { AgentDisk, RuntimeSpec } from '../cluster/agent-protocols.js';
 import { type ConfigData, nodeOfUuid } from '../cluster/config.js';
 import { filledBeParams, type InstanceRecord, type NodeRecord } from '../cluster/model.js';
 import type { BeParamsInput } from '../cluster/opcodes.js';
+import { filledHvParams } from '../cluster/os-params.js';
 import { CorralError } from '../common/errors.js';
 import type { HookSpec } from './op-context.js';
 
@@ -27,7 +28,7 @@ export function runtimeSpec(config: ConfigData, instance: InstanceRecord): Runti
     hypervisor: instance.hypervisor,
     memoryMiB: be.maxmemMiB,
     vcpus: be.vcpus,
-    hvParams: { ...instance.hvParams },
+    hvParams: filledHvParams(config.cluster, instance),
     diskTemplate: instance.diskTemplate,
     disks: agentDisks(instance),
     nics: [...instance.nics],

@@ -3,6 +3,7 @@ import { type ConfigData, nodeOfUuid, requireInstance, sortedNodes } from '../cl
 import { needsSecondary } from '../cluster/disk-templates.js';
 import { runningNames } from '../cluster/instance-status.js';
 import { filledBeParams, type InstanceRecord, type MirrorState, type NodeRecord } from '../cluster/model.js';
+import { filledOsParams, requireNotBlacklisted } from '../cluster/os-params.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { agentDisks, primaryOf, runtimeSpec } from './instance-runtime.js';
 import type { LockRequest } from './locks.js';
@@ -323,7 +324,7 @@ export function osInstance(config: ConfigData, instance: InstanceRecord) {
       always_failover: be.alwaysFailover,
       spindle_use: be.spindleUse,
     },
-    osParams: { ...instance.osParams },
+    osParams: filledOsParams(config.cluster, instance),
   };
 }
 
@@ -383,8 +384,17 @@ export async function runOsScript(
   checkScriptRun(ctx, run, script, instance, node);
 }
 
-/** Checks on the node that the OS (and variant) exists and is valid there. */
-export async function requireOs(ctx: OpContext, node: NodeRecord, os: string): Promise<void> {
+/**
+ * Checks on the node that the OS (and variant) exists and is valid there; to install it (the default), also
+ * that it is not blacklisted.
+ */
+export async function requireOs(
+  ctx: OpContext,
+  node: NodeRecord,
+  os: string,
+  purpose: 'install' | 'export' = 'install',
+): Promise<void> {
+  if (purpose === 'install') requireNotBlacklisted(ctx.config().cluster, os);
   const [name, variant] = os.split('+', 2) as [string, string | undefined];
   const { oses } = await call(ctx, node, 'osDiagnose', {});
   const found = oses.find((o) => o.name === name);

@@ -10,11 +10,12 @@ import {
   sortedNodes,
 } from '../cluster/config.js';
 import { corralDiskTemplates } from '../cluster/disk-templates.js';
-import { hypervisors } from '../cluster/hypervisors.js';
+import { hypervisors, isHypervisor } from '../cluster/hypervisors.js';
 import { type MasterIpChanges, type MasterIpSpec, masterIpAfter } from '../cluster/master-ip.js';
-import { DEFAULT_GROUP_NAME, type NodeRecord } from '../cluster/model.js';
+import { type ClusterParams, DEFAULT_GROUP_NAME, type NodeRecord } from '../cluster/model.js';
 import { applyMutation, type Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
+import { editedOsList, mergedOsHvTable, mergedParamTable } from '../cluster/os-params.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import type { NodeId } from '../common/ids.js';
 import { enrolmentPeer } from '../peer/enrolment.js';
@@ -25,6 +26,7 @@ import { groupMoveOpDefinitions } from './group-moves.js';
 import { moveOpDefinitions } from './instance-moves.js';
 import { instanceOpDefinitions } from './instance-ops.js';
 import { instanceQueryOpDefinitions } from './instance-query.js';
+import { call } from './instance-steps.js';
 import type { LockRequest } from './locks.js';
 import { masterIpOpDefinitions } from './master-ip-ops.js';
 import { mirrorOpDefinitions } from './mirror-ops.js';
@@ -33,12 +35,53 @@ import { ndParamsChanges } from './ndparams-ops.js';
 import { oobOpDefinitions } from './oob-ops.js';
 import { type HookSpec, type OpContext, type OpDefinitions, pauseJob } from './op-context.js';
 import { recreateDisksOpDefinitions } from './recreate-disks.js';
+import { restrictedCommandOpDefinitions } from './restricted-command-ops.js';
 import { storageQueryOpDefinitions, storageRepairOpDefinitions } from './storage-query.js';
 import { testOpDefinitions } from './test-ops.js';
 import { verifyCluster, verifyDisks } from './verify.js';
 import { volumeQueryOpDefinitions } from './volume-query.js';
 
 const bglShared: LockRequest = { level: 'cluster', names: ['BGL'], mode: 'shared' };
+/** The cluster-set fields for gnt-os modify's changes, each table or list whole. */
+function osChanges(
+  cluster: ClusterParams,
+  op: Pick<
+    Extract<Opcode, { OP_ID: 'OP_CLUSTER_SET_PARAMS' }>,
+    'osparams' | 'os_hvp' | 'hidden_os' | 'blacklisted_os'
+  >,
+) {
+  return {
+    ...(op.osparams !== undefined && { osParams: mergedParamTable(cluster.osParams, op.osparams) }),
+    ...(op.os_hvp !== undefined && { osHvParams: mergedOsHvTable(cluster.osHvParams, op.os_hvp) }),
+    ...(op.hidden_os !== undefined && { hiddenOs: editedOsList(cluster.hiddenOs, op.hidden_os, 'hidden') }),
+    ...(op.blacklisted_os !== undefined && {
+      blacklistedOs: editedOsList(cluster.blacklistedOs, op.blacklisted_os, 'blacklisted'),
+    }),
+  };
+}
+
+/**
+ * -H (the cluster's, or gnt-os modify's for an OS): each hypervisor is Corral's, and takes the parameters
+ * given, as this node's agent checks them; `where` says whose they are.
+ */
+async function checkHvParams(
+  ctx: OpContext,
+  byHv: Readonly<Record<string, Readonly<Record<string, string>>>>,
+  where: string,
+) {
+  const self = [...ctx.config().nodes.values()].find((node) => node.id === ctx.self);
+  if (self === undefined) throw new CorralError('unavailable', 'the master is not in the configuration');
+  for (const [hypervisor, params] of Object.entries(byHv)) {
+    if (!isHypervisor(hypervisor))
+      throw new CorralError(
+        'bad_request',
+        `-H ${hypervisor}${where}: unknown hypervisor; known: ${hypervisors.join(', ')}`,
+      );
+    const set = Object.fromEntries(Object.entries(params).filter(([, value]) => value !== 'default'));
+    await call(ctx, self, 'checkParams', { hypervisor, hvParams: set });
+  }
+}
+
 /** The cluster-set field for the master IP options given, if any. */
 function masterIpChange(current: MasterIpSpec | undefined, changes: MasterIpChanges) {
   const masterIp = masterIpAfter(current, changes);
@@ -114,6 +157,7 @@ export const opDefinitions: OpDefinitions = {
   ...moveOpDefinitions,
   ...groupMoveOpDefinitions,
   ...masterIpOpDefinitions,
+  ...restrictedCommandOpDefinitions,
   ...mirrorOpDefinitions,
   ...recreateDisksOpDefinitions,
   ...backupOpDefinitions,
@@ -430,7 +474,14 @@ export const opDefinitions: OpDefinitions = {
         }),
         ...ndParamsChanges.cluster(ctx.config().cluster, op),
         ...masterIpChange(ctx.config().cluster.masterIp, op),
+        ...osChanges(ctx.config().cluster, op),
+        ...(op.hvparams !== undefined && {
+          hvParams: mergedParamTable(ctx.config().cluster.hvParams, op.hvparams),
+        }),
       };
+      for (const [os, byHv] of Object.entries(op.os_hvp ?? {}))
+        await checkHvParams(ctx, byHv, ` for OS ${os}`);
+      if (op.hvparams !== undefined) await checkHvParams(ctx, op.hvparams, '');
       if (Object.keys(mutation).length === 1) throw new CorralError('bad_request', 'no change was asked for');
       check(ctx, mutation);
       return { mutation, result: {} };

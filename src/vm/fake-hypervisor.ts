@@ -157,6 +157,18 @@ export function createFakeHypervisor(init: FakeHypervisorInit): Hypervisor {
       if (state === undefined) throw new CorralError('conflict', `${name} is not running on this node`);
       await states.write({ ...state, state: 'running', startedMs: init.clock.wallMs() });
     },
+    async setMemory(name, memoryMiB) {
+      const state = await states.read(name);
+      if (state === undefined) throw new CorralError('conflict', `${name} is not running on this node`);
+      const used = (await states.all()).reduce((sum, s) => sum + s.memoryMiB, 0);
+      const free = init.memoryTotalMiB - used;
+      if (memoryMiB - state.memoryMiB > free)
+        throw new CorralError(
+          'conflict',
+          `not enough memory to balloon ${name} to ${memoryMiB} MiB: ${free} MiB free on this node`,
+        );
+      await states.write({ ...state, memoryMiB });
+    },
     async status(name) {
       const state = await states.read(name);
       return state === undefined ? undefined : status(state);

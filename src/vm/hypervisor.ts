@@ -96,6 +96,11 @@ export interface Hypervisor {
   stop(name: string, options: StopOptions): Promise<void>;
   /** Soft: the guest reboots itself. Hard: the hypervisor resets it. */
   reboot(name: string, kind: 'soft' | 'hard'): Promise<void>;
+  /**
+   * Ganeti's runtime memory change (ballooning): the running guest gets `memoryMiB`; a hypervisor or guest
+   * that cannot refuses with a CorralError('conflict') that says why.
+   */
+  setMemory(name: string, memoryMiB: number): Promise<void>;
   /** The instance's state on this node, or undefined when it does not run here. */
   status(name: string): Promise<InstanceStatus | undefined>;
   list(): Promise<InstanceStatus[]>;

@@ -432,6 +432,24 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
       log.info({ instance: name, kind }, 'rebooted');
     },
 
+    async setMemory(name, memoryMiB) {
+      const { p } = requireRunning(name);
+      await qmp(p, async (q) => {
+        // QEMU answers query-balloon with DeviceNotActive when the guest has no virtio-balloon device.
+        try {
+          await q.execute('query-balloon');
+        } catch (error) {
+          if (!(error instanceof Error) || !error.message.includes('(DeviceNotActive)')) throw error;
+          throw new CorralError(
+            'conflict',
+            `${name} has no balloon device, so its memory cannot change while it runs; change it with -B memory=SIZE and restart it`,
+          );
+        }
+        await q.execute('balloon', { value: memoryMiB * 1024 * 1024 });
+      });
+      log.info({ instance: name, memoryMiB }, 'ballooned');
+    },
+
     status: statusOf,
 
     async list() {

@@ -420,6 +420,34 @@ describe('the master IP', () => {
   });
 });
 
+describe('gnt-cluster upgrade', () => {
+  const health = (versions: Record<string, string | undefined>) => (request: ControlRequest) =>
+    request.op === 'health'
+      ? {
+          rows: Object.entries(versions).map(([node, version]) => ({
+            node,
+            ...(version !== undefined && { health: { version } }),
+          })),
+        }
+      : clusterAnswer(request);
+  const upgrade = (words: string[], versions: Record<string, string | undefined>) =>
+    runCli(['cluster', 'upgrade', ...words], { config: configWith(), answer: health(versions) });
+
+  it('says when every node runs the version, and names those that do not', async () => {
+    expect((await upgrade(['--to', '0.1.0'], { n1: '0.1.0', n2: '0.1.0' })).stdout).toBe(
+      'Every node runs corral 0.1.0\n',
+    );
+    expect((await upgrade(['--to', '0.2.0'], { n1: '0.2.0', n2: '0.1.0', n3: undefined })).error).toBe(
+      'corral: not every node runs corral 0.2.0: n2 (0.1.0), n3 (not heard from); install it on each and restart its daemon, one node at a time',
+    );
+  });
+
+  it('refuses --resume, and both or neither option', async () => {
+    expect((await upgrade(['--resume'], {})).error).toMatch(/^corral: there is no upgrade to resume/);
+    expect((await upgrade([], {})).error).toBe('corral: exactly one of --to and --resume must be given');
+  });
+});
+
 describe('gnt-cluster init', () => {
   it('founds the cluster, then sets what init itself does not take; notes the options that change nothing', async () => {
     const { stdout, stderr, requests, error } = await run([

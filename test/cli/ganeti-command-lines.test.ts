@@ -197,14 +197,19 @@ const accepted: readonly Accepted[] = [
           OP_ID: 'OP_INSTANCE_SET_PARAMS',
           beparams: { vcpus: 2 },
           hvparams: { boot_order: 'cdrom' },
-          disks_add: [{ size: 1024 }],
+          disks: [['add', -1, { size: 1024 }]],
+          force: true,
         },
       ],
     ],
   },
   {
     line: 'instance modify --disk 1:add,size=512M,mode=ro web1',
-    jobs: [[{ OP_ID: 'OP_INSTANCE_SET_PARAMS', disks_add: [{ size: 512, mode: 'ro' }] }]],
+    jobs: [[{ OP_ID: 'OP_INSTANCE_SET_PARAMS', disks: [['add', 1, { size: 512, mode: 'ro' }]] }]],
+  },
+  {
+    line: 'instance modify --net 0:mode=routed web1',
+    jobs: [[{ OP_ID: 'OP_INSTANCE_SET_PARAMS', nics: [['modify', 0, { mode: 'routed' }]] }]],
   },
   {
     line: 'instance rename -f --no-name-check --no-ip-check web1 web9',
@@ -331,8 +336,8 @@ const refused: readonly Refused[] = [
       'corral: Corral cannot start an instance with one-off -H/-B parameters: change them with instance modify, then start it',
   },
   {
-    line: 'instance modify --net 0:mode=routed web1',
-    error: 'corral: --net: Corral cannot add, change or remove the NICs of an instance yet',
+    line: 'instance modify --net 0:mode=tap web1',
+    error: 'corral: --net 0:mode=tap: mode is bridged, routed, openvswitch or none, not tap',
   },
   { line: 'instance add-tags web1', error: 'corral: name the tags, or give --from FILE' },
   { line: 'instance startup --bogus web1', usage: true, error: /^corral: Unknown argument: bogus$/ },

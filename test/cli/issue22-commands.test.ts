@@ -156,3 +156,53 @@ describe('gnt-group evacuate and gnt-instance change-group', () => {
     expect(jobs).toEqual([]);
   });
 });
+
+describe('gnt-os modify', () => {
+  it("submits Ganeti's cluster modify fields for one OS", async () => {
+    const { jobs, error } = await run([
+      'os',
+      'modify',
+      '-H',
+      'kvm:kernel_path=/boot/k,accel=tcg',
+      '-O',
+      'dhcp=yes',
+      '--hidden=yes',
+      '--blacklisted',
+      'no',
+      'debootstrap',
+    ]);
+    expect(error).toBeUndefined();
+    expect(jobs).toEqual([
+      [
+        {
+          OP_ID: 'OP_CLUSTER_SET_PARAMS',
+          os_hvp: { debootstrap: { kvm: { kernel_path: '/boot/k', accel: 'tcg' } } },
+          osparams: { debootstrap: { dhcp: 'yes' } },
+          hidden_os: [['add', 'debootstrap']],
+          blacklisted_os: [['remove', 'debootstrap']],
+        },
+      ],
+    ]);
+  });
+
+  it('refuses, in one line and submitting nothing, no change, a hypervisor not named, and private parameters', async () => {
+    for (const [words, message] of [
+      [
+        ['os', 'modify', 'debootstrap'],
+        'corral: At least one of OS parameters or hypervisor parameters must be passed',
+      ],
+      [
+        ['os', 'modify', '-H', 'kernel_path=/k', 'debootstrap'],
+        'corral: -H kernel_path=/k: name the hypervisor first (fake or kvm:k=v,…)',
+      ],
+      [
+        ['os', 'modify', '--os-parameters-private', 'pw=x', 'debootstrap'],
+        'corral: --os-parameters-private: Corral keeps no private OS parameters, which it would show as plain ones; use -O',
+      ],
+    ] as const) {
+      const refused = await run([...words]);
+      expect(refused.error).toBe(message);
+      expect(refused.jobs).toEqual([]);
+    }
+  });
+});

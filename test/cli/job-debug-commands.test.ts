@@ -331,6 +331,32 @@ describe('gnt-debug', () => {
     expect((await table()).jobs().length).toBe(before + 1);
   });
 
+  it("answers Ganeti's wconfd commands from the master, and refuses metad and test-osparams with the reason", async () => {
+    expect((await gnt('debug', 'wconfd', 'echo', 'hello')).out).toBe('Answer: "hello"\n');
+    const holder = await submit(600, { on_nodes: ['node2'] });
+    await world.runFor(1_000);
+    expect((await gnt('debug', 'wconfd', 'listlocks', String(holder))).out).toBe(
+      'Answer: [["cluster/BGL","shared"],["node/*","intent-exclusive"],["node/node2","exclusive"]]\n',
+    );
+    expect((await gnt('debug', 'wconfd', 'listalllocks')).out).toBe(
+      'Answer: ["cluster/BGL","node/*","node/node2"]\n',
+    );
+    expect((await gnt('debug', 'wconfd', 'cleanuplocks')).out).toBe('Stale locks cleaned up.\n');
+    await world.settle(world.machine(via).service!.forward({ op: 'cancel', job: holder, kill: true }));
+    expect((await gnt('debug', 'wconfd', 'listlocks')).error).toBe(
+      "Command 'listlocks' takes precisely one argument.",
+    );
+    expect((await gnt('debug', 'wconfd', 'flush')).error).toMatch(
+      /^Command 'flush' not supported; wconfd takes echo/,
+    );
+    expect((await gnt('debug', 'metad', 'echo', 'x')).error).toBe(
+      'Corral has no metadata daemon (metad): its instances get no metadata service to talk to',
+    );
+    expect((await gnt('debug', 'test-osparams', '--os-parameters-secret', 'a=b')).error).toMatch(
+      /^Corral has no secret OS parameters/,
+    );
+  });
+
   it('test-jobqueue runs the self-test and says it succeeded', async () => {
     const run = await gnt('debug', 'test-jobqueue');
     expect(run.error).toBeUndefined();

@@ -212,3 +212,62 @@ describe("gnt-node add --readd, failover -I, evacuate's options", () => {
     ]);
   });
 });
+
+describe('gnt-node restricted-command', () => {
+  const outcome = [
+    [true, 'ok here\nall good\n'],
+    [false, "Executing command 'check' failed: no such file"],
+  ];
+
+  it("runs on the nodes named, prints Ganeti's layout, and fails when a node's run failed", async () => {
+    const { stdout, jobs, exitCode } = await run(
+      ['node', 'restricted-command', '--sync', 'check', 'n1', 'n2'],
+      outcome,
+    );
+    expect(jobs).toEqual([
+      [{ OP_ID: 'OP_RESTRICTED_COMMAND', command: 'check', nodes: ['n1', 'n2'], use_locking: true }],
+    ]);
+    const rule = '------------------------------------------------';
+    expect(stdout).toBe(
+      `${rule}\nNode: n1\nok here\nall good\n\n${rule}\nExecuting command 'check' failed: no such file\n`,
+    );
+    expect(exitCode).toBe(1);
+  });
+
+  it('takes a group with -g, prefixes lines with -M, and refuses without nodes', async () => {
+    const { stdout, jobs } = await run(
+      ['node', 'restricted-command', '-M', '-g', 'default', 'check'],
+      [
+        [true, 'a\nb\n'],
+        [true, 'c\n'],
+        [true, ''],
+      ],
+    );
+    expect(jobs).toEqual([[{ OP_ID: 'OP_RESTRICTED_COMMAND', command: 'check', nodes: ['n1', 'n2', 'n3'] }]]);
+    expect(stdout.split('\n').filter((line) => !line.startsWith('---'))).toEqual([
+      'n1: a',
+      'n1: b',
+      'n2: c',
+      '',
+    ]);
+    expect((await run(['node', 'restricted-command', 'check'])).error).toBe(
+      'corral: Node group or node names must be given',
+    );
+  });
+});
+
+describe('gnt-node powercycle', () => {
+  it('asks first, then submits the powercycle and prints what the node said', async () => {
+    const asked = await run(['node', 'powercycle', 'n2']);
+    expect(asked.error).toBe(
+      'corral: powercycle asks for confirmation: give --yes to run it without a terminal',
+    );
+    expect(asked.jobs).toEqual([]);
+    const { jobs, stdout } = await run(
+      ['node', 'powercycle', '--yes', '-f', 'n1'],
+      'Reboot scheduled in 5 seconds',
+    );
+    expect(jobs).toEqual([[{ OP_ID: 'OP_NODE_POWERCYCLE', node_name: 'n1', force: true }]]);
+    expect(stdout).toBe('Reboot scheduled in 5 seconds\n');
+  });
+});

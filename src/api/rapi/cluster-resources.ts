@@ -39,7 +39,7 @@ export function clusterInfo(config: ConfigView): Record<string, unknown> {
   return {
     architecture: ['64bits', machine()],
     beparams: { default: be },
-    blacklisted_os: [],
+    blacklisted_os: [...(c.blacklistedOs ?? [])],
     candidate_pool_size: c.candidatePoolSize,
     compression_tools: [],
     config_version: 3000000,
@@ -58,8 +58,8 @@ export function clusterInfo(config: ConfigView): Record<string, unknown> {
     export_version: 0,
     file_storage_dir: '',
     gluster_storage_dir: '',
-    hidden_os: [],
-    hvparams: Object.fromEntries(c.enabledHypervisors.map((hv) => [hv, {}])),
+    hidden_os: [...(c.hiddenOs ?? [])],
+    hvparams: Object.fromEntries(c.enabledHypervisors.map((hv) => [hv, { ...c.hvParams?.[hv] }])),
     install_image: '',
     instance_communication_network: '',
     ipolicy: ipolicyJson(livePolicy(c.enabledDiskTemplates)),
@@ -76,8 +76,8 @@ export function clusterInfo(config: ConfigView): Record<string, unknown> {
     ndparams: filledNdParams(c),
     nicparams: { default: { mode: c.nicParams.mode, link: c.nicParams.link } },
     os_api_version: 20,
-    os_hvp: {},
-    osparams: {},
+    os_hvp: c.osHvParams ?? {},
+    osparams: c.osParams ?? {},
     prealloc_wipe_disks: false,
     primary_ip_version: config.nodes[0]?.primaryIp.includes(':') ? 6 : 4,
     protocol_version: 3000000,
@@ -159,7 +159,14 @@ export const clusterResources: readonly R[] = [
     methods: {
       GET: {
         access: 'anonymous',
-        run: async (_request, context) => usableOsNames((await context.call({ op: 'os-diagnose' })).nodes),
+        // As Ganeti's: without the hidden and blacklisted ones.
+        run: async (_request, context) => {
+          const { cluster } = await context.config();
+          const omitted = new Set([...(cluster.hiddenOs ?? []), ...(cluster.blacklistedOs ?? [])]);
+          return usableOsNames((await context.call({ op: 'os-diagnose' })).nodes).filter(
+            (name) => !omitted.has(name) && !omitted.has(name.split('+', 1)[0]!),
+          );
+        },
       },
     },
   },

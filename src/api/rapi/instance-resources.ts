@@ -1,5 +1,6 @@
 import { tagMethods } from './cluster-resources.js';
 import type { RapiContext } from './context.js';
+import { upgradeModifications } from './device-mods-body.js';
 import { RapiError } from './http-error.js';
 import { jobAction, listing, WRITE } from './job-action.js';
 import { type BodySpec, opcodeFromBody, paramStrings, priorityOf, validOpcode } from './opcode-body.js';
@@ -95,7 +96,10 @@ function ganetiNics(value: unknown): unknown {
   });
 }
 
-/** Ganeti's modify: beparams/hvparams (or their custom_ names), OS, template conversion, offline. */
+/**
+ * Ganeti's modify: beparams/hvparams (or their custom_ names), OS, template conversion, offline, NIC and disk
+ * changes, a new primary, runtime memory and hot-plugging.
+ */
 const modifySpec: BodySpec = {
   keys: {
     beparams: 'beparams',
@@ -107,20 +111,28 @@ const modifySpec: BodySpec = {
     disk_template: 'disk_template',
     remote_node: 'remote_node',
     offline: 'offline',
+    nics: 'nics',
+    disks: 'disks',
+    pnode: 'pnode',
+    runtime_mem: 'runtime_mem',
+    force: 'force',
+    hotplug: 'hotplug',
+    hotplug_if_possible: 'hotplug_if_possible',
   },
   inert: {
-    force: 'any',
     wait_for_sync: 'any',
     conflicts_check: 'any',
-    hotplug: [false],
-    hotplug_if_possible: 'any',
     ignore_ipolicy: [false],
     force_variant: [false],
-    nics: [[]],
-    disks: [[]],
     osparams_private: [{}],
   },
-  convert: { hvparams: paramStrings, custom_hvparams: paramStrings, osparams: paramStrings },
+  convert: {
+    hvparams: paramStrings,
+    custom_hvparams: paramStrings,
+    osparams: paramStrings,
+    nics: upgradeModifications('nics'),
+    disks: upgradeModifications('disks'),
+  },
 };
 
 export const instanceResources: readonly R[] = [

@@ -44,6 +44,7 @@ import {
 } from '../cluster-params.js';
 import { confirm } from '../confirm.js';
 import { localTime } from '../fields.js';
+import { hvParamsByHypervisor } from '../ganeti-options.js';
 import { ndParamsOption, ndValueText, parseNdParams } from '../ndparams-option.js';
 import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
 import { epo } from './cluster-epo.js';
@@ -78,6 +79,7 @@ interface ParamArgs extends IpolicyArgs {
   'default-iallocator'?: string;
   'max-running-jobs'?: number;
   'candidate-pool-size'?: number;
+  'hypervisor-parameters'?: string | string[];
   'master-ip'?: string;
   'master-netdev'?: string;
   'master-netmask'?: number;
@@ -104,6 +106,12 @@ function paramOptions<T>(yargs: Argv<T>) {
     })
     .option('max-running-jobs', { type: 'number', describe: 'how many jobs the master runs at once' })
     .option('candidate-pool-size', { alias: 'C', type: 'number', describe: 'how many master candidates' })
+    .option('hypervisor-parameters', {
+      alias: 'H',
+      type: 'string',
+      describe:
+        'hv:k=v,… the hypervisor parameters every instance inherits (repeatable; default removes a key)',
+    })
     .option('master-ip', {
       type: 'string',
       describe:
@@ -130,6 +138,9 @@ function paramFields(args: ParamArgs): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER
     ...(args['node-parameters'] !== undefined && { ndparams: parseNdParams(args['node-parameters'], false) }),
     ...(args['mac-prefix'] !== undefined && { mac_prefix: parseMacPrefix(args['mac-prefix']) }),
     ...(args['default-iallocator'] !== undefined && { default_iallocator: args['default-iallocator'] }),
+    ...(args['hypervisor-parameters'] !== undefined && {
+      hvparams: hvParamsByHypervisor([args['hypervisor-parameters']].flat()),
+    }),
     ...(args['master-ip'] !== undefined && { master_ip: args['master-ip'] }),
     ...(args['master-netdev'] !== undefined && { master_netdev: args['master-netdev'] }),
     ...(args['master-netmask'] !== undefined && { master_netmask: args['master-netmask'] }),
@@ -137,6 +148,19 @@ function paramFields(args: ParamArgs): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER
       use_external_mip_script: yesNo(args['use-external-mip-script'], 'use-external-mip-script'),
     }),
   };
+}
+
+/** A parameter dictionary in Ganeti's info layout, indented: `name:` then `key: value` lines. */
+function paramLines(
+  name: string,
+  params: Readonly<Record<string, string>> | undefined,
+  indent: number,
+): string[] {
+  const pad = ' '.repeat(indent);
+  return [
+    `${pad}${name}:`,
+    ...Object.entries(params ?? {}).map(([key, value]) => `${pad}  ${key}: ${value}`),
+  ];
 }
 
 /**
@@ -333,6 +357,17 @@ const info: CommandModule<object, ConnectionArgs & { roman: boolean }> = {
         `Tags: ${c.tags.join(', ')}`,
         `Default hypervisor: ${c.enabledHypervisors[0] ?? ''}`,
         `Enabled hypervisors: ${c.enabledHypervisors.join(', ')}`,
+        'Hypervisor parameters:',
+        ...c.enabledHypervisors.flatMap((hv) => paramLines(hv, c.hvParams?.[hv], 2)),
+        'OS-specific hypervisor parameters:',
+        ...Object.entries(c.osHvParams ?? {}).flatMap(([os, byHv]) => [
+          `  - ${os}:`,
+          ...Object.entries(byHv).flatMap(([hv, params]) => paramLines(hv, params, 6)),
+        ]),
+        'OS parameters:',
+        ...Object.entries(c.osParams ?? {}).flatMap(([os, params]) => paramLines(os, params, 2)),
+        `Hidden OSes: ${(c.hiddenOs ?? []).join(', ')}`,
+        `Blacklisted OSes: ${(c.blacklistedOs ?? []).join(', ')}`,
         `Enabled disk templates: ${c.enabledDiskTemplates.join(', ')}`,
         'Cluster parameters:',
         `  candidate pool size: ${n(c.candidatePoolSize)}`,
@@ -671,6 +706,45 @@ const destroy: CommandModule<object, ConnectionArgs & { 'yes-do-it': boolean }> 
       );
     const { cluster } = await daemonCall(args)({ op: 'cluster-destroy' });
     process.stdout.write(`Cluster ${cluster} destroyed: this node has left it and its daemon has stopped\n`);
+  },
+};
+
+/**
+ * Ganeti's gnt-cluster upgrade switches every node between installed Ganeti versions. Corral has one version
+ * installed per node and no upgrade state: an upgrade is the new package installed on each node and its
+ * daemon restarted, one node at a time. --to says whether every node runs that version already, from what
+ * each node gossips of itself, and names those that do not; --resume has nothing to resume.
+ */
+const upgrade: CommandModule<object, ConnectionArgs & { to?: string; resume: boolean }> = {
+  command: 'upgrade',
+  describe:
+    'whether every node runs the version given (--to); Corral upgrades by package, one node at a time',
+  builder: (yargs) =>
+    connectionOptions(yargs)
+      .option('to', { type: 'string', describe: 'the version every node should run' })
+      .option('resume', {
+        type: 'boolean',
+        default: false,
+        describe: 'refused: Corral keeps no upgrade in progress',
+      }),
+  handler: async (args) => {
+    if (args.resume === (args.to !== undefined))
+      throw new CorralError('bad_request', 'exactly one of --to and --resume must be given');
+    if (args.resume)
+      throw new CorralError(
+        'conflict',
+        'there is no upgrade to resume: Corral keeps no upgrade state (each node runs the package installed on it)',
+      );
+    const { rows } = await daemonCall(args)({ op: 'health' });
+    const behind = rows
+      .filter((row) => row.health?.version !== args.to)
+      .map((row) => `${row.node} (${row.health?.version ?? 'not heard from'})`);
+    if (behind.length > 0)
+      throw new CorralError(
+        'conflict',
+        `not every node runs corral ${args.to}: ${behind.join(', ')}; install it on each and restart its daemon, one node at a time`,
+      );
+    process.stdout.write(`Every node runs corral ${args.to}\n`);
   },
 };
 
@@ -1244,6 +1318,7 @@ export const clusterCommand: CommandModule = {
       destroy,
       activateMasterIp,
       deactivateMasterIp,
+      upgrade,
       showIspecsCmd,
       searchTagsCommand,
       clusterRunCommand,

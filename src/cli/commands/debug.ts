@@ -21,6 +21,7 @@ import {
 import { parseSizeMiB } from '../ganeti-options.js';
 import { testJobQueue } from '../jobqueue-test.js';
 import { renderTable } from '../table.js';
+import { jobIds } from './job.js';
 
 interface SocketArgs {
   socket?: string;
@@ -550,6 +551,95 @@ const testJobqueue: CommandModule<object, ConnectionArgs & { priority: keyof typ
   },
 };
 
+/**
+ * Ganeti's wconfd, the daemon that holds its configuration and locks: in Corral the master holds both (the
+ * configuration replicated through Raft, the locks in its job queue), so the commands ask the master.
+ */
+const wconfd: CommandModule<object, ConnectionArgs & { words: string[] }> = {
+  command: 'wconfd <words..>',
+  describe:
+    'ask the master what Ganeti asks wconfd: echo WORD, listlocks JOB, listalllocks, listalllocksowners, cleanuplocks',
+  builder: (yargs) =>
+    connectionOptions(yargs).positional('words', { type: 'string', array: true, demandOption: true }),
+  handler: async (args) => {
+    const [command, ...rest] = args.words;
+    const call = daemonCall(args);
+    const takes = (count: number, what: string) => {
+      if (rest.length !== count) throw new CorralError('bad_request', `Command '${command}' takes ${what}.`);
+    };
+    const locks = async () => {
+      const response = await call({ op: 'master', request: { op: 'locks' } });
+      if (!('locks' in response))
+        throw new CorralError('internal', 'the master did not answer with its locks');
+      return response.locks;
+    };
+    const answer = (value: unknown): void => {
+      process.stdout.write(`Answer: ${JSON.stringify(value)}\n`);
+    };
+    switch (command) {
+      case 'echo':
+        takes(1, 'precisely one argument');
+        await call({ op: 'master', request: { op: 'ping' } });
+        return answer(rest[0]);
+      case 'listlocks': {
+        takes(1, 'precisely one argument');
+        const job = jobIds([rest[0]!])[0]!;
+        return answer(
+          (await locks()).flatMap((lock) =>
+            lock.owners.filter((owner) => owner.owner === job).map((owner) => [lock.lock, owner.mode]),
+          ),
+        );
+      }
+      case 'listalllocks':
+        takes(0, 'no arguments');
+        return answer((await locks()).filter((lock) => lock.owners.length > 0).map((lock) => lock.lock));
+      case 'listalllocksowners':
+        takes(0, 'no arguments');
+        return answer(
+          (await locks()).map((lock) => [lock.lock, lock.owners.map((owner) => [owner.owner, owner.mode])]),
+        );
+      case 'cleanuplocks':
+        takes(0, 'no arguments');
+        // A job's locks go with its end, or with the master that ran it: none can outlive their owner.
+        await call({ op: 'master', request: { op: 'ping' } });
+        process.stdout.write('Stale locks cleaned up.\n');
+        return;
+      default:
+        throw new CorralError(
+          'bad_request',
+          `Command '${command}' not supported; wconfd takes echo, listlocks, listalllocks, listalllocksowners, cleanuplocks`,
+        );
+    }
+  },
+};
+
+/** Ganeti's metad serves instances their metadata; Corral has no such service, and says so. */
+const metad: CommandModule<object, ConnectionArgs & { words: string[] }> = {
+  command: 'metad <words..>',
+  describe: "refused: Corral has no metadata daemon (Ganeti's metad serves instances' metadata)",
+  builder: (yargs) =>
+    connectionOptions(yargs).positional('words', { type: 'string', array: true, demandOption: true }),
+  handler: () => {
+    throw new CorralError(
+      'unavailable',
+      'Corral has no metadata daemon (metad): its instances get no metadata service to talk to',
+    );
+  },
+};
+
+/** Ganeti's check that secret OS parameters travel unlogged; Corral has no secret OS parameters. */
+const testOsparams: CommandModule<object, ConnectionArgs & { 'os-parameters-secret'?: string }> = {
+  command: 'test-osparams',
+  describe: 'refused: Corral has no secret OS parameters to test the transmission of',
+  builder: (yargs) => connectionOptions(yargs).option('os-parameters-secret', { type: 'string' }),
+  handler: () => {
+    throw new CorralError(
+      'unavailable',
+      'Corral has no secret OS parameters (they would be kept in the replicated job records): nothing to test',
+    );
+  },
+};
+
 export const debugCommand: CommandModule = {
   command: 'debug <command>',
   builder: (yargs) =>
@@ -562,6 +652,9 @@ export const debugCommand: CommandModule = {
       .command(locks as CommandModule)
       .command(submitJobCommand as CommandModule)
       .command(testJobqueue as CommandModule)
+      .command(wconfd as CommandModule)
+      .command(metad as CommandModule)
+      .command(testOsparams as CommandModule)
       .demandCommand(1),
   handler: () => undefined,
 };

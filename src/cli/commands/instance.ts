@@ -34,6 +34,7 @@ import {
   runOps,
 } from '../cluster-client.js';
 import { confirm } from '../confirm.js';
+import { diskModifications, nicModifications } from '../device-mod-args.js';
 import {
   chosenFields,
   type ListArgs,
@@ -698,7 +699,7 @@ const reboot = many(
 
 const modify = simple(
   'modify <instance>',
-  'change parameters, add disks, mark offline or online (most changes apply at the next start)',
+  'change parameters, NICs and disks, the primary node or runtime memory; mark offline or online (most changes apply at the next start)',
   (y) => {
     const backend = repeatable(y, 'backend', backendAliases, 'memory=SIZE,vcpus=N,…');
     const hv = repeatable(backend, 'hypervisor', hypervisorAliases, 'k=v,… (value default drops a setting)');
@@ -706,12 +707,17 @@ const modify = simple(
       repeatable(hv, 'os-parameters', 'O', 'k=v,…'),
       'disk',
       undefined,
-      'add:size=SIZE[,mode=…][,name=…] (or N:add,size=…)',
+      'add:size=SIZE[,mode=…][,name=…], N:add,size=…, [N:]remove, N:modify,mode=ro|rw,name=… (N: index, name or UUID)',
     );
     return ignoreIpolicyOption(
       forceOption(
-        repeatable(disks, 'net', undefined, 'not taken: Corral cannot change the NICs of an instance'),
-        "accepted for Ganeti's command lines: Corral has no change that needs forcing",
+        repeatable(
+          disks,
+          'net',
+          undefined,
+          'add[:mac=…,ip=…,mode=…,link=…,name=…], N:add,…, [N:]remove, N:modify,… or N:k=v,… (N: index, name or UUID)',
+        ),
+        '--new-primary: skip the check that the instance stopped when its node cannot be asked; -m: allow memory outside minmem..maxmem',
       ),
     )
       .option('wait-for-sync', {
@@ -726,24 +732,31 @@ const modify = simple(
         describe: 'convert the stopped instance to drbd (with -n) or back to file or plain',
       })
       .option('node', { alias: 'n', type: 'string', describe: 'the secondary node of a conversion to drbd' })
+      .option('new-primary', {
+        type: 'string',
+        describe: 'the new primary node of a stopped sharedfile or diskless instance',
+      })
+      .option('runtime-memory', {
+        alias: 'm',
+        type: 'string',
+        describe: "balloon the running instance's memory to SIZE (within minmem..maxmem)",
+      })
+      .option('hotplug', {
+        type: 'boolean',
+        default: false,
+        describe: 'hot-plug NIC and disk changes into the running instance (refused: Corral cannot yet)',
+      })
+      .option('hotplug-if-possible', {
+        type: 'boolean',
+        default: false,
+        describe: 'hot-plug if possible, else apply the NIC and disk changes at the next start',
+      })
       .option('offline', { type: 'boolean', describe: 'mark the stopped instance offline' })
       .option('online', { type: 'boolean', describe: 'bring an offline instance back (as down)' });
   },
   (a) => {
-    if (a.net.length > 0)
-      throw new CorralError(
-        'bad_request',
-        '--net: Corral cannot add, change or remove the NICs of an instance yet',
-      );
-    const disks = a.disk.map((value) => {
-      const match = /^(?:add|\d+:add)(?::|,)?(.*)$/.exec(value);
-      if (match === null)
-        throw new CorralError(
-          'bad_request',
-          `--disk: only add is supported here (add:size=SIZE), not ${value}`,
-        );
-      return diskSpecs([`0:${match[1]}`])[0]!;
-    });
+    const nics = nicModifications(a.net);
+    const disks = diskModifications(a.disk);
     const hv = hvOptions(a.hypervisor);
     if (hv.hypervisor !== undefined)
       throw new CorralError('bad_request', 'the hypervisor of an instance cannot change; give -H k=v only');
@@ -751,6 +764,9 @@ const modify = simple(
     const osParams = a['os-parameters'];
     if (a.offline === true && a.online === true)
       throw new CorralError('bad_request', 'give --offline or --online, not both');
+    if (a.hotplug && a['hotplug-if-possible'])
+      throw new CorralError('bad_request', 'give --hotplug or --hotplug-if-possible, not both');
+    const runtimeMem = a['runtime-memory'];
     return {
       OP_ID: 'OP_INSTANCE_SET_PARAMS',
       instance_name: a.instance,
@@ -758,9 +774,15 @@ const modify = simple(
       ...(hv.params !== undefined && { hvparams: hv.params }),
       ...(osParams.length > 0 && { osparams: parseKeyValues(osParams.join(','), '-O') }),
       ...(typeof a['os-type'] === 'string' && { os_name: a['os-type'] }),
-      ...(disks.length > 0 && { disks_add: disks }),
+      ...(nics.length > 0 && { nics }),
+      ...(disks.length > 0 && { disks }),
       ...(a['disk-template'] !== undefined && { disk_template: templateName(a['disk-template']) }),
       ...(a.node !== undefined && { remote_node: a.node }),
+      ...(a['new-primary'] !== undefined && { pnode: a['new-primary'] }),
+      ...(runtimeMem !== undefined && { runtime_mem: parseSizeMiB(runtimeMem, '--runtime-memory') }),
+      ...(a.force && { force: true }),
+      ...(a.hotplug && { hotplug: true }),
+      ...(a['hotplug-if-possible'] && { hotplug_if_possible: true }),
       ...(a.offline === true && { offline: true }),
       ...(a.online === true && { offline: false }),
     };

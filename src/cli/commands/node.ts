@@ -39,7 +39,9 @@ import { ndParamsOption, parseNdParams } from '../ndparams-option.js';
 import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
 import { listDrbd, volumes } from './node-disks.js';
 import { health, power } from './node-oob.js';
+import { powercycle } from './node-powercycle.js';
 import { listStorage, modifyStorage, repairStorage } from './node-storage.js';
+import { restrictedCommand } from './restricted-command.js';
 import { tagCommands } from './tags.js';
 
 /** Ganeti's defaults, then the status: admin state from the configuration and what gossip observes. */
@@ -492,6 +494,8 @@ export const nodeCommand: CommandModule = {
       repairStorage,
       listDrbd,
       volumes,
+      restrictedCommand,
+      powercycle,
       health,
       power,
       ...tagCommands('node'),

@@ -2,7 +2,17 @@ import type { CommandModule } from 'yargs';
 import { usableOsNames, validEverywhere } from '../../cluster/os-validity.js';
 import { CorralError } from '../../common/errors.js';
 import type { ControlResponse } from '../../daemon/control-protocol.js';
-import { type ConnectionArgs, daemonCall, queryOptions } from '../cluster-client.js';
+import {
+  type ConnectionArgs,
+  daemonCall,
+  type JobArgs,
+  jobOptions,
+  queryOptions,
+  readConfig,
+  runOps,
+  yesNo,
+} from '../cluster-client.js';
+import { hvParamsByHypervisor, parseKeyValues } from '../ganeti-options.js';
 import { renderTable } from '../table.js';
 
 type Diagnosis = ControlResponse<'os-diagnose'>['nodes'];
@@ -27,8 +37,12 @@ const list: CommandModule<object, ConnectionArgs & { headers: boolean }> = {
       process.stderr.write(
         `warning: no answer from ${silent.map((n) => n.name).join(', ')}; listing nothing as valid everywhere\n`,
       );
+    // Ganeti leaves hidden and blacklisted OSes out of the list.
+    const { config } = await readConfig(args);
+    const omitted = new Set([...(config.cluster.hiddenOs ?? []), ...(config.cluster.blacklistedOs ?? [])]);
     if (args.headers) process.stdout.write('Name\n');
-    for (const name of usableOsNames(nodes)) process.stdout.write(`${name}\n`);
+    for (const name of usableOsNames(nodes))
+      if (!omitted.has(name) && !omitted.has(name.split('+', 1)[0]!)) process.stdout.write(`${name}\n`);
   },
 };
 
@@ -63,6 +77,8 @@ const info: CommandModule<object, ConnectionArgs & { os?: string }> = {
   builder: (yargs) => queryOptions(yargs).positional('os', { type: 'string' }),
   handler: async (args) => {
     const nodes = await diagnose(args);
+    const { config } = await readConfig(args);
+    const { hiddenOs = [], blacklistedOs = [], osParams = {}, osHvParams = {} } = config.cluster;
     const valid = validEverywhere(nodes);
     const known = new Set(nodes.flatMap((node) => (node.oses ?? []).map((os) => os.name)));
     if (args.os !== undefined && !known.has(args.os))
@@ -74,10 +90,16 @@ const info: CommandModule<object, ConnectionArgs & { os?: string }> = {
         [
           `OS: ${name}`,
           `  valid: ${valid.has(name) ? 'True' : 'False'}`,
+          `  hidden: ${hiddenOs.includes(name) ? 'True' : 'False'}`,
+          `  blacklisted: ${blacklistedOs.includes(name) ? 'True' : 'False'}`,
           `  API versions: ${entry.apiVersions.join(', ')}`,
           `  variants: ${entry.variants.join(', ')}`,
           '  parameters:',
           ...entry.parameters.map((p) => `    - ${p.name}: ${p.description}`),
+          ...settings('OS parameters', osParams[name]),
+          ...Object.entries(osHvParams[name] ?? {}).flatMap(([hv, params]) =>
+            settings(`hypervisor parameters (${hv})`, params),
+          ),
           '',
         ].join('\n'),
       );
@@ -85,10 +107,81 @@ const info: CommandModule<object, ConnectionArgs & { os?: string }> = {
   },
 };
 
+/** The cluster's settings for an OS, as lines of info; none when it has none. */
+function settings(title: string, params: Readonly<Record<string, string>> | undefined): string[] {
+  if (params === undefined) return [];
+  return [`  ${title}:`, ...Object.entries(params).map(([key, value]) => `    - ${key}: ${value}`)];
+}
+
+interface ModifyArgs extends JobArgs {
+  os: string;
+  'hypervisor-parameters'?: string | string[];
+  'os-parameters'?: string;
+  'os-parameters-private'?: string;
+  hidden?: string;
+  blacklisted?: string;
+}
+
+/** Ganeti's gnt-os modify: the cluster's settings for one OS, as a cluster modify job. */
+const modify: CommandModule<object, ModifyArgs> = {
+  command: 'modify <os>',
+  describe:
+    'OS and hypervisor parameters every instance of the OS inherits, and whether it is hidden or blacklisted',
+  builder: (yargs) =>
+    jobOptions(yargs)
+      .positional('os', { type: 'string', demandOption: true })
+      .option('hypervisor-parameters', {
+        alias: 'H',
+        type: 'string',
+        describe: 'hv:k=v,… (repeatable); a value of default removes the key',
+      })
+      .option('os-parameters', {
+        alias: 'O',
+        type: 'string',
+        describe: 'k=v,…; a value of default removes the key',
+      })
+      .option('os-parameters-private', {
+        type: 'string',
+        describe: 'refused: Corral keeps no private OS parameters (they would be shown with the others)',
+      })
+      .option('hidden', { type: 'string', describe: 'yes|no: left out of os list' })
+      .option('blacklisted', {
+        type: 'string',
+        describe: 'yes|no: left out of os list and refused for installation',
+      }),
+  handler: async (args) => {
+    if (args['os-parameters-private'] !== undefined)
+      throw new CorralError(
+        'bad_request',
+        '--os-parameters-private: Corral keeps no private OS parameters, which it would show as plain ones; use -O',
+      );
+    const os_hvp = hvParamsByHypervisor([args['hypervisor-parameters'] ?? []].flat());
+    const hidden = yesNo(args.hidden, 'hidden');
+    const blacklisted = yesNo(args.blacklisted, 'blacklisted');
+    const edit = (on: boolean | undefined) =>
+      on === undefined ? undefined : [[on ? 'add' : 'remove', args.os] as ['add' | 'remove', string]];
+    const op = {
+      OP_ID: 'OP_CLUSTER_SET_PARAMS' as const,
+      ...(Object.keys(os_hvp).length > 0 && { os_hvp: { [args.os]: os_hvp } }),
+      ...(args['os-parameters'] !== undefined && {
+        osparams: { [args.os]: parseKeyValues(args['os-parameters'], '-O') },
+      }),
+      ...(edit(hidden) && { hidden_os: edit(hidden) }),
+      ...(edit(blacklisted) && { blacklisted_os: edit(blacklisted) }),
+    };
+    if (Object.keys(op).length === 1)
+      throw new CorralError(
+        'bad_request',
+        'At least one of OS parameters or hypervisor parameters must be passed',
+      );
+    await runOps(args, [op]);
+  },
+};
+
 export const osCommand: CommandModule = {
   command: 'os <command>',
   builder: (yargs) => {
-    for (const command of [list, diagnoseCommand, info]) yargs.command(command as CommandModule);
+    for (const command of [list, diagnoseCommand, info, modify]) yargs.command(command as CommandModule);
     return yargs.demandCommand(1);
   },
   handler: () => undefined,
