@@ -248,6 +248,8 @@ function sameSpecs(given: string, current: string): boolean {
 interface UnusedOption {
   /** For a Ganeti option `--no-X`, Corral's boolean X (default true), which yargs negates. */
   readonly name: string;
+  /** Its short form, if Ganeti has one. */
+  readonly alias?: string;
   readonly takesValue: boolean;
   readonly negated?: boolean;
   /** Why it changes nothing in Corral: its help text, and the note printed when it is given. */
@@ -257,8 +259,11 @@ interface UnusedOption {
   readonly refusal?: string;
 }
 
-/** The commands whose Ganeti options this table holds. */
-type UnusedOn = 'init' | 'modify' | 'renew-crypto';
+/** The commands whose Ganeti options this table holds (group: group add and modify). */
+type UnusedOn = 'init' | 'modify' | 'renew-crypto' | 'group';
+
+const noDeclaredState =
+  "Corral measures each node's memory, CPUs and disks itself (its health reports); it takes no declared state";
 
 const noSsh = 'Corral uses no SSH: nodes reach each other over libp2p with their own keys';
 const nodeKeys =
@@ -267,6 +272,32 @@ const noSecretInJobs =
   'a secret given to a job would be kept in its record, which every node and job info shows: Corral draws new ones on the master instead';
 /** Ganeti's init and modify options that Corral has no use for; `init` and `modify` say where each applies. */
 const unusedOptions: readonly (UnusedOption & { readonly on: readonly UnusedOn[] })[] = [
+  {
+    name: 'disk-parameters',
+    alias: 'D',
+    takesValue: true,
+    reason: "Corral's disk templates take no parameters (its mirror resyncs at the disks' speed)",
+    accepts: [],
+    refusal:
+      "Corral's disk templates take no parameters (DRBD's resync rates, LVM stripes): there is nothing to set",
+    on: ['init', 'modify', 'group'],
+  },
+  {
+    name: 'hypervisor-state',
+    takesValue: true,
+    reason: noDeclaredState,
+    accepts: [],
+    refusal: noDeclaredState,
+    on: ['init', 'modify', 'group'],
+  },
+  {
+    name: 'disk-state',
+    takesValue: true,
+    reason: noDeclaredState,
+    accepts: [],
+    refusal: noDeclaredState,
+    on: ['init', 'modify', 'group'],
+  },
   { name: 'ssh-init', negated: true, takesValue: false, reason: noSsh, on: ['init'] },
   { name: 'ssh-key-type', takesValue: true, reason: noSsh, on: ['init', 'renew-crypto'] },
   { name: 'ssh-key-bits', takesValue: true, reason: noSsh, on: ['init', 'renew-crypto'] },
@@ -483,9 +514,13 @@ export function unusedGanetiOptions<T>(yargs: Argv<T>, command: UnusedOn): Argv<
   let out = yargs;
   for (const option of unusedOptions.filter((o) => o.on.includes(command)))
     out = out.option(option.name, {
+      ...(option.alias !== undefined && { alias: option.alias }),
       type: option.takesValue ? 'string' : 'boolean',
       ...(option.negated === true && { default: true }),
-      describe: `${option.negated === true ? `--no-${option.name}: ` : ''}accepted for Ganeti's command lines: ${option.reason}`,
+      describe:
+        option.accepts?.length === 0
+          ? `refused: ${option.reason}`
+          : `${option.negated === true ? `--no-${option.name}: ` : ''}accepted for Ganeti's command lines: ${option.reason}`,
     });
   return out;
 }

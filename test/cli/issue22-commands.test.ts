@@ -206,3 +206,43 @@ describe('gnt-os modify', () => {
     }
   });
 });
+
+describe("group add and modify: Ganeti's policy and state options", () => {
+  it("takes the instance policy's options when they say what it is, and refuses others in one line", async () => {
+    const ok = await run([
+      'group',
+      'add',
+      '--ipolicy-vcpu-ratio',
+      '4',
+      '--ipolicy-spindle-ratio',
+      '32',
+      'rack3',
+    ]);
+    expect(ok.error).toBeUndefined();
+    expect(ok.jobs).toEqual([[{ OP_ID: 'OP_GROUP_ADD', group_name: 'rack3' }]]);
+    const refused = await run(['group', 'modify', '--ipolicy-vcpu-ratio', '8', 'rack2']);
+    expect(refused.error).toMatch(/^corral: --ipolicy-vcpu-ratio 8: Corral's instance policy is fixed at 4/);
+    expect(refused.jobs).toEqual([]);
+  });
+
+  it('refuses disk parameters and declared state, saying why, and submits nothing', async () => {
+    for (const [words, message] of [
+      [
+        ['group', 'add', '-D', 'drbd:resync-rate=1024', 'rack3'],
+        /^corral: --disk-parameters drbd:resync-rate=1024: Corral's disk templates take no parameters/,
+      ],
+      [
+        ['group', 'modify', '--hypervisor-state', 'kvm:mem_total=1024', 'rack2'],
+        /^corral: --hypervisor-state .*: Corral measures each node's memory/,
+      ],
+      [
+        ['group', 'modify', '--disk-state', 'plain:xenvg:disk_total=100', 'rack2'],
+        /^corral: --disk-state .*: Corral measures/,
+      ],
+    ] as const) {
+      const refused = await run([...words]);
+      expect(refused.error).toMatch(message);
+      expect(refused.jobs).toEqual([]);
+    }
+  });
+});

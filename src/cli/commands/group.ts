@@ -18,6 +18,13 @@ import {
   runOps,
 } from '../cluster-client.js';
 import {
+  checkIpolicyOptions,
+  type IpolicyArgs,
+  ipolicyGiven,
+  noteUnusedOptions,
+  unusedGanetiOptions,
+} from '../cluster-params.js';
+import {
   chosenFields,
   type ListArgs,
   listFieldsCommand,
@@ -107,12 +114,15 @@ function templateList(value: string): CorralDiskTemplate[] {
 
 const policy = { choices: allocPolicies, describe: 'preferred, last_resort or unallocable' } as const;
 
-type PolicyArgs = JobArgs & {
-  group: string;
-  'alloc-policy'?: (typeof allocPolicies)[number];
-  'ipolicy-disk-templates'?: string;
-  'node-parameters'?: string;
-};
+type PolicyArgs = JobArgs &
+  Omit<IpolicyArgs, 'ipolicy-disk-templates'> & {
+    group: string;
+    'alloc-policy'?: (typeof allocPolicies)[number];
+    'ipolicy-disk-templates'?: string;
+    'node-parameters'?: string;
+  };
+
+const fixedGroupPolicy = "taken only as Corral's fixed instance policy (show-ispecs-cmd prints it)";
 
 /** add and modify take the same options and differ only in their opcode. */
 function policyCommand(
@@ -124,14 +134,30 @@ function policyCommand(
     command,
     describe,
     builder: (yargs) =>
-      ndParamsOption(jobOptions(yargs), opId === 'OP_GROUP_SET_PARAMS' ? 'cluster' : undefined)
+      ndParamsOption(
+        unusedGanetiOptions(jobOptions(yargs), 'group'),
+        opId === 'OP_GROUP_SET_PARAMS' ? 'cluster' : undefined,
+      )
         .positional('group', { type: 'string', demandOption: true })
         .option('alloc-policy', policy)
         .option('ipolicy-disk-templates', {
           type: 'string',
           describe: 'comma-separated disk templates the nodes of the group may hold instances of',
-        }),
+        })
+        .option('ipolicy-std-specs', { type: 'string', describe: fixedGroupPolicy })
+        .option('ipolicy-bounds-specs', { type: 'string', describe: fixedGroupPolicy })
+        .option('ipolicy-vcpu-ratio', { type: 'number', describe: fixedGroupPolicy })
+        .option('ipolicy-spindle-ratio', { type: 'number', describe: fixedGroupPolicy }),
     handler: async (args) => {
+      noteUnusedOptions(args as unknown as Record<string, unknown>, 'group', (line) =>
+        process.stderr.write(`${line}\n`),
+      );
+      // The group's templates are its own (checked by the master); the rest of its policy is the cluster's.
+      const { 'ipolicy-disk-templates': _templates, ...policyArgs } = args;
+      if (ipolicyGiven(policyArgs)) {
+        const { config } = await readConfig(args);
+        checkIpolicyOptions(policyArgs, config.cluster.enabledDiskTemplates);
+      }
       await runOps(args, [
         {
           OP_ID: opId,
