@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { JobRecord } from '../src/cluster/jobs.js';
 import type { Opcode } from '../src/cluster/opcodes.js';
 import { CorralError } from '../src/common/errors.js';
 import { asNodeId, type NodeId } from '../src/common/ids.js';
 import type { MasterRequest } from '../src/master/master-protocol.js';
 import { MasterWorld } from './master-world.js';
+import { failureOf as failure, runJob as job } from './sim-jobs.js';
 import { SIM_OS } from './sim-os.js';
 
 /**
@@ -25,15 +25,6 @@ async function formed(seed: number): Promise<MasterWorld> {
 }
 
 /** Runs a job through a node to its end. */
-async function job(world: MasterWorld, via: NodeId, ops: Opcode[]): Promise<JobRecord> {
-  return world.waitJob(via, await world.submit(via, ops));
-}
-
-function failure(ended: JobRecord): string | undefined {
-  const failed = ended.ops.find((op) => op.status === 'error')?.result as { message?: string } | undefined;
-  return failed?.message;
-}
-
 /** A master request (cluster-flags, ping, submit) through a node, as its CLI sends it. */
 function ask(world: MasterWorld, via: NodeId, request: MasterRequest) {
   const service = world.machine(via).service;

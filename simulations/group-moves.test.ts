@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { findInstance, nodeOfUuid } from '../src/cluster/config.js';
 import type { JobRecord } from '../src/cluster/jobs.js';
 import type { Opcode } from '../src/cluster/opcodes.js';
-import { asNodeId, type NodeId } from '../src/common/ids.js';
+import { asNodeId } from '../src/common/ids.js';
 import { MasterWorld } from './master-world.js';
+import { failureOf as failure, runJob as job } from './sim-jobs.js';
 import { SIM_OS } from './sim-os.js';
 
 /**
@@ -13,15 +14,6 @@ import { SIM_OS } from './sim-os.js';
  */
 
 const node1 = asNodeId('node1');
-
-async function job(world: MasterWorld, via: NodeId, ops: Opcode[]): Promise<JobRecord> {
-  return world.waitJob(via, await world.submit(via, ops));
-}
-
-function failure(ended: JobRecord): string | undefined {
-  const failed = ended.ops.find((op) => op.status === 'error')?.result as { message?: string } | undefined;
-  return failed?.message;
-}
 
 /** Runs the job, then the jobs its first opcode submitted; returns those. */
 async function withChildren(world: MasterWorld, ops: Opcode[]): Promise<JobRecord[]> {

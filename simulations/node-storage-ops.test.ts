@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { JobRecord } from '../src/cluster/jobs.js';
 import type { Opcode } from '../src/cluster/opcodes.js';
 import { asNodeId } from '../src/common/ids.js';
 import { MasterWorld } from './master-world.js';
+import { failureOf as failure, runJob } from './sim-jobs.js';
 import { SIM_OS } from './sim-os.js';
 
 /**
@@ -11,14 +11,7 @@ import { SIM_OS } from './sim-os.js';
  */
 
 const node1 = asNodeId('node1');
-
-async function job(world: MasterWorld, ops: Opcode[]): Promise<JobRecord> {
-  return world.waitJob(node1, await world.submit(node1, ops));
-}
-
-function failure(ended: JobRecord): string | undefined {
-  return (ended.ops.find((op) => op.status === 'error')?.result as { message?: string } | undefined)?.message;
-}
+const job = (world: MasterWorld, ops: Opcode[]) => runJob(world, node1, ops);
 
 const create = (name: string, template: 'file' | 'drbd', pnode: string, snode?: string): Opcode => ({
   OP_ID: 'OP_INSTANCE_CREATE',

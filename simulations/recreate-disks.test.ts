@@ -6,6 +6,7 @@ import type { Opcode } from '../src/cluster/opcodes.js';
 import { asNodeId, type NodeId } from '../src/common/ids.js';
 import { opDefinitions } from '../src/master/op-defs.js';
 import { MasterWorld } from './master-world.js';
+import { failureOf as failure, runJob } from './sim-jobs.js';
 import { SIM_OS } from './sim-os.js';
 
 /**
@@ -14,15 +15,7 @@ import { SIM_OS } from './sim-os.js';
  */
 
 const node1 = asNodeId('node1');
-
-async function job(world: MasterWorld, ops: Opcode[]): Promise<JobRecord> {
-  return world.waitJob(node1, await world.submit(node1, ops));
-}
-
-function failure(ended: JobRecord): string | undefined {
-  const failed = ended.ops.find((op) => op.status === 'error')?.result as { message?: string } | undefined;
-  return failed?.message;
-}
+const job = (world: MasterWorld, ops: Opcode[]) => runJob(world, node1, ops);
 
 async function succeeds(world: MasterWorld, ops: Opcode[]): Promise<JobRecord> {
   const ended = await job(world, ops);

@@ -334,7 +334,8 @@ describe('gnt-debug', () => {
   it("answers Ganeti's wconfd commands from the master, and refuses metad and test-osparams with the reason", async () => {
     expect((await gnt('debug', 'wconfd', 'echo', 'hello')).out).toBe('Answer: "hello"\n');
     const holder = await submit(600, { on_nodes: ['node2'] });
-    await world.runFor(1_000);
+    const jobs = await table();
+    await world.until(() => jobs.job(holder)?.status === 'running', 10_000, 'the lock holder to run');
     expect((await gnt('debug', 'wconfd', 'listlocks', String(holder))).out).toBe(
       'Answer: [["cluster/BGL","shared"],["node/*","intent-exclusive"],["node/node2","exclusive"]]\n',
     );

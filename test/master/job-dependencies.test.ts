@@ -95,13 +95,18 @@ describe('dependent jobs on simulated nodes', () => {
 
   const job = async (id: JobId): Promise<JobRecord | undefined> =>
     (await world.settle(world.machine(via).service!.view(false))).jobs.job(id);
+  /** Polls, on the simulated clock, until the job has this status (the replica's job table is live). */
+  const untilStatus = async (id: JobId, status: JobRecord['status']) => {
+    const { jobs } = await world.settle(world.machine(via).service!.view(false));
+    await world.until(() => jobs.job(id)?.status === status, 10_000, `job ${id} to be ${status}`);
+  };
   const message = (ended: JobRecord) => (ended.ops[0]?.result as { message?: string } | undefined)?.message;
 
   it('holds a job as waiting until the one it depends on ends, then runs it', async () => {
     const first = await world.submit(via, [delay(20)]);
     const second = await world.submit(via, [delay(0, [[first, ['success']]])]);
-    await world.runFor(2_000);
-    expect((await job(second))?.status).toBe('waiting');
+    await untilStatus(second, 'waiting');
+    expect((await job(first))?.status).not.toBe('success');
     const ended = await world.waitJob(via, second, 60_000);
     expect(ended.status).toBe('success');
     const done = await job(first);
@@ -122,7 +127,8 @@ describe('dependent jobs on simulated nodes', () => {
     const blocker = await world.submit(via, [delay(600)]);
     const queued = await world.submit(via, [delay(0, [[blocker, []]])]);
     const follower = await world.submit(via, [delay(0, [[queued, []]])]);
-    await world.runFor(1_000);
+    await untilStatus(blocker, 'running');
+    await untilStatus(follower, 'waiting');
     await world.settle(world.machine(via).service!.forward({ op: 'cancel', job: queued }));
     expect((await world.waitJob(via, follower, 30_000)).status).toBe('canceled');
     await world.settle(world.machine(via).service!.forward({ op: 'cancel', job: blocker, kill: true }));

@@ -1,12 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rapiContext } from '../../../src/api/rapi/context.js';
-import { createRapiServer } from '../../../src/api/rapi/server.js';
-import { parseUsers } from '../../../src/api/rapi/users.js';
-import type { Opcode } from '../../../src/cluster/opcodes.js';
-import { silentLogger } from '../../../src/common/log.js';
-import type { ControlRequest } from '../../../src/daemon/control-protocol.js';
-import type { DaemonCall } from '../../../src/daemon/job-client.js';
+import { describe, expect, it } from 'vitest';
 import { config } from '../../cluster/query/fixture.js';
+import { rapiOnFakeDaemon } from './fake-rapi.js';
 
 /**
  * PUT /2/instances/[i]/modify with Ganeti's nics, disks, pnode, runtime_mem, force and hotplug keys (issue
@@ -16,22 +10,7 @@ import { config } from '../../cluster/query/fixture.js';
 const ADMIN = { authorization: `Basic ${Buffer.from('admin:pw').toString('base64')}` };
 
 describe('RAPI instance modify: NICs, disks, primary, runtime memory', () => {
-  const submitted: Opcode[][] = [];
-  const call = (async (request: ControlRequest) => {
-    if (request.op === 'config') return { config, self: 'peer1' };
-    if (request.op === 'master' && request.request.op === 'submit') {
-      submitted.push(request.request.ops);
-      return { job: 42 };
-    }
-    throw new Error(`unexpected ${request.op}`);
-  }) as DaemonCall;
-  const app = createRapiServer({
-    context: rapiContext(call),
-    users: async () => parseUsers('admin pw write\n'),
-    log: silentLogger,
-  });
-  beforeAll(() => app.ready());
-  afterAll(() => app.close());
+  const { app, submitted } = rapiOnFakeDaemon(config);
   const modify = (body: object) =>
     app.inject({ method: 'PUT', url: '/2/instances/inst1/modify', headers: ADMIN, payload: body });
 

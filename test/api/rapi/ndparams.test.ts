@@ -1,13 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rapiContext } from '../../../src/api/rapi/context.js';
-import { createRapiServer } from '../../../src/api/rapi/server.js';
-import { parseUsers } from '../../../src/api/rapi/users.js';
-import type { Opcode } from '../../../src/cluster/opcodes.js';
+import { describe, expect, it } from 'vitest';
 import type { ConfigView } from '../../../src/cluster/views.js';
-import { silentLogger } from '../../../src/common/log.js';
-import type { ControlRequest } from '../../../src/daemon/control-protocol.js';
-import type { DaemonCall } from '../../../src/daemon/job-client.js';
-import { config as fixture, live } from '../../cluster/query/fixture.js';
+import { config as fixture } from '../../cluster/query/fixture.js';
+import { rapiOnFakeDaemon } from './fake-rapi.js';
 
 /** Node parameters over RAPI: the filled values in the cluster, group and node resources, and their changes. */
 
@@ -26,23 +20,7 @@ const ADMIN = {
 };
 
 describe('RAPI node parameters', () => {
-  const submitted: Opcode[][] = [];
-  const call = (async (request: ControlRequest) => {
-    if (request.op === 'config') return { config, self: 'peer1' };
-    if (request.op === 'nodes-live') return { nodes: live };
-    if (request.op === 'master' && request.request.op === 'submit') {
-      submitted.push(request.request.ops);
-      return { job: 42 };
-    }
-    throw new Error(`unexpected ${request.op}`);
-  }) as DaemonCall;
-  const app = createRapiServer({
-    context: rapiContext(call),
-    users: async () => parseUsers('admin pw write\n'),
-    log: silentLogger,
-  });
-  beforeAll(() => app.ready());
-  afterAll(() => app.close());
+  const { app, submitted } = rapiOnFakeDaemon(config);
   const get = async (url: string) =>
     (await app.inject({ method: 'GET', url })).json() as Record<string, unknown>;
 

@@ -1,12 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rapiContext } from '../../../src/api/rapi/context.js';
-import { createRapiServer } from '../../../src/api/rapi/server.js';
-import { parseUsers } from '../../../src/api/rapi/users.js';
+import { describe, expect, it } from 'vitest';
 import type { Opcode } from '../../../src/cluster/opcodes.js';
-import { silentLogger } from '../../../src/common/log.js';
-import type { ControlRequest } from '../../../src/daemon/control-protocol.js';
-import type { DaemonCall } from '../../../src/daemon/job-client.js';
 import { config } from '../../cluster/query/fixture.js';
+import { rapiOnFakeDaemon } from './fake-rapi.js';
 
 /** POST /2/instances/[name]/recreate-disks: Ganeti's body (disks, nodes, iallocator) as Corral's opcode. */
 
@@ -14,22 +9,7 @@ const basic = (user: string) => `Basic ${Buffer.from(`${user}:pw`).toString('bas
 const JSON_TYPE = { 'content-type': 'application/json' };
 
 describe('RAPI recreate-disks', () => {
-  const submitted: Opcode[][] = [];
-  const call = (async (request: ControlRequest) => {
-    if (request.op === 'config') return { config, self: 'peer1' };
-    if (request.op === 'master' && request.request.op === 'submit') {
-      submitted.push(request.request.ops);
-      return { job: 42 };
-    }
-    throw new Error(`unexpected ${request.op}`);
-  }) as DaemonCall;
-  const app = createRapiServer({
-    context: rapiContext(call),
-    users: async () => parseUsers('admin pw write\nreader pw read\n'),
-    log: silentLogger,
-  });
-  beforeAll(() => app.ready());
-  afterAll(() => app.close());
+  const { app, submitted } = rapiOnFakeDaemon(config);
 
   const post = (body: unknown, user = 'admin') =>
     app.inject({
