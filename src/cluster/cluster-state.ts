@@ -326,15 +326,18 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
         outcome = { ok: false, code: error.code, message: error.message };
       }
     }
+    const startMs = op.startMs ?? command.startMs;
+    const started = { ...op, ...(startMs !== undefined && { startMs }) };
     const ended: OpRecord = outcome.ok
-      ? { ...op, status: 'success', result: outcome.result, endMs: command.atMs }
+      ? { ...started, status: 'success', result: outcome.result, endMs: command.atMs }
       : {
-          ...op,
+          ...started,
           status: 'error',
           result: { code: outcome.code, message: outcome.message },
           endMs: command.atMs,
         };
     let ops = replaceAt(job.ops, command.op, ended);
+    const jobStarted = job.startMs === undefined && startMs !== undefined ? { ...job, startMs } : job;
     const last = command.op === job.ops.length - 1;
     if (!outcome.ok) {
       // Ganeti fails the rest of a job once one opcode fails.
@@ -344,11 +347,11 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
       const log = appendLog(job.log, command.atMs, [
         { type: 'message', message: `error: ${outcome.message}` },
       ]);
-      this.finishJob({ ...job, ops, log, status: 'error', endMs: command.atMs });
+      this.finishJob({ ...jobStarted, ops, log, status: 'error', endMs: command.atMs });
     } else if (last) {
-      this.finishJob({ ...job, ops, status: 'success', endMs: command.atMs });
+      this.finishJob({ ...jobStarted, ops, status: 'success', endMs: command.atMs });
     } else {
-      this.putJob({ ...job, ops, status: 'running' });
+      this.putJob({ ...jobStarted, ops, status: 'running' });
     }
     return outcome.ok ? { ok: true } : { ok: false, code: outcome.code, message: outcome.message };
   }

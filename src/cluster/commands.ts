@@ -73,6 +73,8 @@ export const clusterCommandSchema = z.discriminatedUnion('type', [
     op: z.number().int().nonnegative(),
     /** Committed with the opcode's end, so a change and the record of it are one entry: never one without the other. */
     mutation: mutationSchema.optional(),
+    /** When an opcode that was not marked running (an atomic one) started. */
+    startMs: z.number().optional(),
     outcome: z.discriminatedUnion('ok', [
       z.object({ ok: z.literal(true), result: z.unknown() }),
       z.object({

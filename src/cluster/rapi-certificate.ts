@@ -1,4 +1,3 @@
-import { generate } from 'selfsigned';
 import { z } from 'zod';
 
 /**
@@ -16,6 +15,8 @@ export type RapiCertificate = z.infer<typeof rapiCertificateSchema>;
 const VALID_DAYS = 5 * 365;
 
 export async function newRapiCertificate(clusterName: string): Promise<RapiCertificate> {
+  // Loaded here: the X.509 code weighs on every CLI command that only reads the schema above.
+  const { generate } = await import('selfsigned');
   const now = new Date();
   const pems = await generate([{ name: 'commonName', value: clusterName }], {
     keySize: 2048,

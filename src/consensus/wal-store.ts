@@ -275,8 +275,12 @@ function applyRecord(live: LiveState, record: WalRecord): void {
     case 'entries': {
       const first = record.entries[0];
       if (first === undefined) return;
-      live.entries = live.entries.filter((entry) => entry.index < first.index);
-      live.entries.push(...record.entries.filter((entry) => entry.index > (live.meta?.index ?? 0)));
+      // The log is contiguous, so the entries from `first` on sit at a known position: no scan per append.
+      const base = live.entries[0]?.index;
+      if (base !== undefined)
+        live.entries.length = Math.max(0, Math.min(live.entries.length, first.index - base));
+      const compacted = live.meta?.index ?? 0;
+      for (const entry of record.entries) if (entry.index > compacted) live.entries.push(entry);
       return;
     }
     case 'truncate':

@@ -222,10 +222,15 @@ export class JobQueue {
       if (!(await this.markOp(job.id, index, 'waiting'))) return false;
       await deps.locks.acquire(job.id, requests, { signal });
     }
-    if (!(await this.markOp(job.id, index, 'running'))) return false;
+    if (op.dry_run === true) {
+      if (!(await this.markOp(job.id, index, 'running'))) return false;
+      return this.dryRun(job, index, def, signal);
+    }
+    // An atomic opcode's start is recorded with its end, in the same entry.
+    const atomicStartMs = def.atomic === true && spec === undefined ? deps.clock.wallMs() : undefined;
+    if (atomicStartMs === undefined && !(await this.markOp(job.id, index, 'running'))) return false;
     if (wasRunning) this.log(job.id, 'resumed by a new master after the previous one stopped');
 
-    if (op.dry_run === true) return this.dryRun(job, index, def, signal);
     if (spec !== undefined) {
       const reports = await deps.hooks.run(spec, 'pre', op, config, signal);
       const failed = reports.filter((report) => report.failed);
@@ -255,7 +260,7 @@ export class JobQueue {
       );
     } catch (error) {
       if (signal.aborted) return false;
-      await end(failure(error));
+      await this.commitEnd(job.id, index, failure(error), undefined, atomicStartMs);
       return false;
     }
     const applied = await this.commitEnd(
@@ -263,6 +268,7 @@ export class JobQueue {
       index,
       { ok: true, result: outcome.result ?? null },
       outcome.mutation,
+      atomicStartMs,
     );
     if (applied?.ok !== true) {
       // Refused: the job was canceled meanwhile, or the state machine would not take the change. Then the
@@ -342,6 +348,7 @@ export class JobQueue {
     op: number,
     outcome: OpEndOutcome,
     mutation?: Mutation,
+    startMs?: number,
   ): Promise<ClusterOutcome | undefined> {
     return this.deps.commit({
       type: 'op-end',
@@ -350,6 +357,7 @@ export class JobQueue {
       op,
       outcome,
       ...(mutation !== undefined && { mutation }),
+      ...(startMs !== undefined && { startMs }),
     });
   }
 

@@ -117,6 +117,12 @@ export interface OpDefinition<Op extends Opcode = Opcode> {
    * (safe when every step is idempotent), or end it in error saying what may have been left half done.
    */
   readonly onTakeover: 'resume' | 'fail';
+  /**
+   * Its only effect is the change committed with its end: it reaches no node and runs no hooks. Such an
+   * opcode is not marked running first (one Raft entry fewer per job); its end says when it started, and a new
+   * master simply runs it again.
+   */
+  readonly atomic?: true;
 }
 
 export type OpDefinitions = { readonly [K in OpId]: OpDefinition<Extract<Opcode, { OP_ID: K }>> };

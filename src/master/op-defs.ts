@@ -429,12 +429,14 @@ export const opDefinitions: OpDefinitions = {
 
   OP_TAGS_SET: {
     onTakeover: 'resume',
+    atomic: true,
     locks: (op) => tagLocks(op),
     run: async (op, ctx) => tagChange(op, ctx, 'add'),
   },
 
   OP_TAGS_DEL: {
     onTakeover: 'resume',
+    atomic: true,
     locks: (op) => tagLocks(op),
     run: async (op, ctx) => tagChange(op, ctx, 'remove'),
   },

@@ -61,6 +61,8 @@ const DHT_LOOKUP_PAUSE_MS = 2_000;
 
 /** The multiaddr code of /p2p/<peer ID>, which addresses we store leave off. */
 const P2P_CODE = 421;
+/** Well inside the peer store's one-hour address age. */
+const KEPT_ADDRESSES_REFRESH_MS = 10 * 60_000;
 
 const defaultLimits: Libp2pTransportLimits = {
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
@@ -84,6 +86,11 @@ export class Libp2pTransport implements Transport {
   private readonly refusals: RefusalLog;
   private readonly serving: ServingNode;
   private readonly topicHandlers = new Map<string, Set<MessageHandler<unknown>>>();
+  /**
+   * The addresses last given to the peer store per peer, and when: merging a peer record costs a protobuf round
+   * trip, so it is skipped while they stay the same and fresh (the store forgets addresses an hour old).
+   */
+  private readonly keptAddresses = new Map<NodeId, { readonly key: string; readonly atMs: number }>();
   private readonly stopping = new AbortController();
   private readonly limits: Libp2pTransportLimits;
 
@@ -438,17 +445,24 @@ export class Libp2pTransport implements Transport {
   }
 
   async keepConnected(peer: NodeId, addresses: readonly string[]): Promise<void> {
-    const multiaddrs = addresses.flatMap((address) => {
-      try {
-        return [multiaddr(address)];
-      } catch {
-        return [];
-      }
-    });
-    await this.host.peerStore.merge(peerIdFromString(peer), {
-      multiaddrs,
-      tags: { [KEEP_ALIVE]: { value: 1 } },
-    });
+    // Called on every configuration change (every job): the peer store is written only when the addresses moved.
+    const key = addresses.join(' ');
+    const kept = this.keptAddresses.get(peer);
+    const now = performance.now();
+    if (kept?.key !== key || now - kept.atMs > KEPT_ADDRESSES_REFRESH_MS) {
+      const multiaddrs = addresses.flatMap((address) => {
+        try {
+          return [multiaddr(address)];
+        } catch {
+          return [];
+        }
+      });
+      await this.host.peerStore.merge(peerIdFromString(peer), {
+        multiaddrs,
+        tags: { [KEEP_ALIVE]: { value: 1 } },
+      });
+      this.keptAddresses.set(peer, { key, atMs: now });
+    }
     if (this.host.getConnections(peerIdFromString(peer)).length === 0) void this.dialOrFind(peer);
   }
 
