@@ -3,14 +3,19 @@
  * same run: every example file, seeded imbalanced clusters of 100, 500 and 2,000 nodes, and
  * every iallocator request. Progress goes to stderr; the last line of stdout is one JSON object.
  *
- *   npm run bench:alloc -- [--data DIR] [--time-limit SECONDS] [--sizes 100,500,2000]
+ *   npm run bench:alloc -- [--data DIR] [--time-limit SECONDS] [--sizes 100,500,2000] [--converge-limit SECONDS]
+ *
+ * Both tools get --time-limit on the example files; on the generated clusters Corral runs until it converges
+ * (or --converge-limit), with its rounds ranked on one worker thread per core, and `convergence.<size>`
+ * reports how long that took.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { balanceGroup, defaultBalanceOptions } from '../src/alloc/balance.js';
+import { defaultBalanceOptions } from '../src/alloc/balance.js';
+import { balanceGroupInThreads } from '../src/alloc/balance-threads.js';
 import { generateCluster } from '../src/alloc/generate.js';
 import { parseIAllocRequest } from '../src/alloc/iallocator/request.js';
 import { answerRequest } from '../src/alloc/iallocator/respond.js';
@@ -28,6 +33,8 @@ const option = (name: string, fallback: string): string => {
 };
 const dataDir = resolve(option('--data', resolve(process.cwd(), '../shared/reference/htools-data')));
 const timeLimitS = Number(option('--time-limit', '120'));
+/** Corral's limit on the generated clusters, long enough to see it converge: the time to converge is the figure. */
+const convergeLimitS = Number(option('--converge-limit', '600'));
 const sizes = option('--sizes', '100,500,2000').split(',').map(Number);
 const work = mkdtempSync(join(tmpdir(), 'corral-bench-alloc-'));
 const log = (line: string): void => {
@@ -163,10 +170,17 @@ interface Comparison {
     /** hbal's own score of Corral's result, re-read from a saved file. */
     hbal_rescore: number | null;
     hbal_bad_nodes_after: number | null;
+    /** 1 when the search ended on its own (no move gains more than the minimum), 0 when the limit ended it. */
+    converged: number;
   };
 }
 
-async function compare(input: string, snapshot: ClusterSnapshot, file: string): Promise<Comparison[]> {
+async function compare(
+  input: string,
+  snapshot: ClusterSnapshot,
+  file: string,
+  corralLimitS = timeLimitS,
+): Promise<Comparison[]> {
   const state = buildState(snapshot);
   const out: Comparison[] = [];
   for (const g of state.groups) {
@@ -185,11 +199,15 @@ async function compare(input: string, snapshot: ClusterSnapshot, file: string): 
     const replayed = replayHbal(state, h.stdout);
     const hbalNew = typeof replayed === 'string' ? 1 : newViolations(state, replayed, g.idx).length;
     if (typeof replayed === 'string') log(`  ${input}: ${replayed}`);
-    const deadline = performance.now() + timeLimitS * 1000;
+    const deadline = performance.now() + corralLimitS * 1000;
     const started = performance.now();
-    const result = balanceGroup(state, members, {
+    let limited = false;
+    const result = await balanceGroupInThreads(snapshot, {}, members, {
       ...defaultBalanceOptions,
-      shouldStop: () => performance.now() > deadline,
+      shouldStop: () => {
+        limited ||= performance.now() > deadline;
+        return limited;
+      },
     });
     const wallMs = performance.now() - started;
     const saved = join(work, `${input}.${g.spec.name}.corral.data`);
@@ -219,6 +237,7 @@ async function compare(input: string, snapshot: ClusterSnapshot, file: string): 
           (bad !== undefined && badBefore !== undefined && Number(bad) > Number(badBefore) ? 1 : 0),
         hbal_rescore: check.initial,
         hbal_bad_nodes_after: bad === undefined ? null : Number(bad),
+        converged: limited ? 0 : 1,
       },
     };
     log(
@@ -272,7 +291,7 @@ async function main(): Promise<void> {
     log(
       `generated ${size} nodes, ${snapshot.instances.length} instances, score ${scoreBreakdown(buildState(snapshot).nodes).score.toFixed(4)}`,
     );
-    generated.push(...(await compare(`generated-${size}`, snapshot, file)));
+    generated.push(...(await compare(`generated-${size}`, snapshot, file, convergeLimitS)));
   }
   const requests = files.filter((f) => f.endsWith('.json'));
   const iallocator: { input: string; hail: unknown; corral: unknown; agree: boolean }[] = [];
@@ -321,6 +340,20 @@ async function main(): Promise<void> {
     ratios: {
       wall_2000: largest ? largest.corral.wall_ms / Math.max(1, largest.hbal.wall_ms) : null,
     },
+    // Corral alone: hbal makes no move within its limit on these sizes.
+    convergence: Object.fromEntries(
+      generated.map((c) => [
+        c.input.replace('generated-', ''),
+        {
+          wall_s: Math.round(c.corral.wall_ms / 100) / 10,
+          converged: c.corral.converged,
+          moves: c.corral.moves,
+          final: c.corral.final,
+          threads: availableParallelism(),
+          limit_s: convergeLimitS,
+        },
+      ]),
+    ),
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }

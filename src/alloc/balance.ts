@@ -67,21 +67,27 @@ interface Candidate {
   readonly score: number;
 }
 
-interface Ranked {
+/** An instance's best move in a round, as the ranking hands it back (plain data: it may cross threads). */
+export interface Ranked {
   readonly instance: number;
   readonly move: Move;
   readonly score: number;
   readonly touched: readonly number[];
+  /** Its instance's place in the round's pool: ties in score keep the pool's order. */
+  readonly position: number;
 }
 
-function ranking(best: Candidate | null): Ranked | null {
-  if (best === null) return null;
-  return {
-    instance: best.inst.idx,
-    move: best.move,
-    score: best.score,
-    touched: best.result.changes.map(([before]) => before.idx),
-  };
+/** One step of the search that changes its state, in order, so that another copy can replay it. */
+export type SearchStep =
+  | { readonly type: 'commit'; readonly instance: number; readonly move: Move }
+  | { readonly type: 'rebuild' };
+
+/** What a round asks to have ranked: each pool instance's best move to the targets. */
+export interface RankRequest {
+  /** The steps taken since the previous request. */
+  readonly steps: readonly SearchStep[];
+  readonly pool: readonly number[];
+  readonly targets: readonly number[];
 }
 
 /** Groups bigger than this many node×instance pairs get the pruned search. */
@@ -93,48 +99,65 @@ const fullSearchBudget = 20_000;
 const narrowWidth = 8;
 const widestWidth = 64;
 
-export function balanceGroup(
-  state: ClusterState,
-  groupNodes: readonly number[],
-  options: BalanceOptions = defaultBalanceOptions,
-): BalanceResult {
-  const nodes = [...state.nodes];
-  const instances = [...state.instances];
-  const inGroup = new Set(groupNodes);
-  const groupList = () => groupNodes.map((i) => nodes[i] as NodeState);
-  const acc = new ScoreAccumulator(groupList());
-  const initialScore = scoreBreakdown(groupList()).score;
-  const stopAt = optimalScore(groupList()) + options.minScore;
-  const online = groupNodes.filter((i) => !(nodes[i] as NodeState).offline);
-  const offline = new Set(groupNodes.filter((i) => (nodes[i] as NodeState).offline));
-  const steps: BalanceStep[] = [];
-  let current = initialScore;
+/**
+ * The search's working copy of a group: the nodes and instances as the moves so far leave them, and the
+ * running score. The ranking threads each hold one and replay the main search's steps on it.
+ */
+export class BalanceSearch {
+  readonly nodes: NodeState[];
+  readonly instances: InstState[];
+  readonly online: readonly number[];
+  readonly offline: ReadonlySet<number>;
+  private readonly inGroup: ReadonlySet<number>;
+  private readonly acc: ScoreAccumulator;
+  current: number;
+  private unsent: SearchStep[] = [];
 
-  const movable = (inst: InstState): boolean =>
-    inst.movable &&
-    inst.autoBalance &&
-    inGroup.has(inst.pNode) &&
-    (!options.evacMode || offline.has(inst.pNode) || offline.has(inst.sNode));
-  const victims = (): InstState[] => instances.filter(movable);
-  const full = victims().length * online.length <= fullSearchBudget;
+  constructor(
+    state: ClusterState,
+    readonly groupNodes: readonly number[],
+    private readonly options: BalanceOptions,
+  ) {
+    this.nodes = [...state.nodes];
+    this.instances = [...state.instances];
+    this.inGroup = new Set(groupNodes);
+    this.acc = new ScoreAccumulator(this.groupList());
+    // Computed from scratch, as reported: the running sums take over with the first move.
+    this.current = scoreBreakdown(this.groupList()).score;
+    this.online = groupNodes.filter((i) => !(this.nodes[i] as NodeState).offline);
+    this.offline = new Set(groupNodes.filter((i) => (this.nodes[i] as NodeState).offline));
+  }
 
-  const evaluate = (inst: InstState, move: Move): Candidate | null => {
-    const result = applyMove(nodes, inst, move, options.ignoreSoftErrors);
+  groupList(): NodeState[] {
+    return this.groupNodes.map((i) => this.nodes[i] as NodeState);
+  }
+
+  movable(inst: InstState): boolean {
+    return (
+      inst.movable &&
+      inst.autoBalance &&
+      this.inGroup.has(inst.pNode) &&
+      (!this.options.evacMode || this.offline.has(inst.pNode) || this.offline.has(inst.sNode))
+    );
+  }
+
+  evaluate(inst: InstState, move: Move): Candidate | null {
+    const result = applyMove(this.nodes, inst, move, this.options.ignoreSoftErrors);
     if (isFailMode(result)) return null;
-    return { inst, move, result, score: acc.trial(result.changes) };
-  };
+    return { inst, move, result, score: this.acc.trial(result.changes) };
+  }
 
   /** The instance's best move to any of the targets (failover included), or null. */
-  const bestMove = (inst: InstState, targets: readonly number[]): Candidate | null => {
+  bestMove(inst: InstState, targets: readonly number[]): Candidate | null {
+    const { options } = this;
     let best: Candidate | null = null;
     const consider = (c: Candidate | null): void => {
       if (c !== null && (best === null || c.score < best.score)) best = c;
     };
-    const secondaryUsable = inGroup.has(inst.sNode) && online.includes(inst.sNode) && options.instanceMoves;
-    if (hasSecondary(inst) && secondaryUsable) {
-      consider(evaluate(inst, { kind: 'failover' }));
-    }
-    const primaryOffline = (nodes[inst.pNode] as NodeState).offline;
+    const secondaryUsable =
+      this.inGroup.has(inst.sNode) && this.online.includes(inst.sNode) && options.instanceMoves;
+    if (hasSecondary(inst) && secondaryUsable) consider(this.evaluate(inst, { kind: 'failover' }));
+    const primaryOffline = (this.nodes[inst.pNode] as NodeState).offline;
     for (const target of targets) {
       if (target === inst.pNode || target === inst.sNode) continue;
       const moves = possibleMoves(inst, target, {
@@ -144,63 +167,138 @@ export function balanceGroup(
         restrictedMigration: options.restrictedMigration,
         primaryOffline,
       });
-      for (const move of moves) consider(evaluate(inst, move));
+      for (const move of moves) consider(this.evaluate(inst, move));
     }
     return best;
-  };
+  }
+
+  /** Each pool instance's best move to the targets, best first; ties keep the pool's order. */
+  rank(pool: readonly number[], targets: readonly number[], positions?: readonly number[]): Ranked[] {
+    const ranked: Ranked[] = [];
+    pool.forEach((index, i) => {
+      // Keep only each instance's best move: holding every trial's nodes would swamp the heap.
+      const best = this.bestMove(this.instances[index] as InstState, targets);
+      if (best === null) return;
+      ranked.push({
+        instance: index,
+        move: best.move,
+        score: best.score,
+        touched: best.result.changes.map(([before]) => before.idx),
+        position: positions?.[i] ?? i,
+      });
+    });
+    return ranked.sort(byScore);
+  }
+
+  commit(c: Candidate): void {
+    this.acc.replace(c.result.changes);
+    for (const [, after] of c.result.changes) this.nodes[after.idx] = after;
+    this.instances[c.inst.idx] = c.result.instance;
+    this.current = this.acc.score();
+    this.unsent.push({ type: 'commit', instance: c.inst.idx, move: c.move });
+  }
+
+  /** Sheds the drift of the running sums. */
+  rebuild(): void {
+    this.acc.rebuild(this.groupList());
+    this.current = this.acc.score();
+    this.unsent.push({ type: 'rebuild' });
+  }
+
+  /** The steps taken since the last call, for the copies to replay. */
+  takeSteps(): SearchStep[] {
+    const steps = this.unsent;
+    this.unsent = [];
+    return steps;
+  }
+
+  /** Replays another copy's steps on this one. */
+  replay(steps: readonly SearchStep[]): void {
+    for (const step of steps) {
+      if (step.type === 'rebuild') {
+        this.rebuild();
+        continue;
+      }
+      const c = this.evaluate(this.instances[step.instance] as InstState, step.move);
+      if (c === null) throw new RangeError(`replayed move of instance ${step.instance} fails here`);
+      this.commit(c);
+    }
+    this.unsent = [];
+  }
+
+  /** How much each online node pushes the score up (see ScoreAccumulator.pressure). */
+  pressure(idx: number): number {
+    return this.acc.pressure(this.nodes[idx] as NodeState);
+  }
+}
+
+/** Best first; ties keep the pool's order. */
+export function byScore(a: Ranked, b: Ranked): number {
+  return a.score - b.score || a.position - b.position;
+}
+
+/**
+ * The search itself, as rounds: it yields what it needs ranked and is resumed with the ranking, so that the
+ * same rounds run in this thread (balanceGroup) or with the ranking spread over worker threads.
+ */
+export function* balanceRounds(
+  search: BalanceSearch,
+  options: BalanceOptions,
+): Generator<RankRequest, BalanceStep[], Ranked[]> {
+  const { instances, online, offline } = search;
+  const stopAt = optimalScore(search.groupList()) + options.minScore;
+  const steps: BalanceStep[] = [];
+  const victims = (): number[] => instances.filter((i) => search.movable(i)).map((i) => i.idx);
+  const full = victims().length * online.length <= fullSearchBudget;
+  const rank = (pool: readonly number[], targets: readonly number[]): RankRequest => ({
+    steps: search.takeSteps(),
+    pool,
+    targets,
+  });
 
   const accepts = (before: number, after: number): boolean =>
     after < before && (before > options.minGainLimit || before - after >= options.minGain);
 
   const commit = (c: Candidate): void => {
-    acc.replace(c.result.changes);
-    for (const [, after] of c.result.changes) nodes[after.idx] = after;
-    instances[c.inst.idx] = c.result.instance;
-    current = acc.score();
+    search.commit(c);
     steps.push({
       instance: c.inst.idx,
       move: c.move,
       from: { primary: c.inst.pNode, secondary: c.inst.sNode },
       to: { primary: c.result.instance.pNode, secondary: c.result.instance.sNode },
-      score: current,
+      score: search.current,
     });
   };
 
   const canContinue = (): boolean =>
     (options.maxLength < 0 || steps.length < options.maxLength) &&
-    current > stopAt &&
+    search.current > stopAt &&
     !(options.shouldStop?.() ?? false);
 
   let width = narrowWidth;
   while (canContinue()) {
     if (full) {
-      let best: Candidate | null = null;
-      for (const inst of victims()) {
-        const c = bestMove(inst, online);
-        if (c !== null && (best === null || c.score < best.score)) best = c;
-      }
-      if (best === null || !accepts(current, best.score)) break;
-      commit(best);
+      const best = (yield rank(victims(), online))[0];
+      const c = best === undefined ? null : search.evaluate(instances[best.instance] as InstState, best.move);
+      if (c === null || !accepts(search.current, c.score)) break;
+      commit(c);
       continue;
     }
-    const { sources, targets } = pressureEnds(nodes, online, acc, width);
+    const { sources, targets } = pressureEnds(search, width);
     const sourceSet = new Set(sources);
-    const pool = victims().filter(
-      (i) => sourceSet.has(i.pNode) || sourceSet.has(i.sNode) || offline.has(i.pNode) || offline.has(i.sNode),
-    );
-    // Keep only each instance's best move: holding every trial's nodes would swamp the heap.
-    const ranked = pool
-      .map((inst) => ranking(bestMove(inst, targets)))
-      .filter((c): c is Ranked => c !== null)
-      .sort((a, b) => a.score - b.score);
+    const pool = victims().filter((idx) => {
+      const i = instances[idx] as InstState;
+      return sourceSet.has(i.pNode) || sourceSet.has(i.sNode) || offline.has(i.pNode) || offline.has(i.sNode);
+    });
+    const ranked = yield rank(pool, targets);
     const used = new Set<number>();
     let applied = 0;
     for (const c of ranked) {
       if (!canContinue()) break;
       if (c.touched.some((i) => used.has(i))) continue;
       // Earlier moves of this round changed the totals: re-check the gain on the current state.
-      const fresh = evaluate(instances[c.instance] as InstState, c.move);
-      if (fresh === null || !accepts(current, fresh.score)) continue;
+      const fresh = search.evaluate(instances[c.instance] as InstState, c.move);
+      if (fresh === null || !accepts(search.current, fresh.score)) continue;
       commit(fresh);
       for (const i of c.touched) used.add(i);
       applied++;
@@ -211,28 +309,45 @@ export function balanceGroup(
       continue;
     }
     width = Math.max(narrowWidth, width / 2);
-    // Shed the drift of the running sums.
-    acc.rebuild(groupList());
-    current = acc.score();
+    search.rebuild();
   }
+  return steps;
+}
 
-  const final: ClusterState = { ...state, nodes, instances };
-  return { initialScore, finalScore: scoreBreakdown(groupList()).score, steps, final };
+/** Balances a group in this thread. */
+export function balanceGroup(
+  state: ClusterState,
+  groupNodes: readonly number[],
+  options: BalanceOptions = defaultBalanceOptions,
+): BalanceResult {
+  const search = new BalanceSearch(state, groupNodes, options);
+  const initialScore = search.current;
+  const rounds = balanceRounds(search, options);
+  for (let next = rounds.next(); ; ) {
+    if (next.done) return balanceResult(state, search, initialScore, next.value);
+    const request = next.value;
+    next = rounds.next(search.rank(request.pool, request.targets));
+  }
+}
+
+export function balanceResult(
+  state: ClusterState,
+  search: BalanceSearch,
+  initialScore: number,
+  steps: readonly BalanceStep[],
+): BalanceResult {
+  const final: ClusterState = { ...state, nodes: search.nodes, instances: search.instances };
+  return { initialScore, finalScore: scoreBreakdown(search.groupList()).score, steps, final };
 }
 
 /**
  * The nodes whose values sit furthest above the mean (sources) and below it (targets), weighted
  * as the score weighs them: moving load from the former to the latter lowers the spread most.
  */
-function pressureEnds(
-  nodes: readonly NodeState[],
-  online: readonly number[],
-  acc: ScoreAccumulator,
-  wanted: number,
-): { sources: number[]; targets: number[] } {
-  const pressure = online.map((i) => ({ idx: i, value: acc.pressure(nodes[i] as NodeState) }));
+function pressureEnds(search: BalanceSearch, wanted: number): { sources: number[]; targets: number[] } {
+  const pressure = search.online.map((i) => ({ idx: i, value: search.pressure(i) }));
   pressure.sort((a, b) => b.value - a.value);
-  const width = Math.min(wanted, Math.ceil(online.length / 2));
+  const width = Math.min(wanted, Math.ceil(search.online.length / 2));
   return {
     sources: pressure.slice(0, width).map((p) => p.idx),
     targets: pressure.slice(-width).map((p) => p.idx),

@@ -43,6 +43,10 @@ export const components: readonly Component[] = [
 
 const count = components.length;
 const locationExclusion = components.findIndex((c) => c.aggregate === 'map');
+// The components' facts as typed arrays, for the trial scoring's inner loops.
+const weights = Float64Array.from(components, (c) => c.weight);
+const overOffline = Uint8Array.from(components, (c) => (c.overOffline ? 1 : 0));
+const summed = Uint8Array.from(components, (c) => (c.aggregate === 'sum' ? 1 : 0));
 
 function conflictingPrimaries(n: NodeState): number {
   let total = 0;
@@ -130,7 +134,8 @@ export class ScoreAccumulator {
   private readonly locationMap = new Map<string, number>();
   private locationTotal = 0;
   private onlineCount = 0;
-  private readonly values = new Map<number, Float64Array>();
+  /** Each node's row of values, by node index. */
+  private values: (Float64Array | undefined)[] = [];
 
   constructor(nodes: readonly NodeState[]) {
     this.rebuild(nodes);
@@ -142,7 +147,7 @@ export class ScoreAccumulator {
     this.locationMap.clear();
     this.locationTotal = 0;
     this.onlineCount = 0;
-    this.values.clear();
+    this.values = [];
     for (const n of nodes) this.add(n);
   }
 
@@ -151,7 +156,7 @@ export class ScoreAccumulator {
    * in standard deviations and signed so that busy is positive, plus its penalty counts.
    */
   pressure(n: NodeState): number {
-    const row = this.values.get(n.idx) ?? this.valuesOf(n);
+    const row = this.values[n.idx] ?? this.valuesOf(n);
     let pressure = 0;
     for (let k = 0; k < count; k++) {
       const c = components[k];
@@ -176,7 +181,7 @@ export class ScoreAccumulator {
 
   private add(n: NodeState): void {
     const row = this.valuesOf(n);
-    this.values.set(n.idx, row);
+    this.values[n.idx] = row;
     if (!n.offline) this.onlineCount++;
     for (let k = 0; k < count; k++) {
       if (components[k]?.overOffline !== n.offline) continue;
@@ -203,9 +208,9 @@ export class ScoreAccumulator {
   /** Replaces nodes by their new versions (same index), for good. */
   replace(changes: readonly (readonly [NodeState, NodeState])[]): void {
     for (const [before, after] of changes) {
-      const old = this.values.get(before.idx) ?? this.valuesOf(before);
+      const old = this.values[before.idx] ?? this.valuesOf(before);
       const row = this.valuesOf(after);
-      this.values.set(after.idx, row);
+      this.values[after.idx] = row;
       for (let k = 0; k < count; k++) {
         if (components[k]?.overOffline !== before.offline) continue;
         const o = old[k] ?? 0;
@@ -225,15 +230,18 @@ export class ScoreAccumulator {
     this.scratchSums.set(this.sums);
     this.scratchSquares.set(this.squares);
     let touchesLocations = false;
+    const sums = this.scratchSums;
+    const squares = this.scratchSquares;
     for (const [before, after] of changes) {
-      const old = this.values.get(before.idx) ?? this.valuesOf(before);
+      const old = this.values[before.idx] ?? this.valuesOf(before);
       const row = nodeValues(after, this.scratchRow);
+      const side = before.offline ? 1 : 0;
       for (let k = 0; k < count; k++) {
-        if (components[k]?.overOffline !== before.offline) continue;
-        const o = old[k] ?? 0;
-        const v = row[k] ?? 0;
-        this.scratchSums[k] = (this.scratchSums[k] ?? 0) + v - o;
-        this.scratchSquares[k] = (this.scratchSquares[k] ?? 0) + v * v - o * o;
+        if (overOffline[k] !== side) continue;
+        const o = old[k] as number;
+        const v = row[k] as number;
+        sums[k] = (sums[k] as number) + v - o;
+        squares[k] = (squares[k] as number) + v * v - o * o;
       }
       if (!before.offline && (before.instanceMap.size > 0 || after.instanceMap.size > 0))
         touchesLocations = true;
@@ -272,16 +280,15 @@ export class ScoreAccumulator {
     const n = this.onlineCount;
     let score = 0;
     for (let k = 0; k < count; k++) {
-      const c = components[k];
-      if (c === undefined) continue;
+      const weight = weights[k] as number;
       if (k === locationExclusion) {
-        score += c.weight * location;
-      } else if (c.aggregate === 'sum') {
-        score += c.weight * (sums[k] ?? 0);
+        score += weight * location;
+      } else if (summed[k] === 1) {
+        score += weight * (sums[k] as number);
       } else {
-        const mean = (sums[k] ?? 0) / n;
-        const variance = (squares[k] ?? 0) / n - mean * mean;
-        score += c.weight * Math.sqrt(Math.max(variance, 0));
+        const mean = (sums[k] as number) / n;
+        const variance = (squares[k] as number) / n - mean * mean;
+        score += weight * Math.sqrt(Math.max(variance, 0));
       }
     }
     return score;
@@ -299,6 +306,6 @@ export function optimalScore(nodes: readonly NodeState[]): number {
   const lessOne = total - Math.max(...mems);
   if (lessOne <= 0) return 0;
   let drbd = 0;
-  for (const n of nodes) for (const m of n.peers.values()) drbd += m;
+  for (const n of nodes) drbd += n.peers.total();
   return 0.25 * (drbd / lessOne - drbd / total);
 }

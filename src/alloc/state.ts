@@ -1,4 +1,5 @@
 import { type DiskTemplate, diskTemplateTraits, needsSecondary } from '../cluster/disk-templates.js';
+import { PeerTable } from './peer-table.js';
 import type {
   ClusterSnapshot,
   GroupSpec,
@@ -122,7 +123,7 @@ export interface NodeState {
   pCountForth: number;
   sCountForth: number;
   /** Primary node index → memory of its instances that would fail over here. */
-  peers: Map<number, number>;
+  peers: PeerTable;
   rMem: number;
   failN1: boolean;
   /** Exclusion tag → number of primaries carrying it. */
@@ -346,20 +347,12 @@ export function removeSecondary(t: NodeState, i: InstState): NodeState {
   if (local) n.fDsk += i.diskMiB;
   n.fSpindles = freeSpindlesAfter(n, n.fSpindles, i, false);
   n.instSpindles -= spindleDelta(n, i);
-  const oldPeer = n.peers.get(i.pNode) ?? 0;
+  const oldPeer = n.peers.get(i.pNode);
   const newPeer = usesSecMem(i) ? oldPeer - i.memoryMiB : oldPeer;
-  n.peers = new Map(n.peers);
-  if (newPeer > 0) n.peers.set(i.pNode, newPeer);
-  else n.peers.delete(i.pNode);
-  if (oldPeer >= n.rMem) n.rMem = maxPeer(n.peers);
+  n.peers = n.peers.with(i.pNode, Math.max(newPeer, 0));
+  if (oldPeer >= n.rMem) n.rMem = n.peers.max();
   n.failN1 = unallocatedMem(n) <= n.rMem;
   return n;
-}
-
-function maxPeer(peers: ReadonlyMap<number, number>): number {
-  let max = 0;
-  for (const mem of peers.values()) if (mem > max) max = mem;
-  return max;
 }
 
 function rejectsTags(pTags: ReadonlyMap<string, number>, i: InstState): boolean {
@@ -451,7 +444,7 @@ export function addSecondary(
 ): NodeState | FailMode {
   const strict = !force;
   const neededMem = usesSecMem(i) ? i.memoryMiB : 0;
-  const newPeer = (t.peers.get(primary) ?? 0) + neededMem;
+  const newPeer = t.peers.get(primary) + neededMem;
   const newDskForth = t.fDskForth - i.diskMiB;
   const newFreeSpForth = freeSpindlesAfter(t, t.fSpindlesForth, i, true);
   const newInstSpForth = t.instSpindlesForth + spindleDelta(t, i);
@@ -495,8 +488,7 @@ export function addSecondary(
   const n = updateForth(cloneNode(t));
   n.sCount++;
   n.fDsk = newDsk;
-  n.peers = new Map(n.peers);
-  n.peers.set(primary, newPeer);
+  n.peers = n.peers.with(primary, newPeer);
   n.failN1 = newFailN1;
   n.rMem = newRMem;
   n.instSpindles = newInstSp;
@@ -600,20 +592,23 @@ export function buildState(snapshot: ClusterSnapshot, options: LoadOptions = {})
     if (s) loadSecondary(s, inst);
   }
   const iMem = nodes.map(() => 0);
+  const peerMaps = nodes.map(() => new Map<number, number>());
   for (const inst of instances) {
     if (inst.forthcoming) continue;
-    const s = nodes[inst.sNode];
-    if (s) s.peers.set(inst.pNode, (s.peers.get(inst.pNode) ?? 0) + (usesSecMem(inst) ? inst.memoryMiB : 0));
+    const s = peerMaps[inst.sNode];
+    if (s) s.set(inst.pNode, (s.get(inst.pNode) ?? 0) + (usesSecMem(inst) ? inst.memoryMiB : 0));
     if (usesMemory(inst) && inst.pNode !== noNode)
       iMem[inst.pNode] = (iMem[inst.pNode] ?? 0) + inst.memoryMiB;
   }
   const withMemory = nodes.map((node) => {
-    const rMem = maxPeer(node.peers);
+    const peers = PeerTable.from(peerMaps[node.idx] ?? new Map());
+    const rMem = peers.max();
     const used = iMem[node.idx] ?? 0;
     // htools judges the loaded state on reported free memory; later moves use its own records.
     const failN1 = node.fMem < rMem;
     return cloneNode({
       ...node,
+      peers,
       rMem,
       failN1,
       iMem: used,
@@ -684,7 +679,7 @@ function newNode(
     sCount: 0,
     pCountForth: 0,
     sCountForth: 0,
-    peers: new Map(),
+    peers: PeerTable.from(new Map()),
     rMem: 0,
     failN1: true,
     pTags: new Map(),

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { balanceGroup, defaultBalanceOptions } from '../../alloc/balance.js';
+import { type BalanceResult, defaultBalanceOptions } from '../../alloc/balance.js';
+import { balanceGroupInThreads } from '../../alloc/balance-threads.js';
 import { capacity, specOf } from '../../alloc/capacity.js';
 import { parseIAllocRequest } from '../../alloc/iallocator/request.js';
 import { answerRequest } from '../../alloc/iallocator/respond.js';
@@ -90,7 +91,7 @@ async function executeJobSets(call: DaemonCall, config: ConfigView, sets: readon
 }
 
 /** The balancing moves as Corral's opcodes, refused if any is one the cluster cannot do. */
-function balanceJobs(state: ClusterState, config: ConfigView, result: ReturnType<typeof balanceGroup>) {
+function balanceJobs(state: ClusterState, config: ConfigView, result: BalanceResult) {
   const instances = new Map(config.instances.map((i) => [i.name, i]));
   const nodes = new Set(config.nodes.map((n) => n.name));
   return jobSetOpcodes(state, result).map((set) =>
@@ -180,18 +181,19 @@ export const balanceCommand: CommandModule<object, BalanceArgs> = {
         describe: 'write the balanced cluster to this text file',
       }),
   handler: async (args) => {
-    const loaded = await load(args, {
+    const loadOptions: LoadOptions = {
       excludedInstances: list(args['exclude-instances']),
       ...(args['select-instances'] === undefined
         ? {}
         : { selectedInstances: list(args['select-instances']) }),
       exclusionTags: list(args['exclusion-tags']),
-    });
+    };
+    const loaded = await load(args, loadOptions);
     const { state } = loaded;
     if (args.execute && loaded.source !== 'live')
       throw new CorralError('bad_request', 'balance --execute works on the live cluster; leave out -t');
     const group = pickGroup(state, args.group);
-    const result = balanceGroup(state, groupNodes(state, group), {
+    const result = await balanceGroupInThreads(state.snapshot, loadOptions, groupNodes(state, group), {
       ...defaultBalanceOptions,
       maxLength: args['max-length'],
       minGain: args['min-gain'],
