@@ -10,8 +10,9 @@
  * - live migration of a kvm guest on a 1 GiB `file` disk, which only its node holds, so that the disk is
  *   copied as the guest runs (NBD mirror), at 256 MiB/s: total time (disk and memory) and downtime;
  * - 100 fake instance adds submitted at once: time until all are running;
- * - `instance move` of a running fake instance whose 2 GiB file disk holds 100 MiB: the time it is down
- *   (stopped, copied, started on the other node), which holes crossing as their length alone keep short.
+ * - `instance move` of a running fake instance whose 2 GiB file disk holds 100 MiB, and of one whose disk holds
+ *   nothing: the time it is down (stopped, copied, started on the other node), which copying only the data
+ *   the source's map of the disk shows keeps short.
  *
  * Ganeti cannot be set up here (it needs real machines with its daemons), so its figures are constants
  * quoted from measurements on this kind of machine. The last line printed is one JSON object.
@@ -152,12 +153,21 @@ async function migrate(call: DaemonCall, instance: string) {
   return job.ops[0]?.result as { totalMs: number; downtimeMs: number; transferredBytes: number };
 }
 
-/** Moves a running fake instance whose sparse 2 GiB disk holds 100 MiB to another node; its downtime in s. */
-async function sparseMove(daemons: DaemonProcess[], call: DaemonCall): Promise<number> {
+/**
+ * Moves a running fake instance whose sparse 2 GiB disk holds `dataMiB` to another node; its downtime in s.
+ */
+async function sparseMove(
+  daemons: DaemonProcess[],
+  call: DaemonCall,
+  name: string,
+  dataMiB: number,
+): Promise<number> {
+  const storage = join(daemons[0]!.options.dataDir, 'file-storage');
+  const before = await readdir(storage).catch(() => [] as string[]);
   await runJob(call, [
     {
       OP_ID: 'OP_INSTANCE_CREATE',
-      instance_name: 'sparse1',
+      instance_name: name,
       disk_template: 'file',
       disks: [{ size: SPARSE_DISK_MIB }],
       hypervisor: 'fake',
@@ -167,19 +177,19 @@ async function sparseMove(daemons: DaemonProcess[], call: DaemonCall): Promise<n
       pnode: 'node1',
     },
   ]);
-  const storage = join(daemons[0]!.options.dataDir, 'file-storage');
-  const [instanceDir] = await readdir(storage);
-  const [diskFile] = await readdir(join(storage, instanceDir!));
-  const disk = await open(join(storage, instanceDir!, diskFile!), 'r+');
+  // Disks live under the instance's UUID: the directory that was not there before is this instance's.
+  const instanceDir = (await readdir(storage)).find((entry) => !before.includes(entry))!;
+  const [diskFile] = await readdir(join(storage, instanceDir));
+  const disk = await open(join(storage, instanceDir, diskFile!), 'r+');
   try {
-    const stride = Math.floor(SPARSE_DISK_MIB / SPARSE_DATA_MIB);
-    for (let i = 0; i < SPARSE_DATA_MIB; i++)
+    const stride = Math.floor(SPARSE_DISK_MIB / Math.max(dataMiB, 1));
+    for (let i = 0; i < dataMiB; i++)
       await disk.write(randomBytes(1024 * 1024), 0, 1024 * 1024, i * stride * 1024 * 1024);
   } finally {
     await disk.close();
   }
   const started = performance.now();
-  await runJob(call, [{ OP_ID: 'OP_INSTANCE_MOVE', instance_name: 'sparse1', target_node: 'node3' }]);
+  await runJob(call, [{ OP_ID: 'OP_INSTANCE_MOVE', instance_name: name, target_node: 'node3' }]);
   return round((performance.now() - started) / 1000);
 }
 
@@ -238,10 +248,11 @@ async function main(): Promise<object> {
     log(`  ${burstS} s`);
 
     log(
-      `fake: move of a running instance with a ${SPARSE_DISK_MIB} MiB disk holding ${SPARSE_DATA_MIB} MiB…`,
+      `fake: move of a running instance with a ${SPARSE_DISK_MIB} MiB disk holding ${SPARSE_DATA_MIB} MiB, then none…`,
     );
-    const moveSparseS = await sparseMove(daemons, call);
-    log(`  down for ${moveSparseS} s`);
+    const moveSparseS = await sparseMove(daemons, call, 'sparse1', SPARSE_DATA_MIB);
+    const moveEmptyS = await sparseMove(daemons, call, 'empty1', 0);
+    log(`  down for ${moveSparseS} s; ${moveEmptyS} s with an empty disk`);
 
     log('kvm under TCG: add, boot, live migration…');
     const kvm = await kvmFigures(daemons, call).catch((error: Error) => ({ kvm_error: error.message }));
@@ -252,6 +263,7 @@ async function main(): Promise<object> {
         fake_add_to_running_max_ms: round(Math.max(...addMs)),
         [`fake_${CONCURRENT_ADDS}_concurrent_adds_s`]: burstS,
         move_sparse_2g_downtime_s: moveSparseS,
+        move_empty_2g_downtime_s: moveEmptyS,
         ...kvm,
       },
       ganeti_reference: {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { bytesSchema } from '../peer/codec.js';
 import { type RequestProtocol, requestProtocol } from '../peer/protocol.js';
+import { MAX_MAP_EXTENTS, mapProblem } from '../storage/extents.js';
 import { corralDiskTemplates } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
 import { diskFormats, diskModes, nameSchema } from './model.js';
@@ -119,6 +120,21 @@ const chunkSchema = z.object({
   zeros: z.number().int().positive().max(DISK_CHUNK_BYTES).optional(),
 });
 const CHUNK_FRAME_BYTES = DISK_CHUNK_BYTES + 64 * 1024;
+const byteOffset = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** A disk's data extents over [from, until): in order, within the disk, a frame's worth at most. */
+const diskMapSchema = z
+  .object({
+    lengthBytes: byteOffset,
+    extents: z
+      .array(z.object({ offset: byteOffset, length: byteOffset }))
+      .max(MAX_MAP_EXTENTS)
+      .readonly(),
+    until: byteOffset,
+  })
+  .superRefine((map, context) => {
+    const problem = mapProblem(map, 0);
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: `a disk map: ${problem}` });
+  });
 
 /** An OS script run: the instance as its scripts see it, and how long it may take. */
 const osRunSchema = z.object({
@@ -379,7 +395,10 @@ export const agentProtocols = {
     response: z.object({ bytes: z.number().nonnegative() }),
     timeoutMs: 24 * 3600_000,
   }),
-  /** Reads one chunk of a disk, for copying it to another node. */
+  /**
+   * Reads one chunk of a disk, for copying it to another node: `length` bytes from `offset` (a piece of data
+   * the disk's map showed), a whole chunk without one.
+   */
   readDisk: requestProtocol({
     name: 'agent-read-disk',
     major: 1,
@@ -389,9 +408,28 @@ export const agentProtocols = {
       template: z.enum(corralDiskTemplates),
       disk: agentDiskSchema,
       offset: z.number().int().nonnegative(),
+      length: z.number().int().positive().max(DISK_CHUNK_BYTES).optional(),
     }),
     response: chunkSchema,
     maxFrameBytes: CHUNK_FRAME_BYTES,
+    timeoutMs: 60_000,
+  }),
+  /**
+   * Where a disk's data lies from `from` on, for copying only that (readDisk then skips the holes). No map
+   * when the template cannot tell: the copy then reads the whole disk.
+   */
+  mapDisk: requestProtocol({
+    name: 'agent-map-disk',
+    major: 1,
+    callers: 'member',
+    request: z.object({
+      instance: z.object({ name: nameSchema, uuid }),
+      template: z.enum(corralDiskTemplates),
+      disk: agentDiskSchema,
+      from: z.number().int().nonnegative(),
+    }),
+    response: z.object({ map: diskMapSchema.optional() }),
+    maxFrameBytes: 256 * 1024,
     timeoutMs: 60_000,
   }),
   /** Runs the OS export script for one disk here and sends the dump to the node keeping the export. */

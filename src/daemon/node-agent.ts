@@ -11,7 +11,7 @@ import { agentProtocol, agentProtocols, DISK_CHUNK_BYTES } from '../cluster/agen
 import type { CorralDiskTemplate } from '../cluster/disk-templates.js';
 import type { HypervisorName } from '../cluster/hypervisors.js';
 import type { Clock } from '../common/clock.js';
-import { CorralError } from '../common/errors.js';
+import { asCorralError, CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { RequestHandler, Transport } from '../peer/transport.js';
@@ -19,7 +19,7 @@ import type { Availability, DiskRef, DiskTemplate } from '../storage/disk-templa
 import type { ExportStore } from '../storage/export-store.js';
 import type { Hypervisor, InstanceSpec } from '../vm/hypervisor.js';
 import { forwardConsole, serveConsoles } from './console-bridge.js';
-import { chunkedWriter, compactChunk, pulledChunks } from './dump-transfer.js';
+import { chunkedWriter, compactChunk, mappedChunks, pulledChunks } from './dump-transfer.js';
 import type { HostPower } from './host-power.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { MirrorService } from './mirror-service.js';
@@ -521,25 +521,53 @@ export class NodeAgent {
         // No availability check per chunk (it runs tools): a disk that can be opened can be read.
         const template = this.template(request.template);
         const chunks = template.read(agentDiskRef(request.instance, request.disk), request.offset);
-        const data = await firstBytes(chunks, DISK_CHUNK_BYTES);
-        return compactChunk(data, data.byteLength < DISK_CHUNK_BYTES);
+        const wanted = request.length ?? DISK_CHUNK_BYTES;
+        const data = await firstBytes(chunks, wanted);
+        return compactChunk(data, data.byteLength < wanted);
+      },
+      mapDisk: async (request) => {
+        const template = this.template(request.template);
+        if (template.dataExtents === undefined) return {};
+        return {
+          map: await template.dataExtents(agentDiskRef(request.instance, request.disk), request.from),
+        };
       },
       fetchDisk: async (request, signal) => {
         const template = await this.usableTemplate(request.template);
         const from = asNodeId(request.from);
         const tally = { bytes: 0 };
         const { transport } = this.deps;
-        const read = (offset: number) =>
+        const disk = { instance: request.instance, template: request.template, disk: request.disk };
+        const read = (offset: number, length?: number) =>
           transport.request(
             from,
             agentProtocols.readDisk,
-            { instance: request.instance, template: request.template, disk: request.disk, offset },
+            { ...disk, offset, ...(length !== undefined && { length }) },
             { signal },
           );
-        await template.write(
-          agentDiskRef(request.instance, request.disk),
-          pulledChunks(read, DISK_CHUNK_BYTES, tally),
-        );
+        const map = (start: number) =>
+          transport
+            .request(from, agentProtocols.mapDisk, { ...disk, from: start }, { signal })
+            .then((answer) => answer.map);
+        // Without a map (a block device, a source that cannot say) the copy reads the whole disk: slower only.
+        const first = await map(0).catch((error: unknown) => {
+          this.deps.log.warn(
+            { instance: request.instance.name, disk: request.disk.index, err: asCorralError(error) },
+            'no map of the disk from its node; copying all of it',
+          );
+          return undefined;
+        });
+        const next = async (start: number) => {
+          const later = await map(start);
+          if (later === undefined)
+            throw new CorralError('conflict', `${request.from} stopped mapping disk ${request.disk.index}`);
+          return later;
+        };
+        const chunks =
+          first === undefined
+            ? pulledChunks(read, DISK_CHUNK_BYTES, tally)
+            : mappedChunks(first, next, read, DISK_CHUNK_BYTES, tally);
+        await template.write(agentDiskRef(request.instance, request.disk), chunks);
         return { bytes: tally.bytes };
       },
     };

@@ -10,6 +10,24 @@ const CHUNK_BYTES = 1024 * 1024;
 /** Runs of zeros this long are skipped, not written, when the target may be sparse. */
 const SPARSE_BLOCK_BYTES = 64 * 1024;
 const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK_BYTES);
+/**
+ * Zero-filled and never written: the bytes of every hole `holeChunks` yields. Large, so that a hole of a
+ * terabyte is a few thousand pieces; its pages are the kernel's zero page until written, so it costs no memory.
+ */
+const HOLE = new Uint8Array(64 * CHUNK_BYTES);
+
+/**
+ * A hole of `length` bytes in a copy, as zeros. writeChunks knows them for what they are and skips them
+ * without comparing: a 2 GiB disk holding little is then not read through on either side.
+ */
+export function* holeChunks(length: number): Generator<Uint8Array> {
+  for (let left = length; left > 0; left -= HOLE.byteLength)
+    yield HOLE.subarray(0, Math.min(left, HOLE.byteLength));
+}
+
+function isHole(chunk: Uint8Array): boolean {
+  return chunk.buffer === HOLE.buffer;
+}
 
 /**
  * Reads the file or device from `startBytes`, up to `lengthBytes` when given (a volume may hold more than its
@@ -65,8 +83,8 @@ export async function writeChunks(
     const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (options.limit !== undefined && position + bytes.length > options.limit.bytes)
       throw options.limit.tooLarge();
-    if (options.sparse) await writeSkippingZeros(handle, bytes, position);
-    else await writeAll(handle, bytes, position);
+    if (!options.sparse) await writeAll(handle, bytes, position);
+    else if (!isHole(chunk)) await writeSkippingZeros(handle, bytes, position);
     position += bytes.length;
   }
   return position;

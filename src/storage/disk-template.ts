@@ -1,4 +1,5 @@
 import type { CorralDiskTemplate } from '../cluster/disk-templates.js';
+import type { DiskMap } from './extents.js';
 
 /**
  * Disk templates behind one interface: where an instance's disks live on a node and how they are made,
@@ -57,6 +58,11 @@ export interface DiskTemplate {
    * the instance must be stopped. Rejects with not_found when the disk is missing.
    */
   read(disk: DiskRef, offsetBytes?: number): AsyncIterable<Uint8Array>;
+  /**
+   * Where the disk's data lies from `fromBytes` on, so that a copy skips the holes without reading them.
+   * Absent where the template cannot tell (block devices): a copy then reads all of the disk.
+   */
+  dataExtents?(disk: DiskRef, fromBytes: number): Promise<DiskMap>;
   /** Creates the disk from bytes read elsewhere; replaces a partial copy left by an interrupted move. */
   write(disk: DiskRef, source: AsyncIterable<Uint8Array>): Promise<void>;
   /** Space of the storage this template draws from on this node. */

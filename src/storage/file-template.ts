@@ -7,6 +7,7 @@ import { CorralError } from '../common/errors.js';
 import { readChunks, writeChunks } from './disk-bytes.js';
 import { checkDiskNames, checkSizeMiB } from './disk-names.js';
 import type { Availability, DiskRef, DiskTemplate } from './disk-template.js';
+import { mapFile } from './qemu-img-map.js';
 import { runTool } from './run-tool.js';
 import { filesystemSpace } from './storage-space.js';
 
@@ -17,7 +18,8 @@ import { filesystemSpace } from './storage-space.js';
  * node reaches, so migration and failover copy nothing.
  *
  * Copying a disk (read, write) moves the image file as it is: raw bytes for raw, the qcow2 container for
- * qcow2 (its allocation and any compression kept, no conversion on either side).
+ * qcow2 (its allocation and any compression kept, no conversion on either side). Only the file's data
+ * crosses: its holes, found with qemu-img map (dataExtents), are neither read nor written.
  */
 
 export interface FileTemplateInit {
@@ -171,6 +173,14 @@ export function createFileTemplate(init: FileTemplateInit): DiskTemplate {
 
     read(disk, offsetBytes) {
       return readChunks(diskPath(disk), () => missing(disk), Number.POSITIVE_INFINITY, offsetBytes);
+    },
+
+    async dataExtents(disk, fromBytes) {
+      const path = diskPath(disk);
+      const stats = await stat(path).catch((error: NodeJS.ErrnoException) => {
+        throw error.code === 'ENOENT' ? missing(disk) : error;
+      });
+      return mapFile(path, Math.min(fromBytes, stats.size), stats.size, tool);
     },
 
     async write(disk, source) {

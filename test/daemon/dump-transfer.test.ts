@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chunkedWriter, compactChunk, pulledChunks } from '../../src/daemon/dump-transfer.js';
+import { chunkedWriter, compactChunk, mappedChunks, pulledChunks } from '../../src/daemon/dump-transfer.js';
+import type { DiskMap } from '../../src/storage/extents.js';
 
 const bytes = (length: number) => Uint8Array.from({ length }, (_, i) => i % 251);
 
@@ -93,5 +94,87 @@ describe('chunked transfers', () => {
     // Only the one chunk that held data crossed with its bytes.
     expect(sent.slice(0, 4)).toEqual([0, 0, 10, 0]);
     expect(compactChunk(new Uint8Array(0), true)).toEqual({ data: new Uint8Array(0), eof: true });
+  });
+
+  describe('a copy that follows the map of the disk', () => {
+    /** A 95-byte disk with data at 0-2, 37-44 and 93-94, mapped in two pages split at 60. */
+    const disk = new Uint8Array(95);
+    disk.set(bytes(3), 0);
+    disk.set(bytes(8), 37);
+    disk.set(bytes(2), 93);
+    const pages: Record<number, DiskMap> = {
+      0: {
+        lengthBytes: 95,
+        extents: [
+          { offset: 0, length: 3 },
+          { offset: 37, length: 8 },
+        ],
+        until: 60,
+      },
+      60: { lengthBytes: 95, extents: [{ offset: 93, length: 2 }], until: 95 },
+    };
+    const collect = async (source: AsyncIterable<Uint8Array>) => {
+      const got: number[] = [];
+      for await (const piece of source) got.push(...piece);
+      return Uint8Array.from(got);
+    };
+
+    it('reads only the data, page after page, and gives the holes as zeros', async () => {
+      const reads: [number, number][] = [];
+      const read = async (offset: number, length: number) => {
+        reads.push([offset, length]);
+        return compactChunk(disk.slice(offset, offset + length), false);
+      };
+      const asked: number[] = [];
+      const next = async (from: number) => {
+        asked.push(from);
+        return pages[from]!;
+      };
+      const tally = { bytes: 0 };
+      expect(await collect(mappedChunks(pages[0]!, next, read, 10, tally))).toEqual(disk);
+      expect(tally.bytes).toBe(95);
+      expect(asked).toEqual([60]);
+      expect(reads).toEqual([
+        [0, 3],
+        [37, 3],
+        [40, 5],
+        [93, 2],
+      ]);
+    });
+
+    it('reads nothing of a disk of holes, or of an empty one', async () => {
+      const never = async (): Promise<never> => {
+        throw new Error('asked');
+      };
+      const holes = { lengthBytes: 25, extents: [], until: 25 };
+      expect(await collect(mappedChunks(holes, never, never, 10))).toEqual(new Uint8Array(25));
+      const empty = { lengthBytes: 0, extents: [], until: 0 };
+      expect(await collect(mappedChunks(empty, never, never, 10))).toEqual(new Uint8Array(0));
+    });
+
+    it('stops with an error on an unsound map, a disk that changes length, or a short piece', async () => {
+      const read = async (offset: number, length: number) =>
+        compactChunk(disk.slice(offset, offset + length), false);
+      const copy = (first: DiskMap, next: (from: number) => Promise<DiskMap>, reader = read) =>
+        collect(mappedChunks(first, next, reader, 10));
+      const stuck = async () => ({ ...pages[0]!, extents: [], until: 60 });
+      await expect(copy(pages[0]!, stuck)).rejects.toMatchObject({
+        code: 'bad_frame',
+        message: expect.stringMatching(/does not move on from 60/),
+      });
+      const longer = async () => ({ ...pages[60]!, lengthBytes: 200, until: 200 });
+      await expect(copy(pages[0]!, longer)).rejects.toMatchObject({
+        code: 'conflict',
+        message: expect.stringMatching(/was 95 bytes long, and is now 200/),
+      });
+      const overlapping = { ...pages[0]!, extents: [{ offset: 0, length: 80 }] };
+      await expect(copy(overlapping, stuck)).rejects.toMatchObject({ code: 'bad_frame' });
+      const short = async (offset: number, length: number) =>
+        compactChunk(disk.slice(offset, offset + length - 1), true);
+      await expect(copy(pages[0]!, async (from) => pages[from]!, short)).rejects.toMatchObject({
+        code: 'conflict',
+        message: expect.stringMatching(/changed while it was copied: 3 bytes at 0 came as 2/),
+      });
+    });
   });
 });
