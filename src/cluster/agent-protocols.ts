@@ -452,12 +452,18 @@ export const agentProtocols = {
     name: 'agent-export-write',
     major: 1,
     callers: 'member',
-    request: z.object({
-      name: exportName,
-      file: dumpFile,
-      offset: z.number().int().nonnegative(),
-      data: bytesSchema,
-    }),
+    request: z
+      .object({
+        name: exportName,
+        file: dumpFile,
+        offset: z.number().int().nonnegative(),
+        data: bytesSchema,
+        /** A chunk of nothing but zeros, as their count (with no data): the dump keeps it as a hole. */
+        zeros: z.number().int().positive().max(DISK_CHUNK_BYTES).optional(),
+      })
+      .refine((chunk) => chunk.zeros === undefined || chunk.data.byteLength === 0, {
+        message: 'a chunk of zeros carries no data',
+      }),
     response: empty,
     maxFrameBytes: CHUNK_FRAME_BYTES,
     timeoutMs: 60_000,

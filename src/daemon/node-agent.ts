@@ -358,17 +358,21 @@ export class NodeAgent {
         const path = this.dumpedDisk(request.spec, paths, request.disk);
         const { exports, transport } = this.deps;
         const to = asNodeId(request.to);
-        const write = (offset: number, data: Uint8Array) =>
-          to === transport.self
-            ? exports.writeDump(request.name, request.file, offset, data)
-            : transport
-                .request(
-                  to,
-                  agentProtocols.exportWrite,
-                  { name: request.name, file: request.file, offset, data },
-                  { signal },
-                )
-                .then(() => undefined);
+        const write = (offset: number, data: Uint8Array) => {
+          // Zeros (a sparse disk's holes, dumped by the script) cross as their count and stay holes.
+          const { zeros } = compactChunk(data, false);
+          if (to === transport.self)
+            return exports.writeDump(request.name, request.file, offset, zeros ? { zeros } : { data });
+          const chunk = zeros ? { data: new Uint8Array(0), zeros } : { data };
+          return transport
+            .request(
+              to,
+              agentProtocols.exportWrite,
+              { name: request.name, file: request.file, offset, ...chunk },
+              { signal },
+            )
+            .then(() => undefined);
+        };
         const writer = chunkedWriter(write, DISK_CHUNK_BYTES);
         const env = { EXPORT_INDEX: String(request.disk), EXPORT_DISK_PATH: path, EXPORT_DEVICE: path };
         const run = await this.deps.os.run(
@@ -383,7 +387,9 @@ export class NodeAgent {
         return { run, bytes };
       },
       exportWrite: async (request) => {
-        await this.deps.exports.writeDump(request.name, request.file, request.offset, request.data);
+        const { zeros } = request;
+        const piece = zeros === undefined ? { data: request.data } : { zeros };
+        await this.deps.exports.writeDump(request.name, request.file, request.offset, piece);
         return {};
       },
       exports: async (request) => {
@@ -403,8 +409,15 @@ export class NodeAgent {
         }
         return { exports: [] };
       },
-      readExport: async (request) =>
-        this.deps.exports.readDump(request.name, request.file, request.offset, DISK_CHUNK_BYTES),
+      readExport: async (request) => {
+        const chunk = await this.deps.exports.readDump(
+          request.name,
+          request.file,
+          request.offset,
+          DISK_CHUNK_BYTES,
+        );
+        return compactChunk(chunk.data, chunk.eof);
+      },
       importDisk: async (request, signal) => {
         const paths = this.diskPaths(request.spec);
         const path = this.dumpedDisk(request.spec, paths, request.disk);

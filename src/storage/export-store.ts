@@ -37,12 +37,17 @@ function checkDumpFile(file: string): string {
   return file;
 }
 
+/** A chunk of a dump: its bytes, or, for a run of zeros, their count (kept as a hole in the file). */
+export type DumpPiece = { readonly data: Uint8Array } | { readonly zeros: number };
+
+const pieceBytes = (piece: DumpPiece): number => ('zeros' in piece ? piece.zeros : piece.data.byteLength);
+
 export interface ExportStore {
   readonly dir: string;
   /** Complete exports; with a name, only that one, with its config.ini. */
   list(name?: string): Promise<ExportEntry[]>;
   /** Writes a chunk of a dump into the export being made; offset 0 starts the file afresh. */
-  writeDump(name: string, file: string, offset: number, data: Uint8Array): Promise<void>;
+  writeDump(name: string, file: string, offset: number, piece: DumpPiece): Promise<void>;
   /** Writes the config.ini and puts the export in place of any older one of that name. */
   finalize(name: string, info: string): Promise<void>;
   /** Drops the export being made. */
@@ -91,7 +96,7 @@ export function createExportStore(dir: string): ExportStore {
         .sort((a, b) => a.name.localeCompare(b.name));
     },
 
-    async writeDump(name, file, offset, data) {
+    async writeDump(name, file, offset, piece) {
       const path = join(staging(name), checkDumpFile(file));
       if (offset === 0) await mkdir(staging(name), { recursive: true, mode: 0o700 });
       const handle = await open(path, offset === 0 ? 'w' : 'r+', 0o600).catch(
@@ -110,7 +115,9 @@ export function createExportStore(dir: string): ExportStore {
             'conflict',
             `${file} of the export of ${name} is not ${offset} bytes long: chunk out of order`,
           );
-        await handle.write(data, 0, data.byteLength, offset);
+        // Zeros only lengthen the file: a dump of a sparse disk stays sparse.
+        if ('zeros' in piece) await handle.truncate(offset + piece.zeros);
+        else await handle.write(piece.data, 0, piece.data.byteLength, offset);
       } finally {
         await handle.close();
       }
@@ -194,7 +201,7 @@ export function createMemoryExportStore(): ExportStore {
       }
       return [...complete.keys()].sort((a, b) => a.localeCompare(b)).map((entry) => ({ name: entry }));
     },
-    async writeDump(name, file, offset, data) {
+    async writeDump(name, file, offset, piece) {
       checkDumpFile(file);
       if (offset === 0 && !staging.has(checkName(name))) staging.set(name, { dumps: new Map() });
       const made = staging.get(name);
@@ -209,9 +216,9 @@ export function createMemoryExportStore(): ExportStore {
           'conflict',
           `${file} of the export of ${name} is not ${offset} bytes long: chunk out of order`,
         );
-      const grown = new Uint8Array(offset + data.byteLength);
+      const grown = new Uint8Array(offset + pieceBytes(piece));
       grown.set(current);
-      grown.set(data, offset);
+      if ('data' in piece) grown.set(piece.data, offset);
       made.dumps.set(file, grown);
     },
     async finalize(name, info) {
