@@ -1,10 +1,12 @@
 import type { Argv } from 'yargs';
 import { livePolicy } from '../alloc/live-snapshot.js';
 import type { IPolicy, ISpec } from '../alloc/types.js';
+import { type DataCollectorName, dataCollectorNames } from '../cluster/data-collectors.js';
 import { nicModes } from '../cluster/model.js';
 import type { BeParamsInput, Opcode } from '../cluster/opcodes.js';
 import { CorralError } from '../common/errors.js';
 import { onlyKeys, parseBool, parseInteger, parseKeyValues, parseSizeMiB } from './ganeti-options.js';
+import { addUnusedOptions, checkUnusedOptions, type UnusedOption } from './unused-options.js';
 
 /**
  * What `gnt-cluster init` and `modify` take beyond Corral's own options: the parameter families Corral
@@ -244,23 +246,8 @@ function sameSpecs(given: string, current: string): boolean {
   return Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
 }
 
-/** A Ganeti option Corral accepts without a use for it, and which of its values it takes. */
-interface UnusedOption {
-  /** For a Ganeti option `--no-X`, Corral's boolean X (default true), which yargs negates. */
-  readonly name: string;
-  /** Its short form, if Ganeti has one. */
-  readonly alias?: string;
-  readonly takesValue: boolean;
-  readonly negated?: boolean;
-  /** Why it changes nothing in Corral: its help text, and the note printed when it is given. */
-  readonly reason: string;
-  /** The values that ask for what Corral does anyway; any other is refused with `refusal`. Absent: any. */
-  readonly accepts?: readonly string[];
-  readonly refusal?: string;
-}
-
-/** The commands whose Ganeti options this table holds (group: group add and modify). */
-type UnusedOn = 'init' | 'modify' | 'renew-crypto' | 'group';
+/** The commands whose Ganeti options this table holds (group: group add and modify; node: node add and modify). */
+type UnusedOn = 'init' | 'modify' | 'renew-crypto' | 'group' | 'node';
 
 const noDeclaredState =
   "Corral measures each node's memory, CPUs and disks itself (its health reports); it takes no declared state";
@@ -288,7 +275,7 @@ const unusedOptions: readonly (UnusedOption & { readonly on: readonly UnusedOn[]
     reason: noDeclaredState,
     accepts: [],
     refusal: noDeclaredState,
-    on: ['init', 'modify', 'group'],
+    on: ['init', 'modify', 'group', 'node'],
   },
   {
     name: 'disk-state',
@@ -296,7 +283,7 @@ const unusedOptions: readonly (UnusedOption & { readonly on: readonly UnusedOn[]
     reason: noDeclaredState,
     accepts: [],
     refusal: noDeclaredState,
-    on: ['init', 'modify', 'group'],
+    on: ['init', 'modify', 'group', 'node'],
   },
   { name: 'ssh-init', negated: true, takesValue: false, reason: noSsh, on: ['init'] },
   { name: 'ssh-key-type', takesValue: true, reason: noSsh, on: ['init', 'renew-crypto'] },
@@ -511,38 +498,59 @@ const unusedOptions: readonly (UnusedOption & { readonly on: readonly UnusedOn[]
 
 /** Adds the options of `command` that Corral takes for Ganeti's command lines only. */
 export function unusedGanetiOptions<T>(yargs: Argv<T>, command: UnusedOn): Argv<T> {
-  let out = yargs;
-  for (const option of unusedOptions.filter((o) => o.on.includes(command)))
-    out = out.option(option.name, {
-      ...(option.alias !== undefined && { alias: option.alias }),
-      type: option.takesValue ? 'string' : 'boolean',
-      ...(option.negated === true && { default: true }),
-      describe:
-        option.accepts?.length === 0
-          ? `refused: ${option.reason}`
-          : `${option.negated === true ? `--no-${option.name}: ` : ''}accepted for Ganeti's command lines: ${option.reason}`,
-    });
-  return out;
+  return addUnusedOptions(
+    yargs,
+    unusedOptions.filter((o) => o.on.includes(command)),
+  );
 }
 
-/**
- * Checks the unused options given: a value that would ask for more than Corral does is refused; the others
- * are noted on stderr, so that no one takes them for done.
- */
+/** Checks the unused options of `command` given: see checkUnusedOptions. */
 export function noteUnusedOptions(
   args: Record<string, unknown>,
   command: UnusedOn,
   note: (line: string) => void,
 ): void {
-  for (const option of unusedOptions.filter((o) => o.on.includes(command))) {
-    const value = args[option.name];
-    if (value === undefined || value === (option.negated === true)) continue;
-    const given = option.negated === true ? `no-${option.name}` : option.name;
-    if (option.accepts !== undefined && !option.accepts.includes(String(value)))
-      throw new CorralError(
-        'bad_request',
-        `--${given}${option.takesValue ? ` ${String(value)}` : ''}: ${option.refusal}`,
-      );
-    note(`note: --${given} changes nothing: ${option.reason}`);
-  }
+  checkUnusedOptions(
+    args,
+    unusedOptions.filter((o) => o.on.includes(command)),
+    note,
+  );
+}
+
+/** A collector named in --enabled-data-collectors or --data-collector-interval, checked. */
+function collectorName(name: string, option: string): DataCollectorName {
+  const found = dataCollectorNames.find((known) => known === name);
+  if (found === undefined)
+    throw new CorralError(
+      'bad_request',
+      `${option}: unknown data collector ${name}; known: ${dataCollectorNames.join(', ')}`,
+    );
+  return found;
+}
+
+/** Ganeti's --enabled-data-collectors: `name=yes|no,…`. */
+export function parseEnabledCollectors(value: string): Partial<Record<DataCollectorName, boolean>> {
+  const option = '--enabled-data-collectors';
+  return Object.fromEntries(
+    Object.entries(parseKeyValues(value, option)).map(([name, flag]) => [
+      collectorName(name, option),
+      parseBool(flag, `${option} ${name}`),
+    ]),
+  );
+}
+
+/** Ganeti's --data-collector-interval: `name=seconds,…`. */
+export function parseCollectorIntervals(value: string): Partial<Record<DataCollectorName, number>> {
+  const option = '--data-collector-interval';
+  return Object.fromEntries(
+    Object.entries(parseKeyValues(value, option)).map(([name, seconds]) => {
+      const interval = Number(seconds);
+      if (!/^\d+(\.\d+)?$/.test(seconds) || interval < 5 || interval > 86_400)
+        throw new CorralError(
+          'bad_request',
+          `${option} ${name}: ${seconds} is not a number of seconds from 5 (the monitor's tick) to 86400`,
+        );
+      return [collectorName(name, option), interval];
+    }),
+  );
 }

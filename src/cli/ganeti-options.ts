@@ -1,10 +1,22 @@
 import type { Argv } from 'yargs';
 import { hypervisors, isHypervisor } from '../cluster/hypervisors.js';
+import { type CompressionTool, compressionTools } from '../cluster/opcodes.js';
 import { CorralError } from '../common/errors.js';
 
 /** Ganeti's option syntax: sizes with units, `k=v,k=v` lists, `N:k=v` per-index specs, `hv:k=v` params. */
 
 const UNITS: Readonly<Record<string, number>> = { m: 1, g: 1024, t: 1024 * 1024 };
+
+/** Ganeti's --compress and --transport-compression: one of the tool names it knows. */
+export function compressionTool(value: string, option: string): CompressionTool {
+  const tool = compressionTools.find((name) => name === value);
+  if (tool === undefined)
+    throw new CorralError(
+      'bad_request',
+      `${option}: unknown compression tool ${value}; known: ${compressionTools.join(', ')}`,
+    );
+  return tool;
+}
 
 /** A size in MiB: `512`, `512M`, `10G`, `1.5g`, `1T` (Ganeti's default unit is MiB). */
 export function parseSizeMiB(value: string, option: string): number {

@@ -12,11 +12,17 @@ export interface HypervisorTraits {
    * instance move: the fake hypervisor has no guest I/O to follow.
    */
   readonly copiesDisksLive: boolean;
+  /**
+   * Whether the target of a migration holds only the memory the guest was ballooned to. QEMU's target must
+   * have the guest's whole RAM size (-m maxmem) whatever the balloon left in use; the fake hypervisor holds
+   * what the guest uses.
+   */
+  readonly migratesBalloonedMemory: boolean;
 }
 
 const traits = {
-  fake: { copiesDisksLive: false },
-  kvm: { copiesDisksLive: true },
+  fake: { copiesDisksLive: false, migratesBalloonedMemory: true },
+  kvm: { copiesDisksLive: true, migratesBalloonedMemory: false },
 } as const satisfies Record<string, HypervisorTraits>;
 
 export type HypervisorName = keyof typeof traits;

@@ -1,5 +1,6 @@
 import type { JobId } from './model.js';
 import type { Opcode } from './opcodes.js';
+import { redacted } from './os-params.js';
 
 /** Ganeti's job and opcode states. */
 export const jobStatuses = ['queued', 'waiting', 'running', 'success', 'error', 'canceled'] as const;
@@ -58,17 +59,32 @@ export const MAX_ARCHIVED_JOBS = 1000;
 export const MAX_PENDING_JOBS = 10_000;
 
 /**
- * A job as it is shown to users: without its idempotency key, and without secret opcode fields (an enrolment
- * code stays valid until its node joins, and job records outlive that), so that what is shown is still an
- * opcode that parses.
+ * A job as it is shown to users: without its idempotency key, without secret opcode fields (an enrolment
+ * code stays valid until its node joins, and job records outlive that), and with private OS parameters
+ * redacted, so that what is shown is still an opcode that parses.
  */
 export function shownJob({ key: _key, ...job }: JobRecord): Omit<JobRecord, 'key'> {
-  return {
-    ...job,
-    ops: job.ops.map((op) => {
-      if (op.input.OP_ID !== 'OP_NODE_ADD' || op.input.enrol_code === undefined) return op;
-      const { enrol_code: _secret, ...input } = op.input;
-      return { ...op, input };
-    }),
-  };
+  return { ...job, ops: job.ops.map((op) => ({ ...op, input: shownInput(op.input) })) };
+}
+
+function shownInput(input: Opcode): Opcode {
+  if (input.OP_ID === 'OP_NODE_ADD' && input.enrol_code !== undefined) {
+    const { enrol_code: _secret, ...shown } = input;
+    return shown;
+  }
+  if (input.OP_ID === 'OP_INSTANCE_MULTI_ALLOC')
+    return { ...input, instances: input.instances.map((create) => withRedacted(create)) };
+  if (
+    input.OP_ID === 'OP_INSTANCE_CREATE' ||
+    input.OP_ID === 'OP_INSTANCE_SET_PARAMS' ||
+    input.OP_ID === 'OP_INSTANCE_REINSTALL'
+  )
+    return withRedacted(input);
+  return input;
+}
+
+function withRedacted<T extends { readonly osparams_private?: Readonly<Record<string, string>> | undefined }>(
+  op: T,
+): T {
+  return op.osparams_private === undefined ? op : { ...op, osparams_private: redacted(op.osparams_private) };
 }

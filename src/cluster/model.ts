@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Brand, NodeId } from '../common/ids.js';
+import type { CollectorSettings } from './data-collectors.js';
 import type { CorralDiskTemplate } from './disk-templates.js';
 import type { HypervisorName } from './hypervisors.js';
 import type { HaParams } from './lease.js';
@@ -37,6 +38,14 @@ export const tagSchema = z
   .regex(/^[\w.+*/:@-]+$/, 'a tag is letters, digits and . + * / : @ - _');
 export const MAX_TAGS = 4096;
 
+/** Ganeti's iallocator parameters: each given to the program as --key=value (its options, such as hail's). */
+export const iallocatorParamsSchema = z
+  .record(
+    z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'an option name such as no-capacity-checks'),
+    z.string().max(1024),
+  )
+  .refine((params) => Object.keys(params).length <= 32, 'at most 32 parameters');
+
 export const allocPolicies = ['preferred', 'last_resort', 'unallocable'] as const;
 export type AllocPolicy = (typeof allocPolicies)[number];
 
@@ -69,6 +78,10 @@ export interface ClusterParams {
   readonly watcherPauseUntilMs?: number;
   /** Ganeti's default iallocator: the program asked when a job names none, or '.'; absent, the built-in one. */
   readonly defaultIallocator?: string;
+  /** Ganeti's default iallocator parameters: given to every allocator program run, as --key=value. */
+  readonly defaultIallocatorParams?: Readonly<Record<string, string>>;
+  /** Ganeti's data collectors: which of each node's monitor collectors run, and how often; absent, all, every 5 s. */
+  readonly dataCollectors?: CollectorSettings;
   /** The node parameters the cluster sets over Ganeti's defaults; absent in configurations made before them. */
   readonly ndParams?: NdParamsOverrides;
   /** The floating address the master holds (cluster modify --master-ip); absent, the cluster has none. */
@@ -212,6 +225,11 @@ export interface InstanceRecord {
   readonly hvParams: Readonly<Record<string, string>>;
   readonly beParams: Partial<BeParams>;
   readonly osParams: Readonly<Record<string, string>>;
+  /**
+   * Ganeti's private OS parameters: the OS scripts get them as the others, but no view of the configuration
+   * or of a job shows their values.
+   */
+  readonly osParamsPrivate?: Readonly<Record<string, string>>;
   readonly diskTemplate: CorralDiskTemplate;
   readonly disks: readonly DiskRecord[];
   readonly nics: readonly NicRecord[];
@@ -243,6 +261,18 @@ export function filledBeParams(
   instance: Pick<InstanceRecord, 'beParams'>,
 ): BeParams {
   return { ...cluster.beParams, ...instance.beParams };
+}
+
+/** Backend parameters under Ganeti's keys (beparams), as OS scripts, exports and opcodes name them. */
+export function ganetiBeParams(be: BeParams) {
+  return {
+    maxmem: be.maxmemMiB,
+    minmem: be.minmemMiB,
+    vcpus: be.vcpus,
+    auto_balance: be.autoBalance,
+    always_failover: be.alwaysFailover,
+    spindle_use: be.spindleUse,
+  };
 }
 
 /** The templates instances may use on the nodes of a group: the cluster's enabled ones, as the group narrows them. */

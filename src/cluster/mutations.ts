@@ -17,6 +17,7 @@ import {
   sortedInstances,
   sortedNodes,
 } from './config.js';
+import { collectorSettingSchema, dataCollectorNames } from './data-collectors.js';
 import { corralDiskTemplates, needsSecondary } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
 import { checkHaParams, type HaParams, LEASE_LIMITS } from './lease.js';
@@ -31,6 +32,7 @@ import {
   type GroupUuid,
   type InstanceRecord,
   type InstanceUuid,
+  iallocatorParamsSchema,
   MAX_TAGS,
   type MirrorState,
   type NodeRecord,
@@ -108,6 +110,7 @@ const instanceFields = {
   hvParams: params,
   beParams: beParamsSchema.partial(),
   osParams: params,
+  osParamsPrivate: params.optional(),
   disks: z.array(diskRecordSchema).max(16),
   nics: z.array(nicRecordSchema).max(8),
   adminState: z.enum(adminStates),
@@ -218,6 +221,9 @@ export const mutationSchema = z.discriminatedUnion('type', [
       .optional(),
     /** '' goes back to the built-in allocator. */
     defaultIallocator: z.string().max(4096).optional(),
+    /** Replacing those it had. */
+    defaultIallocatorParams: iallocatorParamsSchema.optional(),
+    dataCollectors: z.partialRecord(z.enum(dataCollectorNames), collectorSettingSchema).optional(),
     /** The cluster's own node parameters, replacing those it had. */
     ndParams: ndParamsSchema.optional(),
     /** The cluster's hypervisor parameters by hypervisor, replacing what they were. */
@@ -482,6 +488,10 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         ...(m.nicParams !== undefined && { nicParams: m.nicParams }),
         ...(m.macPrefix !== undefined && { macPrefix: m.macPrefix }),
         ...(allocator !== '' && { defaultIallocator: allocator }),
+        ...(m.defaultIallocatorParams !== undefined && {
+          defaultIallocatorParams: m.defaultIallocatorParams,
+        }),
+        ...(m.dataCollectors !== undefined && { dataCollectors: m.dataCollectors }),
         ...(m.ndParams !== undefined && { ndParams: m.ndParams }),
         ha: haAfter(config.cluster.ha, m),
       };
@@ -492,6 +502,14 @@ function change(config: ConfigData, m: Mutation, nowMs: number): ConfigData {
         );
       checkHaParams(cluster.ha);
       checkTemplatesInUse(config, cluster);
+      if (
+        cluster.defaultIallocator === undefined &&
+        Object.keys(cluster.defaultIallocatorParams ?? {}).length > 0
+      )
+        throw new CorralError(
+          'bad_request',
+          'the built-in allocator takes no parameters: set --default-iallocator to a program (such as hail) with them',
+        );
       return fillCandidatePool({ ...config, cluster }, nowMs);
     }
     case 'cluster-flags': {

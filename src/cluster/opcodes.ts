@@ -1,7 +1,16 @@
 import { z } from 'zod';
+import { dataCollectorNames } from './data-collectors.js';
 import { corralDiskTemplates, diskTemplates } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
-import { allocPolicies, diskFormats, diskModes, nameSchema, nicModes, tagSchema } from './model.js';
+import {
+  allocPolicies,
+  diskFormats,
+  diskModes,
+  iallocatorParamsSchema,
+  nameSchema,
+  nicModes,
+  tagSchema,
+} from './model.js';
 import { ndParamsInputSchema } from './ndparams.js';
 import { oobCommands } from './oob.js';
 
@@ -144,6 +153,9 @@ const diskModification = z.union([
 export type DiskModification = z.infer<typeof diskModification>;
 export type DiskSpecInput = z.infer<typeof diskSpec>;
 const migrationMode = z.enum(['live', 'non-live']);
+/** Ganeti's names for how data is compressed in transit: none, and its compression_tools' defaults. */
+export const compressionTools = ['none', 'gzip', 'gzip-fast', 'gzip-slow', 'lzop'] as const;
+export type CompressionTool = (typeof compressionTools)[number];
 /** An export is named after its instance; never a path. */
 const exportName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,252}$/, 'an instance name, not a path');
 /** Ganeti's -I: an allocator program's name or path; '.' is the built-in one (the cluster default). */
@@ -193,6 +205,8 @@ export const instanceCreateOpSchema = z.object({
   nics: z.array(nicSpec).max(8).optional(),
   os_type: z.string().min(1).max(128).optional(),
   osparams: params.optional(),
+  /** Ganeti's private OS parameters: given to the OS scripts, never shown. */
+  osparams_private: params.optional(),
   beparams: beParams.optional(),
   hypervisor: z.enum(hypervisors).optional(),
   hvparams: params.optional(),
@@ -211,6 +225,10 @@ export const instanceCreateOpSchema = z.object({
   src_node: nameSchema.optional(),
   /** The export's name: the name of the instance it was made of. */
   src_path: exportName.optional(),
+  /** Parameters equal to the cluster's defaults are left to them rather than set on the instance. */
+  identify_defaults: yes.optional(),
+  /** Ganeti's compression of an import's transfer; Corral's copy is not compressed. */
+  compress: z.enum(compressionTools).optional(),
 });
 
 export const opcodeSchema = z.discriminatedUnion('OP_ID', [
@@ -320,6 +338,14 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
       .optional(),
     /** '' or '.' goes back to the built-in allocator. */
     default_iallocator: z.string().max(4096).optional(),
+    /** Replaces the parameters every allocator program is run with ({} for none). */
+    default_iallocator_params: iallocatorParamsSchema.optional(),
+    /** Ganeti's --enabled-data-collectors: which of each node's monitor collectors run. */
+    enabled_data_collectors: z.partialRecord(z.enum(dataCollectorNames), z.boolean()).optional(),
+    /** Ganeti's --data-collector-interval: seconds between two runs of each collector; the monitor ticks every 5 s. */
+    data_collector_interval: z
+      .partialRecord(z.enum(dataCollectorNames), z.number().min(5).max(86_400))
+      .optional(),
     /** The cluster's node parameters, merged over the current ones. */
     ndparams: ndParamsInputSchema.optional(),
     /** Corral's addition: the floating master IP ('' for none); Ganeti takes it from the cluster name. */
@@ -413,6 +439,10 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     shutdown_timeout: timeoutS.optional(),
     remove_instance: yes.optional(),
     ignore_remove_failures: yes.optional(),
+    /** Ganeti's --transport-compression; Corral's copy is not compressed. */
+    compress: z.enum(compressionTools).optional(),
+    /** Ganeti's --long-sleep: the instance may stay shut down for the whole export (Corral takes no snapshots). */
+    long_sleep: yes.optional(),
   }),
   z.object({ OP_ID: z.literal('OP_BACKUP_REMOVE'), ...common, ...instanceName }),
   z.object({
@@ -436,6 +466,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     force: yes.optional(),
     no_remember: yes.optional(),
     paused: yes.optional(),
+    /** Ganeti's --ignore-offline: with the primary node offline, only record the instance as up. */
+    ignore_offline_nodes: yes.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_SHUTDOWN'),
@@ -445,6 +477,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     no_remember: yes.optional(),
     /** `user`: the guest shut itself down (the watcher records it as admin down). */
     admin_state_source: z.enum(['admin', 'user']).optional(),
+    /** Ganeti's --ignore-offline: with the primary node offline, only record the instance as down. */
+    ignore_offline_nodes: yes.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_REBOOT'),
@@ -452,6 +486,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     ...instanceName,
     reboot_type: z.enum(['soft', 'hard', 'full']).optional(),
     shutdown_timeout: timeoutS.optional(),
+    /** A full reboot of a mirrored instance goes ahead when its secondary cannot take its copy's part. */
+    ignore_secondaries: yes.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_SET_PARAMS'),
@@ -460,6 +496,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     beparams: beParams.optional(),
     hvparams: params.optional(),
     osparams: params.optional(),
+    osparams_private: params.optional(),
     os_name: z.string().min(1).max(128).optional(),
     /** Corral's older form of disks: [['add', -1, spec], …]; kept for its callers. */
     disks_add: z.array(diskSpec).max(16).optional(),
@@ -479,6 +516,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     disk_template: z.enum(corralDiskTemplates).optional(),
     /** The secondary node of a conversion to drbd. */
     remote_node: nameSchema.optional(),
+    /** Or the allocator that chooses it (Ganeti's allocate-secondary request). */
+    iallocator: iallocator.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_GROW_DISK'),
@@ -494,6 +533,7 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     ...instanceName,
     os_type: z.string().min(1).max(128).optional(),
     osparams: params.optional(),
+    osparams_private: params.optional(),
   }),
   /** Ganeti's instance info: the configuration of these instances (all when none is named), and whether they run. */
   z.object({
@@ -504,7 +544,15 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     static: yes.optional(),
   }),
   z.object({ OP_ID: z.literal('OP_INSTANCE_RENAME'), ...common, ...instanceName, new_name: nameSchema }),
-  z.object({ OP_ID: z.literal('OP_INSTANCE_ACTIVATE_DISKS'), ...common, ...instanceName }),
+  z.object({
+    OP_ID: z.literal('OP_INSTANCE_ACTIVATE_DISKS'),
+    ...common,
+    ...instanceName,
+    /** The job ends once a mirrored instance's copies are in sync. */
+    wait_for_sync: yes.optional(),
+    /** The disks are checked for being there, not for the size the config records. */
+    ignore_size: yes.optional(),
+  }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_REPLACE_DISKS'),
     ...common,
@@ -558,16 +606,24 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     ...instanceName,
     mode: migrationMode.optional(),
     target_node: nameSchema.optional(),
+    iallocator: iallocator.optional(),
     cleanup: yes.optional(),
     allow_failover: yes.optional(),
+    /** Ganeti's default true: the instance's memory may be ballooned down to what the target has free. */
+    allow_runtime_changes: yes.optional(),
+    /** Migrates between nodes whose hypervisors (Corral's node agents) differ in version, with a warning. */
+    ignore_hvversions: yes.optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_INSTANCE_FAILOVER'),
     ...common,
     ...instanceName,
     target_node: nameSchema.optional(),
+    iallocator: iallocator.optional(),
     ignore_consistency: yes.optional(),
     shutdown_timeout: timeoutS.optional(),
+    /** Instead of a failover: find where the instance runs after one cut short, and record it. */
+    cleanup: yes.optional(),
   }),
   /**
    * Ganeti's instance change-group: the instance moves to the nodes of another group (the named ones, else
@@ -587,6 +643,10 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     ...instanceName,
     target_node: nameSchema,
     shutdown_timeout: timeoutS.optional(),
+    /** The disks are copied even if the instance could not be stopped cleanly on its node. */
+    ignore_consistency: yes.optional(),
+    /** Ganeti's compression tool for the copy; Corral's copy is not compressed, so only 'none' changes nothing. */
+    compress: z.enum(compressionTools).optional(),
   }),
   z.object({
     OP_ID: z.literal('OP_NODE_MIGRATE'),
@@ -595,6 +655,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     mode: migrationMode.optional(),
     target_node: nameSchema.optional(),
     iallocator: iallocator.optional(),
+    /** Passed to each instance's migration (Ganeti's --no-runtime-changes sets it false). */
+    allow_runtime_changes: yes.optional(),
   }),
   /** Ganeti's node list-storage (RAPI's /2/nodes/[n]/storage): each node's storage units of one type. */
   z.object({

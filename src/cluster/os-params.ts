@@ -97,3 +97,24 @@ export function requireNotBlacklisted(cluster: Pick<ClusterParams, 'blacklistedO
       `Guest OS '${os}' is not allowed for installation: it is blacklisted (gnt-os modify --blacklisted=no ${os.split('+', 1)[0]})`,
     );
 }
+
+/** Ganeti's way of showing a private value. */
+export const REDACTED = '<redacted>';
+
+/** Private parameters as they are shown: their names, each with <redacted> for its value. */
+export function redacted(params: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.keys(params).map((key) => [key, REDACTED]));
+}
+
+/** Ganeti refuses a parameter that is both public and private. */
+export function requireApart(
+  params: Readonly<Record<string, string>>,
+  privateParams: Readonly<Record<string, string>>,
+): void {
+  const both = Object.keys(params).filter((key) => key in privateParams);
+  if (both.length > 0)
+    throw new CorralError(
+      'bad_request',
+      `The following parameters are both public and private: ${both.join(', ')}; give each once`,
+    );
+}

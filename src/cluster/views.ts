@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ConfigData } from './config.js';
+import { collectorSettingSchema, dataCollectorNames } from './data-collectors.js';
 import { corralDiskTemplates } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
 import { jobStatuses } from './jobs.js';
@@ -7,6 +8,7 @@ import { adminStates, allocPolicies, nicModes } from './model.js';
 import { beParamsSchema, diskRecordSchema, nicRecordSchema } from './mutations.js';
 import { ndParamsSchema } from './ndparams.js';
 import { opcodeSchema } from './opcodes.js';
+import { redacted } from './os-params.js';
 
 /** The configuration and job records as they travel to the CLI: plain lists, checked on arrival. */
 
@@ -35,6 +37,8 @@ export const clusterViewSchema = z.object({
   queueDrained: z.boolean().optional(),
   watcherPauseUntilMs: z.number().optional(),
   defaultIallocator: z.string().optional(),
+  defaultIallocatorParams: z.record(z.string(), z.string()).optional(),
+  dataCollectors: z.partialRecord(z.enum(dataCollectorNames), collectorSettingSchema).optional(),
   ndParams: ndParamsSchema.optional(),
   masterIp: z
     .object({ address: z.string(), netmask: z.number(), netdev: z.string(), external: z.boolean() })
@@ -87,6 +91,8 @@ export const instanceViewSchema = z.object({
   hvParams: z.record(z.string(), z.string()),
   beParams: beParamsSchema.partial(),
   osParams: z.record(z.string(), z.string()),
+  /** Their names only: each value is shown as <redacted>. */
+  osParamsPrivate: z.record(z.string(), z.string()).optional(),
   diskTemplate: z.enum(corralDiskTemplates),
   disks: z.array(diskRecordSchema),
   nics: z.array(nicRecordSchema),
@@ -128,8 +134,9 @@ export function toConfigView(config: ConfigData): ConfigView {
       addrs: [...node.addrs],
       tags: [...node.tags],
     })),
-    instances: [...config.instances.values()].map(({ mirror, ...instance }) => ({
+    instances: [...config.instances.values()].map(({ mirror, osParamsPrivate, ...instance }) => ({
       ...instance,
+      ...(osParamsPrivate !== undefined && { osParamsPrivate: redacted(osParamsPrivate) }),
       secondaryNodes: [...instance.secondaryNodes],
       ...(mirror !== undefined && {
         mirror: { generation: mirror.generation, current: [...mirror.current] },

@@ -103,6 +103,7 @@ export function startMembership(init: MembershipInit, deps: MembershipDeps): Nod
         }));
       },
       health: () => health.current(),
+      collectors: () => config()?.cluster.dataCollectors,
     },
   );
   const health = createHealthCollector(

@@ -196,6 +196,13 @@ export const backupOpDefinitions: Pick<OpDefinitions, BackupOpId> = {
           'conflict',
           `exporting ${instance.name} as it runs needs disk snapshots, which ${instance.diskTemplate} disks do not take here; export it shut down (without --noshutdown)`,
         );
+      if (op.compress !== undefined && op.compress !== 'none')
+        ctx.log(`the dumps are sent uncompressed: Corral's copy over libp2p has no ${op.compress} stage`);
+      // Ganeti keeps a running instance down only for its snapshots, unless --long-sleep; Corral takes none.
+      if (running && !op.long_sleep)
+        ctx.log(
+          `${instance.name} stays shut down for the whole export, as Ganeti's --long-sleep allows: Corral takes no disk snapshots`,
+        );
       if (running) await stopOn(ctx, source, instance, timeoutS);
       try {
         for (const index of instance.disks.keys()) {

@@ -17,6 +17,7 @@ import { filledBeParams, type InstanceRecord, type MirrorState, type NodeRecord 
 import type { Opcode } from '../cluster/opcodes.js';
 import { pause } from '../common/clock.js';
 import { asCorralError, CorralError } from '../common/errors.js';
+import { CORRAL_VERSION } from '../common/version.js';
 import { chooseTarget, type PlacementNeed, planMoves, requireRoom } from './instance-placement.js';
 import { agentDisks, instanceHooks, primaryOf, requireFitNode, runtimeSpec } from './instance-runtime.js';
 import {
@@ -35,6 +36,7 @@ import {
   startOn,
   stopOn,
 } from './instance-steps.js';
+import { balloonBeforeMigration, hvVersionCheck } from './migration-checks.js';
 import type { OpContext, OpDefinitions } from './op-context.js';
 
 /** Whether every node reaches the instance's disks: it can run anywhere without copying them. */
@@ -85,26 +87,90 @@ function need(config: ConfigData, instance: InstanceRecord, running: boolean): P
   };
 }
 
+/** A live migration needs only minmem free on the target, as Ganeti's: the guest may be ballooned down to fit. */
+function migrationNeed(config: ConfigData, instance: InstanceRecord): PlacementNeed {
+  return { ...need(config, instance, true), memoryMiB: filledBeParams(config.cluster, instance).minmemMiB };
+}
+
+/** Where a move goes: the node the operator named, checked, or the allocator's choice (-I, else the default). */
+interface TargetChoice {
+  readonly named: string | undefined;
+  readonly iallocator?: string | undefined;
+}
+
 /** The target the operator named, checked, or the allocator's choice among the other nodes. */
 async function targetNode(
   ctx: OpContext,
   config: ConfigData,
   instance: InstanceRecord,
-  named: string | undefined,
-  running: boolean,
+  choice: TargetChoice,
+  room: PlacementNeed,
 ): Promise<NodeRecord> {
   const source = primaryOf(config, instance);
-  if (named === undefined) {
-    const chosen = await chooseTarget(ctx, config, instance);
+  if (choice.named !== undefined && choice.iallocator !== undefined)
+    throw new CorralError('bad_request', 'give a target node (-n) or an iallocator (-I), not both');
+  if (choice.named === undefined) {
+    const chosen = await chooseTarget(ctx, config, instance, choice.iallocator);
     ctx.log(`chose ${chosen.name} as the new node of ${instance.name}`);
     return chosen;
   }
-  const target = requireNode(config, named);
+  const target = requireNode(config, choice.named);
   if (target.uuid === source.uuid)
     throw new CorralError('bad_request', `${instance.name} already has ${target.name} as its primary node`);
   requireFitNode(target);
-  await requireRoom(ctx, target, need(config, instance, running));
+  await requireRoom(ctx, target, room);
   return target;
+}
+
+/** Ganeti's refusal of -I for an instance whose disks only its secondary also holds. */
+function noAllocatorForMirror(instance: InstanceRecord, iallocator: string | undefined, what: string): void {
+  if (iallocator !== undefined)
+    throw new CorralError(
+      'bad_request',
+      `${instance.name} uses ${instance.diskTemplate} and can only be ${what} to its secondary: drop -I (replace its secondary first to go elsewhere)`,
+    );
+}
+
+/**
+ * Before a live migration, Ganeti's checks of the two ends: the hypervisor versions (Corral's node agents),
+ * and the guest's memory against what the target has free, ballooning it down when allowed. Returns the
+ * memory the guest was ballooned to, which the target must expect.
+ */
+async function prepareMigration(
+  ctx: OpContext,
+  instance: InstanceRecord,
+  source: NodeRecord,
+  target: NodeRecord,
+  op: MigrateOp,
+): Promise<number | undefined> {
+  const versionOf = (node: NodeRecord) =>
+    node.id === ctx.self ? CORRAL_VERSION : ctx.observed(node.id)?.health?.version;
+  const lines = hvVersionCheck(
+    { name: source.name, version: versionOf(source) },
+    { name: target.name, version: versionOf(target) },
+    op.ignore_hvversions ?? false,
+  );
+  for (const line of lines) ctx.log(line);
+  const [onSource, onTarget] = await Promise.all(
+    [source, target].map((node) => call(ctx, node, 'status', {}, ctx.timings.nodeCallTimeoutMs)),
+  );
+  const current = onSource!.instances.find((s) => s.name === instance.name)?.memoryMiB;
+  if (current === undefined) return undefined;
+  const balloon = balloonBeforeMigration(
+    instance.name,
+    target.name,
+    current,
+    onTarget!.memoryFreeMiB,
+    op.allow_runtime_changes ?? true,
+  );
+  if (balloon === undefined) return undefined;
+  await call(ctx, source, 'balloon', {
+    name: instance.name,
+    hypervisor: instance.hypervisor,
+    memoryMiB: balloon,
+  });
+  ctx.log(`set the memory of ${instance.name} to ${balloon} MiB to fit on ${target.name}`);
+  return balloon;
 }
 
 function moveHooks(
@@ -259,8 +325,9 @@ async function awaitLeaseLapse(ctx: OpContext, source: NodeRecord, instance: Ins
 async function move(
   ctx: OpContext,
   instance: InstanceRecord,
-  targetName: string | undefined,
+  choice: TargetChoice,
   timeoutS: number,
+  ignoreConsistency = false,
 ) {
   const config = ctx.config();
   if (!disksOnOneNode(instance.diskTemplate))
@@ -275,8 +342,8 @@ async function move(
       `${source.name} is offline; the disks of ${instance.name} cannot be copied from it`,
     );
   const wasUp = instance.adminState === 'up';
-  const target = await targetNode(ctx, config, instance, targetName, wasUp);
-  await stopOn(ctx, source, instance, timeoutS);
+  const target = await targetNode(ctx, config, instance, choice, need(config, instance, wasUp));
+  const stopped = await stopForMove(ctx, source, instance, timeoutS, ignoreConsistency);
   const moved: InstanceRecord = { ...instance, primaryNode: target.uuid };
   try {
     for (const disk of agentDisks(instance)) {
@@ -288,22 +355,52 @@ async function move(
       });
       ctx.log(`copied disk/${disk.index} of ${instance.name} to ${target.name} (${bytes} bytes)`);
     }
-    if (wasUp) await startOn(ctx, config, target, moved);
+    if (wasUp && stopped) await startOn(ctx, config, target, moved);
+    // Never two running copies: the master starts it on the target once the source no longer runs it.
+    else if (wasUp)
+      ctx.log(
+        `not starting ${instance.name} on ${target.name} while it may still run on ${source.name}; start it once it has stopped there`,
+      );
   } catch (error) {
     await bestEffort(ctx, `remove the partial copy on ${target.name}`, () =>
       removeDisks(ctx, target, instance),
     );
-    if (wasUp)
+    if (wasUp && stopped)
       await bestEffort(ctx, `restart ${instance.name} on ${source.name}`, () =>
         startOn(ctx, config, source, instance),
       );
     throw error;
   }
-  await bestEffort(ctx, `remove the old disks on ${source.name}`, () => removeDisks(ctx, source, instance));
+  if (stopped)
+    await bestEffort(ctx, `remove the old disks on ${source.name}`, () => removeDisks(ctx, source, instance));
+  else ctx.log(`the old disks of ${instance.name} stay on ${source.name}, which may still use them`);
   return {
     mutation: { type: 'instance-set' as const, uuid: instance.uuid, changes: { primaryNode: target.uuid } },
     result: { instance: instance.name, node: target.name },
   };
+}
+
+/**
+ * Stops the instance on the node a move copies from. With Ganeti's --ignore-consistency a node that cannot
+ * stop its guest (a hung hypervisor) does not keep the data from being recovered: false then.
+ */
+async function stopForMove(
+  ctx: OpContext,
+  source: NodeRecord,
+  instance: InstanceRecord,
+  timeoutS: number,
+  ignoreConsistency: boolean,
+): Promise<boolean> {
+  try {
+    await stopOn(ctx, source, instance, timeoutS);
+    return true;
+  } catch (error) {
+    if (!ignoreConsistency) throw error;
+    ctx.log(
+      `could not stop ${instance.name} on ${source.name} (${asCorralError(error).message}); copying its disks anyway, as --ignore-consistency asks`,
+    );
+    return false;
+  }
 }
 
 export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
@@ -314,12 +411,14 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
       moveHooks('instance-migrate', config, requireInstance(config, op.instance_name), op.target_node, {
         MIGRATE_LIVE: op.mode === 'non-live' ? 'False' : 'True',
         MIGRATE_CLEANUP: op.cleanup ? 'True' : 'False',
+        ALLOW_RUNTIME_CHANGES: op.allow_runtime_changes === false ? 'False' : 'True',
       }),
     async run(op, ctx) {
       const config = ctx.config();
       const instance = requireInstance(config, op.instance_name);
       if (op.cleanup) return cleanupMigration(ctx, instance);
       if (needsSecondary(instance.diskTemplate)) return migrateToSecondary(ctx, instance, op);
+      const choice = { named: op.target_node, iallocator: op.iallocator };
       const storage = migrationStorage(instance);
       const source = primaryOf(config, instance);
       if (source.offline || !(await runsOn(ctx, source, instance))) {
@@ -331,12 +430,13 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
         // The offline way of a migration: a failover, or for disks only this node holds, a move.
         if (storage === 'copy') {
           ctx.log(`${instance.name} is not running; moving it instead`);
-          return move(ctx, instance, op.target_node, DEFAULT_SHUTDOWN_TIMEOUT_S);
+          return move(ctx, instance, choice, DEFAULT_SHUTDOWN_TIMEOUT_S);
         }
         ctx.log(`${instance.name} is not running; failing over instead`);
-        return failover(ctx, instance, op.target_node, DEFAULT_SHUTDOWN_TIMEOUT_S);
+        return failover(ctx, instance, choice, DEFAULT_SHUTDOWN_TIMEOUT_S);
       }
-      const target = await targetNode(ctx, config, instance, op.target_node, true);
+      const target = await targetNode(ctx, config, instance, choice, migrationNeed(config, instance));
+      const memoryMiB = await prepareMigration(ctx, instance, source, target, op);
       if (storage === 'shared') await checkDisks(ctx, target, instance);
       else await createDisks(ctx, target, instance);
       const dropTargetCopy = async () => {
@@ -357,6 +457,7 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
         figures = await sendInstance(ctx, config, instance, source, target, {
           copyStorage: storage === 'copy',
           live: op.mode !== 'non-live',
+          memoryMiB,
         });
       } catch (error) {
         await dropTargetCopy();
@@ -391,14 +492,18 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
       moveHooks('instance-failover', config, requireInstance(config, op.instance_name), op.target_node, {
         IGNORE_CONSISTENCY: op.ignore_consistency ? 'True' : 'False',
         SHUTDOWN_TIMEOUT: String(op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
+        FAILOVER_CLEANUP: op.cleanup ? 'True' : 'False',
       }),
     run: (op, ctx) => {
       const instance = requireInstance(ctx.config(), op.instance_name);
       const timeoutS = op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S;
       for (const [source, reason] of op.reason ?? []) ctx.log(`reason (${source}): ${reason}`);
-      return needsSecondary(instance.diskTemplate)
-        ? failoverToSecondary(ctx, instance, op.target_node, timeoutS, op.ignore_consistency ?? false)
-        : failover(ctx, instance, op.target_node, timeoutS);
+      if (op.cleanup) return cleanupMigration(ctx, instance);
+      if (needsSecondary(instance.diskTemplate)) {
+        noAllocatorForMirror(instance, op.iallocator, 'failed over');
+        return failoverToSecondary(ctx, instance, op.target_node, timeoutS, op.ignore_consistency ?? false);
+      }
+      return failover(ctx, instance, { named: op.target_node, iallocator: op.iallocator }, timeoutS);
     },
   },
 
@@ -409,14 +514,19 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
       moveHooks('instance-move', config, requireInstance(config, op.instance_name), op.target_node, {
         TARGET_NODE: op.target_node,
         SHUTDOWN_TIMEOUT: String(op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
+        IGNORE_CONSISTENCY: op.ignore_consistency ? 'True' : 'False',
       }),
-    run: (op, ctx) =>
-      move(
+    run: (op, ctx) => {
+      if (op.compress !== undefined && op.compress !== 'none')
+        ctx.log(`the disks are copied uncompressed: Corral's copy over libp2p has no ${op.compress} stage`);
+      return move(
         ctx,
         requireInstance(ctx.config(), op.instance_name),
-        op.target_node,
+        { named: op.target_node },
         op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S,
-      ),
+        op.ignore_consistency ?? false,
+      );
+    },
   },
 
   OP_NODE_MIGRATE: {
@@ -459,7 +569,9 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
                 ...(op.mode !== undefined && { mode: op.mode }),
               },
             ]);
-      const jobs = await ctx.submitJobs(ops);
+      const jobs = await ctx.submitJobs(
+        op.allow_runtime_changes === false ? ops.map(withoutRuntimeChanges) : ops,
+      );
       ctx.log(`submitted ${jobs.length} migration job(s): ${jobs.join(', ') || 'none needed'}`);
       // Ganeti's shape: one [submitted, job ID or error] pair per job.
       return { result: { jobs: jobs.map((job) => [true, job]) } };
@@ -519,6 +631,13 @@ export const moveOpDefinitions: Pick<OpDefinitions, MoveOpId> = {
   },
 };
 
+type MigrateOp = Extract<Opcode, { OP_ID: 'OP_INSTANCE_MIGRATE' }>;
+
+/** Node migrate --no-runtime-changes, passed to each instance's migration. */
+function withoutRuntimeChanges(job: Opcode[]): Opcode[] {
+  return job.map((o) => (o.OP_ID === 'OP_INSTANCE_MIGRATE' ? { ...o, allow_runtime_changes: false } : o));
+}
+
 type MigrationFigures = { totalMs: number; downtimeMs: number; transferredBytes: number };
 
 /** The target readies a QEMU waiting for the instance, and the source sends it there (memory, and disks to copy). */
@@ -528,10 +647,19 @@ async function sendInstance(
   instance: InstanceRecord,
   source: NodeRecord,
   target: NodeRecord,
-  options: { readonly copyStorage: boolean; readonly holdPaused?: boolean; readonly live: boolean },
+  options: {
+    readonly copyStorage: boolean;
+    readonly holdPaused?: boolean;
+    readonly live: boolean;
+    /** The memory the guest runs with, when ballooned below its maxmem. */
+    readonly memoryMiB?: number | undefined;
+  },
 ): Promise<MigrationFigures> {
+  const spec = runtimeSpec(config, instance);
+  const { memoryMiB } = options;
+  const ballooned = hypervisorTraits[instance.hypervisor].migratesBalloonedMemory;
   const endpoint = await call(ctx, target, 'migrateAccept', {
-    spec: runtimeSpec(config, instance),
+    spec: memoryMiB !== undefined && ballooned ? { ...spec, memoryMiB } : spec,
     bindHost: target.secondaryIp,
     copyStorage: options.copyStorage,
     ...(options.holdPaused !== undefined && { holdPaused: options.holdPaused }),
@@ -572,12 +700,9 @@ function secondaryTarget(
  * QEMU flushed its writes through the mirror as it ended; the copies then change roles, the config names
  * the new primary, and the guest resumes there.
  */
-async function migrateToSecondary(
-  ctx: OpContext,
-  instance: InstanceRecord,
-  op: Extract<Opcode, { OP_ID: 'OP_INSTANCE_MIGRATE' }>,
-) {
+async function migrateToSecondary(ctx: OpContext, instance: InstanceRecord, op: MigrateOp) {
   const config = ctx.config();
+  noAllocatorForMirror(instance, op.iallocator, 'migrated');
   const source = primaryOf(config, instance);
   const target = secondaryTarget(config, instance, op.target_node, 'migrates');
   if (source.offline || !(await runsOn(ctx, source, instance))) {
@@ -595,13 +720,15 @@ async function migrateToSecondary(
       `the disks of ${instance.name} on ${target.name} are not in sync; wait for the resync to end (instance info), or fail over with --ignore-consistency`,
     );
   requireFitNode(target);
-  await requireRoom(ctx, target, need(config, instance, true));
+  await requireRoom(ctx, target, migrationNeed(config, instance));
+  const memoryMiB = await prepareMigration(ctx, instance, source, target, op);
   let figures: MigrationFigures;
   try {
     figures = await sendInstance(ctx, config, instance, source, target, {
       copyStorage: false,
       holdPaused: true,
       live: op.mode !== 'non-live',
+      memoryMiB,
     });
   } catch (error) {
     await bestEffort(ctx, `drop the half-received copy on ${target.name}`, () =>
@@ -689,17 +816,12 @@ async function failoverToSecondary(
   return { result: { instance: instance.name, node: target.name } };
 }
 
-async function failover(
-  ctx: OpContext,
-  instance: InstanceRecord,
-  named: string | undefined,
-  timeoutS: number,
-) {
+async function failover(ctx: OpContext, instance: InstanceRecord, choice: TargetChoice, timeoutS: number) {
   const config = ctx.config();
   requireShared(instance, 'failover');
   const source = primaryOf(config, instance);
   const wasUp = instance.adminState === 'up';
-  const target = await targetNode(ctx, config, instance, named, wasUp);
+  const target = await targetNode(ctx, config, instance, choice, need(config, instance, wasUp));
   await fenceSource(ctx, source, instance, timeoutS);
   const moved: InstanceRecord = { ...instance, primaryNode: target.uuid };
   if (wasUp) {

@@ -1,4 +1,5 @@
 import {
+  type ConfigData,
   findInstance,
   nodeOfUuid,
   requireInstance,
@@ -11,11 +12,19 @@ import {
   needsSecondary,
   takesDisks,
 } from '../cluster/disk-templates.js';
-import { type DiskRecord, filledBeParams, type InstanceRecord, type NicRecord } from '../cluster/model.js';
+import {
+  type DiskRecord,
+  filledBeParams,
+  type InstanceRecord,
+  type NicRecord,
+  type NodeRecord,
+} from '../cluster/model.js';
 import type { Mutation } from '../cluster/mutations.js';
 import type { Opcode } from '../cluster/opcodes.js';
-import { CorralError } from '../common/errors.js';
+import { requireApart } from '../cluster/os-params.js';
+import { asCorralError, CorralError } from '../common/errors.js';
 import { importDefaults, importDisks, importSource, requireRoomForExport } from './backup-ops.js';
+import { withoutClusterDefaults } from './identify-defaults.js';
 import {
   checkHotplug,
   diskChanges,
@@ -25,7 +34,7 @@ import {
   primaryChange,
   runtimeMemory,
 } from './instance-modify.js';
-import { type Placement, placeInstance, requireRoom } from './instance-placement.js';
+import { chooseSecondary, type Placement, placeInstance, requireRoom } from './instance-placement.js';
 import {
   agentDisks,
   beParamsFromInput,
@@ -73,6 +82,62 @@ type InstanceOpId =
   | 'OP_INSTANCE_DEACTIVATE_DISKS';
 
 type CreateOp = Extract<Opcode, { OP_ID: 'OP_INSTANCE_CREATE' }>;
+
+/** Ganeti refuses to start or stop an instance whose primary is offline, unless told only to record it. */
+function requireIgnoreOffline(
+  op: { readonly ignore_offline_nodes?: boolean | undefined },
+  pnode: NodeRecord,
+  instance: InstanceRecord,
+  state: 'up' | 'down',
+): void {
+  if (!op.ignore_offline_nodes)
+    throw new CorralError(
+      'conflict',
+      `the primary node ${pnode.name} of ${instance.name} is offline; add --ignore-offline to only record it as ${state}`,
+    );
+}
+
+/**
+ * Before a full reboot stops a mirrored instance: its secondary answers, so that the restart has its mirror
+ * (Ganeti fails the disks' assembly on a secondary that is not offline, unless --ignore-secondaries).
+ */
+async function requireSecondaryAnswers(ctx: OpContext, config: ConfigData, instance: InstanceRecord) {
+  for (const uuid of instance.secondaryNodes) {
+    const node = nodeOfUuid(config, uuid);
+    if (node.offline) continue;
+    try {
+      await call(ctx, node, 'status', {}, ctx.timings.nodeCallTimeoutMs);
+    } catch (error) {
+      throw new CorralError(
+        'conflict',
+        `the secondary ${node.name} of ${instance.name} does not answer (${asCorralError(error).message}); add --ignore-secondaries to reboot it without its mirror`,
+      );
+    }
+  }
+}
+
+/**
+ * Ganeti assembles disks at the size the config records: a disk smaller than that (a grow-disk that failed
+ * halfway) is refused, unless --ignore-size.
+ */
+async function requireRecordedSizes(ctx: OpContext, node: NodeRecord, instance: InstanceRecord) {
+  if (instance.disks.length === 0) return;
+  const { sizesMiB } = await call(ctx, node, 'disks', {
+    action: 'sizes',
+    instance: instanceRef(instance),
+    template: instance.diskTemplate,
+    disks: agentDisks(instance),
+  });
+  // A node that predates size reports cannot be asked: its disks are taken at their recorded size.
+  instance.disks.forEach((disk, index) => {
+    const size = sizesMiB?.[index];
+    if (size !== null && size !== undefined && size < disk.sizeMiB)
+      throw new CorralError(
+        'conflict',
+        `disk/${index} of ${instance.name} is ${size} MiB on ${node.name}, less than the ${disk.sizeMiB} MiB recorded: run cluster repair-disk-sizes, or add --ignore-size`,
+      );
+  });
+}
 
 function instanceSet(
   instance: InstanceRecord,
@@ -122,6 +187,24 @@ async function requireStopped(ctx: OpContext, instance: InstanceRecord): Promise
     throw new CorralError('conflict', `${instance.name} is running on ${node.name}; shut it down first`);
 }
 
+/**
+ * The instance's private OS parameters after `changes` (none given: no change), kept apart from its public
+ * ones as Ganeti requires.
+ */
+function privateParams(
+  publicParams: Readonly<Record<string, string>>,
+  current: Readonly<Record<string, string>> | undefined,
+  changes: Readonly<Record<string, string>> | undefined,
+): { osParamsPrivate?: Record<string, string> } {
+  if (changes === undefined) {
+    requireApart(publicParams, current ?? {});
+    return {};
+  }
+  const osParamsPrivate = mergeParams(current ?? {}, changes);
+  requireApart(publicParams, osParamsPrivate);
+  return { osParamsPrivate };
+}
+
 function mergeParams(
   current: Readonly<Record<string, string>>,
   changes: Readonly<Record<string, string>> | undefined,
@@ -150,6 +233,7 @@ async function convertTemplate(
   const {
     disk_template: _template,
     remote_node: _node,
+    iallocator: _allocator,
     instance_name: _name,
     OP_ID: _id,
     force: _force,
@@ -168,12 +252,13 @@ async function convertTemplate(
     );
   if (!config.cluster.enabledDiskTemplates.includes(to))
     throw new CorralError('conflict', `disk template ${to} is not enabled in this cluster`);
-  if (toMirror !== (op.remote_node !== undefined))
+  const secondaryGiven = [op.remote_node, op.iallocator].filter((given) => given !== undefined).length;
+  if (toMirror ? secondaryGiven !== 1 : secondaryGiven > 0)
     throw new CorralError(
       'bad_request',
       toMirror
-        ? 'a conversion to drbd needs its secondary node (-n NODE)'
-        : 'a new secondary (-n) is only for drbd',
+        ? 'a conversion to drbd needs its secondary node (-n NODE) or an allocator to choose it (-I), one of them'
+        : 'a new secondary (-n, -I) is only for drbd',
     );
   await requireStopped(ctx, instance);
   const pnode = primaryOf(config, instance);
@@ -188,7 +273,10 @@ async function convertTemplate(
     ctx.log(`converted the disks of ${instance.name} on ${pnode.name} to ${to} (${bytes} bytes)`);
   };
   if (toMirror) {
-    const snode = requireNode(config, op.remote_node!);
+    const snode =
+      op.remote_node !== undefined
+        ? requireNode(config, op.remote_node)
+        : await chooseSecondary(ctx, config, instance, op.iallocator);
     if (snode.uuid === pnode.uuid)
       throw new CorralError(
         'bad_request',
@@ -282,8 +370,11 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
           `importing ${imported.info.name} from ${imported.node.name} (exported from ${imported.info.source})`,
         );
       const macsInUse = new Set(sortedInstances(config).flatMap((i) => i.nics.map((nic) => nic.mac)));
-      const op = imported === undefined ? given : importDefaults(given, imported.info, macsInUse);
-      const hypervisor = op.hypervisor ?? (cluster.enabledHypervisors[0] as InstanceRecord['hypervisor']);
+      const filled = imported === undefined ? given : importDefaults(given, imported.info, macsInUse);
+      const hypervisor = filled.hypervisor ?? (cluster.enabledHypervisors[0] as InstanceRecord['hypervisor']);
+      const op = filled.identify_defaults ? withoutClusterDefaults(filled, cluster, hypervisor) : filled;
+      if (op.compress !== undefined && op.compress !== 'none')
+        ctx.log(`the dumps are read uncompressed: Corral's copy over libp2p has no ${op.compress} stage`);
       if (!cluster.enabledHypervisors.includes(hypervisor))
         throw new CorralError(
           'conflict',
@@ -382,6 +473,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         hvParams: op.hvparams ?? {},
         beParams,
         osParams: op.osparams ?? {},
+        ...privateParams(op.osparams ?? {}, {}, op.osparams_private),
         diskTemplate: op.disk_template,
         disks,
         nics: newNics(ctx, op),
@@ -486,9 +578,10 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
           `${instance.name} is marked offline; bring it back first (instance modify --online)`,
         );
       const pnode = primaryOf(config, instance);
-      if (pnode.offline)
-        throw new CorralError('conflict', `the primary node ${pnode.name} of ${instance.name} is offline`);
-      if (await runsOn(ctx, pnode, instance)) ctx.log(`${instance.name} is already running on ${pnode.name}`);
+      if (pnode.offline) requireIgnoreOffline(op, pnode, instance, 'up');
+      if (pnode.offline) ctx.log(`${pnode.name} is offline; marked ${instance.name} as started`);
+      else if (await runsOn(ctx, pnode, instance))
+        ctx.log(`${instance.name} is already running on ${pnode.name}`);
       else {
         await requireRoom(ctx, pnode, {
           instance: instance.name,
@@ -519,7 +612,8 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       const config = ctx.config();
       const instance = requireInstance(config, op.instance_name);
       const pnode = primaryOf(config, instance);
-      if (pnode.offline) ctx.log(`${pnode.name} is offline; recording ${instance.name} as down`);
+      if (pnode.offline) requireIgnoreOffline(op, pnode, instance, 'down');
+      if (pnode.offline) ctx.log(`${pnode.name} is offline; marked ${instance.name} as stopped`);
       else await stopOn(ctx, pnode, instance, op.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S);
       const source = op.admin_state_source ?? 'admin';
       return {
@@ -537,7 +631,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
     locks: lockInstance('shared'),
     hooks: (op, config) =>
       instanceHooks('instance-reboot', config, requireInstance(config, op.instance_name), {
-        IGNORE_SECONDARIES: 'False',
+        IGNORE_SECONDARIES: op.ignore_secondaries ? 'True' : 'False',
         REBOOT_TYPE: op.reboot_type ?? 'hard',
         SHUTDOWN_TIMEOUT: String(op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S),
       }),
@@ -552,6 +646,8 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         );
       const kind = op.reboot_type ?? 'hard';
       if (kind === 'full') {
+        if (needsSecondary(instance.diskTemplate) && !op.ignore_secondaries)
+          await requireSecondaryAnswers(ctx, config, instance);
         await stopOn(ctx, pnode, instance, op.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S);
         await startOn(ctx, config, pnode, instance);
       } else {
@@ -566,7 +662,10 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
     // Added disks are new each run: a rerun would make them twice.
     onTakeover: 'fail',
     // A new primary or a new drbd secondary is locked with the instance's own nodes.
-    locks: lockInstance('exclusive', (op) => [op.pnode, op.remote_node].filter((n) => n !== undefined)),
+    // An allocator may choose any node as the new secondary.
+    locks: lockInstance('exclusive', (op) =>
+      op.iallocator !== undefined ? 'all' : [op.pnode, op.remote_node].filter((n) => n !== undefined),
+    ),
     hooks: (op, config) =>
       instanceHooks('instance-modify', config, requireInstance(config, op.instance_name), {
         NEW_DISK_TEMPLATE: '',
@@ -578,8 +677,11 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       const pnode = primaryOf(config, instance);
       if (op.disk_template !== undefined && op.disk_template !== instance.diskTemplate)
         return convertTemplate(ctx, instance, op.disk_template, op);
-      if (op.remote_node !== undefined)
-        throw new CorralError('bad_request', 'a new secondary (-n) goes with a conversion to drbd (-t drbd)');
+      if (op.remote_node !== undefined || op.iallocator !== undefined)
+        throw new CorralError(
+          'bad_request',
+          'a new secondary (-n, -I) goes with a conversion to drbd (-t drbd)',
+        );
       const changes: Extract<Mutation, { type: 'instance-set' }>['changes'] = {};
       if (op.beparams !== undefined) {
         const beParams = { ...instance.beParams, ...beParamsFromInput(op.beparams) };
@@ -597,6 +699,10 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         changes.hvParams = hvParams;
       }
       if (op.osparams !== undefined) changes.osParams = mergeParams(instance.osParams, op.osparams);
+      Object.assign(
+        changes,
+        privateParams(changes.osParams ?? instance.osParams, instance.osParamsPrivate, op.osparams_private),
+      );
       if (op.os_name !== undefined) {
         await requireOs(ctx, pnode, op.os_name);
         changes.os = op.os_name;
@@ -720,10 +826,20 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       await requireStopped(ctx, instance);
       const pnode = primaryOf(config, instance);
       await requireOs(ctx, pnode, os);
-      const reinstalled = { ...instance, os, osParams: mergeParams(instance.osParams, op.osparams) };
+      const osParams = mergeParams(instance.osParams, op.osparams);
+      const reinstalled = {
+        ...instance,
+        os,
+        osParams,
+        ...privateParams(osParams, instance.osParamsPrivate, op.osparams_private),
+      };
       await runOsScript(ctx, config, pnode, reinstalled, 'create', { INSTANCE_REINSTALL: '1' });
       return {
-        mutation: instanceSet(instance, { os, osParams: reinstalled.osParams }),
+        mutation: instanceSet(instance, {
+          os,
+          osParams: reinstalled.osParams,
+          ...(reinstalled.osParamsPrivate !== undefined && { osParamsPrivate: reinstalled.osParamsPrivate }),
+        }),
         result: { instance: instance.name, os },
       };
     },
@@ -763,9 +879,13 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       const instance = requireInstance(config, op.instance_name);
       const pnode = primaryOf(config, instance);
       const paths = await checkDisks(ctx, pnode, instance);
+      if (!op.ignore_size) await requireRecordedSizes(ctx, pnode, instance);
       // A mirrored disk is served over NBD by its primary once attached (the watcher re-attaches a secondary
       // that restarted this way, as Ganeti's watcher reactivates DRBD after a reboot).
-      if (needsSecondary(instance.diskTemplate)) await attachMirror(ctx, config, instance, pnode);
+      if (needsSecondary(instance.diskTemplate)) {
+        await attachMirror(ctx, config, instance, pnode);
+        if (op.wait_for_sync) await waitForSync(ctx, instance);
+      }
       // Ganeti's output: node:disk/N:path.
       const lines = paths.map((path, index) => `${pnode.name}:disk/${index}:${path}`);
       for (const line of lines) ctx.log(line);

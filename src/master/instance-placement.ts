@@ -11,7 +11,13 @@ import {
   type ConvertOptions,
   evacuationJobs,
 } from '../cluster/alloc-answers.js';
-import { type ConfigData, requireNode, requireTemplateAllowed, sortedNodes } from '../cluster/config.js';
+import {
+  type ConfigData,
+  nodeOfUuid,
+  requireNode,
+  requireTemplateAllowed,
+  sortedNodes,
+} from '../cluster/config.js';
 import {
   type CorralDiskTemplate,
   diskSpaceMiB,
@@ -123,7 +129,11 @@ export async function askAllocator(
     clusterName: config.cluster.name,
     enabledHypervisors: config.cluster.enabledHypervisors,
   });
-  return { who: `iallocator ${named}`, answer: await runExternalAllocator(program, message) };
+  // Ganeti's default_iallocator_params go to every program run, as its noded passes them.
+  const args = Object.entries(config.cluster.defaultIallocatorParams ?? {}).map(
+    ([key, value]) => `--${key}=${value}`,
+  );
+  return { who: `iallocator ${named}`, answer: await runExternalAllocator(program, message, { args }) };
 }
 
 export const nodeNames = (config: ConfigData): Set<string> =>
@@ -251,16 +261,63 @@ export async function planMoves(
   return jobs;
 }
 
-/** The allocator's choice of a new node for one instance (migrate, failover or move without a target). */
+/**
+ * The allocator's choice of a new node for one instance (migrate, failover or move without a target): the
+ * cluster's default allocator, or the one named (-I). Disks every node sees make Ganeti's relocate request
+ * (away from the primary), as its failover and migrate do; disks on one node, which Corral copies, are
+ * placed by a node-evacuate plan, the request that knows copies.
+ */
 export async function chooseTarget(
   ctx: OpContext,
   config: ConfigData,
   instance: InstanceRecord,
+  iallocator?: string,
 ): Promise<NodeRecord> {
-  const [job] = await planMoves(ctx, config, [instance], 'primary-only', { copyDisks: true });
+  if (diskTemplateTraits[instance.diskTemplate].sharedStorage) {
+    const { snapshot } = await snapshotOf(ctx, config, undefined, false);
+    const request: IAllocRequest = {
+      type: 'relocate',
+      name: instance.name,
+      required_nodes: 1,
+      relocate_from: [nodeOfUuid(config, instance.primaryNode).name],
+    };
+    const { who, answer } = await askAllocator(config, snapshot, request, iallocator, false);
+    const [chosen] = allocationNodes(answer, who, instance.name, nodeNames(config));
+    ctx.log(`${who} selected ${chosen} for ${instance.name} (${answer.info})`);
+    return requireNode(config, chosen!);
+  }
+  const [job] = await planMoves(ctx, config, [instance], 'primary-only', {
+    copyDisks: true,
+    ...(iallocator !== undefined && { iallocator }),
+  });
   const op = job?.find((o) => 'target_node' in o && o.target_node !== undefined);
   const target = op !== undefined && 'target_node' in op ? op.target_node : undefined;
   if (target === undefined)
     throw new CorralError('conflict', `the allocator found no other node for ${instance.name}`);
   return requireNode(config, target);
+}
+
+/**
+ * Ganeti's allocate-secondary request (instance modify -t drbd -I): the new secondary of an instance being
+ * converted to drbd, in its primary's group.
+ */
+export async function chooseSecondary(
+  ctx: OpContext,
+  config: ConfigData,
+  instance: InstanceRecord,
+  iallocator: string | undefined,
+): Promise<NodeRecord> {
+  const { snapshot } = await snapshotOf(ctx, config, 'drbd', true);
+  const request: IAllocRequest = { type: 'allocate-secondary', name: instance.name };
+  const { who, answer } = await askAllocator(config, snapshot, request, iallocator, false);
+  if (!answer.success)
+    throw new CorralError('conflict', `${who} found no secondary for ${instance.name}: ${answer.info}`);
+  const chosen = typeof answer.result === 'string' ? answer.result : undefined;
+  if (chosen === undefined || !nodeNames(config).has(chosen))
+    throw new CorralError(
+      'bad_request',
+      `${who} chose ${String(answer.result)}, which is not a node of the cluster`,
+    );
+  ctx.log(`${who} chose ${chosen} as the secondary of ${instance.name}`);
+  return requireNode(config, chosen);
 }

@@ -2,7 +2,13 @@ import type { AgentCall, AgentRequest, AgentResponse, AgentScriptRun } from '../
 import { type ConfigData, nodeOfUuid, requireInstance, sortedNodes } from '../cluster/config.js';
 import { needsSecondary } from '../cluster/disk-templates.js';
 import { runningNames } from '../cluster/instance-status.js';
-import { filledBeParams, type InstanceRecord, type MirrorState, type NodeRecord } from '../cluster/model.js';
+import {
+  filledBeParams,
+  ganetiBeParams,
+  type InstanceRecord,
+  type MirrorState,
+  type NodeRecord,
+} from '../cluster/model.js';
 import { filledOsParams, requireNotBlacklisted } from '../cluster/os-params.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import { agentDisks, primaryOf, runtimeSpec } from './instance-runtime.js';
@@ -316,15 +322,9 @@ export function osInstance(config: ConfigData, instance: InstanceRecord) {
     secondaryNodes: instance.secondaryNodes.map((uuid) => nodeOfUuid(config, uuid).name),
     ctimeMs: instance.ctimeMs,
     mtimeMs: instance.mtimeMs,
-    beParams: {
-      maxmem: be.maxmemMiB,
-      minmem: be.minmemMiB,
-      vcpus: be.vcpus,
-      auto_balance: be.autoBalance,
-      always_failover: be.alwaysFailover,
-      spindle_use: be.spindleUse,
-    },
-    osParams: filledOsParams(config.cluster, instance),
+    beParams: ganetiBeParams(be),
+    // The scripts get the private ones as the others (Ganeti's OSP_ variables); only views hide them.
+    osParams: { ...filledOsParams(config.cluster, instance), ...instance.osParamsPrivate },
   };
 }
 

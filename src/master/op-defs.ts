@@ -9,6 +9,7 @@ import {
   sortedGroups,
   sortedNodes,
 } from '../cluster/config.js';
+import { changedCollectors } from '../cluster/data-collectors.js';
 import { corralDiskTemplates } from '../cluster/disk-templates.js';
 import { hypervisors, isHypervisor } from '../cluster/hypervisors.js';
 import { type MasterIpChanges, type MasterIpSpec, masterIpAfter } from '../cluster/master-ip.js';
@@ -473,6 +474,16 @@ export const opDefinitions: OpDefinitions = {
         ...clusterDefaults(op, ctx.config().cluster),
         ...(op.default_iallocator !== undefined && {
           defaultIallocator: await defaultAllocator(op.default_iallocator),
+        }),
+        ...(op.default_iallocator_params !== undefined && {
+          defaultIallocatorParams: op.default_iallocator_params,
+        }),
+        ...((op.enabled_data_collectors !== undefined || op.data_collector_interval !== undefined) && {
+          dataCollectors: changedCollectors(
+            ctx.config().cluster.dataCollectors,
+            op.enabled_data_collectors,
+            op.data_collector_interval,
+          ),
         }),
         ...ndParamsChanges.cluster(ctx.config().cluster, op),
         ...masterIpChange(ctx.config().cluster.masterIp, op),

@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import type { AgentResponse } from '../cluster/agent-protocols.js';
+import {
+  type CollectorSettings,
+  collectorSetting,
+  type DataCollectorName,
+  dataCollectorNames,
+} from '../cluster/data-collectors.js';
 import type { Clock, Timer } from '../common/clock.js';
 import type { Logger } from '../common/log.js';
 import type { HealthRecord } from './health.js';
@@ -35,6 +41,8 @@ export interface MonitorComponents {
   readonly configuredHere: () => readonly ConfiguredInstance[];
   /** This node's latest health record, for the storage dirs' free space. */
   readonly health: () => HealthRecord | undefined;
+  /** The cluster's data collector settings (gnt-cluster modify --enabled-data-collectors, --data-collector-interval). */
+  readonly collectors?: () => CollectorSettings | undefined;
 }
 
 export interface Monitor {
@@ -63,30 +71,57 @@ export function createMonitor(init: MonitorInit, components: MonitorComponents):
   let timer: Timer | undefined;
   let stopped = false;
 
+  /** Each collector's last report and when it ran (the monotonic clock), kept until it is due again. */
+  const kept = new Map<DataCollectorName, { readonly report: MonitorReport; readonly atMs: number }>();
+
   async function sample(): Promise<void> {
     const wallMs = clock.wallMs();
+    const nowMs = clock.monotonicMs();
+    const settings = components.collectors?.();
+    // A collector runs when active and due; a tick's jitter does not make it wait a whole tick more.
+    const dueNames = new Set(
+      dataCollectorNames.filter((name) => {
+        const { active, intervalMs: every } = collectorSetting(settings, name);
+        const last = kept.get(name)?.atMs;
+        return active && (last === undefined || nowMs - last + intervalMs / 2 >= every);
+      }),
+    );
+    const due = (name: DataCollectorName) => dueNames.has(name);
+    const fresh: MonitorReport[] = [];
+    // The CPU window is sampled every tick, whatever the report's interval: it is a window in time.
     cpuWindow.push(cpus().map((cpu) => sumCpuTimes([cpu])));
     if (cpuWindow.length > windowSamples) cpuWindow.shift();
-    const reports: MonitorReport[] = [cpuAvgLoadReport(cpuWindow, wallMs)];
+    if (due('cpu-avg-load')) fresh.push(cpuAvgLoadReport(cpuWindow, wallMs));
     try {
+      // Asked every tick: the health record's instance figures come from it.
       const status = await components.agentStatus(AbortSignal.timeout(intervalMs));
       const holding = status.instances.filter((i) => i.state === 'running' || i.state === 'paused');
       instances = {
         running: holding.length,
         memoryBytes: holding.reduce((sum, i) => sum + i.memoryMiB * MIB, 0),
       };
-      reports.push(
-        instanceStatusReport(components.configuredHere(), status.instances, wallMs),
-        nodeMemoryReport(status, wallMs),
-      );
+      if (due('inst-status'))
+        fresh.push(instanceStatusReport(components.configuredHere(), status.instances, wallMs));
+      if (due('node-memory')) fresh.push(nodeMemoryReport(status, wallMs));
     } catch (error) {
       log.debug({ reason: (error as Error).message }, 'monitor: the node agent did not answer');
     }
     const storage = components.health()?.storage;
-    if (storage !== undefined) reports.push(storageDirsReport(storage, wallMs));
-    const diskstats = await readFile(init.diskstatsPath ?? '/proc/diskstats', 'utf8').catch(() => undefined);
-    if (diskstats !== undefined) reports.push(diskstatsReport(diskstats, wallMs));
-    latest = reports;
+    if (storage !== undefined && due('storage-dirs')) fresh.push(storageDirsReport(storage, wallMs));
+    if (due('diskstats')) {
+      const diskstats = await readFile(init.diskstatsPath ?? '/proc/diskstats', 'utf8').catch(
+        () => undefined,
+      );
+      if (diskstats !== undefined) fresh.push(diskstatsReport(diskstats, wallMs));
+    }
+    // A collector that was due and made nothing (the agent did not answer), or is disabled, has no report.
+    for (const name of kept.keys())
+      if (dueNames.has(name) || !collectorSetting(settings, name).active) kept.delete(name);
+    for (const report of fresh) kept.set(report.name as DataCollectorName, { report, atMs: nowMs });
+    latest = dataCollectorNames.flatMap((name) => {
+      const entry = kept.get(name);
+      return entry === undefined ? [] : [entry.report];
+    });
   }
 
   function schedule(delayMs: number): void {

@@ -197,7 +197,7 @@ describe('gnt-os modify', () => {
       ],
       [
         ['os', 'modify', '--os-parameters-private', 'pw=x', 'debootstrap'],
-        'corral: --os-parameters-private: Corral keeps no private OS parameters, which it would show as plain ones; use -O',
+        'corral: --os-parameters-private: Corral keeps private OS parameters per instance, not per OS: give them with instance add or modify --os-parameters-private',
       ],
     ] as const) {
       const refused = await run([...words]);

@@ -1,6 +1,7 @@
 import { machine } from 'node:os';
 import { ipolicyJson } from '../../alloc/iallocator/write.js';
 import { livePolicy } from '../../alloc/live-snapshot.js';
+import { ganetiBeParams } from '../../cluster/model.js';
 import { filledNdParams } from '../../cluster/ndparams.js';
 import type { Opcode, TagKind } from '../../cluster/opcodes.js';
 import { usableOsNames } from '../../cluster/os-validity.js';
@@ -28,14 +29,7 @@ const seconds = (ms: number) => ms / 1000;
 export function clusterInfo(config: ConfigView): Record<string, unknown> {
   const c = config.cluster;
   const master = config.nodes.find((node) => node.id === config.master)?.name ?? null;
-  const be = {
-    always_failover: c.beParams.alwaysFailover,
-    auto_balance: c.beParams.autoBalance,
-    maxmem: c.beParams.maxmemMiB,
-    minmem: c.beParams.minmemMiB,
-    spindle_use: c.beParams.spindleUse,
-    vcpus: c.beParams.vcpus,
-  };
+  const be = ganetiBeParams(c.beParams);
   return {
     architecture: ['64bits', machine()],
     beparams: { default: be },
@@ -44,14 +38,23 @@ export function clusterInfo(config: ConfigView): Record<string, unknown> {
     compression_tools: [],
     config_version: 3000000,
     ctime: seconds(c.ctimeMs),
-    data_collector_interval: {},
+    // Ganeti's figures in microseconds; only the collectors the cluster has settings for.
+    data_collector_interval: Object.fromEntries(
+      Object.entries(c.dataCollectors ?? {}).flatMap(([name, setting]) =>
+        setting?.intervalMs === undefined ? [] : [[name, setting.intervalMs * 1000]],
+      ),
+    ),
     default_hypervisor: c.enabledHypervisors[0] ?? null,
     default_iallocator: c.defaultIallocator ?? '',
-    default_iallocator_params: {},
+    default_iallocator_params: { ...c.defaultIallocatorParams },
     diskparams: Object.fromEntries(c.enabledDiskTemplates.map((t) => [t, {}])),
     drbd_helper: null,
     drbd_usermode_helper: null,
-    enabled_data_collectors: {},
+    enabled_data_collectors: Object.fromEntries(
+      Object.entries(c.dataCollectors ?? {}).flatMap(([name, setting]) =>
+        setting?.active === undefined ? [] : [[name, setting.active]],
+      ),
+    ),
     enabled_disk_templates: [...c.enabledDiskTemplates],
     enabled_hypervisors: [...c.enabledHypervisors],
     enabled_user_shutdown: false,

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { z } from 'zod';
 import { parseExportInfo } from '../../cluster/export-info.js';
-import type { Opcode } from '../../cluster/opcodes.js';
+import { compressionTools, type Opcode } from '../../cluster/opcodes.js';
 import type { FieldDescription } from '../../cluster/query/index.js';
 import { CorralError } from '../../common/errors.js';
 import { runJob } from '../../daemon/job-client.js';
@@ -13,7 +13,10 @@ import {
   runOps,
 } from '../cluster-client.js';
 import { listFieldsOptions, printFields, type SizeUnit, sizeUnits } from '../fields.js';
+import { compressionTool } from '../ganeti-options.js';
+import { exportUnused, instanceAddUnused } from '../instance-options.js';
 import { renderTable } from '../table.js';
+import { addUnusedOptions, checkUnusedOptions, noteOnStderr } from '../unused-options.js';
 import {
   type AddArgs,
   addOptions,
@@ -42,7 +45,10 @@ const exportCommand = simple(
   'export an instance to a node: its OS export script dumps each disk there (gnt-backup export)',
   (y) =>
     timeoutOption('shutdown-timeout')(
-      forceOption(y, "accepted for Ganeti's command lines: Corral does not ask before an export")
+      forceOption(
+        addUnusedOptions(y, exportUnused),
+        "accepted for Ganeti's command lines: Corral does not ask before an export",
+      )
         .option('node', {
           alias: 'n',
           type: 'string',
@@ -60,26 +66,45 @@ const exportCommand = simple(
           default: false,
           describe: 'remove the instance once exported',
         })
-        .option('ignore-remove-failures', { type: 'boolean', default: false }),
+        .option('ignore-remove-failures', { type: 'boolean', default: false })
+        .option('transport-compression', {
+          type: 'string',
+          describe: `${compressionTools.join(', ')}: Ganeti's names are taken, but Corral sends the dumps uncompressed`,
+        })
+        .option('long-sleep', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'the instance may stay shut down for the whole export, as it does: Corral takes no snapshots',
+        }),
     ),
-  (a) => ({
-    OP_ID: 'OP_BACKUP_EXPORT',
-    instance_name: a.instance,
-    target_node: String(a.node),
-    // Ganeti spells it --noshutdown; yargs' negation spells it --no-shutdown: both are taken.
-    shutdown: a.shutdown !== false && a.noshutdown !== true,
-    ...(a['remove-instance'] === true && { remove_instance: true }),
-    ...(a['ignore-remove-failures'] === true && { ignore_remove_failures: true }),
-    ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
-      shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
-    }),
-  }),
+  (a) => {
+    checkUnusedOptions(a, exportUnused, noteOnStderr);
+    return {
+      OP_ID: 'OP_BACKUP_EXPORT',
+      instance_name: a.instance,
+      target_node: String(a.node),
+      // Ganeti spells it --noshutdown; yargs' negation spells it --no-shutdown: both are taken.
+      shutdown: a.shutdown !== false && a.noshutdown !== true,
+      ...(a['transport-compression'] !== undefined && {
+        compress: compressionTool(a['transport-compression'], '--transport-compression'),
+      }),
+      ...(a['long-sleep'] && { long_sleep: true }),
+      ...(a['remove-instance'] === true && { remove_instance: true }),
+      ...(a['ignore-remove-failures'] === true && { ignore_remove_failures: true }),
+      ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
+        shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
+      }),
+    };
+  },
 );
 
 interface ImportArgs extends Omit<AddArgs, 'disk-template'> {
   'disk-template'?: string;
   'src-node'?: string;
   'src-dir'?: string;
+  'identify-defaults': boolean;
+  compress?: string;
 }
 
 const importCommand: CommandModule<object, ImportArgs> = {
@@ -94,8 +119,19 @@ const importCommand: CommandModule<object, ImportArgs> = {
       .option('src-dir', {
         type: 'string',
         describe: "the export's name, or its directory on the source node (default: the instance's name)",
+      })
+      .option('identify-defaults', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "parameters equal to the cluster's defaults follow them rather than being set on the instance",
+      })
+      .option('compress', {
+        type: 'string',
+        describe: `${compressionTools.join(', ')}: Ganeti's names are taken, but Corral reads the dumps uncompressed`,
       }),
   handler: async (args) => {
+    checkUnusedOptions(args, instanceAddUnused, noteOnStderr);
     // Ganeti names the export by its directory; its last part is the exported instance's name.
     const source = args['src-dir']?.replace(/\/+$/, '').split('/').pop() || args.instance;
     let template = args['disk-template'];
@@ -116,6 +152,8 @@ const importCommand: CommandModule<object, ImportArgs> = {
         mode: 'import',
         src_path: source,
         ...(args['src-node'] !== undefined && { src_node: args['src-node'] }),
+        ...(args['identify-defaults'] && { identify_defaults: true }),
+        ...(args.compress !== undefined && { compress: compressionTool(args.compress, '--compress') }),
       },
     ]);
   },

@@ -4,6 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { livePolicy } from '../../alloc/live-snapshot.js';
+import { collectorSetting, dataCollectorNames } from '../../cluster/data-collectors.js';
 import { corralDiskTemplates } from '../../cluster/disk-templates.js';
 import { hypervisors } from '../../cluster/hypervisors.js';
 import { MASTER_IP_SCRIPT } from '../../cluster/master-ip.js';
@@ -37,6 +38,8 @@ import {
   ipolicyOptions,
   noteUnusedOptions,
   parseBeParams,
+  parseCollectorIntervals,
+  parseEnabledCollectors,
   parseMacPrefix,
   parseNicParams,
   parseTimespecMs,
@@ -44,9 +47,10 @@ import {
 } from '../cluster-params.js';
 import { confirm } from '../confirm.js';
 import { localTime } from '../fields.js';
-import { hvParamsByHypervisor } from '../ganeti-options.js';
+import { hvParamsByHypervisor, parseKeyValues } from '../ganeti-options.js';
 import { ndParamsOption, ndValueText, parseNdParams } from '../ndparams-option.js';
 import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
+import { tryToRoman } from '../roman.js';
 import { epo } from './cluster-epo.js';
 import { tagCommands } from './tags.js';
 
@@ -77,6 +81,7 @@ interface ParamArgs extends IpolicyArgs {
   'node-parameters'?: string;
   'mac-prefix'?: string;
   'default-iallocator'?: string;
+  'default-iallocator-params'?: string;
   'max-running-jobs'?: number;
   'candidate-pool-size'?: number;
   'hypervisor-parameters'?: string | string[];
@@ -103,6 +108,10 @@ function paramOptions<T>(yargs: Argv<T>) {
       alias: 'I',
       type: 'string',
       describe: "the allocator placement asks when a job names none, or '.'; '' for the built-in one",
+    })
+    .option('default-iallocator-params', {
+      type: 'string',
+      describe: "k=v,… given to every allocator program run, as --k=v ('' for none)",
     })
     .option('max-running-jobs', { type: 'number', describe: 'how many jobs the master runs at once' })
     .option('candidate-pool-size', { alias: 'C', type: 'number', describe: 'how many master candidates' })
@@ -138,6 +147,12 @@ function paramFields(args: ParamArgs): Omit<Extract<Opcode, { OP_ID: 'OP_CLUSTER
     ...(args['node-parameters'] !== undefined && { ndparams: parseNdParams(args['node-parameters'], false) }),
     ...(args['mac-prefix'] !== undefined && { mac_prefix: parseMacPrefix(args['mac-prefix']) }),
     ...(args['default-iallocator'] !== undefined && { default_iallocator: args['default-iallocator'] }),
+    ...(args['default-iallocator-params'] !== undefined && {
+      default_iallocator_params: parseKeyValues(
+        args['default-iallocator-params'],
+        '--default-iallocator-params',
+      ),
+    }),
     ...(args['hypervisor-parameters'] !== undefined && {
       hvparams: hvParamsByHypervisor([args['hypervisor-parameters']].flat()),
     }),
@@ -302,30 +317,6 @@ const join: CommandModule<object, JoinArgs> = {
 
 const yesOrNo = (value: boolean) => (value ? 'True' : 'False');
 
-/** Ganeti's --roman: a positive whole number in Roman numerals (up to 3999), anything else as it is. */
-export function roman(value: number): string {
-  if (!Number.isInteger(value) || value <= 0 || value >= 4000) return String(value);
-  const digits: [number, string][] = [
-    [1000, 'M'],
-    [900, 'CM'],
-    [500, 'D'],
-    [400, 'CD'],
-    [100, 'C'],
-    [90, 'XC'],
-    [50, 'L'],
-    [40, 'XL'],
-    [10, 'X'],
-    [9, 'IX'],
-    [5, 'V'],
-    [4, 'IV'],
-    [1, 'I'],
-  ];
-  let rest = value;
-  let out = '';
-  for (const [size, letters] of digits) for (; rest >= size; rest -= size) out += letters;
-  return out;
-}
-
 const info: CommandModule<object, ConnectionArgs & { roman: boolean }> = {
   command: ['info', 'show'],
   describe: 'the cluster: name, master, candidates, serial, parameters',
@@ -336,7 +327,7 @@ const info: CommandModule<object, ConnectionArgs & { roman: boolean }> = {
       describe: 'positive whole numbers in Roman numerals',
     }),
   handler: async (args) => {
-    const n = (value: number) => (args.roman ? roman(value) : String(value));
+    const n = (value: number) => (args.roman ? tryToRoman(value) : String(value));
     const { config, masterName } = await readConfig(args);
     const c = config.cluster;
     const candidates = config.nodes
@@ -378,9 +369,17 @@ const info: CommandModule<object, ConnectionArgs & { roman: boolean }> = {
         `  master netmask: ${c.masterIp === undefined ? '' : n(c.masterIp.netmask)}`,
         `  use external master IP address setup script: ${c.masterIp?.external === true ? 'True' : 'False'}`,
         `  default instance allocator: ${c.defaultIallocator ?? '(the built-in one)'}`,
+        `  default instance allocator parameters: ${Object.entries(c.defaultIallocatorParams ?? {})
+          .map(([key, value]) => `${key}=${value}`)
+          .join(',')}`,
         `  candidate dead grace: ${c.candidateDeadGraceMs / 1000} s`,
         `  automatic failover: ${c.ha.autoFailover ? 'yes' : 'no'}`,
         `  node lease: ${c.ha.leaseMs / 1000} s (fence margin ${c.ha.fenceMarginMs / 1000} s, clock drift bound ${c.ha.clockDriftPpm} ppm)`,
+        'Data collectors:',
+        ...dataCollectorNames.map((name) => {
+          const { active, intervalMs } = collectorSetting(c.dataCollectors, name);
+          return `  ${name}: ${active ? 'active' : 'inactive'}, every ${intervalMs / 1000} s`;
+        }),
         'Default node parameters:',
         ...ND_KEYS.map((key) => `  ${key}: ${ndValueText(key, nd[key])}`),
         'Default instance parameters:',
@@ -1218,6 +1217,8 @@ interface ModifyArgs extends JobArgs, ParamArgs {
   'node-lease'?: number;
   'fence-margin'?: number;
   'clock-drift-ppm'?: number;
+  'enabled-data-collectors'?: string;
+  'data-collector-interval'?: string;
   force: boolean;
 }
 
@@ -1253,6 +1254,14 @@ const modify: CommandModule<object, ModifyArgs> = {
         .option('clock-drift-ppm', {
           type: 'number',
           describe: "the most a node's clock rate may be off, in parts per million",
+        })
+        .option('enabled-data-collectors', {
+          type: 'string',
+          describe: `name=yes|no,…: which monitor collectors run on every node (${dataCollectorNames.join(', ')})`,
+        })
+        .option('data-collector-interval', {
+          type: 'string',
+          describe: 'name=seconds,…: how often each monitor collector runs (5 s by default and at least)',
         }),
       'modify',
     ),
@@ -1285,6 +1294,12 @@ const modify: CommandModule<object, ModifyArgs> = {
       ...(args['node-lease'] !== undefined && { node_lease_s: args['node-lease'] }),
       ...(args['fence-margin'] !== undefined && { fence_margin_s: args['fence-margin'] }),
       ...(args['clock-drift-ppm'] !== undefined && { clock_drift_ppm: args['clock-drift-ppm'] }),
+      ...(args['enabled-data-collectors'] !== undefined && {
+        enabled_data_collectors: parseEnabledCollectors(args['enabled-data-collectors']),
+      }),
+      ...(args['data-collector-interval'] !== undefined && {
+        data_collector_interval: parseCollectorIntervals(args['data-collector-interval']),
+      }),
     });
     // Only the policy's options, which say what it is already: nothing to change, so no job.
     if (Object.keys(op).length === 1) {

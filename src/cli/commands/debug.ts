@@ -631,7 +631,8 @@ const metad: CommandModule<object, ConnectionArgs & { words: string[] }> = {
 const testOsparams: CommandModule<object, ConnectionArgs & { 'os-parameters-secret'?: string }> = {
   command: 'test-osparams',
   describe: 'refused: Corral has no secret OS parameters to test the transmission of',
-  builder: (yargs) => connectionOptions(yargs).option('os-parameters-secret', { type: 'string' }),
+  // Ganeti's job options too, so that its command lines reach the refusal rather than a usage error.
+  builder: (yargs) => jobOptions(yargs).option('os-parameters-secret', { type: 'string' }),
   handler: () => {
     throw new CorralError(
       'unavailable',

@@ -7,7 +7,13 @@ import {
 } from '../../cluster/disk-templates.js';
 import { type HypervisorName, hypervisors, isHypervisor } from '../../cluster/hypervisors.js';
 import { filledBeParams } from '../../cluster/model.js';
-import type { BeParamsInput, NicSpecInput, Opcode } from '../../cluster/opcodes.js';
+import {
+  type BeParamsInput,
+  compressionTools,
+  type NicSpecInput,
+  type Opcode,
+} from '../../cluster/opcodes.js';
+import { usableOsNames } from '../../cluster/os-validity.js';
 import {
   fieldEntry,
   findField,
@@ -33,7 +39,7 @@ import {
   runJobs,
   runOps,
 } from '../cluster-client.js';
-import { confirm } from '../confirm.js';
+import { choose, confirm } from '../confirm.js';
 import { diskModifications, nicModifications } from '../device-mod-args.js';
 import {
   chosenFields,
@@ -46,6 +52,7 @@ import {
   type ValueFormat,
 } from '../fields.js';
 import {
+  compressionTool,
   groupMoveOptions,
   onlyKeys,
   parseBool,
@@ -57,6 +64,12 @@ import {
   targetGroupsOption,
 } from '../ganeti-options.js';
 import {
+  instanceAddOnlyUnused,
+  instanceAddUnused,
+  instanceModifyUnused,
+  reinstallUnused,
+} from '../instance-options.js';
+import {
   isMultiple,
   multipleQuestion,
   multipleRefusal,
@@ -65,6 +78,8 @@ import {
   selectionMode,
   selectionOptions,
 } from '../instance-selection.js';
+import { tryToRoman } from '../roman.js';
+import { addUnusedOptions, checkUnusedOptions, noteOnStderr } from '../unused-options.js';
 import { batchCreateCommand } from './batch-create.js';
 import { recreateDisksCommand } from './recreate-disks.js';
 import { tagCommands } from './tags.js';
@@ -144,7 +159,10 @@ const list: CommandModule<object, ConnectionArgs & ListArgs & { instances: strin
 
 const listFields = listFieldsCommand('instance', 'instance');
 
-const info: CommandModule<object, ConnectionArgs & { instances: string[]; static: boolean; all: boolean }> = {
+const info: CommandModule<
+  object,
+  ConnectionArgs & { instances: string[]; static: boolean; all: boolean; roman: boolean }
+> = {
   command: ['info [instances..]', 'show'],
   describe: 'details of instances',
   builder: (yargs) =>
@@ -156,8 +174,10 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
         default: false,
         describe: 'only what the config says',
       })
-      .option('all', { type: 'boolean', default: false }),
+      .option('all', { type: 'boolean', default: false })
+      .option('roman', { type: 'boolean', default: false, describe: 'numbers in roman numerals' }),
   handler: async (args) => {
+    const num = (value: number) => (args.roman ? tryToRoman(value) : String(value));
     if (args.instances.length === 0 && !args.all)
       throw new CorralError('bad_request', 'name instances, or give --all');
     const statusField = findField('instance', 'status')!;
@@ -170,7 +190,7 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
       const lines = [
         `Instance name: ${instance.name}`,
         `UUID: ${instance.uuid}`,
-        `Serial number: ${instance.serial}`,
+        `Serial number: ${num(instance.serial)}`,
         `Creation time: ${localTime(instance.ctimeMs)}`,
         `Modification time: ${localTime(instance.mtimeMs)}`,
         `State: configured to be ${instance.adminState}${args.static ? '' : `, actual state is ${fieldEntry(statusField, row)[1]}`}`,
@@ -184,21 +204,23 @@ const info: CommandModule<object, ConnectionArgs & { instances: string[]; static
         '  Back-end parameters:',
         `    - always_failover: ${params.alwaysFailover}`,
         `    - auto_balance: ${params.autoBalance}`,
-        `    - maxmem: ${params.maxmemMiB}`,
-        `    - minmem: ${params.minmemMiB}`,
-        `    - spindle_use: ${params.spindleUse}`,
-        `    - vcpus: ${params.vcpus}`,
+        `    - maxmem: ${num(params.maxmemMiB)}`,
+        `    - minmem: ${num(params.minmemMiB)}`,
+        `    - spindle_use: ${num(params.spindleUse)}`,
+        `    - vcpus: ${num(params.vcpus)}`,
         '  OS parameters:',
-        ...Object.entries(instance.osParams).map(([k, v]) => `    - ${k}: ${v}`),
+        ...Object.entries({ ...instance.osParams, ...instance.osParamsPrivate }).map(
+          ([k, v]) => `    - ${k}: ${v}`,
+        ),
         '  NICs:',
         ...instance.nics.map(
           (nic, n) =>
-            `    - nic/${n}: MAC: ${nic.mac}, IP: ${nic.ip ?? 'None'}, mode: ${nic.mode}, link: ${nic.link}`,
+            `    - nic/${num(n)}: MAC: ${nic.mac}, IP: ${nic.ip ?? 'None'}, mode: ${nic.mode}, link: ${nic.link}`,
         ),
         '  Disks:',
         ...instance.disks.map(
           (disk, n) =>
-            `    - disk/${n}: ${instance.diskTemplate}, size ${disk.sizeMiB}M, mode ${disk.mode}, format ${disk.format}${disk.name ? `, name ${disk.name}` : ''}${mirrorState(row, disk.uuid)}`,
+            `    - disk/${num(n)}: ${instance.diskTemplate}, size ${num(disk.sizeMiB)}M, mode ${disk.mode}, format ${disk.format}${disk.name ? `, name ${disk.name}` : ''}${mirrorState(row, disk.uuid)}`,
         ),
         ...(instance.mirror !== undefined
           ? [
@@ -237,6 +259,7 @@ export interface AddArgs extends JobArgs {
   start?: boolean;
   install: boolean;
   'wait-for-sync': boolean;
+  'os-parameters-private'?: string;
 }
 
 const DISK_KEYS = ['size', 'mode', 'name', 'format'];
@@ -372,16 +395,43 @@ export function addOptions<T, const O extends typeof templateOption & { demandOp
   const disks = repeatable(y, 'disk', undefined, 'N:size=SIZE[,mode=rw|ro][,name=X][,format=raw|qcow2]');
   const nets = repeatable(disks, 'net', undefined, 'N:[mac=X|generate][,ip=IP][,mode=M][,link=L][,name=X]');
   const backend = repeatable(nets, 'backend', backendAliases, 'memory=SIZE,vcpus=N,…');
-  return noDnsChecks(
-    ignoreIpolicyOption(
-      repeatable(
-        repeatable(backend, 'hypervisor', hypervisorAliases, '[hv:]k=v,…'),
-        'os-parameters',
-        'O',
-        'k=v,…',
+  return privateParamsOption(
+    conflictsCheckOption(
+      noDnsChecks(
+        ignoreIpolicyOption(
+          repeatable(
+            repeatable(
+              addUnusedOptions(backend, instanceAddUnused),
+              'hypervisor',
+              hypervisorAliases,
+              '[hv:]k=v,…',
+            ),
+            'os-parameters',
+            'O',
+            'k=v,…',
+          ),
+        ),
       ),
     ),
-  ).option('conflicts-check', {
+  );
+}
+
+/** Ganeti's --os-parameters-private (add, modify, reinstall, import): OS parameters no view shows. */
+function privateParamsOption<T>(yargs: Argv<T>) {
+  return yargs.option('os-parameters-private', {
+    type: 'string',
+    describe: 'k=v,…: OS parameters the OS scripts get, which instance info and job info show as <redacted>',
+  });
+}
+
+/** The opcode field of --os-parameters-private, when given. */
+function privateParamsField(value: string | undefined): { osparams_private?: Record<string, string> } {
+  return value === undefined ? {} : { osparams_private: parseKeyValues(value, '--os-parameters-private') };
+}
+
+/** Ganeti's --no-conflicts-check (add, modify): its check is of IPs within networks, which Corral has not. */
+function conflictsCheckOption<T>(yargs: Argv<T>) {
+  return yargs.option('conflicts-check', {
     type: 'boolean',
     default: true,
     describe:
@@ -450,6 +500,7 @@ export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTAN
     ...(!args.nics ? { nics: [] } : args.net.length > 0 ? { nics: nicSpecs(args.net) } : {}),
     ...(args['os-type'] !== undefined && { os_type: args['os-type'] }),
     ...(osParams !== undefined && { osparams: osParams }),
+    ...privateParamsField(args['os-parameters-private']),
     ...(be !== undefined && { beparams: be }),
     ...(hv.hypervisor !== undefined && { hypervisor: hv.hypervisor }),
     ...(hv.params !== undefined && Object.keys(hv.params).length > 0 && { hvparams: hv.params }),
@@ -468,8 +519,10 @@ export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTAN
 const add: CommandModule<object, AddArgs> = {
   command: 'add <instance>',
   describe: 'create an instance: disks, OS install, start (gnt-instance add)',
-  builder: (yargs) => addOptions(yargs, { ...templateOption, demandOption: true }),
+  builder: (yargs) =>
+    addUnusedOptions(addOptions(yargs, { ...templateOption, demandOption: true }), instanceAddOnlyUnused),
   handler: async (args) => {
+    checkUnusedOptions(args, [...instanceAddUnused, ...instanceAddOnlyUnused], noteOnStderr);
     await runOps(args, [createOpcode(args)]);
   },
 };
@@ -561,6 +614,15 @@ const remove: CommandModule<
   },
 };
 
+/** Ganeti's --ignore-offline of startup and shutdown. */
+function ignoreOfflineOption(state: 'up' | 'down') {
+  return {
+    type: 'boolean',
+    default: false,
+    describe: `with the primary node offline, only record the instance as ${state} (nothing runs or stops)`,
+  } as const;
+}
+
 /** Ganeti's --no-remember (yargs reads --no-X as X = false): the change is not recorded as the admin state. */
 const rememberOption = {
   type: 'boolean',
@@ -582,6 +644,8 @@ function many<A extends ManyArgs>(
   options: (yargs: Argv<ManyArgs>) => Argv<A>,
   opcode: (args: ArgumentsCamelCase<A>, instance: string) => Opcode,
   single?: (args: ArgumentsCamelCase<A>, instance: string) => Promise<void>,
+  /** Once, before anything else: what the command asks or checks of the options as a whole. */
+  prepare?: (args: ArgumentsCamelCase<A>) => Promise<Partial<A>>,
 ): CommandModule<object, A> {
   return {
     command,
@@ -592,7 +656,8 @@ function many<A extends ManyArgs>(
           jobOptions(yargs).positional('instances', { type: 'string', array: true, default: [] }),
         ) as unknown as Argv<ManyArgs>,
       ),
-    handler: async (args) => {
+    handler: async (given) => {
+      const args = { ...given, ...(await prepare?.(given)) };
       const mode = selectionMode(args);
       const config = mode === 'instance' ? undefined : (await readConfig(args)).config;
       const instances = selectInstances(mode, args.instances, config);
@@ -644,7 +709,8 @@ const startup = many(
         describe: "Ganeti's force (hooks see it as FORCE); do not ask before starting several",
       })
       .option('remember', rememberOption)
-      .option('paused', { type: 'boolean', default: false }),
+      .option('paused', { type: 'boolean', default: false })
+      .option('ignore-offline', ignoreOfflineOption('up')),
   (a, instance) => {
     noOneOffParams(a);
     return {
@@ -653,6 +719,7 @@ const startup = many(
       ...(a.force && { force: true }),
       ...(a.remember === false && { no_remember: true }),
       ...(a.paused === true && { paused: true }),
+      ...(a['ignore-offline'] && { ignore_offline_nodes: true }),
     };
   },
 );
@@ -663,11 +730,14 @@ const shutdown = many(
   'shutdown',
   (y) =>
     timeoutOption('timeout')(
-      forceOption(y, 'do not ask before shutting down several').option('remember', rememberOption),
+      forceOption(y, 'do not ask before shutting down several')
+        .option('remember', rememberOption)
+        .option('ignore-offline', ignoreOfflineOption('down')),
     ),
   (a, instance) => ({
     OP_ID: 'OP_INSTANCE_SHUTDOWN',
     instance_name: instance,
+    ...(a['ignore-offline'] && { ignore_offline_nodes: true }),
     ...(timeoutSeconds(a.timeout, 'timeout') !== undefined && {
       timeout: timeoutSeconds(a.timeout, 'timeout'),
     }),
@@ -681,16 +751,23 @@ const reboot = many(
   'reboot',
   (y) =>
     timeoutOption('shutdown-timeout')(
-      forceOption(y, 'do not ask before rebooting several').option('type', {
-        alias: 't',
-        choices: ['soft', 'hard', 'full'] as const,
-        default: 'hard' as const,
-      }),
+      forceOption(y, 'do not ask before rebooting several')
+        .option('type', {
+          alias: 't',
+          choices: ['soft', 'hard', 'full'] as const,
+          default: 'hard' as const,
+        })
+        .option('ignore-secondaries', {
+          type: 'boolean',
+          default: false,
+          describe: 'a full reboot of a drbd instance goes ahead though its secondary does not answer',
+        }),
     ),
   (a, instance) => ({
     OP_ID: 'OP_INSTANCE_REBOOT',
     instance_name: instance,
     reboot_type: a.type,
+    ...(a['ignore-secondaries'] && { ignore_secondaries: true }),
     ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
       shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
     }),
@@ -712,7 +789,7 @@ const modify = simple(
     return ignoreIpolicyOption(
       forceOption(
         repeatable(
-          disks,
+          privateParamsOption(conflictsCheckOption(addUnusedOptions(disks, instanceModifyUnused))),
           'net',
           undefined,
           'add[:mac=…,ip=…,mode=…,link=…,name=…], N:add,…, [N:]remove, N:modify,… or N:k=v,… (N: index, name or UUID)',
@@ -732,6 +809,11 @@ const modify = simple(
         describe: 'convert the stopped instance to drbd (with -n) or back to file or plain',
       })
       .option('node', { alias: 'n', type: 'string', describe: 'the secondary node of a conversion to drbd' })
+      .option('iallocator', {
+        alias: 'I',
+        type: 'string',
+        describe: "or the allocator that chooses it (name or path; '.' is the cluster's default)",
+      })
       .option('new-primary', {
         type: 'string',
         describe: 'the new primary node of a stopped sharedfile or diskless instance',
@@ -755,6 +837,7 @@ const modify = simple(
       .option('online', { type: 'boolean', describe: 'bring an offline instance back (as down)' });
   },
   (a) => {
+    checkUnusedOptions(a, instanceModifyUnused, noteOnStderr);
     const nics = nicModifications(a.net);
     const disks = diskModifications(a.disk);
     const hv = hvOptions(a.hypervisor);
@@ -773,11 +856,13 @@ const modify = simple(
       ...(be !== undefined && { beparams: be }),
       ...(hv.params !== undefined && { hvparams: hv.params }),
       ...(osParams.length > 0 && { osparams: parseKeyValues(osParams.join(','), '-O') }),
+      ...privateParamsField(a['os-parameters-private']),
       ...(typeof a['os-type'] === 'string' && { os_name: a['os-type'] }),
       ...(nics.length > 0 && { nics }),
       ...(disks.length > 0 && { disks }),
       ...(a['disk-template'] !== undefined && { disk_template: templateName(a['disk-template']) }),
       ...(a.node !== undefined && { remote_node: a.node }),
+      ...(a.iallocator !== undefined && { iallocator: a.iallocator }),
       ...(a['new-primary'] !== undefined && { pnode: a['new-primary'] }),
       ...(runtimeMem !== undefined && { runtime_mem: parseSizeMiB(runtimeMem, '--runtime-memory') }),
       ...(a.force && { force: true }),
@@ -830,7 +915,13 @@ const reinstall = many(
   'reinstall',
   (y) =>
     forceOption(
-      repeatable(y, 'os-parameters', 'O', 'k=v,…').option('os-type', { alias: 'o', type: 'string' }),
+      privateParamsOption(addUnusedOptions(repeatable(y, 'os-parameters', 'O', 'k=v,…'), reinstallUnused))
+        .option('os-type', { alias: 'o', type: 'string' })
+        .option('select-os', {
+          type: 'boolean',
+          default: false,
+          describe: 'choose the OS from a numbered list of those valid on every node (needs a terminal)',
+        }),
       'do not ask for confirmation',
     ),
   (a, instance) => ({
@@ -840,6 +931,7 @@ const reinstall = many(
     ...(a['os-parameters'].length > 0 && {
       osparams: parseKeyValues(a['os-parameters'].join(','), '-O'),
     }),
+    ...privateParamsField(a['os-parameters-private']),
   }),
   // Ganeti asks before one reinstall too, unless -f (or --force-multiple, a stronger -f).
   async (a, instance) => {
@@ -851,7 +943,29 @@ const reinstall = many(
       `instance reinstall erases the data of ${instance}: give -f to reinstall it without being asked`,
     );
   },
+  async (a) => {
+    checkUnusedOptions(a, reinstallUnused, noteOnStderr);
+    if (!a['select-os']) return {};
+    if (a['os-type'] !== undefined) throw new CorralError('bad_request', 'give -o or --select-os, not both');
+    return { 'os-type': await selectOs(a) };
+  },
 );
+
+/** Ganeti's --select-os: the OSes valid on every node, numbered on stdout, and the one the user picks. */
+async function selectOs(args: ConnectionArgs): Promise<string> {
+  const { nodes } = await daemonCall(args)({ op: 'os-diagnose' });
+  const names = usableOsNames(nodes);
+  if (names.length === 0)
+    throw new CorralError('not_found', 'no OS is valid on every node (see os diagnose)');
+  process.stdout.write('Available OS templates:\n');
+  for (const [number, name] of names.entries())
+    process.stdout.write(`${String(number).padStart(3)}: ${name}\n`);
+  return choose(
+    'Enter OS template number (or x to abort):',
+    names,
+    '--select-os asks which OS to install, and stdin is not a terminal: give the OS with -o',
+  );
+}
 
 const rename: CommandModule<object, NamedArgs & { 'new-name': string }> = {
   command: 'rename <instance> <new-name>',
@@ -875,8 +989,24 @@ const rename: CommandModule<object, NamedArgs & { 'new-name': string }> = {
 const activateDisks = simple(
   'activate-disks <instance>',
   "check the instance's disks and print node:disk/N:path",
-  (y) => y,
-  (a) => ({ OP_ID: 'OP_INSTANCE_ACTIVATE_DISKS', instance_name: a.instance }),
+  (y) =>
+    y
+      .option('wait-for-sync', {
+        type: 'boolean',
+        default: false,
+        describe: "end only once a drbd instance's copies are in sync",
+      })
+      .option('ignore-size', {
+        type: 'boolean',
+        default: false,
+        describe: 'check that the disks are there, not that they have the size the config records',
+      }),
+  (a) => ({
+    OP_ID: 'OP_INSTANCE_ACTIVATE_DISKS',
+    instance_name: a.instance,
+    ...(a['wait-for-sync'] && { wait_for_sync: true }),
+    ...(a['ignore-size'] && { ignore_size: true }),
+  }),
 );
 
 const deactivateDisks = simple(
@@ -900,12 +1030,29 @@ function notAsked<T>(yargs: Argv<T>, what: string) {
   );
 }
 
+/** Where failover and migrate go: a node (-n), or the allocator's choice (-I; '.' or none: the default one). */
+function targetOptions<T>(yargs: Argv<T>) {
+  return yargs.option('target-node', { alias: 'n', type: 'string' }).option('iallocator', {
+    alias: 'I',
+    type: 'string',
+    describe: "pick the target with this iallocator (name or path; '.' is the cluster's default)",
+  });
+}
+
+function moveTarget(a: { 'target-node'?: string; iallocator?: string }) {
+  if (a['target-node'] !== undefined && a.iallocator !== undefined)
+    throw new CorralError('bad_request', 'give a target node (-n) or an iallocator (-I), not both');
+  return {
+    ...(a['target-node'] !== undefined && { target_node: a['target-node'] }),
+    ...(a.iallocator !== undefined && { iallocator: a.iallocator }),
+  };
+}
+
 const migrate = simple(
   'migrate <instance>',
   'live-migrate a running instance to another node (shared storage)',
   (y) =>
-    notAsked(y, 'migration')
-      .option('target-node', { alias: 'n', type: 'string' })
+    targetOptions(notAsked(y, 'migration'))
       .option('non-live', { type: 'boolean', default: false })
       .option('migration-mode', { choices: ['live', 'non-live'] as const })
       .option('cleanup', {
@@ -913,14 +1060,27 @@ const migrate = simple(
         default: false,
         describe: 'settle a migration a master crash cut short',
       })
-      .option('allow-failover', { type: 'boolean', default: false }),
+      .option('allow-failover', { type: 'boolean', default: false })
+      .option('runtime-changes', {
+        type: 'boolean',
+        default: true,
+        describe:
+          "--no-runtime-changes: refuse rather than balloon the instance's memory down to what the target has free",
+      })
+      .option('ignore-hvversions', {
+        type: 'boolean',
+        default: false,
+        describe: "migrate between nodes whose node agents (Corral's hypervisor side) differ in version",
+      }),
   (a) => ({
     OP_ID: 'OP_INSTANCE_MIGRATE',
     instance_name: a.instance,
     mode: a['non-live'] === true ? 'non-live' : (a['migration-mode'] ?? 'live'),
-    ...(typeof a['target-node'] === 'string' && { target_node: a['target-node'] }),
+    ...moveTarget(a),
     ...(a.cleanup === true && { cleanup: true }),
     ...(a['allow-failover'] === true && { allow_failover: true }),
+    ...(a['runtime-changes'] === false && { allow_runtime_changes: false }),
+    ...(a['ignore-hvversions'] === true && { ignore_hvversions: true }),
   }),
 );
 
@@ -929,15 +1089,20 @@ const failover = simple(
   'stop the instance, switch its primary node, start it again if it was up',
   (y) =>
     timeoutOption('shutdown-timeout')(
-      notAsked(y, 'failover')
-        .option('target-node', { alias: 'n', type: 'string' })
-        .option('ignore-consistency', { type: 'boolean', default: false }),
+      targetOptions(notAsked(y, 'failover'))
+        .option('ignore-consistency', { type: 'boolean', default: false })
+        .option('cleanup', {
+          type: 'boolean',
+          default: false,
+          describe: 'instead of a failover, find where the instance runs after one cut short and record it',
+        }),
     ),
   (a) => ({
     OP_ID: 'OP_INSTANCE_FAILOVER',
     instance_name: a.instance,
-    ...(typeof a['target-node'] === 'string' && { target_node: a['target-node'] }),
+    ...moveTarget(a),
     ...(a['ignore-consistency'] === true && { ignore_consistency: true }),
+    ...(a.cleanup === true && { cleanup: true }),
     ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
       shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
     }),
@@ -995,12 +1160,24 @@ const move = simple(
   "copy the instance's disks to another node and start it there",
   (y) =>
     timeoutOption('shutdown-timeout')(
-      notAsked(y, 'move').option('target-node', { alias: ['n', 'node'], type: 'string', demandOption: true }),
+      notAsked(y, 'move')
+        .option('target-node', { alias: ['n', 'node'], type: 'string', demandOption: true })
+        .option('ignore-consistency', {
+          type: 'boolean',
+          default: false,
+          describe: 'copy the disks even if the instance cannot be stopped cleanly on its node',
+        })
+        .option('compress', {
+          type: 'string',
+          describe: `${compressionTools.join(', ')}: Ganeti's names are taken, but Corral copies disks uncompressed`,
+        }),
     ),
   (a) => ({
     OP_ID: 'OP_INSTANCE_MOVE',
     instance_name: a.instance,
     target_node: a['target-node'],
+    ...(a['ignore-consistency'] && { ignore_consistency: true }),
+    ...(a.compress !== undefined && { compress: compressionTool(a.compress, '--compress') }),
     ...(timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout') !== undefined && {
       shutdown_timeout: timeoutSeconds(a['shutdown-timeout'], 'shutdown-timeout'),
     }),

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { type StorageType, storageFields, storageTypes } from '../../cluster/opcodes.js';
 import { CorralError } from '../../common/errors.js';
-import { jobFailure, submitJob, watchJob } from '../../daemon/job-client.js';
+import { jobFailure, priorities, submitJob, watchJob } from '../../daemon/job-client.js';
 import {
   type ConnectionArgs,
   connectionOptions,
@@ -34,6 +34,7 @@ interface ListStorageArgs extends ConnectionArgs {
   headers: boolean;
   separator?: string;
   units?: SizeUnit;
+  priority: keyof typeof priorities;
 }
 
 function chosen(output: string | undefined): StorageField[] {
@@ -67,18 +68,27 @@ export const listStorage: CommandModule<object, ListStorageArgs> = {
       .option('units', {
         choices: sizeUnits,
         describe: 'sizes in h, m, g or t; default h, m with --separator',
+      })
+      .option('priority', {
+        choices: ['low', 'normal', 'high'] as const,
+        default: 'normal' as const,
+        describe: 'the priority of the job that asks the nodes',
       }),
   handler: async (args) => {
     const fields = chosen(args.output);
     const call = daemonCall(args);
-    const job = await submitJob(call, [
-      {
-        OP_ID: 'OP_NODE_QUERY_STORAGE',
-        nodes: args.nodes,
-        storage_type: args['storage-type'],
-        output_fields: fields,
-      },
-    ]);
+    const job = await submitJob(
+      call,
+      [
+        {
+          OP_ID: 'OP_NODE_QUERY_STORAGE',
+          nodes: args.nodes,
+          storage_type: args['storage-type'],
+          output_fields: fields,
+        },
+      ],
+      priorities[args.priority],
+    );
     const view = await watchJob(call, job);
     const failure = jobFailure(view);
     if (failure !== undefined) throw failure;

@@ -26,6 +26,7 @@ import {
   submitOps,
   yesNo,
 } from '../cluster-client.js';
+import { noteUnusedOptions, unusedGanetiOptions } from '../cluster-params.js';
 import {
   chosenFields,
   type ListArgs,
@@ -37,6 +38,7 @@ import {
 } from '../fields.js';
 import { ndParamsOption, parseNdParams } from '../ndparams-option.js';
 import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
+import { noteOnStderr } from '../unused-options.js';
 import { listDrbd, volumes } from './node-disks.js';
 import { health, power } from './node-oob.js';
 import { powercycle } from './node-powercycle.js';
@@ -182,7 +184,7 @@ const add: CommandModule<object, AddArgs> = {
   describe:
     "admit a running, unjoined daemon, showing the enrolment code 'corral identity' prints on it (it names the peer admitted, as Ganeti checks a host key)",
   builder: (yargs) =>
-    nodeAddOptions(jobOptions(yargs))
+    nodeAddOptions(unusedGanetiOptions(jobOptions(yargs), 'node'))
       .positional('node', { type: 'string', demandOption: true })
       .option('address', {
         type: 'string',
@@ -227,6 +229,7 @@ const add: CommandModule<object, AddArgs> = {
           "--no-ssh-key-check: accepted for Ganeti's command lines; Corral uses no SSH keys, and the enrolment code that names the peer is always checked",
       }),
   handler: async (args) => {
+    noteUnusedOptions(args as unknown as Record<string, unknown>, 'node', noteOnStderr);
     const address = args.address ?? `/dns4/${args.node}/tcp/7400`;
     if (args.readd) {
       await readd(args, address);
@@ -291,7 +294,7 @@ const modify: CommandModule<object, ModifyArgs> = {
   command: 'modify <node>',
   describe: "change a node's roles and flags (Ganeti's rules) and its node parameters",
   builder: (yargs) =>
-    ndParamsOption(jobOptions(yargs), 'node group')
+    ndParamsOption(unusedGanetiOptions(jobOptions(yargs), 'node'), 'node group')
       .positional('node', { type: 'string', demandOption: true })
       .option('master-candidate', { alias: 'C', type: 'string', describe: 'yes|no' })
       .option('drained', { alias: 'D', type: 'string', describe: 'yes|no' })
@@ -307,6 +310,7 @@ const modify: CommandModule<object, ModifyArgs> = {
       .option('auto-promote', { type: 'boolean', default: false })
       .option('force', { alias: 'f', type: 'boolean', default: false }),
   handler: async (args) => {
+    noteUnusedOptions(args as unknown as Record<string, unknown>, 'node', noteOnStderr);
     const online = args.online === '' ? true : yesNo(args.online, 'online');
     const offline = yesNo(args.offline, 'offline') ?? (online === undefined ? undefined : !online);
     const masterCandidate = yesNo(args['master-candidate'], 'master-candidate');
@@ -346,6 +350,7 @@ const migrate: CommandModule<
     'non-live': boolean;
     'migration-mode'?: 'live' | 'non-live';
     iallocator?: string;
+    'runtime-changes': boolean;
   }
 > = {
   command: 'migrate <node>',
@@ -362,10 +367,16 @@ const migrate: CommandModule<
         default: false,
         describe:
           "accepted for Ganeti's command lines; Corral's only instance policy (the group's disk templates) still holds",
+      })
+      .option('runtime-changes', {
+        type: 'boolean',
+        default: true,
+        describe: "--no-runtime-changes: no instance's memory is ballooned down to fit its target",
       }),
   handler: async (args) => {
     await runAndFollowChildren(args, {
       OP_ID: 'OP_NODE_MIGRATE',
+      ...(!args['runtime-changes'] && { allow_runtime_changes: false }),
       node_name: args.node,
       mode: args['non-live'] ? 'non-live' : (args['migration-mode'] ?? 'live'),
       ...(args['target-node'] !== undefined && { target_node: args['target-node'] }),

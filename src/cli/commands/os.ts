@@ -142,7 +142,8 @@ const modify: CommandModule<object, ModifyArgs> = {
       })
       .option('os-parameters-private', {
         type: 'string',
-        describe: 'refused: Corral keeps no private OS parameters (they would be shown with the others)',
+        describe:
+          'refused: Corral keeps private OS parameters per instance (instance add/modify), not per OS',
       })
       .option('hidden', { type: 'string', describe: 'yes|no: left out of os list' })
       .option('blacklisted', {
@@ -153,7 +154,7 @@ const modify: CommandModule<object, ModifyArgs> = {
     if (args['os-parameters-private'] !== undefined)
       throw new CorralError(
         'bad_request',
-        '--os-parameters-private: Corral keeps no private OS parameters, which it would show as plain ones; use -O',
+        '--os-parameters-private: Corral keeps private OS parameters per instance, not per OS: give them with instance add or modify --os-parameters-private',
       );
     const os_hvp = hvParamsByHypervisor([args['hypervisor-parameters'] ?? []].flat());
     const hidden = yesNo(args.hidden, 'hidden');
