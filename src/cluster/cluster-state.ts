@@ -13,6 +13,7 @@ import {
   MAX_LOG_ENTRIES_PER_JOB,
   MAX_PENDING_JOBS,
   type OpRecord,
+  SUBMITTED_VERSION,
 } from './jobs.js';
 import { DEFAULT_HA_PARAMS } from './lease.js';
 import {
@@ -307,7 +308,8 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
       ops: command.ops.map((input) => ({ input, status: 'queued' })),
       log: [],
       receivedMs: command.atMs,
-      version: 0,
+      // putJob counts the submission as the first version.
+      version: SUBMITTED_VERSION - 1,
     });
     return { ok: true, job: id };
   }

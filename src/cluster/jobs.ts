@@ -43,6 +43,9 @@ export interface JobRecord {
   readonly version: number;
 }
 
+/** A job's version as submitted, before any change: a watcher that submitted it waits for more. */
+export const SUBMITTED_VERSION = 1;
+
 /** Limits on what the job table keeps, so the replicated state cannot grow without bound. */
 export const MAX_OPS_PER_JOB = 64;
 export const MAX_LOG_ENTRIES_PER_JOB = 1000;

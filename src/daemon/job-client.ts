@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { isFinished, type JobStatus } from '../cluster/jobs.js';
+import { isFinished, type JobStatus, SUBMITTED_VERSION } from '../cluster/jobs.js';
 import type { Opcode } from '../cluster/opcodes.js';
 import { type JobView, jobViewSchema } from '../cluster/views.js';
 import { CorralError, isErrorCode } from '../common/errors.js';
@@ -41,8 +41,10 @@ export async function watchJob(
   job: number,
   onLog: (entry: JobView['log'][number]) => void = () => undefined,
   onChange: (view: JobView) => void = () => undefined,
+  /** The version already known: the first answer comes once the job has moved past it. */
+  knownVersion = -1,
 ): Promise<JobView> {
-  let version = -1;
+  let version = knownVersion;
   let logged = 0;
   for (;;) {
     const response = await call({ op: 'job-wait', job, afterVersion: version, waitMs: JOB_WAIT_POLL_MS });
@@ -83,7 +85,8 @@ export async function runJob(
   ops: readonly Opcode[],
   onLog?: (entry: JobView['log'][number]) => void,
 ): Promise<JobView> {
-  const view = await watchJob(call, await submitJob(call, ops), onLog);
+  // Just submitted, the job has no log yet: the first wait is for its first change.
+  const view = await watchJob(call, await submitJob(call, ops), onLog, undefined, SUBMITTED_VERSION);
   const failure = jobFailure(view);
   if (failure !== undefined) throw failure;
   return view;
