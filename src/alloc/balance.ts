@@ -110,7 +110,7 @@ export class BalanceSearch {
   readonly offline: ReadonlySet<number>;
   private readonly inGroup: ReadonlySet<number>;
   private readonly acc: ScoreAccumulator;
-  current: number;
+  private score: number;
   private unsent: SearchStep[] = [];
 
   constructor(
@@ -123,9 +123,14 @@ export class BalanceSearch {
     this.inGroup = new Set(groupNodes);
     this.acc = new ScoreAccumulator(this.groupList());
     // Computed from scratch, as reported: the running sums take over with the first move.
-    this.current = scoreBreakdown(this.groupList()).score;
+    this.score = scoreBreakdown(this.groupList()).score;
     this.online = groupNodes.filter((i) => !(this.nodes[i] as NodeState).offline);
     this.offline = new Set(groupNodes.filter((i) => (this.nodes[i] as NodeState).offline));
+  }
+
+  /** The group's score as the moves so far leave it. */
+  get current(): number {
+    return this.score;
   }
 
   groupList(): NodeState[] {
@@ -194,14 +199,14 @@ export class BalanceSearch {
     this.acc.replace(c.result.changes);
     for (const [, after] of c.result.changes) this.nodes[after.idx] = after;
     this.instances[c.inst.idx] = c.result.instance;
-    this.current = this.acc.score();
+    this.score = this.acc.score();
     this.unsent.push({ type: 'commit', instance: c.inst.idx, move: c.move });
   }
 
   /** Sheds the drift of the running sums. */
   rebuild(): void {
     this.acc.rebuild(this.groupList());
-    this.current = this.acc.score();
+    this.score = this.acc.score();
     this.unsent.push({ type: 'rebuild' });
   }
 
