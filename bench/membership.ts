@@ -6,10 +6,14 @@
  * - detection: kill -9 one member, until every survivor reports it failed/dead (3 trials, median);
  * - delivery: a user event from one member, until the last other member has it (5 events, median);
  * - false positives: failed/dead reports of live members while busy loops hog both cores for 20 s (and 10 s
- *   after).
+ *   after);
+ * - form: from the start of the first member's process until every member has heard from every other;
+ * - idle: once formed, each member's resident memory (mean, MiB) and its CPU over 10 s of nothing to do (mean %
+ *   of a core); Corral's fence watchdog (a child process of each daemon) is reported apart.
  * The last line printed is one JSON object with both systems' figures and the Corral/serf ratios.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,8 +41,13 @@ const wallMs = () => performance.timeOrigin + performance.now();
 
 /** What the benchmark does to a membership system; times are wall-clock ms. */
 interface System {
-  /** Joins every member through the first; resolves to ms until all have heard from all. */
-  join(): Promise<number>;
+  /**
+   * Joins every member through the first: ms until all have heard from all, from the join request and from the
+   * start of the first member's process.
+   */
+  join(): Promise<{ joinMs: number; formMs: number }>;
+  /** The members' processes, and their helper processes (Corral's fence watchdogs). */
+  processes(): { members: number[]; helpers: number[] };
   /** Kills a member with SIGKILL; resolves to ms until every survivor reports it failed or dead. */
   detect(victim: number): Promise<number>;
   /** Brings a killed member back and waits until all see all again. */
@@ -64,6 +73,7 @@ interface SerfAgent {
 
 class Serf implements System {
   private readonly agents: SerfAgent[] = [];
+  private readonly startedMs = wallMs();
 
   static async start(): Promise<Serf> {
     const serf = new Serf();
@@ -111,14 +121,19 @@ class Serf implements System {
     return this.agents.every((a) => a.alive.size === N) ? true : undefined;
   }
 
-  async join(): Promise<number> {
+  async join(): Promise<{ joinMs: number; formMs: number }> {
     const startMs = wallMs();
     await Promise.all(
       this.agents.slice(1).map((_, i) => run('serf', ['join', `-rpc-addr=${this.rpc(i + 1)}`, this.bind(0)])),
     );
     await waitFor(() => this.allSeeAll(), { timeoutMs: 60_000, intervalMs: 10, what: 'serf: all see all' });
     // When the last agent logged its last join, not when the poll noticed.
-    return Math.max(...this.agents.map((a) => a.allSeenAtMs!)) - startMs;
+    const allSeenMs = Math.max(...this.agents.map((a) => a.allSeenAtMs!));
+    return { joinMs: allSeenMs - startMs, formMs: allSeenMs - this.startedMs };
+  }
+
+  processes() {
+    return { members: this.agents.map((a) => a.child.pid!), helpers: [] };
   }
 
   async detect(victim: number): Promise<number> {
@@ -174,9 +189,11 @@ class Corral implements System {
   private constructor(
     private readonly daemons: DaemonProcess[],
     private readonly baseDir: string,
+    private readonly startedMs: number,
   ) {}
 
   static async start(): Promise<Corral> {
+    const startedMs = wallMs();
     const baseDir = await mkdtemp(join(tmpdir(), 'corral-bench-membership-'));
     const daemons = await spawnLocalNodes({
       baseDir,
@@ -186,10 +203,10 @@ class Corral implements System {
       // Twenty daemons share one address here, so only their libp2p ports differ: no RAPI or monitoring port.
       daemonFlags: ['--no-rapi', '--no-mond'],
     });
-    return new Corral(daemons, baseDir);
+    return new Corral(daemons, baseDir, startedMs);
   }
 
-  async join(): Promise<number> {
+  async join(): Promise<{ joinMs: number; formMs: number }> {
     const startMs = wallMs();
     await formLocalCluster(this.daemons, {
       enabledHypervisors: ['fake'],
@@ -200,7 +217,13 @@ class Corral implements System {
       intervalMs: 100,
       what: 'corral: all see all',
     });
-    return wallMs() - startMs;
+    const allSeenMs = wallMs();
+    return { joinMs: allSeenMs - startMs, formMs: allSeenMs - this.startedMs };
+  }
+
+  processes() {
+    const members = this.daemons.map((d) => d.child.pid!);
+    return { members, helpers: members.flatMap(childProcesses) };
   }
 
   async detect(victim: number): Promise<number> {
@@ -272,7 +295,11 @@ class Corral implements System {
 
 async function measure(label: string, system: System) {
   log(`${label}: joining ${N} members…`);
-  const joinMs = await system.join();
+  const { joinMs, formMs } = await system.join();
+  const idle = await idleFigures(system.processes());
+  log(
+    `${label}: formed in ${Math.round(formMs)} ms; idle: ${idle.idle_rss_mib} MiB and ${idle.idle_cpu_pct}% of a core per member`,
+  );
   const detections: number[] = [];
   for (let trial = 0; trial < DETECTION_TRIALS; trial++) {
     const victim = N - 1 - trial;
@@ -290,6 +317,8 @@ async function measure(label: string, system: System) {
   await new Promise((resolve) => setTimeout(resolve, AFTER_HOG_MS));
   const falsePositives = await system.falseReports(hogFromMs, wallMs());
   return {
+    form_s: round(formMs / 1000),
+    ...idle,
     join_ms: round(joinMs),
     detection_ms_median: round(median(detections)),
     detection_ms: detections.map(round),
@@ -326,6 +355,50 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** How long the members are watched doing nothing, once formed. */
+const IDLE_MS = 10_000;
+const CLOCK_TICKS_PER_S = 100;
+
+/** A process's CPU time so far (user and system, in clock ticks) and resident memory (KiB), from /proc. */
+function procFigures(pid: number): { ticks: number; rssKiB: number } {
+  // The command name may hold spaces: the fields are counted after its closing parenthesis.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rss = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+  return { ticks: Number(fields[11]) + Number(fields[12]), rssKiB: Number(rss ?? Number.NaN) };
+}
+
+function childProcesses(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The members' mean resident memory and CPU over IDLE_MS of doing nothing; their helpers' memory apart. */
+async function idleFigures(processes: { members: number[]; helpers: number[] }) {
+  const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+  const before = processes.members.map(procFigures);
+  await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+  const after = processes.members.map(procFigures);
+  const cpuPct = after.map(
+    (a, i) => ((a.ticks - before[i]!.ticks) / CLOCK_TICKS_PER_S / (IDLE_MS / 1000)) * 100,
+  );
+  return {
+    idle_rss_mib: round(mean(after.map((a) => a.rssKiB / 1024))),
+    idle_cpu_pct: round(mean(cpuPct)),
+    ...(processes.helpers.length > 0 && {
+      idle_helper_rss_mib: round(mean(processes.helpers.map((pid) => procFigures(pid).rssKiB / 1024))),
+    }),
+  };
+}
+
 async function withSystem<T extends System>(start: () => Promise<T>, label: string) {
   const system = await start();
   try {
@@ -347,6 +420,8 @@ console.log(
       join: round(corral.join_ms / serf.join_ms),
       detection: round(corral.detection_ms_median / serf.detection_ms_median),
       delivery: round(corral.delivery_ms_median / serf.delivery_ms_median),
+      form: round(corral.form_s / serf.form_s),
+      idle_rss: round(corral.idle_rss_mib / serf.idle_rss_mib),
     },
   }),
 );
