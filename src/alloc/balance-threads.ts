@@ -56,8 +56,9 @@ export async function balanceGroupInThreads(
 
   const { shouldStop: _, ...plain } = options;
   const setup: RankThreadSetup = { snapshot, loadOptions, groupNodes, options: plain };
-  const workers = Array.from({ length: threads }, () => new RankThread(workerScript, setup));
+  const workers: RankThread[] = [];
   try {
+    for (let k = 0; k < threads; k++) workers.push(new RankThread(workerScript, setup));
     const search = new BalanceSearch(state, groupNodes, options);
     const initialScore = search.current;
     const rounds = balanceRounds(search, options);
