@@ -138,6 +138,12 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
     // Whatever the daemon creates (keys, the Raft log, disks, sockets) is its user's alone, whatever umask
     // it was started with: the Raft log holds the cluster secret once renew-crypto has run.
     process.umask(0o077);
+    // Taken from the start: the daemon answers on its control socket before its RAPI and monitoring
+    // endpoints are up, and a SIGTERM in between would otherwise end it at once, with nothing stopped in order.
+    const stopAsked = new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
     const daemon = await startDaemon({
       dataDir: args['data-dir'],
       listen: args.listen,
@@ -173,16 +179,11 @@ export const daemonCommand: CommandModule<object, DaemonArgs> = {
       await daemon.stop();
       throw error;
     });
-    await new Promise<void>((resolve) => {
-      const shutdown = () =>
-        void endpoints
-          .stop()
-          .then(() => daemon.stop())
-          .then(resolve, resolve);
-      process.once('SIGTERM', shutdown);
-      process.once('SIGINT', shutdown);
-      void daemon.evicted.then(shutdown);
-    });
+    await Promise.race([stopAsked, daemon.evicted]);
+    await endpoints
+      .stop()
+      .then(() => daemon.stop())
+      .catch(() => undefined);
   },
 };
 
