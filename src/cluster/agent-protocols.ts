@@ -120,6 +120,12 @@ const chunkSchema = z.object({
   zeros: z.number().int().positive().max(DISK_CHUNK_BYTES).optional(),
 });
 const CHUNK_FRAME_BYTES = DISK_CHUNK_BYTES + 64 * 1024;
+/** One disk of an instance on a node, as the disk requests name it. */
+const instanceDisk = z.object({
+  instance: z.object({ name: nameSchema, uuid }),
+  template: z.enum(corralDiskTemplates),
+  disk: agentDiskSchema,
+});
 const byteOffset = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 /** A disk's data extents over [from, until): in order, within the disk, a frame's worth at most. */
 const diskMapSchema = z
@@ -251,10 +257,7 @@ export const agentProtocols = {
     name: 'agent-grow-disk',
     major: 1,
     callers: 'master',
-    request: z.object({
-      instance: z.object({ name: nameSchema, uuid }),
-      template: z.enum(corralDiskTemplates),
-      disk: agentDiskSchema,
+    request: instanceDisk.extend({
       newSizeMiB: z.number().int().positive(),
     }),
     response: empty,
@@ -403,10 +406,7 @@ export const agentProtocols = {
     name: 'agent-read-disk',
     major: 1,
     callers: 'member',
-    request: z.object({
-      instance: z.object({ name: nameSchema, uuid }),
-      template: z.enum(corralDiskTemplates),
-      disk: agentDiskSchema,
+    request: instanceDisk.extend({
       offset: z.number().int().nonnegative(),
       length: z.number().int().positive().max(DISK_CHUNK_BYTES).optional(),
     }),
@@ -422,10 +422,7 @@ export const agentProtocols = {
     name: 'agent-map-disk',
     major: 1,
     callers: 'member',
-    request: z.object({
-      instance: z.object({ name: nameSchema, uuid }),
-      template: z.enum(corralDiskTemplates),
-      disk: agentDiskSchema,
+    request: instanceDisk.extend({
       from: z.number().int().nonnegative(),
     }),
     response: z.object({ map: diskMapSchema.optional() }),
@@ -514,12 +511,7 @@ export const agentProtocols = {
     name: 'agent-fetch-disk',
     major: 1,
     callers: 'master',
-    request: z.object({
-      from: z.string().min(1).max(128),
-      instance: z.object({ name: nameSchema, uuid }),
-      template: z.enum(corralDiskTemplates),
-      disk: agentDiskSchema,
-    }),
+    request: instanceDisk.extend({ from: z.string().min(1).max(128) }),
     response: z.object({ bytes: z.number() }),
     timeoutMs: 24 * 3600_000,
   }),

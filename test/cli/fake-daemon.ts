@@ -77,6 +77,20 @@ export function fakeInstance(overrides: Record<string, unknown> & { name: string
   };
 }
 
+/** A two-node cluster (n1 the master, both in group g1) holding these instances. */
+export function fakeConfig(instances: unknown[]) {
+  return {
+    cluster: fakeCluster(),
+    serial: 7,
+    master: 'peer-n1',
+    groups: [
+      { uuid: 'g1', name: 'default', allocPolicy: 'preferred', tags: [], serial: 1, ctimeMs: 0, mtimeMs: 0 },
+    ],
+    nodes: [fakeNode('n1'), fakeNode('n2')],
+    instances,
+  };
+}
+
 export interface CliRun extends Captured {
   /** What the command asked of the daemon, in order. */
   readonly requests: ControlRequest[];

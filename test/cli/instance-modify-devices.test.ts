@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fakeCluster, fakeInstance, fakeNode, restoreAfterEach, runCli } from './fake-daemon.js';
+import { fakeConfig, fakeInstance, restoreAfterEach, runCli } from './fake-daemon.js';
 
 /**
  * Issue 22: instance modify's Ganeti 3.0 options for NICs and disks (--net, --disk), --new-primary,
@@ -9,16 +9,7 @@ import { fakeCluster, fakeInstance, fakeNode, restoreAfterEach, runCli } from '.
  */
 
 function config() {
-  return {
-    cluster: fakeCluster(),
-    serial: 7,
-    master: 'peer-n1',
-    groups: [
-      { uuid: 'g1', name: 'default', allocPolicy: 'preferred', tags: [], serial: 1, ctimeMs: 0, mtimeMs: 0 },
-    ],
-    nodes: [fakeNode('n1'), fakeNode('n2')],
-    instances: [fakeInstance({ name: 'web', diskTemplate: 'file' })],
-  };
+  return fakeConfig([fakeInstance({ name: 'web', diskTemplate: 'file' })]);
 }
 
 const modify = (...words: string[]) => runCli(['instance', 'modify', ...words, 'web'], { config: config() });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { setChooserForTests } from '../../src/cli/confirm.js';
-import { fakeCluster, fakeInstance, fakeNode, restoreAfterEach, runCli } from './fake-daemon.js';
+import { fakeCluster, fakeConfig, fakeInstance, restoreAfterEach, runCli } from './fake-daemon.js';
 
 /**
  * Issue 22's remaining gnt-instance and gnt-node options through the CLI's parser and handlers, with a fake
@@ -9,24 +9,15 @@ import { fakeCluster, fakeInstance, fakeNode, restoreAfterEach, runCli } from '.
  */
 
 function config() {
-  return {
-    cluster: fakeCluster(),
-    serial: 7,
-    master: 'peer-n1',
-    groups: [
-      { uuid: 'g1', name: 'default', allocPolicy: 'preferred', tags: [], serial: 1, ctimeMs: 0, mtimeMs: 0 },
-    ],
-    nodes: [fakeNode('n1'), fakeNode('n2')],
-    instances: [
-      fakeInstance({
-        name: 'web',
-        serial: 14,
-        diskTemplate: 'file',
-        disks: [{ uuid: 'd0', sizeMiB: 1024, mode: 'rw', format: 'raw' }],
-        nics: [{ uuid: 'n0', mac: 'aa:00:00:00:00:01', mode: 'bridged', link: 'br0' }],
-      }),
-    ],
-  };
+  return fakeConfig([
+    fakeInstance({
+      name: 'web',
+      serial: 14,
+      diskTemplate: 'file',
+      disks: [{ uuid: 'd0', sizeMiB: 1024, mode: 'rw', format: 'raw' }],
+      nics: [{ uuid: 'n0', mac: 'aa:00:00:00:00:01', mode: 'bridged', link: 'br0' }],
+    }),
+  ]);
 }
 
 const run = (words: string[]) => runCli(words, { config: config(), result: null });

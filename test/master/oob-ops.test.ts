@@ -187,9 +187,17 @@ describe('OP_OOB_COMMAND on the master', () => {
       config: () => current,
       signal: new AbortController().signal,
       clock: {
+        // The opcode's waits pass at once: its timer fires on the next microtask, unless canceled first.
         setTimer: (_ms: number, callback: () => void) => {
-          const timer = setTimeout(callback, 0);
-          return { cancel: () => clearTimeout(timer) };
+          let canceled = false;
+          queueMicrotask(() => {
+            if (!canceled) callback();
+          });
+          return {
+            cancel: () => {
+              canceled = true;
+            },
+          };
         },
       },
       oob: {
