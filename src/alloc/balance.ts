@@ -246,6 +246,9 @@ export function byScore(a: Ranked, b: Ranked): number {
  * The search itself, as rounds: it yields what it needs ranked and is resumed with the ranking, so that the
  * same rounds run in this thread (balanceGroup) or with the ranking spread over worker threads.
  */
+/** Below this, a difference between two scores is floating-point rounding (scores are printed to 1e-8). */
+const ROUNDING_NOISE = 1e-10;
+
 export function* balanceRounds(
   search: BalanceSearch,
   options: BalanceOptions,
@@ -261,8 +264,10 @@ export function* balanceRounds(
     targets,
   });
 
+  // A move between equivalent nodes leaves the score unchanged, but the running sums may put it a few ulps
+  // lower: such a "gain" is rounding, and taking it would keep hbal moving instances for nothing.
   const accepts = (before: number, after: number): boolean =>
-    after < before && (before > options.minGainLimit || before - after >= options.minGain);
+    after < before - ROUNDING_NOISE && (before > options.minGainLimit || before - after >= options.minGain);
 
   const commit = (c: Candidate): void => {
     search.commit(c);

@@ -1,7 +1,8 @@
 import { diskTemplateTraits } from '../cluster/disk-templates.js';
 import { allocate } from './allocate.js';
+import { describeAllocation, describeNoGroups } from './iallocator/words.js';
 import { moveToOpcodes, type OpCode } from './jobs.js';
-import { ScoreAccumulator } from './metrics.js';
+import { htoolsScore } from './metrics.js';
 import { applyMove, type Move } from './moves.js';
 import {
   type ClusterState,
@@ -14,7 +15,8 @@ import {
 
 /**
  * Moving instances off nodes (node-evacuate) or into other groups (change-group), one
- * instance after the other, each to the placement with the lowest group score, as hail does.
+ * instance after the other, each to the placement with the lowest group score, as hail does
+ * (htools' Cluster/Evacuate.hs, whose failure messages these repeat).
  */
 
 export type EvacMode = 'primary-only' | 'secondary-only' | 'all';
@@ -27,6 +29,8 @@ export interface EvacOptions {
    * such primaries move like shared-storage ones. hail cannot, and refuses them; off by default.
    */
   readonly copyDisks?: boolean;
+  /** htools' capacity check for change-group's choice of group (on by default, as in hail). */
+  readonly capacityChecks?: boolean;
 }
 
 export interface EvacResult {
@@ -52,55 +56,89 @@ class EvacFailure {
   constructor(readonly reason: string) {}
 }
 
-/** Applies moves one after the other; the score is the group's after the last. */
+/** A step of a move sequence, with the words htools puts before its failure. */
+interface Step {
+  readonly move: Move;
+  readonly stage?: string;
+}
+
+/** Applies moves one after the other; the score is the target group's after the last. */
 function applySequence(
   state: ClusterState,
   inst: InstState,
-  moves: readonly Move[],
+  steps: readonly Step[],
   group: number,
   force: boolean,
 ): Outcome | EvacFailure {
   const nodes = [...state.nodes];
-  const originals = new Map<number, NodeState>();
   let current = inst;
   const opcodes: OpCode[] = [];
   const name = (idx: number): string => nodes[idx]?.name ?? '';
-  for (const move of moves) {
+  for (const { move, stage } of steps) {
     const result = applyMove(nodes, current, move, force);
-    if (isFailMode(result)) return new EvacFailure(`${describeMove(move, name)} failed: ${result}`);
-    for (const [before, after] of result.changes) {
-      if (!originals.has(before.idx)) originals.set(before.idx, before);
-      nodes[after.idx] = after;
-    }
+    if (isFailMode(result)) return new EvacFailure(stage === undefined ? result : `${stage}: ${result}`);
+    for (const [, after] of result.changes) nodes[after.idx] = after;
     opcodes.push(...moveToOpcodes(current, move, name));
     current = result.instance;
   }
-  const members = state.nodes.filter((n) => n.group === group);
-  const changes = [...originals.values()]
-    .filter((n) => n.group === group)
-    .map((before) => [before, nodes[before.idx] as NodeState] as const);
-  const score = new ScoreAccumulator(members).trial(changes);
+  const score = htoolsScore(nodes.filter((n) => n.group === group));
   const instances = [...state.instances];
   instances[inst.idx] = current;
   return { state: { ...state, nodes, instances }, score, opcodes };
 }
 
-function describeMove(move: Move, name: (idx: number) => string): string {
-  return move.kind === 'failover' ? 'failover' : `${move.kind} to ${name(move.node)}`;
-}
-
-function best(outcomes: readonly (Outcome | EvacFailure)[], none: string): Outcome | EvacFailure {
+/** htools' evacOneNodeOnly: one move to the best single node; the failures listed while none fit. */
+function toBestNode(
+  state: ClusterState,
+  inst: InstState,
+  kind: 'replace-secondary' | 'failover-to-any',
+  group: number,
+  available: readonly number[],
+  force: boolean,
+): Outcome | EvacFailure {
   let chosen: Outcome | null = null;
-  let lastFailure: EvacFailure | null = null;
-  for (const o of outcomes) {
-    if (o instanceof EvacFailure) lastFailure = o;
-    // On a tie the later candidate wins, as in hail.
+  let failures = '';
+  for (const n of available) {
+    const o = applySequence(state, inst, [{ move: { kind, node: n } }], group, force);
+    if (o instanceof EvacFailure) failures += ` Node ${state.nodes[n]?.name} failed: ${o.reason};`;
+    // On a tie the later node wins, as in htools.
     else if (chosen === null || o.score <= chosen.score) chosen = o;
   }
-  return chosen ?? lastFailure ?? new EvacFailure(none);
+  return chosen ?? new EvacFailure(`Can't find any good node: ${failures}`);
 }
 
-/** Moves one instance in the given mode to the best of the available nodes of a group. */
+/** htools' ChangeAll for DRBD: every new primary/secondary pair, the last failure kept while none fit. */
+function toBestPair(
+  state: ClusterState,
+  inst: InstState,
+  group: number,
+  available: readonly number[],
+  force: boolean,
+): Outcome | EvacFailure {
+  const primaryOffline = (state.nodes[inst.pNode] as NodeState).offline;
+  let chosen: Outcome | null = null;
+  let failure = 'no nodes available';
+  for (const p of available) {
+    for (const s of available) {
+      if (p === s) continue;
+      const steps: Step[] = [
+        ...(primaryOffline
+          ? [{ move: { kind: 'failover' }, stage: 'Failing over to the secondary' } as const]
+          : []),
+        { move: { kind: 'replace-secondary', node: p }, stage: 'Changing secondary to new primary' },
+        { move: { kind: 'failover' }, stage: 'Failing over to new primary' },
+        { move: { kind: 'replace-secondary', node: s }, stage: 'Changing secondary to final secondary' },
+      ];
+      const o = applySequence(state, inst, steps, group, force);
+      if (o instanceof EvacFailure) {
+        if (chosen === null) failure = `Allocation failed: ${o.reason}`;
+      } else if (chosen === null || o.score <= chosen.score) chosen = o;
+    }
+  }
+  return chosen ?? new EvacFailure(`Can't find any good nodes for relocation: ${failure}`);
+}
+
+/** Moves one instance in the given mode to the best of the available nodes of a group (htools' nodeEvacInstance). */
 function evacuateInstance(
   state: ClusterState,
   inst: InstState,
@@ -112,39 +150,18 @@ function evacuateInstance(
   const force = options.force ?? false;
   const { mirror } = diskTemplateTraits[inst.template];
   if (mirror === 'none' && !(options.copyDisks ?? false))
-    return new EvacFailure(`instances of type ${inst.template} cannot be relocated`);
+    return new EvacFailure(`Instances of type ${inst.template} cannot be relocated`);
   if (mirror !== 'internal') {
     if (mode === 'secondary-only')
-      return new EvacFailure(`instances of type ${inst.template} have no secondary`);
-    return best(
-      available.map((n) => applySequence(state, inst, [{ kind: 'failover-to-any', node: n }], group, force)),
-      'no node available',
-    );
+      return new EvacFailure(
+        `Instances with disk template '${inst.template}' can't execute change secondary`,
+      );
+    return toBestNode(state, inst, 'failover-to-any', group, available, force);
   }
-  if (mode === 'primary-only') return applySequence(state, inst, [{ kind: 'failover' }], group, force);
-  if (mode === 'secondary-only') {
-    return best(
-      available.map((n) =>
-        applySequence(state, inst, [{ kind: 'replace-secondary', node: n }], group, force),
-      ),
-      'no node available',
-    );
-  }
-  const primaryOffline = (state.nodes[inst.pNode] as NodeState).offline;
-  const outcomes: (Outcome | EvacFailure)[] = [];
-  for (const p of available) {
-    for (const s of available) {
-      if (p === s) continue;
-      const moves: Move[] = [
-        ...(primaryOffline ? [{ kind: 'failover' } as const] : []),
-        { kind: 'replace-secondary', node: p },
-        { kind: 'failover' },
-        { kind: 'replace-secondary', node: s },
-      ];
-      outcomes.push(applySequence(state, inst, moves, group, force));
-    }
-  }
-  return best(outcomes, 'no node pair available');
+  if (mode === 'primary-only')
+    return applySequence(state, inst, [{ move: { kind: 'failover' } }], group, force);
+  if (mode === 'secondary-only') return toBestNode(state, inst, 'replace-secondary', group, available, force);
+  return toBestPair(state, inst, group, available, force);
 }
 
 function finish(
@@ -157,7 +174,8 @@ function finish(
   const failed: { instance: number; reason: string }[] = [];
   const jobs: OpCode[][] = [];
   for (const idx of idxs) {
-    const inst = current.instances[idx] as InstState;
+    // The instance as it was at the start, as htools takes it (which only matters if it is listed twice).
+    const inst = state.instances[idx] as InstState;
     const outcome = plan(current, inst);
     if (outcome instanceof EvacFailure) {
       failed.push({ instance: idx, reason: outcome.reason });
@@ -198,35 +216,41 @@ export function nodeEvacuate(
   });
 }
 
+/**
+ * Each instance to the best group among the targets (all groups but the instances' own when none
+ * are given), then to the best nodes there; the moves themselves never ignore soft errors, as in hail.
+ */
 export function changeGroup(
   state: ClusterState,
   idxs: readonly number[],
   targetGroups: readonly number[],
-  force = false,
-  copyDisks = false,
+  options: EvacOptions = {},
 ): EvacResult {
   const sourceGroups = new Set(idxs.map((i) => state.nodes[state.instances[i]?.pNode ?? 0]?.group));
   const targets = (targetGroups.length > 0 ? targetGroups : state.groups.map((g) => g.idx)).filter(
     (g) => !sourceGroups.has(g),
   );
   return finish(state, idxs, (current, inst) => {
-    const { best: placement, attempts } = allocate(current, inst, {
+    const result = allocate(current, inst, {
       groups: targets,
-      ignoreSoftErrors: force,
+      ignoreSoftErrors: options.force ?? false,
+      capacityChecks: options.capacityChecks ?? true,
     });
+    const placement = result.best;
     if (placement === null) {
-      return new EvacFailure(
-        attempts.length === 0 ? 'no target group has nodes' : 'no target group can take the instance',
-      );
+      const lines = describeAllocation(current, result, inst.name);
+      return new EvacFailure(lines.length === 0 ? describeNoGroups(current, targets) : lines.join(', '));
     }
     const available = current.nodes
       .filter((n) => n.group === placement.group && !n.offline)
       .map((n) => n.idx);
-    return evacuateInstance(current, inst, 'all', placement.group, available, { force, copyDisks });
+    return evacuateInstance(current, inst, 'all', placement.group, available, {
+      copyDisks: options.copyDisks ?? false,
+    });
   });
 }
 
-/** A new secondary (DRBD) or primary (shared storage) away from the given nodes. */
+/** A new secondary (DRBD) or primary (shared storage) away from the given nodes (htools' processRelocate). */
 export function relocate(
   state: ClusterState,
   idx: number,
@@ -235,23 +259,19 @@ export function relocate(
 ): EvacResult {
   const inst = state.instances[idx] as InstState;
   const { mirror } = diskTemplateTraits[inst.template];
+  const refuse = (reason: string): EvacResult => ({
+    moved: [],
+    failed: [{ instance: idx, reason }],
+    jobs: [],
+    state,
+  });
+  if (mirror === 'none') return refuse("Can't relocate non-mirrored instances");
   const expected = mirror === 'internal' ? inst.sNode : inst.pNode;
-  if (mirror === 'none') {
-    return {
-      moved: [],
-      failed: [{ instance: idx, reason: "can't relocate non-mirrored instances" }],
-      jobs: [],
-      state,
-    };
-  }
   if (from.length !== 1 || from[0] !== expected) {
     const role = mirror === 'internal' ? 'secondary' : 'primary';
-    return {
-      moved: [],
-      failed: [{ instance: idx, reason: `relocate_from must be exactly the instance's ${role} node` }],
-      jobs: [],
-      state,
-    };
+    return refuse(
+      `Unsupported request: excluded nodes not equal to instance's ${role}(${expected} versus [${from.join(',')}])`,
+    );
   }
   return nodeEvacuate(state, [idx], mirror === 'internal' ? 'secondary-only' : 'primary-only', { force });
 }

@@ -56,7 +56,6 @@ function conflictingPrimaries(n: NodeState): number {
 
 /** One node's value for every component (the map component is read from the node directly). */
 export function nodeValues(n: NodeState, out: Float64Array = new Float64Array(count)): Float64Array {
-  const load = n.pCount;
   out[0] = unallocatedMem(n) / n.tMem;
   out[1] = pDskOf(n, n.fSpindles, n.fDsk);
   out[2] = n.failN1 ? n.pCount + n.sCount : 0;
@@ -64,11 +63,11 @@ export function nodeValues(n: NodeState, out: Float64Array = new Float64Array(co
   out[4] = n.pCount + n.sCount;
   out[5] = n.pCount;
   out[6] = n.uCpu / n.tCpu / n.cpuSpeed;
-  // Without measured load every instance weighs 1; disk load counts secondaries too.
-  out[7] = load;
-  out[8] = load;
-  out[9] = n.pCount + n.sCount;
-  out[10] = load;
+  // Loads over the node's capacity for them, which htools takes as 1 (its baseUtil).
+  out[7] = n.lCpu;
+  out[8] = n.lMem;
+  out[9] = n.lDsk;
+  out[10] = n.lNet;
   out[11] = conflictingPrimaries(n);
   out[12] = n.instSpindles / n.hiSpindles;
   out[13] = n.fMemForth / n.tMem;
@@ -308,4 +307,110 @@ export function optimalScore(nodes: readonly NodeState[]): number {
   let drbd = 0;
   for (const n of nodes) drbd += n.peers.total();
   return 0.25 * (drbd / lessOne - drbd / total);
+}
+
+/**
+ * The cluster statistics exactly as htools keeps them (Utils/Statistics.hs), for the places where
+ * its choice among equal scores must be reproduced bit for bit (hail, hspace): a spread keeps its
+ * count, sum and variance, the variance computed two-pass when built and by htools' own update
+ * formula afterwards; the location map keeps the keys that drop to zero.
+ */
+export class ClusterStatistics {
+  private constructor(
+    private readonly online: number,
+    private readonly sums: Float64Array,
+    private readonly variances: Float64Array,
+    private readonly locations: ReadonlyMap<string, number>,
+  ) {}
+
+  /** htools' compClusterStatistics. */
+  static of(nodes: readonly NodeState[]): ClusterStatistics {
+    const rows = nodes.map((n) => nodeValues(n));
+    const sums = new Float64Array(count);
+    const variances = new Float64Array(count);
+    let online = 0;
+    for (const n of nodes) if (!n.offline) online++;
+    for (let k = 0; k < count; k++) {
+      const side = overOffline[k] === 1;
+      let sum = 0;
+      for (let j = 0; j < nodes.length; j++)
+        if ((nodes[j] as NodeState).offline === side) sum += rowAt(rows, j, k);
+      sums[k] = sum;
+      if (summed[k] === 1 || k === locationExclusion) continue;
+      const mean = sum / online;
+      let nvar = 0;
+      for (let j = 0; j < nodes.length; j++) {
+        if ((nodes[j] as NodeState).offline) continue;
+        const d = rowAt(rows, j, k) - mean;
+        nvar += d * d;
+      }
+      variances[k] = nvar / online;
+    }
+    const locations = new Map<string, number>();
+    for (const n of nodes) {
+      if (n.offline) continue;
+      for (const [key, c] of n.instanceMap) locations.set(key, (locations.get(key) ?? 0) + c);
+    }
+    return new ClusterStatistics(online, sums, variances, locations);
+  }
+
+  /** htools' updateClusterStatistics: one node replaced by its new version. */
+  update(before: NodeState, after: NodeState): ClusterStatistics {
+    const old = nodeValues(before);
+    const row = nodeValues(after);
+    const sums = Float64Array.from(this.sums);
+    const variances = Float64Array.from(this.variances);
+    const side = before.offline ? 1 : 0;
+    const n = this.online;
+    let locations = this.locations;
+    for (let k = 0; k < count; k++) {
+      if (overOffline[k] !== side) continue;
+      if (k === locationExclusion) {
+        if (before.instanceMap.size === 0 && after.instanceMap.size === 0) continue;
+        const next = new Map(locations);
+        for (const [key, c] of before.instanceMap) next.set(key, (next.get(key) ?? 0) - c);
+        for (const [key, c] of after.instanceMap) next.set(key, (next.get(key) ?? 0) + c);
+        locations = next;
+        continue;
+      }
+      const x = old[k] as number;
+      const y = row[k] as number;
+      if (summed[k] === 1) {
+        sums[k] = (sums[k] as number) + (y - x);
+        continue;
+      }
+      const s = sums[k] as number;
+      const ds = y - x;
+      const dss = y * y - x * x;
+      const dnnvar = n * dss - 2 * s * ds - ds * ds;
+      sums[k] = s + ds;
+      variances[k] = Math.max(0, (variances[k] as number) + dnnvar / (n * n));
+    }
+    return new ClusterStatistics(n, sums, variances, locations);
+  }
+
+  /** htools' compCVfromStats. */
+  score(): number {
+    let score = 0;
+    for (let k = 0; k < count; k++) {
+      let value: number;
+      if (k === locationExclusion) {
+        let total = 0;
+        for (const c of this.locations.values()) total += c;
+        value = total - this.locations.size;
+      } else if (summed[k] === 1) value = this.sums[k] as number;
+      else value = Math.sqrt(this.variances[k] as number);
+      score += (weights[k] as number) * value;
+    }
+    return score;
+  }
+}
+
+function rowAt(rows: readonly Float64Array[], node: number, k: number): number {
+  return (rows[node] as Float64Array)[k] as number;
+}
+
+/** htools' compCV: the score computed from scratch, with htools' arithmetic. */
+export function htoolsScore(nodes: readonly NodeState[]): number {
+  return ClusterStatistics.of(nodes).score();
 }

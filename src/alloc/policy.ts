@@ -5,7 +5,8 @@ import type { IPolicy, ISpec } from './types.js';
 /** Whether an instance fits one of the policy's min/max ranges and an allowed disk template. */
 export function checkPolicy(inst: InstState, policy: IPolicy, exclusiveStorage: boolean): FailMode | null {
   let failure: FailMode | null = policy.minMax.length === 0 ? null : 'FailInternal';
-  for (const range of policy.minMax) {
+  // htools folds from the right: when no range fits, the first range's failure is the one reported.
+  for (const range of [...policy.minMax].reverse()) {
     failure =
       compareSpec(inst, range.min, exclusiveStorage, 1) ?? compareSpec(inst, range.max, exclusiveStorage, -1);
     if (failure === null) break;

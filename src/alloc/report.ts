@@ -1,4 +1,5 @@
 import type { BalanceResult } from './balance.js';
+import { showFFloat } from './haskell-show.js';
 import { moveToCommands, moveToOpcodes, type OpCode, splitJobSets } from './jobs.js';
 import { moveNotation } from './moves.js';
 import type { ClusterState, InstState } from './state.js';
@@ -13,7 +14,7 @@ export function stepLines(before: ClusterState, result: BalanceResult): string[]
   const pair = (p: number, s: number): string => (s < 0 ? nodeName(p) : `${nodeName(p)}:${nodeName(s)}`);
   return result.steps.map(
     (s, k) =>
-      `  ${String(k + 1).padStart(3)}. ${instName(s.instance).padEnd(nameWidth)} ${pair(s.from.primary, s.from.secondary).padEnd(nodeWidth)} => ${pair(s.to.primary, s.to.secondary).padEnd(nodeWidth)} ${s.score.toFixed(8).padStart(12)} a=${moveNotation(s.move, nodeName)}`,
+      `  ${String(k + 1).padStart(3)}. ${instName(s.instance).padEnd(nameWidth)} ${pair(s.from.primary, s.from.secondary).padEnd(nodeWidth)} => ${pair(s.to.primary, s.to.secondary).padEnd(nodeWidth)} ${showFFloat(s.score, 8).padStart(12)} a=${moveNotation(s.move, nodeName)}`,
   );
 }
 

@@ -29,6 +29,7 @@ export type FailMode =
   | 'FailDiskCount'
   | 'FailInternal';
 
+/** htools' FailMode in its declaration order, the order its failure statistics and hail's answers list them in. */
 export const failModes: readonly FailMode[] = [
   'FailMem',
   'FailDisk',
@@ -36,8 +37,8 @@ export const failModes: readonly FailMode[] = [
   'FailN1',
   'FailTags',
   'FailMig',
-  'FailSpindles',
   'FailDiskCount',
+  'FailSpindles',
   'FailInternal',
 ];
 
@@ -68,7 +69,22 @@ export interface InstState {
   readonly locationScore: number;
   /** False when excluded by the operator or split across node groups. */
   readonly movable: boolean;
+  /** Its measured load (htools' dynamic utilisation); 1 of each without measurements. */
+  readonly util: DynUtil;
 }
+
+/** htools' DynUtil: an instance's CPU, memory, disk and network load, in relative units. */
+export interface DynUtil {
+  readonly cpu: number;
+  readonly mem: number;
+  readonly disk: number;
+  readonly net: number;
+}
+
+/** What an instance weighs when nothing was measured (htools' baseUtil). */
+export const baseUtil: DynUtil = { cpu: 1, mem: 1, disk: 1, net: 1 };
+/** What every instance weighs when measurements are ignored (htools' zeroUtil, hbal --ignore-dynu). */
+export const zeroUtil: DynUtil = { cpu: 0, mem: 0, disk: 0, net: 0 };
 
 /**
  * A node as htools' Node.hs models it, with htools' field names so that the two read side by side. The
@@ -134,6 +150,11 @@ export interface NodeState {
   readonly locationTags: ReadonlySet<string>;
   readonly migTags: ReadonlySet<string>;
   readonly recvMigTags: ReadonlySet<string>;
+  /** The summed load of its instances (htools' utilLoad): primaries count all four, secondaries disk. */
+  lCpu: number;
+  lMem: number;
+  lDsk: number;
+  lNet: number;
 }
 
 export interface GroupState {
@@ -198,6 +219,10 @@ export function cloneNode(n: NodeState): NodeState {
     locationTags: n.locationTags,
     migTags: n.migTags,
     recvMigTags: n.recvMigTags,
+    lCpu: n.lCpu,
+    lMem: n.lMem,
+    lDsk: n.lDsk,
+    lNet: n.lNet,
   };
 }
 
@@ -293,14 +318,24 @@ function loadPrimary(n: NodeState, i: InstState): void {
   if (loadStorage(n, i)) return;
   n.pCount++;
   if (!isOfflineInstance(i)) n.uCpu += i.vcpus;
+  addLoad(n, i.util, 1);
   n.locationScore += i.locationScore + desiredLocationMisses(n, i);
   for (const pair of locationPairs(n, i)) addTag(n.instanceMap, pair);
+}
+
+/** Adds (sign 1) or takes away (-1) an instance's load: all of it on its primary. */
+function addLoad(n: NodeState, util: DynUtil, sign: 1 | -1): void {
+  n.lCpu += sign * util.cpu;
+  n.lMem += sign * util.mem;
+  n.lDsk += sign * util.disk;
+  n.lNet += sign * util.net;
 }
 
 function loadSecondary(n: NodeState, i: InstState): void {
   n.sCountForth++;
   if (loadStorage(n, i)) return;
   n.sCount++;
+  n.lDsk += i.util.disk;
 }
 
 // Simulated operations, following htools' Node.addPri/addSec/removePri/removeSec.
@@ -326,6 +361,7 @@ export function removePrimary(t: NodeState, i: InstState): NodeState {
   n.fSpindles = freeSpindlesAfter(n, n.fSpindles, i, false);
   n.instSpindles -= spindleDelta(n, i);
   if (!isOfflineInstance(i)) n.uCpu -= i.vcpus;
+  addLoad(n, i.util, -1);
   n.locationScore -= i.locationScore + desiredLocationMisses(n, i);
   const pairs = locationPairs(n, i);
   if (pairs.length > 0) {
@@ -344,6 +380,7 @@ export function removeSecondary(t: NodeState, i: InstState): NodeState {
   n.instSpindlesForth -= spindleDelta(n, i);
   if (i.forthcoming) return n;
   n.sCount--;
+  n.lDsk -= i.util.disk;
   if (local) n.fDsk += i.diskMiB;
   n.fSpindles = freeSpindlesAfter(n, n.fSpindles, i, false);
   n.instSpindles -= spindleDelta(n, i);
@@ -425,6 +462,7 @@ export function addPrimary(t: NodeState, i: InstState, force: boolean): NodeStat
   n.uCpu = newUCpu;
   n.instSpindles = newInstSp;
   n.fSpindles = newFreeSp;
+  addLoad(n, i.util, 1);
   n.locationScore += i.locationScore + desiredLocationMisses(n, i);
   const pairs = locationPairs(n, i);
   if (pairs.length > 0) {
@@ -487,6 +525,7 @@ export function addSecondary(
   }
   const n = updateForth(cloneNode(t));
   n.sCount++;
+  n.lDsk += i.util.disk;
   n.fDsk = newDsk;
   n.peers = n.peers.with(primary, newPeer);
   n.failN1 = newFailN1;
@@ -544,6 +583,16 @@ function receivableMigrationTags(clusterTags: readonly string[], migTags: Readon
   return result;
 }
 
+/** The templates htools' balancer may move at all (Instance.movableDiskTemplates): not plain, file nor diskless. */
+const movableTemplates: ReadonlySet<DiskTemplate> = new Set([
+  'drbd',
+  'blockdev',
+  'sharedfile',
+  'gluster',
+  'rbd',
+  'ext',
+]);
+
 export interface LoadOptions {
   /** Extra exclusion-tag prefixes, like hbal's --exclusion-tags. */
   readonly exclusionTags?: readonly string[];
@@ -555,6 +604,12 @@ export interface LoadOptions {
   readonly offlineNodes?: readonly string[];
   /** Minimum free disk ratio kept on every node (hbal --min-disk). */
   readonly minDiskRatio?: number;
+  /** The virtual-to-physical CPU ratio every node may reach, in place of its group policy's (hbal --max-cpu). */
+  readonly maxCpuRatio?: number;
+  /** Measured instance loads by instance name (hbal -U); others weigh baseUtil. */
+  readonly instanceUtil?: ReadonlyMap<string, DynUtil>;
+  /** Every instance weighs nothing (hbal --ignore-dynu). */
+  readonly ignoreDynUtil?: boolean;
 }
 
 export function buildState(snapshot: ClusterSnapshot, options: LoadOptions = {}): ClusterState {
@@ -582,7 +637,12 @@ export function buildState(snapshot: ClusterSnapshot, options: LoadOptions = {})
       exclTags: spec.tags.filter((tag) => exclusionPrefixes.some((p) => tag.startsWith(p))),
       desiredLocations: new Set(spec.tags.filter((tag) => desiredPrefixes.some((p) => tag.startsWith(p)))),
       locationScore: primary && secondary ? sharedLocations(primary, secondary) : 0,
-      movable: !excluded.has(spec.name) && (selected === null || selected.has(spec.name)) && !split,
+      movable:
+        movableTemplates.has(spec.diskTemplate) &&
+        !excluded.has(spec.name) &&
+        (selected === null || selected.has(spec.name)) &&
+        !split,
+      util: options.ignoreDynUtil ? zeroUtil : (options.instanceUtil?.get(spec.name) ?? baseUtil),
     });
   });
   for (const inst of instances) {
@@ -642,8 +702,10 @@ function newNode(
   options: LoadOptions,
 ): NodeState {
   const group = groupIndex.get(spec.group) ?? 0;
-  const policy = groups[group]?.spec.policy;
-  if (policy === undefined) throw new RangeError(`node ${spec.name} has no group`);
+  const groupPolicy = groups[group]?.spec.policy;
+  if (groupPolicy === undefined) throw new RangeError(`node ${spec.name} has no group`);
+  const policy =
+    options.maxCpuRatio === undefined ? groupPolicy : { ...groupPolicy, vcpuRatio: options.maxCpuRatio };
   const migTags = tagsUnder(clusterTags, migrationPrefix, spec.tags);
   return {
     idx,
@@ -688,6 +750,10 @@ function newNode(
     locationTags: tagsUnder(clusterTags, locationPrefix, spec.tags),
     migTags,
     recvMigTags: receivableMigrationTags(clusterTags, migTags),
+    lCpu: 0,
+    lMem: 0,
+    lDsk: 0,
+    lNet: 0,
   };
 }
 
@@ -696,6 +762,7 @@ interface DerivedInstanceFields {
   readonly desiredLocations: ReadonlySet<string>;
   readonly locationScore: number;
   readonly movable: boolean;
+  readonly util: DynUtil;
 }
 
 export function newInstance(
@@ -729,6 +796,39 @@ export function newInstance(
   };
 }
 
+/** The fields a made-up instance (hspace's and hsqueeze's probes) chooses; the rest are those of a new one. */
+export type ProbeFields = Pick<
+  InstState,
+  | 'name'
+  | 'memoryMiB'
+  | 'diskMiB'
+  | 'disksMiB'
+  | 'totalSpindles'
+  | 'vcpus'
+  | 'autoBalance'
+  | 'template'
+  | 'spindleUse'
+>;
+
+/** An instance that exists only in a calculation: running, unplaced, untagged, unmeasured (htools' Instance.create). */
+export function probeInstance(fields: ProbeFields): InstState {
+  return {
+    idx: -1,
+    status: 'running',
+    pNode: noNode,
+    sNode: noNode,
+    forthcoming: false,
+    tags: [],
+    nicCount: 0,
+    exclTags: [],
+    desiredLocations: new Set(),
+    locationScore: 0,
+    movable: true,
+    util: baseUtil,
+    ...fields,
+  };
+}
+
 /** Indices of the nodes of one group. */
 export function groupNodes(state: ClusterState, group: number): number[] {
   return state.nodes.filter((n) => n.group === group).map((n) => n.idx);
@@ -746,6 +846,8 @@ export function toSnapshot(state: ClusterState): ClusterSnapshot {
     if (now === undefined || before === undefined) return spec;
     return {
       ...spec,
+      // Nodes set offline by the run (-O, hsqueeze) are saved offline, as htools saves them.
+      offline: now.offline,
       freeMemoryMiB: spec.freeMemoryMiB - (now.iMem - before.iMem),
       freeDiskMiB: now.fDsk,
       freeSpindles: now.fSpindles,

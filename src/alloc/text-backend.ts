@@ -1,5 +1,6 @@
 import { type DiskTemplate, diskTemplates, needsSecondary } from '../cluster/disk-templates.js';
 import { CorralError } from '../common/errors.js';
+import { fixedDouble, showDouble } from './haskell-show.js';
 import {
   type AllocPolicy,
   allocPolicies,
@@ -38,7 +39,16 @@ function fail(message: string): never {
   throw new LineError(message);
 }
 
-export function parseTextBackend(text: string, fileName: string): ClusterSnapshot {
+export interface TextBackendOptions {
+  /** Keep instances whose name repeats, as Ganeti's loader does (its own test data has such files). */
+  readonly allowDuplicateInstances?: boolean;
+}
+
+export function parseTextBackend(
+  text: string,
+  fileName: string,
+  options: TextBackendOptions = {},
+): ClusterSnapshot {
   const lines = text.split('\n');
   // As Haskell's `lines`: a final newline does not start an empty line.
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
@@ -90,7 +100,9 @@ export function parseTextBackend(text: string, fileName: string): ClusterSnapsho
     const instances = each(instanceLines, (fields) => {
       const instance = parseInstance(fields, nodeLineByName);
       const seen = instanceLineByName.get(instance.name);
-      if (seen !== undefined) fail(`instance name ${instance.name} is already used on line ${seen}`);
+      if (seen !== undefined && !options.allowDuplicateInstances) {
+        fail(`instance name ${instance.name} is already used on line ${seen}`);
+      }
       instanceLineByName.set(instance.name, current?.number ?? 0);
       return instance;
     });
@@ -230,8 +242,8 @@ function parseInstance(fields: string[], nodes: ReadonlyMap<string, number>): In
     forthcoming,
   ] = full as [string, string, string, string, string, string, string, string, string, string, ...string[]];
   if (name === '') fail('empty instance name');
-  if (!nodes.has(pnode)) fail(`instance ${name} names unknown primary node ${pnode}`);
-  if (snode !== '' && !nodes.has(snode)) fail(`instance ${name} names unknown secondary node ${snode}`);
+  if (!nodes.has(pnode)) fail(`Unknown node '${pnode}' for instance ${name}`);
+  if (snode !== '' && !nodes.has(snode)) fail(`Unknown node '${snode}' for instance ${name}`);
   const diskTemplate = oneOf(diskTemplates, template, `disk template of instance ${name}`) as DiskTemplate;
   const mirrored = needsSecondary(diskTemplate);
   if (mirrored && snode === '') fail(`${diskTemplate} instance ${name} has no secondary node`);
@@ -361,7 +373,7 @@ export function serializeTextBackend(cluster: ClusterSnapshot): string {
       n.exclusiveStorage ? 'Y' : 'N',
       n.freeSpindles,
       n.nodeCpus,
-      n.cpuSpeed.toFixed(6),
+      fixedDouble(n.cpuSpeed),
     ].join('|'),
   );
   const instances = cluster.instances.map((i) => {
@@ -406,7 +418,7 @@ function serializePolicy(owner: string, policy: IPolicy): string {
     spec(policy.std),
     policy.minMax.flatMap((mm) => [spec(mm.min), spec(mm.max)]).join(';'),
     policy.diskTemplates.join(','),
-    String(policy.vcpuRatio),
-    String(policy.spindleRatio),
+    showDouble(policy.vcpuRatio),
+    showDouble(policy.spindleRatio),
   ].join('|');
 }

@@ -91,29 +91,19 @@ export const commands: readonly LazyCommand[] = [
     describe: 'the job queue (gnt-job)',
     load: async () => (await import('./commands/job.js')).jobCommand as Loaded,
   },
-  {
-    command: 'balance',
-    describe: "rebalance a node group in hbal's manner: print the moves that lower the cluster score",
-    load: async () => (await import('./commands/alloc.js')).balanceCommand as Loaded,
-  },
-  {
-    command: 'capacity',
-    describe: "how many more instances of a spec fit, and which resource runs out first (hspace's question)",
-    load: async () => (await import('./commands/alloc.js')).capacityCommand as Loaded,
-  },
-  {
-    command: 'roll',
-    describe: "groups of nodes that can be rebooted together (hroller's question)",
-    load: async () => (await import('./commands/alloc.js')).rollCommand as Loaded,
-  },
-  {
-    command: 'iallocator <request>',
-    describe: "answer a Ganeti iallocator request (a drop-in for hail); '-' reads stdin",
-    load: async () => (await import('./commands/alloc.js')).iallocatorCommand as Loaded,
-  },
-  {
-    command: 'alloc-check',
-    describe: 'list what breaks N+1, the group policy or the exclusion tags, with the group score',
-    load: async () => (await import('./commands/alloc.js')).checkCommand as Loaded,
-  },
+];
+
+/**
+ * The htools, run as `corral <command>` or by their Ganeti names (hbal, ...): they take Ganeti's htools
+ * options through their own GetOpt-style parser (htools/main.ts), so yargs only lists them.
+ */
+export const htoolsCommands: readonly { readonly command: string; readonly describe: string }[] = [
+  { command: 'balance', describe: 'hbal: rebalance a node group, printing (-C) or running (-X) the moves' },
+  { command: 'capacity', describe: 'hspace: how many more instances fit, and which resource runs out first' },
+  { command: 'roll', describe: 'hroller: groups of nodes that can be rebooted together' },
+  { command: 'iallocator', describe: "hail: answer a Ganeti iallocator request ('-' reads stdin)" },
+  { command: 'check', describe: 'hcheck: N+1, offline nodes and whether a group needs rebalancing' },
+  { command: 'summary', describe: 'hinfo: the cluster as the allocator sees it, group by group' },
+  { command: 'squeeze', describe: 'hsqueeze: which nodes to power down or up for the load' },
+  { command: 'scan', describe: 'hscan: save clusters read over RAPI (or this one) as htools text files' },
 ];

@@ -1,6 +1,6 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { asCorralError } from '../common/errors.js';
-import { commands } from './commands.js';
+import { commands, htoolsCommands } from './commands.js';
 
 /**
  * The `corral` command line as yargs parses it, apart from run.ts so that tests can run Ganeti's command
@@ -68,6 +68,7 @@ export async function cliParser(
       parser.command({ ...(await entry.load()), describe: entry.describe } as CommandModule);
     else parser.command(entry.command, entry.describe);
   }
+  for (const entry of htoolsCommands) parser.command(entry.command, entry.describe);
   return { parser, debugLevel: () => debug };
 }
 

@@ -1,7 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseIAllocRequest } from '../../src/alloc/iallocator/request.js';
 import { answerRequest } from '../../src/alloc/iallocator/respond.js';
+import { runHtool } from '../../src/cli/htools/main.js';
 
 const request = (name: string): string =>
   readFileSync(new URL(`fixtures/${name}.request`, import.meta.url), 'utf8');
@@ -49,6 +52,27 @@ describe('iallocator answers', () => {
     ]);
   });
 
+  it('places each instance of a multi-allocation on the cluster the earlier ones left, unlike hail', () => {
+    const message = JSON.parse(request('hail-multialloc-dedicated'));
+    message.request.group_name = 'default';
+    const parsed = parseIAllocRequest(JSON.stringify(message), 'r.json');
+    // hail 3.0.2 places both on node2-quarter: into a named group it forgets the first placement.
+    expect(answerRequest(parsed, { hailQuirks: true }).result).toEqual([
+      [
+        ['instance-new-quarter-1', ['node2-quarter']],
+        ['instance-new-quarter-2', ['node2-quarter']],
+      ],
+      [],
+    ]);
+    expect(answerRequest(parsed).result).toEqual([
+      [
+        ['instance-new-quarter-1', ['node2-quarter']],
+        ['instance-new-quarter-2', ['node3-half']],
+      ],
+      [],
+    ]);
+  });
+
   it('evacuates a node and changes group with hail’s three-opcode job', () => {
     expect(answer('hail-node-evac').result).toEqual([
       [['instance2', 'default', ['node2', 'node1']]],
@@ -62,21 +86,83 @@ describe('iallocator answers', () => {
     ]);
   });
 
-  it('refuses malformed requests naming the key at fault', () => {
-    expect(() => parseIAllocRequest('{', 'r.json')).toThrow('r.json: not valid JSON');
-    const broken = JSON.parse(request('hail-alloc-drbd'));
-    broken.nodes.node1.total_memory = -1;
-    expect(() => parseIAllocRequest(JSON.stringify(broken), 'r.json')).toThrow(
-      'r.json: key nodes.node1.total_memory',
+  // hail's own words (its stderr, after "Error: ").
+  it('refuses malformed requests naming the key at fault, as hail does', () => {
+    expect(() => parseIAllocRequest('{', 'r.json')).toThrow('Parsing input IAllocator message: Invalid JSON');
+    expect(() => parseIAllocRequest('[]', 'r.json')).toThrow(
+      'Parsing input IAllocator message: Unable to read JSObject',
     );
+    expect(() => parseIAllocRequest('{}', 'r.json')).toThrow(
+      "invalid iallocator message: key 'request' not found, object contains only []",
+    );
+    expect(() => parseIAllocRequest('{"request": 0}', 'r.json')).toThrow(
+      "invalid iallocator message: key 'request': Unable to read JSObject",
+    );
+    const broken = JSON.parse(request('hail-alloc-drbd'));
     delete broken.nodes.node1.total_memory;
     expect(() => parseIAllocRequest(JSON.stringify(broken), 'r.json')).toThrow(
-      'r.json: key nodes.node1.total_memory: required for a live node',
+      "invalid data for node 'node1': key 'total_memory' not found",
     );
     const unknown = JSON.parse(request('hail-reloc-drbd'));
     unknown.request.name = 'ghost';
+    expect(() => parseIAllocRequest(JSON.stringify(unknown), 'r.json')).toThrow("Unknown instance 'ghost'");
+    unknown.request.name = 7;
     expect(() => parseIAllocRequest(JSON.stringify(unknown), 'r.json')).toThrow(
-      'key request.name: unknown instance ghost',
+      "invalid request dict: key 'name': Unable to read String",
     );
+  });
+});
+
+async function hail(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runHtool('hail', 'hail', argv, {
+    out: (text) => {
+      out += text;
+    },
+    err: (text) => {
+      err += text;
+    },
+  });
+  return { code, out, err };
+}
+
+const shelltestData = (name: string): string =>
+  new URL(`../ganeti-htools/data/${name}`, import.meta.url).pathname;
+
+// What Debian's hail 3.0.2 printed and wrote for the same command lines.
+describe('the hail tool', () => {
+  it('needs exactly one request file and says why a request is unreadable', async () => {
+    expect(await hail()).toEqual({ code: 1, out: '', err: 'Error: This program needs an input file.\n' });
+    expect((await hail('a', 'b')).err).toBe('Error: Only one argument is accepted (the input file)\n');
+    const empty = await hail('/dev/null');
+    expect(empty.code).toBe(1);
+    expect(empty.err).toMatch(/^Error: Parsing input IAllocator message: Invalid JSON/);
+  });
+
+  it('answers on stdout, warns on stderr and saves the cluster before and after (-S)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hail-'));
+    const base = join(dir, 'run');
+    const { code, out, err } = await hail('-S', base, shelltestData('hail-alloc-drbd.json'));
+    expect(code).toBe(0);
+    expect(out).toBe(
+      '{"success":true,"info":"Request successful: Selected group: default, Group default (preferred): score: 11.75836082, successes 12, failures 0 () for node(s) node2/node1","result":["node2","node1"]}\n',
+    );
+    expect(err).toBe(
+      `Warning: cluster has inconsistent data:\n  - node node4 is missing 8832 MB ram and 0 GB disk\n\nThe cluster state before iallocator run has been written to file '${base}.pre-ialloc'\nThe cluster state after iallocator run has been written to file '${base}.post-ialloc'\n`,
+    );
+    const before = readFileSync(`${base}.pre-ialloc`, 'utf8').split('\n');
+    const after = readFileSync(`${base}.post-ialloc`, 'utf8').split('\n');
+    expect(before.slice(2, 4)).toEqual([
+      'node1|32763|1017|31389|1377280|1377280|4|N|uuid-group-1|1||N|12|1|1.0',
+      'node2|32763|1017|31746|1377280|1376640|4|N|uuid-group-1|1||N|12|1|1.0',
+    ]);
+    // Free memory stays as reported; the new instance is filed first.
+    expect(after.slice(2, 4)).toEqual([
+      'node1|32763|1017|31389|1377280|1376256|4|N|uuid-group-1|1||N|0|1|1.0',
+      'node2|32763|1017|31746|1377280|1375616|4|N|uuid-group-1|1||N|0|1|1.0',
+    ]);
+    expect(after[7]).toBe('instance1|1024|1024|1|running|Y|node2|node1|drbd||1|1|N');
+    expect(after.filter((line) => !before.includes(line))).toHaveLength(3);
   });
 });

@@ -60,7 +60,7 @@ describe('htools text backend', () => {
     [
       'an unknown node',
       file(node('n1'), 'i1|1024|2048|2|running|Y|n9||plain|\n'),
-      'f:5: instance i1 names unknown primary node n9',
+      "f:5: Unknown node 'n9' for instance i1",
     ],
     [
       'a duplicate instance',

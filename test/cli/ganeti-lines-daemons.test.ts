@@ -63,7 +63,7 @@ describe("Ganeti's command lines on a real cluster", () => {
       () => expect.fail('the default group has no nodes left'),
       (error: { code: number; stderr: string }) => {
         expect(error.code).toBe(1);
-        expect(error.stderr).toBe('corral: no node can take g0: no allocable group has nodes\n');
+        expect(error.stderr).toBe('corral: no node can take g0: No online nodes\n');
       },
     );
     for (const name of ['g1', 'g2']) await add(name, 'rack2');

@@ -28,7 +28,8 @@ const ispec = z.object({
   'spindle-use': count,
 });
 
-const ipolicy = z.object({
+/** An instance policy in Ganeti's JSON (iallocator requests and RAPI answers alike). */
+export const ipolicy = z.object({
   minmax: z.array(z.object({ min: ispec, max: ispec })),
   std: ispec,
   'disk-templates': z.array(z.enum(diskTemplates)),
@@ -109,7 +110,12 @@ const request = z.discriminatedUnion('type', [
     instances: z.array(z.string()),
     target_groups: z.array(z.string()),
   }),
-  z.object({ type: z.literal('multi-allocate'), instances: z.array(newInstance) }),
+  // hail reads group_name for every instance from here, the outer request, not from each instance.
+  z.object({
+    type: z.literal('multi-allocate'),
+    instances: z.array(newInstance),
+    group_name: z.string().nullable().optional(),
+  }),
 ]);
 
 const message = z.object({
@@ -129,22 +135,46 @@ export interface ParsedRequest {
   readonly request: IAllocRequest;
 }
 
-export function parseIAllocRequest(text: string, fileName: string): ParsedRequest {
+/**
+ * Reads a request as hail does. `staticKvmNodeMemoryMiB` is hail's --static-kvm-node-memory: when the
+ * cluster's first hypervisor is KVM and it is above 0, every node's own memory is taken to be that much
+ * instead of what the node reported (hail's default is 4096).
+ */
+export function parseIAllocRequest(
+  text: string,
+  fileName: string,
+  staticKvmNodeMemoryMiB = 0,
+): ParsedRequest {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new CorralError('bad_request', `${fileName}: not valid JSON (${(error as Error).message})`);
+    throw new CorralError(
+      'bad_request',
+      `Parsing input IAllocator message: Invalid JSON: ${(error as Error).message} (${fileName})`,
+    );
+  }
+  const top = asObject(json);
+  if (top === undefined)
+    throw new CorralError('bad_request', 'Parsing input IAllocator message: Unable to read JSObject');
+  // hail reads these first, in this order.
+  for (const key of ['request', 'nodegroups', 'nodes', 'instances']) {
+    if (!(key in top))
+      throw new CorralError('bad_request', `invalid iallocator message: ${notFound(key, top)}`);
+    if (asObject(top[key]) === undefined)
+      throw new CorralError(
+        'bad_request',
+        `invalid iallocator message: key '${key}': Unable to read JSObject`,
+      );
   }
   const parsed = message.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = issue?.path.join('.') || '(top level)';
-    throw new CorralError('bad_request', `${fileName}: key ${key}: ${issue?.message ?? 'invalid'}`);
-  }
+  if (!parsed.success) throw new CorralError('bad_request', describeIssue(parsed.error.issues[0], top));
   const data = parsed.data;
-  const fail = (key: string, what: string): never => {
-    throw new CorralError('bad_request', `${fileName}: key ${key}: ${what}`);
+  const staticNodeMemory =
+    data.enabled_hypervisors[0] === 'kvm' && staticKvmNodeMemoryMiB > 0 ? staticKvmNodeMemoryMiB : undefined;
+  const rawNode = (name: string): Record<string, unknown> => asObject(asObject(top.nodes)?.[name]) ?? {};
+  const fail = (what: string): never => {
+    throw new CorralError('bad_request', what);
   };
   const groups: GroupSpec[] = Object.entries(data.nodegroups).map(([uuid, g]) => ({
     name: g.name,
@@ -155,16 +185,20 @@ export function parseIAllocRequest(text: string, fileName: string): ParsedReques
     policy: toPolicy(g.ipolicy),
   }));
   const nodes: NodeSpec[] = Object.entries(data.nodes).map(([name, n]) => {
-    if (!(n.group in data.nodegroups)) fail(`nodes.${name}.group`, `unknown node group ${n.group}`);
+    if (!(n.group in data.nodegroups)) fail(`Unknown group '${n.group}' for node ${name}`);
     if (!n.ndparams.exclusive_storage && n.ndparams.spindle_count === undefined) {
-      fail(`nodes.${name}.ndparams.spindle_count`, 'required when exclusive storage is off');
+      fail(
+        `invalid data for node '${name}': ${notFound('spindle_count', asObject(rawNode(name).ndparams) ?? {})}`,
+      );
     }
     const live = !n.offline && n.vm_capable;
     const need = (key: keyof typeof n): number => {
       const value = n[key];
-      if (typeof value !== 'number') return fail(`nodes.${name}.${String(key)}`, 'required for a live node');
+      if (typeof value !== 'number')
+        return fail(`invalid data for node '${name}': ${notFound(String(key), rawNode(name))}`);
       return value;
     };
+    const reportedNodeMemory = live ? need('reserved_memory') : 0;
     const spindles = n.ndparams.exclusive_storage
       ? live
         ? need('total_spindles')
@@ -174,13 +208,14 @@ export function parseIAllocRequest(text: string, fileName: string): ParsedReques
       name: asNodeName(name),
       group: asGroupUuid(n.group),
       totalMemoryMiB: live ? need('total_memory') : 0,
-      nodeMemoryMiB: live ? need('reserved_memory') : 0,
+      nodeMemoryMiB: staticNodeMemory ?? reportedNodeMemory,
       freeMemoryMiB: live ? need('free_memory') : 0,
       totalDiskMiB: live ? need('total_disk') : 0,
       freeDiskMiB: live ? need('free_disk') : 0,
       totalCpus: live ? need('total_cpus') : 0,
       nodeCpus: live ? need('reserved_cpus') : 0,
-      cpuSpeed: n.ndparams.cpu_speed ?? 1,
+      // hail reads no CPU speed from a request: every node counts at speed 1.
+      cpuSpeed: 1,
       spindles,
       freeSpindles: live ? need('free_spindles') : 0,
       exclusiveStorage: n.ndparams.exclusive_storage,
@@ -193,8 +228,8 @@ export function parseIAllocRequest(text: string, fileName: string): ParsedReques
   });
   const instances: InstanceSpec[] = Object.entries(data.instances).map(([name, i]) => {
     const [primary, secondary] = i.nodes as [string, string | undefined];
-    for (const [k, nodeName] of i.nodes.entries()) {
-      if (!(nodeName in data.nodes)) fail(`instances.${name}.nodes.${k}`, `unknown node ${nodeName}`);
+    for (const nodeName of i.nodes) {
+      if (!(nodeName in data.nodes)) fail(`Unknown node '${nodeName}' for instance ${name}`);
     }
     return {
       ...instanceFields(name, i),
@@ -212,6 +247,59 @@ export function parseIAllocRequest(text: string, fileName: string): ParsedReques
   };
 }
 
+/** The networks the new instance's NICs are on (a NIC without one fits any group). */
+export function nicNetworks(req: Pick<NewInstanceRequest, 'nics'>): string[] {
+  return req.nics.flatMap((nic) => {
+    const network = asObject(nic)?.network;
+    return typeof network === 'string' ? [network] : [];
+  });
+}
+
+function asObject(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+const notFound = (key: string, obj: Record<string, unknown>): string =>
+  `key '${key}' not found, object contains only ${JSON.stringify(Object.keys(obj))}`;
+
+/** Haskell's names for the JSON types, as Text.JSON's "Unable to read ..." uses them. */
+const typeNames: Record<string, string> = {
+  string: 'String',
+  object: 'JSObject',
+  array: 'JSArray',
+  number: 'Double',
+  int: 'Int',
+  boolean: 'Bool',
+};
+
+/** A schema failure in hail's words: which record, which key, and why. */
+function describeIssue(issue: z.core.$ZodIssue | undefined, top: Record<string, unknown>): string {
+  if (issue === undefined) return 'invalid iallocator message';
+  const path = issue.path.map(String);
+  const [section = '', name = '', key = ''] = path;
+  let holder: unknown = top;
+  for (const part of path.slice(0, -1)) holder = asObject(holder)?.[part];
+  const last = path[path.length - 1] ?? '';
+  const present = asObject(holder) !== undefined && last in (asObject(holder) as object);
+  const why =
+    issue.code === 'invalid_type' && !present
+      ? notFound(last, asObject(holder) ?? {})
+      : issue.code === 'invalid_type'
+        ? `key '${last}': Unable to read ${typeNames[issue.expected] ?? issue.expected}`
+        : `key '${last}': ${issue.message}`;
+  if (section === 'request') {
+    if (name === 'type' && issue.code === 'invalid_union') {
+      return `Invalid request type '${String(asObject(top.request)?.type)}'`;
+    }
+    return `invalid request dict: ${why}`;
+  }
+  const kind = { nodes: 'node', instances: 'instance', nodegroups: 'group' }[section];
+  if (kind !== undefined && key !== '') return `invalid data for ${kind} '${name}': ${why}`;
+  return `invalid iallocator message: ${why}`;
+}
+
 function checkRequestReferences(
   req: IAllocRequest,
   data: {
@@ -219,29 +307,28 @@ function checkRequestReferences(
     nodes: Record<string, unknown>;
     nodegroups: Record<string, unknown>;
   },
-  fail: (key: string, what: string) => never,
+  fail: (what: string) => never,
 ): void {
-  const needInstance = (name: string, key: string): void => {
-    if (!(name in data.instances)) fail(key, `unknown instance ${name}`);
+  const needInstance = (name: string): void => {
+    if (!(name in data.instances)) fail(`Unknown instance '${name}'`);
+  };
+  const findByName = (name: string, within: Record<string, unknown>): void => {
+    if (!(name in within)) fail(`Wrong number of elems found with name ${name}`);
   };
   switch (req.type) {
     case 'allocate-secondary':
-      needInstance(req.name, 'request.name');
+      needInstance(req.name);
       break;
     case 'relocate':
-      needInstance(req.name, 'request.name');
-      req.relocate_from.forEach((n, k) => {
-        if (!(n in data.nodes)) fail(`request.relocate_from.${k}`, `unknown node ${n}`);
-      });
+      needInstance(req.name);
+      for (const n of req.relocate_from) findByName(n, data.nodes);
       break;
     case 'node-evacuate':
-      for (const [k, n] of req.instances.entries()) needInstance(n, `request.instances.${k}`);
+      for (const n of req.instances) findByName(n, data.instances);
       break;
     case 'change-group':
-      for (const [k, n] of req.instances.entries()) needInstance(n, `request.instances.${k}`);
-      req.target_groups.forEach((g, k) => {
-        if (!(g in data.nodegroups)) fail(`request.target_groups.${k}`, `unknown node group ${g}`);
-      });
+      for (const n of req.instances) findByName(n, data.instances);
+      for (const g of req.target_groups) findByName(g, data.nodegroups);
       break;
     default:
       break;
@@ -267,7 +354,7 @@ export function instanceFields(
   };
 }
 
-function toPolicy(p: z.infer<typeof ipolicy>): IPolicy {
+export function toPolicy(p: z.infer<typeof ipolicy>): IPolicy {
   const spec = (s: z.infer<typeof ispec>) => ({
     memoryMiB: s['memory-size'],
     cpuCount: s['cpu-count'],
