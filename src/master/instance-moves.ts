@@ -233,6 +233,7 @@ async function cleanupMigration(ctx: OpContext, instance: InstanceRecord) {
     return { result: { instance: instance.name, node: source.name } };
   }
   ctx.log(`${instance.name} runs on ${runningOn.name}; recording it as its primary node`);
+  if (needsSecondary(instance.diskTemplate)) return finishMirroredMigration(ctx, instance, source, runningOn);
   await call(ctx, runningOn, 'migrateFinish', {
     name: instance.name,
     hypervisor: instance.hypervisor,
@@ -247,6 +248,37 @@ async function cleanupMigration(ctx: OpContext, instance: InstanceRecord) {
     },
     result: { instance: instance.name, node: runningOn.name },
   };
+}
+
+/**
+ * The end of a mirrored migration whose master died after the guest moved to the secondary: the two nodes
+ * swap roles (the old primary keeps the other copy), and the mirror is attached the other way round before
+ * the guest resumes, as migrateToSecondary does.
+ */
+async function finishMirroredMigration(
+  ctx: OpContext,
+  instance: InstanceRecord,
+  source: NodeRecord,
+  target: NodeRecord,
+) {
+  if (!instance.secondaryNodes.includes(target.uuid))
+    throw new CorralError(
+      'conflict',
+      `${instance.name} runs on ${target.name}, which holds no copy of its disks; stop it there (instance shutdown) and run the cleanup again`,
+    );
+  await detachMirror(ctx, instance, source);
+  await ctx.commit({
+    type: 'instance-set',
+    uuid: instance.uuid,
+    changes: { primaryNode: target.uuid, secondaryNodes: [source.uuid] },
+  });
+  await attachMirror(ctx, ctx.config(), requireInstance(ctx.config(), instance.name), target);
+  await call(ctx, target, 'migrateFinish', {
+    name: instance.name,
+    hypervisor: instance.hypervisor,
+    succeeded: true,
+  });
+  return { result: { instance: instance.name, node: target.name } };
 }
 
 /** Removes the disks of a one-node template from every node but the one that keeps the instance. */

@@ -100,6 +100,34 @@ describe('failover and migrate: -I and --cleanup', () => {
   }, 120_000);
 });
 
+describe('migrate --cleanup of a mirrored instance', () => {
+  it('finds it on its secondary after the master died mid-migration, and swaps the roles of the two nodes', async () => {
+    const w = await world(44);
+    expect((await job(w, [create('db', 'drbd', 'node1', { snode: 'node2' })])).status).toBe('success');
+    // As a master that died after the guest moved, before it recorded the move: the guest waits paused on
+    // the secondary and is gone from the primary.
+    const from = w.machine(node1).guests;
+    const guest = (await from.read('db'))!;
+    await w.machine(asNodeId('node2')).guests.write({ ...guest, state: 'paused' });
+    await from.remove('db');
+
+    const cleaned = await job(w, [{ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'db', cleanup: true }]);
+    expect(cleaned.status, failureOf(cleaned)).toBe('success');
+    expect(resultOf(cleaned).node).toBe('node2');
+    const config = w.machine(node1).service!.localConfig()!;
+    const db = instanceOf(w, 'db');
+    expect(config.nodes.get(db.primaryNode)?.name).toBe('node2');
+    expect(db.secondaryNodes.map((uuid) => config.nodes.get(uuid)?.name)).toEqual(['node1']);
+    expect(w.guests().filter((g) => g.guest.name === 'db')).toEqual([
+      { node: asNodeId('node2'), guest: expect.objectContaining({ state: 'running' }) },
+    ]);
+
+    const back = await job(w, [{ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'db' }]);
+    expect(back.status, failureOf(back)).toBe('success');
+    expect(primaryName(w, 'db')).toBe('node1');
+  }, 120_000);
+});
+
 describe('migrate: runtime memory changes', () => {
   it('balloons the guest down to what the target has free, unless --no-runtime-changes', async () => {
     const w = await world(43);
