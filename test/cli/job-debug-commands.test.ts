@@ -2,7 +2,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { ZodType } from 'zod';
 import { MasterWorld } from '../../simulations/master-world.js';
 import { setDaemonCallForTests } from '../../src/cli/cluster-client.js';
 import { parseJobFile, parseTestNics } from '../../src/cli/commands/debug.js';
@@ -12,11 +11,7 @@ import { cliParser } from '../../src/cli/parser.js';
 import type { JobId } from '../../src/cluster/model.js';
 import { CorralError } from '../../src/common/errors.js';
 import type { NodeId } from '../../src/common/ids.js';
-import { clusterControls } from '../../src/daemon/cluster-controls.js';
-import { controlRequestSchema, controlResponseSchemas } from '../../src/daemon/control-protocol.js';
-import type { DaemonCall } from '../../src/daemon/job-client.js';
-import { defaultControlTimings } from '../../src/master/timings.js';
-import { checkShape } from '../../src/peer/codec.js';
+import { simDaemonCall } from './sim-daemon.js';
 
 /**
  * gnt-job and gnt-debug command lines through the CLI's own parser and handlers, with the daemon's control
@@ -30,21 +25,7 @@ let via: NodeId;
 beforeAll(async () => {
   await world.form();
   via = world.machines[2]!.id;
-  const service = world.machine(via).service!;
-  const handlers = clusterControls({
-    self: via,
-    cluster: service,
-    agent: {} as never,
-    consoleDir: tmpdir(),
-    timings: defaultControlTimings,
-  }) as Record<string, (request: unknown) => Promise<unknown>>;
-  const call: DaemonCall = async (request) => {
-    const checked = checkShape(request, controlRequestSchema);
-    const handler = handlers[checked.op];
-    if (handler === undefined) throw new CorralError('bad_request', `no handler for ${checked.op}`);
-    const answer = await world.settle(handler(checked), 600_000);
-    return checkShape(answer, controlResponseSchemas[checked.op] as ZodType) as never;
-  };
+  const call = simDaemonCall(world, via);
   setDaemonCallForTests(() => call);
 }, 60_000);
 

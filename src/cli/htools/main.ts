@@ -11,11 +11,6 @@ import {
 } from './options.js';
 import { HtoolsDone, HtoolsExit, HtoolsStatus, type HtoolsTool, type ToolOutput } from './tool.js';
 
-/**
- * Runs one of the htools by its Ganeti name, as Ganeti's htools main does: GetOpt parsing of the tool's
- * options, --help, --version and --help-completion, then the tool; "Error: ..." and exit 1 on a failure,
- * exit 2 on a command line GetOpt cannot read.
- */
 /** Each tool lives in ./<name>.js and exports itself under its name: only the one run is loaded. */
 async function loadTool(name: HtoolsName): Promise<HtoolsTool> {
   const module = (await import(`./${name}.js`)) as Record<string, HtoolsTool | undefined>;
@@ -34,7 +29,12 @@ function completionInfo(options: readonly HtoolsOption[], args: readonly string[
   return `${[...lines, ...args].join('\n')}\n`;
 }
 
-/** `program` is how the user called it: hbal, or `corral balance`. Returns the exit code. */
+/**
+ * Runs one of the htools by its Ganeti name, as Ganeti's htools main does: GetOpt parsing of the tool's
+ * options, --help, --version and --help-completion, then the tool; "Error: ..." and exit 1 on a failure,
+ * exit 2 on a command line GetOpt cannot read. `program` is how the user called it (hbal, or `corral
+ * balance`); the exit code is returned.
+ */
 export async function runHtool(
   name: HtoolsName,
   program: string,

@@ -8,6 +8,7 @@ export const htoolsNames = [
   'hinfo',
   'hsqueeze',
   'hscan',
+  'harep',
 ] as const;
 export type HtoolsName = (typeof htoolsNames)[number];
 
@@ -23,4 +24,5 @@ export const htoolsSubcommands: Readonly<Record<string, HtoolsName>> = {
   summary: 'hinfo',
   squeeze: 'hsqueeze',
   scan: 'hscan',
+  repair: 'harep',
 };
