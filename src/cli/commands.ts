@@ -106,5 +106,8 @@ export const htoolsCommands: readonly { readonly command: string; readonly descr
   { command: 'summary', describe: 'hinfo: the cluster as the allocator sees it, group by group' },
   { command: 'squeeze', describe: 'hsqueeze: which nodes to power down or up for the load' },
   { command: 'scan', describe: 'hscan: save clusters read over RAPI (or this one) as htools text files' },
-  { command: 'repair', describe: 'harep: repair the instances auto-repair tags allow, tracking them in tags' },
+  {
+    command: 'repair',
+    describe: 'harep: repair the instances auto-repair tags allow, tracking them in tags',
+  },
 ];

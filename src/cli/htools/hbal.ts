@@ -3,15 +3,10 @@ import type { BalanceResult } from '../../alloc/balance.js';
 import { balanceGroupInThreads } from '../../alloc/balance-threads.js';
 import { showFFloat } from '../../alloc/haskell-show.js';
 import { optimalScore, scoreBreakdown } from '../../alloc/metrics.js';
-import { balanceJson, commandLines, jobSetOpcodes, stepLines } from '../../alloc/report.js';
+import { balanceJson, commandLines, stepLines } from '../../alloc/report.js';
 import { type ClusterState, groupNodes, hasSecondary, noNode, toSnapshot } from '../../alloc/state.js';
-import { corralOpcode } from '../../cluster/alloc-answers.js';
-import type { Opcode } from '../../cluster/opcodes.js';
-import type { ConfigView } from '../../cluster/views.js';
-import { CorralError } from '../../common/errors.js';
-import { type DaemonCall, submitJob } from '../../daemon/job-client.js';
-import { follow } from '../cluster-client.js';
-import { type ClusterData, loadExternalData, maybeSaveData } from './backend.js';
+import { loadExternalData, maybeSaveData } from './backend.js';
+import { executeJobSets, movesAsJobs } from './jobs.js';
 import { balanceOptionsOf, type HtoolsOptions } from './options.js';
 import { commonSuffix, maybePrintInsts, maybePrintNodes, printTable } from './print.js';
 import { exitErr, HtoolsDone, type HtoolsTool, noArguments, type ToolOutput } from './tool.js';
@@ -100,37 +95,6 @@ export function maybeSaveCommands(
   }
   writeFileSync(o.showCmds, `${SH_TEMPLATE}${lines.map((l) => `${l}\n`).join('')}`);
   io.out(`The commands have been written to file '${o.showCmds}'\n`);
-}
-
-/** Carries the job sets out on the live cluster: the jobs of one set in parallel, a failure stops the run. */
-async function executeJobSets(call: DaemonCall, sets: readonly Opcode[][][], io: ToolOutput): Promise<void> {
-  for (const [k, set] of sets.entries()) {
-    io.out(`Job set ${k + 1} of ${sets.length}: ${set.length} job(s)\n`);
-    const jobs = await Promise.all(set.map((ops) => submitJob(call, ops)));
-    const outcomes = await Promise.allSettled(jobs.map((job) => follow(call, job)));
-    const failures = outcomes.flatMap((outcome, j) =>
-      outcome.status === 'rejected' ? [`job ${jobs[j]}: ${(outcome.reason as Error).message}`] : [],
-    );
-    if (failures.length > 0)
-      throw new CorralError(
-        'conflict',
-        `job set ${k + 1} failed (${failures.join('; ')}); the later sets were not run: run hbal again`,
-      );
-  }
-}
-
-function balanceJobs(
-  data: ClusterData,
-  config: ConfigView,
-  result: BalanceResult,
-  o: HtoolsOptions,
-): Opcode[][][] {
-  const instances = new Map(config.instances.map((i) => [i.name, i]));
-  const nodes = new Set(config.nodes.map((n) => n.name));
-  const sets = jobSetOpcodes(data.state, result).map((set) =>
-    set.map((job) => job.map((op) => corralOpcode(op, 'balance', instances, nodes))),
-  );
-  return o.firstJobGroup ? sets.slice(0, 1) : sets;
 }
 
 async function run(o: HtoolsOptions, args: readonly string[], io: ToolOutput): Promise<void> {
@@ -224,7 +188,12 @@ async function run(o: HtoolsOptions, args: readonly string[], io: ToolOutput): P
   maybePrintNodes(o.showNodes, 'Final cluster', result.final, members, io);
   if (o.execJobs && result.steps.length > 0) {
     if (data.source.kind !== 'live') exitErr('hbal: Execution of commands possible only on LUXI');
-    await executeJobSets(data.source.call, balanceJobs(data, data.source.config, result, o), io);
+    const sets = movesAsJobs(state, data.source.config, result);
+    await executeJobSets(data.source.call, o.firstJobGroup ? sets.slice(0, 1) : sets, io, {
+      tool: 'hbal',
+      ...(o.reason !== undefined && { reason: o.reason }),
+      ...(o.priority !== undefined && { priority: o.priority }),
+    });
   }
 }
 
