@@ -49,20 +49,11 @@ const helperTimeouts: UnusedOption[] = ['helper-startup-timeout', 'helper-shutdo
   accepts: [],
   refusal: noHelperVm,
 }));
-const forceVariant: UnusedOption = {
-  name: 'force-variant',
-  takesValue: false,
-  reason: 'each node runs only the variants an OS lists, and checks them',
-  accepts: [],
-  refusal:
-    "each of Corral's nodes runs only the variants an OS lists in its variants.list, and checks them: add the variant there on every node",
-};
 const noReservations =
   'Corral reserves no resources for instances that do not exist yet: create the instance when it is needed';
 
 /** instance add's (and backup import's). */
 export const instanceAddUnused: readonly UnusedOption[] = [
-  forceVariant,
   fileStorageDir,
   fileDriver,
   osParamsSecret,
@@ -86,7 +77,6 @@ export const instanceAddOnlyUnused: readonly UnusedOption[] = [
 
 /** instance modify's. */
 export const instanceModifyUnused: readonly UnusedOption[] = [
-  forceVariant,
   fileStorageDir,
   fileDriver,
   communication,
@@ -101,7 +91,7 @@ export const instanceModifyUnused: readonly UnusedOption[] = [
 ];
 
 /** instance reinstall's. */
-export const reinstallUnused: readonly UnusedOption[] = [forceVariant, osParamsSecret];
+export const reinstallUnused: readonly UnusedOption[] = [osParamsSecret];
 
 const noZeroing =
   "Corral has no zeroing helper VM (Ganeti's --zeroing-image) to zero the instance's free space with";

@@ -204,6 +204,8 @@ export const instanceCreateOpSchema = z.object({
   disks: z.array(diskSpec).max(16),
   nics: z.array(nicSpec).max(8).optional(),
   os_type: z.string().min(1).max(128).optional(),
+  /** Ganeti's --force-variant: a variant the OS does not list (or any, for an OS without variants). */
+  force_variant: yes.optional(),
   osparams: params.optional(),
   /** Ganeti's private OS parameters: given to the OS scripts, never shown. */
   osparams_private: params.optional(),
@@ -498,6 +500,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     osparams: params.optional(),
     osparams_private: params.optional(),
     os_name: z.string().min(1).max(128).optional(),
+    /** Ganeti's --force-variant: a variant the OS does not list (or any, for an OS without variants). */
+    force_variant: yes.optional(),
     /** Corral's older form of disks: [['add', -1, spec], …]; kept for its callers. */
     disks_add: z.array(diskSpec).max(16).optional(),
     /** Ganeti's [op, index | name | UUID, params] list; index -1 is the end (add) or the last (others). */
@@ -532,6 +536,8 @@ export const opcodeSchema = z.discriminatedUnion('OP_ID', [
     ...common,
     ...instanceName,
     os_type: z.string().min(1).max(128).optional(),
+    /** Ganeti's --force-variant: a variant the OS does not list (or any, for an OS without variants). */
+    force_variant: yes.optional(),
     osparams: params.optional(),
     osparams_private: params.optional(),
   }),

@@ -457,7 +457,8 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       const { primary: pnode, secondary: snode } = placement;
       for (const node of [pnode, ...(snode !== undefined ? [snode] : [])])
         await call(ctx, node, 'checkParams', { hypervisor, hvParams: op.hvparams ?? {} });
-      if (!op.no_install && op.os_type !== undefined) await requireOs(ctx, pnode, op.os_type);
+      if (!op.no_install && op.os_type !== undefined)
+        await requireOs(ctx, pnode, op.os_type, 'install', op.force_variant === true);
 
       const uuid = ctx.newUuid();
       await ctx.commit({
@@ -704,7 +705,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         privateParams(changes.osParams ?? instance.osParams, instance.osParamsPrivate, op.osparams_private),
       );
       if (op.os_name !== undefined) {
-        await requireOs(ctx, pnode, op.os_name);
+        await requireOs(ctx, pnode, op.os_name, 'install', op.force_variant === true);
         changes.os = op.os_name;
       }
       if (op.offline === true) {
@@ -825,7 +826,7 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         throw new CorralError('bad_request', `${instance.name} has no OS yet; give one with -o OS`);
       await requireStopped(ctx, instance);
       const pnode = primaryOf(config, instance);
-      await requireOs(ctx, pnode, os);
+      await requireOs(ctx, pnode, os, 'install', op.force_variant === true);
       const osParams = mergeParams(instance.osParams, op.osparams);
       const reinstalled = {
         ...instance,

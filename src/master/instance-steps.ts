@@ -386,13 +386,15 @@ export async function runOsScript(
 
 /**
  * Checks on the node that the OS (and variant) exists and is valid there; to install it (the default), also
- * that it is not blacklisted.
+ * that it is not blacklisted. `forceVariant` (Ganeti's --force-variant) lets a variant the OS does not list
+ * through: the node's scripts get it as it was given.
  */
 export async function requireOs(
   ctx: OpContext,
   node: NodeRecord,
   os: string,
   purpose: 'install' | 'export' = 'install',
+  forceVariant = false,
 ): Promise<void> {
   if (purpose === 'install') requireNotBlacklisted(ctx.config().cluster, os);
   const [name, variant] = os.split('+', 2) as [string, string | undefined];
@@ -405,7 +407,7 @@ export async function requireOs(
       'conflict',
       `OS ${name} is not valid on ${node.name}: ${found.reason ?? 'unknown reason'}`,
     );
-  if (variant !== undefined && !found.variants.includes(variant))
+  if (variant !== undefined && !forceVariant && !found.variants.includes(variant))
     throw new CorralError(
       'not_found',
       `OS ${name} has no variant ${variant}${found.variants.length > 0 ? ` (variants: ${found.variants.join(', ')})` : ''}`,

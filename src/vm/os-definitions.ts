@@ -66,7 +66,8 @@ export async function diagnoseOses(searchPath: readonly string[]): Promise<OsDia
 
 /**
  * The OS named by `name` or `name+variant`, with the variant to use: the given one, or the first of
- * variants.list. Refuses an unknown OS, an invalid one (with the reason) and an unknown variant.
+ * variants.list. Refuses an unknown OS and an invalid one (with the reason); which variants an instance may
+ * use is the master's check (instance add, reinstall and modify), which --force-variant skips.
  */
 export async function loadOs(
   searchPath: readonly string[],
@@ -90,15 +91,13 @@ export async function loadOs(
   if (!diagnosis.valid)
     throw new CorralError('unavailable', `OS ${name} in ${dir} is not valid: ${diagnosis.reason}`);
   const { os } = diagnosis;
-  if (variant === undefined) return { os, variant: os.variants[0] };
-  if (os.variants.length === 0)
-    throw new CorralError('bad_request', `OS ${name} has no variants; use ${name} without +${variant}`);
-  if (!os.variants.includes(variant))
+  if (variant === '')
     throw new CorralError(
       'bad_request',
-      `OS ${name} has no variant ${JSON.stringify(variant)}; its variants are ${os.variants.join(', ')}`,
+      `${JSON.stringify(osName)} names no variant after +; use NAME or NAME+VARIANT`,
     );
-  return { os, variant };
+  // The master checked the variant against this list, or was told to let it through (--force-variant).
+  return { os, variant: variant ?? os.variants[0] };
 }
 
 /** A directory name a user could type: not hidden, no separator, no variant mark. */

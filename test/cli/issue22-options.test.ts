@@ -141,12 +141,40 @@ describe("add, modify, reinstall and import: Ganeti's options Corral has no use 
       [['--opportunistic-locking'], /^corral: --opportunistic-locking: Corral takes all of a job's locks/],
       [['--forthcoming'], /^corral: --forthcoming: Corral reserves no resources/],
       [['--commit'], /^corral: --commit: Corral reserves no resources/],
-      [['--force-variant'], /^corral: --force-variant: each of Corral's nodes runs only the variants/],
     ] as const) {
       const refused = await run(['instance', 'add', '-t', 'file', '-s', '1G', '-o', 'noop', ...words, 'db']);
       expect(refused.error).toMatch(message);
       expect(refused.jobs).toEqual([]);
     }
+  });
+
+  it('--force-variant on add, modify and reinstall asks the master to let an unlisted variant through', async () => {
+    const add = await run([
+      'instance',
+      'add',
+      '-t',
+      'file',
+      '-s',
+      '1G',
+      '-o',
+      'noop+new',
+      '--force-variant',
+      'db',
+    ]);
+    expect(add.error).toBeUndefined();
+    expect(add.jobs[0]?.[0]).toMatchObject({
+      OP_ID: 'OP_INSTANCE_CREATE',
+      os_type: 'noop+new',
+      force_variant: true,
+    });
+    const plain = await run(['instance', 'add', '-t', 'file', '-s', '1G', '-o', 'noop', 'db']);
+    expect(plain.jobs[0]?.[0]).not.toHaveProperty('force_variant');
+    const modify = await run(['instance', 'modify', '-o', 'noop+new', '--force-variant', 'web']);
+    expect(modify.jobs[0]?.[0]).toMatchObject({ OP_ID: 'OP_INSTANCE_SET_PARAMS', force_variant: true });
+    const reinstall = await run(['instance', 'reinstall', '-f', '-o', 'noop+new', '--force-variant', 'web']);
+    expect(reinstall.jobs.flat()).toContainEqual(
+      expect.objectContaining({ OP_ID: 'OP_INSTANCE_REINSTALL', os_type: 'noop+new', force_variant: true }),
+    );
   });
 
   it('takes the values that ask for what Corral does, with a note on stderr', async () => {

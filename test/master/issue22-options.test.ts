@@ -128,6 +128,30 @@ describe('migrate --cleanup of a mirrored instance', () => {
   }, 120_000);
 });
 
+describe('--force-variant', () => {
+  it('lets an OS variant the node does not list through on add and reinstall, and only then', async () => {
+    const w = await world(45);
+    const refused = await job(w, [create('v1', 'file', 'node1', { os_type: `${SIM_OS}+beta` })]);
+    expect(failureOf(refused)).toBe(`OS ${SIM_OS} has no variant beta`);
+    const forced = await job(w, [
+      create('v1', 'file', 'node1', { os_type: `${SIM_OS}+beta`, force_variant: true }),
+    ]);
+    expect(forced.status, failureOf(forced)).toBe('success');
+    expect(instanceOf(w, 'v1').os).toBe(`${SIM_OS}+beta`);
+
+    await job(w, [{ OP_ID: 'OP_INSTANCE_SHUTDOWN', instance_name: 'v1' }]);
+    const again = {
+      OP_ID: 'OP_INSTANCE_REINSTALL',
+      instance_name: 'v1',
+      os_type: `${SIM_OS}+gamma`,
+    } as const;
+    expect(failureOf(await job(w, [again]))).toBe(`OS ${SIM_OS} has no variant gamma`);
+    const reinstalled = await job(w, [{ ...again, force_variant: true }]);
+    expect(reinstalled.status, failureOf(reinstalled)).toBe('success');
+    expect(instanceOf(w, 'v1').os).toBe(`${SIM_OS}+gamma`);
+  }, 120_000);
+});
+
 describe('migrate: runtime memory changes', () => {
   it('balloons the guest down to what the target has free, unless --no-runtime-changes', async () => {
     const w = await world(43);

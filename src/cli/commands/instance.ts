@@ -249,6 +249,7 @@ export interface AddArgs extends JobArgs {
   /** --no-nics: yargs reads a --no-X flag as X = false. */
   nics: boolean;
   'os-type'?: string;
+  'force-variant'?: boolean;
   backend: string[];
   hypervisor: string[];
   'os-parameters': string[];
@@ -368,6 +369,7 @@ export function addOptions<T, const O extends typeof templateOption & { demandOp
     .option('disk-template', template)
     .option('os-size', { alias: 's', type: 'string', describe: 'one disk of this size (512M, 10G)' })
     .option('os-type', { alias: 'o', type: 'string', describe: 'OS[+variant]' })
+    .option('force-variant', forceVariantOption)
     .option('node', { alias: 'n', type: 'string', describe: 'primary node (default: the allocator picks)' })
     .option('iallocator', {
       alias: 'I',
@@ -414,6 +416,18 @@ export function addOptions<T, const O extends typeof templateOption & { demandOp
       ),
     ),
   );
+}
+
+/** Ganeti's --force-variant (instance add, modify, reinstall and backup import). */
+const forceVariantOption = {
+  type: 'boolean',
+  default: false,
+  describe: 'use an OS variant the OS does not list in its variants.list',
+} as const;
+
+/** The opcode field --force-variant sets. */
+export function forceVariantField(args: { readonly 'force-variant'?: boolean }): { force_variant?: true } {
+  return args['force-variant'] === true ? { force_variant: true } : {};
 }
 
 /** Ganeti's --os-parameters-private (add, modify, reinstall, import): OS parameters no view shows. */
@@ -499,6 +513,7 @@ export function createOpcode(args: AddArgs): Extract<Opcode, { OP_ID: 'OP_INSTAN
     disks,
     ...(!args.nics ? { nics: [] } : args.net.length > 0 ? { nics: nicSpecs(args.net) } : {}),
     ...(args['os-type'] !== undefined && { os_type: args['os-type'] }),
+    ...forceVariantField(args),
     ...(osParams !== undefined && { osparams: osParams }),
     ...privateParamsField(args['os-parameters-private']),
     ...(be !== undefined && { beparams: be }),
@@ -803,6 +818,7 @@ const modify = simple(
         describe: "--no-wait-for-sync: accepted for Ganeti's command lines; a conversion to drbd waits",
       })
       .option('os-type', { alias: 'o', type: 'string' })
+      .option('force-variant', forceVariantOption)
       .option('disk-template', {
         alias: 't',
         type: 'string',
@@ -858,6 +874,7 @@ const modify = simple(
       ...(osParams.length > 0 && { osparams: parseKeyValues(osParams.join(','), '-O') }),
       ...privateParamsField(a['os-parameters-private']),
       ...(typeof a['os-type'] === 'string' && { os_name: a['os-type'] }),
+      ...forceVariantField(a),
       ...(nics.length > 0 && { nics }),
       ...(disks.length > 0 && { disks }),
       ...(a['disk-template'] !== undefined && { disk_template: templateName(a['disk-template']) }),
@@ -917,6 +934,7 @@ const reinstall = many(
     forceOption(
       privateParamsOption(addUnusedOptions(repeatable(y, 'os-parameters', 'O', 'k=v,…'), reinstallUnused))
         .option('os-type', { alias: 'o', type: 'string' })
+        .option('force-variant', forceVariantOption)
         .option('select-os', {
           type: 'boolean',
           default: false,
@@ -928,6 +946,7 @@ const reinstall = many(
     OP_ID: 'OP_INSTANCE_REINSTALL',
     instance_name: instance,
     ...(typeof a['os-type'] === 'string' && { os_type: a['os-type'] }),
+    ...forceVariantField(a),
     ...(a['os-parameters'].length > 0 && {
       osparams: parseKeyValues(a['os-parameters'].join(','), '-O'),
     }),

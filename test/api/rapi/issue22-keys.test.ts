@@ -6,7 +6,8 @@ import { rapiOnFakeDaemon } from './fake-rapi.js';
  * Ganeti's RAPI keys behind issue 22's options, passed on in the opcode now that Corral acts on them
  * (they were accepted and left out before): migrate and failover -I, --cleanup, runtime changes and
  * hypervisor versions; shutdown --ignore-offline; reboot --ignore-secondaries; export's compression and long
- * sleep; create's private OS parameters, identify-defaults and compression; activate-disks ?ignore_size.
+ * sleep; create's private OS parameters, identify-defaults and compression; activate-disks ?ignore_size;
+ * create's and modify's force_variant.
  */
 
 const ADMIN = { authorization: `Basic ${Buffer.from('admin:pw').toString('base64')}` };
@@ -77,6 +78,23 @@ describe("RAPI: issue 22's keys reach the opcode", () => {
     expect(await send('PUT', '/2/instances/inst1/modify', { osparams_private: { pw: 'y' } })).toMatchObject({
       osparams_private: { pw: 'y' },
     });
+  });
+
+  it('create and modify pass force_variant on', async () => {
+    expect(
+      await send('POST', '/2/instances', {
+        __version__: 1,
+        mode: 'create',
+        name: 'new2',
+        disk_template: 'diskless',
+        disks: [],
+        os_type: 'noop+new',
+        force_variant: true,
+      }),
+    ).toMatchObject({ OP_ID: 'OP_INSTANCE_CREATE', os_type: 'noop+new', force_variant: true });
+    expect(
+      await send('PUT', '/2/instances/inst1/modify', { os_name: 'noop+new', force_variant: true }),
+    ).toMatchObject({ os_name: 'noop+new', force_variant: true });
   });
 });
 
