@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -41,8 +41,16 @@ function runShelltests(): Promise<{ failed: string[]; passed: number; output: st
   });
 }
 
+/** shelltestrunner is a Debian package (.ci/run installs it): without it, say so rather than fail obscurely. */
+function haveShelltest(): boolean {
+  return spawnSync('shelltest', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
 describe("Ganeti's htools shelltests against Corral's htools", () => {
   it('pass, but for the cases that need what Corral does not have', { timeout: 600_000 }, async () => {
+    expect(haveShelltest(), 'shelltest is missing: apt-get install shelltestrunner (as .ci/run does)').toBe(
+      true,
+    );
     const { failed, passed, output } = await runShelltests();
     expect(Number.isFinite(passed), output.slice(-2000)).toBe(true);
     const unexpected = failed.filter((name) => expectedFailures[name] === undefined);
