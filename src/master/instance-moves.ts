@@ -251,21 +251,16 @@ async function cleanupMigration(ctx: OpContext, instance: InstanceRecord) {
 }
 
 /**
- * The end of a mirrored migration whose master died after the guest moved to the secondary: the two nodes
- * swap roles (the old primary keeps the other copy), and the mirror is attached the other way round before
- * the guest resumes, as migrateToSecondary does.
+ * The end of every mirrored migration, once the guest waits paused on the secondary: the two nodes swap roles
+ * in one config change (the old primary keeps the other copy), the mirror is attached the other way round,
+ * then the guest resumes.
  */
-async function finishMirroredMigration(
+async function swapMirrorRoles(
   ctx: OpContext,
   instance: InstanceRecord,
   source: NodeRecord,
   target: NodeRecord,
 ) {
-  if (!instance.secondaryNodes.includes(target.uuid))
-    throw new CorralError(
-      'conflict',
-      `${instance.name} runs on ${target.name}, which holds no copy of its disks; stop it there (instance shutdown) and run the cleanup again`,
-    );
   await detachMirror(ctx, instance, source);
   await ctx.commit({
     type: 'instance-set',
@@ -278,6 +273,24 @@ async function finishMirroredMigration(
     hypervisor: instance.hypervisor,
     succeeded: true,
   });
+}
+
+/**
+ * The end of a mirrored migration whose master died after the guest moved to the secondary, as
+ * migrateToSecondary ends one.
+ */
+async function finishMirroredMigration(
+  ctx: OpContext,
+  instance: InstanceRecord,
+  source: NodeRecord,
+  target: NodeRecord,
+) {
+  if (!instance.secondaryNodes.includes(target.uuid))
+    throw new CorralError(
+      'conflict',
+      `${instance.name} runs on ${target.name}, which holds no copy of its disks; stop it there (instance shutdown) and run the cleanup again`,
+    );
+  await swapMirrorRoles(ctx, instance, source, target);
   return { result: { instance: instance.name, node: target.name } };
 }
 
@@ -775,18 +788,7 @@ async function migrateToSecondary(ctx: OpContext, instance: InstanceRecord, op: 
       `migrating ${instance.name} failed (${asCorralError(error).message}); it still runs on ${source.name}`,
     );
   }
-  await detachMirror(ctx, instance, source);
-  await ctx.commit({
-    type: 'instance-set',
-    uuid: instance.uuid,
-    changes: { primaryNode: target.uuid, secondaryNodes: [source.uuid] },
-  });
-  await attachMirror(ctx, ctx.config(), requireInstance(ctx.config(), instance.name), target);
-  await call(ctx, target, 'migrateFinish', {
-    name: instance.name,
-    hypervisor: instance.hypervisor,
-    succeeded: true,
-  });
+  await swapMirrorRoles(ctx, instance, source, target);
   ctx.log(
     `migrated ${instance.name} to ${target.name} in ${Math.round(figures.totalMs)} ms (downtime ${Math.round(figures.downtimeMs)} ms, ${figures.transferredBytes} bytes of memory; no disk copied)`,
   );
