@@ -1,6 +1,6 @@
 import { canEvacuateNode } from './global-n1.js';
-import { type ScoreBreakdown, scoreBreakdown } from './metrics.js';
-import type { ClusterState, NodeState } from './state.js';
+import { conflictingPrimaries, type ScoreBreakdown, scoreBreakdown } from './metrics.js';
+import { type ClusterState, type NodeState, usedGroups } from './state.js';
 
 /**
  * hcheck's health checks: per node group, the nodes failing N+1, the nodes with conflicting primaries
@@ -37,17 +37,6 @@ export function checkNames(capacity: boolean): CheckName[] {
 export function reportedScore(nodes: readonly NodeState[]): ScoreBreakdown {
   return nodes.some((n) => !n.offline) ? scoreBreakdown(nodes) : { score: 0, components: [] };
 }
-
-/** Groups with nodes, in group order, as htools splits a cluster. */
-export function usedGroups(state: ClusterState): number[] {
-  return state.groups.map((g) => g.idx).filter((g) => state.nodes.some((n) => n.group === g));
-}
-
-const conflictingPrimaries = (n: NodeState): number => {
-  let total = 0;
-  for (const count of n.pTags.values()) total += count;
-  return total - n.pTags.size;
-};
 
 export function checkGroup(state: ClusterState, group: number, capacity: boolean): GroupCheck {
   const nodes = state.nodes.filter((n) => n.group === group);

@@ -48,7 +48,8 @@ const weights = Float64Array.from(components, (c) => c.weight);
 const overOffline = Uint8Array.from(components, (c) => (c.overOffline ? 1 : 0));
 const summed = Uint8Array.from(components, (c) => (c.aggregate === 'sum' ? 1 : 0));
 
-function conflictingPrimaries(n: NodeState): number {
+/** Primaries beyond the first that share an exclusion tag (htools' conflictingPrimaries). */
+export function conflictingPrimaries(n: NodeState): number {
   let total = 0;
   for (const c of n.pTags.values()) total += c;
   return total - n.pTags.size;

@@ -834,6 +834,11 @@ export function groupNodes(state: ClusterState, group: number): number[] {
   return state.nodes.filter((n) => n.group === group).map((n) => n.idx);
 }
 
+/** Groups with nodes, in group order, as htools splits a cluster. */
+export function usedGroups(state: ClusterState): number[] {
+  return state.groups.map((g) => g.idx).filter((g) => state.nodes.some((n) => n.group === g));
+}
+
 /**
  * The snapshot a simulated state describes: instances on their new nodes, free memory and
  * disk as the nodes would report them after the moves (the unaccounted memory carried over).

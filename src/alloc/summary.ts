@@ -1,5 +1,5 @@
-import { reportedScore, usedGroups } from './check.js';
-import { type ClusterState, type InstState, type NodeState, noNode } from './state.js';
+import { reportedScore } from './check.js';
+import { type ClusterState, type InstState, type NodeState, noNode, usedGroups } from './state.js';
 
 /**
  * hinfo's cluster summary: per node group its size, the nodes failing N+1 and the instances on them,
@@ -16,16 +16,19 @@ export interface GroupSummary {
   readonly score: number;
 }
 
-/** htools' computeBadItems on a set of nodes: the online ones failing N+1, and the instances they hold. */
+/**
+ * htools' computeBadItems on a set of nodes: the online ones failing N+1, and how many instances they hold
+ * (forthcoming ones are not theirs yet).
+ */
 export function badItems(
   state: ClusterState,
   nodes: readonly NodeState[],
-): { nodes: number; instances: number } {
+): { nodes: ReadonlySet<number>; instances: number } {
   const bad = new Set(nodes.filter((n) => !n.offline && n.failN1).map((n) => n.idx));
   const instances = state.instances.filter(
     (i) => !i.forthcoming && (bad.has(i.pNode) || (i.sNode !== noNode && bad.has(i.sNode))),
   );
-  return { nodes: bad.size, instances: instances.length };
+  return { nodes: bad, instances: instances.length };
 }
 
 /** The groups with nodes, in group order; a group's instances are those whose primary is in it. */
@@ -37,7 +40,7 @@ export function groupSummaries(state: ClusterState): GroupSummary[] {
       name: state.groups[group]?.spec.name ?? '',
       nodes: nodes.length,
       instances: state.instances.filter((i) => state.nodes[i.pNode]?.group === group).length,
-      badNodes: bad.nodes,
+      badNodes: bad.nodes.size,
       badInstances: bad.instances,
       score: reportedScore(nodes).score,
     };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseUnitMiB, simulateCluster } from '../../src/alloc/simulate.js';
-import { runHtool } from '../../src/cli/htools/main.js';
+import { htool } from '../cli/run-htool.js';
 
 /**
  * hspace as Ganeti 3.0.2's: every expected figure below is what Debian's /usr/bin/hspace printed (or wrote
@@ -12,19 +12,7 @@ import { runHtool } from '../../src/cli/htools/main.js';
 
 const data = (name: string): string => new URL(`../ganeti-htools/data/${name}`, import.meta.url).pathname;
 
-async function hspace(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runHtool('hspace', 'hspace', argv, {
-    out: (text) => {
-      out += text;
-    },
-    err: (text) => {
-      err += text;
-    },
-  });
-  return { code, out, err };
-}
+const hspace = (...argv: string[]) => htool('hspace', ...argv);
 
 /** The HTS_* variables of a machine-readable run. */
 function hts(out: string): Map<string, string> {

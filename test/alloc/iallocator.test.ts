@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseIAllocRequest } from '../../src/alloc/iallocator/request.js';
 import { answerRequest } from '../../src/alloc/iallocator/respond.js';
-import { runHtool } from '../../src/cli/htools/main.js';
+import { htool } from '../cli/run-htool.js';
 
 const request = (name: string): string =>
   readFileSync(new URL(`fixtures/${name}.request`, import.meta.url), 'utf8');
@@ -113,19 +113,7 @@ describe('iallocator answers', () => {
   });
 });
 
-async function hail(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runHtool('hail', 'hail', argv, {
-    out: (text) => {
-      out += text;
-    },
-    err: (text) => {
-      err += text;
-    },
-  });
-  return { code, out, err };
-}
+const hail = (...argv: string[]) => htool('hail', ...argv);
 
 const shelltestData = (name: string): string =>
   new URL(`../ganeti-htools/data/${name}`, import.meta.url).pathname;

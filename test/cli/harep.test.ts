@@ -3,11 +3,11 @@ import { MasterWorld } from '../../simulations/master-world.js';
 import { failureOf, runJob } from '../../simulations/sim-jobs.js';
 import { SIM_OS } from '../../simulations/sim-os.js';
 import { setDaemonCallForTests } from '../../src/cli/cluster-client.js';
-import { runHtool } from '../../src/cli/htools/main.js';
 import { findInstance } from '../../src/cluster/config.js';
 import type { JobId } from '../../src/cluster/model.js';
 import type { Opcode } from '../../src/cluster/opcodes.js';
 import type { NodeId } from '../../src/common/ids.js';
+import { htool } from './run-htool.js';
 import { simDaemonCall } from './sim-daemon.js';
 
 /**
@@ -28,19 +28,7 @@ beforeAll(async () => {
 
 afterAll(() => setDaemonCallForTests(undefined));
 
-async function harep(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runHtool('harep', 'harep', args, {
-    out: (text) => {
-      out += text;
-    },
-    err: (text) => {
-      err += text;
-    },
-  });
-  return { code, out, err };
-}
+const harep = (...argv: string[]) => htool('harep', ...argv);
 
 const ok = async (ops: Opcode[]) => {
   const ended = await runJob(world, via, ops);

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MasterWorld, SIM_OOB_PROGRAM } from '../../simulations/master-world.js';
 import { failureOf, runJob } from '../../simulations/sim-jobs.js';
 import { setDaemonCallForTests } from '../../src/cli/cluster-client.js';
-import { runHtool } from '../../src/cli/htools/main.js';
 import type { Opcode } from '../../src/cluster/opcodes.js';
 import type { NodeId } from '../../src/common/ids.js';
+import { htool } from './run-htool.js';
 import { simDaemonCall } from './sim-daemon.js';
 
 /**
@@ -32,19 +32,7 @@ const ok = async (ops: Opcode[]) => {
 const config = () => world.machine(via).service!.localConfig()!;
 const node = (name: string) => [...config().nodes.values()].find((n) => n.name === name)!;
 
-async function hsqueeze(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runHtool('hsqueeze', 'hsqueeze', args, {
-    out: (text) => {
-      out += text;
-    },
-    err: (text) => {
-      err += text;
-    },
-  });
-  return { code, out, err };
-}
+const hsqueeze = (...argv: string[]) => htool('hsqueeze', ...argv);
 
 describe('hsqueeze -X', () => {
   it('powers a standby node on and brings it online, then powers idle nodes off', async () => {

@@ -1,6 +1,6 @@
 import type { AllocateResult, DedicatedMetric, FailureCounts, GroupAttempt } from '../allocate.js';
 import { showPolicy } from '../haskell-show.js';
-import { type ClusterState, failModes, noNode } from '../state.js';
+import { type ClusterState, failModes, noNode, usedGroups } from '../state.js';
 
 /**
  * hail's words for allocation results (htools' AllocationSolution.hs and the Haskell `show` its
@@ -60,7 +60,8 @@ export function describeAllocation(
  * nodes, as Haskell's `show` prints them.
  */
 export function describeNoGroups(state: ClusterState, allowed: readonly number[] | null): string {
-  const used = state.groups.filter((g) => state.nodes.some((n) => n.group === g.idx));
+  const withNodes = new Set(usedGroups(state));
+  const used = state.groups.filter((g) => withNodes.has(g.idx));
   const allowedText = allowed === null ? 'Nothing' : `Just [${allowed.join(',')}]`;
   return `no groups for evacuation: allowed groups was ${allowedText}, all groups: [${used.map(showGroup).join(',')}]`;
 }

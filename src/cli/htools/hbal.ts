@@ -4,7 +4,15 @@ import { balanceGroupInThreads } from '../../alloc/balance-threads.js';
 import { showFFloat } from '../../alloc/haskell-show.js';
 import { optimalScore, scoreBreakdown } from '../../alloc/metrics.js';
 import { balanceJson, commandLines, stepLines } from '../../alloc/report.js';
-import { type ClusterState, groupNodes, hasSecondary, noNode, toSnapshot } from '../../alloc/state.js';
+import {
+  type ClusterState,
+  groupNodes,
+  hasSecondary,
+  noNode,
+  toSnapshot,
+  usedGroups,
+} from '../../alloc/state.js';
+import { badItems } from '../../alloc/summary.js';
 import { loadExternalData, maybeSaveData } from './backend.js';
 import { executeJobSets, movesAsJobs } from './jobs.js';
 import { balanceOptionsOf, type HtoolsOptions } from './options.js';
@@ -15,15 +23,15 @@ import { exitErr, HtoolsDone, type HtoolsTool, noArguments, type ToolOutput } fr
 
 /** The group to balance: the one named, or the only one; as hbal, several groups and no -G is an error. */
 function selectGroup(o: HtoolsOptions, state: ClusterState, io: ToolOutput): number {
-  const used = state.groups.filter((g) => state.nodes.some((n) => n.group === g.idx));
+  const used = usedGroups(state);
   if (o.group === undefined) {
     if (used.length > 1) {
-      io.err(`Found multiple node groups:\n${used.map((g) => `  ${g.spec.name}\n`).join('')}`);
+      io.err(`Found multiple node groups:\n${used.map((g) => `  ${state.groups[g]?.spec.name}\n`).join('')}`);
       exitErr('Aborting.');
     }
     const only = used[0];
     if (only === undefined) return exitErr('No groups found by splitCluster?!');
-    return only.idx;
+    return only;
   }
   const found = state.groups.find((g) => g.spec.name === o.group || g.spec.uuid === o.group);
   if (found === undefined) {
@@ -33,15 +41,6 @@ function selectGroup(o: HtoolsOptions, state: ClusterState, io: ToolOutput): num
     exitErr('Aborting.');
   }
   return found.idx;
-}
-
-/** The online nodes failing N+1, and how many instances they hold (htools' computeBadItems). */
-function badItems(state: ClusterState, nodes: readonly number[]): { nodes: Set<number>; instances: number } {
-  const bad = new Set(nodes.filter((i) => state.nodes[i]?.offline === false && state.nodes[i]?.failN1));
-  const instances = state.instances.filter(
-    (i) => bad.has(i.pNode) || (i.sNode !== noNode && bad.has(i.sNode)),
-  );
-  return { nodes: bad, instances: instances.length };
 }
 
 /** Of the other nodes, those over the spindle or vCPU limits of their policy (htools' getPolicyHealth). */
@@ -130,7 +129,10 @@ async function run(o: HtoolsOptions, args: readonly string[], io: ToolOutput): P
   const groupName = state.groups[group]?.spec.name ?? '';
   say(`Group size ${members.length} nodes, ${groupInstances.length} instances\n`);
   say(`Selected node group: ${groupName}\n`);
-  const bad = badItems(state, members);
+  const bad = badItems(
+    state,
+    members.map((i) => state.nodes[i]).filter((n) => n !== undefined),
+  );
   if (o.verbose >= 1)
     say(`Initial check done: ${bad.nodes.size} bad nodes, ${bad.instances} bad instances.\n`);
   if (bad.nodes.size > 0)

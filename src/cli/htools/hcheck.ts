@@ -7,11 +7,16 @@ import {
   type GroupCheck,
   needsRebalance,
   reportedScore,
-  usedGroups,
 } from '../../alloc/check.js';
 import { showFFloat } from '../../alloc/haskell-show.js';
 import { optimalScore } from '../../alloc/metrics.js';
-import { type ClusterState, groupNodes, type InstState, type NodeState } from '../../alloc/state.js';
+import {
+  type ClusterState,
+  groupNodes,
+  type InstState,
+  type NodeState,
+  usedGroups,
+} from '../../alloc/state.js';
 import { type ClusterData, loadExternalData } from './backend.js';
 import { balanceOptionsOf, type HtoolsOptions } from './options.js';
 import { HtoolsStatus, type HtoolsTool, noArguments, type ToolOutput } from './tool.js';

@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterScore } from '../../alloc/metrics.js';
 import { parseRapiCluster } from '../../alloc/rapi-backend.js';
-import { buildState, type ClusterState, noNode } from '../../alloc/state.js';
+import { buildState, type ClusterState } from '../../alloc/state.js';
+import { badItems } from '../../alloc/summary.js';
 import { serializeTextBackend } from '../../alloc/text-backend.js';
 import type { ClusterSnapshot } from '../../alloc/types.js';
 import { loadExternalData } from './backend.js';
@@ -19,18 +20,14 @@ import { HtoolsExit, type HtoolsTool, type ToolOutput } from './tool.js';
 const LOCAL = 'LOCAL';
 
 function summary(state: ClusterState): string {
-  const online = state.nodes.filter((n) => !n.offline);
-  const bad = new Set(online.filter((n) => n.failN1).map((n) => n.idx));
-  const badInstances = state.instances.filter(
-    (i) => bad.has(i.pNode) || (i.sNode !== noNode && bad.has(i.sNode)),
-  );
+  const bad = badItems(state, state.nodes);
   const sum = (f: (n: (typeof state.nodes)[number]) => number): number =>
     state.nodes.reduce((t, n) => t + f(n), 0);
   return [
     String(state.nodes.length).padStart(5),
     String(state.instances.length).padStart(5),
-    String(bad.size).padStart(5),
-    String(badInstances.length).padStart(5),
+    String(bad.nodes.size).padStart(5),
+    String(bad.instances).padStart(5),
     sum((n) => n.tMem)
       .toFixed(0)
       .padStart(6),
