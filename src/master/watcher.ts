@@ -171,9 +171,13 @@ export class Watcher {
     const seen = mirrorsSeen(nodes, answers);
     const lagged = this.lagging;
     this.lagging = new Set();
+    // Judge the answers against the config as it is now, not as it was before asking: a shutdown job that
+    // stopped a guest and ended meanwhile (so it is no longer busy) has marked it down by now, and must not
+    // see it started again.
+    const current = deps.state.config ?? config;
     const busy = instancesInJobs(deps.state);
-    for (const instance of sortedInstances(config)) {
-      const primary = nodeOfUuid(config, instance.primaryNode);
+    for (const instance of sortedInstances(current)) {
+      const primary = nodeOfUuid(current, instance.primaryNode);
       const status = instanceStatus({ ...instance, primary }, reports);
       if (status === 'running') this.attempts.delete(instance.uuid);
       if (busy.has(instance.name) || this.stopped) continue;
