@@ -230,11 +230,11 @@ describe('instance modify: new primary, runtime memory, hotplug', () => {
     expect(await refused(w, { instance_name: 'web', runtime_mem: 128 })).toBe('Instance web is not running');
   }, 60_000);
 
-  it('refuses --hotplug; --hotplug-if-possible falls back to the next start and says so', async () => {
+  it('refuses --hotplug into a stopped instance; --hotplug-if-possible falls back to the next start and says so', async () => {
     const w = await world(7);
-    await ok(w, [create('web', 'file', ['node1'], [1])]);
+    await ok(w, [create('web', 'file', ['node1'], [1]), stop('web')]);
     expect(await refused(w, { instance_name: 'web', nics: [['add', -1, {}]], hotplug: true })).toBe(
-      'Hotplug is not possible: Corral cannot hot-plug NICs or disks into a running instance yet; leave out --hotplug and the change applies at the next start',
+      'Hotplug is not possible: web is not running; try --hotplug-if-possible, or leave out --hotplug and the change applies at the next start',
     );
     expect(record(w, 'web').nics).toHaveLength(1);
     const ended = await ok(w, [
@@ -245,13 +245,88 @@ describe('instance modify: new primary, runtime memory, hotplug', () => {
         hotplug_if_possible: true,
       }),
     ]);
-    expect(messages(ended)).toEqual(
-      expect.arrayContaining([
-        'Hotplug is not possible: Corral cannot hot-plug NICs or disks into a running instance yet; the modification takes place without hotplugging',
-        'the NIC and disk additions and removals of web take effect at its next start',
-      ]),
+    expect(messages(ended)).toContain(
+      'Hotplug is not possible: web is not running; the modification takes place without hotplugging',
     );
     expect(record(w, 'web').nics).toHaveLength(2);
     expect(record(w, 'web').disks).toHaveLength(2);
+  }, 60_000);
+});
+
+describe('instance modify --hotplug', () => {
+  const guestOf = (w: MasterWorld, name: string) => {
+    const found = w.guests().filter(({ guest }) => guest.name === name);
+    expect(found).toHaveLength(1);
+    return found[0]!;
+  };
+  const uuids = (devices: readonly { uuid: string }[]) => devices.map((device) => device.uuid);
+
+  it('plugs NICs and disks into the running guest, changes and unplugs them, and a migration keeps the guest as it runs', async () => {
+    const w = await world(8);
+    await ok(w, [create('web', 'sharedfile', ['node1'], [1])]);
+    const booted = guestOf(w, 'web').guest;
+    const [disk0] = record(w, 'web').disks;
+    const [nic0] = record(w, 'web').nics;
+
+    const plugged = await ok(w, [
+      modify({
+        instance_name: 'web',
+        nics: [['add', -1, {}]],
+        disks: [['add', -1, { size: 1 }]],
+        hotplug: true,
+      }),
+    ]);
+    const [, disk1] = record(w, 'web').disks;
+    const [, nic1] = record(w, 'web').nics;
+    expect(messages(plugged)).toEqual(
+      expect.arrayContaining([
+        `hot-plugged: disk ${disk1!.uuid} plugged in`,
+        `hot-plugged: NIC ${nic1!.mac} plugged in`,
+      ]),
+    );
+    expect(messages(plugged)).not.toContain('the changes take effect at the next start of the instance');
+    let guest = guestOf(w, 'web').guest;
+    expect(uuids(guest.disks)).toEqual([disk0!.uuid, disk1!.uuid]);
+    expect(uuids(guest.nics)).toEqual([nic0!.uuid, nic1!.uuid]);
+    const slots = (g: typeof guest) => [...g.disks, ...g.nics].map((device) => device.pciSlot);
+    expect(new Set(slots(guest)).size).toBe(4);
+    expect(guest.disks[0]).toEqual(booted.disks[0]);
+
+    // A changed NIC goes back into its slot; a removed disk leaves the guest, then its storage goes.
+    await ok(w, [modify({ instance_name: 'web', nics: [['modify', 1, { link: 'br9' }]], hotplug: true })]);
+    await ok(w, [modify({ instance_name: 'web', disks: [['remove', 0, {}]], hotplug: true })]);
+    const before = guestOf(w, 'web').guest;
+    expect(before.nics[1]).toEqual({ ...guest.nics[1], link: 'br9' });
+    expect(uuids(before.disks)).toEqual([disk1!.uuid]);
+    expect(holds(w, 'node1', record(w, 'web'), disk0!.uuid)).toBe(false);
+
+    // Added without hot-plugging, a NIC waits for the next start: a migration rebuilds the guest as it runs.
+    await ok(w, [modify({ instance_name: 'web', nics: [['add', -1, {}]] })]);
+    expect(record(w, 'web').nics).toHaveLength(3);
+    await ok(w, [{ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'web', target_node: 'node2' }]);
+    guest = guestOf(w, 'web').guest;
+    expect(guestOf(w, 'web').node).toBe('node2');
+    expect({ disks: guest.disks, nics: guest.nics }).toEqual({ disks: before.disks, nics: before.nics });
+    await ok(w, [stop('web'), { OP_ID: 'OP_INSTANCE_STARTUP', instance_name: 'web' }]);
+    expect(guestOf(w, 'web').guest.nics).toHaveLength(3);
+  }, 60_000);
+
+  it('plugs a new drbd disk through its mirror, and unplugs one without detaching the others', async () => {
+    const w = await world(9);
+    await ok(w, [create('db', 'drbd', ['node1', 'node2'], [1])]);
+    const [disk0] = record(w, 'db').disks;
+    await ok(w, [modify({ instance_name: 'db', disks: [['add', -1, { size: 1 }]], hotplug: true })]);
+    const [, disk1] = record(w, 'db').disks;
+    const attached = (node: string) =>
+      (w.machine(node).mirror?.status(record(w, 'db').uuid) ?? []).map((disk) => disk.uuid).sort();
+    expect(attached('node1')).toEqual([disk0!.uuid, disk1!.uuid].sort());
+    expect(attached('node2')).toEqual([disk0!.uuid, disk1!.uuid].sort());
+    expect(uuids(guestOf(w, 'db').guest.disks)).toEqual([disk0!.uuid, disk1!.uuid]);
+
+    await ok(w, [modify({ instance_name: 'db', disks: [['remove', 0, {}]], hotplug: true })]);
+    expect(uuids(guestOf(w, 'db').guest.disks)).toEqual([disk1!.uuid]);
+    expect(attached('node1')).toEqual([disk1!.uuid]);
+    expect(attached('node2')).toEqual([disk1!.uuid]);
+    for (const node of ['node1', 'node2']) expect(holds(w, node, record(w, 'db'), disk0!.uuid)).toBe(false);
   }, 60_000);
 });

@@ -110,6 +110,22 @@ const mirrorDiskStatusSchema = z.object({
 });
 export type MirrorDiskStatusView = z.infer<typeof mirrorDiskStatusSchema>;
 const instanceRef = z.object({ name: nameSchema, hypervisor: z.enum(hypervisors) });
+/** A PCI bus has 32 slots. */
+const pciSlot = z.number().int().min(0).max(31);
+const deviceKind = z.enum(['disk', 'nic']);
+/** A running guest's devices on their slots (the hypervisor's GuestDevices), which a migration target rebuilds. */
+const guestDevicesSchema = z.object({
+  disks: z.array(z.object({ uuid, pciSlot: pciSlot.optional() })).max(16),
+  nics: z
+    .array(
+      nicRecordSchema
+        .pick({ uuid: true, mac: true, mode: true, link: true })
+        .extend({ pciSlot: pciSlot.optional() }),
+    )
+    .max(8),
+  hotplugRefusals: z.object({ disk: z.string().max(1024).optional(), nic: z.string().max(1024).optional() }),
+});
+export type AgentGuestDevices = z.infer<typeof guestDevicesSchema>;
 /** Copying a disk moves it in chunks of this size; each chunk is one request. */
 export const DISK_CHUNK_BYTES = 1024 * 1024;
 /** A chunk of a disk or a dump, read from another node, and whether it was the last. */
@@ -316,12 +332,44 @@ export const agentProtocols = {
     response: empty,
     timeoutMs: 60_000,
   }),
+  /** The devices of the guest running here, as it runs, whatever the config says since. */
+  guestDevices: requestProtocol({
+    name: 'agent-guest-devices',
+    major: 1,
+    callers: 'master',
+    request: instanceRef,
+    response: guestDevicesSchema,
+    timeoutMs: 60_000,
+  }),
+  /**
+   * Ganeti's hotplug_device: plugs the disk or NIC of `spec` with this UUID into the running guest (into
+   * `pciSlot` when given: a NIC modified goes back where it was), or unplugs one.
+   */
+  hotplug: requestProtocol({
+    name: 'agent-hotplug',
+    major: 1,
+    callers: 'master',
+    request: z.discriminatedUnion('action', [
+      z.object({
+        action: z.literal('add'),
+        spec: runtimeSpecSchema,
+        kind: deviceKind,
+        uuid,
+        pciSlot: pciSlot.optional(),
+      }),
+      instanceRef.extend({ action: z.literal('remove'), kind: deviceKind, uuid }),
+    ]),
+    response: z.object({ pciSlot: pciSlot.optional() }),
+    timeoutMs: 2 * 60_000,
+  }),
   migrateAccept: requestProtocol({
     name: 'agent-migrate-accept',
     major: 1,
     callers: 'master',
     request: z.object({
       spec: runtimeSpecSchema,
+      /** The source guest's devices, which the target rebuilds on the same slots (the config may differ). */
+      devices: guestDevicesSchema.optional(),
       bindHost: z.string().max(253),
       copyStorage: z.boolean(),
       /** The guest stays paused until migrate-finish (a mirrored disk changes roles in between). */

@@ -282,9 +282,10 @@ export class MirrorService {
     return this.status(instanceUuid);
   }
 
-  async detach(instanceUuid: string): Promise<void> {
+  /** Detaches the instance's disks here, or only those named (a disk removed from a running guest). */
+  async detach(instanceUuid: string, diskUuids?: readonly string[]): Promise<void> {
     for (const [uuid, entry] of [...this.attached])
-      if (entry.instance.uuid === instanceUuid) {
+      if (entry.instance.uuid === instanceUuid && (diskUuids === undefined || diskUuids.includes(uuid))) {
         this.attached.delete(uuid);
         await this.closeDisk(entry);
       }

@@ -1,6 +1,7 @@
 import type {
   AgentCall,
   AgentDisk,
+  AgentGuestDevices,
   AgentRequest,
   AgentResponse,
   AgentScriptRun,
@@ -17,7 +18,7 @@ import type { Logger } from '../common/log.js';
 import type { RequestHandler, Transport } from '../peer/transport.js';
 import type { Availability, DiskRef, DiskTemplate } from '../storage/disk-template.js';
 import type { ExportStore } from '../storage/export-store.js';
-import type { Hypervisor, InstanceSpec } from '../vm/hypervisor.js';
+import type { AttachedDisk, HotplugDevice, Hypervisor, InstanceSpec } from '../vm/hypervisor.js';
 import { forwardConsole, serveConsoles } from './console-bridge.js';
 import { chunkedWriter, compactChunk, mappedChunks, pulledChunks } from './dump-transfer.js';
 import type { HostPower } from './host-power.js';
@@ -200,25 +201,64 @@ export class NodeAgent {
     return template;
   }
 
-  private instanceSpec(spec: RuntimeSpec): InstanceSpec {
-    const template = this.template(spec.diskTemplate);
+  /**
+   * The hypervisor's view of an instance: its disks as paths on this node. Given the devices of the guest as
+   * it runs elsewhere (a migration), the spec has exactly those, on their slots, rather than the config's.
+   */
+  private instanceSpec(spec: RuntimeSpec, devices?: AgentGuestDevices): InstanceSpec {
+    const disks = devices
+      ? devices.disks.map(({ uuid, pciSlot }) => {
+          const disk = spec.disks.find((d) => d.uuid === uuid);
+          if (disk === undefined)
+            throw new CorralError(
+              'conflict',
+              `disk ${uuid} of ${spec.name} runs in the guest but is no longer in the config; restart the instance before moving it`,
+            );
+          return { ...this.attachedDisk(spec, disk), ...(pciSlot !== undefined && { pciSlot }) };
+        })
+      : spec.disks.map((disk) => this.attachedDisk(spec, disk));
     return {
       name: spec.name,
       uuid: spec.uuid,
       memoryMiB: spec.memoryMiB,
       vcpus: spec.vcpus,
-      disks: spec.disks.map((disk) => {
-        const readOnly = disk.mode === 'ro';
-        if (template.name === 'drbd')
-          return { ...this.mirroredDisk(spec, disk), format: disk.format, readOnly };
-        const path = template.path(agentDiskRef(spec, disk));
-        if (path === undefined)
-          throw new CorralError('internal', `disk ${disk.index} of ${spec.name} has no path`);
-        return { path, format: disk.format, readOnly };
-      }),
-      nics: spec.nics.map((nic) => ({ mac: nic.mac, mode: nic.mode, link: nic.link })),
+      disks,
+      nics: devices
+        ? devices.nics
+        : spec.nics.map(({ uuid, mac, mode, link }) => ({ uuid, mac, mode, link })),
       hvParams: spec.hvParams,
     };
+  }
+
+  private attachedDisk(spec: RuntimeSpec, disk: AgentDisk): AttachedDisk {
+    const readOnly = disk.mode === 'ro';
+    if (this.template(spec.diskTemplate).name === 'drbd')
+      return { uuid: disk.uuid, ...this.mirroredDisk(spec, disk), format: disk.format, readOnly };
+    const path = this.template(spec.diskTemplate).path(agentDiskRef(spec, disk));
+    if (path === undefined)
+      throw new CorralError('internal', `disk ${disk.index} of ${spec.name} has no path`);
+    return { uuid: disk.uuid, path, format: disk.format, readOnly };
+  }
+
+  /** Ganeti's hotplug_device, for the device of `spec` with this UUID. */
+  private async hotplug(request: AgentRequest<'hotplug'>): Promise<{ pciSlot?: number }> {
+    if (request.action === 'remove') {
+      await this.hypervisor(request.hypervisor).hotRemove(request.name, request.kind, request.uuid);
+      return {};
+    }
+    const { spec, uuid, pciSlot } = request;
+    const slot = pciSlot !== undefined && { pciSlot };
+    let device: HotplugDevice;
+    if (request.kind === 'disk') {
+      const disk = spec.disks.find((d) => d.uuid === uuid);
+      if (disk === undefined) throw new CorralError('bad_request', `${spec.name} has no disk ${uuid}`);
+      device = { kind: 'disk', disk: { ...this.attachedDisk(spec, disk), ...slot } };
+    } else {
+      const nic = spec.nics.find((n) => n.uuid === uuid);
+      if (nic === undefined) throw new CorralError('bad_request', `${spec.name} has no NIC ${uuid}`);
+      device = { kind: 'nic', nic: { uuid, mac: nic.mac, mode: nic.mode, link: nic.link, ...slot } };
+    }
+    return { pciSlot: await this.hypervisor(spec.hypervisor).hotAdd(spec.name, device) };
   }
 
   /** Where the hypervisor reaches a mirrored disk: the engine attached here, over NBD. */
@@ -320,7 +360,11 @@ export class NodeAgent {
           return { paths, sizesMiB, ...(location !== undefined && { location }) };
         }
         if (request.action === 'remove' && template.name === 'drbd') {
-          await this.deps.mirror.detach(request.instance.uuid);
+          // Only these disks: the instance's others may be serving its running guest (a disk unplugged).
+          await this.deps.mirror.detach(
+            request.instance.uuid,
+            refs.map((ref) => ref.diskUuid),
+          );
           for (const ref of refs) await this.deps.mirror.forget(ref.diskUuid);
         }
         for (const ref of refs) {
@@ -469,10 +513,15 @@ export class NodeAgent {
         await this.hypervisor(request.hypervisor).setMemory(request.name, request.memoryMiB);
         return {};
       },
+      guestDevices: async (request) => {
+        const devices = await this.hypervisor(request.hypervisor).devices(request.name);
+        return { ...devices, disks: [...devices.disks], nics: [...devices.nics] };
+      },
+      hotplug: async (request) => this.hotplug(request),
       migrateAccept: async (request) =>
         this.deps.lease.underLease(() =>
           this.hypervisor(request.spec.hypervisor).acceptMigration(
-            this.instanceSpec(request.spec),
+            this.instanceSpec(request.spec, request.devices),
             request.bindHost,
             { copyStorage: request.copyStorage, holdPaused: request.holdPaused ?? false },
           ),

@@ -64,6 +64,8 @@ export interface NicPlan {
   readonly nics: NicRecord[];
   readonly added: NicRecord[];
   readonly removed: NicRecord[];
+  /** The NICs there before whose MAC, mode or link changed (what the guest sees), as they are now. */
+  readonly modified: NicRecord[];
 }
 
 /** Applies Ganeti's NIC modifications in order, checking them as Ganeti's LU does. */
@@ -130,7 +132,13 @@ export function planNicMods(
       `Instance has too many network interfaces (${MAX_NICS}), cannot add more`,
     );
   requireUniqueNames(nics, 'NIC');
-  return { nics, added, removed };
+  const modified = nics.filter((nic) => {
+    const before = current.find((old) => old.uuid === nic.uuid);
+    return (
+      before !== undefined && (before.mac !== nic.mac || before.mode !== nic.mode || before.link !== nic.link)
+    );
+  });
+  return { nics, added, removed, modified };
 }
 
 export interface DiskPlan {

@@ -703,8 +703,15 @@ async function sendInstance(
   const spec = runtimeSpec(config, instance);
   const { memoryMiB } = options;
   const ballooned = hypervisorTraits[instance.hypervisor].migratesBalloonedMemory;
+  // The guest as it runs, which changes made without hot-plugging have not touched yet: QEMU's migration
+  // needs the same devices on the same slots at both ends.
+  const devices = await call(ctx, source, 'guestDevices', {
+    name: instance.name,
+    hypervisor: instance.hypervisor,
+  });
   const endpoint = await call(ctx, target, 'migrateAccept', {
     spec: memoryMiB !== undefined && ballooned ? { ...spec, memoryMiB } : spec,
+    devices,
     bindHost: target.secondaryIp,
     copyStorage: options.copyStorage,
     ...(options.holdPaused !== undefined && { holdPaused: options.holdPaused }),

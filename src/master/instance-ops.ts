@@ -26,9 +26,9 @@ import { asCorralError, CorralError } from '../common/errors.js';
 import { importDefaults, importDisks, importSource, requireRoomForExport } from './backup-ops.js';
 import { withoutClusterDefaults } from './identify-defaults.js';
 import {
-  checkHotplug,
   diskChanges,
   diskModsOf,
+  hotplugTarget,
   instanceRuns,
   nicChanges,
   primaryChange,
@@ -730,9 +730,10 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
         op.hotplug === true ||
         op.hotplug_if_possible === true;
       const running = asksRunning && (await instanceRuns(ctx, instance));
-      checkHotplug(ctx, op, instance, running);
-      Object.assign(changes, nicChanges(ctx, op, instance));
-      const disks = diskChanges(ctx, op, instance, running);
+      const hotplug = await hotplugTarget(ctx, op, instance, running);
+      const nics = nicChanges(ctx, op, instance, hotplug);
+      Object.assign(changes, nics.changes);
+      const disks = diskChanges(ctx, op, instance, running, hotplug);
       Object.assign(changes, disks.changes);
       const balloon = runtimeMemory(ctx, op, instance, changes.beParams, running);
       Object.assign(changes, await primaryChange(ctx, op, instance));
@@ -740,10 +741,19 @@ export const instanceOpDefinitions: Pick<OpDefinitions, InstanceOpId> = {
       if (Object.keys(changes).length === 0 && !ballooned)
         throw new CorralError('bad_request', 'no change was asked for');
       // Every check is done: now the nodes change.
-      await disks.apply();
+      const after: InstanceRecord = {
+        ...instance,
+        nics: changes.nics ?? instance.nics,
+        disks: changes.disks ?? instance.disks,
+      };
+      await disks.apply(after);
+      await nics.plug(after);
       await balloon();
       const configChanged = Object.keys(changes).filter((key) => key !== 'primaryNode');
-      if (instance.adminState === 'up' && configChanged.length > 0)
+      const pending = configChanged.filter(
+        (key) => hotplug === undefined || !['nics', 'disks'].includes(key),
+      );
+      if (instance.adminState === 'up' && pending.length > 0)
         ctx.log('the changes take effect at the next start of the instance');
       return {
         ...(Object.keys(changes).length > 0 && { mutation: instanceSet(instance, changes) }),

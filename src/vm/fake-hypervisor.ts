@@ -1,10 +1,12 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { nicModes } from '../cluster/model.js';
 import type { Clock } from '../common/clock.js';
 import { writeFileDurably } from '../common/durable-file.js';
 import { CorralError } from '../common/errors.js';
 import type {
+  GuestDevices,
   Hypervisor,
   InstanceSpec,
   InstanceStatus,
@@ -13,6 +15,7 @@ import type {
   NodeResources,
   RunState,
 } from './hypervisor.js';
+import { DEFAULT_PCI_RESERVATIONS, freePciSlot, PCI_SLOTS, placeDevices } from './pci-slots.js';
 
 /**
  * Ganeti's fake hypervisor: no VM runs, but every instance has a state record, so that the cluster behaves as
@@ -29,6 +32,11 @@ export interface FakeHypervisorInit {
   readonly clock: Clock;
 }
 
+const pciSlot = z
+  .number()
+  .int()
+  .min(0)
+  .max(PCI_SLOTS - 1);
 const stateSchema = z.object({
   name: z.string(),
   uuid: z.string(),
@@ -36,6 +44,11 @@ const stateSchema = z.object({
   memoryMiB: z.number(),
   vcpus: z.number(),
   startedMs: z.number(),
+  /** The guest's devices on their PCI slots, placed as kvm places them, plugged in and out as on kvm. */
+  disks: z.array(z.object({ uuid: z.string(), pciSlot })),
+  nics: z.array(
+    z.object({ uuid: z.string(), mac: z.string(), mode: z.enum(nicModes), link: z.string(), pciSlot }),
+  ),
 });
 export type FakeState = z.infer<typeof stateSchema>;
 
@@ -121,6 +134,10 @@ export function createFakeHypervisor(init: FakeHypervisorInit): Hypervisor {
         `not enough memory to start ${spec.name}: it needs ${spec.memoryMiB} MiB, ${init.memoryTotalMiB - used} MiB free`,
       );
     }
+    const slots = placeDevices([...spec.disks, ...spec.nics], DEFAULT_PCI_RESERVATIONS, spec.name).map(
+      (device) => device.pciSlot,
+    );
+    const slotOf = (index: number) => slots[index] ?? 0;
     return {
       name: spec.name,
       uuid: spec.uuid,
@@ -128,11 +145,26 @@ export function createFakeHypervisor(init: FakeHypervisorInit): Hypervisor {
       memoryMiB: spec.memoryMiB,
       vcpus: spec.vcpus,
       startedMs: init.clock.wallMs(),
+      disks: spec.disks.map(({ uuid }, index) => ({ uuid, pciSlot: slotOf(index) })),
+      nics: spec.nics.map(({ uuid, mac, mode, link }, index) => ({
+        uuid,
+        mac,
+        mode,
+        link,
+        pciSlot: slotOf(spec.disks.length + index),
+      })),
     };
   }
 
-  function status(state: FakeState): InstanceStatus {
+  function status({ disks: _disks, nics: _nics, ...state }: FakeState): InstanceStatus {
     return { ...state, state: state.state as RunState };
+  }
+
+  async function running(name: string): Promise<FakeState> {
+    const state = await states.read(name);
+    if (state === undefined || state.state === 'incoming')
+      throw new CorralError('conflict', `${name} is not running on this node`);
+    return state;
   }
 
   return {
@@ -168,6 +200,42 @@ export function createFakeHypervisor(init: FakeHypervisorInit): Hypervisor {
           `not enough memory to balloon ${name} to ${memoryMiB} MiB: ${free} MiB free on this node`,
         );
       await states.write({ ...state, memoryMiB });
+    },
+    async devices(name): Promise<GuestDevices> {
+      const { disks, nics } = await running(name);
+      return { disks, nics, hotplugRefusals: {} };
+    },
+    async hotAdd(name, device) {
+      const state = await running(name);
+      const uuid = device.kind === 'disk' ? device.disk.uuid : device.nic.uuid;
+      const devices = [...state.disks, ...state.nics];
+      if (devices.some((d) => d.uuid === uuid))
+        throw new CorralError('conflict', `${name} already has ${device.kind} ${uuid} plugged in`);
+      const taken = new Set(devices.map((d) => d.pciSlot));
+      const asked = device.kind === 'disk' ? device.disk.pciSlot : device.nic.pciSlot;
+      if (asked !== undefined && taken.has(asked))
+        throw new CorralError('conflict', `PCI slot ${asked} of ${name} is taken by another device`);
+      const pciSlot = asked ?? freePciSlot(taken, DEFAULT_PCI_RESERVATIONS, name);
+      if (device.kind === 'disk')
+        await states.write({ ...state, disks: [...state.disks, { uuid, pciSlot }] });
+      else {
+        const { mac, mode, link } = device.nic;
+        await states.write({ ...state, nics: [...state.nics, { uuid, mac, mode, link, pciSlot }] });
+      }
+      return pciSlot;
+    },
+    async hotRemove(name, kind, uuid) {
+      const state = await running(name);
+      if (![...state.disks, ...state.nics].some((d) => d.uuid === uuid))
+        throw new CorralError(
+          'conflict',
+          `${name} has no ${kind} ${uuid} plugged in (it was added without hot-plugging?)`,
+        );
+      await states.write({
+        ...state,
+        disks: state.disks.filter((d) => d.uuid !== uuid),
+        nics: state.nics.filter((n) => n.uuid !== uuid),
+      });
     },
     async status(name) {
       const state = await states.read(name);

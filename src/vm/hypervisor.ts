@@ -1,4 +1,5 @@
 import type { HypervisorName } from '../cluster/hypervisors.js';
+import type { NicMode } from '../cluster/model.js';
 
 /**
  * What a node agent asks of a hypervisor. One implementation per hypervisor (`fake`, `kvm`); both pass the
@@ -7,20 +8,43 @@ import type { HypervisorName } from '../cluster/hypervisors.js';
  */
 
 export interface AttachedDisk {
+  /** The disk's UUID in the config: the guest's device is named after it, so that it can be unplugged. */
+  readonly uuid: string;
   /** A file or block device the hypervisor opens, or the unix socket of an NBD server when nbdExport is set. */
   readonly path: string;
   /** The export to open on the NBD server at `path` (a mirrored disk, served by this node's daemon). */
   readonly nbdExport?: string;
   readonly format: 'raw' | 'qcow2';
   readonly readOnly: boolean;
+  /** Its PCI slot; unset, the hypervisor picks one (see pci-slots.ts). A migration target is given the source's. */
+  readonly pciSlot?: number;
 }
 
 export interface NicSpec {
+  readonly uuid: string;
   readonly mac: string;
   /** bridged, routed or openvswitch, as Ganeti names them; `none` gives the guest a NIC with no host side. */
-  readonly mode: string;
+  readonly mode: NicMode;
   readonly link: string;
+  /** As a disk's. */
+  readonly pciSlot?: number;
 }
+
+/**
+ * The devices of a running guest as its hypervisor placed them, which may differ from the config (changes
+ * made without hot-plugging wait for the next start): a migration target must rebuild exactly these.
+ */
+export interface GuestDevices {
+  readonly disks: readonly { readonly uuid: string; readonly pciSlot?: number }[];
+  readonly nics: readonly NicSpec[];
+  /** Why disks, or NICs, cannot be hot-plugged into this guest; absent when they can. */
+  readonly hotplugRefusals: { readonly disk?: string; readonly nic?: string };
+}
+
+/** A device to hot-plug (Ganeti's HotAddDevice); a NIC given a slot goes back into it (a NIC modification). */
+export type HotplugDevice =
+  | { readonly kind: 'disk'; readonly disk: AttachedDisk }
+  | { readonly kind: 'nic'; readonly nic: NicSpec };
 
 /** Everything a hypervisor needs to start one instance: the config's view, with paths resolved on this node. */
 export interface InstanceSpec {
@@ -101,6 +125,15 @@ export interface Hypervisor {
    * that cannot refuses with a CorralError('conflict') that says why.
    */
   setMemory(name: string, memoryMiB: number): Promise<void>;
+  /** The running guest's devices; refuses (conflict) when the instance does not run here. */
+  devices(name: string): Promise<GuestDevices>;
+  /**
+   * Plugs a device into the running guest and resolves with the PCI slot it took; refuses with a
+   * CorralError('conflict') that says why when it cannot, the guest unchanged.
+   */
+  hotAdd(name: string, device: HotplugDevice): Promise<number>;
+  /** Unplugs the disk or NIC with this UUID; resolves once the guest has released it. */
+  hotRemove(name: string, kind: HotplugDevice['kind'], uuid: string): Promise<void>;
   /** The instance's state on this node, or undefined when it does not run here. */
   status(name: string): Promise<InstanceStatus | undefined>;
   list(): Promise<InstanceStatus[]>;

@@ -11,6 +11,8 @@ import { waitFor } from '../common/wait.js';
 import { accelVerdict } from './accel-probe.js';
 import { hostCpuTopology } from './host-topology.js';
 import type {
+  GuestDevices,
+  HotplugDevice,
   Hypervisor,
   InstanceSpec,
   InstanceStatus,
@@ -20,6 +22,18 @@ import type {
   RunState,
 } from './hypervisor.js';
 import { qemuArgs, uriHost } from './kvm-command.js';
+import {
+  diskBackend,
+  diskDevice,
+  diskDeviceId,
+  driveId,
+  hotplugRefusal,
+  nicBackend,
+  nicDevice,
+  nicDeviceId,
+  type PlacedSpec,
+  placedSpec,
+} from './kvm-devices.js';
 import { type Accel, type KvmParams, parseKvmParams } from './kvm-params.js';
 import {
   checkSocketPaths,
@@ -27,6 +41,7 @@ import {
   logSince,
   logSize,
   type RuntimePaths,
+  type RuntimeRecord,
   readRecord,
   removeRuntime,
   runtimeNames,
@@ -34,7 +49,8 @@ import {
   writeRecord,
 } from './kvm-runtime.js';
 import { exportDisks, startMirrors, stopExports } from './kvm-storage-migration.js';
-import { checkNics, createTaps, removeTaps } from './kvm-taps.js';
+import { checkNics, createTap, createTaps, removeTap, removeTaps } from './kvm-taps.js';
+import { freePciSlot } from './pci-slots.js';
 import type { QmpClient } from './qmp.js';
 import { createQmpSessions } from './qmp-sessions.js';
 
@@ -69,6 +85,8 @@ const qemuStartTimeoutMs = 30_000;
 const quitTimeoutMs = 5_000;
 const killTimeoutMs = 5_000;
 const migrationPollMs = 100;
+/** A guest releases an unplugged device through ACPI; one that has not by then may never (no OS running). */
+const unplugTimeoutMs = 30_000;
 /** The target may still be loading the last pages when the source reports the migration completed. */
 const incomingSettleTimeoutMs = 30_000;
 const mebibyte = 1024 * 1024;
@@ -217,11 +235,12 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     try {
       await checkFilesExist(spec, params);
       const accel = params.accel ?? (await nodeAccel());
-      const args = qemuArgs({ spec, params, paths: p, runDir: init.runDir, accel, ...options });
+      const placed = placedSpec(spec, params);
+      const args = qemuArgs({ spec: placed, params, paths: p, runDir: init.runDir, accel, ...options });
       // A runtime dir left by a QEMU that died keeps its log (appended to below) and loses the rest.
       await Promise.all([p.qmp, p.console, p.pid, p.record].map((f) => rm(f, { force: true })));
-      await writeRecord(p, spec, { accel, startedMs: init.clock.wallMs() });
-      await createTaps(init.runDir, spec.name, spec.nics).catch(async (error: unknown) => {
+      await writeRecord(p, placed, { accel, startedMs: init.clock.wallMs() });
+      await createTaps(init.runDir, spec.name, placed.nics).catch(async (error: unknown) => {
         await removeRuntime(p);
         throw error;
       });
@@ -266,10 +285,8 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     }
   }
 
-  async function statusOf(name: string): Promise<InstanceStatus | undefined> {
-    const p = paths(name);
-    const pid = livePid(p);
-    if (pid === undefined) return undefined;
+  /** The record of a running instance, which a running instance always has. */
+  async function recordOf(name: string, p: RuntimePaths, pid: number): Promise<RuntimeRecord> {
     const record = await readRecord(p);
     if (record === undefined) {
       throw new CorralError(
@@ -277,6 +294,131 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
         `QEMU of ${name} (pid ${pid}) runs, but its runtime record is missing`,
       );
     }
+    return record;
+  }
+
+  /** What hot-plugging needs of a running instance: its record, its parameters, and a refusal if it cannot. */
+  async function pluggable(name: string, kind: HotplugDevice['kind']) {
+    const { p, pid } = requireRunning(name);
+    const record = await recordOf(name, p, pid);
+    const params = parseKvmParams(record.spec.hvParams);
+    const refusal = hotplugRefusal(params, kind);
+    if (refusal !== undefined)
+      throw new CorralError('conflict', `cannot hot-plug a ${kind} into ${name}: ${refusal}`);
+    return { p, record, params };
+  }
+
+  async function saveDevices(p: RuntimePaths, record: RuntimeRecord, spec: PlacedSpec): Promise<void> {
+    await writeRecord(p, spec, { accel: record.accel, startedMs: record.startedMs });
+  }
+
+  async function hotAdd(name: string, device: HotplugDevice): Promise<number> {
+    const { p, record, params } = await pluggable(name, device.kind);
+    const spec = placedSpec(record.spec, params);
+    const uuid = device.kind === 'disk' ? device.disk.uuid : device.nic.uuid;
+    if ([...spec.disks, ...spec.nics].some((d) => d.uuid === uuid))
+      throw new CorralError('conflict', `${name} already has ${device.kind} ${uuid} plugged in`);
+    const taken = new Set([...spec.disks, ...spec.nics].flatMap((d) => d.pciSlot ?? []));
+    const asked = device.kind === 'disk' ? device.disk.pciSlot : device.nic.pciSlot;
+    if (asked !== undefined && taken.has(asked))
+      throw new CorralError('conflict', `PCI slot ${asked} of ${name} is taken by another device`);
+    const pciSlot = asked ?? freePciSlot(taken, params.pciReservations, name);
+    const failed = (error: unknown) =>
+      new CorralError(
+        'conflict',
+        `could not hot-plug ${device.kind} ${uuid} into ${name}: ${asCorralError(error).message}`,
+        { cause: error },
+      );
+    if (device.kind === 'disk') {
+      const disk = { ...device.disk, pciSlot };
+      try {
+        await access(disk.path);
+      } catch {
+        throw new CorralError(
+          'not_found',
+          `the new disk of ${name} (${disk.path}) does not exist on this node`,
+        );
+      }
+      await qmp(p, async (q) => {
+        await q.execute('blockdev-add', diskBackend(disk));
+        try {
+          await q.execute('device_add', diskDevice(disk, spec.disks.length, params));
+        } catch (error) {
+          await q.execute('blockdev-del', { 'node-name': driveId(disk.uuid) }).catch(() => {});
+          throw error;
+        }
+      }).catch((error: unknown) => {
+        throw failed(error);
+      });
+      await saveDevices(p, record, { ...spec, disks: [...spec.disks, disk] });
+    } else {
+      const nic = { ...device.nic, pciSlot };
+      await checkNics(name, [nic]);
+      const backend = nicBackend(nic, { runDir: init.runDir, instance: name });
+      await createTap(init.runDir, name, nic);
+      try {
+        await qmp(p, async (q) => {
+          if (backend !== undefined) await q.execute('netdev_add', backend);
+          try {
+            await q.execute('device_add', nicDevice(nic, params));
+          } catch (error) {
+            if (backend !== undefined) await q.execute('netdev_del', { id: backend.id }).catch(() => {});
+            throw error;
+          }
+        });
+      } catch (error) {
+        await removeTap(init.runDir, name, nic);
+        throw failed(error);
+      }
+      await saveDevices(p, record, { ...spec, nics: [...spec.nics, nic] });
+    }
+    log.info({ instance: name, kind: device.kind, uuid, pciSlot }, 'device plugged in');
+    return pciSlot;
+  }
+
+  async function hotRemove(name: string, kind: HotplugDevice['kind'], uuid: string): Promise<void> {
+    const { p, record, params } = await pluggable(name, kind);
+    const spec = placedSpec(record.spec, params);
+    const disk = kind === 'disk' ? spec.disks.find((d) => d.uuid === uuid) : undefined;
+    const nic = kind === 'nic' ? spec.nics.find((n) => n.uuid === uuid) : undefined;
+    if (disk === undefined && nic === undefined)
+      throw new CorralError(
+        'conflict',
+        `${name} has no ${kind} ${uuid} plugged in (it was added without hot-plugging?)`,
+      );
+    const id = kind === 'disk' ? diskDeviceId(uuid) : nicDeviceId(uuid);
+    await qmp(p, async (q) => {
+      // QEMU reports the device's end, and then its backend's, once the guest has let the device go.
+      const deleted = q.nextEvent('DEVICE_DELETED', unplugTimeoutMs, (data) => data.device === id);
+      deleted.catch(() => {});
+      await q.execute('device_del', { id });
+      try {
+        await deleted;
+      } catch (error) {
+        throw new CorralError(
+          'conflict',
+          `${name} did not release ${kind} ${uuid} within ${unplugTimeoutMs / 1000} s (does its OS support PCI hot-plug?); it may still let it go, or it goes at the next restart`,
+          { cause: error },
+        );
+      }
+      if (disk !== undefined) await q.execute('blockdev-del', { 'node-name': driveId(uuid) });
+      const backend = nic && nicBackend(nic, { runDir: init.runDir, instance: name });
+      if (backend !== undefined) await q.execute('netdev_del', { id: backend.id });
+    });
+    if (nic !== undefined) await removeTap(init.runDir, name, nic);
+    await saveDevices(p, record, {
+      ...spec,
+      disks: spec.disks.filter((d) => d.uuid !== uuid),
+      nics: spec.nics.filter((n) => n.uuid !== uuid),
+    });
+    log.info({ instance: name, kind, uuid }, 'device unplugged');
+  }
+
+  async function statusOf(name: string): Promise<InstanceStatus | undefined> {
+    const p = paths(name);
+    const pid = livePid(p);
+    if (pid === undefined) return undefined;
+    const record = await recordOf(name, p, pid);
     let state: RunState;
     try {
       state = await queryRunState(p);
@@ -450,6 +592,22 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
       log.info({ instance: name, memoryMiB }, 'ballooned');
     },
 
+    async devices(name): Promise<GuestDevices> {
+      const { p, pid } = requireRunning(name);
+      const { spec } = await recordOf(name, p, pid);
+      const params = parseKvmParams(spec.hvParams);
+      const disk = hotplugRefusal(params, 'disk');
+      const nic = hotplugRefusal(params, 'nic');
+      return {
+        disks: spec.disks.map(({ uuid, pciSlot }) => ({ uuid, ...(pciSlot !== undefined && { pciSlot }) })),
+        nics: spec.nics,
+        hotplugRefusals: { ...(disk !== undefined && { disk }), ...(nic !== undefined && { nic }) },
+      };
+    },
+
+    hotAdd,
+    hotRemove,
+
     status: statusOf,
 
     async list() {
@@ -492,7 +650,13 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
           await q.execute('migrate-incoming', { uri: `tcp:${uriHost(bindHost)}:0` });
           return {
             info: migrateInfoSchema.parse(await q.execute('query-migrate')),
-            storage: options.copyStorage ? await exportDisks(q, bindHost, spec.disks.length) : undefined,
+            storage: options.copyStorage
+              ? await exportDisks(
+                  q,
+                  bindHost,
+                  spec.disks.map((disk) => driveId(disk.uuid)),
+                )
+              : undefined,
           };
         });
         const port = Number(info['socket-address']?.find((a) => a.type === 'inet')?.port);

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { CorralError } from '../common/errors.js';
+import { DEFAULT_PCI_RESERVATIONS, PCI_SLOTS } from './pci-slots.js';
 
 /**
  * The kvm hypervisor's parameters, named and defaulted as Ganeti's (`gnt-instance add -H name=value,…`).
@@ -41,6 +42,8 @@ export interface KvmParams {
   readonly serialConsole: boolean;
   readonly migrationBandwidthMiBps: number;
   readonly migrationDowntimeMs: number;
+  /** The PCI slots left to QEMU; disks and NICs go above them (pci-slots.ts). */
+  readonly pciReservations: number;
 }
 
 /** Ganeti's defaults, where Ganeti has one that fits (its kernel_path points at a Ganeti-built kernel). */
@@ -53,6 +56,7 @@ const defaults: KvmParams = {
   serialConsole: true,
   migrationBandwidthMiBps: 32,
   migrationDowntimeMs: 30,
+  pciReservations: DEFAULT_PCI_RESERVATIONS,
 };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -133,6 +137,11 @@ const setters: Readonly<Record<string, Setter>> = {
   },
   migration_downtime: (p, v, n) => {
     p.migrationDowntimeMs = positiveInteger(v, n);
+  },
+  kvm_pci_reservations: (p, v, n) => {
+    const slots = /^[0-9]{1,2}$/.test(v) ? Number(v) : Number.NaN;
+    p.pciReservations =
+      slots <= PCI_SLOTS ? slots : refuse(n, v, `a number of PCI slots from 0 to ${PCI_SLOTS}`);
   },
 };
 

@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { nicModes } from '../cluster/model.js';
 import { writeFileDurably } from '../common/durable-file.js';
 import { CorralError } from '../common/errors.js';
-import type { InstanceSpec } from './hypervisor.js';
+import type { PlacedSpec } from './kvm-devices.js';
 import { accels } from './kvm-params.js';
+import { PCI_SLOTS } from './pci-slots.js';
 
 /**
  * The runtime dir of one kvm instance: `<runDir>/instances/<name>/` holds QEMU's QMP and serial console
@@ -22,15 +24,35 @@ export interface RuntimePaths {
   readonly log: string;
 }
 
-/** What Corral started; the live state comes from QMP. */
+const pciSlot = z
+  .number()
+  .int()
+  .min(0)
+  .max(PCI_SLOTS - 1);
+
+/**
+ * What Corral started, with the devices plugged in or out since, each on its PCI slot; the live state comes
+ * from QMP.
+ */
 export const runtimeRecordSchema = z.object({
   spec: z.object({
     name: z.string(),
     uuid: z.string(),
     memoryMiB: z.number(),
     vcpus: z.number(),
-    disks: z.array(z.object({ path: z.string(), format: z.enum(['raw', 'qcow2']), readOnly: z.boolean() })),
-    nics: z.array(z.object({ mac: z.string(), mode: z.string(), link: z.string() })),
+    disks: z.array(
+      z.object({
+        uuid: z.string(),
+        path: z.string(),
+        nbdExport: z.string().optional(),
+        format: z.enum(['raw', 'qcow2']),
+        readOnly: z.boolean(),
+        pciSlot: pciSlot.optional(),
+      }),
+    ),
+    nics: z.array(
+      z.object({ uuid: z.string(), mac: z.string(), mode: z.enum(nicModes), link: z.string(), pciSlot }),
+    ),
     hvParams: z.record(z.string(), z.string()),
   }),
   accel: z.enum(accels),
@@ -84,7 +106,7 @@ export function checkSocketPaths(paths: RuntimePaths): void {
 
 export async function writeRecord(
   paths: RuntimePaths,
-  spec: InstanceSpec,
+  spec: PlacedSpec,
   record: Omit<RuntimeRecord, 'spec'>,
 ) {
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CorralError } from '../common/errors.js';
 import { waitFor } from '../common/wait.js';
 import type { StorageEndpoint } from './hypervisor.js';
-import { driveId, uriHost } from './kvm-command.js';
+import { uriHost } from './kvm-command.js';
 import type { QmpClient } from './qmp.js';
 
 /**
@@ -20,9 +20,6 @@ const exportPortAttempts = 5;
 const mirrorCompleteTimeoutMs = 60_000;
 const mirrorPollMs = 100;
 
-const blockSchema = z.array(
-  z.object({ device: z.string(), inserted: z.object({ 'node-name': z.string() }).optional() }),
-);
 const blockJobsSchema = z.array(
   z.object({
     device: z.string(),
@@ -35,8 +32,8 @@ const blockJobsSchema = z.array(
 type BlockJob = z.infer<typeof blockJobsSchema>[number];
 const blockExportsSchema = z.array(z.object({ id: z.string() }));
 
-function mirrorJobId(index: number): string {
-  return `mirror-${driveId(index)}`;
+function mirrorJobId(drive: string): string {
+  return `mirror-${drive}`;
 }
 
 /** A port on `host` that nothing listens on right now. */
@@ -56,10 +53,15 @@ function unusedPort(host: string): Promise<number> {
 }
 
 /**
- * Target side: starts an NBD server on `host` and exports the instance's disks, writable, by drive id. QEMU
- * cannot say which port it bound when given port 0, so a free one is found first and retried if taken.
+ * Target side: starts an NBD server on `host` and exports the instance's disks, writable, each under its drive
+ * id (kvm-devices.ts), which is the source's too. QEMU cannot say which port it bound when given port 0, so a
+ * free one is found first and retried if taken.
  */
-export async function exportDisks(q: QmpClient, host: string, diskCount: number): Promise<StorageEndpoint> {
+export async function exportDisks(
+  q: QmpClient,
+  host: string,
+  drives: readonly string[],
+): Promise<StorageEndpoint> {
   let port: number | undefined;
   for (let attempt = 1; port === undefined; attempt++) {
     const candidate = await unusedPort(host);
@@ -72,18 +74,12 @@ export async function exportDisks(q: QmpClient, host: string, diskCount: number)
       if (attempt >= exportPortAttempts) throw error;
     }
   }
-  const nodeNames = new Map(
-    blockSchema.parse(await q.execute('query-block')).map((b) => [b.device, b.inserted?.['node-name']]),
-  );
   const exports: string[] = [];
-  for (let index = 0; index < diskCount; index++) {
-    const name = driveId(index);
-    const nodeName = nodeNames.get(name);
-    if (nodeName === undefined) throw new CorralError('internal', `QEMU has no drive ${name} to export`);
+  for (const name of drives) {
     await q.execute('block-export-add', {
       type: 'nbd',
       id: name,
-      'node-name': nodeName,
+      'node-name': name,
       writable: true,
       name,
     });
@@ -116,9 +112,9 @@ export interface DiskMirrors {
   abort(): Promise<void>;
 }
 
-/** Source side: starts one mirror per disk into the target's exports. */
+/** Source side: starts one mirror per disk into the target's exports, which bear the disks' drive ids. */
 export async function startMirrors(q: QmpClient, options: MirrorOptions): Promise<DiskMirrors> {
-  const ids = options.storage.exports.map((_, index) => mirrorJobId(index));
+  const ids = options.storage.exports.map(mirrorJobId);
   const ours = async (): Promise<BlockJob[]> =>
     blockJobsSchema.parse(await q.execute('query-block-jobs')).filter((job) => ids.includes(job.device));
 
@@ -142,7 +138,7 @@ export async function startMirrors(q: QmpClient, options: MirrorOptions): Promis
     if (failed >= 0)
       throw new CorralError(
         'unavailable',
-        `copying ${driveId(failed)} to ${options.host} failed: ${jobs[failed]?.error ?? 'the mirror ended early'}`,
+        `copying ${options.storage.exports[failed]} to ${options.host} failed: ${jobs[failed]?.error ?? 'the mirror ended early'}`,
       );
     return jobs.filter((job): job is BlockJob => job !== undefined);
   };
@@ -173,7 +169,7 @@ export async function startMirrors(q: QmpClient, options: MirrorOptions): Promis
   try {
     for (const [index, name] of options.storage.exports.entries()) {
       await q.execute('drive-mirror', {
-        device: driveId(index),
+        device: name,
         'job-id': ids[index],
         target: nbdUri(name),
         format: 'raw',

@@ -8,7 +8,7 @@ import type { NicSpec } from './hypervisor.js';
 /**
  * The host side of bridged NICs: one tap device per NIC, made with iproute2 before QEMU starts and put
  * into the NIC's bridge (its link), removed after QEMU has exited. The name is derived from the run dir,
- * the instance and the NIC's index, so that a restarted daemon removes the taps of an instance it did not
+ * the instance and the NIC's PCI slot (its own for the guest's life), so that a restarted daemon removes the taps of an instance it did not
  * start, and two nodes on one host (a migration in the tests) do not share a name. Routed and openvswitch
  * NICs need more than a tap (the instance's IP, an OVS port) and are refused with a clear line.
  */
@@ -16,26 +16,28 @@ import type { NicSpec } from './hypervisor.js';
 const run = promisify(execFile);
 const ipCommandTimeoutMs = 10_000;
 
-/** Interface names hold 15 characters: `ctap`, 8 hex digits, the index. */
-export function tapName(runDir: string, instance: string, index: number): string {
+/** Interface names hold 15 characters: `ctap`, 8 hex digits, the slot (at most 2). */
+export function tapName(runDir: string, instance: string, pciSlot: number): string {
   const digest = createHash('sha256').update(`${runDir}\0${instance}`).digest('hex').slice(0, 8);
-  return `ctap${digest}${index}`;
+  return `ctap${digest}${pciSlot}`;
 }
+
+export type PlacedNic = NicSpec & { readonly pciSlot: number };
 
 /** Refuses NICs this hypervisor cannot connect, before anything is made. */
 export async function checkNics(instance: string, nics: readonly NicSpec[]): Promise<void> {
-  for (const [index, nic] of nics.entries()) {
+  for (const nic of nics) {
     if (nic.mode === 'none') continue;
     if (nic.mode !== 'bridged') {
       throw new CorralError(
         'unavailable',
-        `NIC ${index} of ${instance} is in mode ${nic.mode}, which the kvm hypervisor does not connect yet; use mode bridged or none`,
+        `NIC ${nic.mac} of ${instance} is in mode ${nic.mode}, which the kvm hypervisor does not connect yet; use mode bridged or none`,
       );
     }
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(nic.link) || (await linkKind(nic.link)) !== 'bridge') {
       throw new CorralError(
         'unavailable',
-        `NIC ${index} of ${instance} is bridged to ${nic.link || '(no link)'}, which is not a bridge on this node`,
+        `NIC ${nic.mac} of ${instance} is bridged to ${nic.link || '(no link)'}, which is not a bridge on this node`,
       );
     }
   }
@@ -74,26 +76,43 @@ async function ip(args: string[]): Promise<void> {
   }
 }
 
-/** Makes the taps of the bridged NICs, each up and in its bridge; a tap left by a QEMU that died is replaced. */
-export async function createTaps(runDir: string, instance: string, nics: readonly NicSpec[]): Promise<void> {
-  await removeTaps(runDir, instance, nics);
+/** Makes the tap of a bridged NIC, up and in its bridge; a tap left by a QEMU that died is replaced. */
+export async function createTap(runDir: string, instance: string, nic: PlacedNic): Promise<void> {
+  if (nic.mode !== 'bridged') return;
+  await removeTap(runDir, instance, nic);
+  const tap = tapName(runDir, instance, nic.pciSlot);
   try {
-    for (const [index, nic] of nics.entries()) {
-      if (nic.mode !== 'bridged') continue;
-      const tap = tapName(runDir, instance, index);
-      await ip(['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
-      await ip(['link', 'set', 'dev', tap, 'master', nic.link]);
-      await ip(['link', 'set', 'dev', tap, 'up']);
-    }
+    await ip(['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+    await ip(['link', 'set', 'dev', tap, 'master', nic.link]);
+    await ip(['link', 'set', 'dev', tap, 'up']);
+  } catch (error) {
+    await removeTap(runDir, instance, nic);
+    throw error;
+  }
+}
+
+export async function removeTap(runDir: string, instance: string, nic: PlacedNic): Promise<void> {
+  const tap = tapName(runDir, instance, nic.pciSlot);
+  if (nic.mode === 'bridged' && (await linkKind(tap)) !== undefined) await ip(['link', 'del', 'dev', tap]);
+}
+
+export async function createTaps(
+  runDir: string,
+  instance: string,
+  nics: readonly PlacedNic[],
+): Promise<void> {
+  try {
+    for (const nic of nics) await createTap(runDir, instance, nic);
   } catch (error) {
     await removeTaps(runDir, instance, nics);
     throw error;
   }
 }
 
-export async function removeTaps(runDir: string, instance: string, nics: readonly NicSpec[]): Promise<void> {
-  for (const [index, nic] of nics.entries()) {
-    const tap = tapName(runDir, instance, index);
-    if (nic.mode === 'bridged' && (await linkKind(tap)) !== undefined) await ip(['link', 'del', 'dev', tap]);
-  }
+export async function removeTaps(
+  runDir: string,
+  instance: string,
+  nics: readonly PlacedNic[],
+): Promise<void> {
+  for (const nic of nics) await removeTap(runDir, instance, nic);
 }

@@ -18,8 +18,12 @@ export interface QmpEvent {
 export interface QmpClient {
   /** Runs one command; resolves with its `return` value, rejects with a CorralError for a QMP error. */
   execute(command: string, args?: Readonly<Record<string, unknown>>, timeoutMs?: number): Promise<unknown>;
-  /** The next event of that name that arrives after this call. */
-  nextEvent(name: string, timeoutMs: number): Promise<QmpEvent>;
+  /** The next event of that name (and whose data `matches`, when given) that arrives after this call. */
+  nextEvent(
+    name: string,
+    timeoutMs: number,
+    matches?: (data: Readonly<Record<string, unknown>>) => boolean,
+  ): Promise<QmpEvent>;
   /** Resolves once the connection is closed, by either side. */
   readonly closed: Promise<void>;
   isClosed(): boolean;
@@ -61,6 +65,7 @@ interface Pending {
 
 interface EventWaiter {
   readonly name: string;
+  readonly matches?: ((data: Readonly<Record<string, unknown>>) => boolean) | undefined;
   readonly resolve: (event: QmpEvent) => void;
   readonly reject: (error: CorralError) => void;
   readonly timer: NodeJS.Timeout;
@@ -164,11 +169,16 @@ class Connection implements QmpClient {
     });
   }
 
-  nextEvent(name: string, timeoutMs: number): Promise<QmpEvent> {
+  nextEvent(
+    name: string,
+    timeoutMs: number,
+    matches?: (data: Readonly<Record<string, unknown>>) => boolean,
+  ): Promise<QmpEvent> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const waiter: EventWaiter = {
         name,
+        matches,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -254,7 +264,7 @@ class Connection implements QmpClient {
 
   private handleEvent(event: QmpEvent): void {
     for (const waiter of this.waiters) {
-      if (waiter.name !== event.event) continue;
+      if (waiter.name !== event.event || waiter.matches?.(event.data) === false) continue;
       clearTimeout(waiter.timer);
       this.waiters.delete(waiter);
       waiter.resolve(event);

@@ -11,6 +11,9 @@ function spec(name: string, memoryMiB = 128): InstanceSpec {
   return { name, uuid: `uuid-${name}`, memoryMiB, vcpus: 1, disks: [], nics: [], hvParams: {} };
 }
 
+const fakeDisk = (uuid: string) => ({ uuid, path: `/fake/${uuid}`, format: 'raw' as const, readOnly: false });
+const withDisk = (name: string): InstanceSpec => ({ ...spec(name), disks: [fakeDisk(`disk-${name}`)] });
+
 hypervisorCompliance('fake', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'corral-fake-hv-'));
   return {
@@ -21,8 +24,10 @@ hypervisorCompliance('fake', async () => {
         cpus: 2,
         clock: systemClock,
       }),
-    spec: (name) => spec(name),
+    spec: withDisk,
     bindHost: '127.0.0.1',
+    newDisk: async (uuid) => fakeDisk(uuid),
+    guestReady: async () => {},
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 });
@@ -40,8 +45,10 @@ hypervisorCompliance('fake in memory', async () => {
         clock: systemClock,
       });
     },
-    spec: (name) => spec(name),
+    spec: withDisk,
     bindHost: '127.0.0.1',
+    newDisk: async (uuid) => fakeDisk(uuid),
+    guestReady: async () => {},
     cleanup: async () => undefined,
   };
 });

@@ -15,7 +15,8 @@ const run = promisify(execFile);
 /**
  * A real guest through the whole cluster: two daemons on 127.0.0.140-141, Debian's cloud kernel and a busybox
  * initramfs under QEMU (TCG), installed with Debian's ganeti-os-noop, on a file disk that only its node holds,
- * live-migrated from node1 to node2 with its disk copied as it runs.
+ * given a second disk and a NIC while it runs, live-migrated from node1 to node2 with its disks copied as it
+ * runs, and relieved of the second disk there.
  */
 describe('a QEMU instance on a real cluster', () => {
   let baseDir: string;
@@ -83,6 +84,24 @@ describe('a QEMU instance on a real cluster', () => {
       'echo DISK-$((6*7)) | dd of=/dev/vda bs=512 seek=16384 conv=sync,fsync && echo WROTE-$((1+1))\n',
     );
     await first.waitFor('WROTE-2', 30_000);
+    // A disk and a NIC plugged into the running guest (gnt-instance modify --hotplug): it writes the disk, and
+    // sees a network controller in PCI slot 15, after the boot disk (12), boot NIC (13) and new disk (14).
+    const plugged = await runJob(call, [
+      {
+        OP_ID: 'OP_INSTANCE_SET_PARAMS',
+        instance_name: 'vm1',
+        disks: [['add', -1, { size: 16 }]],
+        nics: [['add', -1, { mode: 'none' }]],
+        hotplug: true,
+      },
+    ]);
+    expect(plugged.log.map((entry) => entry.message)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^hot-plugged: disk .* plugged in$/)]),
+    );
+    first.write(
+      'while [ ! -b /dev/vdb ]; do sleep 0.2; done; echo HOT-$((6*7)) | dd of=/dev/vdb conv=sync,fsync && until grep -q 0x0200 /sys/bus/pci/devices/0000:00:0f.0/class; do sleep 0.2; done 2>/dev/null && echo PLUGGED-$((1+1))\n',
+    );
+    await first.waitFor('PLUGGED-2', 30_000);
     first.close();
 
     await runJob(call, [{ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'vm1', target_node: 'node2' }]);
@@ -96,6 +115,14 @@ describe('a QEMU instance on a real cluster', () => {
     await second.waitFor('ALIVE-42', 30_000);
     second.write('dd if=/dev/vda bs=512 skip=16384 count=1 2>/dev/null | head -c 7; echo\n');
     await second.waitFor('DISK-42', 30_000);
+    // The plugged disk came along, copied as it ran; unplugged, it leaves the guest and the node.
+    second.write('head -c 6 /dev/vdb; echo\n');
+    await second.waitFor('HOT-42', 30_000);
+    await runJob(call, [
+      { OP_ID: 'OP_INSTANCE_SET_PARAMS', instance_name: 'vm1', disks: [['remove', 1, {}]], hotplug: true },
+    ]);
+    second.write('[ -b /dev/vdb ] || echo GONE-$((3+3))\n');
+    await second.waitFor('GONE-6', 30_000);
     second.close();
     expect(await instanceDirs('node1')).toEqual([]);
     expect(await instanceDirs('node2')).toHaveLength(1);

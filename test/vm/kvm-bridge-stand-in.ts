@@ -20,11 +20,11 @@ ip('link', 'add', 'br0', 'type', 'bridge');
 ip('link', 'set', 'br0', 'up');
 const hv = createKvmHypervisor({ runDir, clock: systemClock, log: silentLogger, accel: 'tcg' });
 const nics = [
-  { mac: 'aa:00:00:00:00:01', mode: 'none', link: '' },
-  { mac: 'aa:00:00:00:00:02', mode: 'bridged', link: 'br0' },
+  { uuid: 'nic-a', mac: 'aa:00:00:00:00:01', mode: 'none' as const, link: '' },
+  { uuid: 'nic-b', mac: 'aa:00:00:00:00:02', mode: 'bridged' as const, link: 'br0' },
 ];
 await hv.start({ ...guestSpec(testGuest(), 'net1'), nics });
 const running = bridgePorts();
 await hv.stop('net1', { timeoutMs: 1_000, force: true });
 const stopped = bridgePorts();
-process.stdout.write(`${JSON.stringify({ tap: tapName(runDir, 'net1', 1), running, stopped })}\n`);
+process.stdout.write(`${JSON.stringify({ tap: tapName(runDir, 'net1', 13), running, stopped })}\n`);

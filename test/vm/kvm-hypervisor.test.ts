@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/log.js';
+import { driveId } from '../../src/vm/kvm-devices.js';
 import { createKvmHypervisor } from '../../src/vm/kvm-hypervisor.js';
 import { runtimePaths } from '../../src/vm/kvm-runtime.js';
 import { connectQmp } from '../../src/vm/qmp.js';
-import { hypervisorCompliance } from './hypervisor-compliance.js';
+import { hypervisorCompliance, specOfDevices } from './hypervisor-compliance.js';
 import { attachConsole, guestReadyMarker, guestSpec, testGuest } from './kvm-guest.js';
 
 const guest = testGuest();
@@ -19,18 +20,36 @@ function kvmNode(runDir: string, accel: 'kvm' | 'tcg' = 'tcg') {
   return createKvmHypervisor({ runDir, clock: systemClock, log: silentLogger, accel });
 }
 
-hypervisorCompliance('kvm', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'corral-kvm-'));
-  // One shared disk, as a sharedfile or mirrored template gives both nodes, so that migration copies no data.
-  const disk = join(dir, 'disk0.raw');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', disk, '16M']);
-  return {
-    make: (index) => kvmNode(join(dir, `node${index}`)),
-    spec: (name) => guestSpec(guest, name, { disks: [{ path: disk, format: 'raw', readOnly: false }] }),
-    bindHost: '127.0.0.1',
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
-});
+hypervisorCompliance(
+  'kvm',
+  async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'corral-kvm-'));
+    // One shared disk, as a sharedfile or mirrored template gives both nodes, so that migration copies no data.
+    const disk = join(dir, 'disk0.raw');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', disk, '16M']);
+    return {
+      make: (index) => kvmNode(join(dir, `node${index}`)),
+      spec: (name) =>
+        guestSpec(guest, name, { disks: [{ uuid: 'disk0', path: disk, format: 'raw', readOnly: false }] }),
+      bindHost: '127.0.0.1',
+      newDisk: async (uuid) => {
+        const path = join(dir, `${uuid}.raw`);
+        execFileSync('qemu-img', ['create', '-q', '-f', 'raw', path, '8M']);
+        return { uuid, path, format: 'raw', readOnly: false };
+      },
+      guestReady: async (hv, name) => {
+        const console = await attachConsole(hv.consolePath(name)!);
+        try {
+          await console.waitFor(guestReadyMarker, bootTimeoutMs);
+        } finally {
+          console.close();
+        }
+      },
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  },
+  120_000,
+);
 
 describe('kvm hypervisor with the test guest', () => {
   let dir: string;
@@ -113,13 +132,15 @@ describe('kvm hypervisor with the test guest', () => {
     await expect(
       hv.start(guestSpec(guest, 'nokernel', { hvParams: { kernel_path: join(dir, 'absent') } })),
     ).rejects.toThrow(/kernel_path of nokernel .* does not exist on this node/);
-    const nic = { mac: 'aa:00:00:00:00:01', mode: 'bridged', link: 'lo' };
+    const nic = { uuid: 'nic0', mac: 'aa:00:00:00:00:01', mode: 'bridged' as const, link: 'lo' };
     await expect(hv.start({ ...guestSpec(guest, 'bridged'), nics: [nic] })).rejects.toThrow(
-      /NIC 0 of bridged is bridged to lo, which is not a bridge on this node/,
+      /NIC aa:00:00:00:00:01 of bridged is bridged to lo, which is not a bridge on this node/,
     );
     await expect(
-      hv.start({ ...guestSpec(guest, 'routed'), nics: [{ ...nic, mode: 'routed' }] }),
-    ).rejects.toThrow(/NIC 0 of routed is in mode routed, which the kvm hypervisor does not connect yet/);
+      hv.start({ ...guestSpec(guest, 'routed'), nics: [{ ...nic, mode: 'routed' as const }] }),
+    ).rejects.toThrow(
+      /NIC aa:00:00:00:00:01 of routed is in mode routed, which the kvm hypervisor does not connect yet/,
+    );
     await expect(hv.start(guestSpec(guest, '../escape'))).rejects.toMatchObject({ code: 'bad_request' });
     expect((await hv.list()).map((i) => i.name)).toEqual(['paused1']);
   });
@@ -169,9 +190,12 @@ describe('kvm hypervisor with the test guest', () => {
     const [sourceDisk, targetDisk] = [disk('a'), disk('b')];
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 1M 4M', sourceDisk]);
     const spec = guestSpec(guest, 'mig2', {
-      disks: [{ path: sourceDisk, format: 'qcow2', readOnly: false }],
+      disks: [{ uuid: 'disk0', path: sourceDisk, format: 'qcow2', readOnly: false }],
     });
-    const targetSpec = { ...spec, disks: [{ path: targetDisk, format: 'qcow2' as const, readOnly: false }] };
+    const targetSpec = {
+      ...spec,
+      disks: [{ uuid: 'disk0', path: targetDisk, format: 'qcow2' as const, readOnly: false }],
+    };
     await source.start(spec);
     const before = await attachConsole(source.consolePath('mig2')!);
     try {
@@ -186,10 +210,14 @@ describe('kvm hypervisor with the test guest', () => {
     }
 
     const endpoint = await target.acceptMigration(targetSpec, '127.0.0.1', { copyStorage: true });
-    expect(endpoint.storage?.exports).toEqual(['disk0']);
+    expect(endpoint.storage?.exports).toEqual([driveId('disk0')]);
     // A target whose disks cannot be reached fails the migration, and the guest goes on at the source.
     await expect(
-      source.migrate('mig2', { ...endpoint, storage: { port: 1, exports: ['disk0'] } }, { live: true }),
+      source.migrate(
+        'mig2',
+        { ...endpoint, storage: { port: 1, exports: [driveId('disk0')] } },
+        { live: true },
+      ),
     ).rejects.toThrow(/nbd|connect/i);
     expect((await source.status('mig2'))?.state).toBe('running');
 
@@ -210,6 +238,52 @@ describe('kvm hypervisor with the test guest', () => {
     await target.stop('mig2', { timeoutMs: 1_000, force: true });
     expect(execFileSync('qemu-img', ['compare', '-q', sourceDisk, targetDisk]).toString()).toBe('');
   }, 90_000);
+
+  it('hot-plugs a disk the guest then uses, keeps it through a live migration, and unplugs it', async () => {
+    const source = kvmNode(join(dir, 'a'));
+    const target = kvmNode(join(dir, 'b'));
+    const image = (name: string) => {
+      const path = join(dir, name);
+      execFileSync('qemu-img', ['create', '-q', '-f', 'raw', path, '16M']);
+      return { uuid: name, path, format: 'raw' as const, readOnly: false };
+    };
+    const [boot, hot] = [image('boot.raw'), image('hot.raw')];
+    const spec = guestSpec(guest, 'hot1', { disks: [boot] });
+    await source.start(spec);
+    const before = await attachConsole(source.consolePath('hot1')!);
+    try {
+      await before.waitFor(guestReadyMarker, bootTimeoutMs);
+      await source.hotAdd('hot1', { kind: 'disk', disk: hot });
+      // Typed as arithmetic, so that the echo of the command line does not count as the answer.
+      before.write(
+        'while [ ! -b /dev/vdb ]; do sleep 0.2; done; echo HOT-$((6*7)) | dd of=/dev/vdb conv=sync,fsync && echo PLUGGED-$((1+1))\n',
+      );
+      await before.waitFor('PLUGGED-2', bootTimeoutMs);
+    } finally {
+      before.close();
+    }
+    expect(execFileSync('head', ['-c', '6', hot.path], { encoding: 'utf8' })).toBe('HOT-42');
+
+    const devices = await source.devices('hot1');
+    const endpoint = await target.acceptMigration(specOfDevices(spec, devices, [boot, hot]), '127.0.0.1', {
+      copyStorage: false,
+    });
+    await source.migrate('hot1', endpoint, { live: true });
+    await target.finishMigration('hot1', true);
+    const after = await attachConsole(target.consolePath('hot1')!);
+    try {
+      after.write('head -c 6 /dev/vdb; echo; echo READ-$((2+2))\n');
+      await after.waitFor('READ-4', bootTimeoutMs);
+      expect(after.output()).toContain('HOT-42');
+      await target.hotRemove('hot1', 'disk', hot.uuid);
+      after.write('[ -b /dev/vdb ] || echo GONE-$((3+3))\n');
+      await after.waitFor('GONE-6', bootTimeoutMs);
+    } finally {
+      after.close();
+    }
+    expect((await target.devices('hot1')).disks.map((d) => d.uuid)).toEqual([boot.uuid]);
+    await target.stop('hot1', { timeoutMs: 1_000, force: true });
+  });
 
   it('refuses malformed hypervisor parameters, naming the parameter', () => {
     const hv = kvmNode(dir);
