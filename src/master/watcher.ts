@@ -77,7 +77,7 @@ export function mirrorNeedsActivation(
 }
 
 /** The names of what unfinished jobs work on (instances among them): the watchers leave those alone. */
-export function instancesInJobs(state: ClusterState): Set<string | undefined> {
+export function instancesInJobs(state: Pick<ClusterState, 'jobs'>): Set<string | undefined> {
   return new Set(
     state
       .jobs()
@@ -104,7 +104,8 @@ export function heldStill(
 export const MAX_RESTART_ATTEMPTS = 5;
 
 export interface WatcherDeps {
-  readonly state: ClusterState;
+  /** The replicated state as it is now: read at every step, for it changes while the watcher waits. */
+  readonly state: Pick<ClusterState, 'config' | 'jobs'>;
   readonly agent: NodeAgentClient;
   readonly clock: Clock;
   readonly log: Logger;
