@@ -98,7 +98,7 @@ describe('kvm hypervisor with the test guest', () => {
     expect(await hv.list()).toEqual([]);
   });
 
-  it('puts a bridged NIC into its bridge through a tap, and removes the tap when the guest stops', async () => {
+  it('puts a bridged NIC into its bridge through a tap, plugged in at start or later, and removes the tap when it goes', async () => {
     // In a network namespace of its own, so that the bridge touches nothing on this host.
     const viteNode = join('node_modules', 'vite-node', 'vite-node.mjs');
     const standIn = join('test', 'vm', 'kvm-bridge-stand-in.ts');
@@ -108,6 +108,9 @@ describe('kvm hypervisor with the test guest', () => {
     });
     const report = JSON.parse(output.trim().split('\n').at(-1)!);
     expect(report.running).toEqual([report.tap]);
+    expect(report.hotTap).toBe(`${report.tap.slice(0, -2)}14`);
+    expect(report.plugged.sort()).toEqual([report.tap, report.hotTap].sort());
+    expect(report.unplugged).toEqual([report.tap]);
     expect(report.stopped).toEqual([]);
   });
 
