@@ -4,7 +4,7 @@ import { type ConfigView, configViewSchema } from '../cluster/views.js';
 import { CorralError } from '../common/errors.js';
 import { callDaemon, controlSocketPath } from '../daemon/control-client.js';
 import { type DaemonCall, jobFailure, priorities, submitJob, watchJob } from '../daemon/job-client.js';
-import { localTime } from './fields.js';
+import { localTime } from './local-time.js';
 
 export interface ConnectionArgs {
   socket?: string;

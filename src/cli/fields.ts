@@ -9,6 +9,7 @@ import {
 } from '../cluster/query/index.js';
 import { CorralError } from '../common/errors.js';
 import { type ConnectionArgs, connectionOptions } from './cluster-client.js';
+import { localTime } from './local-time.js';
 import { renderTable } from './table.js';
 
 /**
@@ -226,10 +227,4 @@ export function pickNamed<T extends { name: string }>(
     if (item === undefined) throw new CorralError('not_found', `${what} ${name} does not exist`);
     return item;
   });
-}
-
-export function localTime(ms: number): string {
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }

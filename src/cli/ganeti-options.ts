@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { hypervisors, isHypervisor } from '../cluster/hypervisors.js';
-import { type CompressionTool, compressionTools } from '../cluster/opcodes.js';
+import { type CompressionTool, compressionTools } from '../cluster/model.js';
 import { CorralError } from '../common/errors.js';
 
 /** Ganeti's option syntax: sizes with units, `k=v,k=v` lists, `N:k=v` per-index specs, `hv:k=v` params. */

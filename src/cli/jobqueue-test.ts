@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { JobView } from '../cluster/job-views.js';
 import { MAX_OPS_PER_JOB } from '../cluster/jobs.js';
 import type { Opcode } from '../cluster/opcodes.js';
-import type { JobView } from '../cluster/views.js';
 import { asCorralError, CorralError } from '../common/errors.js';
 import type { ControlRequest } from '../daemon/control-protocol.js';
 import { type DaemonCall, submitJob, watchJob } from '../daemon/job-client.js';

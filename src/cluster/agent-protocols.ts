@@ -5,7 +5,8 @@ import { MAX_MAP_EXTENTS, mapProblem } from '../storage/extents.js';
 import { corralDiskTemplates } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
 import { diskFormats, diskModes, nameSchema } from './model.js';
-import { nicRecordSchema } from './mutations.js';
+import { mirrorDiskStatusSchema, nodeStatusSchema, osDiagnosisSchema } from './node-status.js';
+import { nicRecordSchema } from './record-schemas.js';
 
 /**
  * What the master asks of a node's agent (Ganeti's noded RPCs). The agent keeps no copy of the config: every
@@ -50,17 +51,6 @@ export const osInstanceSchema = z.object({
   osParams: params,
 });
 
-const instanceStatusSchema = z.object({
-  name: z.string(),
-  uuid: z.string(),
-  hypervisor: z.enum(hypervisors),
-  state: z.enum(['running', 'paused', 'incoming', 'shutdown']),
-  memoryMiB: z.number(),
-  vcpus: z.number(),
-  startedMs: z.number(),
-});
-export type AgentInstanceStatus = z.infer<typeof instanceStatusSchema>;
-
 const portSchema = z.number().int().min(0).max(65_535);
 const endpointSchema = z.object({
   host: z.string().max(253),
@@ -76,39 +66,9 @@ const scriptRunSchema = z.object({
 export type AgentScriptRun = z.infer<typeof scriptRunSchema>;
 
 /** One OS definition on one node, valid or with the reason it is not. */
-export const osDiagnosisSchema = z.object({
-  name: z.string().max(128),
-  dir: z.string().max(4096),
-  valid: z.boolean(),
-  reason: z.string().max(1024).optional(),
-  apiVersions: z.array(z.number()).max(16),
-  variants: z.array(z.string().max(128)).max(256),
-  parameters: z.array(z.object({ name: z.string().max(128), description: z.string().max(1024) })).max(256),
-});
-
 const empty = z.object({});
 const instanceIdent = z.object({ name: nameSchema, uuid });
 const generation = z.number().int().nonnegative();
-const mirrorDiskStatusSchema = z.object({
-  instance: uuid,
-  uuid,
-  index: z.number().int().min(0).max(15),
-  role: z.enum(['primary', 'secondary']),
-  peer: z.string().max(128),
-  copy: z.object({ generation, consistent: z.boolean() }),
-  primary: z
-    .object({
-      connection: z.enum(['connected', 'syncing', 'disconnected']),
-      peerOutdated: z.boolean(),
-      generation,
-      dirtyBytes: z.number().nonnegative(),
-      syncPercent: z.number().min(0).max(100),
-      resyncBytesSent: z.number().nonnegative(),
-      failed: z.string().max(1024).optional(),
-    })
-    .optional(),
-});
-export type MirrorDiskStatusView = z.infer<typeof mirrorDiskStatusSchema>;
 const instanceRef = z.object({ name: nameSchema, hypervisor: z.enum(hypervisors) });
 /** A PCI bus has 32 slots. */
 const pciSlot = z.number().int().min(0).max(31);
@@ -190,29 +150,7 @@ export const agentProtocols = {
     callers: 'member',
     /** Storage figures cost a few tool runs (lvm's vgs): asked for only where placement needs them. */
     request: z.object({ storage: z.boolean().optional() }),
-    response: z.object({
-      instances: z.array(instanceStatusSchema).max(4096),
-      /** The mirrored disks attached here: role, link and sync (the watcher re-attaches missing ones). */
-      mirrors: z.array(mirrorDiskStatusSchema).max(4096),
-      memoryTotalMiB: z.number(),
-      memoryFreeMiB: z.number(),
-      memoryInstancesMiB: z.number(),
-      cpus: z.number(),
-      /** Absent from nodes that predate them. */
-      cpuSockets: z.number().optional(),
-      numaNodes: z.number().optional(),
-      storage: z.array(
-        z.object({
-          template: z.enum(corralDiskTemplates),
-          available: z.boolean(),
-          reason: z.string().max(1024).optional(),
-          totalMiB: z.number().optional(),
-          freeMiB: z.number().optional(),
-          /** The directory or volume group; absent from nodes that predate it. */
-          location: z.string().max(4096).optional(),
-        }),
-      ),
-    }),
+    response: nodeStatusSchema,
     maxFrameBytes: 4 * 1024 * 1024,
   }),
   /** Ganeti's node powercycle: the node schedules a hard reboot of its machine and says so. */

@@ -165,6 +165,9 @@ export type AdminStateSource = 'admin' | 'user';
 export const nicModes = ['bridged', 'routed', 'openvswitch', 'none'] as const;
 export type NicMode = (typeof nicModes)[number];
 export const diskModes = ['rw', 'ro'] as const;
+/** Ganeti's names for how data is compressed in transit: none, and its compression_tools' defaults. */
+export const compressionTools = ['none', 'gzip', 'gzip-fast', 'gzip-slow', 'lzop'] as const;
+export type CompressionTool = (typeof compressionTools)[number];
 export const diskFormats = ['raw', 'qcow2'] as const;
 
 /** Ganeti's backend parameters, with memory in MiB. */

@@ -26,8 +26,6 @@ import {
   adminStates,
   allocPolicies,
   type ClusterParams,
-  diskFormats,
-  diskModes,
   type GroupRecord,
   type GroupUuid,
   type InstanceRecord,
@@ -44,6 +42,7 @@ import {
 import { ND_GLOBALS, ndParamsSchema } from './ndparams.js';
 import { tagKinds } from './opcodes.js';
 import { rapiCertificateSchema } from './rapi-certificate.js';
+import { beParamsSchema, diskRecordSchema, nicRecordSchema } from './record-schemas.js';
 
 /**
  * Configuration changes in their resolved form: the master turns an opcode into one of these (names looked up,
@@ -63,43 +62,6 @@ const addrs = z.array(z.string().max(256)).max(16);
 const ip = z.string().min(1).max(64);
 const params = z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), z.string().max(1024));
 
-export const diskRecordSchema = z.object({
-  uuid,
-  name: nameSchema.optional(),
-  sizeMiB: z
-    .number()
-    .int()
-    .positive()
-    .max(64 * 1024 * 1024),
-  mode: z.enum(diskModes),
-  format: z.enum(diskFormats),
-});
-export const nicRecordSchema = z.object({
-  uuid,
-  name: nameSchema.optional(),
-  mac: z
-    .string()
-    .regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'a MAC address is six hex pairs, such as aa:00:00:12:34:56'),
-  ip: ip.optional(),
-  mode: z.enum(nicModes),
-  link: z.string().max(64),
-});
-export const beParamsSchema = z.object({
-  maxmemMiB: z
-    .number()
-    .int()
-    .positive()
-    .max(16 * 1024 * 1024),
-  minmemMiB: z
-    .number()
-    .int()
-    .positive()
-    .max(16 * 1024 * 1024),
-  vcpus: z.number().int().min(1).max(1024),
-  autoBalance: z.boolean(),
-  alwaysFailover: z.boolean(),
-  spindleUse: z.number().int().min(0).max(1024),
-});
 const instanceFields = {
   name: nameSchema,
   primaryNode: uuid,

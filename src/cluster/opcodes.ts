@@ -4,6 +4,7 @@ import { corralDiskTemplates, diskTemplates } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
 import {
   allocPolicies,
+  compressionTools,
   diskFormats,
   diskModes,
   iallocatorParamsSchema,
@@ -153,9 +154,6 @@ const diskModification = z.union([
 export type DiskModification = z.infer<typeof diskModification>;
 export type DiskSpecInput = z.infer<typeof diskSpec>;
 const migrationMode = z.enum(['live', 'non-live']);
-/** Ganeti's names for how data is compressed in transit: none, and its compression_tools' defaults. */
-export const compressionTools = ['none', 'gzip', 'gzip-fast', 'gzip-slow', 'lzop'] as const;
-export type CompressionTool = (typeof compressionTools)[number];
 /** An export is named after its instance; never a path. */
 const exportName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,252}$/, 'an instance name, not a path');
 /** Ganeti's -I: an allocator program's name or path; '.' is the built-in one (the cluster default). */

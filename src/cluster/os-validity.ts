@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { osDiagnosisSchema } from './agent-protocols.js';
+import type { osDiagnosisSchema } from './node-status.js';
 
 export type OsDiagnosis = z.infer<typeof osDiagnosisSchema>;
 

@@ -3,12 +3,10 @@ import type { ConfigData } from './config.js';
 import { collectorSettingSchema, dataCollectorNames } from './data-collectors.js';
 import { corralDiskTemplates } from './disk-templates.js';
 import { hypervisors } from './hypervisors.js';
-import { jobStatuses } from './jobs.js';
 import { adminStates, allocPolicies, nicModes } from './model.js';
-import { beParamsSchema, diskRecordSchema, nicRecordSchema } from './mutations.js';
 import { ndParamsSchema } from './ndparams.js';
-import { opcodeSchema } from './opcodes.js';
 import { redacted } from './os-params.js';
+import { beParamsSchema, diskRecordSchema, nicRecordSchema } from './record-schemas.js';
 
 /** The configuration and job records as they travel to the CLI: plain lists, checked on arrival. */
 
@@ -147,31 +145,3 @@ export function toConfigView(config: ConfigData): ConfigView {
     })),
   };
 }
-
-export const jobViewSchema = z.object({
-  id: z.number(),
-  status: z.enum(jobStatuses),
-  priority: z.number(),
-  ops: z.array(
-    z.object({
-      input: opcodeSchema,
-      status: z.enum(jobStatuses),
-      result: z.unknown().optional(),
-      startMs: z.number().optional(),
-      endMs: z.number().optional(),
-    }),
-  ),
-  log: z.array(
-    z.object({
-      serial: z.number(),
-      tsMs: z.number(),
-      type: z.enum(['message', 'hook']),
-      message: z.string(),
-    }),
-  ),
-  receivedMs: z.number(),
-  startMs: z.number().optional(),
-  endMs: z.number().optional(),
-  version: z.number(),
-});
-export type JobView = z.infer<typeof jobViewSchema>;

@@ -5,13 +5,13 @@ import { CorralError } from '../common/errors.js';
 import { checkShape, decodeFrame, encodeFrame } from '../peer/codec.js';
 import { replySchema } from '../peer/envelope.js';
 import { readOneFrame, writeFrame } from '../peer/socket-framing.js';
+import type { ControlRequest } from './control-protocol.js';
 import {
   CONTROL_FRAME_BYTES,
   CONTROL_SOCKET_FILE,
-  type ControlRequest,
   type ControlResponse,
   controlResponseSchemas,
-} from './control-protocol.js';
+} from './control-replies.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/corral';
 

@@ -5,12 +5,8 @@ import type { Logger } from '../common/log.js';
 import { decodeFrame, encodeFrame } from '../peer/codec.js';
 import type { Reply } from '../peer/envelope.js';
 import { readOneFrame, writeFrame } from '../peer/socket-framing.js';
-import {
-  CONTROL_FRAME_BYTES,
-  type ControlRequest,
-  type ControlResponse,
-  controlRequestSchema,
-} from './control-protocol.js';
+import { type ControlRequest, controlRequestSchema } from './control-protocol.js';
+import { CONTROL_FRAME_BYTES, type ControlResponse } from './control-replies.js';
 
 type ControlOp = ControlRequest['op'];
 

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { JobView } from '../cluster/job-views.js';
 import { isFinished, type JobStatus, SUBMITTED_VERSION } from '../cluster/jobs.js';
 import type { Opcode } from '../cluster/opcodes.js';
-import { type JobView, jobViewSchema } from '../cluster/views.js';
 import { CorralError, isErrorCode } from '../common/errors.js';
-import type { ControlRequest, ControlResponse } from './control-protocol.js';
+import type { ControlRequest } from './control-protocol.js';
+import type { ControlResponse } from './control-replies.js';
 
 /** Calls one daemon's control socket. */
 export type DaemonCall = <R extends ControlRequest>(request: R) => Promise<ControlResponse<R['op']>>;
@@ -44,6 +45,8 @@ export async function watchJob(
   /** The version already known: the first answer comes once the job has moved past it. */
   knownVersion = -1,
 ): Promise<JobView> {
+  // Loaded here, not with the module: the opcodes' schema in it is a tenth of a read-only command's start-up.
+  const { jobViewSchema } = await import('../cluster/job-views.js');
   let version = knownVersion;
   let logged = 0;
   for (;;) {

@@ -11,12 +11,8 @@ import { waitFor } from '../common/wait.js';
 import { Enrolment } from '../peer/enrolment.js';
 import { loadOrCreateIdentity } from '../peer/identity.js';
 import { callDaemon } from './control-client.js';
-import {
-  CONTROL_SOCKET_FILE,
-  type ControlRequest,
-  type ControlResponse,
-  type DaemonStatus,
-} from './control-protocol.js';
+import type { ControlRequest } from './control-protocol.js';
+import { CONTROL_SOCKET_FILE, type ControlResponse, type DaemonStatus } from './control-replies.js';
 import { runJob } from './job-client.js';
 
 export const DEFAULT_PORT = 7400;

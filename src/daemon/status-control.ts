@@ -1,7 +1,7 @@
 import { CORRAL_VERSION } from '../common/version.js';
 import type { MemberStore } from '../membership/member-store.js';
 import type { Transport } from '../peer/transport.js';
-import type { DaemonStatus } from './control-protocol.js';
+import type { DaemonStatus } from './control-replies.js';
 import type { ControlHandlers } from './control-server.js';
 
 export interface StatusControlDeps {

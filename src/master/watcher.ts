@@ -1,10 +1,10 @@
-import type { MirrorDiskStatusView } from '../cluster/agent-protocols.js';
 import type { ClusterState } from '../cluster/cluster-state.js';
 import { nodeOfUuid, sortedInstances, sortedNodes } from '../cluster/config.js';
 import { needsSecondary } from '../cluster/disk-templates.js';
 import { instanceStatus, type NodeReport, nodeReport } from '../cluster/instance-status.js';
 import { isFinished } from '../cluster/jobs.js';
 import type { ClusterParams, InstanceRecord, InstanceUuid, NodeRecord } from '../cluster/model.js';
+import type { MirrorDiskStatusView } from '../cluster/node-status.js';
 import { type Opcode, opTarget } from '../cluster/opcodes.js';
 import type { Clock } from '../common/clock.js';
 import { timeoutSignal } from '../common/deadline.js';

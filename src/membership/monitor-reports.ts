@@ -1,5 +1,5 @@
-import type { AgentInstanceStatus } from '../cluster/agent-protocols.js';
 import type { AdminState } from '../cluster/model.js';
+import type { AgentInstanceStatus } from '../cluster/node-status.js';
 
 /**
  * Ganeti's monitoring-daemon collectors (ganeti-mond, mon-collector) as pure functions of what the node

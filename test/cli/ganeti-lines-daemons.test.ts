@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobViewSchema } from '../../src/cluster/views.js';
+import { jobViewSchema } from '../../src/cluster/job-views.js';
 import type { DaemonCall } from '../../src/daemon/job-client.js';
 import { cliEntryPoint, type DaemonProcess, startLocalCluster } from '../../src/daemon/local-cluster.js';
 import { clusterClient } from '../helpers/real-cluster.js';

@@ -6,7 +6,8 @@ import type { JobRecord } from '../../src/cluster/jobs.js';
 import type { JobId } from '../../src/cluster/model.js';
 import type { Opcode } from '../../src/cluster/opcodes.js';
 import type { NodeId } from '../../src/common/ids.js';
-import type { MasterRequest, MasterResponse } from '../../src/master/master-protocol.js';
+import type { MasterRequest } from '../../src/master/master-protocol.js';
+import type { MasterResponse } from '../../src/master/master-replies.js';
 import { JQT_MSGPREFIX } from '../../src/master/test-ops.js';
 
 /**

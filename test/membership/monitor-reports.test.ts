@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AgentInstanceStatus } from '../../src/cluster/agent-protocols.js';
+import type { AgentInstanceStatus } from '../../src/cluster/node-status.js';
 import {
   cpuAvgLoadReport,
   diskstatsReport,

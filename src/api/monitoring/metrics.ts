@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { type InstanceStatusName, instanceStatus, type NodeReport } from '../../cluster/instance-status.js';
 import { isFinished, jobStatuses } from '../../cluster/jobs.js';
 import { adminStates } from '../../cluster/model.js';
-import type { ControlResponse } from '../../daemon/control-protocol.js';
+import type { ControlResponse } from '../../daemon/control-replies.js';
 
 /**
  * The Prometheus figures of one scrape as pure functions of the local daemon's control answers: no

@@ -1,6 +1,6 @@
 import type { Opcode } from '../../cluster/opcodes.js';
 import { type ConfigView, configViewSchema } from '../../cluster/views.js';
-import type { ControlResponse } from '../../daemon/control-protocol.js';
+import type { ControlResponse } from '../../daemon/control-replies.js';
 import { type DaemonCall, submitJob } from '../../daemon/job-client.js';
 import { RapiError } from './http-error.js';
 import { flag, type RapiRequest, text } from './request.js';

@@ -1,5 +1,5 @@
+import { type JobView, jobViewSchema } from '../../cluster/job-views.js';
 import { isFinished } from '../../cluster/jobs.js';
-import { type JobView, jobViewSchema } from '../../cluster/views.js';
 import { isErrorCode } from '../../common/errors.js';
 import type { RapiContext } from './context.js';
 import { RapiError } from './http-error.js';

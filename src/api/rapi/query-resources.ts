@@ -1,3 +1,4 @@
+import { jobViewSchema } from '../../cluster/job-views.js';
 import {
   fieldDefinitions,
   groupRows,
@@ -11,7 +12,6 @@ import {
   type QueryResult,
   runQuery,
 } from '../../cluster/query/index.js';
-import { jobViewSchema } from '../../cluster/views.js';
 import type { RapiContext } from './context.js';
 import { RapiError } from './http-error.js';
 import { bodyObject, type RapiRequest, type Resource, text } from './request.js';

@@ -1,5 +1,6 @@
 import { ipolicyJson } from '../../alloc/iallocator/write.js';
 import { livePolicy } from '../../alloc/live-snapshot.js';
+import type { JobView } from '../../cluster/job-views.js';
 import { groupTemplates } from '../../cluster/model.js';
 import {
   bulkFields,
@@ -10,7 +11,7 @@ import {
   jobRows,
   nodeRows,
 } from '../../cluster/query/index.js';
-import type { ConfigView, GroupView, InstanceView, JobView, NodeView } from '../../cluster/views.js';
+import type { ConfigView, GroupView, InstanceView, NodeView } from '../../cluster/views.js';
 import type { LiveNodes } from './context.js';
 import { RawJson } from './request.js';
 

@@ -1,7 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { z } from 'zod';
 import { parseExportInfo } from '../../cluster/export-info.js';
-import { compressionTools, type Opcode } from '../../cluster/opcodes.js';
+import { compressionTools } from '../../cluster/model.js';
+import type { Opcode } from '../../cluster/opcodes.js';
 import type { FieldDescription } from '../../cluster/query/index.js';
 import { CorralError } from '../../common/errors.js';
 import { runJob } from '../../daemon/job-client.js';

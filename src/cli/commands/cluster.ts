@@ -10,7 +10,7 @@ import { hypervisors } from '../../cluster/hypervisors.js';
 import { MASTER_IP_SCRIPT } from '../../cluster/master-ip.js';
 import { filledNdParams, ND_KEYS } from '../../cluster/ndparams.js';
 import { COPY_FILE_MAX_BYTES, NODE_COMMAND_TIMEOUT_MS } from '../../cluster/node-command-protocol.js';
-import { type Opcode, opcodeSchema } from '../../cluster/opcodes.js';
+import type { Opcode } from '../../cluster/opcodes.js';
 import { type ConfigView, configViewSchema } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
 import { priorities } from '../../daemon/job-client.js';
@@ -46,8 +46,8 @@ import {
   unusedGanetiOptions,
 } from '../cluster-params.js';
 import { confirm } from '../confirm.js';
-import { localTime } from '../fields.js';
 import { hvParamsByHypervisor, parseKeyValues } from '../ganeti-options.js';
+import { localTime } from '../local-time.js';
 import { ndParamsOption, ndValueText, parseNdParams } from '../ndparams-option.js';
 import { type NodeAddArgs, nodeAddFields, nodeAddOptions } from '../node-add-options.js';
 import { tryToRoman } from '../roman.js';
@@ -204,8 +204,12 @@ async function withMasterIp(
   return { ...fields, master_ip: address };
 }
 
-/** The opcode as the master will check it, checked here first: a mistake is refused before anything is done. */
-function checked(op: Opcode): Opcode {
+/**
+ * The opcode as the master will check it, checked here first: a mistake is refused before anything is done.
+ * The opcodes' schema loads only here: building it is a tenth of a read-only command's start-up.
+ */
+async function checked(op: Opcode): Promise<Opcode> {
+  const { opcodeSchema } = await import('../../cluster/opcodes.js');
   const parsed = opcodeSchema.safeParse(op);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
@@ -252,7 +256,7 @@ const init: CommandModule<object, InitArgs> = {
       undefined,
     );
     const modify =
-      Object.keys(rest).length > 0 ? checked({ OP_ID: 'OP_CLUSTER_SET_PARAMS', ...rest }) : undefined;
+      Object.keys(rest).length > 0 ? await checked({ OP_ID: 'OP_CLUSTER_SET_PARAMS', ...rest }) : undefined;
     const call = daemonCall(args);
     await call({
       op: 'cluster-init',
@@ -622,7 +626,7 @@ const rename: CommandModule<object, JobArgs & { 'new-name': string; force: boole
       demandOption: true,
     }),
   handler: async (args) => {
-    const op = checked({ OP_ID: 'OP_CLUSTER_RENAME', name: args['new-name'] });
+    const op = await checked({ OP_ID: 'OP_CLUSTER_RENAME', name: args['new-name'] });
     const { config } = await readConfig(args);
     const old = config.cluster.name;
     if (!args.force)
@@ -685,7 +689,7 @@ const repairDiskSizes: CommandModule<object, JobArgs & { instances: string[] }> 
   builder: (yargs) =>
     jobOptions(yargs).positional('instances', { type: 'string', array: true, default: [] as string[] }),
   handler: async (args) => {
-    const op = checked({
+    const op = await checked({
       OP_ID: 'OP_CLUSTER_REPAIR_DISK_SIZES',
       ...(args.instances.length > 0 && { instances: args.instances }),
     });
@@ -1276,7 +1280,7 @@ const modify: CommandModule<object, ModifyArgs> = {
       (key) => key.startsWith('master_') || key.startsWith('use_'),
     );
     const { config: current } = masterIpAsked ? await readConfig(args) : { config: undefined };
-    const op = checked({
+    const op = await checked({
       OP_ID: 'OP_CLUSTER_SET_PARAMS',
       ...(current === undefined
         ? fields

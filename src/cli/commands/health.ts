@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import type { HealthRow } from '../../membership/health-view.js';
 import { lastHeardText } from '../../membership/health-view.js';
 import { type ConnectionArgs, connectionOptions, daemonCall } from '../cluster-client.js';
-import { localTime } from '../fields.js';
+import { localTime } from '../local-time.js';
 import { renderTable } from '../table.js';
 
 interface HealthArgs extends ConnectionArgs {

@@ -6,13 +6,9 @@ import {
   isCorralDiskTemplate,
 } from '../../cluster/disk-templates.js';
 import { type HypervisorName, hypervisors, isHypervisor } from '../../cluster/hypervisors.js';
-import { filledBeParams } from '../../cluster/model.js';
-import {
-  type BeParamsInput,
-  compressionTools,
-  type NicSpecInput,
-  type Opcode,
-} from '../../cluster/opcodes.js';
+import { type JobView, jobViewSchema } from '../../cluster/job-views.js';
+import { compressionTools, filledBeParams } from '../../cluster/model.js';
+import type { BeParamsInput, NicSpecInput, Opcode } from '../../cluster/opcodes.js';
 import { usableOsNames } from '../../cluster/os-validity.js';
 import {
   fieldEntry,
@@ -24,7 +20,7 @@ import {
   neededData,
   runQuery,
 } from '../../cluster/query/index.js';
-import { type ConfigView, type JobView, jobViewSchema } from '../../cluster/views.js';
+import type { ConfigView } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
 import {
   type ConnectionArgs,
@@ -46,7 +42,6 @@ import {
   type ListArgs,
   listFieldsCommand,
   listOptions,
-  localTime,
   pickNamed,
   printQuery,
   type ValueFormat,
@@ -78,6 +73,7 @@ import {
   selectionMode,
   selectionOptions,
 } from '../instance-selection.js';
+import { localTime } from '../local-time.js';
 import { tryToRoman } from '../roman.js';
 import { addUnusedOptions, checkUnusedOptions, noteOnStderr } from '../unused-options.js';
 import { batchCreateCommand } from './batch-create.js';

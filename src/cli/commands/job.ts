@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
+import { type JobView, jobViewSchema } from '../../cluster/job-views.js';
 import { type JobStatus, MAX_ARCHIVED_JOBS } from '../../cluster/jobs.js';
 import { opSummary } from '../../cluster/opcodes.js';
 import { jobRows, listArguments, neededData, runQuery } from '../../cluster/query/index.js';
-import { type JobView, jobViewSchema } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';
 import { type DaemonCall, jobFailure, priorities, watchJob } from '../../daemon/job-client.js';
 import {
@@ -19,11 +19,11 @@ import {
   type ListArgs,
   listFieldsCommand,
   listOptions,
-  localTime,
   printQuery,
   splitTime,
   type ValueFormat,
 } from '../fields.js';
+import { localTime } from '../local-time.js';
 import { renderTable } from '../table.js';
 
 /** Ganeti's gnt-job prints its [seconds, microseconds] timestamps as local times. */

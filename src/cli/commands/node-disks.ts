@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import type { MirrorDiskStatusView } from '../../cluster/agent-protocols.js';
+import type { MirrorDiskStatusView } from '../../cluster/node-status.js';
 import { volumeFields } from '../../cluster/opcodes.js';
 import type { ConfigView } from '../../cluster/views.js';
 import { CorralError } from '../../common/errors.js';

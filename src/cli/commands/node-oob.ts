@@ -11,7 +11,6 @@ import type { Opcode } from '../../cluster/opcodes.js';
 import { CorralError } from '../../common/errors.js';
 import { type JobArgs, jobOptions, runOps } from '../cluster-client.js';
 import { confirm } from '../confirm.js';
-import { renderTable } from '../table.js';
 
 /** gnt-node health and power: Ganeti's out-of-band commands, run by the master with each node's oob_program. */
 
@@ -54,8 +53,15 @@ export function oobTimeout(value: number): number {
   return value;
 }
 
-/** Prints the Node/Status table; a node without data makes the command fail (exit 1), as Ganeti's does. */
-function printRows(args: OobArgs, { rows, errors }: { rows: string[][]; errors: number }): void {
+/**
+ * Prints the Node/Status table; a node without data makes the command fail (exit 1), as Ganeti's does. The
+ * table printer loads here: the cluster family's other commands, which import this module, need none.
+ */
+async function printRows(
+  args: OobArgs,
+  { rows, errors }: { rows: string[][]; errors: number },
+): Promise<void> {
+  const { renderTable } = await import('../table.js');
   const table = renderTable(['Node', 'Status'], rows, {
     noHeaders: !args.headers,
     separator: args.separator,
@@ -82,7 +88,7 @@ export const health: CommandModule<object, OobArgs & { nodes: string[] }> = {
         timeout: oobTimeout(args['oob-timeout']),
       },
     ]);
-    if (result !== undefined) printRows(args, healthRows(result));
+    if (result !== undefined) await printRows(args, healthRows(result));
   },
 };
 
@@ -160,6 +166,6 @@ export const power: CommandModule<object, PowerArgs> = {
         power_delay: args['power-delay'],
       },
     ]);
-    if (result !== undefined) printRows(args, powerRows(command, result));
+    if (result !== undefined) await printRows(args, powerRows(command, result));
   },
 };

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { usableOsNames, validEverywhere } from '../../cluster/os-validity.js';
 import { CorralError } from '../../common/errors.js';
-import type { ControlResponse } from '../../daemon/control-protocol.js';
+import type { ControlResponse } from '../../daemon/control-replies.js';
 import {
   type ConnectionArgs,
   daemonCall,

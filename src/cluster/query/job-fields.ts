@@ -1,5 +1,5 @@
+import type { JobView } from '../job-views.js';
 import { opSummary } from '../opcodes.js';
-import type { JobView } from '../views.js';
 import type { JobRow } from './rows.js';
 import { type FieldDefinition, UNAVAILABLE } from './types.js';
 

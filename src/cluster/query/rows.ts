@@ -1,7 +1,8 @@
 import type { z } from 'zod';
 import type { agentProtocols } from '../agent-protocols.js';
+import type { JobView } from '../job-views.js';
 import type { Opcode } from '../opcodes.js';
-import type { ConfigView, GroupView, InstanceView, JobView, NodeView } from '../views.js';
+import type { ConfigView, GroupView, InstanceView, NodeView } from '../views.js';
 
 /**
  * The items a query reads: one row per instance, node, group or job, each with the shared context its fields

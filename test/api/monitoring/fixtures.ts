@@ -1,18 +1,11 @@
+import { type JobView, jobViewSchema } from '../../../src/cluster/job-views.js';
 import { DEFAULT_HA_PARAMS } from '../../../src/cluster/lease.js';
 import { DEFAULT_BE_PARAMS } from '../../../src/cluster/model.js';
-import {
-  type ConfigView,
-  configViewSchema,
-  type JobView,
-  jobViewSchema,
-} from '../../../src/cluster/views.js';
+import { type ConfigView, configViewSchema } from '../../../src/cluster/views.js';
 import type { LogFields, Logger } from '../../../src/common/log.js';
 import { silentLogger } from '../../../src/common/log.js';
-import {
-  type ControlRequest,
-  type ControlResponse,
-  controlResponseSchemas,
-} from '../../../src/daemon/control-protocol.js';
+import type { ControlRequest } from '../../../src/daemon/control-protocol.js';
+import { type ControlResponse, controlResponseSchemas } from '../../../src/daemon/control-replies.js';
 import type { DaemonCall } from '../../../src/daemon/job-client.js';
 import type { HealthRecord } from '../../../src/membership/health.js';
 import {

@@ -11,7 +11,7 @@ import {
   opDurationSpec,
 } from '../../../src/api/monitoring/metrics.js';
 import { createMonitoringServer } from '../../../src/api/monitoring/server.js';
-import type { JobView } from '../../../src/cluster/views.js';
+import type { JobView } from '../../../src/cluster/job-views.js';
 import { CorralError } from '../../../src/common/errors.js';
 import type { DaemonCall } from '../../../src/daemon/job-client.js';
 import { fakeDaemon, healthyAnswers, jobsList, NOW_MS, silentLogger } from './fixtures.js';

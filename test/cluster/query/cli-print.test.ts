@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { chosenFields, localTime, printQuery, splitTime } from '../../../src/cli/fields.js';
+import { chosenFields, printQuery, splitTime } from '../../../src/cli/fields.js';
+import { localTime } from '../../../src/cli/local-time.js';
 import { groupRows, instanceRows, jobRows, nodeRows, runQuery } from '../../../src/cluster/query/index.js';
 import { config, jobs, live } from './fixture.js';
 

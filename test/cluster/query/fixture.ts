@@ -1,5 +1,6 @@
+import type { JobView } from '../../../src/cluster/job-views.js';
 import type { LiveNode, LiveStatus, ObservedNode } from '../../../src/cluster/query/index.js';
-import type { ConfigView, InstanceView, JobView, NodeView } from '../../../src/cluster/views.js';
+import type { ConfigView, InstanceView, NodeView } from '../../../src/cluster/views.js';
 
 /**
  * A small cluster shaped like the one the golden RAPI captures were taken from: one group, a master that
