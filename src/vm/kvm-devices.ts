@@ -132,6 +132,10 @@ export function diskBackend(disk: AttachedDisk): QemuOptions {
   };
 }
 
+/** SCSI disks hang off one controller, Ganeti's default (lsi), which QEMU places among its own slots. */
+const SCSI_CONTROLLER_ID = 'scsi';
+export const scsiController: QemuOptions = { driver: 'lsi53c895a', id: SCSI_CONTROLLER_ID };
+
 /**
  * The guest's disk over the disk's block node: a virtio disk on its PCI slot, or an IDE disk (two per IDE bus)
  * or a SCSI disk (a target each, on the SCSI controller) in the order of the disks.
@@ -154,10 +158,6 @@ export function diskDevice(disk: AttachedDisk, index: number, params: KvmParams)
       };
   }
 }
-
-/** SCSI disks hang off one controller, Ganeti's default (lsi), which QEMU places among its own slots. */
-export const SCSI_CONTROLLER_ID = 'scsi';
-export const scsiController: QemuOptions = { driver: 'lsi53c895a', id: SCSI_CONTROLLER_ID };
 
 /**
  * The host side of a NIC: a tap (bridged), or none (mode none: the guest sees a NIC connected to nothing).
