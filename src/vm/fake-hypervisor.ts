@@ -15,7 +15,7 @@ import type {
   NodeResources,
   RunState,
 } from './hypervisor.js';
-import { DEFAULT_PCI_RESERVATIONS, freePciSlot, PCI_SLOTS, placeDevices } from './pci-slots.js';
+import { DEFAULT_PCI_RESERVATIONS, notPlugged, PCI_SLOTS, placeDevices, slotForPlug } from './pci-slots.js';
 
 /**
  * Ganeti's fake hypervisor: no VM runs, but every instance has a state record, so that the cluster behaves as
@@ -207,30 +207,18 @@ export function createFakeHypervisor(init: FakeHypervisorInit): Hypervisor {
     },
     async hotAdd(name, device) {
       const state = await running(name);
-      const uuid = device.kind === 'disk' ? device.disk.uuid : device.nic.uuid;
-      const devices = [...state.disks, ...state.nics];
-      if (devices.some((d) => d.uuid === uuid))
-        throw new CorralError('conflict', `${name} already has ${device.kind} ${uuid} plugged in`);
-      const taken = new Set(devices.map((d) => d.pciSlot));
-      const asked = device.kind === 'disk' ? device.disk.pciSlot : device.nic.pciSlot;
-      if (asked !== undefined && taken.has(asked))
-        throw new CorralError('conflict', `PCI slot ${asked} of ${name} is taken by another device`);
-      const pciSlot = asked ?? freePciSlot(taken, DEFAULT_PCI_RESERVATIONS, name);
+      const pciSlot = slotForPlug([...state.disks, ...state.nics], device, DEFAULT_PCI_RESERVATIONS, name);
       if (device.kind === 'disk')
-        await states.write({ ...state, disks: [...state.disks, { uuid, pciSlot }] });
+        await states.write({ ...state, disks: [...state.disks, { uuid: device.disk.uuid, pciSlot }] });
       else {
-        const { mac, mode, link } = device.nic;
+        const { uuid, mac, mode, link } = device.nic;
         await states.write({ ...state, nics: [...state.nics, { uuid, mac, mode, link, pciSlot }] });
       }
       return pciSlot;
     },
     async hotRemove(name, kind, uuid) {
       const state = await running(name);
-      if (![...state.disks, ...state.nics].some((d) => d.uuid === uuid))
-        throw new CorralError(
-          'conflict',
-          `${name} has no ${kind} ${uuid} plugged in (it was added without hot-plugging?)`,
-        );
+      if (![...state.disks, ...state.nics].some((d) => d.uuid === uuid)) throw notPlugged(name, kind, uuid);
       await states.write({
         ...state,
         disks: state.disks.filter((d) => d.uuid !== uuid),

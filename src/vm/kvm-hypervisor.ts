@@ -50,7 +50,7 @@ import {
 } from './kvm-runtime.js';
 import { exportDisks, startMirrors, stopExports } from './kvm-storage-migration.js';
 import { checkNics, createTap, createTaps, removeTap, removeTaps } from './kvm-taps.js';
-import { freePciSlot } from './pci-slots.js';
+import { notPlugged, slotForPlug } from './pci-slots.js';
 import type { QmpClient } from './qmp.js';
 import { createQmpSessions } from './qmp-sessions.js';
 
@@ -316,13 +316,7 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     const { p, record, params } = await pluggable(name, device.kind);
     const spec = placedSpec(record.spec, params);
     const uuid = device.kind === 'disk' ? device.disk.uuid : device.nic.uuid;
-    if ([...spec.disks, ...spec.nics].some((d) => d.uuid === uuid))
-      throw new CorralError('conflict', `${name} already has ${device.kind} ${uuid} plugged in`);
-    const taken = new Set([...spec.disks, ...spec.nics].flatMap((d) => d.pciSlot ?? []));
-    const asked = device.kind === 'disk' ? device.disk.pciSlot : device.nic.pciSlot;
-    if (asked !== undefined && taken.has(asked))
-      throw new CorralError('conflict', `PCI slot ${asked} of ${name} is taken by another device`);
-    const pciSlot = asked ?? freePciSlot(taken, params.pciReservations, name);
+    const pciSlot = slotForPlug([...spec.disks, ...spec.nics], device, params.pciReservations, name);
     const failed = (error: unknown) =>
       new CorralError(
         'conflict',
@@ -381,11 +375,7 @@ export function createKvmHypervisor(init: KvmHypervisorInit): Hypervisor {
     const spec = placedSpec(record.spec, params);
     const disk = kind === 'disk' ? spec.disks.find((d) => d.uuid === uuid) : undefined;
     const nic = kind === 'nic' ? spec.nics.find((n) => n.uuid === uuid) : undefined;
-    if (disk === undefined && nic === undefined)
-      throw new CorralError(
-        'conflict',
-        `${name} has no ${kind} ${uuid} plugged in (it was added without hot-plugging?)`,
-      );
+    if (disk === undefined && nic === undefined) throw notPlugged(name, kind, uuid);
     const id = kind === 'disk' ? diskDeviceId(uuid) : nicDeviceId(uuid);
     await qmp(p, async (q) => {
       // QEMU reports the device's end, and then its backend's, once the guest has let the device go.

@@ -1,4 +1,5 @@
 import { CorralError } from '../common/errors.js';
+import type { HotplugDevice } from './hypervisor.js';
 
 /**
  * The PCI slots of a guest's disks and NICs, placed as Ganeti's kvm places them: the first slots of the bus
@@ -47,4 +48,31 @@ export function placeDevices<T extends { readonly pciSlot?: number }>(
     taken.add(pciSlot);
     return { ...device, pciSlot };
   });
+}
+
+/**
+ * The slot a device plugged into a running guest takes: the one it asks for (a NIC changed goes back where it
+ * was), else the lowest free one. Refuses a device the guest already has, or a slot another device holds.
+ */
+export function slotForPlug(
+  plugged: readonly { readonly uuid: string; readonly pciSlot?: number }[],
+  device: HotplugDevice,
+  reserved: number,
+  guest: string,
+): number {
+  const { uuid, pciSlot: asked } = device.kind === 'disk' ? device.disk : device.nic;
+  if (plugged.some((d) => d.uuid === uuid))
+    throw new CorralError('conflict', `${guest} already has ${device.kind} ${uuid} plugged in`);
+  const taken = new Set(plugged.flatMap((d) => d.pciSlot ?? []));
+  if (asked !== undefined && taken.has(asked))
+    throw new CorralError('conflict', `PCI slot ${asked} of ${guest} is taken by another device`);
+  return asked ?? freePciSlot(taken, reserved, guest);
+}
+
+/** The refusal to unplug a device the guest does not have. */
+export function notPlugged(guest: string, kind: HotplugDevice['kind'], uuid: string): CorralError {
+  return new CorralError(
+    'conflict',
+    `${guest} has no ${kind} ${uuid} plugged in (it was added without hot-plugging?)`,
+  );
 }
