@@ -33,6 +33,32 @@ export function nodeRecord(n: number, changes: Partial<NodeRecord> = {}): NodeRe
   };
 }
 
+/** An instance record: a fake sharedfile instance, admin up, on node1, with no disk or NIC. */
+export function instanceRecord(name: string, changes: Partial<InstanceRecord> = {}): InstanceRecord {
+  return {
+    uuid: `i-${name}` as InstanceUuid,
+    name,
+    primaryNode: 'n-1' as NodeUuid,
+    secondaryNodes: [],
+    os: 'noop',
+    hypervisor: 'fake',
+    hvParams: {},
+    beParams: {},
+    osParams: {},
+    diskTemplate: 'sharedfile',
+    disks: [],
+    nics: [],
+    adminState: 'up',
+    adminStateSource: 'admin',
+    disksActive: true,
+    tags: [],
+    ctimeMs: 0,
+    mtimeMs: 0,
+    serial: 1,
+    ...changes,
+  };
+}
+
 /** A configuration for pure functions that read nodes, instances and a few cluster parameters. */
 export function configOf(options: {
   readonly nodes: readonly NodeRecord[];

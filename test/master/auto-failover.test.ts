@@ -7,7 +7,6 @@ import {
   type GroupRecord,
   type GroupUuid,
   type InstanceRecord,
-  type InstanceUuid,
   type NodeRecord,
   type NodeUuid,
 } from '../../src/cluster/model.js';
@@ -19,7 +18,7 @@ import {
   type NodeView,
   planAutoFailovers,
 } from '../../src/master/auto-failover.js';
-import { configOf, nodeRecord } from '../helpers/config.js';
+import { configOf, instanceRecord, nodeRecord } from '../helpers/config.js';
 
 const tag = (what: string) => `ganeti:watcher:autorepair:${what}`;
 
@@ -29,29 +28,12 @@ function instance(
   changes: Partial<InstanceRecord> = {},
 ): InstanceRecord {
   const mirrored = template === 'drbd';
-  return {
-    uuid: `i-${name}` as InstanceUuid,
-    name,
-    primaryNode: 'n-1' as NodeUuid,
+  return instanceRecord(name, {
+    diskTemplate: template,
     secondaryNodes: mirrored ? ['n-2' as NodeUuid] : [],
     ...(mirrored ? { mirror: { generation: 1, current: ['n-1', 'n-2'] as NodeUuid[] } } : {}),
-    os: 'noop',
-    hypervisor: 'fake',
-    hvParams: {},
-    beParams: {},
-    osParams: {},
-    diskTemplate: template,
-    disks: [],
-    nics: [],
-    adminState: 'up',
-    adminStateSource: 'admin',
-    disksActive: true,
-    tags: [],
-    ctimeMs: 0,
-    mtimeMs: 0,
-    serial: 1,
     ...changes,
-  };
+  });
 }
 
 const group = (tags: readonly string[]): GroupRecord => ({

@@ -1,50 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentCall, AgentResponse } from '../../src/cluster/agent-protocols.js';
 import type { ConfigData } from '../../src/cluster/config.js';
-import {
-  DEFAULT_BE_PARAMS,
-  type InstanceRecord,
-  type InstanceUuid,
-  type NodeUuid,
-} from '../../src/cluster/model.js';
+import { DEFAULT_BE_PARAMS, type InstanceRecord } from '../../src/cluster/model.js';
 import type { Opcode } from '../../src/cluster/opcodes.js';
 import type { Clock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/log.js';
 import { SimClock } from '../../src/common/sim-clock.js';
 import type { NodeAgentClient } from '../../src/master/op-context.js';
 import { Watcher } from '../../src/master/watcher.js';
-import { configOf, nodeRecord } from '../helpers/config.js';
+import { configOf, instanceRecord, nodeRecord } from '../helpers/config.js';
 
 const intervalMs = 1_000;
-
-function web(adminState: InstanceRecord['adminState']): InstanceRecord {
-  return {
-    uuid: 'i-web' as InstanceUuid,
-    name: 'web',
-    primaryNode: 'n-1' as NodeUuid,
-    secondaryNodes: [],
-    os: 'noop',
-    hypervisor: 'fake',
-    hvParams: {},
-    beParams: {},
-    osParams: {},
-    diskTemplate: 'sharedfile',
-    disks: [],
-    nics: [],
-    adminState,
-    adminStateSource: 'admin',
-    disksActive: adminState === 'up',
-    tags: [],
-    ctimeMs: 0,
-    mtimeMs: 0,
-    serial: 1,
-  };
-}
 
 const configWith = (adminState: InstanceRecord['adminState']): ConfigData =>
   configOf({
     nodes: [nodeRecord(1)],
-    instances: [web(adminState)],
+    instances: [instanceRecord('web', { adminState, disksActive: adminState === 'up' })],
     cluster: { beParams: DEFAULT_BE_PARAMS },
   });
 
