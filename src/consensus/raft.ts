@@ -20,6 +20,7 @@ import type {
   MembershipChange,
   Message,
   PersistedState,
+  ReadConfirmation,
   ReadState,
   Ready,
   Role,
@@ -195,11 +196,13 @@ export class RaftNode {
 
   /**
    * Asks for a linearizable read (§6.4 ReadIndex). A ReadState with this requestId comes out of a later Ready;
-   * the read is served once the state machine has applied its index.
+   * the read is served once the state machine has applied its index. A leader confirms it with a heartbeat
+   * round of its own, or, when `confirm` is 'next-heartbeat', with the next regular one (up to heartbeatTicks
+   * later): for callers that can wait, so that a steady stream of them adds no messages.
    */
-  readIndex(requestId: number): void {
+  readIndex(requestId: number, confirm: ReadConfirmation = 'now'): void {
     if (this.role === 'leader') {
-      this.leaderRead(requestId, undefined);
+      this.leaderRead(requestId, undefined, confirm);
     } else if (this.leader !== undefined) {
       this.send({ type: 'readIndex', to: this.leader, term: this.term, requestId });
     } else {
@@ -716,7 +719,7 @@ export class RaftNode {
     });
   }
 
-  private leaderRead(requestId: number, from: NodeId | undefined): void {
+  private leaderRead(requestId: number, from: NodeId | undefined, confirm: ReadConfirmation = 'now'): void {
     if (this.pendingReads.length + this.waitingReads.length >= this.config.maxPendingReads) {
       this.failRead(requestId, from);
       return;
@@ -726,14 +729,15 @@ export class RaftNode {
       this.waitingReads.push({ requestId, from });
       return;
     }
-    this.startRead(requestId, from);
+    this.startRead(requestId, from, confirm);
   }
 
-  private startRead(requestId: number, from: NodeId | undefined): void {
+  private startRead(requestId: number, from: NodeId | undefined, confirm: ReadConfirmation = 'now'): void {
+    // Every heartbeat carries readSeq, so the next one sent (now or at its tick) confirms this read.
     this.readSeq++;
     this.pendingReads.push({ requestId, from, index: this.commit, seq: this.readSeq });
     if (this.membership.voters.length === 1) this.releaseReads();
-    else this.broadcastHeartbeat();
+    else if (confirm === 'now') this.broadcastHeartbeat();
   }
 
   /** Serves the reads a quorum has confirmed this node still leads for. */

@@ -16,6 +16,7 @@ import type {
   MembershipChange,
   Message,
   PersistedState,
+  ReadConfirmation,
   ReadState,
   Ready,
   SnapshotMeta,
@@ -180,12 +181,15 @@ export class RaftRuntime<Result> {
     }
   }
 
-  /** Resolves once this node's machine reflects every write committed before the call (ReadIndex). */
-  readBarrier(options: WaitOptions = {}): Promise<void> {
+  /**
+   * Resolves once this node's machine reflects every write committed before the call (ReadIndex). On the
+   * leader, `confirm: 'next-heartbeat'` waits for the next regular heartbeat instead of sending a round.
+   */
+  readBarrier(options: WaitOptions & { readonly confirm?: ReadConfirmation } = {}): Promise<void> {
     if (this.stopped) return Promise.reject(new CorralError('closed', 'raft is stopped'));
     const requestId = this.nextReadId++;
     const done = this.wait(this.reads, requestId, options, 'the read');
-    this.raft.readIndex(requestId);
+    this.raft.readIndex(requestId, options.confirm);
     this.pump();
     return done;
   }

@@ -104,6 +104,9 @@ export type MessageType = Message['type'];
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 
+/** How a leader confirms a read: with a heartbeat round now, or with the next regular heartbeat. */
+export type ReadConfirmation = 'now' | 'next-heartbeat';
+
 /** A linearizable read is safe once the local state machine has applied `index`. */
 export interface ReadState {
   readonly requestId: number;

@@ -12,7 +12,7 @@ import { asCorralError, CorralError } from '../common/errors.js';
 import { asNodeId, type NodeId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { RaftStatus } from '../consensus/raft.js';
-import type { MembershipChange } from '../consensus/types.js';
+import type { MembershipChange, ReadConfirmation } from '../consensus/types.js';
 import { AutoFailover, masterNodeView } from './auto-failover.js';
 import { QUEUE_DRAINED } from './cluster-ops.js';
 import { type HookRunner, JobQueue, type OpOrigin } from './job-queue.js';
@@ -33,8 +33,11 @@ export interface RaftControl {
   status(): RaftStatus;
   changeMembership(change: MembershipChange, options: { readonly signal: AbortSignal }): Promise<void>;
   transferLeadership(target: NodeId): void;
-  /** Resolves once a quorum has confirmed, after the call, that this node still leads (ReadIndex). */
-  readBarrier(options: { readonly signal: AbortSignal }): Promise<void>;
+  /**
+   * Resolves once a quorum has confirmed, after the call, that this node still leads (ReadIndex); with
+   * `confirm: 'next-heartbeat'`, by the next regular heartbeat rather than a round of its own.
+   */
+  readBarrier(options: { readonly signal: AbortSignal; readonly confirm?: ReadConfirmation }): Promise<void>;
 }
 
 export interface MasterRoleDeps {
@@ -298,7 +301,12 @@ export class MasterRole {
         'conflict',
         `${node.name} is declared offline; it gets no lease to run instances`,
       );
-    await deps.raft.readBarrier({ signal: timeoutSignal(deps.clock, deps.timings.commitTimeoutMs) });
+    // Every node renews every quarter lease: a heartbeat round each would be most of an idle leader's
+    // messages. The grant counts from after the confirmation, so waiting for the next heartbeat costs nothing.
+    await deps.raft.readBarrier({
+      signal: timeoutSignal(deps.clock, deps.timings.commitTimeoutMs),
+      confirm: 'next-heartbeat',
+    });
     if (this.ended) throw new CorralError('not_leader', 'this node is no longer the master');
     const grant = leaseGrant(this.haParams());
     this.leases.granted(from, deps.clock.monotonicMs(), grant);

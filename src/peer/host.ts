@@ -1,15 +1,16 @@
 import { type GossipsubEvents, gossipsub } from '@chainsafe/libp2p-gossipsub';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { type Identify, identify } from '@libp2p/identify';
-import { isPeerId, type Libp2p, type PubSub } from '@libp2p/interface';
+import type { Libp2p, PubSub } from '@libp2p/interface';
 import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht';
-import { type Ping, type PingComponents, ping } from '@libp2p/ping';
+import { type Ping, ping } from '@libp2p/ping';
 import { type TCPSocketOptions, tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { type GateInit, gatedNoise } from './gated-encrypter.js';
 import type { NodeIdentity } from './identity.js';
 import type { PeerBlocklist } from './peer-block.js';
+import { sendWindowUpdatesAtHalf } from './yamux-window-updates.js';
 
 export type HostServices = {
   identify: Identify;
@@ -34,6 +35,7 @@ export interface HostOptions {
 
 /** The libp2p node every Corral daemon runs: TCP, Noise behind the cluster gate, Yamux, gossipsub and kad-dht. */
 export async function createHost(options: HostOptions): Promise<Host> {
+  sendWindowUpdatesAtHalf();
   return createLibp2p({
     privateKey: options.identity.privateKey,
     addresses: { listen: [...options.listen] },
@@ -64,10 +66,8 @@ export async function createHost(options: HostOptions): Promise<Host> {
     services: {
       // One identify exchange each way per connection, as libp2p's defaults (and the spec) have it.
       identify: identify({ protocolPrefix: 'corral', maxInboundStreams: 1, maxOutboundStreams: 1 }),
-      // SWIM may ping a peer for itself while it pings the same peer for another node (an indirect probe):
-      // two outbound pings per connection, and twice that inbound for the two sides' overlaps. With libp2p's
-      // default of one outbound, the second ping would fail and count as the peer not answering.
-      ping: hangUpOnTimeout(ping({ protocolPrefix: 'corral', maxInboundStreams: 4, maxOutboundStreams: 2 })),
+      // kad-dht's routing table pings its peers (SWIM's probes travel on the RPC channel instead).
+      ping: ping({ protocolPrefix: 'corral' }),
       // Gossipsub's own stream limits stay libp2p's (32 in, 64 out a connection): it keeps one stream each
       // way per peer, but after a partition heals it opens new ones while stale ones may still count, and a
       // tight limit there could keep a healed node out of the gossip until its connection is replaced.
@@ -83,6 +83,20 @@ export async function createHost(options: HostOptions): Promise<Host> {
         // gate here, and members may well share one address (behind NAT, in containers, on a test host):
         // with 20 on one IP, each node heard the heartbeats of 3 others and a user event reached no one.
         scoreParams: { IPColocationFactorWeight: 0 },
+        // Every member keeps a connection to every other and publishes to all of them itself (flood publish),
+        // so the mesh only relays around a link that is down. Gossipsub's public-network degrees (6 mesh
+        // peers, up to 12) made each node receive every heartbeat seven or eight times, each copy a frame to
+        // decrypt and decode, and most of an idle daemon's work; three relays still cover a broken link.
+        D: 3,
+        Dlo: 2,
+        Dhi: 5,
+        Dscore: 2,
+        Dout: 1,
+        Dlazy: 3,
+        // IDONTWANT (gossipsub 1.2) tells every mesh peer, for each message over the threshold, not to send it:
+        // a control frame per peer per message, sent after the copies it means to stop were already on their way
+        // (heartbeats are ~800 bytes, over the default 512). Only messages large enough to be worth it use it.
+        idontwantMinDataSize: 16 * 1024,
       }),
       dht: kadDHT({
         protocol: '/corral/kad/1.0.0',
@@ -121,30 +135,4 @@ function dialFrom(listen: readonly string[]): TCPSocketOptions {
   // @libp2p/tcp hands these options to net.connect as they are; its type leaves localAddress out.
   const options: TCPSocketOptions & { localAddress: string } = { localAddress: only.host };
   return options;
-}
-
-/**
- * A ping that times out hangs up the connections to that peer, so the next one dials afresh. After a
- * partition heals, an old TCP connection may sit in retransmission backoff for seconds more (its timer
- * doubles each time), which holds back the very heartbeat that would refute a suspicion; a new connection
- * gets through at once. The connection is dropped only on a timeout, not on a refusal or a closed stream.
- */
-function hangUpOnTimeout(
-  factory: (components: PingComponents) => Ping,
-): (components: PingComponents) => Ping {
-  return (components) => {
-    const service = factory(components);
-    const inner = service.ping.bind(service);
-    // Patched on the instance, not wrapped: libp2p starts and stops the service object itself.
-    service.ping = async (peer, options) => {
-      try {
-        return await inner(peer, options);
-      } catch (error) {
-        if (options?.signal?.aborted && isPeerId(peer))
-          void components.connectionManager.closeConnections(peer).catch(() => undefined);
-        throw error;
-      }
-    };
-    return service;
-  };
 }

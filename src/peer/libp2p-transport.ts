@@ -15,6 +15,7 @@ import { type CallerCheck, type Credentials, checkCaller, RefusalLog } from './c
 import { decodeFrame, encodeFrame } from './codec.js';
 import { lengthPrefixedBatches } from './frame-batches.js';
 import type { Host } from './host.js';
+import { pingProtocol } from './ping-protocol.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   type MessageProtocol,
@@ -77,7 +78,7 @@ interface OutboundMessages {
   queued: number;
 }
 
-/** The Transport over a libp2p host: one stream per request, one long-lived stream per peer for messages. */
+/** The Transport over a libp2p host: requests (pings too) on one RPC channel per peer, one long-lived stream per peer for messages. */
 export class Libp2pTransport implements Transport {
   readonly self: NodeId;
   private readonly outbound = new Map<string, OutboundMessages>();
@@ -106,6 +107,7 @@ export class Libp2pTransport implements Transport {
     this.refusals = new RefusalLog(log, () => performance.now());
     this.serving = { self: this.self, check, refusals: this.refusals, log, clock: systemClock };
     host.services.pubsub.addEventListener('message', (event) => this.onGossip(event.detail));
+    this.handle(pingProtocol, async () => ({}));
     void host.handle(
       RPC_PROTOCOL,
       ({ stream, connection }) => {
@@ -207,17 +209,23 @@ export class Libp2pTransport implements Transport {
     }
   }
 
+  /**
+   * A ping that times out hangs up the connections to that peer, so the next one dials afresh. After a
+   * partition heals, an old TCP connection may sit in retransmission backoff for seconds more (its timer
+   * doubles each time), which holds back the very heartbeat that would refute a suspicion; a new connection
+   * gets through at once. The connection is dropped only on a timeout, not on a refusal or a closed stream.
+   */
   async ping(peer: NodeId, options: RequestOptions = {}): Promise<number> {
     const timeoutMs = options.timeoutMs ?? 10_000;
-    const limit = deadline(timeoutMs, [this.stopping.signal, options.signal]);
+    const startedMs = performance.now();
     try {
-      return await this.host.services.ping.ping(peerIdFromString(peer), { signal: limit.signal });
+      await this.request(peer, pingProtocol, {}, { ...options, timeoutMs });
+      return performance.now() - startedMs;
     } catch (error) {
-      if (limit.expired())
-        throw new CorralError('timeout', `${peer} did not answer a ping within ${timeoutMs} ms`);
-      throw new CorralError('unreachable', `cannot ping ${peer}: ${(error as Error).message}`);
-    } finally {
-      limit.dispose();
+      const failure = asCorralError(error, 'unreachable');
+      if (failure.code !== 'timeout') throw failure;
+      void this.host.hangUp(peerIdFromString(peer)).catch(() => undefined);
+      throw new CorralError('timeout', `${peer} did not answer a ping within ${timeoutMs} ms`);
     }
   }
 

@@ -1,5 +1,4 @@
 import { multiaddr } from '@multiformats/multiaddr';
-import { z } from 'zod';
 import { untilAborted } from '../common/abort.js';
 import type { Clock } from '../common/clock.js';
 import { deadline } from '../common/deadline.js';
@@ -18,14 +17,8 @@ import {
 } from './callers.js';
 import { decodeFrame, encodeFrame } from './codec.js';
 import { MemoryStreams, type StreamPacket } from './memory-streams.js';
-import {
-  type MessageProtocol,
-  type ProtocolId,
-  type RequestProtocol,
-  requestProtocol,
-  type StreamProtocol,
-  type Topic,
-} from './protocol.js';
+import { pingProtocol } from './ping-protocol.js';
+import type { MessageProtocol, ProtocolId, RequestProtocol, StreamProtocol, Topic } from './protocol.js';
 import {
   answerOf,
   encodeMessage,
@@ -58,16 +51,6 @@ export type Packet =
   | { readonly kind: 'message'; readonly protocol: ProtocolId; readonly frame: Uint8Array }
   | { readonly kind: 'gossip'; readonly topic: string; readonly frame: Uint8Array }
   | StreamPacket;
-
-/** Every in-memory transport answers this, as every libp2p host answers the ping protocol. */
-const pingProtocol = requestProtocol({
-  name: 'ping',
-  major: 1,
-  callers: 'anyone',
-  request: z.object({}),
-  response: z.object({}),
-  maxFrameBytes: 64,
-});
 
 export function memoryAddress(node: NodeId): string {
   return `/memory/${node}`;

@@ -59,7 +59,7 @@ export interface Transport {
   ): Promise<Res>;
   /** Serves a protocol; each request reaches the handler only once the protocol's callers rule admits it. */
   handle<Req, Res>(protocol: RequestProtocol<Req, Res>, handler: RequestHandler<Req, Res>): void;
-  /** Checks that a peer answers (libp2p ping); resolves to the round trip in ms, rejects with a CorralError. */
+  /** Checks that a peer answers (a ping); resolves to the round trip in ms, rejects with a CorralError. */
   ping(peer: NodeId, options?: RequestOptions): Promise<number>;
   /**
    * Queues a one-way message on the long-lived stream to that peer. Delivery is best effort: messages are

@@ -221,6 +221,20 @@ describe('§6.4 linearizable reads', () => {
     expect(g.member('n1').failedReads).toEqual([3]);
   });
 
+  it('a read confirmed by the next heartbeat sends nothing of its own, and is served after that heartbeat', () => {
+    const g = new Group(ids(3));
+    g.campaign('n1');
+    g.stabilize();
+    g.node('n1').readIndex(4, 'next-heartbeat');
+    g.process('n1');
+    expect(g.queue).toEqual([]);
+    g.stabilize();
+    expect(g.member('n1').readStates).toEqual([]);
+    g.tick('n1', testConfig.heartbeatTicks);
+    g.stabilize();
+    expect(g.member('n1').readStates).toEqual([{ requestId: 4, index: 1 }]);
+  });
+
   it('a new leader holds reads until it has committed an entry of its term', () => {
     const g = new Group(ids(3));
     g.campaign('n1');
