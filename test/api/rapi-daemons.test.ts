@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -16,6 +17,18 @@ const run = promisify(execFile);
 /** Debian's Python, where python3-ganeti-rapi installs Ganeti's client (not the python3 first on the PATH). */
 const PYTHON = '/usr/bin/python3';
 const host = (n: number) => `127.0.0.${232 + n}`;
+
+/** Whether something accepts TCP connections at host:port: true, or undefined to keep waiting. */
+function accepts(address: string, port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: address, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(undefined));
+  });
+}
 
 /**
  * RAPI driven by Ganeti's own clients on three real daemons (127.0.0.232-234, HTTPS on 5080 with the
@@ -38,6 +51,9 @@ describe("RAPI on real daemons, through Ganeti's clients", () => {
       daemonFlags: ['--rapi-users', users, '--os-search-path', '/usr/share/ganeti/os'],
     });
     call = (request) => daemons[1]!.call(request);
+    // A node starts RAPI once the cluster's certificate reaches its replica, which may come after it is formed.
+    for (const n of [0, 1, 2])
+      await waitFor(() => accepts(host(n), 5080), { timeoutMs: 30_000, what: `RAPI on ${host(n)}` });
   });
 
   afterEach(async () => {
