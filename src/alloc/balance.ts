@@ -1,5 +1,7 @@
+import { InstancesByNode } from './instances-by-node.js';
 import { optimalScore, ScoreAccumulator, scoreBreakdown } from './metrics.js';
-import { applyMove, type Move, type MoveResult, possibleMoves } from './moves.js';
+import { MoveTrial, sharesSources } from './move-trial.js';
+import { applyMove, type Move, type MoveResult, possibleMoves, type TargetedMove } from './moves.js';
 import { type ClusterState, hasSecondary, type InstState, isFailMode, type NodeState } from './state.js';
 
 /**
@@ -67,6 +69,13 @@ interface Candidate {
   readonly score: number;
 }
 
+/** An instance's best move, as a trial found it: scored, not built. */
+interface BestMove {
+  readonly move: Move;
+  readonly score: number;
+  readonly touched: readonly number[];
+}
+
 /** An instance's best move in a round, as the ranking hands it back (plain data: it may cross threads). */
 export interface Ranked {
   readonly instance: number;
@@ -82,12 +91,23 @@ export type SearchStep =
   | { readonly type: 'commit'; readonly instance: number; readonly move: Move }
   | { readonly type: 'rebuild' };
 
+/**
+ * A round that only widens the one before (which moved nothing, so the state is the same): that round's
+ * targets and each of its pool's instances' best move to them, null for none. An instance of that pool is
+ * then tried only on the targets the wider round adds.
+ */
+export interface EarlierRound {
+  readonly targets: readonly number[];
+  readonly best: ReadonlyMap<number, Ranked | null>;
+}
+
 /** What a round asks to have ranked: each pool instance's best move to the targets. */
 export interface RankRequest {
   /** The steps taken since the previous request. */
   readonly steps: readonly SearchStep[];
   readonly pool: readonly number[];
   readonly targets: readonly number[];
+  readonly earlier?: EarlierRound;
 }
 
 /** Groups bigger than this many node×instance pairs get the pruned search. */
@@ -110,6 +130,8 @@ export class BalanceSearch {
   readonly offline: ReadonlySet<number>;
   private readonly inGroup: ReadonlySet<number>;
   private readonly acc: ScoreAccumulator;
+  private readonly trial = new MoveTrial();
+  private readonly byNode: InstancesByNode;
   private score: number;
   private unsent: SearchStep[] = [];
 
@@ -126,6 +148,7 @@ export class BalanceSearch {
     this.score = scoreBreakdown(this.groupList()).score;
     this.online = groupNodes.filter((i) => !(this.nodes[i] as NodeState).offline);
     this.offline = new Set(groupNodes.filter((i) => (this.nodes[i] as NodeState).offline));
+    this.byNode = new InstancesByNode(this.instances);
   }
 
   /** The group's score as the moves so far leave it. */
@@ -146,49 +169,96 @@ export class BalanceSearch {
     );
   }
 
+  /** The move applied to the nodes, with its score, or null when it is refused. */
   evaluate(inst: InstState, move: Move): Candidate | null {
     const result = applyMove(this.nodes, inst, move, this.options.ignoreSoftErrors);
     if (isFailMode(result)) return null;
     return { inst, move, result, score: this.acc.trial(result.changes) };
   }
 
-  /** The instance's best move to any of the targets (failover included), or null. */
-  bestMove(inst: InstState, targets: readonly number[]): Candidate | null {
+  /** The score the move would leave (evaluate's, without building the move), or null when it is refused. */
+  tryMove(inst: InstState, move: Move): number | null {
+    return this.trial.score(this.nodes, inst, move, this.options.ignoreSoftErrors, this.acc);
+  }
+
+  /** The instance's best move to any of the targets (failover included), or null; ties keep the first. */
+  bestMove(inst: InstState, targets: readonly number[]): BestMove | null {
     const { options } = this;
-    let best: Candidate | null = null;
-    const consider = (c: Candidate | null): void => {
-      if (c !== null && (best === null || c.score < best.score)) best = c;
-    };
+    const force = options.ignoreSoftErrors;
+    let best: Move | null = null;
+    let bestScore = 0;
     const secondaryUsable =
       this.inGroup.has(inst.sNode) && this.online.includes(inst.sNode) && options.instanceMoves;
-    if (hasSecondary(inst) && secondaryUsable) consider(this.evaluate(inst, { kind: 'failover' }));
-    const primaryOffline = (this.nodes[inst.pNode] as NodeState).offline;
-    for (const target of targets) {
-      if (target === inst.pNode || target === inst.sNode) continue;
-      const moves = possibleMoves(inst, target, {
-        secondaryUsable,
-        instanceMoves: options.instanceMoves,
-        diskMoves: options.diskMoves,
-        restrictedMigration: options.restrictedMigration,
-        primaryOffline,
-      });
-      for (const move of moves) consider(this.evaluate(inst, move));
+    if (hasSecondary(inst) && secondaryUsable) {
+      const failover: Move = { kind: 'failover' };
+      const score = this.tryMove(inst, failover);
+      if (score !== null) [best, bestScore] = [failover, score];
     }
-    return best;
+    const eligible = targets.filter((target) => target !== inst.pNode && target !== inst.sNode);
+    // The moves worth trying are the same for every target (possibleMoves looks at the instance only).
+    const first = eligible[0];
+    const kinds =
+      first === undefined
+        ? []
+        : possibleMoves(inst, first, {
+            secondaryUsable,
+            instanceMoves: options.instanceMoves,
+            diskMoves: options.diskMoves,
+            restrictedMigration: options.restrictedMigration,
+            primaryOffline: (this.nodes[inst.pNode] as NodeState).offline,
+          }).map((move) => move.kind);
+    // The kinds that share their changes to the instance's nodes are scored for all targets at once.
+    const shared = kinds.map((kind) => {
+      if (!sharesSources(kind)) return undefined;
+      const scores: (number | null)[] = [];
+      this.trial.scoreTargets(this.nodes, inst, kind, eligible, force, this.acc, scores);
+      return scores;
+    });
+    for (let k = 0; k < eligible.length; k++) {
+      const node = eligible[k] as number;
+      for (let j = 0; j < kinds.length; j++) {
+        const kind = kinds[j] as TargetedMove['kind'];
+        const scores = shared[j];
+        // Move objects are made only where needed: this runs for every instance, target and kind.
+        const move: TargetedMove | undefined = scores === undefined ? { kind, node } : undefined;
+        const score = move === undefined ? (scores?.[k] ?? null) : this.tryMove(inst, move);
+        if (score !== null && (best === null || score < bestScore))
+          [best, bestScore] = [move ?? { kind, node }, score];
+      }
+    }
+    if (best === null) return null;
+    // The winner again, one move alone, for the nodes it touches.
+    this.tryMove(inst, best);
+    return { move: best, score: bestScore, touched: this.trial.touchedNodes() };
   }
 
   /** Each pool instance's best move to the targets, best first; ties keep the pool's order. */
-  rank(pool: readonly number[], targets: readonly number[], positions?: readonly number[]): Ranked[] {
+  rank(
+    pool: readonly number[],
+    targets: readonly number[],
+    positions?: readonly number[],
+    earlier?: EarlierRound,
+  ): Ranked[] {
+    // The earlier round's targets come last in this one's, in the same order (both are the low end of the
+    // same pressure ranking): an instance's first best move over all targets is its first best over the
+    // added ones, unless its earlier best is strictly better.
+    const widened =
+      earlier !== undefined && endsWith(targets, earlier.targets)
+        ? { added: targets.slice(0, targets.length - earlier.targets.length), best: earlier.best }
+        : undefined;
     const ranked: Ranked[] = [];
     pool.forEach((index, i) => {
+      const inst = this.instances[index] as InstState;
+      const prior = widened?.best.get(index);
       // Keep only each instance's best move: holding every trial's nodes would swamp the heap.
-      const best = this.bestMove(this.instances[index] as InstState, targets);
+      let best = this.bestMove(inst, prior === undefined || widened === undefined ? targets : widened.added);
+      if (prior != null && (best === null || prior.score < best.score)) best = prior;
       if (best === null) return;
       ranked.push({
         instance: index,
         move: best.move,
         score: best.score,
-        touched: best.result.changes.map(([before]) => before.idx),
+        touched: best.touched,
         position: positions?.[i] ?? i,
       });
     });
@@ -197,8 +267,13 @@ export class BalanceSearch {
 
   commit(c: Candidate): void {
     this.acc.replace(c.result.changes);
-    for (const [, after] of c.result.changes) this.nodes[after.idx] = after;
+    for (const [, after] of c.result.changes) {
+      // The node is the move's own copy, not yet shared: its peer table may still be replaced by an equal one.
+      after.peers = after.peers.compact();
+      this.nodes[after.idx] = after;
+    }
     this.instances[c.inst.idx] = c.result.instance;
+    this.byNode.move(c.inst, c.result.instance);
     this.score = this.acc.score();
     this.unsent.push({ type: 'commit', instance: c.inst.idx, move: c.move });
   }
@@ -231,10 +306,20 @@ export class BalanceSearch {
     this.unsent = [];
   }
 
-  /** How much each online node pushes the score up (see ScoreAccumulator.pressure). */
-  pressure(idx: number): number {
-    return this.acc.pressure(this.nodes[idx] as NodeState);
+  /** How much each online node pushes the score up (see ScoreAccumulator.pressures), in `online`'s order. */
+  pressures(): Float64Array {
+    return this.acc.pressures(this.online.map((i) => this.nodes[i] as NodeState));
   }
+
+  /** The movable instances on any of the nodes, by index. */
+  movableOn(nodes: Iterable<number>): number[] {
+    return this.byNode.gather(nodes).filter((idx) => this.movable(this.instances[idx] as InstState));
+  }
+}
+
+function endsWith(list: readonly number[], tail: readonly number[]): boolean {
+  const offset = list.length - tail.length;
+  return offset >= 0 && tail.every((x, k) => list[offset + k] === x);
 }
 
 /** Best first; ties keep the pool's order. */
@@ -258,10 +343,15 @@ export function* balanceRounds(
   const steps: BalanceStep[] = [];
   const victims = (): number[] => instances.filter((i) => search.movable(i)).map((i) => i.idx);
   const full = victims().length * online.length <= fullSearchBudget;
-  const rank = (pool: readonly number[], targets: readonly number[]): RankRequest => ({
+  const rank = (
+    pool: readonly number[],
+    targets: readonly number[],
+    earlier?: EarlierRound,
+  ): RankRequest => ({
     steps: search.takeSteps(),
     pool,
     targets,
+    ...(earlier === undefined ? {} : { earlier }),
   });
 
   // A move between equivalent nodes leaves the score unchanged, but the running sums may put it a few ulps
@@ -286,6 +376,7 @@ export function* balanceRounds(
     !(options.shouldStop?.() ?? false);
 
   let width = narrowWidth;
+  let earlier: EarlierRound | undefined;
   while (canContinue()) {
     if (full) {
       const best = (yield rank(victims(), online))[0];
@@ -295,20 +386,20 @@ export function* balanceRounds(
       continue;
     }
     const { sources, targets } = pressureEnds(search, width);
-    const sourceSet = new Set(sources);
-    const pool = victims().filter((idx) => {
-      const i = instances[idx] as InstState;
-      return sourceSet.has(i.pNode) || sourceSet.has(i.sNode) || offline.has(i.pNode) || offline.has(i.sNode);
-    });
-    const ranked = yield rank(pool, targets);
+    const pool = search.movableOn([...sources, ...offline]);
+    const ranked = yield rank(pool, targets, earlier);
     const used = new Set<number>();
     let applied = 0;
     for (const c of ranked) {
       if (!canContinue()) break;
       if (c.touched.some((i) => used.has(i))) continue;
-      // Earlier moves of this round changed the totals: re-check the gain on the current state.
-      const fresh = search.evaluate(instances[c.instance] as InstState, c.move);
-      if (fresh === null || !accepts(search.current, fresh.score)) continue;
+      // Earlier moves of this round changed the totals: re-check the gain on the current state, and build
+      // only the moves that pass.
+      const inst = instances[c.instance] as InstState;
+      const score = search.tryMove(inst, c.move);
+      if (score === null || !accepts(search.current, score)) continue;
+      const fresh = search.evaluate(inst, c.move);
+      if (fresh === null) throw new RangeError(`the move of instance ${c.instance} fails once built`);
       commit(fresh);
       for (const i of c.touched) used.add(i);
       applied++;
@@ -316,8 +407,10 @@ export function* balanceRounds(
     if (applied === 0) {
       if (width >= Math.min(widestWidth, Math.ceil(online.length / 2))) break;
       width *= 2;
+      earlier = { targets, best: bestByInstance(pool, ranked) };
       continue;
     }
+    earlier = undefined;
     width = Math.max(narrowWidth, width / 2);
     search.rebuild();
   }
@@ -336,7 +429,7 @@ export function balanceGroup(
   for (let next = rounds.next(); ; ) {
     if (next.done) return balanceResult(state, search, initialScore, next.value);
     const request = next.value;
-    next = rounds.next(search.rank(request.pool, request.targets));
+    next = rounds.next(search.rank(request.pool, request.targets, undefined, request.earlier));
   }
 }
 
@@ -350,16 +443,49 @@ export function balanceResult(
   return { initialScore, finalScore: scoreBreakdown(search.groupList()).score, steps, final };
 }
 
+/** Each pool instance's best move as ranked, null for those that had none. */
+function bestByInstance(pool: readonly number[], ranked: readonly Ranked[]): Map<number, Ranked | null> {
+  const best = new Map<number, Ranked | null>(pool.map((idx) => [idx, null]));
+  for (const r of ranked) best.set(r.instance, r);
+  return best;
+}
+
 /**
  * The nodes whose values sit furthest above the mean (sources) and below it (targets), weighted
  * as the score weighs them: moving load from the former to the latter lowers the spread most.
  */
 function pressureEnds(search: BalanceSearch, wanted: number): { sources: number[]; targets: number[] } {
-  const pressure = search.online.map((i) => ({ idx: i, value: search.pressure(i) }));
-  pressure.sort((a, b) => b.value - a.value);
+  const values = search.pressures();
   const width = Math.min(wanted, Math.ceil(search.online.length / 2));
-  return {
-    sources: pressure.slice(0, width).map((p) => p.idx),
-    targets: pressure.slice(-width).map((p) => p.idx),
-  };
+  const nodeAt = (k: number): number => search.online[k] as number;
+  // A NaN makes the sort's comparisons inconsistent, and only the sort itself says where it goes.
+  if (values.some(Number.isNaN)) {
+    // Positions in `online`, most pressing first; the sort is stable, so ties keep the online order.
+    const order = search.online.map((_, k) => k);
+    order.sort((a, b) => (values[b] as number) - (values[a] as number));
+    return { sources: order.slice(0, width).map(nodeAt), targets: order.slice(-width).map(nodeAt) };
+  }
+  // The two ends of that order, without sorting all the nodes: in it, a node comes before another with a
+  // higher value, or the same value and a later place.
+  const before = (a: number, b: number): boolean =>
+    (values[a] as number) > (values[b] as number) ||
+    ((values[a] as number) === (values[b] as number) && a < b);
+  const top: number[] = [];
+  const bottom: number[] = [];
+  for (let k = 0; k < values.length; k++) {
+    keepEnd(top, k, width, before);
+    keepEnd(bottom, k, width, (a, b) => before(b, a));
+  }
+  return { sources: top.map(nodeAt), targets: bottom.reverse().map(nodeAt) };
+}
+
+/** Keeps in `end` the `width` first of the items seen in `first`'s order, in that order. */
+function keepEnd(end: number[], item: number, width: number, first: (a: number, b: number) => boolean): void {
+  if (end.length === width && !first(item, end[width - 1] as number)) return;
+  let at = end.length === width ? width - 1 : end.length;
+  while (at > 0 && first(item, end[at - 1] as number)) {
+    end[at] = end[at - 1] as number;
+    at--;
+  }
+  end[at] = item;
 }

@@ -47,9 +47,20 @@ const locationExclusion = components.findIndex((c) => c.aggregate === 'map');
 const weights = Float64Array.from(components, (c) => c.weight);
 const overOffline = Uint8Array.from(components, (c) => (c.overOffline ? 1 : 0));
 const summed = Uint8Array.from(components, (c) => (c.aggregate === 'sum' ? 1 : 0));
+// How a component counts in a node's pressure: not at all (offline and map components), by its value (the
+// counts), or by its distance from the mean (the spreads), signed so that busy is positive.
+const skipped = 0;
+const counted = 1;
+const spread = 2;
+const pressureRoles = Uint8Array.from(components, (c) =>
+  c.overOffline || c.aggregate === 'map' ? skipped : c.aggregate === 'sum' ? counted : spread,
+);
+const signedWeights = Float64Array.from(components, (c) => c.weight * c.busier);
 
 /** Primaries beyond the first that share an exclusion tag (htools' conflictingPrimaries). */
 export function conflictingPrimaries(n: NodeState): number {
+  // The common case, without making an iterator: this runs for every trial move.
+  if (n.pTags.size === 0) return 0;
   let total = 0;
   for (const c of n.pTags.values()) total += c;
   return total - n.pTags.size;
@@ -121,6 +132,18 @@ function mapStatistic(nodes: readonly NodeState[]): number {
   return total - merged.size;
 }
 
+/** Whether replacing `was` by `now` changes the location map (exclusion tags in failure domains). */
+function touchesLocationMap(was: NodeState, now: NodeState): boolean {
+  return !was.offline && (was.instanceMap.size > 0 || now.instanceMap.size > 0);
+}
+
+/** Changes added up once for many trials that start with them (ScoreAccumulator.prefix). */
+export class TrialPrefix {
+  readonly sums = new Float64Array(count);
+  readonly squares = new Float64Array(count);
+  touchesLocations = false;
+}
+
 /**
  * Running sums for fast trial scoring: replacing a node's contribution costs O(components)
  * instead of O(nodes). Kept as sums and sums of squares; callers rebuild it from scratch
@@ -134,8 +157,16 @@ export class ScoreAccumulator {
   private readonly locationMap = new Map<string, number>();
   private locationTotal = 0;
   private onlineCount = 0;
-  /** Each node's row of values, by node index. */
+  /** Each node's row of values, by node index, and the node it was computed from. */
   private values: (Float64Array | undefined)[] = [];
+  private rowsOf: (NodeState | undefined)[] = [];
+  /**
+   * Where the rows live: one block, a view per node index, so that the rebuild after every round of a
+   * large group's search reads them in order rather than from all over the heap.
+   */
+  private slab = new Float64Array(0);
+  private readonly views: Float64Array[] = [];
+  private readonly replaceRow = new Float64Array(count);
 
   constructor(nodes: readonly NodeState[]) {
     this.rebuild(nodes);
@@ -147,30 +178,63 @@ export class ScoreAccumulator {
     this.locationMap.clear();
     this.locationTotal = 0;
     this.onlineCount = 0;
+    // Nodes are never changed in place: a row kept for the same node object is still its row, and the
+    // rebuild after every round of a large group's search need not recompute the rows of all its nodes.
+    if (this.slab.length === 0) {
+      const size = nodes.reduce((max, n) => Math.max(max, n.idx + 1), 0);
+      this.slab = new Float64Array(size * count);
+    }
+    const rowsOf = this.rowsOf;
     this.values = [];
-    for (const n of nodes) this.add(n);
+    this.rowsOf = [];
+    for (const n of nodes) {
+      const row = this.rowView(n.idx);
+      if (rowsOf[n.idx] !== n) nodeValues(n, row);
+      this.add(n, row);
+    }
+  }
+
+  /** Node `idx`'s place for its row: in the slab, or apart for an index the slab was not made for. */
+  private rowView(idx: number): Float64Array {
+    const known = this.views[idx];
+    if (known !== undefined) return known;
+    const view =
+      (idx + 1) * count <= this.slab.length
+        ? this.slab.subarray(idx * count, (idx + 1) * count)
+        : new Float64Array(count);
+    this.views[idx] = view;
+    return view;
   }
 
   /**
-   * How much an online node pushes the score up: its distance from the mean on each spread,
+   * How much each online node pushes the score up: its distance from the mean on each spread,
    * in standard deviations and signed so that busy is positive, plus its penalty counts.
    */
-  pressure(n: NodeState): number {
-    const row = this.values[n.idx] ?? this.valuesOf(n);
-    let pressure = 0;
+  pressures(nodes: readonly NodeState[]): Float64Array {
+    const means = new Float64Array(count);
+    const deviations = new Float64Array(count);
     for (let k = 0; k < count; k++) {
-      const c = components[k];
-      if (c === undefined || c.overOffline || c.aggregate === 'map') continue;
-      const v = row[k] ?? 0;
-      if (c.aggregate === 'sum') {
-        pressure += c.weight * v;
-        continue;
-      }
       const mean = (this.sums[k] ?? 0) / this.onlineCount;
-      const deviation = Math.sqrt(Math.max((this.squares[k] ?? 0) / this.onlineCount - mean * mean, 0));
-      if (deviation > 0) pressure += (c.weight * c.busier * (v - mean)) / deviation;
+      means[k] = mean;
+      deviations[k] = Math.sqrt(Math.max((this.squares[k] ?? 0) / this.onlineCount - mean * mean, 0));
     }
-    return pressure;
+    return Float64Array.from(nodes, (n) => {
+      const row = this.values[n.idx] ?? this.valuesOf(n);
+      let pressure = 0;
+      for (let k = 0; k < count; k++) {
+        const role = pressureRoles[k];
+        if (role === skipped) continue;
+        const v = row[k] as number;
+        if (role === counted) {
+          pressure += (weights[k] as number) * v;
+          continue;
+        }
+        const deviation = deviations[k] as number;
+        if (deviation > 0)
+          pressure += ((signedWeights[k] as number) * (v - (means[k] as number))) / deviation;
+      }
+      return pressure;
+    });
   }
 
   private readonly scratchRow = new Float64Array(count);
@@ -179,15 +243,17 @@ export class ScoreAccumulator {
     return nodeValues(n);
   }
 
-  private add(n: NodeState): void {
-    const row = this.valuesOf(n);
+  private add(n: NodeState, row: Float64Array): void {
     this.values[n.idx] = row;
+    this.rowsOf[n.idx] = n;
     if (!n.offline) this.onlineCount++;
+    const side = n.offline ? 1 : 0;
+    const { sums, squares } = this;
     for (let k = 0; k < count; k++) {
-      if (components[k]?.overOffline !== n.offline) continue;
-      const v = row[k] ?? 0;
-      this.sums[k] = (this.sums[k] ?? 0) + v;
-      this.squares[k] = (this.squares[k] ?? 0) + v * v;
+      if (overOffline[k] !== side) continue;
+      const v = row[k] as number;
+      sums[k] = (sums[k] as number) + v;
+      squares[k] = (squares[k] as number) + v * v;
     }
     if (!n.offline) this.shiftLocations(this.locationMap, n.instanceMap, 1);
   }
@@ -197,6 +263,8 @@ export class ScoreAccumulator {
     source: ReadonlyMap<string, number>,
     sign: number,
   ): void {
+    // Most nodes hold no exclusion tags: skip making an iterator for every node of every rebuild.
+    if (source.size === 0) return;
     for (const [key, c] of source) {
       const next = (target.get(key) ?? 0) + sign * c;
       if (next === 0) target.delete(key);
@@ -209,8 +277,7 @@ export class ScoreAccumulator {
   replace(changes: readonly (readonly [NodeState, NodeState])[]): void {
     for (const [before, after] of changes) {
       const old = this.values[before.idx] ?? this.valuesOf(before);
-      const row = this.valuesOf(after);
-      this.values[after.idx] = row;
+      const row = nodeValues(after, this.replaceRow);
       for (let k = 0; k < count; k++) {
         if (components[k]?.overOffline !== before.offline) continue;
         const o = old[k] ?? 0;
@@ -218,6 +285,11 @@ export class ScoreAccumulator {
         this.sums[k] = (this.sums[k] ?? 0) + v - o;
         this.squares[k] = (this.squares[k] ?? 0) + v * v - o * o;
       }
+      // Stored only now: the old row may be the same view.
+      const kept = this.rowView(after.idx);
+      kept.set(row);
+      this.values[after.idx] = kept;
+      this.rowsOf[after.idx] = after;
       if (!before.offline) {
         this.shiftLocations(this.locationMap, before.instanceMap, -1);
         this.shiftLocations(this.locationMap, after.instanceMap, 1);
@@ -227,27 +299,121 @@ export class ScoreAccumulator {
 
   /** The score the cluster would have with these nodes replaced, leaving this accumulator as it was. */
   trial(changes: readonly (readonly [NodeState, NodeState])[]): number {
-    this.scratchSums.set(this.sums);
-    this.scratchSquares.set(this.squares);
+    return this.trialOf(
+      changes.map(([before]) => before),
+      changes.map(([, after]) => after),
+      changes.length,
+    );
+  }
+
+  /** As trial, with the first `length` nodes of `before` replaced by those of `after`, without building pairs. */
+  trialOf(before: readonly NodeState[], after: readonly NodeState[], length: number): number {
+    if (length === 0) return this.score();
     let touchesLocations = false;
-    const sums = this.scratchSums;
-    const squares = this.scratchSquares;
-    for (const [before, after] of changes) {
-      const old = this.values[before.idx] ?? this.valuesOf(before);
-      const row = nodeValues(after, this.scratchRow);
-      const side = before.offline ? 1 : 0;
-      for (let k = 0; k < count; k++) {
-        if (overOffline[k] !== side) continue;
+    for (let c = 0; c < length; c++)
+      if (touchesLocationMap(before[c] as NodeState, after[c] as NodeState)) touchesLocations = true;
+    const location = touchesLocations ? this.locationAfter(before, after, length) : this.locationValue();
+    return this.finish(this.sums, this.squares, before, after, length, location);
+  }
+
+  /** Adds up changes that many trials start with, once, for trialAfter. */
+  prefix(before: readonly NodeState[], after: readonly NodeState[], length: number, into: TrialPrefix): void {
+    into.sums.set(this.sums);
+    into.squares.set(this.squares);
+    into.touchesLocations = false;
+    for (let c = 0; c < length; c++) {
+      const was = before[c] as NodeState;
+      const now = after[c] as NodeState;
+      this.accumulate(into.sums, into.squares, was, nodeValues(now, this.scratchRow));
+      if (touchesLocationMap(was, now)) into.touchesLocations = true;
+    }
+  }
+
+  /**
+   * The score trialOf gives the prefix's changes followed by these, bit for bit (the same additions in the
+   * same order); null when the changes touch failure domains' exclusion tags, whose term needs all the
+   * changes at once: trialOf then.
+   */
+  trialAfter(
+    prefix: TrialPrefix,
+    before: readonly NodeState[],
+    after: readonly NodeState[],
+    length: number,
+  ): number | null {
+    if (prefix.touchesLocations) return null;
+    for (let c = 0; c < length; c++)
+      if (touchesLocationMap(before[c] as NodeState, after[c] as NodeState)) return null;
+    return this.finish(prefix.sums, prefix.squares, before, after, length, this.locationValue());
+  }
+
+  /**
+   * The score with `sums` and `squares` changed by these nodes (at least one), computed as adding each change
+   * to the sums and then combining them would, the same additions in the same order, but the last change is
+   * added as it is combined: most trials make one change after a prefix, and then nothing is copied.
+   */
+  private finish(
+    sums: Float64Array,
+    squares: Float64Array,
+    before: readonly NodeState[],
+    after: readonly NodeState[],
+    length: number,
+    location: number,
+  ): number {
+    let fromSums = sums;
+    let fromSquares = squares;
+    if (length > 1) {
+      fromSums = this.scratchSums;
+      fromSquares = this.scratchSquares;
+      fromSums.set(sums);
+      fromSquares.set(squares);
+      for (let c = 0; c < length - 1; c++)
+        this.accumulate(
+          fromSums,
+          fromSquares,
+          before[c] as NodeState,
+          nodeValues(after[c] as NodeState, this.scratchRow),
+        );
+    }
+    const was = before[length - 1] as NodeState;
+    const old = this.values[was.idx] ?? this.valuesOf(was);
+    const row = nodeValues(after[length - 1] as NodeState, this.scratchRow);
+    const side = was.offline ? 1 : 0;
+    const n = this.onlineCount;
+    let score = 0;
+    for (let k = 0; k < count; k++) {
+      let sum = fromSums[k] as number;
+      let square = fromSquares[k] as number;
+      if (overOffline[k] === side) {
         const o = old[k] as number;
         const v = row[k] as number;
-        sums[k] = (sums[k] as number) + v - o;
-        squares[k] = (squares[k] as number) + v * v - o * o;
+        sum = sum + v - o;
+        square = square + v * v - o * o;
       }
-      if (!before.offline && (before.instanceMap.size > 0 || after.instanceMap.size > 0))
-        touchesLocations = true;
+      const weight = weights[k] as number;
+      if (k === locationExclusion) {
+        score += weight * location;
+      } else if (summed[k] === 1) {
+        score += weight * sum;
+      } else {
+        const mean = sum / n;
+        const variance = square / n - mean * mean;
+        score += weight * Math.sqrt(Math.max(variance, 0));
+      }
     }
-    const location = touchesLocations ? this.locationAfter(changes) : this.locationValue();
-    return this.combine(this.scratchSums, this.scratchSquares, location);
+    return score;
+  }
+
+  /** Replaces one node's values (`old`, kept, by `row`) in the sums. */
+  private accumulate(sums: Float64Array, squares: Float64Array, was: NodeState, row: Float64Array): void {
+    const old = this.values[was.idx] ?? this.valuesOf(was);
+    const side = was.offline ? 1 : 0;
+    for (let k = 0; k < count; k++) {
+      if (overOffline[k] !== side) continue;
+      const o = old[k] as number;
+      const v = row[k] as number;
+      sums[k] = (sums[k] as number) + v - o;
+      squares[k] = (squares[k] as number) + v * v - o * o;
+    }
   }
 
   score(): number {
@@ -258,12 +424,13 @@ export class ScoreAccumulator {
     return this.locationTotal - this.locationMap.size;
   }
 
-  private locationAfter(changes: readonly (readonly [NodeState, NodeState])[]): number {
+  private locationAfter(before: readonly NodeState[], after: readonly NodeState[], length: number): number {
     const delta = new Map<string, number>();
-    for (const [before, after] of changes) {
-      if (before.offline) continue;
-      for (const [key, c] of before.instanceMap) delta.set(key, (delta.get(key) ?? 0) - c);
-      for (const [key, c] of after.instanceMap) delta.set(key, (delta.get(key) ?? 0) + c);
+    for (let c = 0; c < length; c++) {
+      const was = before[c] as NodeState;
+      if (was.offline) continue;
+      for (const [key, n] of was.instanceMap) delta.set(key, (delta.get(key) ?? 0) - n);
+      for (const [key, n] of (after[c] as NodeState).instanceMap) delta.set(key, (delta.get(key) ?? 0) + n);
     }
     let total = this.locationTotal;
     let keys = this.locationMap.size;

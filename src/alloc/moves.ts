@@ -1,15 +1,16 @@
 import { diskTemplateTraits } from '../cluster/disk-templates.js';
 import {
-  addPrimary,
-  addSecondary,
+  addPrimaryIn,
+  addSecondaryIn,
+  cloneNode,
   type FailMode,
   type InstState,
   isFailMode,
   migrationAllowed,
   type NodeState,
   noNode,
-  removePrimary,
-  removeSecondary,
+  removePrimaryIn,
+  removeSecondaryIn,
   sharedLocations,
 } from './state.js';
 
@@ -25,10 +26,26 @@ export type Move =
   | { readonly kind: 'replace-and-failover'; readonly node: number }
   | { readonly kind: 'failover-and-replace'; readonly node: number };
 
+/** The moves that name a target node: all but the failover. */
+export type TargetedMove = Exclude<Move, { readonly kind: 'failover' }>;
+
 export interface MoveResult {
   /** Every node the move touches, before and after. */
   readonly changes: readonly (readonly [NodeState, NodeState])[];
   readonly instance: InstState;
+}
+
+/**
+ * Where a simulated move gets its node copies and its moved instance, and where it leaves the touched nodes:
+ * fresh objects for a result that is kept (applyMove), reused ones for a trial that is only scored.
+ */
+export interface MoveWork {
+  /** A copy of `n` that the move may change in place. */
+  copy(n: NodeState): NodeState;
+  /** The instance on its new nodes, sharing `locationScore` failure domains between them. */
+  place(inst: InstState, pNode: number, sNode: number, locationScore: number): InstState;
+  /** A touched node, before and after, in the order the score adds them up. */
+  changed(before: NodeState, after: NodeState): void;
 }
 
 const node = (nodes: readonly NodeState[], idx: number): NodeState => {
@@ -37,16 +54,6 @@ const node = (nodes: readonly NodeState[], idx: number): NodeState => {
   return found;
 };
 
-function withNodes(
-  i: InstState,
-  pNode: number,
-  sNode: number,
-  p: NodeState,
-  s: NodeState | undefined,
-): InstState {
-  return { ...i, pNode, sNode, locationScore: s === undefined ? 0 : sharedLocations(p, s) };
-}
-
 /** Applies a move to the nodes it touches; `force` ignores the soft checks (htools' -S/--ignore-soft-errors). */
 export function applyMove(
   nodes: readonly NodeState[],
@@ -54,120 +61,115 @@ export function applyMove(
   move: Move,
   force: boolean,
 ): MoveResult | FailMode {
+  const changes: (readonly [NodeState, NodeState])[] = [];
+  const work: MoveWork = {
+    copy: cloneNode,
+    place: (i, pNode, sNode, locationScore) => ({ ...i, pNode, sNode, locationScore }),
+    changed: (before, after) => {
+      changes.push([before, after]);
+    },
+  };
+  const instance = simulateMove(nodes, inst, move, force, work);
+  return isFailMode(instance) ? instance : { changes, instance };
+}
+
+/**
+ * A move as htools makes it, on copies of the nodes it touches, one copy per node: the moved instance, or why
+ * the move is refused. The touched nodes go to `work` only once the move is known to succeed.
+ */
+export function simulateMove(
+  nodes: readonly NodeState[],
+  inst: InstState,
+  move: Move,
+  force: boolean,
+  work: MoveWork,
+): InstState | FailMode {
   const oldP = node(nodes, inst.pNode);
   switch (move.kind) {
     case 'failover': {
       const oldS = node(nodes, inst.sNode);
       if (!migrationAllowed(oldP, oldS)) return 'FailMig';
-      const intP = removePrimary(oldP, inst);
-      const intS = removeSecondary(oldS, inst);
-      const moved = withNodes(inst, inst.sNode, inst.pNode, oldS, oldP);
-      const newP = addPrimary(intS, moved, oldP.offline || force);
+      const moved = work.place(inst, inst.sNode, inst.pNode, sharedLocations(oldS, oldP));
+      const intP = removePrimaryIn(work.copy(oldP), inst);
+      const newP = addPrimaryIn(removeSecondaryIn(work.copy(oldS), inst), moved, oldP.offline || force);
       if (isFailMode(newP)) return newP;
-      const newS = addSecondary(intP, moved, inst.sNode, oldP.offline || force, oldP.offline);
+      const newS = addSecondaryIn(intP, moved, inst.sNode, oldP.offline || force, oldP.offline);
       if (isFailMode(newS)) return newS;
-      return {
-        changes: [
-          [oldP, newS],
-          [oldS, newP],
-        ],
-        instance: moved,
-      };
+      work.changed(oldP, newS);
+      work.changed(oldS, newP);
+      return moved;
     }
     case 'failover-to-any': {
       const target = node(nodes, move.node);
       if (!migrationAllowed(oldP, target)) return 'FailMig';
-      const moved = { ...inst, pNode: move.node };
-      const newP = addPrimary(target, moved, oldP.offline || force);
+      const moved = work.place(inst, move.node, inst.sNode, inst.locationScore);
+      const newP = addPrimaryIn(work.copy(target), moved, oldP.offline || force);
       if (isFailMode(newP)) return newP;
-      return {
-        changes: [
-          [oldP, removePrimary(oldP, inst)],
-          [target, newP],
-        ],
-        instance: moved,
-      };
+      work.changed(oldP, removePrimaryIn(work.copy(oldP), inst));
+      work.changed(target, newP);
+      return moved;
     }
     case 'replace-primary': {
       const oldS = node(nodes, inst.sNode);
       const target = node(nodes, move.node);
-      const intP = removePrimary(oldP, inst);
-      const intS = removeSecondary(oldS, inst);
-      const moved = withNodes(inst, move.node, inst.sNode, target, intS);
+      const moved = work.place(inst, move.node, inst.sNode, sharedLocations(target, oldS));
       const forceP = oldP.offline || force;
       if (!migrationAllowed(oldP, oldS) || !migrationAllowed(oldS, target)) return 'FailMig';
       // The secondary must be able to run the instance while the new primary is built.
-      const tmpS = addPrimary(intS, moved, forceP);
+      const tmpS = addPrimaryIn(removeSecondaryIn(work.copy(oldS), inst), moved, forceP);
       if (isFailMode(tmpS)) return tmpS;
-      const newP = addPrimary(target, moved, forceP);
+      const newP = addPrimaryIn(work.copy(target), moved, forceP);
       if (isFailMode(newP)) return newP;
-      const newS = addSecondary(removePrimary(tmpS, moved), moved, move.node, forceP);
+      const newS = addSecondaryIn(removePrimaryIn(tmpS, moved), moved, move.node, forceP);
       if (isFailMode(newS)) return newS;
-      return {
-        changes: [
-          [oldP, intP],
-          [oldS, newS],
-          [target, newP],
-        ],
-        instance: moved,
-      };
+      work.changed(oldP, removePrimaryIn(work.copy(oldP), inst));
+      work.changed(oldS, newS);
+      work.changed(target, newP);
+      return moved;
     }
     case 'replace-secondary': {
       const oldS = node(nodes, inst.sNode);
       const target = node(nodes, move.node);
-      const moved = withNodes(inst, inst.pNode, move.node, oldP, target);
-      const newS = addSecondary(target, moved, inst.pNode, oldS.offline || force);
+      const moved = work.place(inst, inst.pNode, move.node, sharedLocations(oldP, target));
+      const newS = addSecondaryIn(work.copy(target), moved, inst.pNode, oldS.offline || force);
       if (isFailMode(newS)) return newS;
       // Re-adding the primary only refreshes its location score.
-      const newP = addPrimary(removePrimary(oldP, inst), moved, true);
+      const newP = addPrimaryIn(removePrimaryIn(work.copy(oldP), inst), moved, true);
       if (isFailMode(newP)) return newP;
-      return {
-        changes: [
-          [oldP, newP],
-          [oldS, removeSecondary(oldS, inst)],
-          [target, newS],
-        ],
-        instance: moved,
-      };
+      work.changed(oldP, newP);
+      work.changed(oldS, removeSecondaryIn(work.copy(oldS), inst));
+      work.changed(target, newS);
+      return moved;
     }
     case 'replace-and-failover': {
       const oldS = node(nodes, inst.sNode);
       const target = node(nodes, move.node);
-      const intP = removePrimary(oldP, inst);
-      const moved = withNodes(inst, move.node, inst.pNode, target, intP);
+      const moved = work.place(inst, move.node, inst.pNode, sharedLocations(target, oldP));
       if (!migrationAllowed(oldP, target)) return 'FailMig';
-      const newP = addPrimary(target, moved, force);
+      const newP = addPrimaryIn(work.copy(target), moved, force);
       if (isFailMode(newP)) return newP;
-      const newS = addSecondary(intP, moved, move.node, oldS.offline || force);
+      const intP = removePrimaryIn(work.copy(oldP), inst);
+      const newS = addSecondaryIn(intP, moved, move.node, oldS.offline || force);
       if (isFailMode(newS)) return newS;
-      return {
-        changes: [
-          [oldP, newS],
-          [oldS, removeSecondary(oldS, inst)],
-          [target, newP],
-        ],
-        instance: moved,
-      };
+      work.changed(oldP, newS);
+      work.changed(oldS, removeSecondaryIn(work.copy(oldS), inst));
+      work.changed(target, newP);
+      return moved;
     }
     case 'failover-and-replace': {
       const oldS = node(nodes, inst.sNode);
       const target = node(nodes, move.node);
-      const intS = removeSecondary(oldS, inst);
-      const moved = withNodes(inst, inst.sNode, move.node, intS, target);
+      const moved = work.place(inst, inst.sNode, move.node, sharedLocations(oldS, target));
       const forceP = oldP.offline || force;
       if (!migrationAllowed(oldP, oldS)) return 'FailMig';
-      const newP = addPrimary(intS, moved, forceP);
+      const newP = addPrimaryIn(removeSecondaryIn(work.copy(oldS), inst), moved, forceP);
       if (isFailMode(newP)) return newP;
-      const newS = addSecondary(target, moved, inst.sNode, forceP);
+      const newS = addSecondaryIn(work.copy(target), moved, inst.sNode, forceP);
       if (isFailMode(newS)) return newS;
-      return {
-        changes: [
-          [oldP, removePrimary(oldP, inst)],
-          [oldS, newP],
-          [target, newS],
-        ],
-        instance: moved,
-      };
+      work.changed(oldP, removePrimaryIn(work.copy(oldP), inst));
+      work.changed(oldS, newP);
+      work.changed(target, newS);
+      return moved;
     }
   }
 }
@@ -183,7 +185,7 @@ export function possibleMoves(
     readonly restrictedMigration: boolean;
     readonly primaryOffline: boolean;
   },
-): Move[] {
+): TargetedMove[] {
   const { mirror } = diskTemplateTraits[inst.template];
   if (inst.sNode === noNode && mirror === 'internal') return [];
   switch (mirror) {
@@ -198,7 +200,7 @@ export function possibleMoves(
           { kind: 'replace-and-failover', node: target },
         ];
       }
-      const moves: Move[] = [
+      const moves: TargetedMove[] = [
         { kind: 'replace-secondary', node: target },
         { kind: 'replace-and-failover', node: target },
       ];

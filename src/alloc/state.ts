@@ -173,7 +173,7 @@ export interface ClusterState {
 }
 
 /** A shallow copy: the maps stay shared until an operation that changes one copies it. */
-export function cloneNode(n: NodeState): NodeState {
+export function cloneNode(n: NodeState): NodeDraft {
   // Spelled out rather than spread: every node then shares one object shape, which keeps
   // the trial moves of the search fast.
   return {
@@ -224,6 +224,60 @@ export function cloneNode(n: NodeState): NodeState {
     lDsk: n.lDsk,
     lNet: n.lNet,
   };
+}
+
+/** A node whose every field may be written: the reusable copies a trial move works on. */
+export type NodeDraft = { -readonly [K in keyof NodeState]: NodeState[K] };
+
+/** Makes `into` a copy of `n`, as cloneNode does, without a new object. */
+export function copyNode(into: NodeDraft, n: NodeState): NodeDraft {
+  into.idx = n.idx;
+  into.name = n.name;
+  into.group = n.group;
+  into.offline = n.offline;
+  into.master = n.master;
+  into.tags = n.tags;
+  into.policy = n.policy;
+  into.exclusiveStorage = n.exclusiveStorage;
+  into.tMem = n.tMem;
+  into.nMem = n.nMem;
+  into.fMem = n.fMem;
+  into.iMem = n.iMem;
+  into.xMem = n.xMem;
+  into.fMemForth = n.fMemForth;
+  into.tDsk = n.tDsk;
+  into.fDsk = n.fDsk;
+  into.fDskForth = n.fDskForth;
+  into.loDsk = n.loDsk;
+  into.tCpu = n.tCpu;
+  into.cpuSpeed = n.cpuSpeed;
+  into.nCpu = n.nCpu;
+  into.uCpu = n.uCpu;
+  into.uCpuForth = n.uCpuForth;
+  into.tSpindles = n.tSpindles;
+  into.fSpindles = n.fSpindles;
+  into.fSpindlesForth = n.fSpindlesForth;
+  into.instSpindles = n.instSpindles;
+  into.instSpindlesForth = n.instSpindlesForth;
+  into.hiSpindles = n.hiSpindles;
+  into.pCount = n.pCount;
+  into.sCount = n.sCount;
+  into.pCountForth = n.pCountForth;
+  into.sCountForth = n.sCountForth;
+  into.peers = n.peers;
+  into.rMem = n.rMem;
+  into.failN1 = n.failN1;
+  into.pTags = n.pTags;
+  into.locationScore = n.locationScore;
+  into.instanceMap = n.instanceMap;
+  into.locationTags = n.locationTags;
+  into.migTags = n.migTags;
+  into.recvMigTags = n.recvMigTags;
+  into.lCpu = n.lCpu;
+  into.lMem = n.lMem;
+  into.lDsk = n.lDsk;
+  into.lNet = n.lNet;
+  return into;
 }
 
 // Instance predicates, as htools defines them.
@@ -338,10 +392,16 @@ function loadSecondary(n: NodeState, i: InstState): void {
   n.lDsk += i.util.disk;
 }
 
-// Simulated operations, following htools' Node.addPri/addSec/removePri/removeSec.
+// Simulated operations, following htools' Node.addPri/addSec/removePri/removeSec. Each comes twice: on a
+// copy of the node (the state's own nodes never change), and `…In`, on a node the caller owns and lets the
+// operation change, which a trial move uses to try moves without building a node per try. The `add…In`
+// operations change nothing when they refuse.
 
 export function removePrimary(t: NodeState, i: InstState): NodeState {
-  const n = cloneNode(t);
+  return removePrimaryIn(cloneNode(t), i);
+}
+
+export function removePrimaryIn(n: NodeState, i: InstState): NodeState {
   const local = localDisk(i);
   if (i.exclTags.length > 0) {
     n.pTags = new Map(n.pTags);
@@ -372,7 +432,10 @@ export function removePrimary(t: NodeState, i: InstState): NodeState {
 }
 
 export function removeSecondary(t: NodeState, i: InstState): NodeState {
-  const n = cloneNode(t);
+  return removeSecondaryIn(cloneNode(t), i);
+}
+
+export function removeSecondaryIn(n: NodeState, i: InstState): NodeState {
   const local = localDisk(i);
   n.sCountForth--;
   if (local) n.fDskForth += i.diskMiB;
@@ -401,40 +464,18 @@ function rejectsTags(pTags: ReadonlyMap<string, number>, i: InstState): boolean 
  * htools does when the instance comes from an offline node or soft errors are ignored.
  */
 export function addPrimary(t: NodeState, i: InstState, force: boolean): NodeState | FailMode {
+  return primaryRefusal(t, i, force) ?? placePrimary(cloneNode(t), i);
+}
+
+export function addPrimaryIn(n: NodeState, i: InstState, force: boolean): NodeState | FailMode {
+  return primaryRefusal(n, i, force) ?? placePrimary(n, i);
+}
+
+/** Why `t` cannot take `i` as a primary, or null. */
+function primaryRefusal(t: NodeState, i: InstState, force: boolean): FailMode | null {
   const strict = !force;
+  if (i.forthcoming) return strict ? primaryForthRefusal(t, i) : null;
   const local = localDisk(i);
-  const vcpuRatio = t.policy.vcpuRatio;
-  const newMemForth = t.fMemForth - i.memoryMiB;
-  const newDskForth = local ? t.fDskForth - i.diskMiB : t.fDskForth;
-  const newFreeSpForth = freeSpindlesAfter(t, t.fSpindlesForth, i, true);
-  const newInstSpForth = t.instSpindlesForth + spindleDelta(t, i);
-  const newUCpuForth = t.uCpuForth + (isOfflineInstance(i) ? 0 : i.vcpus);
-  const forthViolation = (): FailMode | null => {
-    if (newMemForth <= 0) return 'FailMem';
-    if (local && newDskForth <= 0) return 'FailDisk';
-    if (local && newDskForth < t.loDsk) return 'FailDisk';
-    if (local && t.exclusiveStorage && newFreeSpForth < 0) return 'FailSpindles';
-    if (local && newInstSpForth > t.hiSpindles) return 'FailDisk';
-    if (vcpuRatio >= 0 && vcpuRatio < newUCpuForth / t.tCpu) return 'FailCPU';
-    return null;
-  };
-  const updateForth = (n: NodeState): NodeState => {
-    if (i.exclTags.length > 0) {
-      n.pTags = new Map(n.pTags);
-      for (const tag of i.exclTags) addTag(n.pTags, tag);
-    }
-    n.pCountForth++;
-    n.fMemForth = newMemForth;
-    n.fDskForth = newDskForth;
-    n.uCpuForth = newUCpuForth;
-    n.instSpindlesForth = newInstSpForth;
-    n.fSpindlesForth = newFreeSpForth;
-    return n;
-  };
-  if (i.forthcoming) {
-    const violation = strict ? forthViolation() : null;
-    return violation ?? updateForth(cloneNode(t));
-  }
   const newIMem = usesMemory(i) ? t.iMem + i.memoryMiB : t.iMem;
   const newFreeMem = Math.trunc(t.tMem) - t.nMem - newIMem - Math.max(0, t.xMem);
   const newFailN1 = newFreeMem <= t.rMem;
@@ -442,6 +483,7 @@ export function addPrimary(t: NodeState, i: InstState, force: boolean): NodeStat
   const newFreeSp = freeSpindlesAfter(t, t.fSpindles, i, true);
   const newInstSp = t.instSpindles + spindleDelta(t, i);
   const newUCpu = t.uCpu + (isOfflineInstance(i) ? 0 : i.vcpus);
+  const vcpuRatio = t.policy.vcpuRatio;
   if (newFreeMem <= 0) return 'FailMem';
   if (local && newDsk <= 0) return 'FailDisk';
   if (strict && local && newDsk < t.loDsk) return 'FailDisk';
@@ -450,18 +492,45 @@ export function addPrimary(t: NodeState, i: InstState, force: boolean): NodeStat
   if (strict && newFailN1 && !t.failN1) return 'FailMem';
   if (strict && vcpuRatio >= 0 && vcpuRatio < newUCpu / t.tCpu) return 'FailCPU';
   if (strict && rejectsTags(t.pTags, i)) return 'FailTags';
-  if (strict) {
-    const violation = forthViolation();
-    if (violation !== null) return violation;
+  return strict ? primaryForthRefusal(t, i) : null;
+}
+
+/** The refusals that count forthcoming instances too. */
+function primaryForthRefusal(t: NodeState, i: InstState): FailMode | null {
+  const local = localDisk(i);
+  const vcpuRatio = t.policy.vcpuRatio;
+  const newDskForth = local ? t.fDskForth - i.diskMiB : t.fDskForth;
+  if (t.fMemForth - i.memoryMiB <= 0) return 'FailMem';
+  if (local && newDskForth <= 0) return 'FailDisk';
+  if (local && newDskForth < t.loDsk) return 'FailDisk';
+  if (local && t.exclusiveStorage && freeSpindlesAfter(t, t.fSpindlesForth, i, true) < 0)
+    return 'FailSpindles';
+  if (local && t.instSpindlesForth + spindleDelta(t, i) > t.hiSpindles) return 'FailDisk';
+  const newUCpuForth = t.uCpuForth + (isOfflineInstance(i) ? 0 : i.vcpus);
+  if (vcpuRatio >= 0 && vcpuRatio < newUCpuForth / t.tCpu) return 'FailCPU';
+  return null;
+}
+
+function placePrimary(n: NodeState, i: InstState): NodeState {
+  const local = localDisk(i);
+  if (i.exclTags.length > 0) {
+    n.pTags = new Map(n.pTags);
+    for (const tag of i.exclTags) addTag(n.pTags, tag);
   }
-  const n = updateForth(cloneNode(t));
+  n.pCountForth++;
+  n.fMemForth -= i.memoryMiB;
+  if (local) n.fDskForth -= i.diskMiB;
+  if (!isOfflineInstance(i)) n.uCpuForth += i.vcpus;
+  n.instSpindlesForth += spindleDelta(n, i);
+  n.fSpindlesForth = freeSpindlesAfter(n, n.fSpindlesForth, i, true);
+  if (i.forthcoming) return n;
   n.pCount++;
-  n.iMem = newIMem;
-  n.fDsk = newDsk;
-  n.failN1 = newFailN1;
-  n.uCpu = newUCpu;
-  n.instSpindles = newInstSp;
-  n.fSpindles = newFreeSp;
+  if (usesMemory(i)) n.iMem += i.memoryMiB;
+  n.failN1 = unallocatedMem(n) <= n.rMem;
+  if (local) n.fDsk -= i.diskMiB;
+  if (!isOfflineInstance(i)) n.uCpu += i.vcpus;
+  n.instSpindles += spindleDelta(n, i);
+  n.fSpindles = freeSpindlesAfter(n, n.fSpindles, i, true);
   addLoad(n, i.util, 1);
   n.locationScore += i.locationScore + desiredLocationMisses(n, i);
   const pairs = locationPairs(n, i);
@@ -480,58 +549,77 @@ export function addSecondary(
   force: boolean,
   ignoreDisks = false,
 ): NodeState | FailMode {
+  const peer = peerAfter(t, i, primary);
+  return secondaryRefusal(t, i, peer, force, ignoreDisks) ?? placeSecondary(cloneNode(t), i, primary, peer);
+}
+
+export function addSecondaryIn(
+  n: NodeState,
+  i: InstState,
+  primary: number,
+  force: boolean,
+  ignoreDisks = false,
+): NodeState | FailMode {
+  const peer = peerAfter(n, i, primary);
+  return secondaryRefusal(n, i, peer, force, ignoreDisks) ?? placeSecondary(n, i, primary, peer);
+}
+
+/** The memory `t` must keep for `primary`'s instances once `i` has its secondary there. */
+function peerAfter(t: NodeState, i: InstState, primary: number): number {
+  return t.peers.get(primary) + (usesSecMem(i) ? i.memoryMiB : 0);
+}
+
+/** Why `t` cannot take `i` as a secondary, `peer` being its memory for the primary's instances then, or null. */
+function secondaryRefusal(
+  t: NodeState,
+  i: InstState,
+  peer: number,
+  force: boolean,
+  ignoreDisks: boolean,
+): FailMode | null {
   const strict = !force;
+  if (i.forthcoming) return strict ? secondaryForthRefusal(t, i) : null;
   const neededMem = usesSecMem(i) ? i.memoryMiB : 0;
-  const newPeer = t.peers.get(primary) + neededMem;
-  const newDskForth = t.fDskForth - i.diskMiB;
-  const newFreeSpForth = freeSpindlesAfter(t, t.fSpindlesForth, i, true);
-  const newInstSpForth = t.instSpindlesForth + spindleDelta(t, i);
-  const forthViolation = (): FailMode | null => {
-    if (!hasSecondary(i)) return 'FailDisk';
-    if (newDskForth <= 0) return 'FailDisk';
-    if (newDskForth < t.loDsk) return 'FailDisk';
-    if (t.exclusiveStorage && newFreeSpForth < 0) return 'FailSpindles';
-    if (newInstSpForth > t.hiSpindles) return 'FailDisk';
-    if (neededMem >= t.fMemForth) return 'FailMem';
-    return null;
-  };
-  const updateForth = (n: NodeState): NodeState => {
-    n.sCountForth++;
-    n.fDskForth = newDskForth;
-    n.instSpindlesForth = newInstSpForth;
-    n.fSpindlesForth = newFreeSpForth;
-    return n;
-  };
-  if (i.forthcoming) {
-    const violation = strict ? forthViolation() : null;
-    return violation ?? updateForth(cloneNode(t));
-  }
   const oldMem = unallocatedMem(t);
   const newDsk = t.fDsk - i.diskMiB;
-  const newFreeSp = freeSpindlesAfter(t, t.fSpindles, i, true);
-  const newInstSp = t.instSpindles + spindleDelta(t, i);
-  const newRMem = Math.max(t.rMem, newPeer);
-  const newFailN1 = oldMem <= newRMem;
+  const newFailN1 = oldMem <= Math.max(t.rMem, peer);
   if (!hasSecondary(i)) return 'FailDisk';
   if (!ignoreDisks && newDsk <= 0) return 'FailDisk';
   if (strict && newDsk < t.loDsk) return 'FailDisk';
-  if (t.exclusiveStorage && newFreeSp < 0) return 'FailSpindles';
-  if (strict && newInstSp > t.hiSpindles) return 'FailDisk';
+  if (t.exclusiveStorage && freeSpindlesAfter(t, t.fSpindles, i, true) < 0) return 'FailSpindles';
+  if (strict && t.instSpindles + spindleDelta(t, i) > t.hiSpindles) return 'FailDisk';
   if (strict && neededMem >= oldMem) return 'FailMem';
   if (strict && newFailN1 && !t.failN1) return 'FailMem';
-  if (strict) {
-    const violation = forthViolation();
-    if (violation !== null) return violation;
-  }
-  const n = updateForth(cloneNode(t));
+  return strict ? secondaryForthRefusal(t, i) : null;
+}
+
+/** The refusals that count forthcoming instances too. */
+function secondaryForthRefusal(t: NodeState, i: InstState): FailMode | null {
+  const newDskForth = t.fDskForth - i.diskMiB;
+  if (!hasSecondary(i)) return 'FailDisk';
+  if (newDskForth <= 0) return 'FailDisk';
+  if (newDskForth < t.loDsk) return 'FailDisk';
+  if (t.exclusiveStorage && freeSpindlesAfter(t, t.fSpindlesForth, i, true) < 0) return 'FailSpindles';
+  if (t.instSpindlesForth + spindleDelta(t, i) > t.hiSpindles) return 'FailDisk';
+  if ((usesSecMem(i) ? i.memoryMiB : 0) >= t.fMemForth) return 'FailMem';
+  return null;
+}
+
+function placeSecondary(n: NodeState, i: InstState, primary: number, newPeer: number): NodeState {
+  n.sCountForth++;
+  n.fDskForth -= i.diskMiB;
+  n.instSpindlesForth += spindleDelta(n, i);
+  n.fSpindlesForth = freeSpindlesAfter(n, n.fSpindlesForth, i, true);
+  if (i.forthcoming) return n;
+  const oldMem = unallocatedMem(n);
   n.sCount++;
   n.lDsk += i.util.disk;
-  n.fDsk = newDsk;
+  n.fDsk -= i.diskMiB;
   n.peers = n.peers.with(primary, newPeer);
-  n.failN1 = newFailN1;
-  n.rMem = newRMem;
-  n.instSpindles = newInstSp;
-  n.fSpindles = newFreeSp;
+  n.rMem = Math.max(n.rMem, newPeer);
+  n.failN1 = oldMem <= n.rMem;
+  n.instSpindles += spindleDelta(n, i);
+  n.fSpindles = freeSpindlesAfter(n, n.fSpindles, i, true);
   return n;
 }
 

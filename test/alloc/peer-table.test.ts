@@ -88,6 +88,13 @@ describe('PeerTable', () => {
         expect(table.get(primary)).toBe(expected.get(primary) ?? 0);
       expect(table.total()).toBe([...expected.values()].reduce((a, b) => a + b, 0));
       expect(table.max()).toBe(Math.max(0, ...expected.values()));
+      const compacted = table.compact();
+      for (let primary = 0; primary < 12; primary++)
+        expect(compacted.get(primary)).toBe(expected.get(primary) ?? 0);
+      expect(compacted.max()).toBe(table.max());
+      expect(compacted.total()).toBe(table.total());
+      // Every few steps, go on from the compacted table, as a balancing search does with committed nodes.
+      if (step % 5 === 0) table = compacted;
     }
   });
 });
