@@ -22,7 +22,12 @@ export interface SwimConfig {
    * declaring others dead. Default 8.
    */
   readonly awarenessMax: number;
-  /** Each member publishes a heartbeat (incarnation and health) this often, up to heartbeatScaleThreshold members. Default 1000 ms. */
+  /**
+   * Each member publishes a heartbeat (incarnation and health) this often, up to heartbeatScaleThreshold
+   * members. Probes find failures, not missed heartbeats: this sets how fresh the gossiped health is, and how
+   * much an idle cluster sends, since every member receives every heartbeat (at 1 s, the larger part of an
+   * idle daemon's work). Default 2000 ms.
+   */
   readonly heartbeatIntervalMs: number;
   /**
    * Above this many members the heartbeat interval is multiplied by ceil(log2 n − log2 threshold) + 1
@@ -50,7 +55,7 @@ export const defaultSwimConfig: SwimConfig = {
   suspicionMult: 4,
   suspicionMaxTimeoutMult: 6,
   awarenessMax: 8,
-  heartbeatIntervalMs: 1000,
+  heartbeatIntervalMs: 2000,
   heartbeatScaleThreshold: 32,
   rumorRetransmits: 3,
   noticeFanout: 3,

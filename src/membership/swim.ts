@@ -326,14 +326,18 @@ export class Swim {
    * Whether another member's verdict of death may be taken as ours: the accused has not shown itself to us,
    * first-hand, for at least the shortest suspicion, so it had that long to refute to us too and did not.
    * memberlist takes every dead message; waiting for our own timer instead left the slowest survivor of a
-   * 20-node cluster tens of seconds behind the first. A member we heard from lately is only suspected.
+   * 20-node cluster tens of seconds behind the first. A member we heard from lately is only suspected; a live
+   * one may be silent for a whole heartbeat interval, so the silence must also outlast one, and a probe more.
    */
   private silentThroughSuspicion(node: NodeId, incarnation: number, nowMs: number): boolean {
     const member = this.members.get(node);
     if (member === undefined || incarnation < member.incarnation) return false;
     if (member.state === 'dead' || member.state === 'left') return false;
     const silentSinceMs = member.lastHeardMs ?? member.knownSinceMs;
-    const floorMs = minSuspicionTimeoutMs(this.config.suspicionMult, this.size, this.config.probeIntervalMs);
+    const floorMs = Math.max(
+      minSuspicionTimeoutMs(this.config.suspicionMult, this.size, this.config.probeIntervalMs),
+      heartbeatIntervalMs(this.config, this.size) + this.config.probeIntervalMs,
+    );
     return nowMs - silentSinceMs >= floorMs;
   }
 

@@ -116,6 +116,14 @@ describe('gossip membership in the daemon', () => {
     // Default timings, four nodes: a few probe rounds, then the 4 s suspicion floor once two others confirm.
     expect(deadMs).toBeLessThan(20_000);
 
+    // Stale comes with silence (three heartbeat intervals), which may outlast the detection.
+    await waitFor(
+      async () => {
+        const views = await Promise.all(survivors.map((daemon) => rows(daemon)));
+        return views.every((view) => view.find((r) => r.node === 'node4')?.stale) ? true : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'every survivor to show node4 stale' },
+    );
     const row = (await healthJson(survivors[0]!)).find((r) => r.node === 'node4')!;
     expect(row).toMatchObject({ state: 'dead', stale: true });
     expect(row.lastHeardAgeMs).toBeGreaterThan(deadMs / 2);

@@ -103,9 +103,10 @@ describe('suspicion timer', () => {
 
 describe('heartbeat interval', () => {
   it('stays at the base up to the threshold, then grows with log2 n', () => {
-    const interval = (n: number) => heartbeatIntervalMs(defaultSwimConfig, n);
+    const interval = (n: number) =>
+      heartbeatIntervalMs(defaultSwimConfig, n) / defaultSwimConfig.heartbeatIntervalMs;
     expect([interval(20), interval(32), interval(33), interval(200), interval(1000)]).toEqual([
-      1000, 1000, 2000, 4000, 6000,
+      1, 1, 2, 4, 6,
     ]);
   });
 });
@@ -129,7 +130,8 @@ describe('probing', () => {
       bench.at(bench.nowMs + 5, { type: 'probeAck', probeId: probe.probeId });
     }
     expect(new Set(targets)).toEqual(new Set(bench.ids.slice(1)));
-    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBe(1000);
+    for (let i = 1; i < starts.length; i++)
+      expect(starts[i]! - starts[i - 1]!).toBe(defaultSwimConfig.probeIntervalMs);
   });
 
   it('asks k helpers once the direct ping fails, with the rest of the round as their deadline', () => {
@@ -424,7 +426,8 @@ describe('gossip', () => {
     }
     expect(heartbeats.every((publish) => publish.heartbeat)).toBe(true);
     expect(heartbeats.filter((publish) => publish.rumors.length === 1)).toHaveLength(2);
-    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBe(1000);
+    for (let i = 1; i < starts.length; i++)
+      expect(starts[i]! - starts[i - 1]!).toBe(defaultSwimConfig.heartbeatIntervalMs);
   });
 
   it('takes a leave only from the member itself', () => {
@@ -481,7 +484,8 @@ describe('gossip', () => {
     const m1 = bench.ids[1]!;
     bench.at(100, { type: 'gossip', from: m1, incarnation: 0, rumors: [] });
     const staleAt = (nowMs: number) => bench.swim.view(nowMs).find((member) => member.id === m1)?.stale;
-    expect(staleAt(3100)).toBe(false);
-    expect(staleAt(3101)).toBe(true);
+    const silentMs = defaultSwimConfig.staleAfterHeartbeats * defaultSwimConfig.heartbeatIntervalMs;
+    expect(staleAt(100 + silentMs)).toBe(false);
+    expect(staleAt(101 + silentMs)).toBe(true);
   });
 });
