@@ -78,7 +78,10 @@ interface OutboundMessages {
   queued: number;
 }
 
-/** The Transport over a libp2p host: requests (pings too) on one RPC channel per peer, one long-lived stream per peer for messages. */
+/**
+ * The Transport over a libp2p host: requests (pings too) on one RPC channel per peer, one long-lived stream
+ * per peer for messages.
+ */
 export class Libp2pTransport implements Transport {
   readonly self: NodeId;
   private readonly outbound = new Map<string, OutboundMessages>();
