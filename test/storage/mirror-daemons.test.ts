@@ -175,6 +175,17 @@ describe('mirrored disks (drbd) on a real cluster', () => {
       passesBefore = (await resyncPasses()).length;
       await node1.stop(signal);
       daemons[0] = await DaemonProcess.spawn(node1.options);
+      // The restarted primary links up with its peer again on its own; a write that came first would find
+      // no peer and rightly run degraded (a new generation), which is not what this case is about.
+      await waitFor(
+        async () =>
+          /disk\/0: drbd, size 16M.*, in sync\n/.test(
+            (await cli(daemons[0]!, 'instance', 'info', 'served1')).stdout,
+          )
+            ? true
+            : undefined,
+        { timeoutMs: 30_000, intervalMs: 200, what: `served1's primary to link up again after a ${signal}` },
+      );
       await guestWrite('node1', 'served1', pattern, '6M');
       await waitFor(
         async () =>
