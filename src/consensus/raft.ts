@@ -115,6 +115,12 @@ export class RaftNode {
   private snapshotToPersist: Snapshot | undefined;
   private restoreSnapshot = false;
   private messages: Message[] = [];
+  /**
+   * What a leader owes every follower, sent as one append each when the next Ready is taken: new entries, or
+   * the new commit index too (sent even with no entries). Proposals and acknowledgements that come in
+   * between Readies then cost one append per follower, not one each.
+   */
+  private broadcastDue: 'entries' | 'commit' | undefined;
   private readStates: ReadState[] = [];
   private failedReads: number[] = [];
   private awaitingAdvance = false;
@@ -307,6 +313,7 @@ export class RaftNode {
       this.unstableFrom <= this.log.lastIndex() ||
       !sameHardState(this.hardState(), this.handedHardState) ||
       this.messages.length > 0 ||
+      this.broadcastDue !== undefined ||
       this.commit > this.applying ||
       this.readStates.length > 0 ||
       this.failedReads.length > 0
@@ -316,6 +323,7 @@ export class RaftNode {
   ready(): Ready {
     invariant(!this.awaitingAdvance, () => 'one Ready at a time: ready() called again before advance()');
     this.awaitingAdvance = true;
+    this.flushBroadcast();
     const hardState = this.hardState();
     const snapshot = this.snapshotToPersist;
     const firstUnstable = Math.max(this.unstableFrom, this.log.firstIndex());
@@ -353,7 +361,7 @@ export class RaftNode {
     const lastApplied = rd.committed.at(-1)?.index ?? 0;
     const restored = rd.restoreSnapshot && rd.snapshot !== undefined ? rd.snapshot.meta.index : 0;
     this.applied = Math.max(this.applied, lastApplied, restored);
-    if (this.role === 'leader' && this.maybeCommit()) this.broadcastAppend();
+    if (this.role === 'leader' && this.maybeCommit()) this.oweBroadcast('commit');
     this.checkIndexes();
   }
 
@@ -595,7 +603,7 @@ export class RaftNode {
     if (pr.state === 'probe') pr.becomeReplicate();
     else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) pr.becomeProbe();
     if (this.maybeCommit()) {
-      this.broadcastAppend();
+      this.oweBroadcast('commit');
     } else {
       // A follower that was paused missed the last commit broadcast: tell it, with entries if there are any.
       if (wasPaused) this.sendAppend(m.from, true);
@@ -618,7 +626,7 @@ export class RaftNode {
     const entry: Entry = { ...template, index, term: this.term };
     this.log.append([entry]);
     if (entry.type === 'membership') this.recomputeMembership();
-    this.broadcastAppend();
+    this.oweBroadcast('entries');
     return { ok: true, index, term: this.term };
   }
 
@@ -658,8 +666,19 @@ export class RaftNode {
     return true;
   }
 
-  private broadcastAppend(): void {
-    for (const node of this.progress.keys()) this.sendAppend(node, true);
+  private oweBroadcast(what: 'entries' | 'commit'): void {
+    if (this.broadcastDue !== 'commit') this.broadcastDue = what;
+  }
+
+  /** Sends what is owed: to each follower whatever its window takes, and the commit index even alone. */
+  private flushBroadcast(): void {
+    const due = this.broadcastDue;
+    this.broadcastDue = undefined;
+    if (due === undefined || this.role !== 'leader') return;
+    for (const node of this.progress.keys()) {
+      this.sendAppend(node, due === 'commit');
+      this.fillWindow(node);
+    }
   }
 
   private broadcastHeartbeat(): void {
