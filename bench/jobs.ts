@@ -31,6 +31,7 @@ import {
   type SpawnOptions,
   startLocalCluster,
 } from '../src/daemon/local-cluster.js';
+import { ControlPool } from './control-pool.js';
 
 const NODES = 3;
 /** Nodes listen on 127.0.0.190–192: the addresses set aside for this benchmark. */
@@ -91,10 +92,13 @@ function tagWork(run: string): Work {
 
 class Cluster {
   private readonly restartOptions: SpawnOptions[];
+  /** Submitters keep their connections to a node between calls, as a RAPI or HTTP client would. */
+  private readonly pools: ControlPool[];
   private ids: string[] = [];
 
   constructor(readonly daemons: (DaemonProcess | undefined)[]) {
     this.restartOptions = daemons.map((daemon) => daemon!.options);
+    this.pools = daemons.map((daemon) => new ControlPool(daemon!.socketPath));
   }
 
   async learnIds(): Promise<void> {
@@ -108,8 +112,9 @@ class Cluster {
   }
 
   caller(i: number): DaemonCall {
-    const daemon = this.node(i);
-    return (request) => daemon.call(request);
+    if (!this.alive().includes(i)) throw new Error(`node${i + 1} is down`);
+    const pool = this.pools[i]!;
+    return (request) => pool.call(request);
   }
 
   alive(): number[] {
@@ -140,6 +145,7 @@ class Cluster {
   async kill(i: number): Promise<void> {
     await this.node(i).stop('SIGKILL');
     this.daemons[i] = undefined;
+    this.pools[i]!.close();
   }
 
   /** Starts a killed node again from its data dir and waits until it has caught up and sees everyone. */
@@ -170,6 +176,7 @@ class Cluster {
   }
 
   async stop(): Promise<void> {
+    for (const pool of this.pools) pool.close();
     await Promise.all(this.daemons.map((daemon) => daemon?.stop('SIGKILL')));
   }
 

@@ -8,10 +8,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { untilAborted } from '../src/common/abort.js';
 import { percentile } from '../src/common/stats.js';
 import { waitFor } from '../src/common/wait.js';
 import { DaemonProcess, type SpawnOptions, startLocalCluster } from '../src/daemon/local-cluster.js';
+import { ControlPool } from './control-pool.js';
 import { ensureDebianPackage } from './debian.js';
 
 const MEMBERS = 3;
@@ -155,9 +155,12 @@ class Corral implements System {
 
   /** How to start each member again after it is killed: it comes back a member, from its data dir. */
   private readonly restartOptions: SpawnOptions[];
+  /** Each member's clients keep their connections, as etcd's do over HTTP. */
+  private readonly pools: ControlPool[];
 
   private constructor(private readonly daemons: (DaemonProcess | undefined)[]) {
     this.restartOptions = daemons.map((daemon) => daemon!.options);
+    this.pools = daemons.map((daemon) => new ControlPool(daemon!.socketPath));
   }
 
   static async start(baseDir: string): Promise<Corral> {
@@ -171,7 +174,8 @@ class Corral implements System {
   }
 
   async put(member: number, key: string, signal?: AbortSignal): Promise<void> {
-    await untilAborted(this.member(member).call({ op: 'kv-put', key, value: Buffer.from(VALUE) }), signal);
+    if (!this.alive(member)) throw new Error(`member ${member} is down`);
+    await this.pools[member]!.call({ op: 'kv-put', key, value: Buffer.from(VALUE) }, signal);
   }
 
   async leader(): Promise<number> {
@@ -190,6 +194,7 @@ class Corral implements System {
   async kill(member: number): Promise<void> {
     await this.member(member).stop('SIGKILL');
     this.daemons[member] = undefined;
+    this.pools[member]!.close();
   }
 
   async restart(member: number): Promise<void> {
@@ -210,6 +215,7 @@ class Corral implements System {
   }
 
   async stop(): Promise<void> {
+    for (const pool of this.pools) pool.close();
     await Promise.all(this.daemons.map((daemon) => daemon?.stop()));
   }
 }

@@ -4,7 +4,7 @@ import { asCorralError, CorralError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { decodeFrame, encodeFrame } from '../peer/codec.js';
 import type { Reply } from '../peer/envelope.js';
-import { readOneFrame, writeFrame } from '../peer/socket-framing.js';
+import { FrameReader, writeFrame } from '../peer/socket-framing.js';
 import { type ControlRequest, controlRequestSchema } from './control-protocol.js';
 import { CONTROL_FRAME_BYTES, type ControlResponse } from './control-replies.js';
 
@@ -25,6 +25,11 @@ export type ControlHandlers = {
  */
 export const CONTROL_REQUEST_TIMEOUT_MS = 5_000;
 /**
+ * A connection may carry one request after another (a job's submission and its watch, a tool's many calls):
+ * after an answer, the next request may take this long to come before the connection is closed.
+ */
+export const CONTROL_KEEP_ALIVE_MS = 60_000;
+/**
  * Connections served at once. Each CLI command holds one while it waits for its answer, so this is how many
  * commands (job watches, joins) may wait together; one more is answered at once that the daemon is busy.
  */
@@ -35,9 +40,9 @@ const REFUSED_LINGER_MS = 1_000;
 const DROP_LOG_WINDOW_MS = 60_000;
 
 /**
- * The daemon's local endpoint for the CLI: one request and one reply per connection, on a unix socket only
- * its owner can open (mode 0600, whatever the umask), so local root is the authority, as with Ganeti's master
- * socket.
+ * The daemon's local endpoint for the CLI: requests are answered one at a time on each connection, on a unix
+ * socket only its owner can open (mode 0600, whatever the umask), so local root is the authority, as with
+ * Ganeti's master socket.
  */
 export async function serveControl(path: string, handlers: ControlHandlers, log: Logger): Promise<Server> {
   // A socket file left by a daemon that was killed would make listen fail.
@@ -83,29 +88,42 @@ async function listenPrivately(server: Server, path: string): Promise<void> {
   await chmod(path, 0o600);
 }
 
+/** Answers the connection's requests one after another until the client closes it or falls silent. */
 async function answer(
   socket: Socket,
   handlers: ControlHandlers,
   log: Logger,
   onIdle: () => void,
 ): Promise<void> {
-  let reply: Reply;
+  const reader = new FrameReader(socket, CONTROL_FRAME_BYTES);
   try {
-    const request = await readRequest(socket, onIdle);
-    reply = { ok: true, body: await dispatch(handlers, request) };
-  } catch (error) {
-    // Dropped for idling, or the client went away: there is no one to answer.
-    if (socket.destroyed) return;
-    const failure = asCorralError(error);
-    if (failure.code === 'internal') log.error({ err: error }, 'control request failed');
-    reply = { ok: false, error: failure.toWire() };
+    for (let first = true; ; first = false) {
+      let request: ControlRequest | undefined;
+      let reply: Reply;
+      try {
+        request = await readRequest(reader, socket, first ? onIdle : undefined);
+        if (request === undefined) return;
+        reply = { ok: true, body: await dispatch(handlers, request) };
+      } catch (error) {
+        // Dropped for idling, or the client went away: there is no one to answer.
+        if (socket.destroyed) return;
+        const failure = asCorralError(error);
+        if (failure.code === 'internal') log.error({ err: error }, 'control request failed');
+        reply = { ok: false, error: failure.toWire() };
+      }
+      try {
+        await writeFrame(socket, encodeFrame(reply, CONTROL_FRAME_BYTES));
+      } catch (error) {
+        log.debug({ reason: (error as Error).message }, 'control client went away');
+        return;
+      }
+      // A request that could not be read leaves nothing sure about where the next one starts.
+      if (request === undefined) return;
+    }
+  } finally {
+    reader.detach();
+    socket.end();
   }
-  try {
-    await writeFrame(socket, encodeFrame(reply, CONTROL_FRAME_BYTES));
-  } catch (error) {
-    log.debug({ reason: (error as Error).message }, 'control client went away');
-  }
-  socket.end();
 }
 
 /** TypeScript cannot pair a request with its own op's handler in a table lookup; the table's type does. */
@@ -114,18 +132,24 @@ function dispatch(handlers: ControlHandlers, request: ControlRequest): Promise<u
   return handler(request);
 }
 
-/** The request, or the connection is destroyed (and so the read fails) once the client has had its time. */
-async function readRequest(socket: Socket, onIdle: () => void): Promise<ControlRequest> {
+/**
+ * The next request, or undefined once the client has closed the connection. The connection is destroyed (and
+ * so the read fails) once the client has had its time: CONTROL_REQUEST_TIMEOUT_MS for its first request, which
+ * `onIdle` reports, CONTROL_KEEP_ALIVE_MS for each one after.
+ */
+async function readRequest(
+  reader: FrameReader,
+  socket: Socket,
+  onIdle: (() => void) | undefined,
+): Promise<ControlRequest | undefined> {
+  const timeoutMs = onIdle === undefined ? CONTROL_KEEP_ALIVE_MS : CONTROL_REQUEST_TIMEOUT_MS;
   const timer = setTimeout(() => {
-    onIdle();
-    socket.destroy(new CorralError('timeout', `no whole request within ${CONTROL_REQUEST_TIMEOUT_MS} ms`));
-  }, CONTROL_REQUEST_TIMEOUT_MS);
+    onIdle?.();
+    socket.destroy(new CorralError('timeout', `no whole request within ${timeoutMs} ms`));
+  }, timeoutMs);
   try {
-    return decodeFrame(
-      await readOneFrame(socket, CONTROL_FRAME_BYTES),
-      controlRequestSchema,
-      CONTROL_FRAME_BYTES,
-    );
+    const frame = await reader.next();
+    return frame === undefined ? undefined : decodeFrame(frame, controlRequestSchema, CONTROL_FRAME_BYTES);
   } finally {
     clearTimeout(timer);
   }
