@@ -72,6 +72,11 @@ export class ClusterState implements StateMachine<ClusterOutcome | undefined> {
     return this.jobTable.get(id);
   }
 
+  /** Whether this replica has given out the ID: jobs are numbered in the order their submissions commit. */
+  issuedJob(id: JobId): boolean {
+    return id < this.nextJobId;
+  }
+
   /** Jobs in ID order. */
   jobs(): JobRecord[] {
     return [...this.jobTable.values()];

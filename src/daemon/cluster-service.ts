@@ -106,6 +106,12 @@ export interface LocalView {
  * master candidate, a learner otherwise), the master role while it leads, the answers a master asks of any
  * node (who are you, join, leave, run hooks), and the forwarding of every change to whoever is master now.
  */
+/**
+ * How long a job-wait for a job this replica has not applied yet waits for it before asking the master: a
+ * job submitted through this node normally arrives within a few milliseconds.
+ */
+const JOB_ARRIVAL_GRACE_MS = 200;
+
 export class ClusterService {
   private raft: RaftRuntime<ReplicaOutcome> | undefined;
   private readonly state = new ClusterState();
@@ -321,28 +327,43 @@ export class ClusterService {
    * so `job watch` keeps following a job while the master changes.
    */
   async waitJob(id: JobId, afterVersion: number, waitMs: number): Promise<JobRecord> {
-    const current = this.state.job(id);
-    if (current !== undefined && (current.version > afterVersion || isFinished(current.status)))
-      return current;
-    if (current === undefined) {
-      // Not here yet, or never: only a read the master confirms tells the two apart.
-      const confirmed = await this.requireReplica()
-        .readBarrier({ signal: timeoutSignal(this.deps.clock, this.deps.timings.jobConfirmTimeoutMs) })
-        .then(
-          () => true,
-          () => false,
-        );
-      const seen = this.state.job(id);
-      if (seen === undefined && !confirmed)
-        throw new CorralError(
-          'unavailable',
-          `this node cannot confirm with the master whether job ${id} exists yet; try again, or ask another node`,
-        );
-      if (seen === undefined) throw new CorralError('not_found', `job ${id} does not exist or was archived`);
-      if (seen.version > afterVersion) return seen;
-    }
+    const current = this.state.job(id) ?? (await this.unknownJob(id));
+    if (current.version > afterVersion || isFinished(current.status)) return current;
+    const changed = await this.jobChange(id, waitMs);
+    // The same apply may have changed the job again after the change that woke us.
+    return this.state.job(id) ?? changed ?? current;
+  }
+
+  /** A job this replica does not hold: archived, on its way here, or never submitted. */
+  private async unknownJob(id: JobId): Promise<JobRecord> {
+    const notFound = () => new CorralError('not_found', `job ${id} does not exist or was archived`);
+    // IDs are given in commit order: one this replica has given and no longer holds was archived.
+    if (this.state.issuedJob(id)) throw notFound();
+    // A job just submitted through this node reaches its replica within a round trip or so: waiting for it
+    // spares the master the heartbeat round that confirming a read costs, once for every submission.
+    const arrived = await this.jobChange(id, JOB_ARRIVAL_GRACE_MS);
+    if (arrived !== undefined) return this.state.job(id) ?? arrived;
+    // Still not here: only a read the master confirms tells a late job from one that never was.
+    const confirmed = await this.requireReplica()
+      .readBarrier({ signal: timeoutSignal(this.deps.clock, this.deps.timings.jobConfirmTimeoutMs) })
+      .then(
+        () => true,
+        () => false,
+      );
+    const seen = this.state.job(id);
+    if (seen !== undefined) return seen;
+    if (!confirmed)
+      throw new CorralError(
+        'unavailable',
+        `this node cannot confirm with the master whether job ${id} exists yet; try again, or ask another node`,
+      );
+    throw notFound();
+  }
+
+  /** The job as this replica next changes it, or undefined if it does not change within waitMs. */
+  private jobChange(id: JobId, waitMs: number): Promise<JobRecord | undefined> {
     return new Promise((resolve) => {
-      const done = (job: JobRecord) => {
+      const done = (job: JobRecord | undefined) => {
         unsubscribe();
         timer.cancel();
         resolve(job);
@@ -350,7 +371,7 @@ export class ClusterService {
       const unsubscribe = this.state.onChange((change) => {
         if (change.type === 'job' && change.job.id === id) done(change.job);
       });
-      const timer = this.deps.clock.setTimer(waitMs, () => done(this.state.job(id)!));
+      const timer = this.deps.clock.setTimer(waitMs, () => done(undefined));
     });
   }
 

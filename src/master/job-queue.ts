@@ -15,6 +15,12 @@ import { DryRunStop, dryRunContext } from './dry-run.js';
 import type { LockManager, LockRequest } from './locks.js';
 import type { HookSpec, OpContext, OpDefinition, OpDefinitions, OpOutcome } from './op-context.js';
 
+/**
+ * Why a finished job's signal is aborted. One shared reason: abort() with none builds a DOMException, stack and
+ * all, for every job that ends.
+ */
+const JOB_ENDED = new CorralError('aborted', 'the job has ended');
+
 /** Which opcode of which job a context serves: jobs it submits are keyed by it, so a rerun submits none twice. */
 export interface OpOrigin {
   readonly job: JobId;
@@ -97,7 +103,7 @@ export class JobQueue {
       this.pending.delete(job.id);
       this.markedWaiting.delete(job.id);
       // A job canceled while it waited for locks stops waiting.
-      this.running.get(job.id)?.abort();
+      this.running.get(job.id)?.abort(JOB_ENDED);
       // Jobs that depended on it may run now.
       this.schedule();
       return;

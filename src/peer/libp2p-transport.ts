@@ -1,4 +1,4 @@
-import type { IdentifyResult, Message, Stream } from '@libp2p/interface';
+import type { IdentifyResult, Message, PeerId, Stream } from '@libp2p/interface';
 import { KEEP_ALIVE, TopicValidatorResult } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -64,6 +64,8 @@ const DHT_LOOKUP_PAUSE_MS = 2_000;
 const P2P_CODE = 421;
 /** Well inside the peer store's one-hour address age. */
 const KEPT_ADDRESSES_REFRESH_MS = 10 * 60_000;
+/** Parsed peer IDs kept at most; far more than a cluster's members. */
+const PEER_ID_CACHE_SIZE = 4096;
 
 const defaultLimits: Libp2pTransportLimits = {
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
@@ -95,6 +97,11 @@ export class Libp2pTransport implements Transport {
    * trip, so it is skipped while they stay the same and fresh (the store forgets addresses an hour old).
    */
   private readonly keptAddresses = new Map<NodeId, { readonly key: string; readonly atMs: number }>();
+  /**
+   * Parsed peer IDs: a PeerId computes its string form once, and libp2p's connection table is keyed by it, so a
+   * fresh parse per call costs a base58 decode and encode each time (every member, on every config change).
+   */
+  private readonly peerIds = new Map<NodeId, PeerId>();
   private readonly stopping = new AbortController();
   private readonly limits: Libp2pTransportLimits;
 
@@ -170,7 +177,7 @@ export class Libp2pTransport implements Transport {
     const forget = () => {
       if (this.channels.get(peer) === opening) this.channels.delete(peer);
     };
-    const opening = this.host.dialProtocol(peerIdFromString(peer), RPC_PROTOCOL, { signal }).then(
+    const opening = this.host.dialProtocol(this.peerId(peer), RPC_PROTOCOL, { signal }).then(
       (stream) =>
         new RpcClientChannel(peer, stream, this.limits.maxFrameBytes, this.limits.maxPendingPerPeer, forget),
       (error: Error) => {
@@ -227,7 +234,7 @@ export class Libp2pTransport implements Transport {
     } catch (error) {
       const failure = asCorralError(error, 'unreachable');
       if (failure.code !== 'timeout') throw failure;
-      void this.host.hangUp(peerIdFromString(peer)).catch(() => undefined);
+      void this.host.hangUp(this.peerId(peer)).catch(() => undefined);
       throw new CorralError('timeout', `${peer} did not answer a ping within ${timeoutMs} ms`);
     }
   }
@@ -258,7 +265,7 @@ export class Libp2pTransport implements Transport {
       try {
         const limit = deadline(10_000, [this.stopping.signal]);
         const stream = await this.host
-          .dialProtocol(peerIdFromString(peer), protocol.id, { signal: limit.signal })
+          .dialProtocol(this.peerId(peer), protocol.id, { signal: limit.signal })
           .finally(() => limit.dispose());
         await stream.sink(lengthPrefixedBatches(outbound.queue, () => outbound.queued--));
       } catch (error) {
@@ -317,7 +324,7 @@ export class Libp2pTransport implements Transport {
     const timeoutMs = options.timeoutMs ?? 10_000;
     const limit = deadline(timeoutMs, [this.stopping.signal, options.signal]);
     try {
-      const stream = await this.host.dialProtocol(peerIdFromString(peer), protocol.id, {
+      const stream = await this.host.dialProtocol(this.peerId(peer), protocol.id, {
         signal: limit.signal,
       });
       return framed(stream, protocol);
@@ -455,6 +462,17 @@ export class Libp2pTransport implements Transport {
     }
   }
 
+  private peerId(peer: NodeId): PeerId {
+    let id = this.peerIds.get(peer);
+    if (id === undefined) {
+      // Peers come and go over a daemon's life; a bound keeps the strangers that called once from piling up.
+      if (this.peerIds.size >= PEER_ID_CACHE_SIZE) this.peerIds.clear();
+      id = peerIdFromString(peer);
+      this.peerIds.set(peer, id);
+    }
+    return id;
+  }
+
   async keepConnected(peer: NodeId, addresses: readonly string[]): Promise<void> {
     // Called on every configuration change (every job): the peer store is written only when the addresses moved.
     const key = addresses.join(' ');
@@ -468,20 +486,20 @@ export class Libp2pTransport implements Transport {
           return [];
         }
       });
-      await this.host.peerStore.merge(peerIdFromString(peer), {
+      await this.host.peerStore.merge(this.peerId(peer), {
         multiaddrs,
         tags: { [KEEP_ALIVE]: { value: 1 } },
       });
       this.keptAddresses.set(peer, { key, atMs: now });
     }
-    if (this.host.getConnections(peerIdFromString(peer)).length === 0) void this.dialOrFind(peer);
+    if (this.host.getConnections(this.peerId(peer)).length === 0) void this.dialOrFind(peer);
   }
 
   /** Dials a peer at the addresses known; if none answers, asks the DHT where it is now and dials there. */
   private async dialOrFind(peer: NodeId): Promise<void> {
     const limit = deadline(10_000, [this.stopping.signal]);
     try {
-      await this.host.dial(peerIdFromString(peer), { signal: limit.signal });
+      await this.host.dial(this.peerId(peer), { signal: limit.signal });
       return;
     } catch (error) {
       this.log.debug(
@@ -493,12 +511,12 @@ export class Libp2pTransport implements Transport {
     }
     // A few lookups, spaced out: the peers that know where it is now may learn it only a moment later.
     for (let attempt = 1; attempt <= DHT_LOOKUPS; attempt++) {
-      if (this.stopping.signal.aborted || this.host.getConnections(peerIdFromString(peer)).length > 0) return;
+      if (this.stopping.signal.aborted || this.host.getConnections(this.peerId(peer)).length > 0) return;
       try {
         // findPeer stores what it finds, so this dial and libp2p's own reconnections use the new addresses.
         const addresses = await this.findPeer(peer);
         const retry = deadline(10_000, [this.stopping.signal]);
-        await this.host.dial(peerIdFromString(peer), { signal: retry.signal }).finally(() => retry.dispose());
+        await this.host.dial(this.peerId(peer), { signal: retry.signal }).finally(() => retry.dispose());
         this.log.info({ peer, addresses }, 'found a member at new addresses through the DHT');
         return;
       } catch (error) {
@@ -513,7 +531,7 @@ export class Libp2pTransport implements Transport {
     const limit = deadline(timeoutMs, [this.stopping.signal, options.signal]);
     try {
       // Past the local peer store: what it holds may be the very addresses that stopped answering.
-      const found = await this.host.peerRouting.findPeer(peerIdFromString(peer), {
+      const found = await this.host.peerRouting.findPeer(this.peerId(peer), {
         signal: limit.signal,
         useCache: false,
       });
