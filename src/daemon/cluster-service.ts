@@ -102,16 +102,16 @@ export interface LocalView {
 }
 
 /**
- * This node's part in the cluster: its replica of the configuration and job table (a Raft voter if it is a
- * master candidate, a learner otherwise), the master role while it leads, the answers a master asks of any
- * node (who are you, join, leave, run hooks), and the forwarding of every change to whoever is master now.
- */
-/**
  * How long a job-wait for a job this replica has not applied yet waits for it before asking the master: a
  * job submitted through this node normally arrives within a few milliseconds.
  */
 const JOB_ARRIVAL_GRACE_MS = 200;
 
+/**
+ * This node's part in the cluster: its replica of the configuration and job table (a Raft voter if it is a
+ * master candidate, a learner otherwise), the master role while it leads, the answers a master asks of any
+ * node (who are you, join, leave, run hooks), and the forwarding of every change to whoever is master now.
+ */
 export class ClusterService {
   private raft: RaftRuntime<ReplicaOutcome> | undefined;
   private readonly state = new ClusterState();
