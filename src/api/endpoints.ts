@@ -31,9 +31,13 @@ export interface EndpointNode {
   readonly call: DaemonCall;
   readonly log: Logger;
   rapiCertificate(): RapiCertificate | undefined;
+  onConfigChange(listener: () => void): () => void;
 }
 
-/** How often a node looks for a RAPI certificate (after init, or renewed): a renewal is served within this. */
+/**
+ * How often a node looks for a RAPI certificate besides when its configuration changes: a server that could
+ * not listen (its port taken) is tried again this often.
+ */
 const CERTIFICATE_CHECK_MS = 2_000;
 
 /** Where a node's RAPI users file is by default: Ganeti's /var/lib/ganeti/rapi/users, under the data dir. */
@@ -56,7 +60,7 @@ export async function startEndpoints(
     await mond.listen({ host: options.host, port: options.mondPort });
     servers.push(mond);
   }
-  let watch: { stop(): void } | undefined;
+  const watches: { stop(): void }[] = [];
   if (options.rapiPort !== undefined) {
     const port = options.rapiPort;
     const users = new UsersFile(options.usersFile);
@@ -89,15 +93,24 @@ export async function startEndpoints(
           log.info({}, 'RAPI serving a renewed certificate');
         }
       };
-      watch = everyInterval(systemClock, CERTIFICATE_CHECK_MS, check, (error) =>
-        log.warn({ err: error }, 'RAPI could not start'),
-      );
-      await check();
+      const failed = (error: unknown) => log.warn({ err: error }, 'RAPI could not start');
+      // One check at a time: two configurations applied in a row must not both start a server.
+      let checking = Promise.resolve();
+      const checkInTurn = () => {
+        const next = checking.then(check, check);
+        checking = next.catch(() => undefined);
+        return next;
+      };
+      // Served as soon as the configuration that brings the certificate is applied here.
+      const unsubscribe = node.onConfigChange(() => void checkInTurn().catch(failed));
+      watches.push({ stop: unsubscribe });
+      watches.push(everyInterval(systemClock, CERTIFICATE_CHECK_MS, checkInTurn, failed));
+      await checkInTurn();
     }
   }
   return {
     async stop() {
-      watch?.stop();
+      for (const watch of watches) watch.stop();
       await Promise.all(servers.map((server) => server.close()));
     },
   };

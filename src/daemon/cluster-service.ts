@@ -225,6 +225,13 @@ export class ClusterService {
     return this.state.config;
   }
 
+  /** Calls `listener` whenever this node's replica applies a new configuration. */
+  onConfigChange(listener: (config: ConfigData) => void): () => void {
+    return this.state.onChange((change) => {
+      if (change.type === 'config') listener(change.config);
+    });
+  }
+
   /** This node's Raft role as health reports it: `none` unless it votes. */
   raftRole(): RaftRoleSeen {
     const status = this.raft?.status();

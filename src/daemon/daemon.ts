@@ -67,6 +67,8 @@ export interface Daemon {
   readonly call: DaemonCall;
   /** RAPI's key and certificate from the replicated configuration, once the node belongs to a cluster. */
   rapiCertificate(): RapiCertificate | undefined;
+  /** Calls `listener` whenever the replicated configuration changes here (the certificate may come with it). */
+  onConfigChange(listener: () => void): () => void;
   stop(): Promise<void>;
   /** Resolves when the daemon stopped on its own (it was removed from its cluster). */
   readonly evicted: Promise<void>;
@@ -293,6 +295,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log,
     call,
     rapiCertificate: () => cluster.localConfig()?.rapiCertificate,
+    onConfigChange: (listener) => cluster.onConfigChange(() => listener()),
     evicted: evictedPromise,
     async stop() {
       log.info({}, 'daemon stopping');
