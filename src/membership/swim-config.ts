@@ -31,9 +31,9 @@ export interface SwimConfig {
   readonly heartbeatIntervalMs: number;
   /**
    * Above this many members the heartbeat interval is multiplied by ceil(log2 n − log2 threshold) + 1
-   * (memberlist's push-pull scaling), so the heartbeats one node receives grow as n / log n, not n: at most
-   * about 8 a second at the defaults. Default 16: 20 members on a 2-core host each spent 6.4 % of a core idle
-   * with heartbeats every 2 s, which left a restarting daemon a tenth of a core to start in.
+   * (memberlist's push-pull scaling), so the heartbeats one node receives grow as n / log n, not n: at the
+   * defaults, under 8 a second up to 32 members, 10.5 at 64. Default 16: 20 members on a 2-core host each spent
+   * 6.4 % of a core idle with heartbeats every 2 s, which left a restarting daemon a tenth of a core to start in.
    */
   readonly heartbeatScaleThreshold: number;
   /** A rumour this node raised rides on this many of its heartbeats after its own publish, against loss. Default 3. */
