@@ -95,9 +95,10 @@ export async function startEndpoints(
       };
       const failed = (error: unknown) => log.warn({ err: error }, 'RAPI could not start');
       // One check at a time: two configurations applied in a row must not both start a server.
+      // `checking` never rejects, so a check that failed does not stop the later ones.
       let checking = Promise.resolve();
       const checkInTurn = () => {
-        const next = checking.then(check, check);
+        const next = checking.then(check);
         checking = next.catch(() => undefined);
         return next;
       };

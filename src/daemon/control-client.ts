@@ -77,10 +77,8 @@ export class ControlConnection {
   }
 
   call<R extends ControlRequest>(request: R): Promise<ControlResponse<R['op']>> {
-    const answer = this.last.then(
-      () => this.exchange(request),
-      () => this.exchange(request),
-    );
+    // `last` never rejects: a failed call does not stop the ones queued behind it.
+    const answer = this.last.then(() => this.exchange(request));
     this.last = answer.catch(() => undefined);
     return answer;
   }
