@@ -13,6 +13,13 @@ export interface RaftConfig {
    * one lost or late heartbeat never starts an election.
    */
   readonly heartbeatTicks: number;
+  /**
+   * Learners (non-voters) hear a heartbeat every learnerHeartbeatTicks, at least heartbeatTicks: they never
+   * campaign and count in no quorum, so a heartbeat only repeats the commit index that every append already
+   * carries. In a 20-node cluster with 10 voters, the 100 ms heartbeats to learners were half of the leader's
+   * messages and a third of a learner's.
+   */
+  readonly learnerHeartbeatTicks: number;
   readonly maxEntriesPerAppend: number;
   /** About this many bytes of entries per append (one entry always goes, whatever its size); fits in a raft frame. */
   readonly maxBytesPerAppend: number;
@@ -32,10 +39,14 @@ export interface RaftConfig {
   readonly compactAfterEntries: number;
 }
 
-/** etcd's defaults: a heartbeat every tick and elections after ten (with 100 ms ticks, 100 ms and 1 s). */
+/**
+ * etcd's defaults: a heartbeat every tick and elections after ten (with 100 ms ticks, 100 ms and 1 s); learners
+ * hear one every election timeout.
+ */
 export const defaultRaftConfig: RaftConfig = {
   electionTicks: 10,
   heartbeatTicks: 1,
+  learnerHeartbeatTicks: 10,
   maxEntriesPerAppend: 64,
   maxBytesPerAppend: 1024 * 1024,
   maxInflightAppends: 16,
@@ -62,6 +73,7 @@ export function checkRaftConfig(config: RaftConfig): RaftConfig {
   const counts = [
     config.electionTicks,
     config.heartbeatTicks,
+    config.learnerHeartbeatTicks,
     config.maxEntriesPerAppend,
     config.maxBytesPerAppend,
     config.maxInflightAppends,
@@ -77,9 +89,11 @@ export function checkRaftConfig(config: RaftConfig): RaftConfig {
       ? 'promoteLagEntries must be a whole number, 0 or more'
       : config.heartbeatTicks * MIN_HEARTBEATS_PER_ELECTION > config.electionTicks
         ? `heartbeatTicks (${config.heartbeatTicks}) must be at most electionTicks / ${MIN_HEARTBEATS_PER_ELECTION} (${config.electionTicks / MIN_HEARTBEATS_PER_ELECTION}), so that a lost heartbeat does not start an election`
-        : config.maxBytesPerAppend > batchBytesMax || config.snapshotChunkBytes > batchBytesMax
-          ? `maxBytesPerAppend and snapshotChunkBytes must be at most ${batchBytesMax} bytes, to fit in one raft frame`
-          : undefined;
+        : config.learnerHeartbeatTicks < config.heartbeatTicks
+          ? `learnerHeartbeatTicks (${config.learnerHeartbeatTicks}) must be at least heartbeatTicks (${config.heartbeatTicks})`
+          : config.maxBytesPerAppend > batchBytesMax || config.snapshotChunkBytes > batchBytesMax
+            ? `maxBytesPerAppend and snapshotChunkBytes must be at most ${batchBytesMax} bytes, to fit in one raft frame`
+            : undefined;
   if (problem !== undefined) throw new CorralError('bad_request', `bad raft setting: ${problem}`);
   return config;
 }

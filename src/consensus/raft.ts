@@ -94,6 +94,7 @@ export class RaftNode {
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  private learnerHeartbeatElapsed = 0;
   private randomizedElectionTicks = 0;
   private readonly votes = new Map<NodeId, boolean>();
   private readonly progress = new Map<NodeId, Progress>();
@@ -454,6 +455,7 @@ export class RaftNode {
   private resetTimers(): void {
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
+    this.learnerHeartbeatElapsed = 0;
     this.transferee = undefined;
     this.transferElapsed = 0;
     this.resetElectionTimer();
@@ -514,6 +516,7 @@ export class RaftNode {
 
   private tickLeader(): void {
     this.heartbeatElapsed++;
+    this.learnerHeartbeatElapsed++;
     this.electionElapsed++;
     if (this.electionElapsed >= this.config.electionTicks) {
       this.electionElapsed = 0;
@@ -528,7 +531,9 @@ export class RaftNode {
     }
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.broadcastHeartbeat();
+      const learnersDue = this.learnerHeartbeatElapsed >= this.config.learnerHeartbeatTicks;
+      if (learnersDue) this.learnerHeartbeatElapsed = 0;
+      this.broadcastHeartbeat(learnersDue);
     }
   }
 
@@ -681,8 +686,10 @@ export class RaftNode {
     }
   }
 
-  private broadcastHeartbeat(): void {
+  /** Heartbeats to the voters, and to the learners too when `learnersToo` (no read waits on a learner). */
+  private broadcastHeartbeat(learnersToo: boolean): void {
     for (const [node, pr] of this.progress) {
+      if (!learnersToo && !isVoter(this.membership, node)) continue;
       // Only what the follower is known to hold may be committed there: its log past `match` may differ.
       const commit = Math.min(pr.match, this.commit);
       this.send({ type: 'heartbeat', to: node, term: this.term, commit, readSeq: this.readSeq });
@@ -756,7 +763,7 @@ export class RaftNode {
     this.readSeq++;
     this.pendingReads.push({ requestId, from, index: this.commit, seq: this.readSeq });
     if (this.membership.voters.length === 1) this.releaseReads();
-    else if (confirm === 'now') this.broadcastHeartbeat();
+    else if (confirm === 'now') this.broadcastHeartbeat(false);
   }
 
   /** Serves the reads a quorum has confirmed this node still leads for. */

@@ -5,7 +5,8 @@ import { checkRaftConfig, defaultRaftConfig, type RaftConfig } from '../consensu
  * The control plane's clocks: Raft's tick, how long its changes and reads may take, and how long the master
  * and the cluster service wait for nodes. One record, passed down from the daemon (or the simulator), so that
  * the timings that depend on one another are set and checked together. Formulas use E, the shortest election
- * timeout (raft.electionTicks × raftTickMs), and H, the heartbeat interval (raft.heartbeatTicks × raftTickMs).
+ * timeout (raft.electionTicks × raftTickMs), and H, the longest heartbeat interval, a learner's
+ * (raft.learnerHeartbeatTicks × raftTickMs).
  */
 export interface ControlTimings {
   /** One tick of the Raft core. Default 100 ms: with the default ticks, a heartbeat every 100 ms and E = 1 s, as etcd. */
@@ -42,8 +43,8 @@ export interface ControlTimings {
   readonly roleWaitTimeoutMs: number;
   /**
    * How long a node holds a call from a master of a term it has not heard of, waiting for its own log to learn
-   * that term. Above H, since the new leader's first heartbeat brings it, and below nodeCallTimeoutMs, since the
-   * wait runs inside the master's call. Default 3 s.
+   * that term. Above H, since the new leader's first append brings it or, if that is lost, its next heartbeat;
+   * below nodeCallTimeoutMs, since the wait runs inside the master's call. Default 3 s.
    */
   readonly awaitTermMs: number;
   /**
@@ -112,7 +113,8 @@ const outlastElection = {
 export function checkControlTimings(timings: ControlTimings): ControlTimings {
   checkRaftConfig(timings.raft);
   const electionMaxMs = 2 * timings.raft.electionTicks * timings.raftTickMs;
-  const heartbeatMs = timings.raft.heartbeatTicks * timings.raftTickMs;
+  // A learner hears the leader less often than a voter; a call waiting on its term must outlast that too.
+  const heartbeatMs = timings.raft.learnerHeartbeatTicks * timings.raftTickMs;
   const { raft: _, ...durations } = timings;
   const notPositive = Object.entries(durations).find(([, ms]) => !Number.isFinite(ms) || ms <= 0);
   const tooShort = (Object.keys(outlastElection) as (keyof typeof outlastElection)[]).find(
@@ -126,7 +128,7 @@ export function checkControlTimings(timings: ControlTimings): ControlTimings {
         : timings.forwardRetryMs >= timings.forwardDeadlineMs
           ? `forwardRetryMs (${timings.forwardRetryMs}) must be below forwardDeadlineMs (${timings.forwardDeadlineMs})`
           : timings.awaitTermMs <= heartbeatMs || timings.awaitTermMs >= timings.nodeCallTimeoutMs
-            ? `awaitTermMs (${timings.awaitTermMs}) must exceed a heartbeat, heartbeatTicks × raftTickMs (${heartbeatMs}), and be below nodeCallTimeoutMs (${timings.nodeCallTimeoutMs}), whose calls it holds`
+            ? `awaitTermMs (${timings.awaitTermMs}) must exceed a learner's heartbeat, learnerHeartbeatTicks × raftTickMs (${heartbeatMs}), and be below nodeCallTimeoutMs (${timings.nodeCallTimeoutMs}), whose calls it holds`
             : undefined;
   if (problem !== undefined) throw new CorralError('bad_request', `bad control-plane timing: ${problem}`);
   return timings;

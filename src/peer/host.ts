@@ -63,6 +63,11 @@ export async function createHost(options: HostOptions): Promise<Host> {
       // 1,000-node cluster behind one address within seconds, and keeps one host from flooding the gate.
       inboundConnectionThreshold: 200,
     },
+    // libp2p's connection monitor opens a ping stream on every connection every 10 s, and it pings under
+    // /ipfs/, a protocol no node here serves: each try was a stream, a refused negotiation and a reset, four
+    // a second on each node of a 20-node cluster. SWIM's probes already ping every member over the RPC
+    // channel, and a ping that times out hangs up the connection (libp2p-transport.ts), so the monitor is off.
+    connectionMonitor: { enabled: false },
     services: {
       // One identify exchange each way per connection, as libp2p's defaults (and the spec) have it.
       identify: identify({ protocolPrefix: 'corral', maxInboundStreams: 1, maxOutboundStreams: 1 }),
@@ -92,7 +97,11 @@ export async function createHost(options: HostOptions): Promise<Host> {
         Dhi: 5,
         Dscore: 2,
         Dout: 1,
-        Dlazy: 3,
+        // No IHAVE gossip: it offers peers outside the mesh the IDs of recent messages they missed, but here every
+        // peer had the message from its publisher and from the mesh, so it was only a frame each way to a few
+        // peers every second (a quarter of a member's gossip frames at 20 members).
+        Dlazy: 0,
+        gossipFactor: 0,
         // IDONTWANT (gossipsub 1.2) tells every mesh peer, for each message over the threshold, not to send it:
         // a control frame per peer per message, sent after the copies it means to stop were already on their way
         // (heartbeats are ~800 bytes, over the default 512). Only messages large enough to be worth it use it.

@@ -27,6 +27,15 @@ describe('checkRaftConfig', () => {
     expect(refusal({ electionTicks: 8, heartbeatTicks: 2 })()).toMatchObject({ heartbeatTicks: 2 });
   });
 
+  it('refuses learners heartbeated more often than voters', () => {
+    expect(refusal({ heartbeatTicks: 2, learnerHeartbeatTicks: 1 })).toThrow(
+      /^bad raft setting: learnerHeartbeatTicks \(1\) must be at least heartbeatTicks \(2\)$/,
+    );
+    expect(refusal({ heartbeatTicks: 2, learnerHeartbeatTicks: 2 })()).toMatchObject({
+      learnerHeartbeatTicks: 2,
+    });
+  });
+
   it('refuses limits that are not whole numbers of 1 or more, and a negative promotion lag', () => {
     expect(refusal({ electionTicks: 0 })).toThrow(/whole numbers, 1 or more/);
     expect(refusal({ maxInflightAppends: 0 })).toThrow(/whole numbers, 1 or more/);

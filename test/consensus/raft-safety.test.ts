@@ -91,6 +91,35 @@ describe('§4 membership changes', () => {
     expect(g.member('n1').applied).not.toContain('needs-three');
   });
 
+  it('heartbeats a learner every learnerHeartbeatTicks, voters every heartbeatTicks, and confirms reads with voters only', () => {
+    const config = { ...testConfig, heartbeatTicks: 1, learnerHeartbeatTicks: 5 };
+    const g = new Group(ids(3), config);
+    g.campaign('n1');
+    g.stabilize();
+    g.addEmpty('n4');
+    g.node('n1').proposeMembership({ type: 'addLearner', node: n('n4') });
+    g.process('n1');
+    g.stabilize();
+    const heartbeatsTo = new Map<string, number>();
+    for (let tick = 0; tick < 4 * config.learnerHeartbeatTicks; tick++) {
+      g.tick('n1');
+      for (const m of g.queue)
+        if (m.type === 'heartbeat') heartbeatsTo.set(m.to, (heartbeatsTo.get(m.to) ?? 0) + 1);
+      g.stabilize();
+    }
+    expect(Object.fromEntries(heartbeatsTo)).toEqual({ n2: 20, n3: 20, n4: 4 });
+    // A read's own heartbeat round goes to the voters: a learner's answer would not count.
+    g.node('n1').readIndex(7);
+    g.process('n1');
+    expect(g.queue.filter((m) => m.type === 'heartbeat').map((m) => m.to)).toEqual(['n2', 'n3']);
+    g.stabilize();
+    expect(g.member('n1').readStates).toEqual([{ requestId: 7, index: g.node('n1').status().commit }]);
+    // The commit index still reaches the learner with every append, between its heartbeats.
+    g.propose('n1', 'after');
+    g.stabilize();
+    expect(g.member('n4').applied).toContain('after');
+  });
+
   it('refuses to promote a learner that lags and refuses a second change before the first commits', () => {
     const g = new Group(ids(3));
     g.campaign('n1');

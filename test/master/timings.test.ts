@@ -34,7 +34,11 @@ describe('checkControlTimings', () => {
   });
 
   it('refuses a wait for a new term that no heartbeat fits in, or that outlasts the call it holds', () => {
-    expect(refusal({ awaitTermMs: 100 })).toThrow(/awaitTermMs \(100\) must exceed a heartbeat/);
+    // Learners hear a heartbeat every 10 ticks of 100 ms.
+    expect(refusal({ awaitTermMs: 1_000 })).toThrow(
+      /awaitTermMs \(1000\) must exceed a learner's heartbeat, learnerHeartbeatTicks × raftTickMs \(1000\)/,
+    );
+    expect(refusal({ awaitTermMs: 1_001 })()).toMatchObject({ awaitTermMs: 1_001 });
     expect(refusal({ awaitTermMs: 5_000 })).toThrow(/below nodeCallTimeoutMs \(5000\)/);
     expect(refusal({ nodeCallTimeoutMs: 2_000 })).toThrow(/awaitTermMs \(3000\)/);
   });
