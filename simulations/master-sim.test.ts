@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { opcodeSchema } from '../src/cluster/opcodes.js';
+import { memoryAddress } from '../src/peer/memory-transport.js';
 import { runMasterSimulation } from './master-sim.js';
 import { MasterWorld } from './master-world.js';
 import { SIM_OS } from './sim-os.js';
@@ -24,6 +25,37 @@ describe('the master on simulated nodes', () => {
     expect(world.guests().map(({ node, guest }) => [node, guest.name, guest.state])).toEqual([
       ['node2', 'web1', 'running'],
     ]);
+  }, 60_000);
+
+  it('puts an added node in the Raft group as soon as its addition commits, not at the next reconcile round', async () => {
+    // No round comes within the test: only the configuration change can bring node2 in.
+    const world = new MasterWorld({ seed: 2, nodes: 2, reconcileIntervalMs: 3_600_000 });
+    const [first, second] = world.machines;
+    for (const machine of world.machines) await world.boot(machine.id);
+    await world.settle(
+      first!.service!.init({
+        name: 'sim.cluster',
+        enabledHypervisors: ['fake'],
+        enabledDiskTemplates: ['diskless'],
+      }),
+    );
+    const job = await world.submit(first!.id, [
+      {
+        OP_ID: 'OP_NODE_ADD',
+        node_name: second!.id,
+        address: memoryAddress(second!.id),
+        primary_ip: '127.0.1.2',
+        enrol_code: second!.enrolment.code(),
+        master_candidate: false,
+      },
+    ]);
+    expect((await world.waitJob(first!.id, job)).status).toBe('success');
+    await world.until(
+      () => second!.service?.localConfig()?.nodes.size === 2,
+      1_000,
+      'node2 to hold the configuration as a learner',
+    );
+    expect(first!.service!.raftStatus()?.membership).toEqual({ voters: [first!.id], learners: [second!.id] });
   }, 60_000);
 });
 

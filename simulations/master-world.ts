@@ -131,6 +131,8 @@ export interface MasterWorldOptions {
   readonly seed: number;
   readonly nodes: number;
   readonly watcherIntervalMs?: number;
+  /** How often the master reconciles the Raft group with the candidate pool; the default timings' unless given. */
+  readonly reconcileIntervalMs?: number;
   /** Each host's clock runs off by a rate drawn within ± this bound (parts per million); 0 when absent. */
   readonly clockDriftPpm?: number;
 }
@@ -276,7 +278,11 @@ export class MasterWorld {
         oob: this.oob,
         masterIpDevice: () => machine.masterIpDevice,
         agent,
-        timings: { ...defaultControlTimings, watcherIntervalMs: this.options.watcherIntervalMs ?? 5_000 },
+        timings: {
+          ...defaultControlTimings,
+          watcherIntervalMs: this.options.watcherIntervalMs ?? 5_000,
+          reconcileIntervalMs: this.options.reconcileIntervalMs ?? defaultControlTimings.reconcileIntervalMs,
+        },
         clock: machine.clock,
         log: silentLogger,
         onFatal: () => this.crash(id),

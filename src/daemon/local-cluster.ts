@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CorralDiskTemplate } from '../cluster/disk-templates.js';
@@ -189,40 +190,56 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<D
   }
 }
 
-/** Starts every daemon, unjoined; on a failure the ones already started are killed. */
+/**
+ * Starts every daemon, unjoined, a few at a time; on a failure the ones started are killed. A start is mostly
+ * CPU (loading modules): one after another left cores idle, and all at once on a small host could keep the
+ * last from answering within START_TIMEOUT_MS.
+ */
 export async function spawnLocalNodes(options: LocalClusterOptions): Promise<DaemonProcess[]> {
   const firstHost = options.firstHost ?? 2;
-  const daemons: DaemonProcess[] = [];
-  try {
-    for (let i = 0; i < options.nodes; i++) {
-      const name = `node${i + 1}`;
-      daemons.push(
-        await DaemonProcess.spawn({
-          dataDir: join(options.baseDir, name),
-          listen:
-            options.listenOf?.(i) ?? `/ip4/127.0.0.${firstHost + i}/tcp/${options.port ?? DEFAULT_PORT}`,
-          name,
-          nodeFlags: options.nodeFlags ?? [],
-          // One shared directory stands for the storage every node reaches (sharedfile disks).
-          daemonFlags: [
-            '--shared-file-storage-dir',
-            join(options.baseDir, 'shared-file-storage'),
-            '--fake-memory',
-            String(options.fakeMemoryMiB ?? 4096),
-            ...(options.fakeCpus !== undefined ? ['--fake-cpus', String(options.fakeCpus)] : []),
-            ...(options.daemonFlags ?? []),
-          ],
-          logLevel: options.logLevel ?? 'info',
-          ...(options.hooksDir !== undefined && { hooksDir: options.hooksDir }),
-          ...(options.launcher !== undefined && { launcher: options.launcher }),
-        }),
-      );
+  const started: DaemonProcess[] = [];
+  let next = 0;
+  let failed = false;
+  const startOne = (i: number): Promise<DaemonProcess> => {
+    const name = `node${i + 1}`;
+    return DaemonProcess.spawn({
+      dataDir: join(options.baseDir, name),
+      listen: options.listenOf?.(i) ?? `/ip4/127.0.0.${firstHost + i}/tcp/${options.port ?? DEFAULT_PORT}`,
+      name,
+      nodeFlags: options.nodeFlags ?? [],
+      // One shared directory stands for the storage every node reaches (sharedfile disks).
+      daemonFlags: [
+        '--shared-file-storage-dir',
+        join(options.baseDir, 'shared-file-storage'),
+        '--fake-memory',
+        String(options.fakeMemoryMiB ?? 4096),
+        ...(options.fakeCpus !== undefined ? ['--fake-cpus', String(options.fakeCpus)] : []),
+        ...(options.daemonFlags ?? []),
+      ],
+      logLevel: options.logLevel ?? 'info',
+      ...(options.hooksDir !== undefined && { hooksDir: options.hooksDir }),
+      ...(options.launcher !== undefined && { launcher: options.launcher }),
+    });
+  };
+  const starter = async (): Promise<void> => {
+    while (!failed && next < options.nodes) {
+      const i = next++;
+      try {
+        started[i] = await startOne(i);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
     }
-    return daemons;
-  } catch (error) {
-    await Promise.all(daemons.map((daemon) => daemon.stop('SIGKILL')));
-    throw error;
+  };
+  const starters = Array.from({ length: Math.min(options.nodes, 2 * availableParallelism()) }, starter);
+  const outcomes = await Promise.allSettled(starters);
+  const failure = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failure !== undefined) {
+    await Promise.all(started.filter(Boolean).map((daemon) => daemon.stop('SIGKILL')));
+    throw failure.reason;
   }
+  return started;
 }
 
 /**

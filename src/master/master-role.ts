@@ -23,7 +23,12 @@ import type { MasterResponse } from './master-replies.js';
 import type { OobRunner } from './oob-runner.js';
 import type { HookSpec, MasterIpControl, NodeAgentClient, OpContext } from './op-context.js';
 import { opDefinitions } from './op-defs.js';
-import { candidatesToReplace, membershipSteps, type ObservedNode } from './raft-membership.js';
+import {
+  candidatesToReplace,
+  membershipSteps,
+  type ObservedNode,
+  sameWantedRoles,
+} from './raft-membership.js';
 import type { ControlTimings } from './timings.js';
 import { Watcher } from './watcher.js';
 
@@ -73,6 +78,9 @@ export class MasterRole {
   private autoFailover: AutoFailover | undefined;
   private reconcileTimer: Timer | undefined;
   private reconciling = false;
+  /** Set while a reconcile runs, when another should follow it at once. */
+  private reconcileAgain = false;
+  private stopFollowingConfig: (() => void) | undefined;
   private ended = false;
   /** The job queue's locks, which gnt-debug locks shows. */
   private readonly locks = new LockManager();
@@ -134,6 +142,16 @@ export class MasterRole {
     });
     this.queue.start(previous);
     this.scheduleReconcile();
+    // A node added, removed, taken offline or made a candidate joins or leaves the Raft group now rather than
+    // at the next round: until it is a learner it knows no master, and it holds the master's calls (the next
+    // node add's hooks among them) until it learns the term.
+    let lastConfig = deps.state.config;
+    this.stopFollowingConfig = deps.state.onChange((change) => {
+      if (change.type !== 'config') return;
+      const changed = lastConfig === undefined || !sameWantedRoles(lastConfig, change.config);
+      lastConfig = change.config;
+      if (changed) void this.reconcile();
+    });
     const submit = async (key: string, ops: readonly Opcode[]) => {
       if (deps.state.config?.cluster.queueDrained === true)
         throw new CorralError('unavailable', QUEUE_DRAINED);
@@ -177,6 +195,7 @@ export class MasterRole {
     this.autoFailover?.stop();
     this.queue?.stop();
     this.reconcileTimer?.cancel();
+    this.stopFollowingConfig?.();
   }
 
   /** By this master's clock: when the node's guests are surely dead unless it renews its lease. */
@@ -402,12 +421,35 @@ export class MasterRole {
     });
   }
 
-  /** One step at a time: replace dead candidates in the config, then bring Raft's membership in line with it. */
+  /**
+   * Reconciles until a round changes nothing, one round at a time: a call while one runs asks for another
+   * after it, since what it reacts to may have come too late for the round under way.
+   */
   private async reconcile(): Promise<void> {
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return;
+    }
+    this.reconciling = true;
+    try {
+      do {
+        this.reconcileAgain = false;
+        // A membership step done: the next (a promotion after the learner's addition) may be possible at once.
+        if (await this.reconcileRound()) this.reconcileAgain = true;
+      } while (this.reconcileAgain && !this.ended);
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  /**
+   * One round: replace dead candidates in the config, then bring Raft's membership one step closer to it.
+   * Returns whether a membership step was taken.
+   */
+  private async reconcileRound(): Promise<boolean> {
     const { deps } = this;
     const config = deps.state.config;
-    if (this.reconciling || this.ended || config === undefined) return;
-    this.reconciling = true;
+    if (this.ended || config === undefined) return false;
     try {
       const self = deps.raft.self;
       const nowMs = deps.clock.wallMs();
@@ -434,7 +476,7 @@ export class MasterRole {
             signal: timeoutSignal(deps.clock, deps.timings.commitTimeoutMs),
           });
           deps.log.info({ step }, 'raft membership follows the candidate pool');
-          break;
+          return true;
         } catch (error) {
           // Refused for now (a change pending, a learner still catching up): try the next step.
           if (asCorralError(error).code !== 'conflict') throw error;
@@ -443,9 +485,8 @@ export class MasterRole {
     } catch (error) {
       if (!this.ended)
         deps.log.warn({ err: asCorralError(error) }, 'reconciling the raft group failed; retrying');
-    } finally {
-      this.reconciling = false;
     }
+    return false;
   }
 }
 

@@ -16,10 +16,7 @@ export function membershipSteps(
   membership: Membership,
   self: NodeId,
 ): MembershipChange[] {
-  const wanted = new Map<NodeId, 'voter' | 'learner'>();
-  for (const node of config.nodes.values()) {
-    if (!node.offline) wanted.set(node.id, node.masterCandidate ? 'voter' : 'learner');
-  }
+  const wanted = wantedRoles(config);
   const voters = new Set(membership.voters);
   const learners = new Set(membership.learners);
   const steps: MembershipChange[] = [];
@@ -32,6 +29,23 @@ export function membershipSteps(
     if (voter !== self && wanted.get(voter) !== 'voter') steps.push({ type: 'remove', node: voter });
   for (const learner of learners) if (!wanted.has(learner)) steps.push({ type: 'remove', node: learner });
   return steps;
+}
+
+/** The place in the Raft group the configuration gives each node: master candidates vote, offline nodes have none. */
+export function wantedRoles(config: ConfigData): Map<NodeId, 'voter' | 'learner'> {
+  const wanted = new Map<NodeId, 'voter' | 'learner'>();
+  for (const node of config.nodes.values()) {
+    if (!node.offline) wanted.set(node.id, node.masterCandidate ? 'voter' : 'learner');
+  }
+  return wanted;
+}
+
+/** Whether two configurations give every node the same place in the Raft group. */
+export function sameWantedRoles(a: ConfigData, b: ConfigData): boolean {
+  if (a.nodes === b.nodes) return true;
+  const before = wantedRoles(a);
+  const after = wantedRoles(b);
+  return before.size === after.size && [...after].every(([node, role]) => before.get(node) === role);
 }
 
 /** What gossip has observed of a node: its state, how long it has held it, and the health record it sent. */
