@@ -656,10 +656,15 @@ export class ClusterService {
           { signal, timeoutMs: this.deps.timings.nodeCallTimeoutMs, credentials },
         );
       },
-      call: (peer, kind, request, options) =>
-        peer === self
-          ? this.deps.agent.serve(kind, request, options.signal)
-          : transport.request(peer, agentProtocol(kind), request, { ...options, credentials }),
+      call: async (peer, kind, request, options) => {
+        if (peer !== self)
+          return transport.request(peer, agentProtocol(kind), request, { ...options, credentials });
+        // As a request to another node would be, a call already abandoned is not made. A master deposed while
+        // isolated still reaches its own node: the clean-up of an op its successor now owns (the disks of a
+        // create whose record stays) must not run here either.
+        if (options.signal.aborted) throw asCorralError(options.signal.reason, 'aborted');
+        return this.deps.agent.serve(kind, request, options.signal);
+      },
     };
   }
 
