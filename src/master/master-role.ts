@@ -27,7 +27,7 @@ import {
   candidatesToReplace,
   membershipSteps,
   type ObservedNode,
-  sameWantedRoles,
+  raisesWantedRoles,
 } from './raft-membership.js';
 import type { ControlTimings } from './timings.js';
 import { Watcher } from './watcher.js';
@@ -142,15 +142,16 @@ export class MasterRole {
     });
     this.queue.start(previous);
     this.scheduleReconcile();
-    // A node added, removed, taken offline or made a candidate joins or leaves the Raft group now rather than
-    // at the next round: until it is a learner it knows no master, and it holds the master's calls (the next
-    // node add's hooks among them) until it learns the term.
+    // A node added, brought back online or made a candidate joins the Raft group (or gets its vote) now rather
+    // than at the next round: until it is a learner it knows no master, and it holds the master's calls (the
+    // next node add's hooks among them) until it learns the term. Removals keep to the rounds: no one waits
+    // on them, and a node taken offline should still see the end of the job that did it.
     let lastConfig = deps.state.config;
     this.stopFollowingConfig = deps.state.onChange((change) => {
       if (change.type !== 'config') return;
-      const changed = lastConfig === undefined || !sameWantedRoles(lastConfig, change.config);
+      const raised = lastConfig === undefined || raisesWantedRoles(lastConfig, change.config);
       lastConfig = change.config;
-      if (changed) void this.reconcile();
+      if (raised) void this.reconcile();
     });
     const submit = async (key: string, ops: readonly Opcode[]) => {
       if (deps.state.config?.cluster.queueDrained === true)

@@ -40,12 +40,11 @@ export function wantedRoles(config: ConfigData): Map<NodeId, 'voter' | 'learner'
   return wanted;
 }
 
-/** Whether two configurations give every node the same place in the Raft group. */
-export function sameWantedRoles(a: ConfigData, b: ConfigData): boolean {
-  if (a.nodes === b.nodes) return true;
-  const before = wantedRoles(a);
-  const after = wantedRoles(b);
-  return before.size === after.size && [...after].every(([node, role]) => before.get(node) === role);
+/** Whether `after` gives some node a place in the Raft group, or a vote, that `before` did not. */
+export function raisesWantedRoles(before: ConfigData, after: ConfigData): boolean {
+  if (before.nodes === after.nodes) return false;
+  const had = wantedRoles(before);
+  return [...wantedRoles(after)].some(([node, role]) => had.get(node) !== role && had.get(node) !== 'voter');
 }
 
 /** What gossip has observed of a node: its state, how long it has held it, and the health record it sent. */
