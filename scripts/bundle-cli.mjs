@@ -27,7 +27,8 @@ const yargsShimUrl = {
 const outdir = 'dist/cli-bundle';
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: ['dist/src/cli/run.js'],
+  // The balancing workers run by their own file, which their starter finds beside the chunk that starts them.
+  entryPoints: { run: 'dist/src/cli/run.js', 'balance-worker': 'dist/src/alloc/balance-worker.js' },
   outdir,
   bundle: true,
   splitting: true,
@@ -40,5 +41,16 @@ await build({
     js: "import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);",
   },
   plugins: [yargsShimUrl],
+  logLevel: 'warning',
+});
+// The fence watchdog, a process beside each daemon, in one file of its own: as an entry of the split build
+// above it loaded shared chunks of the daemon's, 6 MiB more resident than from the modules.
+await build({
+  entryPoints: { 'fence-watchdog': 'dist/src/daemon/fence-watchdog.js' },
+  outdir,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node22',
   logLevel: 'warning',
 });

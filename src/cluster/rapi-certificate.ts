@@ -15,10 +15,11 @@ export type RapiCertificate = z.infer<typeof rapiCertificateSchema>;
 const VALID_DAYS = 5 * 365;
 
 export async function newRapiCertificate(clusterName: string): Promise<RapiCertificate> {
-  // Loaded here: the X.509 code weighs on every CLI command that only reads the schema above.
-  const { generate } = await import('selfsigned');
+  // Loaded here: the X.509 code weighs on every CLI command that only reads the schema above. Its default
+  // export, a CommonJS module's exports: from the CLI bundle, esbuild gives no named export of such a module.
+  const { default: selfsigned } = await import('selfsigned');
   const now = new Date();
-  const pems = await generate([{ name: 'commonName', value: clusterName }], {
+  const pems = await selfsigned.generate([{ name: 'commonName', value: clusterName }], {
     keySize: 2048,
     notBeforeDate: now,
     notAfterDate: new Date(now.getTime() + VALID_DAYS * 86_400_000),

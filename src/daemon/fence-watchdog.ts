@@ -18,7 +18,9 @@ const PID_FILE = 'fence-watchdog.pid';
 /** The pid of the daemon the watchdog serves now: a restarted daemon takes over its predecessor's watchdog. */
 const OWNER_FILE = 'fence-watchdog.owner';
 const LOG_FILE = 'fence-watchdog.log';
-const SCRIPT = fileURLToPath(import.meta.url);
+// Named, not this module's own URL: in the CLI bundle the daemon's copy of this code sits in a chunk, beside
+// the watchdog's own file of this name (scripts/bundle-cli.mjs); from the modules, the name is this file's.
+const SCRIPT = fileURLToPath(new URL('./fence-watchdog.js', import.meta.url));
 
 /** Whether the node's lease has run out: no lease saved, one of another boot, or its fence time passed. */
 export function leaseRanOut(saved: string | undefined, bootId: string, nowNs: bigint): boolean {

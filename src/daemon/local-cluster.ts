@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CorralDiskTemplate } from '../cluster/disk-templates.js';
 import type { HypervisorName } from '../cluster/hypervisors.js';
@@ -22,12 +22,15 @@ const START_TIMEOUT_MS = 30_000;
 /** What forming the dev cluster may take more for each node. */
 const FORM_MS_PER_NODE = 2_000;
 
-/** The compiled CLI, whether this module runs from dist/ or from the sources under vitest. */
+/** The compiled CLI, whether this module runs from the CLI bundle, from dist/, or from the sources under vitest. */
 export function cliEntryPoint(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const entry = here.includes(`${sep}dist${sep}`)
-    ? resolve(here, '../cli/main.js')
-    : resolve(here, '../../dist/src/cli/main.js');
+  const entry =
+    basename(here) === 'cli-bundle'
+      ? resolve(here, '../src/cli/main.js')
+      : here.includes(`${sep}dist${sep}`)
+        ? resolve(here, '../cli/main.js')
+        : resolve(here, '../../dist/src/cli/main.js');
   if (!existsSync(entry))
     throw new CorralError('unavailable', `${entry} is missing: run 'npm run build' first`);
   return entry;
