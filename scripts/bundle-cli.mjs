@@ -25,32 +25,28 @@ const yargsShimUrl = {
 };
 
 const outdir = 'dist/cli-bundle';
-await rm(outdir, { recursive: true, force: true });
-await build({
-  // The balancing workers run by their own file, which their starter finds beside the chunk that starts them.
-  entryPoints: { run: 'dist/src/cli/run.js', 'balance-worker': 'dist/src/alloc/balance-worker.js' },
+/** What both builds below share: ES modules for Node 22, side by side in one directory. */
+const common = {
   outdir,
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node22',
+  logLevel: 'warning',
+};
+await rm(outdir, { recursive: true, force: true });
+await build({
+  ...common,
+  // The balancing workers run by their own file, which their starter finds beside the chunk that starts them.
+  entryPoints: { run: 'dist/src/cli/run.js', 'balance-worker': 'dist/src/alloc/balance-worker.js' },
+  splitting: true,
   // cbor-x loads its optional native accelerator with require(), which a bundle must leave to Node.
   external: ['cbor-extract'],
   banner: {
     js: "import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);",
   },
   plugins: [yargsShimUrl],
-  logLevel: 'warning',
 });
 // The fence watchdog, a process beside each daemon, in one file of its own: as an entry of the split build
 // above it loaded shared chunks of the daemon's, 6 MiB more resident than from the modules.
-await build({
-  entryPoints: { 'fence-watchdog': 'dist/src/daemon/fence-watchdog.js' },
-  outdir,
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node22',
-  logLevel: 'warning',
-});
+await build({ ...common, entryPoints: { 'fence-watchdog': 'dist/src/daemon/fence-watchdog.js' } });
