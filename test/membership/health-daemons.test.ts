@@ -37,11 +37,16 @@ describe('gossip membership in the daemon', () => {
     const all = await waitFor(
       async () => {
         const views = await Promise.all(daemons.map(healthJson));
-        return views.every((view) => view.length === 4 && view.every((r) => r.state === 'alive' && r.health))
+        // A record sent before its node applied the configuration says serial 0; the next heartbeat brings it.
+        return views.every(
+          (view) =>
+            view.length === 4 &&
+            view.every((r) => r.state === 'alive' && r.health !== undefined && r.health.configSerial > 0),
+        )
           ? views
           : undefined;
       },
-      { timeoutMs: 30_000, what: 'every node to see all four alive with health' },
+      { timeoutMs: 30_000, what: 'every node to see all four alive with a health record sent since joining' },
     );
     const row = all[0]!.find((r) => r.node === 'node2')!;
     expect(row.health).toMatchObject({ version: expect.any(String), instancesRunning: 0 });
